@@ -1,0 +1,143 @@
+/// Turns a YAML config and the provider definitions into a validated ``TollgateConfig``.
+///
+/// Pure: the caller reads the files and the environment and hands over their text, so every rule here is tested
+/// with plain values. Every complaint is a ``ConfigError`` naming file and line.
+public enum ConfigLoader {
+    /// A config file parsed but not yet combined with the provider definitions.
+    public struct Document: Sendable {
+        /// The settings read.
+        public var config = TollgateConfig()
+        /// Provider entries by name, in the order written.
+        public var providerEntries: [(name: String, spec: ProviderSpec)] = []
+        /// Folder of provider definitions, if the file names one (relative to the config file).
+        public var providersDirectory: String?
+        /// The file name, for messages.
+        public var file = "<defaults>"
+
+        /// An empty document: every setting at its default, no providers named.
+        public init(file: String = "<defaults>") { self.file = file }
+    }
+
+    static let topKeys = [
+        "listen", "meter", "providers", "providers_dir", "default_provider", "models", "pricing", "proxy", "log_level",
+    ]
+
+    /// Parses a config file's text.
+    public static func parse(yaml: String, file: String) throws(ConfigError) -> Document {
+        let root = try YAMLValue.parse(yaml, file: file)
+        var document = Document(file: file)
+        for (key, value) in try root.mapping(allowed: topKeys) {
+            switch key {
+            case "listen":
+                let text = try value.string()
+                guard let address = ListenAddress(text) else { throw value.error("expected HOST:PORT such as \"127.0.0.1:8787\", not '\(text)'") }
+                document.config.listen = address
+            case "meter": try parseMeter(value, into: &document.config.meter)
+            case "providers":
+                for (name, entry) in try value.mapping() {
+                    guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }), !name.isEmpty else {
+                        throw entry.error("a provider name uses letters, digits, - and _ only")
+                    }
+                    document.providerEntries.append((name, entry.node.mapping == nil && entry.node.null != nil
+                        ? ProviderSpec(origin: "\(file):\(entry.line ?? 0)") : try ProviderSpec.parse(entry)))
+                }
+            case "providers_dir": document.providersDirectory = try value.string()
+            case "default_provider": document.config.defaultProvider = try value.string()
+            case "models":
+                for (model, entry) in try value.mapping() {
+                    var alias = ModelAlias(provider: "", model: nil)
+                    for (field, member) in try entry.mapping(allowed: ["provider", "model"]) {
+                        if field == "provider" { alias.provider = try member.string() } else { alias.model = try member.string() }
+                    }
+                    guard !alias.provider.isEmpty else { throw entry.error("a model alias needs a provider") }
+                    document.config.modelAliases[model] = alias
+                }
+            case "pricing":
+                for (field, member) in try value.mapping(allowed: ["markup", "currency"]) {
+                    if field == "markup" {
+                        let text = try member.string()
+                        guard let ratio = DecimalRatio(text) else { throw member.error("expected a decimal such as \"1.25\", not '\(text)'") }
+                        document.config.pricing.markup = ratio
+                    } else {
+                        document.config.pricing.currency = try member.string()
+                    }
+                }
+            case "proxy": try parseProxy(value, into: &document.config.proxy)
+            case "log_level":
+                let level = try value.string()
+                let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+                guard levels.contains(level) else { throw value.error("expected one of \(levels.joined(separator: ", "))") }
+                document.config.logLevel = level
+            default: break
+            }
+        }
+        return document
+    }
+
+    private static func parseMeter(_ value: YAMLValue, into meter: inout MeterSettings) throws(ConfigError) {
+        var relaxedWindow = 200
+        var relaxed = false
+        for (key, member) in try value.mapping(allowed: ["path", "durability", "relaxed_window_ms", "max_batch"]) {
+            switch key {
+            case "path": meter.path = try member.string()
+            case "durability":
+                let text = try member.string()
+                guard text == "strict" || text == "relaxed" else { throw member.error("expected strict or relaxed, not '\(text)'") }
+                relaxed = text == "relaxed"
+            case "relaxed_window_ms": relaxedWindow = try member.int(in: 1...60_000)
+            case "max_batch": meter.maxBatch = try member.int(in: 1...100_000)
+            default: break
+            }
+        }
+        meter.durability = relaxed ? .relaxed(maxDelayMilliseconds: relaxedWindow) : .strict
+    }
+
+    private static func parseProxy(_ value: YAMLValue, into proxy: inout ProxySettings) throws(ConfigError) {
+        let keys = ["max_request_body_bytes", "connect_timeout_s", "read_timeout_s", "disconnect_drain_s", "shutdown_grace_s"]
+        for (key, member) in try value.mapping(allowed: keys) {
+            switch key {
+            case "max_request_body_bytes": proxy.maxRequestBodyBytes = try member.int(in: 1024...(1 << 34))
+            case "connect_timeout_s": proxy.connectTimeoutSeconds = try member.seconds()
+            case "read_timeout_s": proxy.readTimeoutSeconds = try member.seconds()
+            case "disconnect_drain_s": proxy.disconnectDrainSeconds = try member.seconds()
+            case "shutdown_grace_s": proxy.shutdownGraceSeconds = try member.seconds()
+            default: break
+            }
+        }
+    }
+
+    /// Combines a parsed config with provider definitions (by name) and the environment into the final config.
+    ///
+    /// With no `providers:` in the config, every definition is active. An entry reuses the definition of its own
+    /// name, or the one named by `use:`; an entry with neither is an OpenAI-compatible server.
+    public static func resolve(
+        _ document: Document, definitions: [String: ProviderSpec], environment: [String: String]
+    ) throws(ConfigError) -> TollgateConfig {
+        var config = document.config
+        let entries = document.providerEntries.isEmpty
+            ? definitions.keys.sorted().map { (name: $0, spec: ProviderSpec(origin: definitions[$0]!.origin)) }
+            : document.providerEntries
+        for (name, entry) in entries {
+            var spec = entry
+            if let base = entry.use ?? (definitions[name] != nil ? name : nil) {
+                guard let definition = definitions[base] else {
+                    throw ConfigError(file: document.file, line: nil, message: "providers.\(name): no provider definition named '\(base)' (known: \(definitions.keys.sorted().joined(separator: ", ")))")
+                }
+                spec = definition.overridden(by: entry)
+            }
+            guard let baseURL = spec.baseURL else {
+                throw ConfigError(file: document.file, line: nil, message: "providers.\(name): base_url is required (\(spec.origin))")
+            }
+            let apiKey = spec.apiKey ?? spec.apiKeyEnv.flatMap { environment[$0] }.flatMap { $0.isEmpty ? nil : $0 }
+            config.providers[name] = Provider(
+                name: name, baseURL: baseURL, auth: spec.auth ?? .bearer, apiKey: apiKey, apiKeyEnv: spec.apiKeyEnv,
+                acceptsStreamUsageOption: spec.streamOptions ?? true, routes: spec.routes ?? RouteRule.openAICompatible,
+                prices: PriceTable(models: spec.prices ?? [:], currency: spec.currency ?? config.pricing.currency)
+            )
+        }
+        for (model, alias) in config.modelAliases where config.providers[alias.provider] == nil {
+            throw ConfigError(file: document.file, line: nil, message: "models.\(model): unknown provider '\(alias.provider)'")
+        }
+        return config
+    }
+}

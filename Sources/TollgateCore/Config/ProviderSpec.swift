@@ -1,0 +1,134 @@
+/// A provider as written in a file of providers/ or in a config entry: every field optional, so that an entry can
+/// take a definition and change only what differs (`openai: {base_url: http://127.0.0.1:9000}`).
+public struct ProviderSpec: Sendable {
+    /// The definition this one builds on (`use: openai`).
+    public var use: String?
+    /// Wire format family of the routes when none are listed (`openai`).
+    public var wireFormat: String?
+    /// Origin of the provider.
+    public var baseURL: String?
+    /// How the key is sent.
+    public var auth: ProviderAuth?
+    /// The key itself (prefer ``apiKeyEnv``).
+    public var apiKey: String?
+    /// The environment variable that holds the key.
+    public var apiKeyEnv: String?
+    /// Whether streams may carry `stream_options.include_usage`.
+    public var streamOptions: Bool?
+    /// Paths that are inferences.
+    public var routes: [RouteRule]?
+    /// Prices by model.
+    public var prices: [String: ModelPrice]?
+    /// Currency of the prices.
+    public var currency: String?
+    /// Where it was written, for messages.
+    public var origin: String
+
+    static let keys = [
+        "name", "use", "wire_format", "base_url", "auth", "api_key", "api_key_env", "stream_options", "routes", "prices",
+        "currency", "description",
+    ]
+    static let priceKeys = ["input", "output", "cache_read", "cache_write", "cache_write_1h", "input_audio", "output_audio", "per_request"]
+
+    /// Parses a provider file (or entry) from YAML text.
+    public static func parse(yaml: String, file: String) throws(ConfigError) -> ProviderSpec {
+        try parse(YAMLValue.parse(yaml, file: file))
+    }
+
+    static func parse(_ value: YAMLValue) throws(ConfigError) -> ProviderSpec {
+        var spec = ProviderSpec(origin: "\(value.file):\(value.line ?? 0)")
+        for (key, member) in try value.mapping(allowed: keys) {
+            switch key {
+            case "use": spec.use = try member.string()
+            case "wire_format":
+                let family = try member.string()
+                guard family == "openai" else { throw member.error("unknown wire format '\(family)' (known: openai)") }
+                spec.wireFormat = family
+            case "base_url": spec.baseURL = try parseBaseURL(member)
+            case "auth":
+                let text = try member.string()
+                guard let auth = ProviderAuth(text) else { throw member.error("expected bearer, none or header:NAME, not '\(text)'") }
+                spec.auth = auth
+            case "api_key": spec.apiKey = try member.string()
+            case "api_key_env": spec.apiKeyEnv = try member.string()
+            case "stream_options": spec.streamOptions = try member.bool()
+            case "routes": spec.routes = try parseRoutes(member)
+            case "prices": spec.prices = try parsePrices(member)
+            case "currency": spec.currency = try member.string()
+            default: break
+            }
+        }
+        return spec
+    }
+
+    private static func parseBaseURL(_ member: YAMLValue) throws(ConfigError) -> String {
+        var text = try member.string()
+        guard text.hasPrefix("http://") || text.hasPrefix("https://"), text.count > 8 else {
+            throw member.error("expected an http:// or https:// URL, not '\(text)'")
+        }
+        guard !text.contains("?"), !text.contains("#") else { throw member.error("a base URL has no query or fragment") }
+        while text.hasSuffix("/") { text.removeLast() }
+        return text
+    }
+
+    private static func parseRoutes(_ member: YAMLValue) throws(ConfigError) -> [RouteRule] {
+        var rules: [RouteRule] = []
+        for item in try member.sequence() {
+            var path: String?
+            var api: APIName?
+            for (key, field) in try item.mapping(allowed: ["path", "api"]) {
+                if key == "path" {
+                    let text = try field.string()
+                    guard text.hasPrefix("/") else { throw field.error("a route path starts with /") }
+                    path = text
+                } else {
+                    let text = try field.string()
+                    guard let name = APIName(rawValue: text) else {
+                        throw field.error("unknown api '\(text)' (known: \(APIName.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    }
+                    api = name
+                }
+            }
+            guard let path, let api else { throw item.error("a route needs both path and api") }
+            rules.append(RouteRule(pattern: PathPattern(path), api: api))
+        }
+        return rules
+    }
+
+    private static func parsePrices(_ member: YAMLValue) throws(ConfigError) -> [String: ModelPrice] {
+        var prices: [String: ModelPrice] = [:]
+        for (model, entry) in try member.mapping() {
+            var rates: [String: Money] = [:]
+            for (key, rate) in try entry.mapping(allowed: priceKeys) {
+                let text = try rate.string()
+                guard let money = Money.perMillionTokens(text) else {
+                    throw rate.error("expected a decimal price per million tokens such as \"0.15\", not '\(text)'")
+                }
+                rates[key] = key == "per_request" ? Money(text)! : money
+            }
+            guard let input = rates["input"] else { throw entry.error("a model price needs at least 'input'") }
+            prices[model] = ModelPrice(
+                input: input, output: rates["output"] ?? .zero, cacheRead: rates["cache_read"], cacheWrite: rates["cache_write"],
+                cacheWrite1h: rates["cache_write_1h"], inputAudio: rates["input_audio"], outputAudio: rates["output_audio"],
+                perRequest: rates["per_request"]
+            )
+        }
+        return prices
+    }
+
+    /// This spec with every field that `other` sets taken from `other`.
+    func overridden(by other: ProviderSpec) -> ProviderSpec {
+        var result = self
+        result.wireFormat = other.wireFormat ?? wireFormat
+        result.baseURL = other.baseURL ?? baseURL
+        result.auth = other.auth ?? auth
+        result.apiKey = other.apiKey ?? apiKey
+        result.apiKeyEnv = other.apiKeyEnv ?? apiKeyEnv
+        result.streamOptions = other.streamOptions ?? streamOptions
+        result.routes = other.routes ?? routes
+        if let extra = other.prices { result.prices = (prices ?? [:]).merging(extra) { $1 } }
+        result.currency = other.currency ?? currency
+        result.origin = other.origin
+        return result
+    }
+}

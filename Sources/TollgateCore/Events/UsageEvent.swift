@@ -1,0 +1,117 @@
+import Foundation
+
+/// One inference as the meter keeps it: who asked, what ran, how much, how fast, what it cost and what it is billed.
+///
+/// Failed and refused requests are events too (with their status and zero or partial usage). The id is stable, so
+/// writing the same event twice keeps one row.
+public struct UsageEvent: Sendable, Equatable, Codable {
+    /// Stable unique id (`evt_` + a time-ordered UUID).
+    public var id: String
+    /// When the request arrived (milliseconds since 1970, UTC).
+    public var timestampMs: Int64
+    /// Customer the virtual key belongs to.
+    public var customer: String
+    /// The virtual key's id (never the key).
+    public var keyId: String
+    /// `x-tollgate-feature` request header.
+    public var feature: String?
+    /// `x-tollgate-end-user` request header.
+    public var endUser: String?
+    /// `x-tollgate-project` request header.
+    public var project: String?
+    /// Provider name.
+    public var provider: String
+    /// The API the request spoke (`openai.chat`).
+    public var route: String
+    /// The request path as the client sent it (without query).
+    public var path: String
+    /// Model the client asked for.
+    public var model: String?
+    /// Model the provider says served it.
+    public var servedModel: String?
+    /// HTTP status the client got (499 when the client went away first).
+    public var status: Int
+    /// Whether the response was a stream.
+    public var stream: Bool
+    /// Token classes.
+    public var usage: TokenUsage
+    /// The provider's usage object as received (JSON text).
+    public var rawUsage: String?
+    /// Service tier the provider used.
+    public var serviceTier: String?
+    /// Request arrival to last byte, in milliseconds.
+    public var latencyMs: Double
+    /// Request arrival to first response byte sent to the client, in milliseconds.
+    public var ttfbMs: Double?
+    /// Time spent waiting on the upstream (dispatch to end of its body), in milliseconds.
+    public var upstreamMs: Double?
+    /// What the provider charges us.
+    public var cost: Money
+    /// What the customer is charged.
+    public var price: Money
+    /// Currency of cost and price.
+    public var currency: String
+    /// Whether the usage is an estimate (no usage was reported).
+    public var estimated: Bool
+    /// Whether a price was found for the model (false: cost and price are zero and must be re-rated).
+    public var priced: Bool
+    /// What went wrong or what is special, for an operator.
+    public var note: String?
+    /// The client's `Idempotency-Key` header, if sent.
+    public var idempotencyKey: String?
+
+    /// Creates an event.
+    public init(
+        id: String, timestampMs: Int64, customer: String, keyId: String, feature: String? = nil, endUser: String? = nil,
+        project: String? = nil, provider: String, route: String, path: String, model: String?, servedModel: String?,
+        status: Int, stream: Bool, usage: TokenUsage, rawUsage: String? = nil, serviceTier: String? = nil, latencyMs: Double,
+        ttfbMs: Double?, upstreamMs: Double?, cost: Money, price: Money, currency: String, estimated: Bool, priced: Bool,
+        note: String? = nil, idempotencyKey: String? = nil
+    ) {
+        self.id = id
+        self.timestampMs = timestampMs
+        self.customer = customer
+        self.keyId = keyId
+        self.feature = feature
+        self.endUser = endUser
+        self.project = project
+        self.provider = provider
+        self.route = route
+        self.path = path
+        self.model = model
+        self.servedModel = servedModel
+        self.status = status
+        self.stream = stream
+        self.usage = usage
+        self.rawUsage = rawUsage
+        self.serviceTier = serviceTier
+        self.latencyMs = latencyMs
+        self.ttfbMs = ttfbMs
+        self.upstreamMs = upstreamMs
+        self.cost = cost
+        self.price = price
+        self.currency = currency
+        self.estimated = estimated
+        self.priced = priced
+        self.note = note
+        self.idempotencyKey = idempotencyKey
+    }
+
+    /// A new time-ordered event id (UUIDv7 layout: sortable by creation time).
+    public static func newID(at date: Date = Date()) -> String {
+        let millis = UInt64(date.timeIntervalSince1970 * 1000)
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: millis >> (8 * (5 - index))) }
+        var generator = SystemRandomNumberGenerator()
+        for index in 6..<16 { bytes[index] = UInt8.random(in: 0...255, using: &generator) }
+        bytes[6] = (bytes[6] & 0x0F) | 0x70
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        return "evt_" + bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

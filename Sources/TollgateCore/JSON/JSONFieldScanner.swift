@@ -1,0 +1,239 @@
+/// Finds chosen members of a JSON document that arrives in pieces, without building the document.
+///
+/// The scanner is told which key paths matter (`["usage"]`, `["response", "usage"]`) and keeps the raw JSON text
+/// of those values only, so a response of any size is metered with a few hundred bytes of state, and a body split
+/// at any byte gives the same result. Members inside arrays are never matched. When a path occurs more than once,
+/// the last occurrence wins (providers repeat running totals).
+///
+/// ```swift
+/// var scanner = JSONFieldScanner(paths: [["model"], ["usage"]])
+/// scanner.feed(Array(#"{"model":"gpt-4o","usage":{"prompt_tokens":3}}"#.utf8))
+/// scanner.value(at: 1)  // the bytes of {"prompt_tokens":3}
+/// ```
+public struct JSONFieldScanner: Sendable {
+    /// A captured value: its raw JSON text and where it stood in the fed bytes.
+    public struct Capture: Sendable, Equatable {
+        /// The value's JSON text, exactly as it appeared.
+        public var bytes: [UInt8]
+        /// Offset of the value's first byte among all bytes fed.
+        public var start: Int
+        /// Offset of the byte after the member (value end), among all bytes fed.
+        public var end: Int
+        /// Offset of the member's key (its opening quote): with ``end`` it spans the whole member.
+        public var memberStart: Int
+    }
+
+    private let paths: [[[UInt8]]]
+    private let maxDepth: Int
+    private var captures: [Capture?]
+
+    // Container stack: one entry per open object or array.
+    private var isObject: [Bool] = []
+    private var expectingKey: [Bool] = []
+    private var currentKey: [[UInt8]?] = []
+    private var keyStart: [Int] = []
+
+    private var inString = false
+    private var escaped = false
+    private var stringIsKey = false
+    private var inScalar = false
+    private var keyBuffer: [UInt8] = []
+    private var collectingKey = false
+    private var pendingKeyStart = 0
+
+    private var capturing = -1
+    private var captureDepth = 0
+    private var captureBuffer: [UInt8] = []
+    private var captureStart = 0
+    private var captureMemberStart = 0
+
+    private var offset = 0
+    /// Whether the top-level value has ended.
+    public private(set) var isComplete = false
+    /// Whether bytes that cannot be JSON were seen (the scan goes on, best effort).
+    public private(set) var isMalformed = false
+    private var sawValue = false
+
+    /// Creates a scanner for the given key paths (each a list of object keys from the top).
+    public init(paths: [[String]]) {
+        self.init(paths: KeyPaths(paths))
+    }
+
+    /// Creates a scanner for key paths encoded once (cheaper when one set of paths serves many documents).
+    public init(paths: KeyPaths) {
+        self.paths = paths.encoded
+        self.maxDepth = paths.maxDepth
+        self.captures = Array(repeating: nil, count: paths.encoded.count)
+    }
+
+    /// A set of key paths, encoded once and shared by many scanners.
+    public struct KeyPaths: Sendable {
+        let encoded: [[[UInt8]]]
+        let maxDepth: Int
+
+        /// Encodes the paths.
+        public init(_ paths: [[String]]) {
+            encoded = paths.map { $0.map { Array($0.utf8) } }
+            maxDepth = paths.map(\.count).max() ?? 0
+        }
+    }
+
+    /// The last value captured for the path at `index` in the list given to ``init(paths:)``.
+    public func value(at index: Int) -> [UInt8]? { captures[index]?.bytes }
+
+    /// The last capture for the path at `index`, with its position.
+    public func capture(at index: Int) -> Capture? { captures[index] }
+
+    /// Feeds the next piece of the document.
+    public mutating func feed(_ bytes: some Sequence<UInt8>) {
+        for byte in bytes { step(byte) }
+    }
+
+    /// Feeds the next piece of the document from raw memory.
+    public mutating func feed(_ buffer: UnsafeRawBufferPointer) {
+        for byte in buffer { step(byte) }
+    }
+
+    /// Ends the document: a scalar running to the end of input is closed.
+    public mutating func finish() {
+        if inScalar { endScalar(at: offset) }
+    }
+
+    private mutating func step(_ byte: UInt8) {
+        defer { offset += 1 }
+        currentByte = byte
+        if capturing >= 0 { captureBuffer.append(byte) }
+        if inString {
+            if escaped {
+                escaped = false
+            } else if byte == UInt8(ascii: "\\") {
+                escaped = true
+            } else if byte == UInt8(ascii: "\"") {
+                inString = false
+                if stringIsKey {
+                    finishKey()
+                } else {
+                    endValue(at: offset + 1)
+                }
+                return
+            }
+            if collectingKey {
+                if keyBuffer.count < 64 { keyBuffer.append(byte) } else { collectingKey = false }
+            }
+            return
+        }
+        if inScalar {
+            switch byte {
+            case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x0A, 0x0D, 0x09:
+                if capturing >= 0 { captureBuffer.removeLast() }
+                endScalar(at: offset)
+                if capturing >= 0 { captureBuffer.append(byte) }
+            default:
+                return
+            }
+        }
+        switch byte {
+        case 0x20, 0x0A, 0x0D, 0x09:
+            return
+        case UInt8(ascii: "\""):
+            inString = true
+            if let top = isObject.last, top, expectingKey[expectingKey.count - 1] {
+                stringIsKey = true
+                pendingKeyStart = offset
+                keyBuffer.removeAll(keepingCapacity: true)
+                collectingKey = isTracked
+            } else {
+                stringIsKey = false
+                beginValue()
+            }
+        case UInt8(ascii: ":"):
+            if isObject.last == true { expectingKey[expectingKey.count - 1] = false }
+        case UInt8(ascii: ","):
+            if isObject.last == true {
+                expectingKey[expectingKey.count - 1] = true
+                currentKey[currentKey.count - 1] = nil
+            }
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            beginValue()
+            let object = byte == UInt8(ascii: "{")
+            isObject.append(object)
+            expectingKey.append(object)
+            currentKey.append(nil)
+            keyStart.append(0)
+        case UInt8(ascii: "}"), UInt8(ascii: "]"):
+            guard !isObject.isEmpty else {
+                isMalformed = true
+                return
+            }
+            isObject.removeLast()
+            expectingKey.removeLast()
+            currentKey.removeLast()
+            keyStart.removeLast()
+            endValue(at: offset + 1)
+        default:
+            if isComplete { isMalformed = true }
+            inScalar = true
+            beginValue()
+        }
+    }
+
+    /// Whether keys at the current depth may lead to a wanted path.
+    private var isTracked: Bool {
+        let depth = isObject.count
+        guard depth >= 1, depth <= maxDepth, capturing < 0 else { return false }
+        for level in 0..<(depth - 1) where !isObject[level] || currentKey[level] == nil { return false }
+        return isObject[depth - 1]
+    }
+
+    private mutating func finishKey() {
+        let depth = isObject.count
+        if collectingKey {
+            currentKey[depth - 1] = keyBuffer
+            keyStart[depth - 1] = pendingKeyStart
+        } else {
+            currentKey[depth - 1] = nil
+        }
+        collectingKey = false
+    }
+
+    private mutating func beginValue() {
+        sawValue = true
+        guard capturing < 0, let index = matchingPath() else { return }
+        capturing = index
+        captureDepth = isObject.count
+        captureBuffer = [currentByte]
+        captureStart = offset
+        captureMemberStart = keyStart[isObject.count - 1]
+    }
+
+    /// The byte being stepped over: the first byte of a value that starts a capture.
+    private var currentByte: UInt8 = 0
+
+    private func matchingPath() -> Int? {
+        let depth = isObject.count
+        guard depth >= 1, depth <= maxDepth else { return nil }
+        for (index, path) in paths.enumerated() where path.count == depth {
+            var matches = true
+            for level in 0..<depth where !isObject[level] || currentKey[level] != path[level] {
+                matches = false
+                break
+            }
+            if matches { return index }
+        }
+        return nil
+    }
+
+    private mutating func endScalar(at end: Int) {
+        inScalar = false
+        endValue(at: end)
+    }
+
+    private mutating func endValue(at end: Int) {
+        if capturing >= 0, isObject.count == captureDepth {
+            captures[capturing] = Capture(bytes: captureBuffer, start: captureStart, end: end, memberStart: captureMemberStart)
+            capturing = -1
+            captureBuffer = []
+        }
+        if isObject.isEmpty && sawValue { isComplete = true }
+    }
+}

@@ -1,0 +1,88 @@
+/// One server-sent event as it crossed the wire.
+public struct SSEEvent: Sendable, Equatable {
+    /// The `event:` field, if any.
+    public var name: String?
+    /// The `data:` lines joined with newlines (without the field name and its one optional space).
+    public var data: [UInt8]
+    /// Whether at least one `data:` line was present.
+    public var hasData: Bool
+    /// Every byte of the event block, terminating blank line included: what a rewrite replaces.
+    public var raw: [UInt8]
+}
+
+/// Splits a byte stream into server-sent events, incrementally: a stream split at any byte yields the same events.
+///
+/// Follows the WHATWG framing: lines end in CRLF, LF or CR (a CRLF split across two pieces counts once), an event
+/// ends at a blank line, lines starting with `:` are comments (kept in ``SSEEvent/raw``, never in the data).
+public struct SSEFramer: Sendable {
+    private var line: [UInt8] = []
+    private var raw: [UInt8] = []
+    private var data: [UInt8] = []
+    private var hasData = false
+    private var name: String?
+    private var lastWasCR = false
+
+    /// Creates a framer at the start of a stream.
+    public init() {}
+
+    /// Bytes of an event that has begun but not ended yet.
+    public var pendingRaw: [UInt8] { raw }
+
+    /// Feeds the next piece of the stream; `onEvent` is called for each event the piece completes.
+    public mutating func feed(_ buffer: UnsafeRawBufferPointer, onEvent: (SSEEvent) -> Void) {
+        raw.reserveCapacity(raw.count + buffer.count)
+        for byte in buffer {
+            raw.append(byte)
+            if lastWasCR {
+                lastWasCR = false
+                if byte == 0x0A { continue }
+            }
+            if byte == 0x0A || byte == 0x0D {
+                lastWasCR = byte == 0x0D
+                endLine(onEvent: onEvent)
+            } else {
+                line.append(byte)
+            }
+        }
+    }
+
+    /// Feeds bytes from an array.
+    public mutating func feed(_ bytes: [UInt8], onEvent: (SSEEvent) -> Void) {
+        bytes.withUnsafeBytes { feed($0, onEvent: onEvent) }
+    }
+
+    /// Ends the stream: an event whose blank line never came is delivered all the same, since a metering
+    /// reader must not lose a final `data:` line that a server wrote without the closing blank line.
+    public mutating func finish(onEvent: (SSEEvent) -> Void) {
+        if !line.isEmpty { endLine(onEvent: onEvent) }
+        if !raw.isEmpty { dispatch(onEvent: onEvent) }
+    }
+
+    private mutating func endLine(onEvent: (SSEEvent) -> Void) {
+        defer { line.removeAll(keepingCapacity: true) }
+        if line.isEmpty {
+            if hasData || name != nil || !raw.isEmpty { dispatch(onEvent: onEvent) }
+            return
+        }
+        if line.first == UInt8(ascii: ":") { return }
+        let colon = line.firstIndex(of: UInt8(ascii: ":")) ?? line.endIndex
+        let field = line[..<colon]
+        var value = colon < line.endIndex ? line[(colon + 1)...] : []
+        if value.first == 0x20 { value = value.dropFirst() }
+        if field.elementsEqual("data".utf8) {
+            if hasData { data.append(0x0A) }
+            data.append(contentsOf: value)
+            hasData = true
+        } else if field.elementsEqual("event".utf8) {
+            name = String(decoding: value, as: UTF8.self)
+        }
+    }
+
+    private mutating func dispatch(onEvent: (SSEEvent) -> Void) {
+        onEvent(SSEEvent(name: name, data: data, hasData: hasData, raw: raw))
+        raw.removeAll(keepingCapacity: true)
+        data.removeAll(keepingCapacity: true)
+        hasData = false
+        name = nil
+    }
+}

@@ -1,0 +1,46 @@
+/// Token counts of one inference in disjoint billing classes: no token is counted in two classes.
+///
+/// Providers report usage differently (cached tokens inside or outside the prompt count, reasoning inside or
+/// outside the output count); each wire format maps its provider's report onto these classes so that every
+/// class can be billed at its own rate. See docs/ARCHITECTURE.md, "Canonical usage".
+public struct TokenUsage: Sendable, Hashable, Codable {
+    /// Prompt tokens neither read from nor written to a cache.
+    public var inputTokens: Int
+    /// Prompt tokens served from a cache.
+    public var cacheReadTokens: Int
+    /// Prompt tokens written to a cache (all lifetimes; ``cacheWrite1hTokens`` is the 1-hour part).
+    public var cacheWriteTokens: Int
+    /// The part of ``cacheWriteTokens`` written with a 1-hour lifetime, where the provider reports it.
+    public var cacheWrite1hTokens: Int
+    /// Every generated token, reasoning included.
+    public var outputTokens: Int
+    /// The reasoning part of ``outputTokens`` (information; already counted in ``outputTokens``).
+    public var reasoningTokens: Int
+    /// Audio tokens inside ``inputTokens`` (priced apart by some models).
+    public var inputAudioTokens: Int
+    /// Audio tokens inside ``outputTokens``.
+    public var outputAudioTokens: Int
+
+    /// Zero in every class.
+    public static let zero = TokenUsage()
+
+    /// Creates a usage value; every class defaults to zero.
+    public init(
+        inputTokens: Int = 0, cacheReadTokens: Int = 0, cacheWriteTokens: Int = 0, cacheWrite1hTokens: Int = 0,
+        outputTokens: Int = 0, reasoningTokens: Int = 0, inputAudioTokens: Int = 0, outputAudioTokens: Int = 0
+    ) {
+        self.inputTokens = inputTokens
+        self.cacheReadTokens = cacheReadTokens
+        self.cacheWriteTokens = cacheWriteTokens
+        self.cacheWrite1hTokens = cacheWrite1hTokens
+        self.outputTokens = outputTokens
+        self.reasoningTokens = reasoningTokens
+        self.inputAudioTokens = inputAudioTokens
+        self.outputAudioTokens = outputAudioTokens
+    }
+
+    /// All prompt-side tokens: input, cache reads and cache writes.
+    public var promptTokens: Int { inputTokens + cacheReadTokens + cacheWriteTokens }
+    /// Every token of the inference.
+    public var totalTokens: Int { promptTokens + outputTokens }
+}

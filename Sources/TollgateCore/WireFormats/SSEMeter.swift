@@ -1,0 +1,76 @@
+/// What a stream reader wants done with one event on its way to the client.
+public enum SSEAction: Sendable, Equatable {
+    /// Forward the event as it came.
+    case keep
+    /// Leave the event out (a usage chunk the client did not ask for).
+    case drop
+    /// Send these bytes in place of the event.
+    case replace([UInt8])
+}
+
+/// Reads usage out of the events of one API's stream.
+public protocol SSEUsageReader: Sendable {
+    /// Interprets one event; when `rewriting`, also says what the client should get in its place.
+    mutating func read(_ event: SSEEvent, rewriting: Bool) -> SSEAction
+    /// What has been read so far.
+    var reading: UsageReading { get }
+    /// Whether the stream's terminal event has been seen.
+    var reachedEnd: Bool { get }
+}
+
+/// Meters a server-sent-event stream with an API's ``SSEUsageReader``; the SSE framing lives here, once.
+///
+/// When not rewriting, every piece goes to the client untouched the moment it arrives. When rewriting (the proxy
+/// added the usage opt-in), complete events go out as soon as their blank line arrives, with the added usage
+/// taken out; a partial event waits only for the rest of itself.
+public struct SSEMeter<Reader: SSEUsageReader>: ResponseMeter {
+    private var framer = SSEFramer()
+    private var reader: Reader
+    /// Whether events are rewritten on their way to the client.
+    public let rewrites: Bool
+
+    /// Creates a meter around a reader.
+    public init(reader: Reader, rewrites: Bool) {
+        self.reader = reader
+        self.rewrites = rewrites
+    }
+
+    /// Whether the terminal event has been seen.
+    public var reachedEnd: Bool { reader.reachedEnd }
+
+    /// Reads the piece; returns the rewritten bytes when rewriting.
+    public mutating func observe(_ piece: UnsafeRawBufferPointer) -> [UInt8]? {
+        var framer = SSEFramer()
+        swap(&framer, &self.framer)
+        defer { swap(&framer, &self.framer) }
+        guard rewrites else {
+            framer.feed(piece) { _ = reader.read($0, rewriting: false) }
+            return nil
+        }
+        var output: [UInt8] = []
+        output.reserveCapacity(piece.count)
+        framer.feed(piece) { event in Self.emit(event, reader.read(event, rewriting: true), into: &output) }
+        return output
+    }
+
+    /// Ends the stream: a last event without its blank line is read (and, when rewriting, sent) too.
+    public mutating func finish() -> (reading: UsageReading, tail: [UInt8]?) {
+        var output: [UInt8] = []
+        let rewriting = rewrites
+        var framer = SSEFramer()
+        swap(&framer, &self.framer)
+        framer.finish { event in
+            let action = reader.read(event, rewriting: rewriting)
+            if rewriting { Self.emit(event, action, into: &output) }
+        }
+        return (reader.reading, rewriting && !output.isEmpty ? output : nil)
+    }
+
+    private static func emit(_ event: SSEEvent, _ action: SSEAction, into output: inout [UInt8]) {
+        switch action {
+        case .keep: output.append(contentsOf: event.raw)
+        case .drop: break
+        case .replace(let bytes): output.append(contentsOf: bytes)
+        }
+    }
+}

@@ -1,0 +1,108 @@
+/// The API a route speaks: how its requests are read and how usage is read out of its responses.
+///
+/// A wire format is pure: it turns request bytes into ``PreparedRequest`` facts (and, where metering needs it, a
+/// rewritten body) and makes a ``ResponseMeter`` that reads usage out of the response as it streams past.
+/// Adding a provider that speaks a known format is a data change in providers/, not code.
+public protocol WireFormat: Sendable {
+    /// The route's API name as written in provider files (`openai.chat`).
+    var api: APIName { get }
+
+    /// Reads the request; may rewrite it (usage opt-in, model alias). Throws ``RequestError`` for bodies
+    /// that cannot be forwarded.
+    func prepare(body: [UInt8], options: RequestOptions) throws(RequestError) -> PreparedRequest
+
+    /// A meter for the response to `request`, chosen by the response's content type.
+    func makeMeter(for request: PreparedRequest, contentType: String?) -> any ResponseMeter
+}
+
+/// What the proxy may change in a request before it goes upstream.
+public struct RequestOptions: Sendable {
+    /// Whether the provider accepts `stream_options.include_usage` (Mistral refuses it).
+    public var acceptsStreamUsageOption: Bool
+    /// The model to send upstream in place of the requested one (a model alias), if any.
+    public var upstreamModel: String?
+
+    /// Creates options.
+    public init(acceptsStreamUsageOption: Bool, upstreamModel: String? = nil) {
+        self.acceptsStreamUsageOption = acceptsStreamUsageOption
+        self.upstreamModel = upstreamModel
+    }
+}
+
+/// Facts about one request, read once at the edge.
+public struct PreparedRequest: Sendable {
+    /// The model the client asked for.
+    public var model: String?
+    /// Whether the client asked for a stream.
+    public var stream: Bool
+    /// The body to send upstream when it differs from the client's, else `nil`.
+    public var rewrittenBody: [UInt8]?
+    /// Whether the proxy added the usage opt-in, so the meter must take the extra usage out of the client's stream.
+    public var injectedStreamUsage: Bool
+    /// The most output tokens the request allows, when it says.
+    public var maxOutputTokens: Int?
+
+    /// Creates request facts.
+    public init(
+        model: String?, stream: Bool, rewrittenBody: [UInt8]? = nil, injectedStreamUsage: Bool = false,
+        maxOutputTokens: Int? = nil
+    ) {
+        self.model = model
+        self.stream = stream
+        self.rewrittenBody = rewrittenBody
+        self.injectedStreamUsage = injectedStreamUsage
+        self.maxOutputTokens = maxOutputTokens
+    }
+}
+
+/// Why a request body cannot be forwarded; the proxy answers 400 in the route's error shape.
+public enum RequestError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The body is not a JSON object.
+    case invalidJSON(String)
+    /// A member has the wrong type.
+    case invalidField(String, String)
+
+    /// A message a client developer can act on.
+    public var description: String {
+        switch self {
+        case .invalidJSON(let why): return "The request body is not valid JSON: \(why)."
+        case .invalidField(let field, let why): return "Invalid '\(field)': \(why)."
+        }
+    }
+}
+
+/// Reads usage out of a response body as it passes, and may rewrite what the client receives.
+///
+/// A meter sees the decoded body in pieces of any size. ``observe(_:)`` returns `nil` when the piece goes to the
+/// client unchanged (the common case, no copy), or the bytes to send instead when the meter rewrites the stream
+/// (removing a usage chunk the proxy asked for).
+public protocol ResponseMeter: Sendable {
+    /// Observes the next piece; returns replacement bytes, or `nil` to forward the piece as it is.
+    mutating func observe(_ piece: UnsafeRawBufferPointer) -> [UInt8]?
+    /// Ends the body; returns the reading and any bytes still held back for the client.
+    mutating func finish() -> (reading: UsageReading, tail: [UInt8]?)
+    /// Whether the response's terminal event has been seen (the inference is complete).
+    var reachedEnd: Bool { get }
+    /// Whether this meter rewrites the body (then the proxy cannot forward compressed bytes as they are).
+    var rewrites: Bool { get }
+}
+
+/// Names of the APIs Tollgate meters, as written in provider files.
+public enum APIName: String, Sendable, CaseIterable, Codable {
+    /// OpenAI Chat Completions.
+    case openAIChat = "openai.chat"
+    /// OpenAI legacy Completions.
+    case openAICompletions = "openai.completions"
+    /// OpenAI Embeddings.
+    case openAIEmbeddings = "openai.embeddings"
+    /// OpenAI Responses.
+    case openAIResponses = "openai.responses"
+
+    /// The wire format that implements this API.
+    public var wireFormat: any WireFormat {
+        switch self {
+        case .openAIChat, .openAICompletions, .openAIEmbeddings: return OpenAIChatFormat(api: self)
+        case .openAIResponses: return OpenAIResponsesFormat()
+        }
+    }
+}

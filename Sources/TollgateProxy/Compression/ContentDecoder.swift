@@ -1,0 +1,29 @@
+/// Decodes a compressed upstream body for the meter only: the client still receives the compressed bytes as sent.
+///
+/// Official SDKs ask for `gzip, deflate, br`; providers' edges answer compressed. The meter must read the usage
+/// inside, so each piece is inflated on the side, incrementally, as it passes.
+protocol ContentDecoder: AnyObject {
+    /// Decodes the next piece; `sink` receives decoded bytes (possibly several times, possibly not at all).
+    func decode(_ piece: UnsafeRawBufferPointer, into sink: (UnsafeRawBufferPointer) -> Void) throws(ContentDecodingError)
+}
+
+/// The body could not be decoded; the event says so and the client's bytes are unaffected.
+struct ContentDecodingError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Picks the decoder for a `Content-Encoding` value.
+enum ContentDecoders {
+    /// The decoder for `encoding`, `nil` for identity, or an error for an encoding Tollgate cannot read.
+    static func make(for encoding: String?) throws(ContentDecodingError) -> (any ContentDecoder)? {
+        guard let encoding = encoding?.trimmingCharacters(in: .whitespaces).lowercased(), !encoding.isEmpty, encoding != "identity" else {
+            return nil
+        }
+        switch encoding {
+        case "gzip", "x-gzip": return try ZlibDecoder(format: .gzip)
+        case "deflate": return try ZlibDecoder(format: .zlibOrRaw)
+        case "br": return try BrotliDecoder()
+        default: throw ContentDecodingError(description: "unsupported content-encoding '\(encoding)'")
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import TollgateCore
+
+/// Reads the config file and the provider definitions from disk and resolves them into a ``TollgateConfig``.
+///
+/// Provider definitions come from, in order of precedence: the folder named by `providers_dir` (relative to the
+/// config file), else `providers/` beside the config file, else `providers/` in the working directory; the
+/// definitions compiled into the binary fill in any name none of those has. A relative meter path is taken
+/// relative to the config file's folder (the working directory when there is no file).
+public enum ConfigFiles {
+    /// Loads `path`, or the embedded defaults when `path` is `nil`.
+    public static func load(
+        path: String?, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigError) -> TollgateConfig {
+        let fileManager = FileManager.default
+        var document = ConfigLoader.Document()
+        var baseDirectory = fileManager.currentDirectoryPath
+        if let path {
+            guard let data = fileManager.contents(atPath: path) else {
+                throw ConfigError(file: path, line: nil, message: "cannot read the config file (does it exist?)")
+            }
+            guard let text = String(data: data, encoding: .utf8) else {
+                throw ConfigError(file: path, line: nil, message: "the config file is not UTF-8 text")
+            }
+            document = try ConfigLoader.parse(yaml: text, file: path)
+            baseDirectory = (absolute(path, in: baseDirectory) as NSString).deletingLastPathComponent
+        }
+        let definitions = try loadDefinitions(document: document, baseDirectory: baseDirectory)
+        var config = try ConfigLoader.resolve(document, definitions: definitions, environment: environment)
+        config.meter.path = absolute(config.meter.path, in: baseDirectory)
+        return config
+    }
+
+    /// The provider definitions that apply to a config document.
+    static func loadDefinitions(document: ConfigLoader.Document, baseDirectory: String) throws(ConfigError) -> [String: ProviderSpec] {
+        var definitions: [String: ProviderSpec] = [:]
+        for (name, text) in BuiltinProviders.definitions {
+            definitions[name] = try ProviderSpec.parse(yaml: text, file: "<built-in \(name).yaml>")
+        }
+        let candidates: [String]
+        if let named = document.providersDirectory {
+            let directory = absolute(named, in: baseDirectory)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ConfigError(file: document.file, line: nil, message: "providers_dir '\(named)' is not a folder")
+            }
+            candidates = [directory]
+        } else {
+            candidates = [absolute("providers", in: baseDirectory), absolute("providers", in: FileManager.default.currentDirectoryPath)]
+        }
+        guard let directory = candidates.first(where: { isDirectory($0) }) else { return definitions }
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
+            $0.hasSuffix(".yaml") || $0.hasSuffix(".yml")
+        }
+        for file in files.sorted() {
+            let path = (directory as NSString).appendingPathComponent(file)
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+                throw ConfigError(file: path, line: nil, message: "cannot read the provider file")
+            }
+            definitions[(file as NSString).deletingPathExtension] = try ProviderSpec.parse(yaml: text, file: path)
+        }
+        return definitions
+    }
+
+    private static func isDirectory(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+    }
+
+    private static func absolute(_ path: String, in directory: String) -> String {
+        path.hasPrefix("/") ? path : (directory as NSString).appendingPathComponent(path)
+    }
+}

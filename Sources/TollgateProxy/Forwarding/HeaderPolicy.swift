@@ -1,0 +1,76 @@
+import AsyncHTTPClient
+import HTTPTypes
+import NIOHTTP1
+import TollgateCore
+
+/// Which headers cross the proxy, in each direction.
+///
+/// Hop-by-hop headers (RFC 9110 §7.6.1, plus any named in `Connection`) belong to one connection and are dropped.
+/// Toward the provider, the client's credentials and Tollgate's own `x-tollgate-*` headers are dropped and the
+/// provider key is added; toward the client, the provider's headers pass as they are.
+enum HeaderPolicy {
+    static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+        "proxy-authorization", "proxy-authenticate",
+    ]
+    /// Headers a client may carry its credentials in; none of them reaches a provider.
+    static let credentials: Set<String> = ["authorization", "x-api-key", "api-key", "x-goog-api-key"]
+    /// Headers the proxy sets itself toward the provider.
+    static let recomputed: Set<String> = ["host", "content-length"]
+
+    /// The headers sent to the provider.
+    static func upstream(from client: HTTPFields, provider: Provider, forceIdentityEncoding: Bool) -> HTTPHeaders {
+        let dropped = droppedByConnection(client)
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(client.count + 1)
+        for field in client {
+            let name = field.name.canonicalName
+            if hopByHop.contains(name) || credentials.contains(name) || recomputed.contains(name) || dropped.contains(name)
+                || name.hasPrefix("x-tollgate-")
+            {
+                continue
+            }
+            if forceIdentityEncoding && name == "accept-encoding" { continue }
+            headers.add(name: field.name.rawName, value: field.value)
+        }
+        if forceIdentityEncoding { headers.add(name: "accept-encoding", value: "identity") }
+        if let key = provider.apiKey {
+            switch provider.auth {
+            case .bearer: headers.add(name: "authorization", value: "Bearer \(key)")
+            case .header(let name): headers.add(name: name, value: key)
+            case .none: break
+            }
+        }
+        return headers
+    }
+
+    /// The headers sent back to the client; `bodyRewritten` drops those that describe the provider's bytes.
+    static func client(from upstream: HTTPHeaders, bodyRewritten: Bool, bodyDecoded: Bool) -> HTTPFields {
+        var dropped = hopByHop
+        for value in upstream["connection"] {
+            for token in value.split(separator: ",") { dropped.insert(token.trimmingCharacters(in: .whitespaces).lowercased()) }
+        }
+        var fields = HTTPFields()
+        fields.reserveCapacity(upstream.count)
+        for (name, value) in upstream {
+            let lower = name.lowercased()
+            if dropped.contains(lower) || lower == "date" { continue }
+            if lower == "content-length" && bodyRewritten { continue }
+            if lower == "content-encoding" && bodyDecoded { continue }
+            if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
+        }
+        return fields
+    }
+
+    private static func droppedByConnection(_ fields: HTTPFields) -> Set<String> {
+        guard let connection = fields[.connection] else { return [] }
+        return Set(connection.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+    }
+
+    /// A dimension tag from the client's `x-tollgate-*` header, trimmed and bounded.
+    static func dimension(_ name: String, in fields: HTTPFields) -> String? {
+        guard let fieldName = HTTPField.Name(name), let value = fields[fieldName]?.trimmingCharacters(in: .whitespaces), !value.isEmpty
+        else { return nil }
+        return String(value.prefix(200))
+    }
+}

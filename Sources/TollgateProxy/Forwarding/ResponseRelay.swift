@@ -1,0 +1,162 @@
+import AsyncHTTPClient
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+import TollgateCore
+
+/// Streams one upstream response to the client through the metering tap, and records its event.
+///
+/// - Bytes go out as they arrive. With strict durability the end of the response is held back until the event is
+///   committed: for an uncompressed event stream, from the terminal event on; otherwise the last byte of each piece
+///   (a client cannot complete a JSON body or a compressed stream without it).
+/// - A client that goes away does not end metering: the upstream is read on (for up to `drainSeconds`) so the real
+///   usage is recorded; the event gets status 499.
+/// - If the response is dropped before its body is ever written (the client left while the upstream was thinking),
+///   ``RelayGuard`` drains and records it all the same.
+struct ResponseRelay: Sendable {
+    let context: InferenceContext
+    let status: Int
+    let body: HTTPClientResponse.Body
+    let tap: MeteringTap
+    let recorder: EventRecorder
+    let upstreamStarted: ContinuousClock.Instant
+    let drainSeconds: Double
+    let logger: Logger
+
+    /// Relays the body to `writer` and records the event; throws when the client must not get the end of the
+    /// response (its event could not be committed).
+    func run(writer: inout any ResponseBodyWriter) async throws {
+        var outcome = ResponseOutcome(status: status, upstreamStarted: upstreamStarted)
+        var tap = self.tap
+        var held = ByteBuffer()
+        var iterator = body.makeAsyncIterator()
+        let holdsEvents = tap.readsPlainBytes && !tap.forwardsDecoded
+        do {
+            while let piece = try await iterator.next() {
+                var outgoing = tap.pass(piece)
+                if outcome.ttfb == nil, outgoing.readableBytes > 0 { outcome.ttfb = .now - context.started }
+                guard recorder.strict else {
+                    if outgoing.readableBytes > 0 { try await write(outgoing, to: &writer, outcome: &outcome) }
+                    if outcome.clientGone { break }
+                    continue
+                }
+                held.writeBuffer(&outgoing)
+                var ready: ByteBuffer
+                if holdsEvents && !tap.meter.reachedEnd {
+                    ready = held
+                    held.clear()
+                } else {
+                    ready = held.readSlice(length: max(0, held.readableBytes - 1)) ?? ByteBuffer()
+                    held.discardReadBytes()
+                }
+                if ready.readableBytes > 0 { try await write(ready, to: &writer, outcome: &outcome) }
+                if outcome.clientGone { break }
+            }
+        } catch {
+            outcome.upstreamFailure = "upstream body failed: \(error)"
+        }
+        if outcome.clientGone {
+            let drained = await Self.drain(iterator: UnsafeTransfer(iterator), tap: tap, seconds: drainSeconds)
+            tap = drained.tap
+            if let failure = drained.failure { outcome.upstreamFailure = failure }
+        }
+        outcome.upstreamEnded = .now
+        let (reading, tail) = tap.finish()
+        outcome.reading = reading
+        if !reading.completed, outcome.upstreamFailure == nil, !outcome.clientGone, (200..<300).contains(status) {
+            outcome.upstreamFailure = "upstream ended the response before its end"
+        }
+        try await recorder.record(context, outcome)
+        guard !outcome.clientGone else { return }
+        if var tail { held.writeBuffer(&tail) }
+        if held.readableBytes > 0 { try? await writer.write(held) }
+        try? await writer.finish(nil)
+    }
+
+    private func write(_ buffer: ByteBuffer, to writer: inout any ResponseBodyWriter, outcome: inout ResponseOutcome) async throws {
+        do {
+            try await writer.write(buffer)
+        } catch {
+            outcome.clientGone = true
+            logger.debug("client went away mid-response", metadata: ["event_id": "\(context.id)"])
+        }
+    }
+
+    /// Reads the rest of the upstream body into the tap, for at most `seconds`.
+    private static func drain(
+        iterator: UnsafeTransfer<HTTPClientResponse.Body.AsyncIterator>, tap: MeteringTap, seconds: Double
+    ) async -> (tap: MeteringTap, failure: String?) {
+        enum Finished: Sendable {
+            case drained(MeteringTap, String?)
+            case deadline
+        }
+        return await withTaskGroup(of: Finished.self) { group in
+            group.addTask {
+                var iterator = iterator.value
+                var tap = tap
+                do {
+                    while let piece = try await iterator.next() { _ = tap.pass(piece) }
+                    return .drained(tap, nil)
+                } catch is CancellationError {
+                    return .drained(tap, "stopped reading the upstream \(seconds) s after the client left")
+                } catch {
+                    return .drained(tap, "upstream body failed after the client left: \(error)")
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+                return .deadline
+            }
+            var result: (MeteringTap, String?) = (tap, nil)
+            while let finished = await group.next() {
+                switch finished {
+                case .drained(let drainedTap, let failure):
+                    result = (drainedTap, failure)
+                    group.cancelAll()
+                case .deadline:
+                    group.cancelAll()
+                }
+                if case .drained = finished { break }
+            }
+            return result
+        }
+    }
+}
+
+/// Moves a value that is not `Sendable` to another task that becomes its only user.
+struct UnsafeTransfer<Value>: @unchecked Sendable {
+    var value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+/// Makes sure an inference is metered even when its response body is never written (the client left before the
+/// response began): if the guard is released unused, it drains the upstream and records the event.
+final class RelayGuard: Sendable {
+    private let relay: ResponseRelay
+    private let used = Mutex(false)
+
+    init(_ relay: ResponseRelay) { self.relay = relay }
+
+    func run(writer: inout any ResponseBodyWriter) async throws {
+        used.withLock { $0 = true }
+        try await relay.run(writer: &writer)
+    }
+
+    deinit {
+        guard !used.withLock({ $0 }) else { return }
+        let relay = self.relay
+        Task {
+            var writer: any ResponseBodyWriter = DiscardingWriter()
+            relay.logger.debug("client left before the response began", metadata: ["event_id": "\(relay.context.id)"])
+            try? await relay.run(writer: &writer)
+        }
+    }
+}
+
+/// A body writer for a client that is no longer there: every write fails, which the relay reads as "client gone".
+struct DiscardingWriter: ResponseBodyWriter {
+    struct Gone: Error {}
+    mutating func write(_ buffer: ByteBuffer) async throws { throw Gone() }
+    consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
+}

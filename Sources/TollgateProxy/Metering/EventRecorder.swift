@@ -1,0 +1,30 @@
+import Logging
+import TollgateCore
+import TollgateStore
+
+/// Hands finished events to the meter writer under the configured durability promise.
+struct EventRecorder: Sendable {
+    let writer: MeterWriter
+    let durability: Durability
+    let markup: DecimalRatio
+    let logger: Logger
+
+    /// Whether the last bytes of a response wait for the event's commit.
+    var strict: Bool { durability == .strict }
+
+    /// Rates and records the event of `context`; with strict durability, returns only once it is committed.
+    func record(_ context: InferenceContext, _ outcome: ResponseOutcome) async throws {
+        let event = context.event(outcome: outcome, markup: markup)
+        logger.debug(
+            "inference",
+            metadata: [
+                "event_id": "\(event.id)", "customer": "\(event.customer)", "model": "\(event.servedModel ?? "-")",
+                "status": "\(event.status)", "input": "\(event.usage.inputTokens)", "output": "\(event.usage.outputTokens)",
+            ])
+        if strict {
+            try await writer.record(event)
+        } else {
+            writer.submit(event)
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import TollgateCore
+import TollgateStore
+
+/// Everything known about one inference before its response: who, where, what was asked, when it started.
+struct InferenceContext: Sendable {
+    let id: String
+    let arrival: Date
+    let started: ContinuousClock.Instant
+    let key: VirtualKey
+    let provider: Provider
+    let api: APIName
+    let path: String
+    let request: PreparedRequest
+    let requestBytes: Int
+    let feature: String?
+    let endUser: String?
+    let project: String?
+    let idempotencyKey: String?
+}
+
+/// How the response phase went, for the event.
+struct ResponseOutcome: Sendable {
+    var status: Int
+    var reading = UsageReading()
+    var ttfb: Duration?
+    var upstreamStarted: ContinuousClock.Instant?
+    var upstreamEnded: ContinuousClock.Instant?
+    var clientGone = false
+    var upstreamFailure: String?
+}
+
+extension InferenceContext {
+    /// The event for this inference once its outcome is known, rated.
+    func event(outcome: ResponseOutcome, markup: DecimalRatio, now: ContinuousClock.Instant = .now) -> UsageEvent {
+        var usage = outcome.reading.usage ?? .zero
+        var estimated = false
+        var notes: [String] = []
+        if let note = outcome.reading.note { notes.append(note) }
+        if let failure = outcome.upstreamFailure { notes.append(failure) }
+        let succeeded = (200..<300).contains(outcome.status) || outcome.clientGone
+        if outcome.reading.usage == nil, succeeded, outcome.upstreamStarted != nil {
+            usage = UsageEstimate.estimate(requestBytes: requestBytes, contentEvents: outcome.reading.contentEvents)
+            estimated = true
+            notes.append("no usage reported; estimated")
+        }
+        if outcome.clientGone { notes.append("client disconnected before the end of the response") }
+        let rating = Rating.rate(
+            usage: usage, servedModel: outcome.reading.servedModel, requestedModel: request.model, prices: provider.prices, markup: markup)
+        if !rating.priced, usage.totalTokens > 0 { notes.append("no price for model \(outcome.reading.servedModel ?? request.model ?? "?")") }
+        return UsageEvent(
+            id: id, timestampMs: Int64(arrival.timeIntervalSince1970 * 1000), customer: key.customer, keyId: key.id, feature: feature,
+            endUser: endUser, project: project, provider: provider.name, route: api.rawValue, path: path, model: request.model,
+            servedModel: outcome.reading.servedModel ?? request.model, status: outcome.clientGone ? 499 : outcome.status,
+            stream: request.stream, usage: usage, rawUsage: outcome.reading.rawUsage, serviceTier: outcome.reading.serviceTier,
+            latencyMs: milliseconds(now - started), ttfbMs: outcome.ttfb.map(milliseconds),
+            upstreamMs: outcome.upstreamStarted.map { milliseconds((outcome.upstreamEnded ?? now) - $0) }, cost: rating.cost,
+            price: rating.price, currency: rating.currency, estimated: estimated, priced: rating.priced,
+            note: notes.isEmpty ? nil : notes.joined(separator: "; "), idempotencyKey: idempotencyKey
+        )
+    }
+}
+
+/// A duration in milliseconds with microsecond resolution.
+func milliseconds(_ duration: Duration) -> Double {
+    let (seconds, attoseconds) = duration.components
+    let microseconds = seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+    return Double(microseconds) / 1000
+}

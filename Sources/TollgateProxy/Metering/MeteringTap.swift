@@ -1,0 +1,63 @@
+import NIOCore
+import TollgateCore
+
+/// The tap on a response body: every piece the client gets passes through it once, is decoded on the side when
+/// compressed, and is read by the wire format's meter. Returns what the client should receive.
+struct MeteringTap: @unchecked Sendable {
+    // @unchecked: a tap is owned by one task at a time; it moves to the drain task only when the client has gone.
+    private(set) var meter: any ResponseMeter
+    private let decoder: (any ContentDecoder)?
+    private var decodingFailure: String?
+    /// Whether the client receives decoded bytes (a compressed body that the meter must rewrite).
+    let forwardsDecoded: Bool
+
+    init(meter: any ResponseMeter, contentEncoding: String?) {
+        self.meter = meter
+        var failure: String?
+        do {
+            decoder = try ContentDecoders.make(for: contentEncoding)
+        } catch {
+            decoder = nil
+            failure = error.description
+        }
+        decodingFailure = failure
+        forwardsDecoded = decoder != nil && meter.rewrites
+    }
+
+    /// Whether the body is read as plain bytes (then stream events can be seen to end).
+    var readsPlainBytes: Bool { decoder == nil && decodingFailure == nil }
+
+    /// Reads a piece; returns the bytes for the client (the piece itself unless the meter rewrites).
+    mutating func pass(_ piece: ByteBuffer) -> ByteBuffer {
+        if decodingFailure != nil { return piece }
+        guard let decoder else {
+            let replacement = piece.withUnsafeReadableBytes { meter.observe($0) }
+            return replacement.map { ByteBuffer(bytes: $0) } ?? piece
+        }
+        var decoded: [UInt8] = []
+        var working = meter
+        let forwardsDecoded = self.forwardsDecoded
+        do {
+            try piece.withUnsafeReadableBytes { raw throws(ContentDecodingError) in
+                try decoder.decode(raw) { chunk in
+                    if let replacement = working.observe(chunk) {
+                        decoded.append(contentsOf: replacement)
+                    } else if forwardsDecoded {
+                        decoded.append(contentsOf: chunk)
+                    }
+                }
+            }
+        } catch {
+            decodingFailure = error.description
+        }
+        meter = working
+        return forwardsDecoded ? ByteBuffer(bytes: decoded) : piece
+    }
+
+    /// Ends the body: the reading, and any bytes the meter still held for the client.
+    mutating func finish() -> (reading: UsageReading, tail: ByteBuffer?) {
+        var (reading, tail) = meter.finish()
+        if let decodingFailure { reading.note = [reading.note, decodingFailure].compactMap { $0 }.joined(separator: "; ") }
+        return (reading, tail.map { ByteBuffer(bytes: $0) })
+    }
+}

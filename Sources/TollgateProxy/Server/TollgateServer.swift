@@ -1,0 +1,72 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import TollgateCore
+import TollgateStore
+
+/// Tollgate's server: the proxy listener, the upstream client and the meter writer, run and shut down together.
+///
+/// SIGTERM or SIGINT: the listener stops accepting, in-flight responses get up to `shutdown_grace_s` to finish
+/// (their events are recorded), then the meter writer writes its backlog and the process ends.
+public struct TollgateServer: Sendable {
+    let config: TollgateConfig
+    let logger: Logger
+
+    /// Creates a server for a resolved config.
+    public init(config: TollgateConfig, logger: Logger) {
+        self.config = config
+        self.logger = logger
+    }
+
+    /// Runs until a shutdown signal. `onListening` receives the bound port (useful with port 0).
+    public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let meter: Meter
+        do {
+            meter = try Meter(path: config.meter.path, synchronousFull: config.meter.durability == .strict)
+        } catch {
+            throw error
+        }
+        let writer = MeterWriter(meter: meter, maxBatch: config.meter.maxBatch, logger: logger)
+        let upstream = UpstreamClient(settings: config.proxy)
+        let responder = ProxyResponder(
+            config: config, routes: RouteResolver(config: config), meter: meter,
+            recorder: EventRecorder(writer: writer, durability: config.meter.durability, markup: config.pricing.markup, logger: logger),
+            upstream: upstream, logger: logger)
+        let application = Application(
+            responder: responder,
+            configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: nil),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        var configuration = ServiceGroupConfiguration(
+            services: [
+                .init(service: MeterWriterService(writer: writer, upstream: upstream)),
+                .init(service: application),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
+        configuration.maximumGracefulShutdownDuration = .milliseconds(Int64(config.proxy.shutdownGraceSeconds * 1000))
+        try await ServiceGroup(configuration: configuration).run()
+    }
+}
+
+/// Runs the meter writer for as long as the server; on shutdown (after the listener has stopped) writes the
+/// backlog, then closes the upstream client.
+struct MeterWriterService: Service {
+    let writer: MeterWriter
+    let upstream: UpstreamClient
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await writer.run()
+            } onCancel: {
+                writer.close()
+            }
+        } onGracefulShutdown: {
+            writer.close()
+        }
+        await upstream.shutdown()
+    }
+}

@@ -1,0 +1,79 @@
+import Hummingbird
+
+/// The simulator's whole HTTP surface: faults and replay first (they apply to any path), then the OpenAI routes,
+/// then the `/_sim` inspection routes. A plain switch instead of a Router keeps per-request work minimal and lets
+/// unknown paths get OpenAI's 404 body.
+struct SimulatorResponder: HTTPResponder {
+    /// No custom context: the simulator needs nothing per request beyond the request itself.
+    typealias Context = BasicRequestContext
+
+    /// Largest request body accepted.
+    static let maxBodyBytes = 64 * 1024 * 1024
+
+    let settings: SimulatorSettings
+    let log: RequestLog
+    let replay: ReplayStore?
+
+    /// Answers one request.
+    func respond(to request: Request, context: Context) async throws -> Response {
+        var request = request
+        let body = try await request.collectBody(upTo: Self.maxBodyBytes)
+        let exchange = Exchange(request: request, body: body, settings: settings)
+        if exchange.path.hasPrefix("/_sim/") {
+            return inspect(exchange)
+        }
+        log.record(exchange)
+        if let stallMs = exchange.integer(SimHeader.stall), stallMs > 0 {
+            try await Task.sleep(for: .milliseconds(stallMs))
+        }
+        do {
+            return try answer(exchange)
+        } catch {
+            return error.response(for: exchange)
+        }
+    }
+
+    /// The response for an OpenAI-shaped request, or the API error it deserves.
+    private func answer(_ exchange: Exchange) throws(APIError) -> Response {
+        if let name = exchange.headers[SimHeader.replay] {
+            guard let replay else {
+                throw APIError(status: 400, message: "x-sim-replay needs --replay-dir.", type: "invalid_request_error")
+            }
+            return try replay.respond(case: name, for: exchange)
+        }
+        if let status = exchange.integer(SimHeader.error), (400...599).contains(status) {
+            throw APIError.simulated(status: status)
+        }
+        switch (exchange.method, exchange.path) {
+        case (.post, "/v1/chat/completions"): return try ChatCompletions.respond(exchange)
+        case (.post, "/v1/completions"): return try Completions.respond(exchange)
+        case (.post, "/v1/embeddings"): return try Embeddings.respond(exchange)
+        case (.post, "/v1/responses"): return try Responses.respond(exchange)
+        case (.get, "/v1/models"): return HTTPReply.json(ModelCatalog.list(), for: exchange)
+        case (.get, let path) where path.hasPrefix("/v1/models/"):
+            let id = String(path.dropFirst("/v1/models/".count))
+            guard ModelCatalog.listed.contains(id) else {
+                throw APIError(status: 404, message: "The model '\(id)' does not exist", type: "invalid_request_error",
+                               param: "model", code: "model_not_found")
+            }
+            return HTTPReply.json(ModelCatalog.entry(id), for: exchange)
+        default:
+            throw APIError.invalidURL(exchange)
+        }
+    }
+
+    /// GET /_sim/requests lists the remembered requests; DELETE forgets them. Never compressed, never recorded.
+    private func inspect(_ exchange: Exchange) -> Response {
+        switch (exchange.method, exchange.path) {
+        case (.get, "/_sim/requests"):
+            var plain = exchange
+            plain.settings.compress = false
+            return HTTPReply.json(log.snapshot, for: plain)
+        case (.delete, "/_sim/requests"):
+            log.clear()
+            return Response(status: .noContent)
+        default:
+            return APIError.invalidURL(exchange).response(for: exchange)
+        }
+    }
+}

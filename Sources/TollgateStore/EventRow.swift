@@ -1,0 +1,47 @@
+import GRDB
+import TollgateCore
+
+/// The mapping between ``UsageEvent`` and a row of the `events` table.
+enum EventRow {
+    static let columns = [
+        "id", "ts_ms", "customer_id", "key_id", "feature", "end_user", "project", "provider", "route", "path", "model",
+        "served_model", "status", "stream", "input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens",
+        "output_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens", "raw_usage", "service_tier",
+        "latency_ms", "ttfb_ms", "upstream_ms", "cost", "price", "currency", "estimated", "priced", "note", "idempotency_key",
+    ]
+
+    /// Insert that keeps the stored row when the id is already there: a retried write never duplicates.
+    static let insertSQL =
+        "INSERT OR IGNORE INTO events (\(columns.joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))"
+
+    static func arguments(_ event: UsageEvent) -> StatementArguments {
+        let usage = event.usage
+        let values: [(any DatabaseValueConvertible)?] = [
+            event.id, event.timestampMs, event.customer, event.keyId, event.feature, event.endUser, event.project, event.provider,
+            event.route, event.path, event.model, event.servedModel, event.status, event.stream, usage.inputTokens,
+            usage.cacheReadTokens, usage.cacheWriteTokens, usage.cacheWrite1hTokens, usage.outputTokens, usage.reasoningTokens,
+            usage.inputAudioTokens, usage.outputAudioTokens, event.rawUsage, event.serviceTier, event.latencyMs, event.ttfbMs,
+            event.upstreamMs, event.cost.description, event.price.description, event.currency, event.estimated, event.priced,
+            event.note, event.idempotencyKey,
+        ]
+        return StatementArguments(values)
+    }
+
+    static func event(_ row: Row) -> UsageEvent {
+        UsageEvent(
+            id: row["id"], timestampMs: row["ts_ms"], customer: row["customer_id"], keyId: row["key_id"], feature: row["feature"],
+            endUser: row["end_user"], project: row["project"], provider: row["provider"], route: row["route"], path: row["path"],
+            model: row["model"], servedModel: row["served_model"], status: row["status"], stream: row["stream"],
+            usage: TokenUsage(
+                inputTokens: row["input_tokens"], cacheReadTokens: row["cache_read_tokens"], cacheWriteTokens: row["cache_write_tokens"],
+                cacheWrite1hTokens: row["cache_write_1h_tokens"], outputTokens: row["output_tokens"],
+                reasoningTokens: row["reasoning_tokens"], inputAudioTokens: row["input_audio_tokens"],
+                outputAudioTokens: row["output_audio_tokens"]
+            ),
+            rawUsage: row["raw_usage"], serviceTier: row["service_tier"], latencyMs: row["latency_ms"], ttfbMs: row["ttfb_ms"],
+            upstreamMs: row["upstream_ms"], cost: Money(row["cost"] as String) ?? .zero, price: Money(row["price"] as String) ?? .zero,
+            currency: row["currency"], estimated: row["estimated"], priced: row["priced"], note: row["note"],
+            idempotencyKey: row["idempotency_key"]
+        )
+    }
+}

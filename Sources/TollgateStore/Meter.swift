@@ -1,0 +1,109 @@
+import Foundation
+import GRDB
+import TollgateCore
+
+/// The meter database: events, customers and virtual keys in one SQLite file (WAL mode), through GRDB.
+///
+/// Open it once per process; it is safe to share. Writes of events go through ``MeterWriter`` (one writer,
+/// batched transactions); reads run concurrently on the pool's readers. Other processes (the `tollgate` CLI)
+/// may open the same file while `serve` runs: SQLite's locking keeps them consistent, and a busy database is
+/// waited on for up to five seconds.
+public final class Meter: Sendable {
+    let pool: DatabasePool
+    /// The file the meter lives in.
+    public let path: String
+
+    /// Opens (creating if needed) the meter at `path` and brings its schema up to date.
+    ///
+    /// - Parameter synchronousFull: fsync on every commit (strict durability survives power loss, not only a crash).
+    public init(path: String, synchronousFull: Bool = true) throws(MeterError) {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.label = "tollgate.meter"
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronousFull ? "FULL" : "NORMAL")")
+        }
+        self.path = path
+        do {
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try MeterSchema.migrator.migrate(pool)
+        } catch {
+            throw MeterError.cannotOpen(path: path, reason: "\(error)")
+        }
+    }
+
+    /// Writes events in one transaction; an event whose id is already stored is left as it is.
+    public func insert(_ events: [UsageEvent]) async throws(MeterError) {
+        do {
+            try await pool.write { db in
+                let statement = try db.cachedStatement(sql: EventRow.insertSQL)
+                for event in events { try statement.execute(arguments: EventRow.arguments(event)) }
+            }
+        } catch {
+            throw MeterError.writeFailed("\(error)")
+        }
+    }
+
+    /// Events in time order, filtered.
+    public func events(customer: String? = nil, since: Date? = nil, until: Date? = nil, limit: Int? = nil) async throws(MeterError) -> [UsageEvent] {
+        do {
+            return try await pool.read { db in
+                var sql = "SELECT * FROM events WHERE 1 = 1"
+                var arguments: [any DatabaseValueConvertible] = []
+                if let customer {
+                    sql += " AND customer_id = ?"
+                    arguments.append(customer)
+                }
+                if let since {
+                    sql += " AND ts_ms >= ?"
+                    arguments.append(Int64(since.timeIntervalSince1970 * 1000))
+                }
+                if let until {
+                    sql += " AND ts_ms < ?"
+                    arguments.append(Int64(until.timeIntervalSince1970 * 1000))
+                }
+                sql += " ORDER BY ts_ms, id"
+                if let limit { sql += " LIMIT \(limit)" }
+                return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map(EventRow.event)
+            }
+        } catch {
+            throw MeterError.readFailed("\(error)")
+        }
+    }
+
+    /// The number of stored events.
+    public func eventCount() async throws(MeterError) -> Int {
+        do {
+            return try await pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM events") ?? 0 }
+        } catch {
+            throw MeterError.readFailed("\(error)")
+        }
+    }
+}
+
+/// What can go wrong with the meter, each with the reason SQLite gave.
+public enum MeterError: Error, Sendable, CustomStringConvertible {
+    /// The file could not be opened or migrated.
+    case cannotOpen(path: String, reason: String)
+    /// A write failed (disk full, read-only file, …).
+    case writeFailed(String)
+    /// A read failed.
+    case readFailed(String)
+    /// A key or customer operation was refused.
+    case rejected(String)
+    /// The writer has stopped (shutdown).
+    case closed
+
+    /// A message for the operator.
+    public var description: String {
+        switch self {
+        case .cannotOpen(let path, let reason): return "cannot open the meter at \(path): \(reason)"
+        case .writeFailed(let reason): return "meter write failed: \(reason)"
+        case .readFailed(let reason): return "meter read failed: \(reason)"
+        case .rejected(let reason): return reason
+        case .closed: return "the meter writer has stopped"
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import Logging
+import Synchronization
+import TollgateCore
+
+/// The one writer of events: callers hand events over, a single task writes them in batched transactions
+/// (group commit), so a thousand concurrent requests cost a handful of fsyncs, not a thousand.
+///
+/// ``record(_:)`` returns once the event is committed (strict durability); ``submit(_:)`` returns at once and the
+/// event is committed with the next batch (relaxed). ``run()`` is the writer task; it ends after ``close()`` once
+/// everything handed over has been written.
+public final class MeterWriter: Sendable {
+    private struct Pending {
+        var event: UsageEvent
+        var waiter: CheckedContinuation<Void, any Error>?
+    }
+
+    private struct State {
+        var pending: [Pending] = []
+        var wakeUp: CheckedContinuation<Void, Never>?
+        var closed = false
+    }
+
+    private let meter: Meter
+    private let maxBatch: Int
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    /// Creates a writer for `meter`, writing at most `maxBatch` events per transaction.
+    public init(meter: Meter, maxBatch: Int = 512, logger: Logger = Logger(label: "tollgate.meter")) {
+        self.meter = meter
+        self.maxBatch = maxBatch
+        self.logger = logger
+    }
+
+    /// Hands an event over and waits until it is committed.
+    public func record(_ event: UsageEvent) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            enqueue(Pending(event: event, waiter: continuation))
+        }
+    }
+
+    /// Hands an event over without waiting for the commit.
+    public func submit(_ event: UsageEvent) {
+        enqueue(Pending(event: event, waiter: nil))
+    }
+
+    /// Stops taking events; ``run()`` returns once the backlog is written.
+    public func close() {
+        let wakeUp = state.withLock { state in
+            state.closed = true
+            defer { state.wakeUp = nil }
+            return state.wakeUp
+        }
+        wakeUp?.resume()
+    }
+
+    /// The writer loop. Run it in a task that lives as long as the server.
+    public func run() async {
+        while let batch = await nextBatch() {
+            await write(batch)
+        }
+    }
+
+    private func enqueue(_ item: Pending) {
+        let result: (accepted: Bool, wakeUp: CheckedContinuation<Void, Never>?) = state.withLock { state in
+            guard !state.closed else { return (false, nil) }
+            state.pending.append(item)
+            defer { state.wakeUp = nil }
+            return (true, state.wakeUp)
+        }
+        if !result.accepted {
+            // After close the event can still be written directly: losing it would break the meter's promise.
+            Task { [meter] in
+                do {
+                    try await meter.insert([item.event])
+                    item.waiter?.resume()
+                } catch {
+                    item.waiter?.resume(throwing: error)
+                }
+            }
+            return
+        }
+        result.wakeUp?.resume()
+    }
+
+    private func nextBatch() async -> [Pending]? {
+        while true {
+            let taken: [Pending]? = state.withLock { state in
+                if state.pending.isEmpty { return state.closed ? nil : [] }
+                let count = min(maxBatch, state.pending.count)
+                let batch = Array(state.pending.prefix(count))
+                state.pending.removeFirst(count)
+                return batch
+            }
+            guard let taken else { return nil }
+            if !taken.isEmpty { return taken }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state in
+                    if !state.pending.isEmpty || state.closed { return true }
+                    state.wakeUp = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
+    }
+
+    private func write(_ batch: [Pending]) async {
+        var lastError: (any Error)?
+        for attempt in 0..<3 {
+            do {
+                try await meter.insert(batch.map(\.event))
+                for item in batch { item.waiter?.resume() }
+                return
+            } catch {
+                lastError = error
+                logger.error("meter write failed", metadata: ["attempt": "\(attempt + 1)", "events": "\(batch.count)", "error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(50 * (attempt + 1)))
+            }
+        }
+        for item in batch {
+            logger.critical("event not recorded", metadata: ["event_id": "\(item.event.id)", "customer": "\(item.event.customer)"])
+            item.waiter?.resume(throwing: lastError ?? MeterError.closed)
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import Crypto
+import Foundation
+import GRDB
+import TollgateCore
+
+/// A virtual key as the meter keeps it: never the secret, only its SHA-256 and a short prefix to recognise it.
+public struct VirtualKey: Sendable, Equatable, Codable {
+    /// Key id (`key_…`), used on events and to revoke.
+    public var id: String
+    /// The customer it bills to.
+    public var customer: String
+    /// The first characters of the secret, for people to tell keys apart.
+    public var prefix: String
+    /// An optional label.
+    public var name: String?
+    /// Creation time (ms since 1970).
+    public var createdMs: Int64
+    /// Revocation time, if revoked.
+    public var revokedMs: Int64?
+}
+
+extension Meter {
+    /// Creates a key for `customer` (creating the customer if new) and returns the record and the secret,
+    /// which is shown this once and never stored.
+    public func createKey(customer: String, name: String? = nil) async throws(MeterError) -> (key: VirtualKey, secret: String) {
+        guard !customer.isEmpty, customer.count <= 200 else { throw MeterError.rejected("a customer id is 1 to 200 characters") }
+        let secret = "tg_" + Self.randomToken(bytes: 30)
+        let key = VirtualKey(
+            id: "key_" + Self.randomToken(bytes: 9), customer: customer, prefix: String(secret.prefix(10)), name: name,
+            createdMs: Int64(Date().timeIntervalSince1970 * 1000), revokedMs: nil
+        )
+        do {
+            try await pool.write { db in
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO customers (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [customer, key.createdMs])
+                try db.execute(
+                    sql: "INSERT INTO virtual_keys (id, customer_id, key_hash, prefix, name, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                    arguments: [key.id, customer, Self.hash(secret), key.prefix, name, key.createdMs])
+            }
+        } catch {
+            throw MeterError.writeFailed("\(error)")
+        }
+        return (key, secret)
+    }
+
+    /// Keys, newest last; optionally of one customer.
+    public func keys(customer: String? = nil) async throws(MeterError) -> [VirtualKey] {
+        do {
+            return try await pool.read { db in
+                let filter = customer == nil ? "" : " WHERE customer_id = ?"
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT * FROM virtual_keys\(filter) ORDER BY created_ms, id",
+                    arguments: StatementArguments(customer.map { [$0] } ?? []))
+                return rows.map(Self.key)
+            }
+        } catch {
+            throw MeterError.readFailed("\(error)")
+        }
+    }
+
+    /// Revokes a key by id; requests with it are refused from then on. Throws when there is no such key.
+    public func revokeKey(id: String) async throws(MeterError) {
+        let changed: Int
+        do {
+            changed = try await pool.write { db in
+                try db.execute(
+                    sql: "UPDATE virtual_keys SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL",
+                    arguments: [Int64(Date().timeIntervalSince1970 * 1000), id])
+                return db.changesCount
+            }
+        } catch {
+            throw MeterError.writeFailed("\(error)")
+        }
+        if changed == 0 { throw MeterError.rejected("no active key with id \(id)") }
+    }
+
+    /// The active key whose secret this is, or `nil` (unknown or revoked).
+    public func authenticate(secret: String) async throws(MeterError) -> VirtualKey? {
+        guard secret.hasPrefix("tg_"), secret.count < 200 else { return nil }
+        let digest = Self.hash(secret)
+        do {
+            return try await pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT * FROM virtual_keys WHERE key_hash = ? AND revoked_ms IS NULL", arguments: [digest])
+                    .map(Self.key)
+            }
+        } catch {
+            throw MeterError.readFailed("\(error)")
+        }
+    }
+
+    static func hash(_ secret: String) -> String {
+        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func randomToken(bytes count: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    private static func key(_ row: Row) -> VirtualKey {
+        VirtualKey(
+            id: row["id"], customer: row["customer_id"], prefix: row["prefix"], name: row["name"], createdMs: row["created_ms"],
+            revokedMs: row["revoked_ms"])
+    }
+}

@@ -1,0 +1,26 @@
+import ArgumentParser
+import TollgateCore
+
+/// `tollgate check`: validates a config and its provider files without starting anything.
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate a config file and the provider definitions it uses.",
+        discussion: "Prints FILE:LINE: message and exits 2 on the first problem; prints a summary and exits 0 otherwise.")
+
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        let config = try loadConfig(options.config)
+        print("ok: \(options.config ?? "embedded defaults")")
+        print("  listen:    \(config.listen)")
+        print("  meter:     \(config.meter.path) (\(config.meter.durability == .strict ? "strict" : "relaxed"))")
+        print("  markup:    \(config.pricing.markup)")
+        for provider in config.providers.values.sorted(by: { $0.name < $1.name }) {
+            let key = provider.apiKey != nil ? "key set" : (provider.auth == .none ? "no key needed" : "NO KEY (\(provider.apiKeyEnv ?? "set api_key"))")
+            print("  provider:  \(provider.name) → \(provider.baseURL) (\(provider.routes.count) routes, \(provider.prices.models.count) priced models, \(key))")
+        }
+        for (model, alias) in config.modelAliases.sorted(by: { $0.key < $1.key }) {
+            print("  alias:     \(model) → \(alias.provider)\(alias.model.map { "/\($0)" } ?? "")")
+        }
+    }
+}

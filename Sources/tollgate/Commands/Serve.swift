@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TollgateCore
+import TollgateProxy
+
+/// `tollgate serve`: runs the proxy until SIGTERM or SIGINT.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the proxy.")
+
+    @OptionGroup var options: ConfigOption
+
+    @Option(name: .long, help: "Listen address HOST:PORT, overriding the config.")
+    var listen: String?
+
+    func run() async throws {
+        var config = try loadConfig(options.config)
+        if let listen {
+            guard let address = ListenAddress(listen) else { throw ValidationError("--listen expects HOST:PORT, not '\(listen)'") }
+            config.listen = address
+        }
+        let logger = makeLogger(level: config.logLevel)
+        for provider in config.providers.values.sorted(by: { $0.name < $1.name }) where provider.apiKey == nil && provider.auth != .none {
+            logger.warning(
+                "provider has no API key; its requests will fail until one is set",
+                metadata: ["provider": "\(provider.name)", "env": "\(provider.apiKeyEnv ?? "-")"])
+        }
+        let server = TollgateServer(config: config, logger: logger)
+        let summary = "meter \(config.meter.path) (\(config.meter.durability == .strict ? "strict" : "relaxed")), providers: "
+            + config.providers.keys.sorted().joined(separator: ", ")
+        let host = config.listen.host
+        try await server.run { port in
+            logger.notice("tollgate listening on http://\(host):\(port) — \(summary)")
+        }
+    }
+}
+
+/// Loads a config or exits with its error in `FILE:LINE: message` form.
+func loadConfig(_ path: String?) throws -> TollgateConfig {
+    do {
+        return try ConfigFiles.load(path: path)
+    } catch {
+        FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+        throw ExitCode(2)
+    }
+}
+
+/// A logger writing to standard error at the configured level.
+func makeLogger(level: String) -> Logger {
+    LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+    var logger = Logger(label: "tollgate")
+    logger.logLevel = Logger.Level(rawValue: level) ?? .info
+    return logger
+}

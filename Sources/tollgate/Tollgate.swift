@@ -1,0 +1,21 @@
+import ArgumentParser
+
+/// The `tollgate` command: the metering proxy and the tools to operate it.
+@main
+struct Tollgate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tollgate",
+        abstract: "An LLM token-metering reverse proxy.",
+        discussion: """
+            Point an OpenAI SDK at http://127.0.0.1:8787/v1 with a Tollgate virtual key; every inference is metered \
+            into a local SQLite file. Without --config, Tollgate runs on its embedded defaults.
+            """,
+        subcommands: [Serve.self, Check.self, Keys.self, Events.self]
+    )
+}
+
+/// The `--config` option every command shares.
+struct ConfigOption: ParsableArguments {
+    @Option(name: .long, help: "YAML config file (default: embedded defaults).")
+    var config: String?
+}

@@ -1,0 +1,397 @@
+"""Fixtures for Tollgate's end-to-end suite.
+
+One simulator (`tollgate-sim`) and one proxy (`tollgate serve`) per session. The proxy fixtures fail fast, with
+the proxy's stderr in the message, when the binary is missing or never becomes ready: nothing here waits without
+a timeout.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import httpx
+import openai
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+E2E_DIR = Path(__file__).resolve().parent
+RECORDED_DIR = E2E_DIR / "fixtures" / "recorded"
+
+TOLLGATE_BIN = Path(os.environ.get("TOLLGATE_BIN", REPO_ROOT / ".build" / "debug" / "tollgate"))
+SIM_BIN = Path(os.environ.get("TOLLGATE_SIM_BIN", REPO_ROOT / ".build" / "debug" / "tollgate-sim"))
+
+PROVIDER_KEY = "sk-provider-secret"
+DIRECT_KEY = "sk-direct-to-sim"
+CUSTOMER = "cust-e2e"
+
+READY_TIMEOUT = 10.0  # seconds for a server to come up
+CLI_TIMEOUT = 20.0  # seconds for one `tollgate` CLI command
+HTTP_TIMEOUT = 10.0  # seconds for one HTTP request
+EVENT_TIMEOUT = 10.0  # seconds for an event to show up in `tollgate events`
+
+# Streams are paced by the simulator; a small delay keeps them real (several writes) without slowing the suite.
+SIM_TOKEN_DELAY_MS = 2
+
+TOKEN_CLASSES = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Registers the suite's marker."""
+    config.addinivalue_line("markers", "proxy: needs the tollgate binary (tests against the proxy)")
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def tail(path: Path, limit: int = 4000) -> str:
+    """The end of a log file, for failure messages."""
+    try:
+        return path.read_text(errors="replace")[-limit:]
+    except OSError:
+        return "<no log>"
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if the process does not exit in time."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
+# --- simulator ---------------------------------------------------------------------------------------------------
+
+
+class Simulator:
+    """A running `tollgate-sim`."""
+
+    def __init__(self, proc: subprocess.Popen, origin: str, stderr_path: Path) -> None:
+        self.proc = proc
+        self.origin = origin
+        self.base_url = origin + "/v1"
+        self.stderr_path = stderr_path
+
+    def client(self, **kwargs: Any) -> openai.OpenAI:
+        """An SDK client talking to the simulator directly."""
+        return openai.OpenAI(base_url=self.base_url, api_key=DIRECT_KEY, max_retries=0, timeout=HTTP_TIMEOUT, **kwargs)
+
+    def requests(self) -> list[dict]:
+        """What the simulator received, oldest first (its last 200 requests)."""
+        response = httpx.get(self.origin + "/_sim/requests", timeout=HTTP_TIMEOUT)
+        response.raise_for_status()
+        return response.json()
+
+    def clear_requests(self) -> None:
+        """Forgets the received requests."""
+        httpx.delete(self.origin + "/_sim/requests", timeout=HTTP_TIMEOUT).raise_for_status()
+
+
+def start_simulator(extra_args: Iterable[str], log_dir: Path) -> Simulator:
+    """Starts the simulator on a free port and waits for its ready line."""
+    if not SIM_BIN.exists():
+        pytest.fail(f"simulator binary not found at {SIM_BIN}; build it with `swift build --product tollgate-sim`", pytrace=False)
+    stderr_path = log_dir / "sim.stderr.log"
+    proc = subprocess.Popen(
+        [str(SIM_BIN), "--port", "0", *extra_args],
+        stdout=subprocess.PIPE,
+        stderr=stderr_path.open("wb"),
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    # readline() blocks, so a thread feeds a queue that is read with a timeout; it also keeps draining stdout.
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    deadline = time.monotonic() + READY_TIMEOUT
+    prefix = "tollgate-sim listening on "
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.1)
+        except queue.Empty:
+            if proc.poll() is not None:
+                break
+            continue
+        if line.startswith(prefix):
+            return Simulator(proc, line[len(prefix):].strip(), stderr_path)
+    stop_process(proc)
+    pytest.fail(f"tollgate-sim did not become ready in {READY_TIMEOUT}s; stderr:\n{tail(stderr_path)}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def log_dir() -> Iterable[Path]:
+    """A scratch folder for logs, configs and the meter database; removed at the end unless KEEP_E2E_LOGS is set."""
+    path = Path(tempfile.mkdtemp(prefix="tollgate-e2e-"))
+    yield path
+    if not os.environ.get("KEEP_E2E_LOGS"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sim(log_dir: Path) -> Iterable[Simulator]:
+    """The session's simulator, replaying the recorded cases from this suite's own fixtures folder."""
+    simulator = start_simulator(
+        ["--token-delay-ms", str(SIM_TOKEN_DELAY_MS), "--replay-dir", str(RECORDED_DIR)], log_dir
+    )
+    yield simulator
+    stop_process(simulator.proc)
+
+
+@pytest.fixture
+def direct(sim: Simulator) -> openai.OpenAI:
+    """An SDK client for the simulator."""
+    return sim.client()
+
+
+# --- proxy -------------------------------------------------------------------------------------------------------
+
+
+class Tollgate:
+    """A running `tollgate serve`, plus its CLI on the same config."""
+
+    def __init__(self, proc: subprocess.Popen, origin: str, config_path: Path, stderr_path: Path) -> None:
+        self.proc = proc
+        self.origin = origin
+        self.base_url = origin + "/v1"
+        self.config_path = config_path
+        self.stderr_path = stderr_path
+        self.key = ""
+
+    def stderr(self) -> str:
+        """Everything the proxy logged so far."""
+        return tail(self.stderr_path, limit=10**9)
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Runs `tollgate ARGS --config FILE`."""
+        command = [str(TOLLGATE_BIN), *args, "--config", str(self.config_path)]
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=CLI_TIMEOUT)
+        except subprocess.TimeoutExpired as error:
+            pytest.fail(f"`{' '.join(command)}` did not finish in {CLI_TIMEOUT}s: {error.stderr}", pytrace=False)
+        if check and result.returncode != 0:
+            pytest.fail(
+                f"`{' '.join(command)}` exited {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}",
+                pytrace=False,
+            )
+        return result
+
+    def create_key(self, customer: str) -> str:
+        """A new virtual key for `customer` (the last line `keys create` prints)."""
+        lines = [line.strip() for line in self.cli("keys", "create", "--customer", customer).stdout.splitlines()]
+        lines = [line for line in lines if line]
+        assert lines, "`tollgate keys create` printed nothing"
+        return lines[-1]
+
+    def client(self, key: str | None = None, **kwargs: Any) -> openai.OpenAI:
+        """An SDK client talking to the proxy with a virtual key (the session's by default)."""
+        return openai.OpenAI(
+            base_url=self.base_url, api_key=key or self.key, max_retries=0, timeout=HTTP_TIMEOUT, **kwargs
+        )
+
+    def events(self) -> list[dict]:
+        """Every metered event, as `tollgate events --format jsonl` prints them."""
+        output = self.cli("events", "--format", "jsonl").stdout
+        return [json.loads(line) for line in output.splitlines() if line.strip().startswith("{")]
+
+    def mark(self) -> set:
+        """The ids of the events recorded so far; pass to `new_events` after making calls."""
+        return {event["id"] for event in self.events()}
+
+    def new_events(
+        self, mark: set, count: int = 1, timeout: float = EVENT_TIMEOUT, where: Callable[[dict], bool] | None = None
+    ) -> list[dict]:
+        """Events not in `mark` (and matching `where`), once at least `count` exist; fails after `timeout`.
+
+        Metering may finish after the client has its response (streams are settled when they end), so this polls.
+        After the first `count` arrive it looks once more a little later, so a duplicate event is caught too.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            new = [event for event in self.events() if event["id"] not in mark and (where is None or where(event))]
+            if len(new) >= count:
+                time.sleep(0.3)
+                return [event for event in self.events() if event["id"] not in mark and (where is None or where(event))]
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"expected {count} new event(s) within {timeout}s, found {len(new)}: {new}\n"
+                    f"tollgate stderr (tail):\n{tail(self.stderr_path)}",
+                    pytrace=False,
+                )
+            time.sleep(0.1)
+
+    def one_new_event(self, mark: set, **kwargs: Any) -> dict:
+        """The single event recorded since `mark`."""
+        new = self.new_events(mark, count=1, **kwargs)
+        assert len(new) == 1, f"expected exactly one new event, got {len(new)}: {new}"
+        return new[0]
+
+
+def write_config(path: Path, port: int, sim_origin: str, db_path: Path) -> None:
+    """The proxy's YAML config (written by hand: the suite needs no YAML library)."""
+    path.write_text(
+        f'listen: "127.0.0.1:{port}"\n'
+        f'meter: {{path: "{db_path}", durability: strict}}\n'
+        "providers:\n"
+        f'  openai: {{base_url: "{sim_origin}", api_key: "{PROVIDER_KEY}"}}\n'
+    )
+
+
+@pytest.fixture(scope="session")
+def tollgate(sim: Simulator, log_dir: Path) -> Iterable[Tollgate]:
+    """The session's proxy, in front of the session's simulator, with a virtual key for customer `cust-e2e`."""
+    if not TOLLGATE_BIN.exists():
+        pytest.fail(f"tollgate binary not found at {TOLLGATE_BIN}; build it with `swift build --product tollgate`",
+                    pytrace=False)
+    port = free_port()
+    config_path = log_dir / "tollgate.yaml"
+    write_config(config_path, port, sim.origin, log_dir / "tollgate.db")
+    stderr_path = log_dir / "tollgate.stderr.log"
+    proc = subprocess.Popen(
+        [str(TOLLGATE_BIN), "serve", "--config", str(config_path)],
+        stdout=(log_dir / "tollgate.stdout.log").open("wb"),
+        stderr=stderr_path.open("wb"),
+    )
+    proxy = Tollgate(proc, f"http://127.0.0.1:{port}", config_path, stderr_path)
+    deadline = time.monotonic() + READY_TIMEOUT
+    ready = False
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            ready = httpx.get(proxy.origin + "/healthz", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            ready = False
+        if ready:
+            break
+        time.sleep(0.1)
+    if not ready:
+        stop_process(proc)
+        pytest.fail(
+            f"tollgate serve did not answer GET /healthz with 200 within {READY_TIMEOUT}s "
+            f"(exit code {proc.returncode}); stderr:\n{tail(stderr_path)}",
+            pytrace=False,
+        )
+    try:
+        proxy.key = proxy.create_key(CUSTOMER)
+        yield proxy
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture
+def proxied(tollgate: Tollgate) -> openai.OpenAI:
+    """An SDK client for the proxy, with the session's virtual key."""
+    return tollgate.client()
+
+
+# --- helpers shared by the tests ---------------------------------------------------------------------------------
+
+MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Tell me, what is a token meter?"}]
+
+
+def sse_data(raw: bytes) -> list[str]:
+    """The `data:` payloads of an SSE body, in order."""
+    return [line[len("data: "):] for line in raw.decode().split("\n") if line.startswith("data: ")]
+
+
+class RawResponse:
+    """A response read without decoding: status, headers and the bytes exactly as they came off the wire."""
+
+    def __init__(self, status: int, headers: httpx.Headers, raw: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.raw = raw
+
+    def decoded(self) -> bytes:
+        """The body with any gzip content-encoding undone."""
+        if self.headers.get("content-encoding") == "gzip":
+            return gzip.decompress(self.raw)
+        return self.raw
+
+
+def raw_post(url: str, body: Any, key: str | None, headers: dict[str, str] | None = None) -> RawResponse:
+    """POSTs `body` (JSON, or bytes sent as they are) and reads the undecoded response."""
+    all_headers = {"Authorization": f"Bearer {key}"} if key else {}
+    all_headers.update(headers or {})
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    all_headers.setdefault("Content-Type", "application/json")
+    with httpx.Client(timeout=HTTP_TIMEOUT) as client:
+        with client.stream("POST", url, content=content, headers=all_headers) as response:
+            return RawResponse(response.status_code, response.headers, b"".join(response.iter_raw()))
+
+
+# --- assertions shared by the tests ------------------------------------------------------------------------------
+
+
+def usage_classes(usage: Any, api: str) -> dict[str, int]:
+    """Canonical token classes for a usage object (SDK model or dict) of the given wire format."""
+    if hasattr(usage, "model_dump"):
+        usage = usage.model_dump()
+    if api == "responses":
+        cached = (usage.get("input_tokens_details") or {}).get("cached_tokens") or 0
+        return {
+            "input_tokens": usage["input_tokens"] - cached,
+            "cache_read_tokens": cached,
+            "cache_write_tokens": 0,
+            "output_tokens": usage["output_tokens"],
+            "reasoning_tokens": (usage.get("output_tokens_details") or {}).get("reasoning_tokens") or 0,
+        }
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    return {
+        "input_tokens": usage["prompt_tokens"] - cached,
+        "cache_read_tokens": cached,
+        "cache_write_tokens": 0,
+        "output_tokens": usage.get("completion_tokens") or 0,
+        "reasoning_tokens": (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0,
+    }
+
+
+def event_classes(event: dict) -> dict[str, int]:
+    """The token classes an event recorded."""
+    return {name: event[name] for name in TOKEN_CLASSES}
+
+
+def zero_classes() -> dict[str, int]:
+    """Every token class at zero."""
+    return dict.fromkeys(TOKEN_CLASSES, 0)
+
+
+def is_decimal_string(value: Any) -> bool:
+    """Whether `value` is money as the proxy prints it: a decimal number in a string."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return Decimal(value).is_finite()
+    except InvalidOperation:
+        return False
+
+
+def check_event(event: dict, *, model: str, served_model: str, stream: bool, route: str, status: int = 200) -> None:
+    """The fields every successful inference event must have right; `route` is the wire format, e.g. openai.chat."""
+    assert event["customer"] == CUSTOMER
+    assert event["provider"] == "openai"
+    assert event["model"] == model
+    assert event["served_model"] == served_model
+    assert event["stream"] is stream
+    assert event["status"] == status
+    assert event["route"] == route
+    assert event["latency_ms"] >= event["ttfb_ms"] >= 0
+    assert is_decimal_string(event["cost"]), f"cost is not a decimal string: {event['cost']!r}"
+    assert is_decimal_string(event["price"]), f"price is not a decimal string: {event['price']!r}"
+    assert isinstance(event["estimated"], bool)

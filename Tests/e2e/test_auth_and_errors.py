@@ -1,0 +1,60 @@
+"""The proxy's own errors: keys it does not accept, bodies it cannot read, routes it does not have."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import openai
+import pytest
+
+from conftest import MESSAGES, Simulator, Tollgate, raw_post
+
+pytestmark = pytest.mark.proxy
+
+
+def assert_error_shape(body: bytes) -> dict:
+    """An OpenAI-style error body: {"error": {"message", "type", "code", ...}}."""
+    error = json.loads(body)["error"]
+    assert {"message", "type", "code"} <= set(error), error
+    assert isinstance(error["message"], str) and error["message"]
+    return error
+
+
+def test_bad_key_is_rejected_before_the_upstream(sim: Simulator, tollgate: Tollgate) -> None:
+    sim.clear_requests()
+    with pytest.raises(openai.AuthenticationError) as raised:
+        tollgate.client(key="tg-not-a-real-key").chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert raised.value.status_code == 401
+    assert sim.requests() == [], "a request with a bad key reached the upstream"
+
+
+def test_missing_key(tollgate: Tollgate) -> None:
+    response = raw_post(tollgate.base_url + "/chat/completions", {"model": "gpt-4o", "messages": MESSAGES}, key=None)
+    assert response.status == 401
+    assert_error_shape(response.decoded())
+
+
+def test_revoked_key(tollgate: Tollgate) -> None:
+    customer = f"cust-revoke-{uuid.uuid4().hex[:8]}"
+    key = tollgate.create_key(customer)
+    client = tollgate.client(key=key)
+    mark = tollgate.mark()
+    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    event = tollgate.one_new_event(mark)
+    assert event["customer"] == customer
+
+    tollgate.cli("keys", "revoke", event["key_id"])
+    with pytest.raises(openai.AuthenticationError):
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+
+
+def test_invalid_json_body(tollgate: Tollgate) -> None:
+    response = raw_post(tollgate.base_url + "/chat/completions", b'{"model": "gpt-4o", "messages": [', tollgate.key)
+    assert response.status == 400
+    assert_error_shape(response.decoded())
+
+
+def test_unknown_route(tollgate: Tollgate) -> None:
+    response = raw_post(tollgate.origin + "/nope/x", {"model": "gpt-4o"}, tollgate.key)
+    assert response.status == 404
