@@ -206,10 +206,26 @@ class Tollgate:
             base_url=self.base_url, api_key=key or self.key, max_retries=0, timeout=HTTP_TIMEOUT, **kwargs
         )
 
+    def events_output(self) -> str:
+        """What `tollgate events --format jsonl` prints."""
+        return self.cli("events", "--format", "jsonl").stdout
+
     def events(self) -> list[dict]:
-        """Every metered event, as `tollgate events --format jsonl` prints them."""
-        output = self.cli("events", "--format", "jsonl").stdout
-        return [json.loads(line) for line in output.splitlines() if line.strip().startswith("{")]
+        """Every metered event.
+
+        Read as a sequence of JSON values rather than line by line, so that a formatting slip in the JSONL output
+        (checked on its own in test_events_cli.py) does not hide every other result.
+        """
+        output = self.events_output()
+        decoder = json.JSONDecoder()
+        events, index = [], 0
+        while True:
+            while index < len(output) and output[index].isspace():
+                index += 1
+            if index == len(output):
+                return events
+            event, index = decoder.raw_decode(output, index)
+            events.append(event)
 
     def mark(self) -> set:
         """The ids of the events recorded so far; pass to `new_events` after making calls."""

@@ -30,7 +30,7 @@ struct ErrorResponse: Error {
     /// `{"error":{"message":…,"type":…,"param":null,"code":…}}`.
     var body: ByteBuffer {
         let object: [String: Any] = ["error": ["message": message, "type": type, "param": NSNull(), "code": code]]
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return ByteBuffer(bytes: data)
     }
 

@@ -1,0 +1,25 @@
+"""The `tollgate events` export itself."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import MESSAGES, Tollgate, raw_post
+
+pytestmark = pytest.mark.proxy
+
+
+def test_jsonl_is_one_object_per_line(tollgate: Tollgate) -> None:
+    # A recorded body whose usage is pretty-printed, so an event that copies raw usage would span lines.
+    raw_post(tollgate.base_url + "/chat/completions", {"model": "gpt-5-nano", "messages": MESSAGES}, tollgate.key,
+             {"x-sim-replay": "openai-chat-json-basic"})
+    tollgate.client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    lines = [line for line in tollgate.events_output().split("\n") if line.strip()]
+    assert lines
+    for number, line in enumerate(lines, 1):
+        try:
+            assert isinstance(json.loads(line), dict)
+        except json.JSONDecodeError as error:
+            pytest.fail(f"line {number} of `tollgate events --format jsonl` is not a JSON object ({error}): {line[:200]!r}")
