@@ -38,8 +38,12 @@ public enum ConfigLoader {
                     guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }), !name.isEmpty else {
                         throw entry.error("a provider name uses letters, digits, - and _ only")
                     }
-                    document.providerEntries.append((name, entry.node.mapping == nil && entry.node.null != nil
-                        ? ProviderSpec(origin: "\(file):\(entry.line ?? 0)") : try ProviderSpec.parse(entry)))
+                    document.providerEntries.append(
+                        (
+                            name,
+                            entry.node.mapping == nil && entry.node.null != nil
+                                ? ProviderSpec(origin: "\(file):\(entry.line ?? 0)") : try ProviderSpec.parse(entry)
+                        ))
                 }
             case "providers_dir": document.providersDirectory = try value.string()
             case "default_provider": document.config.defaultProvider = try value.string()
@@ -114,14 +118,18 @@ public enum ConfigLoader {
         _ document: Document, definitions: [String: ProviderSpec], environment: [String: String]
     ) throws(ConfigError) -> TollgateConfig {
         var config = document.config
-        let entries = document.providerEntries.isEmpty
+        let entries =
+            document.providerEntries.isEmpty
             ? definitions.keys.sorted().map { (name: $0, spec: ProviderSpec(origin: definitions[$0]!.origin)) }
             : document.providerEntries
         for (name, entry) in entries {
             var spec = entry
             if let base = entry.use ?? (definitions[name] != nil ? name : nil) {
                 guard let definition = definitions[base] else {
-                    throw ConfigError(file: document.file, line: nil, message: "providers.\(name): no provider definition named '\(base)' (known: \(definitions.keys.sorted().joined(separator: ", ")))")
+                    throw ConfigError(
+                        file: document.file, line: nil,
+                        message:
+                            "providers.\(name): no provider definition named '\(base)' (known: \(definitions.keys.sorted().joined(separator: ", ")))")
                 }
                 spec = definition.overridden(by: entry)
             }

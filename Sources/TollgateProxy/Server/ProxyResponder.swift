@@ -107,23 +107,28 @@ struct ProxyResponder: HTTPResponder {
                         acceptsStreamUsageOption: target.provider.acceptsStreamUsageOption, upstreamModel: aliased.upstreamModel))
             }
         } catch {
-            let context = makeContext(request, target: target, api: api, key: key, prepared: PreparedRequest(model: nil, stream: false), bytes: bytes.count, arrival: arrival, started: started)
+            let context = makeContext(
+                request, target: target, api: api, key: key, prepared: PreparedRequest(model: nil, stream: false), bytes: bytes.count,
+                arrival: arrival, started: started)
             try await recorder.record(context, ResponseOutcome(status: 400, upstreamFailure: "refused: \(error)"))
             throw ErrorResponse.badRequest(error.description, code: "invalid_json")
         }
-        let context = makeContext(request, target: target, api: api, key: key, prepared: prepared, bytes: bytes.count, arrival: arrival, started: started)
+        let context = makeContext(
+            request, target: target, api: api, key: key, prepared: prepared, bytes: bytes.count, arrival: arrival, started: started)
         let upstreamBody = prepared.rewrittenBody.map { ByteBuffer(bytes: $0) } ?? body
         let upstreamStarted = ContinuousClock.now
         let response: HTTPClientResponse
         do {
             response = try await send(request, body: upstreamBody, target: target, forceIdentity: prepared.injectedStreamUsage)
         } catch let error as ErrorResponse {
-            try await recorder.record(context, ResponseOutcome(status: Int(error.status.code), upstreamStarted: upstreamStarted, upstreamFailure: error.message))
+            try await recorder.record(
+                context, ResponseOutcome(status: Int(error.status.code), upstreamStarted: upstreamStarted, upstreamFailure: error.message))
             throw error
         }
         let contentType = response.headers.first(name: "content-type")
         let format = api.wireFormat
-        let tap = MeteringTap(meter: format.makeMeter(for: prepared, contentType: contentType), contentEncoding: response.headers.first(name: "content-encoding"))
+        let tap = MeteringTap(
+            meter: format.makeMeter(for: prepared, contentType: contentType), contentEncoding: response.headers.first(name: "content-encoding"))
         let rewrites = tap.meter.rewrites
         let headers = HeaderPolicy.client(from: response.headers, bodyRewritten: rewrites || tap.forwardsDecoded, bodyDecoded: tap.forwardsDecoded)
         let relay = RelayGuard(

@@ -16,8 +16,11 @@ struct Check: AsyncParsableCommand {
         print("  meter:     \(config.meter.path) (\(config.meter.durability == .strict ? "strict" : "relaxed"))")
         print("  markup:    \(config.pricing.markup)")
         for provider in config.providers.values.sorted(by: { $0.name < $1.name }) {
-            let key = provider.apiKey != nil ? "key set" : (provider.auth == .none ? "no key needed" : "NO KEY (\(provider.apiKeyEnv ?? "set api_key"))")
-            print("  provider:  \(provider.name) → \(provider.baseURL) (\(provider.routes.count) routes, \(provider.prices.models.count) priced models, \(key))")
+            let key =
+                provider.apiKey != nil ? "key set" : (provider.auth == .none ? "no key needed" : "NO KEY (\(provider.apiKeyEnv ?? "set api_key"))")
+            print(
+                "  provider:  \(provider.name) → \(provider.baseURL) (\(provider.routes.count) routes, \(provider.prices.models.count) priced models, \(key))"
+            )
         }
         for (model, alias) in config.modelAliases.sorted(by: { $0.key < $1.key }) {
             print("  alias:     \(model) → \(alias.provider)\(alias.model.map { "/\($0)" } ?? "")")

@@ -42,8 +42,10 @@ struct Keys: AsyncParsableCommand {
             }
             guard format == "table" else { throw ValidationError("--format is table or json") }
             let rows = keys.map { key in
-                [key.id, key.customer, key.prefix + "…", key.name ?? "", EventFields.timestamp(key.createdMs),
-                 key.revokedMs.map(EventFields.timestamp) ?? "active"]
+                [
+                    key.id, key.customer, key.prefix + "…", key.name ?? "", EventFields.timestamp(key.createdMs),
+                    key.revokedMs.map(EventFields.timestamp) ?? "active",
+                ]
             }
             printTable(header: ["id", "customer", "prefix", "name", "created", "revoked"], rows: rows)
         }

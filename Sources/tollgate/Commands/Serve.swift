@@ -26,7 +26,8 @@ struct Serve: AsyncParsableCommand {
                 metadata: ["provider": "\(provider.name)", "env": "\(provider.apiKeyEnv ?? "-")"])
         }
         let server = TollgateServer(config: config, logger: logger)
-        let summary = "meter \(config.meter.path) (\(config.meter.durability == .strict ? "strict" : "relaxed")), providers: "
+        let summary =
+            "meter \(config.meter.path) (\(config.meter.durability == .strict ? "strict" : "relaxed")), providers: "
             + config.providers.keys.sorted().joined(separator: ", ")
         let host = config.listen.host
         try await server.run { port in
