@@ -15,8 +15,9 @@ public final class Meter: Sendable {
 
     /// Opens (creating if needed) the meter at `path` and brings its schema up to date.
     ///
-    /// - Parameter synchronousFull: fsync on every commit (strict durability survives power loss, not only a crash).
-    public init(path: String, synchronousFull: Bool = true) throws(MeterError) {
+    /// - Parameter synchronousFull: fsync on every commit, so events survive power loss and OS crashes too; without
+    ///   it (WAL with `synchronous=NORMAL`) a committed event survives any crash of the process.
+    public init(path: String, synchronousFull: Bool = false) throws(MeterError) {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         configuration.label = "tollgate.meter"

@@ -110,7 +110,8 @@ struct AdversarialBodyTests {
 
     @Test("a last event without its blank line is still read")
     func missingFinalBlankLine() {
-        let stream = Array(utf8: "data: " + chatChunk(content: nil, usage: chatUsage(prompt: 3, completion: 2), choicesEmpty: true) + "\n\ndata: [DONE]")
+        let stream = Array(
+            utf8: "data: " + chatChunk(content: nil, usage: chatUsage(prompt: 3, completion: 2), choicesEmpty: true) + "\n\ndata: [DONE]")
         let reading = chatStreamMeter().run(stream).reading
         #expect(reading.completed)
         #expect(TokenClasses(reading.usage) == TokenClasses(input: 3, output: 2))

@@ -53,8 +53,9 @@ struct JSONFieldScannerTests {
     @Test("members inside arrays are never matched")
     func arrays() {
         let json = #"{"choices":[{"usage":{"n":1},"model":"in-array"}],"data":[[{"usage":2}]],"usage":{"n":3}}"#
-        #expect(values(json, [["usage"], ["model"], ["choices"], ["choices", "usage"]])
-            == [#"{"n":3}"#, nil, #"[{"usage":{"n":1},"model":"in-array"}]"#, nil])
+        #expect(
+            values(json, [["usage"], ["model"], ["choices"], ["choices", "usage"]])
+                == [#"{"n":3}"#, nil, #"[{"usage":{"n":1},"model":"in-array"}]"#, nil])
         #expect(values(#"[{"usage":1},{"model":"x"}]"#, [["usage"], ["model"]]) == [nil, nil])
         expectSplitInvariant(json, [["usage"], ["choices"]])
     }

@@ -29,10 +29,12 @@ struct ModelAliasTests {
         #expect(rewritten.text.hasSuffix(#"","input":"x"}"#))
     }
 
-    @Test("alias and usage opt-in together", arguments: [
-        #"{"model":"fast","stream":true,"messages":[]}"#,
-        #"{"stream":true,"messages":[],"model":"fast"}"#,
-    ])
+    @Test(
+        "alias and usage opt-in together",
+        arguments: [
+            #"{"model":"fast","stream":true,"messages":[]}"#,
+            #"{"stream":true,"messages":[],"model":"fast"}"#,
+        ])
     func withOptIn(_ body: String) throws {
         let request = try prepare(body, upstream: "gpt-4o")
         #expect(request.injectedStreamUsage)

@@ -10,8 +10,10 @@ struct MoneyTests {
 
     @Test(
         "decimal strings round-trip",
-        arguments: ["0", "-0.5", "12.000000000000001", "0.000000000000001", "-0.000000000000001", "12", "0.00015",
-                    "1234567890123456789012.999999999999999", "-1234567890123456789012.999999999999999"]
+        arguments: [
+            "0", "-0.5", "12.000000000000001", "0.000000000000001", "-0.000000000000001", "12", "0.00015",
+            "1234567890123456789012.999999999999999", "-1234567890123456789012.999999999999999",
+        ]
     )
     func roundTrip(_ text: String) throws {
         #expect(try money(text).description == text)
@@ -19,8 +21,10 @@ struct MoneyTests {
 
     @Test(
         "equivalent spellings print canonically",
-        arguments: [("0.000000150", "0.00000015"), ("+3", "3"), ("-0", "0"), ("007.50", "7.5"), (".5", "0.5"), ("5.", "5"),
-                    ("0.1000000000000000000", "0.1")]
+        arguments: [
+            ("0.000000150", "0.00000015"), ("+3", "3"), ("-0", "0"), ("007.50", "7.5"), (".5", "0.5"), ("5.", "5"),
+            ("0.1000000000000000000", "0.1"),
+        ]
     )
     func canonical(text: String, printed: String) throws {
         #expect(try money(text).description == printed)
@@ -36,8 +40,10 @@ struct MoneyTests {
 
     @Test(
         "anything but a plain decimal is rejected",
-        arguments: ["1e5", "abc", "1.2.3", "", ".", "-", "+-1", "1,5", "0x10", " - 1", "1 2", "٣", "NaN", "inf",
-                    "0.0000000000000001", "1.0000000000000001", "12345678901234567890123"]
+        arguments: [
+            "1e5", "abc", "1.2.3", "", ".", "-", "+-1", "1,5", "0x10", " - 1", "1 2", "٣", "NaN", "inf",
+            "0.0000000000000001", "1.0000000000000001", "12345678901234567890123",
+        ]
     )
     func rejects(_ text: String) {
         #expect(Money(text) == nil)
@@ -112,9 +118,11 @@ struct MoneyTests {
         #expect(throws: DecodingError.self) { try JSONDecoder().decode([String: Money].self, from: Data(#"{"p":0.1}"#.utf8)) }
     }
 
-    @Test("a million random token counts billed one by one sum exactly to the rate times the total", arguments: [
-        "0.0000025", "0.000000075", "0.000015", "0.0000001234567",
-    ])
+    @Test(
+        "a million random token counts billed one by one sum exactly to the rate times the total",
+        arguments: [
+            "0.0000025", "0.000000075", "0.000015", "0.0000001234567",
+        ])
     func sumsExactly(rateText: String) throws {
         let rate = try money(rateText)
         var generator = SeededGenerator(seed: 20_250_101)

@@ -15,9 +15,10 @@ struct SSEFramerTests {
 
     @Test("fields, multi-line data, comments and names", arguments: ["\n", "\r\n", "\r"])
     func fields(lineEnd: String) {
-        let stream = Array(utf8: [
-            ": comment", "event: delta", "data: {\"a\":", "data:1}", "id: 7", "", "data", "", "data:  two spaces", "", "",
-        ].joined(separator: lineEnd))
+        let stream = Array(
+            utf8: [
+                ": comment", "event: delta", "data: {\"a\":", "data:1}", "id: 7", "", "data", "", "data:  two spaces", "", "",
+            ].joined(separator: lineEnd))
         let data = events(stream).filter(\.hasData)
         #expect(data.map(\.data.text) == [#"{"a":"# + "\n" + "1}", "", " two spaces"])
         #expect(data.map(\.name) == ["delta", nil, nil])
@@ -26,8 +27,9 @@ struct SSEFramerTests {
 
     @Test("the same events at every split", arguments: ["\n", "\r\n", "\r"])
     func splitInvariant(lineEnd: String) {
-        let stream = Array(utf8: ["event: a", ": c", "data: 1", "", "data: 2", "data: 3", "", ": only a comment", "", "data: [DONE]", ""]
-            .joined(separator: lineEnd))
+        let stream = Array(
+            utf8: ["event: a", ": c", "data: 1", "", "data: 2", "data: 3", "", ": only a comment", "", "data: [DONE]", ""]
+                .joined(separator: lineEnd))
         let whole = events(stream)
         for cut in 0...stream.count { #expect(events(stream, cutAt: [cut]) == whole, "cut at \(cut)") }
         #expect(events(stream, cutAt: Array(0...stream.count)) == whole)

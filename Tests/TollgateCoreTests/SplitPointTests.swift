@@ -5,8 +5,8 @@ import TollgateCore
 /// every two-piece split, one byte at a time, and seeded random three-piece splits of streams.
 @Suite("Split points")
 struct SplitPointTests {
-    @Test("every two-piece split and one byte at a time", arguments: RecordedCase.all)
-    func everySplit(_ recorded: RecordedCase) throws {
+    @Test("every two-piece split and one byte at a time", .tags(.exhaustive), arguments: RecordedCase.all)
+    func readingAtEverySplit(_ recorded: RecordedCase) throws {
         let request = try recorded.prepare()
         let whole = recorded.meter(for: request).run(recorded.body)
         expectSplitInvariant(recorded.body, equals: whole) { recorded.meter(for: request) }

@@ -53,7 +53,9 @@ struct StreamUsageOptInTests {
         try expectOnlyOptInAdded(request.rewrittenBody, to: body)
     }
 
-    @Test("the recorded streaming requests, stripped of their opt-in, get exactly it back", arguments: RecordedCase.streams.filter { $0.api != .openAIResponses })
+    @Test(
+        "the recorded streaming requests, stripped of their opt-in, get exactly it back",
+        arguments: RecordedCase.streams.filter { $0.api != .openAIResponses })
     func recordedRequests(_ recorded: RecordedCase) throws {
         let body = recorded.requestBody(without: "stream_options")
         let request = try recorded.format.prepare(body: body, options: RequestOptions(acceptsStreamUsageOption: true))

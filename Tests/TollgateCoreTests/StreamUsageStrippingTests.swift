@@ -22,8 +22,8 @@ struct StreamUsageStrippingTests {
         #expect(Set(Self.optedInStreams.map(\.id)).isSuperset(of: ["openai-chat-stream-include-usage", "openai-completions-stream-usage"]))
     }
 
-    @Test("recorded usage streams reach the client without usage, at every split", arguments: optedInStreams)
-    func recordedStream(_ recorded: RecordedCase) throws {
+    @Test("recorded usage streams reach the client without usage, at every split", .tags(.exhaustive), arguments: optedInStreams)
+    func recordedStreamAtEverySplit(_ recorded: RecordedCase) throws {
         // The client's request: the recorded one without its opt-in; the proxy puts it back.
         let clientRequest = recorded.requestBody(without: "stream_options")
         let request = try recorded.format.prepare(body: clientRequest, options: RequestOptions(acceptsStreamUsageOption: true))
@@ -101,6 +101,20 @@ struct StreamUsageStrippingTests {
         #expect(TokenClasses(run.reading.usage) == recorded.expected.classes)
         #expect(run.reading.completed)
         expectSplitInvariant(stream, equals: run) { chatStreamMeter(rewriting: true) }
+    }
+
+    @Test("a usage chunk without a choices member is dropped too")
+    func usageWithoutChoices() {
+        let stream = sseStream([
+            chatChunk(content: "a"),
+            #"{"id":"chatcmpl-1","object":"chat.completion.chunk","usage":{"prompt_tokens":9,"completion_tokens":1}}"#,
+            "[DONE]",
+        ])
+        let run = chatStreamMeter(rewriting: true).run(stream)
+        #expect(run.clientBytes.text == sseStream([chatChunk(content: "a"), "[DONE]"]).text)
+        #expect(TokenClasses(run.reading.usage) == TokenClasses(input: 9, output: 1))
+        #expect(run.reading == chatStreamMeter().run(stream).reading)
+        #expect(run.reading.contentEvents == 1)
     }
 
     @Test("a stream without any usage passes through unchanged")

@@ -5,6 +5,14 @@ import TollgateCore
 // Shared helpers of the TollgateCore tests: the recorded-fixture loader, a meter driver that collects what the
 // client would receive, split-point checks and a seeded random number generator.
 
+// MARK: - Tags
+
+extension Tag {
+    /// Tests that re-run a meter at every byte position of recorded bodies: quadratic, most of the suite's time.
+    /// Their functions are named `…AtEverySplit`, so `swift test --skip AtEverySplit` leaves them out while iterating.
+    @Tag static var exhaustive: Self
+}
+
 // MARK: - Bytes
 
 extension Array where Element == UInt8 {
@@ -140,18 +148,18 @@ struct RecordedCase: Sendable, CustomTestStringConvertible {
 
     private static func load(_ caseData: Data, folder: URL) -> RecordedCase {
         guard let json = try? JSONSerialization.jsonObject(with: caseData) as? [String: Any],
-              let id = json["id"] as? String,
-              let api = (json["api"] as? String).flatMap(APIName.init(rawValue:)),
-              let stream = json["stream"] as? Bool,
-              let request = json["request"] as? [String: Any],
-              let requestBody = request["body"] as? [String: Any],
-              let response = json["response"] as? [String: Any],
-              let status = response["status"] as? Int,
-              let contentType = response["content_type"] as? String,
-              let bodyFile = response["body_file"] as? String,
-              let expected = json["expected"] as? [String: Any],
-              let model = expected["model"] as? String,
-              let body = FileManager.default.contents(atPath: folder.appendingPathComponent(bodyFile).path)
+            let id = json["id"] as? String,
+            let api = (json["api"] as? String).flatMap(APIName.init(rawValue:)),
+            let stream = json["stream"] as? Bool,
+            let request = json["request"] as? [String: Any],
+            let requestBody = request["body"] as? [String: Any],
+            let response = json["response"] as? [String: Any],
+            let status = response["status"] as? Int,
+            let contentType = response["content_type"] as? String,
+            let bodyFile = response["body_file"] as? String,
+            let expected = json["expected"] as? [String: Any],
+            let model = expected["model"] as? String,
+            let body = FileManager.default.contents(atPath: folder.appendingPathComponent(bodyFile).path)
         else { fatalError("unreadable case in \(folder.path)") }
         func count(_ key: String) -> Int {
             guard let value = expected[key] as? Int else { fatalError("\(id): expected.\(key) missing") }

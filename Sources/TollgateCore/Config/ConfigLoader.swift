@@ -81,7 +81,7 @@ public enum ConfigLoader {
     private static func parseMeter(_ value: YAMLValue, into meter: inout MeterSettings) throws(ConfigError) {
         var relaxedWindow = 200
         var relaxed = false
-        for (key, member) in try value.mapping(allowed: ["path", "durability", "relaxed_window_ms", "max_batch"]) {
+        for (key, member) in try value.mapping(allowed: ["path", "durability", "relaxed_window_ms", "max_batch", "fsync"]) {
             switch key {
             case "path": meter.path = try member.string()
             case "durability":
@@ -90,6 +90,7 @@ public enum ConfigLoader {
                 relaxed = text == "relaxed"
             case "relaxed_window_ms": relaxedWindow = try member.int(in: 1...60_000)
             case "max_batch": meter.maxBatch = try member.int(in: 1...100_000)
+            case "fsync": meter.fsync = try member.bool()
             default: break
             }
         }

@@ -68,6 +68,9 @@ public struct MeterSettings: Sendable, Equatable {
     public var durability = Durability.strict
     /// Most events written in one transaction.
     public var maxBatch = 512
+    /// fsync every commit (SQLite `synchronous=FULL`): events survive power loss and OS crashes, at the cost of one
+    /// fsync per batch. Off (`NORMAL`, the default), a commit survives any crash of the Tollgate process.
+    public var fsync = false
 }
 
 /// A model name that routes elsewhere.

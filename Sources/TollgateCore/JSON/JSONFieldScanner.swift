@@ -37,6 +37,9 @@ public struct JSONFieldScanner: Sendable {
     private var escaped = false
     private var stringIsKey = false
     private var inScalar = false
+    /// The bytes of the scalar being read (`true`, `-12.5e3`), checked when it ends; bounded by ``maxScalarLength``.
+    private var scalarBytes: [UInt8] = []
+    private static let maxScalarLength = 256
     private var keyBuffer: [UInt8] = []
     private var collectingKey = false
     private var pendingKeyStart = 0
@@ -129,6 +132,7 @@ public struct JSONFieldScanner: Sendable {
                 endScalar(at: offset)
                 if capturing >= 0 { captureBuffer.append(byte) }
             default:
+                if scalarBytes.count < Self.maxScalarLength { scalarBytes.append(byte) } else { isMalformed = true }
                 return
             }
         }
@@ -171,8 +175,10 @@ public struct JSONFieldScanner: Sendable {
             keyStart.removeLast()
             endValue(at: offset + 1)
         default:
-            if isComplete { isMalformed = true }
+            if isObject.last == true, expectingKey[expectingKey.count - 1] { isMalformed = true }
             inScalar = true
+            scalarBytes.removeAll(keepingCapacity: true)
+            scalarBytes.append(byte)
             beginValue()
         }
     }
@@ -197,6 +203,8 @@ public struct JSONFieldScanner: Sendable {
     }
 
     private mutating func beginValue() {
+        // A second top-level value (`{}{}`, `{} x`): the document was already complete.
+        if isComplete && isObject.isEmpty { isMalformed = true }
         sawValue = true
         guard capturing < 0, let index = matchingPath() else { return }
         capturing = index
@@ -225,7 +233,34 @@ public struct JSONFieldScanner: Sendable {
 
     private mutating func endScalar(at end: Int) {
         inScalar = false
+        if !Self.isScalar(scalarBytes) { isMalformed = true }
         endValue(at: end)
+    }
+
+    /// Whether `bytes` is a JSON literal or number (`true`, `false`, `null`, `-0.5e+3`), so that a bare word
+    /// such as `Unauthorized` is not taken for a complete document.
+    private static func isScalar(_ bytes: [UInt8]) -> Bool {
+        if bytes.elementsEqual("true".utf8) || bytes.elementsEqual("false".utf8) || bytes.elementsEqual("null".utf8) { return true }
+        var index = 0
+        func digits() -> Int {
+            let start = index
+            while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") { index += 1 }
+            return index - start
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
+        let first = index
+        let whole = digits()
+        guard whole > 0, whole == 1 || bytes[first] != UInt8(ascii: "0") else { return false }
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            guard digits() > 0 else { return false }
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            index += 1
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+            guard digits() > 0 else { return false }
+        }
+        return index == bytes.count
     }
 
     private mutating func endValue(at end: Int) {

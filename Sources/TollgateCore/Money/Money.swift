@@ -72,8 +72,8 @@ public struct DecimalRatio: Sendable, Hashable, CustomStringConvertible {
     /// Power of ten that divides the numerator.
     public let denominator: Int128
 
-    /// One: no markup.
-    public static let one = DecimalRatio(numerator: 1, denominator: 1)
+    /// One: no markup. Kept in the same scale as parsed ratios, so that `DecimalRatio("1") == .one`.
+    public static let one = DecimalRatio(numerator: 1_000_000_000, denominator: 1_000_000_000)
 
     private init(numerator: Int128, denominator: Int128) {
         self.numerator = numerator

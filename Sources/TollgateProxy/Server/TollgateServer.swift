@@ -24,7 +24,7 @@ public struct TollgateServer: Sendable {
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let meter: Meter
         do {
-            meter = try Meter(path: config.meter.path, synchronousFull: config.meter.durability == .strict)
+            meter = try Meter(path: config.meter.path, synchronousFull: config.meter.fsync)
         } catch {
             throw error
         }

@@ -72,14 +72,12 @@ struct OpenAIChatStreamReader: SSEUsageReader {
         let usage = scanner.value(at: 1)
         let hasUsage = usage?.first == UInt8(ascii: "{")
         OpenAIUsage.read(usage: hasUsage ? usage : nil, model: scanner.value(at: 0), serviceTier: scanner.value(at: 2), into: &reading)
-        guard rewriting, let capture = scanner.capture(at: 1) else {
-            reading.contentEvents += 1
-            return .keep
-        }
-        if hasUsage, let choices = scanner.value(at: 3), choices.filter({ !JSONEdit.isWhitespace($0) }) == [0x5B, 0x5D] {
-            return .drop
-        }
-        reading.contentEvents += 1
+        // A chunk that carries usage and no choice exists only because usage was asked for: it is not content
+        // (whether or not the stream is rewritten), and a client that did not ask for usage must not get it.
+        let usageOnly = hasUsage && (scanner.value(at: 3).map { $0.filter { !JSONEdit.isWhitespace($0) } == [0x5B, 0x5D] } ?? true)
+        if !usageOnly { reading.contentEvents += 1 }
+        guard rewriting, let capture = scanner.capture(at: 1) else { return .keep }
+        if usageOnly { return .drop }
         return Self.removing(capture, from: event)
     }
 
