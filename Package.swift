@@ -37,6 +37,7 @@ let package = Package(
                 "TollgateCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // HTTP server, upstream client, stream tap, metering pipeline.

@@ -1,6 +1,5 @@
-import Hummingbird
-
 import Foundation
+import Hummingbird
 
 /// POST /v1/embeddings: deterministic unit vectors, as float lists or base64 float32 like OpenAI.
 enum Embeddings {

@@ -1,6 +1,5 @@
-import Hummingbird
-
 import Foundation
+import Hummingbird
 
 /// An HTTP header name. Spelled through `HTTPFields` because Hummingbird re-exports that type but not `HTTPField`,
 /// and the target may only import its declared dependencies.

@@ -14,7 +14,7 @@ struct APIError: Error, Sendable {
             "error": [
                 "message": .string(message), "type": .string(type),
                 "param": param.map(JSON.string) ?? .null, "code": code.map(JSON.string) ?? .null,
-            ],
+            ]
         ]
     }
 
@@ -35,8 +35,9 @@ struct APIError: Error, Sendable {
 
     /// A required body parameter is missing.
     static func missing(_ param: String) -> APIError {
-        APIError(status: 400, message: "Missing required parameter: '\(param)'.", type: "invalid_request_error", param: param,
-                 code: "missing_required_parameter")
+        APIError(
+            status: 400, message: "Missing required parameter: '\(param)'.", type: "invalid_request_error", param: param,
+            code: "missing_required_parameter")
     }
 
     /// No such endpoint.
@@ -53,17 +54,21 @@ struct APIError: Error, Sendable {
         case 403:
             return APIError(status: status, message: message, type: "invalid_request_error", code: "unsupported_country_region_territory")
         case 404:
-            return APIError(status: status, message: "The model does not exist or you do not have access to it.",
-                            type: "invalid_request_error", code: "model_not_found")
+            return APIError(
+                status: status, message: "The model does not exist or you do not have access to it.",
+                type: "invalid_request_error", code: "model_not_found")
         case 429:
-            return APIError(status: status, message: "Rate limit reached. Please try again in 1s.", type: "tokens",
-                            code: "rate_limit_exceeded")
+            return APIError(
+                status: status, message: "Rate limit reached. Please try again in 1s.", type: "tokens",
+                code: "rate_limit_exceeded")
         case 500:
-            return APIError(status: status, message: "The server had an error while processing your request. Sorry about that!",
-                            type: "server_error")
+            return APIError(
+                status: status, message: "The server had an error while processing your request. Sorry about that!",
+                type: "server_error")
         case 503:
-            return APIError(status: status, message: "The engine is currently overloaded, please try again later.",
-                            type: "server_error", code: "service_unavailable")
+            return APIError(
+                status: status, message: "The engine is currently overloaded, please try again later.",
+                type: "server_error", code: "service_unavailable")
         case 500...:
             return APIError(status: status, message: message, type: "server_error")
         default:

@@ -166,7 +166,8 @@ struct JSONParser {
             guard let high = hex4() else { return nil }
             // A UTF-16 surrogate pair spells a scalar outside the BMP as two escapes.
             if (0xD800..<0xDC00).contains(high), current == UInt8(ascii: "\\"), index + 1 < bytes.count,
-               bytes[index + 1] == UInt8(ascii: "u") {
+                bytes[index + 1] == UInt8(ascii: "u")
+            {
                 index += 2
                 guard let low = hex4(), (0xDC00..<0xE000).contains(low) else { return nil }
                 return Unicode.Scalar(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))

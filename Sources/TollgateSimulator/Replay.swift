@@ -1,6 +1,5 @@
-import Hummingbird
-
 import Foundation
+import Hummingbird
 
 /// Serves recorded provider responses byte-exact (`--replay-dir DIR` + `x-sim-replay: CASE`), so the proxy can be
 /// tested against real bodies: `DIR/CASE/case.json` gives status and content type, `DIR/CASE/response.body` the bytes.
@@ -29,8 +28,8 @@ struct ReplayStore: Sendable {
         guard !name.isEmpty, !name.contains("/"), !name.hasPrefix(".") else { throw Self.unknown(name) }
         let folder = URL(fileURLWithPath: directory).appendingPathComponent(name)
         guard let caseData = try? Data(contentsOf: folder.appendingPathComponent("case.json")),
-              let recorded = try? JSONDecoder().decode(Case.self, from: caseData).response,
-              let body = try? Data(contentsOf: folder.appendingPathComponent(recorded.body_file))
+            let recorded = try? JSONDecoder().decode(Case.self, from: caseData).response,
+            let body = try? Data(contentsOf: folder.appendingPathComponent(recorded.body_file))
         else { throw Self.unknown(name) }
         let status = HTTPReply.status(recorded.status)
         guard recorded.content_type.hasPrefix("text/event-stream") else {

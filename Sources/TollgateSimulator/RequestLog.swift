@@ -1,6 +1,5 @@
-import Hummingbird
-
 import Foundation
+import Hummingbird
 
 /// The last requests the simulator received, so tests can check what the proxy sent upstream
 /// (GET /_sim/requests lists them oldest first, DELETE /_sim/requests forgets them).

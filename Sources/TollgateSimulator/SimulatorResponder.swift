@@ -1,8 +1,8 @@
 import Hummingbird
 
-/// The simulator's whole HTTP surface: faults and replay first (they apply to any path), then the OpenAI routes,
-/// then the `/_sim` inspection routes. A plain switch instead of a Router keeps per-request work minimal and lets
-/// unknown paths get OpenAI's 404 body.
+/// The simulator's whole HTTP surface: the `/_sim` inspection routes, then (for everything else) the stall, replay
+/// and fault directives, which apply to any path, then the OpenAI routes. A plain switch instead of a Router keeps
+/// per-request work minimal and lets unknown paths get OpenAI's 404 body.
 struct SimulatorResponder: HTTPResponder {
     /// No custom context: the simulator needs nothing per request beyond the request itself.
     typealias Context = BasicRequestContext
@@ -53,8 +53,9 @@ struct SimulatorResponder: HTTPResponder {
         case (.get, let path) where path.hasPrefix("/v1/models/"):
             let id = String(path.dropFirst("/v1/models/".count))
             guard ModelCatalog.listed.contains(id) else {
-                throw APIError(status: 404, message: "The model '\(id)' does not exist", type: "invalid_request_error",
-                               param: "model", code: "model_not_found")
+                throw APIError(
+                    status: 404, message: "The model '\(id)' does not exist", type: "invalid_request_error",
+                    param: "model", code: "model_not_found")
             }
             return HTTPReply.json(ModelCatalog.entry(id), for: exchange)
         default:

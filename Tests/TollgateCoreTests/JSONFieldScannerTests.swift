@@ -146,8 +146,10 @@ struct JSONFieldScannerTests {
         #expect(scan(#"{}{}"#, []).isMalformed)
         #expect(scan(#"{"a":1}"b""#, []).isMalformed)
         #expect(scan("Unauthorized", []).isMalformed)
-        #expect(scan(#"{"a":tru}"#, []).isMalformed)
-        #expect(scan(#"{"a":1.2.3}"#, []).isMalformed)
+        // Scalars are checked down to the deepest wanted path; below it only brackets and strings are followed.
+        #expect(scan(#"{"a":tru}"#, [["a"]]).isMalformed)
+        #expect(scan(#"{"a":1.2.3}"#, [["a"]]).isMalformed)
+        #expect(scan(#"{"a":[tru]}"#, []).isComplete)
         #expect(!scan(#"{"a":-0.5E-7,"b":[true,false,null,0]}"#, []).isMalformed)
     }
 

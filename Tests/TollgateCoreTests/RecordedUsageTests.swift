@@ -51,11 +51,15 @@ struct RecordedUsageTests {
         }
     }
 
-    @Test("the raw usage kept for re-rating is the provider's own usage object", arguments: RecordedCase.all.filter { $0.expected.classes != .zero })
+    @Test(
+        "the raw usage kept for re-rating is the provider's own usage object, on one line",
+        arguments: RecordedCase.all.filter { $0.expected.classes != .zero })
     func rawUsageIsVerbatim(_ recorded: RecordedCase) throws {
         let reading = recorded.meter(for: try recorded.prepare()).run(recorded.body).reading
         let raw = try #require(reading.rawUsage)
-        #expect(recorded.body.text.contains(raw))
+        #expect(!raw.contains("\n"))
+        let compactBody = String(decoding: JSONEdit.compacted(Array(recorded.body.text.utf8)), as: UTF8.self)
+        #expect(compactBody.contains(raw))
         #expect(parseJSONObject(Array(utf8: raw)) != nil)
     }
 }

@@ -260,29 +260,29 @@ class Tollgate:
         return new[0]
 
 
-def write_config(path: Path, port: int, sim_origin: str, db_path: Path) -> None:
+def write_config(path: Path, port: int, sim_origin: str, db_path: Path, durability: str = "strict") -> None:
     """The proxy's YAML config (written by hand: the suite needs no YAML library)."""
     path.write_text(
         f'listen: "127.0.0.1:{port}"\n'
-        f'meter: {{path: "{db_path}", durability: strict}}\n'
+        f'meter: {{path: "{db_path}", durability: {durability}}}\n'
         "providers:\n"
         f'  openai: {{base_url: "{sim_origin}", api_key: "{PROVIDER_KEY}"}}\n'
     )
 
 
-@pytest.fixture(scope="session")
-def tollgate(sim: Simulator, log_dir: Path) -> Iterable[Tollgate]:
-    """The session's proxy, in front of the session's simulator, with a virtual key for customer `cust-e2e`."""
+def start_tollgate(sim_origin: str, directory: Path, durability: str = "strict") -> Tollgate:
+    """Starts `tollgate serve` with its own config and meter in `directory`; fails fast if it never gets ready."""
     if not TOLLGATE_BIN.exists():
         pytest.fail(f"tollgate binary not found at {TOLLGATE_BIN}; build it with `swift build --product tollgate`",
                     pytrace=False)
+    directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    config_path = log_dir / "tollgate.yaml"
-    write_config(config_path, port, sim.origin, log_dir / "tollgate.db")
-    stderr_path = log_dir / "tollgate.stderr.log"
+    config_path = directory / "tollgate.yaml"
+    write_config(config_path, port, sim_origin, directory / "tollgate.db", durability)
+    stderr_path = directory / "tollgate.stderr.log"
     proc = subprocess.Popen(
         [str(TOLLGATE_BIN), "serve", "--config", str(config_path)],
-        stdout=(log_dir / "tollgate.stdout.log").open("wb"),
+        stdout=(directory / "tollgate.stdout.log").open("wb"),
         stderr=stderr_path.open("wb"),
     )
     proxy = Tollgate(proc, f"http://127.0.0.1:{port}", config_path, stderr_path)
@@ -303,11 +303,18 @@ def tollgate(sim: Simulator, log_dir: Path) -> Iterable[Tollgate]:
             f"(exit code {proc.returncode}); stderr:\n{tail(stderr_path)}",
             pytrace=False,
         )
+    return proxy
+
+
+@pytest.fixture(scope="session")
+def tollgate(sim: Simulator, log_dir: Path) -> Iterable[Tollgate]:
+    """The session's proxy, in front of the session's simulator, with a virtual key for customer `cust-e2e`."""
+    proxy = start_tollgate(sim.origin, log_dir)
     try:
         proxy.key = proxy.create_key(CUSTOMER)
         yield proxy
     finally:
-        stop_process(proc)
+        stop_process(proxy.proc)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ the event has the served model and token classes the recording's `expected` says
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

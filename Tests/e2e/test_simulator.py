@@ -7,12 +7,13 @@ import base64
 import gzip
 import json
 import struct
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
-from conftest import DIRECT_KEY, MESSAGES, RECORDED_DIR, Simulator, sse_data
+from conftest import DIRECT_KEY, MESSAGES, RECORDED_DIR, Simulator, sse_data, start_simulator, stop_process
 
 AUTH = {"Authorization": f"Bearer {DIRECT_KEY}"}
 
@@ -218,6 +219,16 @@ def test_gzip_only_when_accepted_and_never_for_streams(sim: Simulator) -> None:
                            headers={**AUTH, "Accept-Encoding": "gzip"}) as response:
             assert "content-encoding" not in response.headers
             assert response.headers["content-type"].startswith("text/event-stream")
+
+
+def test_no_compress_flag(log_dir: Path) -> None:
+    quiet = start_simulator(["--no-compress"], log_dir)
+    try:
+        response = httpx.post(quiet.base_url + "/chat/completions", json={"model": "gpt-4o", "messages": MESSAGES},
+                              headers={**AUTH, "Accept-Encoding": "gzip"}, timeout=10)
+        assert response.status_code == 200 and "content-encoding" not in response.headers
+    finally:
+        stop_process(quiet.proc)
 
 
 def test_cut_after_drops_the_connection(sim: Simulator) -> None:

@@ -13,6 +13,8 @@ public enum ConfigLoader {
         public var providersDirectory: String?
         /// The file name, for messages.
         public var file = "<defaults>"
+        /// Where each model alias was written.
+        public var aliasLines: [String: Int] = [:]
 
         /// An empty document: every setting at its default, no providers named.
         public init(file: String = "<defaults>") { self.file = file }
@@ -42,7 +44,7 @@ public enum ConfigLoader {
                         (
                             name,
                             entry.node.mapping == nil && entry.node.null != nil
-                                ? ProviderSpec(origin: "\(file):\(entry.line ?? 0)") : try ProviderSpec.parse(entry)
+                                ? ProviderSpec(file: file, line: entry.line) : try ProviderSpec.parse(entry)
                         ))
                 }
             case "providers_dir": document.providersDirectory = try value.string()
@@ -55,6 +57,7 @@ public enum ConfigLoader {
                     }
                     guard !alias.provider.isEmpty else { throw entry.error("a model alias needs a provider") }
                     document.config.modelAliases[model] = alias
+                    document.aliasLines[model] = entry.line
                 }
             case "pricing":
                 for (field, member) in try value.mapping(allowed: ["markup", "currency"]) {
@@ -121,21 +124,23 @@ public enum ConfigLoader {
         var config = document.config
         let entries =
             document.providerEntries.isEmpty
-            ? definitions.keys.sorted().map { (name: $0, spec: ProviderSpec(origin: definitions[$0]!.origin)) }
+            ? definitions.keys.sorted().map { (name: $0, spec: ProviderSpec(file: definitions[$0]!.file, line: definitions[$0]!.line)) }
             : document.providerEntries
         for (name, entry) in entries {
             var spec = entry
             if let base = entry.use ?? (definitions[name] != nil ? name : nil) {
                 guard let definition = definitions[base] else {
                     throw ConfigError(
-                        file: document.file, line: nil,
+                        file: entry.file, line: entry.line,
                         message:
                             "providers.\(name): no provider definition named '\(base)' (known: \(definitions.keys.sorted().joined(separator: ", ")))")
                 }
                 spec = definition.overridden(by: entry)
             }
             guard let baseURL = spec.baseURL else {
-                throw ConfigError(file: document.file, line: nil, message: "providers.\(name): base_url is required (\(spec.origin))")
+                throw ConfigError(
+                    file: entry.file, line: entry.line,
+                    message: "providers.\(name): base_url is required (the provider has no definition in providers/ to take it from)")
             }
             let apiKey = spec.apiKey ?? spec.apiKeyEnv.flatMap { environment[$0] }.flatMap { $0.isEmpty ? nil : $0 }
             config.providers[name] = Provider(
@@ -145,7 +150,9 @@ public enum ConfigLoader {
             )
         }
         for (model, alias) in config.modelAliases where config.providers[alias.provider] == nil {
-            throw ConfigError(file: document.file, line: nil, message: "models.\(model): unknown provider '\(alias.provider)'")
+            throw ConfigError(
+                file: document.file, line: document.aliasLines[model],
+                message: "models.\(model): unknown provider '\(alias.provider)' (known: \(config.providers.keys.sorted().joined(separator: ", ")))")
         }
         return config
     }

@@ -21,8 +21,10 @@ public struct ProviderSpec: Sendable {
     public var prices: [String: ModelPrice]?
     /// Currency of the prices.
     public var currency: String?
-    /// Where it was written, for messages.
-    public var origin: String
+    /// The file it was written in, for messages.
+    public var file: String
+    /// The line it starts at, when known.
+    public var line: Int?
 
     static let keys = [
         "name", "use", "wire_format", "base_url", "auth", "api_key", "api_key_env", "stream_options", "routes", "prices",
@@ -36,7 +38,7 @@ public struct ProviderSpec: Sendable {
     }
 
     static func parse(_ value: YAMLValue) throws(ConfigError) -> ProviderSpec {
-        var spec = ProviderSpec(origin: "\(value.file):\(value.line ?? 0)")
+        var spec = ProviderSpec(file: value.file, line: value.line)
         for (key, member) in try value.mapping(allowed: keys) {
             switch key {
             case "use": spec.use = try member.string()
@@ -128,7 +130,8 @@ public struct ProviderSpec: Sendable {
         result.routes = other.routes ?? routes
         if let extra = other.prices { result.prices = (prices ?? [:]).merging(extra) { $1 } }
         result.currency = other.currency ?? currency
-        result.origin = other.origin
+        result.file = other.file
+        result.line = other.line
         return result
     }
 }

@@ -48,5 +48,30 @@ public enum JSONEdit {
         return (open + 1, next.map { text[$0] != UInt8(ascii: "}") } ?? false)
     }
 
+    /// The JSON text without whitespace outside strings (one line, member order and values untouched).
+    public static func compacted(_ text: [UInt8]) -> [UInt8] {
+        var result: [UInt8] = []
+        result.reserveCapacity(text.count)
+        var inString = false
+        var escaped = false
+        for byte in text {
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+            } else if byte == UInt8(ascii: "\"") {
+                inString = true
+            } else if isWhitespace(byte) {
+                continue
+            }
+            result.append(byte)
+        }
+        return result
+    }
+
     static func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 }
 }

@@ -89,12 +89,43 @@ public struct JSONFieldScanner: Sendable {
 
     /// Feeds the next piece of the document.
     public mutating func feed(_ bytes: some Sequence<UInt8>) {
-        for byte in bytes { step(byte) }
+        let contiguous = Array(bytes)
+        contiguous.withUnsafeBytes { feed($0) }
     }
 
     /// Feeds the next piece of the document from raw memory.
+    ///
+    /// Runs of bytes that cannot change what is captured are skipped without stepping the state machine: the
+    /// inside of strings that are neither captured nor tracked keys, and everything below the deepest wanted path
+    /// except brackets and quotes. Most of a response is such bytes.
     public mutating func feed(_ buffer: UnsafeRawBufferPointer) {
-        for byte in buffer { step(byte) }
+        let count = buffer.count
+        var index = 0
+        while index < count {
+            if capturing < 0 {
+                var next = index
+                if inString {
+                    if !escaped && !collectingKey {
+                        while next < count, buffer[next] != UInt8(ascii: "\""), buffer[next] != UInt8(ascii: "\\") { next += 1 }
+                    }
+                } else if !inScalar && isObject.count > maxDepth {
+                    while next < count {
+                        let byte = buffer[next]
+                        if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[")
+                            || byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]")
+                        {
+                            break
+                        }
+                        next += 1
+                    }
+                }
+                offset += next - index
+                index = next
+                if index == count { break }
+            }
+            step(buffer[index])
+            index += 1
+        }
     }
 
     /// Ends the document: a scalar running to the end of input is closed.

@@ -30,20 +30,29 @@ public struct SSEFramer: Sendable {
 
     /// Feeds the next piece of the stream; `onEvent` is called for each event the piece completes.
     public mutating func feed(_ buffer: UnsafeRawBufferPointer, onEvent: (SSEEvent) -> Void) {
-        raw.reserveCapacity(raw.count + buffer.count)
-        for byte in buffer {
-            raw.append(byte)
+        // Lines are found with a tight scan and copied in runs, not byte by byte.
+        let count = buffer.count
+        var segmentStart = 0
+        var index = 0
+        while index < count {
             if lastWasCR {
                 lastWasCR = false
-                if byte == 0x0A { continue }
+                if buffer[index] == 0x0A {
+                    index += 1
+                    continue
+                }
             }
-            if byte == 0x0A || byte == 0x0D {
-                lastWasCR = byte == 0x0D
-                endLine(onEvent: onEvent)
-            } else {
-                line.append(byte)
-            }
+            var end = index
+            while end < count, buffer[end] != 0x0A, buffer[end] != 0x0D { end += 1 }
+            line.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[index..<end]))
+            guard end < count else { break }
+            lastWasCR = buffer[end] == 0x0D
+            index = end + 1
+            raw.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[segmentStart..<index]))
+            segmentStart = index
+            endLine(onEvent: onEvent)
         }
+        raw.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[segmentStart..<count]))
     }
 
     /// Feeds bytes from an array.

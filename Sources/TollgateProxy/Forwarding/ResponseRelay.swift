@@ -31,6 +31,7 @@ struct ResponseRelay: Sendable {
         var tap = self.tap
         var held = ByteBuffer()
         var iterator = body.makeAsyncIterator()
+        var upstreamBroke = false
         let holdsEvents = tap.readsPlainBytes && !tap.forwardsDecoded
         do {
             while let piece = try await iterator.next() {
@@ -55,6 +56,7 @@ struct ResponseRelay: Sendable {
             }
         } catch {
             outcome.upstreamFailure = "upstream body failed: \(error)"
+            upstreamBroke = true
         }
         if outcome.clientGone {
             let drained = await Self.drain(iterator: UnsafeTransfer(iterator), tap: tap, seconds: drainSeconds)
@@ -69,6 +71,9 @@ struct ResponseRelay: Sendable {
         }
         try await recorder.record(context, outcome)
         guard !outcome.clientGone else { return }
+        // The provider broke the response off: break the client's off too, so its SDK reports an error instead of
+        // taking a truncated answer for a complete one.
+        if upstreamBroke { throw UpstreamBrokeOff() }
         if var tail { held.writeBuffer(&tail) }
         if held.readableBytes > 0 { try? await writer.write(held) }
         try? await writer.finish(nil)
@@ -123,6 +128,9 @@ struct ResponseRelay: Sendable {
         }
     }
 }
+
+/// Ends a client response abruptly because the upstream's ended that way.
+struct UpstreamBrokeOff: Error {}
 
 /// Moves a value that is not `Sendable` to another task that becomes its only user.
 struct UnsafeTransfer<Value>: @unchecked Sendable {

@@ -57,7 +57,7 @@ public enum OpenAIUsage {
         if let model, let name = decodeJSONString(model) { reading.servedModel = name }
         if let serviceTier, let tier = decodeJSONString(serviceTier) { reading.serviceTier = tier }
         guard let usage, usage.first == UInt8(ascii: "{") else { return }
-        reading.rawUsage = String(decoding: usage, as: UTF8.self)
+        reading.rawUsage = String(decoding: JSONEdit.compacted(usage), as: UTF8.self)
         if let object = JSONObject(usage), let canonical = canonical(object) {
             reading.usage = canonical
         } else {

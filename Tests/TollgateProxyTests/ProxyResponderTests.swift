@@ -1,0 +1,53 @@
+import HTTPTypes
+import Testing
+
+@testable import TollgateProxy
+
+/// How the responder finds the virtual key a client presents, and how it shows a key in an error message without
+/// revealing it.
+@Suite("Proxy responder keys")
+struct ProxyResponderTests {
+    /// Client headers and the key the responder must take from them.
+    struct Presented: Sendable, CustomTestStringConvertible {
+        let testDescription: String
+        let fields: HTTPFields
+        let key: String?
+    }
+
+    static let presented: [Presented] = [
+        Presented(testDescription: "bearer", fields: clientFields(["Authorization": "Bearer tg_abc"]), key: "tg_abc"),
+        Presented(testDescription: "bearer, any case, spaces", fields: clientFields(["authorization": "bearer   tg_abc  "]), key: "tg_abc"),
+        Presented(testDescription: "x-api-key", fields: clientFields(["X-Api-Key": "tg_xyz"]), key: "tg_xyz"),
+        Presented(testDescription: "api-key", fields: clientFields(["api-key": "tg_azure"]), key: "tg_azure"),
+        Presented(
+            testDescription: "bearer wins over x-api-key",
+            fields: clientFields(["x-api-key": "tg_second", "Authorization": "Bearer tg_first"]), key: "tg_first"),
+        Presented(
+            testDescription: "x-api-key wins over api-key", fields: clientFields(["api-key": "tg_second", "x-api-key": "tg_first"]),
+            key: "tg_first"),
+        Presented(
+            testDescription: "not bearer: falls back to x-api-key",
+            fields: clientFields(["Authorization": "Basic dXNlcjpwdw==", "x-api-key": "tg_xyz"]), key: "tg_xyz"),
+        Presented(testDescription: "bare Bearer", fields: clientFields(["Authorization": "Bearer"]), key: nil),
+        Presented(testDescription: "basic only", fields: clientFields(["Authorization": "Basic dXNlcjpwdw=="]), key: nil),
+        Presented(testDescription: "no credentials", fields: clientFields(["Content-Type": "application/json"]), key: nil),
+    ]
+
+    @Test("the presented key comes from Authorization: Bearer, then x-api-key, then api-key", arguments: presented)
+    func presentedKey(_ case: Presented) {
+        #expect(ProxyResponder.presentedKey(`case`.fields) == `case`.key)
+    }
+
+    @Test(
+        "a key is shown by its first six and last three characters, or not at all when short",
+        arguments: [
+            ("tg_abcdefghijklmnopqrstuvwxyz", "tg_abc…xyz"),
+            ("tg_abcdefgh", "tg_abc…fgh"),
+            ("tg_abcdefg", "***"),
+            ("short", "***"),
+            ("", "***"),
+        ])
+    func redacted(secret: String, shown: String) {
+        #expect(ProxyResponder.redacted(secret) == shown)
+    }
+}

@@ -1,0 +1,183 @@
+import Foundation
+import GRDB
+import Testing
+import TollgateCore
+
+@testable import TollgateStore
+
+/// The meter file: created and migrated on first open, reopened as it is, events written once per id and read back
+/// filtered, in time order and field for field as they were written.
+@Suite("Meter")
+struct MeterTests {
+    /// An event with every field set to a value that would show a lossy column: exact money with 15 fractional digits,
+    /// doubles that are not short decimals, text with quotes, commas and non-ASCII letters, JSON usage.
+    static let full = UsageEvent(
+        id: "evt_0192f0c4a1b27c3d8e9fa0b1c2d3e4f5", timestampMs: 1_731_234_567_891, customer: "cüstomer 'quoted', \"double\"",
+        keyId: "key_AbC-123_x", feature: "summarize", endUser: "user-42", project: "proj,with,commas", provider: "groq",
+        route: APIName.openAIResponses.rawValue, path: "/groq/openai/v1/responses", model: "fast", servedModel: "llama-3.1-8b-instant",
+        status: 499, stream: true,
+        usage: TokenUsage(
+            inputTokens: 1001, cacheReadTokens: 2002, cacheWriteTokens: 303, cacheWrite1hTokens: 101, outputTokens: 4004,
+            reasoningTokens: 505, inputAudioTokens: 66, outputAudioTokens: 77
+        ),
+        rawUsage: #"{"prompt_tokens":3306,"completion_tokens":4004,"details":{"note":"é \"q\""}}"#, serviceTier: "flex",
+        latencyMs: 1234.5678, ttfbMs: 0.1, upstreamMs: 987.654321, cost: Money("0.000000000000001")!,
+        price: Money("123456789012.123456789012345")!, currency: "EUR", estimated: true, priced: false, note: "client went away",
+        idempotencyKey: "idem-7f3a"
+    )
+
+    @Test("a fresh file is created (folder included) and migrated")
+    func opensFreshFile() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = meterPath(in: directory)
+            #expect(!FileManager.default.fileExists(atPath: path))
+            let meter = try Meter(path: path)
+            #expect(meter.path == path)
+            #expect(FileManager.default.fileExists(atPath: path))
+            #expect(try await meter.eventCount() == 0)
+            #expect(try await meter.events().isEmpty)
+            let applied = try await meter.pool.read { try MeterSchema.migrator.appliedIdentifiers($0) }
+            #expect(applied == ["v1: customers, keys, events"])
+        }
+    }
+
+    @Test("an existing file reopens with its events, migrated only once")
+    func reopensExistingFile() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = meterPath(in: directory)
+            let events = makeEvents(3, prefix: "reopen")
+            do {
+                let first = try Meter(path: path)
+                try await first.insert(events)
+            }
+            let reopened = try Meter(path: path)
+            #expect(try await reopened.events() == events)
+            let migrations = try await reopened.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM grdb_migrations") }
+            #expect(migrations == 1)
+        }
+    }
+
+    @Test("two meters on one file (serve and the CLI) see each other's writes")
+    func sharedFile() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = meterPath(in: directory)
+            let server = try Meter(path: path)
+            let cli = try Meter(path: path)
+            try await server.insert(makeEvents(2, prefix: "shared"))
+            #expect(try await cli.eventCount() == 2)
+        }
+    }
+
+    @Test("a file that is not a meter is refused with its path")
+    func refusesForeignFile() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("notes.txt").path
+            #expect(FileManager.default.createFile(atPath: path, contents: Data(String(repeating: "not a database\n", count: 100).utf8)))
+            let error = #expect(throws: MeterError.self) { try Meter(path: path) }
+            guard case .cannotOpen(let reported, _) = error else {
+                Issue.record("expected cannotOpen, got \(String(describing: error))")
+                return
+            }
+            #expect(reported == path)
+        }
+    }
+
+    @Test("the same event id twice in one batch keeps one row")
+    func idempotentInOneBatch() async throws {
+        try await withTemporaryMeter { meter in
+            let event = makeEvent(id: "evt_twice")
+            try await meter.insert([event, event])
+            #expect(try await meter.events() == [event])
+        }
+    }
+
+    @Test("the same event id in two batches keeps the first row")
+    func idempotentAcrossBatches() async throws {
+        try await withTemporaryMeter { meter in
+            let event = makeEvent(id: "evt_retried")
+            try await meter.insert([event])
+            try await meter.insert([event])
+            var changed = event
+            changed.customer = "someone-else"
+            changed.cost = Money("9")!
+            try await meter.insert([changed])
+            #expect(try await meter.eventCount() == 1)
+            #expect(try await meter.events() == [event])
+        }
+    }
+
+    @Test("every field round-trips exactly, money as exact decimal text")
+    func roundTripsEveryField() async throws {
+        try await withTemporaryMeter { meter in
+            try await meter.insert([Self.full])
+            #expect(try await meter.events() == [Self.full])
+            let stored = try meter.pool.read { try Row.fetchOne($0, sql: "SELECT cost, price FROM events") }
+            #expect(stored?["cost"] == "0.000000000000001")
+            #expect(stored?["price"] == "123456789012.123456789012345")
+        }
+    }
+
+    @Test("optional fields left out read back as nil")
+    func roundTripsNils() async throws {
+        try await withTemporaryMeter { meter in
+            let sparse = makeEvent(id: "evt_sparse")
+            try await meter.insert([sparse])
+            let read = try #require(try await meter.events().first)
+            #expect(read == sparse)
+            #expect(read.feature == nil && read.endUser == nil && read.project == nil && read.servedModel == nil)
+            #expect(read.rawUsage == nil && read.serviceTier == nil && read.ttfbMs == nil && read.upstreamMs == nil)
+            #expect(read.note == nil && read.idempotencyKey == nil)
+        }
+    }
+
+    /// Five events over four instants and two customers, the last two at the same instant.
+    static let base: Int64 = 1_700_000_000_000
+    static let timeline: [UsageEvent] = [
+        makeEvent(id: "evt_a", timestampMs: base, customer: "acme"),
+        makeEvent(id: "evt_b", timestampMs: base + 1_000, customer: "globex"),
+        makeEvent(id: "evt_c", timestampMs: base + 2_000, customer: "acme"),
+        makeEvent(id: "evt_d", timestampMs: base + 3_000, customer: "acme"),
+        makeEvent(id: "evt_e", timestampMs: base + 3_000, customer: "globex"),
+    ]
+
+    /// A filter of ``Meter/events(customer:since:until:limit:)`` and the ids it must return, in order.
+    struct Filter: Sendable, CustomTestStringConvertible {
+        var customer: String?
+        var since: Int64?
+        var until: Int64?
+        var limit: Int?
+        var expected: [String]
+        var testDescription: String {
+            "customer \(customer ?? "-") since \(since.map { "+\($0 - base)" } ?? "-") until \(until.map { "+\($0 - base)" } ?? "-")"
+                + " limit \(limit.map(String.init) ?? "-")"
+        }
+    }
+
+    @Test(
+        "events() filters by customer, since (inclusive), until (exclusive) and limit, in time order",
+        arguments: [
+            Filter(expected: ["evt_a", "evt_b", "evt_c", "evt_d", "evt_e"]),
+            Filter(customer: "acme", expected: ["evt_a", "evt_c", "evt_d"]),
+            Filter(customer: "nobody", expected: []),
+            Filter(since: base + 2_000, expected: ["evt_c", "evt_d", "evt_e"]),
+            Filter(since: base + 1, expected: ["evt_b", "evt_c", "evt_d", "evt_e"]),
+            Filter(until: base + 2_000, expected: ["evt_a", "evt_b"]),
+            Filter(until: base + 2_001, expected: ["evt_a", "evt_b", "evt_c"]),
+            Filter(since: base + 1_000, until: base + 3_000, expected: ["evt_b", "evt_c"]),
+            Filter(customer: "acme", since: base + 1_000, until: base + 3_001, expected: ["evt_c", "evt_d"]),
+            Filter(limit: 2, expected: ["evt_a", "evt_b"]),
+            Filter(customer: "acme", limit: 2, expected: ["evt_a", "evt_c"]),
+            Filter(customer: "globex", since: base + 2_000, limit: 5, expected: ["evt_e"]),
+            Filter(limit: 0, expected: []),
+        ])
+    func filters(_ filter: Filter) async throws {
+        try await withTemporaryMeter { meter in
+            // Written out of order: the order read back comes from the query.
+            let timeline = Self.timeline
+            try await meter.insert([timeline[3], timeline[1], timeline[4], timeline[0], timeline[2]])
+            let events = try await meter.events(
+                customer: filter.customer, since: filter.since.map(date(ms:)), until: filter.until.map(date(ms:)), limit: filter.limit)
+            #expect(events.map(\.id) == filter.expected)
+        }
+    }
+}

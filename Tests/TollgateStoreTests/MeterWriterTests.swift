@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+import TollgateCore
+
+@testable import TollgateStore
+
+/// The single event writer: `record` returns only once its event is committed, however many callers there are;
+/// `submit`ted events are all written before `run` returns after `close`; an event handed over after `close` is
+/// still written.
+@Suite("Meter writer")
+struct MeterWriterTests {
+    @Test("1,000 concurrent record() calls each return after their event is committed")
+    func concurrentRecords() async throws {
+        try await withTemporaryMeter { meter in
+            let events = makeEvents(1_000, prefix: "concurrent", distinctCustomers: true)
+            let notYetStored = try await withRunningWriter(meter, maxBatch: 64) { writer in
+                try await withThrowingTaskGroup(of: String?.self) { group in
+                    for event in events {
+                        group.addTask {
+                            try await writer.record(event)
+                            // Read straight after the return: the event must already be in the file.
+                            return try await meter.events(customer: event.customer) == [event] ? nil : event.id
+                        }
+                    }
+                    return try await group.reduce(into: [String]()) { missing, id in if let id { missing.append(id) } }
+                }
+            }
+            #expect(notYetStored.isEmpty, "record() returned before the commit for \(notYetStored.prefix(5))")
+            #expect(try await meter.eventCount() == 1_000)
+        }
+    }
+
+    @Test("submit(), then close(), then run() returns with every event written", arguments: [1, 7, 512])
+    func submitCloseRun(maxBatch: Int) async throws {
+        try await withTemporaryMeter { meter in
+            let writer = MeterWriter(meter: meter, maxBatch: maxBatch)
+            let events = makeEvents(100, prefix: "submitted")
+            for event in events { writer.submit(event) }
+            writer.close()
+            await writer.run()
+            let stored = try await meter.events()
+            #expect(stored == events)
+        }
+    }
+
+    @Test("run() with nothing handed over returns once closed")
+    func closeIdle() async throws {
+        try await withTemporaryMeter { meter in
+            try await withRunningWriter(meter) { _ in }
+            #expect(try await meter.eventCount() == 0)
+        }
+    }
+
+    @Test("record() after close() still writes the event", arguments: [false, true])
+    func recordAfterClose(hadRun: Bool) async throws {
+        try await withTemporaryMeter { meter in
+            let writer = MeterWriter(meter: meter)
+            writer.close()
+            if hadRun { await writer.run() }
+            let late = makeEvent(id: "evt_late")
+            try await writer.record(late)
+            #expect(try await meter.events() == [late])
+        }
+    }
+
+    @Test("the same event recorded twice is stored once")
+    func recordTwice() async throws {
+        try await withTemporaryMeter { meter in
+            let event = makeEvent(id: "evt_again")
+            try await withRunningWriter(meter) { writer in
+                try await writer.record(event)
+                try await writer.record(event)
+            }
+            #expect(try await meter.events() == [event])
+        }
+    }
+}

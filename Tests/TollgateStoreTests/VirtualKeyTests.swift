@@ -1,0 +1,100 @@
+import Foundation
+import GRDB
+import Testing
+
+@testable import TollgateStore
+
+/// Virtual keys: the secret (`tg_…`) is returned once at creation and never stored or listed; it authenticates until
+/// the key is revoked, and revoking is refused for a key that is unknown or already revoked.
+@Suite("Virtual keys")
+struct VirtualKeyTests {
+    /// Whether `error` is the meter's refusal of an operation.
+    private func isRejection(_ error: MeterError?) -> Bool {
+        if case .rejected = error { return true }
+        return false
+    }
+
+    @Test("create returns a tg_ secret and a record that only shows its prefix")
+    func create() async throws {
+        try await withTemporaryMeter { meter in
+            let (key, secret) = try await meter.createKey(customer: "acme", name: "production")
+            #expect(secret.hasPrefix("tg_"))
+            #expect(secret.count == 43, "tg_ and 30 random bytes in unpadded base64url")
+            #expect(secret.dropFirst(3).allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
+            #expect(key.id.hasPrefix("key_"))
+            #expect(key.customer == "acme")
+            #expect(key.name == "production")
+            #expect(key.prefix == String(secret.prefix(10)))
+            #expect(key.revokedMs == nil)
+            let (other, otherSecret) = try await meter.createKey(customer: "acme")
+            #expect(other.id != key.id)
+            #expect(otherSecret != secret)
+        }
+    }
+
+    @Test("a customer id must be 1 to 200 characters", arguments: ["", String(repeating: "c", count: 201)])
+    func refusesCustomer(_ customer: String) async throws {
+        try await withTemporaryMeter { meter in
+            let error = await #expect(throws: MeterError.self) { try await meter.createKey(customer: customer) }
+            #expect(isRejection(error))
+        }
+    }
+
+    @Test("listing shows the keys, filtered by customer, and never the secret")
+    func listNeverShowsSecret() async throws {
+        try await withTemporaryMeter { meter in
+            let (first, firstSecret) = try await meter.createKey(customer: "acme", name: "one")
+            let (second, secondSecret) = try await meter.createKey(customer: "globex")
+            let all = try await meter.keys()
+            #expect(Set(all.map(\.id)) == [first.id, second.id])
+            #expect(try await meter.keys(customer: "acme") == [first])
+            #expect(try await meter.keys(customer: "nobody").isEmpty)
+            let listed = String(decoding: try JSONEncoder().encode(all), as: UTF8.self)
+            let stored = try await meter.pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM virtual_keys").map { $0.description }.joined(separator: "\n")
+            }
+            for secret in [firstSecret, secondSecret] {
+                let hidden = String(secret.dropFirst(10))
+                #expect(!listed.contains(hidden), "the listing shows no more than the prefix")
+                #expect(!stored.contains(hidden), "the database keeps no more than the prefix")
+            }
+        }
+    }
+
+    @Test("the secret authenticates its key; anything else does not")
+    func authenticate() async throws {
+        try await withTemporaryMeter { meter in
+            let (key, secret) = try await meter.createKey(customer: "acme")
+            #expect(try await meter.authenticate(secret: secret) == key)
+            for wrong in ["", "tg_", secret + "x", String(secret.dropLast()), "sk_" + secret.dropFirst(3), key.prefix, key.id] {
+                #expect(try await meter.authenticate(secret: wrong) == nil, "\(wrong)")
+            }
+        }
+    }
+
+    @Test("a revoked key no longer authenticates; the customer's other keys still do")
+    func revoke() async throws {
+        try await withTemporaryMeter { meter in
+            let (revoked, revokedSecret) = try await meter.createKey(customer: "acme")
+            let (kept, keptSecret) = try await meter.createKey(customer: "acme")
+            try await meter.revokeKey(id: revoked.id)
+            #expect(try await meter.authenticate(secret: revokedSecret) == nil)
+            #expect(try await meter.authenticate(secret: keptSecret) == kept)
+            let listed = try await meter.keys(customer: "acme")
+            #expect(listed.first { $0.id == revoked.id }?.revokedMs != nil)
+            #expect(listed.first { $0.id == kept.id }?.revokedMs == nil)
+        }
+    }
+
+    @Test("revoking twice, or an unknown id, is refused")
+    func revokeRefused() async throws {
+        try await withTemporaryMeter { meter in
+            let (key, _) = try await meter.createKey(customer: "acme")
+            try await meter.revokeKey(id: key.id)
+            let twice = await #expect(throws: MeterError.self) { try await meter.revokeKey(id: key.id) }
+            #expect(isRejection(twice))
+            let unknown = await #expect(throws: MeterError.self) { try await meter.revokeKey(id: "key_unknown") }
+            #expect(isRejection(unknown))
+        }
+    }
+}

@@ -1,0 +1,116 @@
+"""The meter's promises under shutdown and crashes.
+
+- SIGTERM: the listener stops, streams in flight run to their end, every one of them is metered, the process exits 0.
+- kill -9 in the middle of a load: every inference whose client received a complete response has its event in the
+  meter (strict durability releases the end of a response only after its event is committed).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import openai
+import pytest
+
+from conftest import HTTP_TIMEOUT, Simulator, Tollgate, start_tollgate, stop_process
+
+pytestmark = pytest.mark.proxy
+
+MESSAGES = [{"role": "user", "content": "one two three four five six seven eight nine ten eleven twelve"}]
+
+
+def stream_to_end(proxy: Tollgate, key: str, end_user: str, delay_ms: int) -> bool:
+    """Streams one chat completion; True when the client saw the whole stream (the SDK ends only on [DONE])."""
+    client = proxy.client(key)
+    try:
+        chunks = list(client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True,
+            extra_headers={"x-sim-delay-ms": str(delay_ms), "x-tollgate-end-user": end_user},
+        ))
+    except (openai.APIError, OSError):
+        return False
+    return bool(chunks) and chunks[-1].choices[0].finish_reason is not None
+
+
+def plain_to_end(proxy: Tollgate, key: str, end_user: str) -> bool:
+    """One plain chat completion; True when the client got a complete, parsed answer."""
+    try:
+        answer = proxy.client(key).chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, extra_headers={"x-tollgate-end-user": end_user})
+    except (openai.APIError, OSError):
+        return False
+    return answer.usage is not None
+
+
+def test_sigterm_lets_streams_in_flight_finish_and_meters_them(sim: Simulator, tmp_path: Path) -> None:
+    proxy = start_tollgate(sim.origin, tmp_path / "sigterm")
+    key = proxy.create_key("cust-sigterm")
+    results: dict[str, bool] = {}
+
+    def worker(name: str) -> None:
+        results[name] = stream_to_end(proxy, key, name, delay_ms=120)
+
+    threads = [threading.Thread(target=worker, args=(f"user-{index}",)) for index in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.6)  # every stream has started and is mid-way (about 1.5 s each)
+    proxy.proc.send_signal(signal.SIGTERM)
+    for thread in threads:
+        thread.join(timeout=HTTP_TIMEOUT * 2)
+    try:
+        assert proxy.proc.wait(timeout=20) == 0, proxy.stderr()
+    finally:
+        stop_process(proxy.proc)
+
+    assert results == {f"user-{index}": True for index in range(4)}, proxy.stderr()
+    events = proxy.events()
+    assert sorted(event["end_user"] for event in events) == sorted(results)
+    for event in events:
+        assert event["status"] == 200
+        assert event["estimated"] is False
+        assert event["output_tokens"] > 0
+
+
+def test_kill_9_loses_no_completed_inference(sim: Simulator, tmp_path: Path) -> None:
+    proxy = start_tollgate(sim.origin, tmp_path / "kill9")
+    key = proxy.create_key("cust-kill9")
+    completed: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def worker(index: int) -> None:
+        attempt = 0
+        while not stop.is_set():
+            name = f"w{index}-{attempt}"
+            attempt += 1
+            done = plain_to_end(proxy, key, name) if index % 2 else stream_to_end(proxy, key, name, delay_ms=5)
+            if done:
+                with lock:
+                    completed.append(name)
+
+    threads = [threading.Thread(target=worker, args=(index,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    time.sleep(2.0)
+    proxy.proc.send_signal(signal.SIGKILL)
+    proxy.proc.wait(timeout=10)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=HTTP_TIMEOUT * 2)
+
+    assert len(completed) > 10, "the load did not get going before the kill"
+    metered = {event["end_user"] for event in proxy.events()}
+    lost = [name for name in completed if name not in metered]
+    assert not lost, f"{len(lost)} completed inferences have no event: {lost[:10]}"
+
+    # The meter opens cleanly after the crash and the proxy serves again on it.
+    restarted = start_tollgate(sim.origin, tmp_path / "kill9")
+    try:
+        assert plain_to_end(restarted, key, "after-restart")
+    finally:
+        stop_process(restarted.proc)
+    assert "after-restart" in {event["end_user"] for event in restarted.events()}
