@@ -68,6 +68,7 @@ let package = Package(
             dependencies: [
                 "TollgateCore", "TollgateStore", "TollgateProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

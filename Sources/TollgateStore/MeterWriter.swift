@@ -18,6 +18,8 @@ public final class MeterWriter: Sendable {
         var pending: [Pending] = []
         var wakeUp: CheckedContinuation<Void, Never>?
         var closed = false
+        var running = false
+        var finished = false
     }
 
     private let meter: Meter
@@ -55,21 +57,31 @@ public final class MeterWriter: Sendable {
     }
 
     /// The writer loop. Run it in a task that lives as long as the server.
+    ///
+    /// Cancelling the task does not lose events: each batch is written in a task of its own, which a cancellation
+    /// of the loop does not reach, and the loop ends only once it is closed and nothing is pending. Events handed
+    /// over after ``close()`` are still taken until the backlog is written.
     public func run() async {
+        state.withLock { $0.running = true }
         while let batch = await nextBatch() {
-            await write(batch)
+            await Task { await write(batch) }.value
+        }
+        state.withLock {
+            $0.running = false
+            $0.finished = true
         }
     }
 
     private func enqueue(_ item: Pending) {
         let result: (accepted: Bool, wakeUp: CheckedContinuation<Void, Never>?) = state.withLock { state in
-            guard !state.closed else { return (false, nil) }
+            // Taken while the loop can still write it: before close, or after close while the backlog drains.
+            guard !state.finished, !state.closed || state.running else { return (false, nil) }
             state.pending.append(item)
             defer { state.wakeUp = nil }
             return (true, state.wakeUp)
         }
         if !result.accepted {
-            // After close the event can still be written directly: losing it would break the meter's promise.
+            // After the loop has ended the event is still written directly: losing it would break the meter's promise.
             Task { [meter] in
                 do {
                     try await meter.insert([item.event])

@@ -1,7 +1,6 @@
 import ArgumentParser
 
 /// The `tollgate` command: the metering proxy and the tools to operate it.
-@main
 struct Tollgate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tollgate",

@@ -137,3 +137,27 @@ struct RouteResolverTests {
         #expect(upstreamModel == nil)
     }
 }
+
+/// Paths are put in canonical form before routing, so no spelling of an inference path escapes metering.
+@Suite("Canonical paths")
+struct CanonicalPathTests {
+    @Test(
+        "escapes of unreserved characters are decoded; others are kept, upper-cased",
+        arguments: [
+            ("/v1/chat/completions", "/v1/chat/completions"), ("/v1/chat/completion%73", "/v1/chat/completions"),
+            ("/v1/%63hat/completions", "/v1/chat/completions"), ("/v1/models/a%20b", "/v1/models/a%20b"),
+            ("/v1/models/x%3a", "/v1/models/x%3A"), ("/v1/%7e", "/v1/~"),
+        ])
+    func decoded(raw: String, canonical: String) {
+        #expect(RouteResolver.canonicalPath(raw) == canonical)
+    }
+
+    @Test(
+        "escaped slashes, dot segments and bad escapes are refused",
+        arguments: [
+            "/v1%2Fchat/completions", "/v1/%2fx", "/v1/%5Cx", "/v1/../admin", "/v1/./chat/completions", "/v1/%2e%2e/x", "/v1/%zz", "/v1/%4", "v1/x",
+        ])
+    func refused(raw: String) {
+        #expect(RouteResolver.canonicalPath(raw) == nil)
+    }
+}

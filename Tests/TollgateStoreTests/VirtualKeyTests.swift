@@ -65,9 +65,9 @@ struct VirtualKeyTests {
     func authenticate() async throws {
         try await withTemporaryMeter { meter in
             let (key, secret) = try await meter.createKey(customer: "acme")
-            #expect(try await meter.authenticate(secret: secret) == key)
+            #expect(try meter.authenticate(secret: secret) == key)
             for wrong in ["", "tg_", secret + "x", String(secret.dropLast()), "sk_" + secret.dropFirst(3), key.prefix, key.id] {
-                #expect(try await meter.authenticate(secret: wrong) == nil, "\(wrong)")
+                #expect(try meter.authenticate(secret: wrong) == nil, "\(wrong)")
             }
         }
     }
@@ -78,8 +78,8 @@ struct VirtualKeyTests {
             let (revoked, revokedSecret) = try await meter.createKey(customer: "acme")
             let (kept, keptSecret) = try await meter.createKey(customer: "acme")
             try await meter.revokeKey(id: revoked.id)
-            #expect(try await meter.authenticate(secret: revokedSecret) == nil)
-            #expect(try await meter.authenticate(secret: keptSecret) == kept)
+            #expect(try meter.authenticate(secret: revokedSecret) == nil)
+            #expect(try meter.authenticate(secret: keptSecret) == kept)
             let listed = try await meter.keys(customer: "acme")
             #expect(listed.first { $0.id == revoked.id }?.revokedMs != nil)
             #expect(listed.first { $0.id == kept.id }?.revokedMs == nil)

@@ -58,3 +58,20 @@ def test_invalid_json_body(tollgate: Tollgate) -> None:
 def test_unknown_route(tollgate: Tollgate) -> None:
     response = raw_post(tollgate.origin + "/nope/x", {"model": "gpt-4o"}, tollgate.key)
     assert response.status == 404
+
+
+def test_escaped_inference_path_is_still_metered(tollgate: Tollgate) -> None:
+    """`/v1/chat/completion%73` is the chat route to any server that decodes paths: it must not pass unmetered."""
+    mark = tollgate.mark()
+    response = raw_post(tollgate.base_url + "/chat/completion%73", {"model": "gpt-4o", "messages": MESSAGES}, tollgate.key)
+    assert response.status == 200
+    event = tollgate.one_new_event(mark)
+    assert event["route"] == "openai.chat"
+    assert event["output_tokens"] > 0
+
+
+def test_dot_segments_and_escaped_slashes_are_refused(tollgate: Tollgate) -> None:
+    for path in ("/v1/%2e%2e/v1/chat/completions", "/v1%2Fchat/completions"):
+        response = raw_post(tollgate.origin + path, {"model": "gpt-4o", "messages": MESSAGES}, tollgate.key)
+        assert response.status == 400, path
+        assert_error_shape(response.decoded())

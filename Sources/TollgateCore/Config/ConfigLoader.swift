@@ -1,3 +1,5 @@
+import Foundation
+
 /// Turns a YAML config and the provider definitions into a validated ``TollgateConfig``.
 ///
 /// Pure: the caller reads the files and the environment and hands over their text, so every rule here is tested
@@ -142,9 +144,15 @@ public enum ConfigLoader {
                     file: entry.file, line: entry.line,
                     message: "providers.\(name): base_url is required (the provider has no definition in providers/ to take it from)")
             }
-            let apiKey = spec.apiKey ?? spec.apiKeyEnv.flatMap { environment[$0] }.flatMap { $0.isEmpty ? nil : $0 }
+            // Keys read from files and secrets often end in a newline: trim, and refuse anything else that would
+            // make an invalid header (an HTTP client would then quote the whole key in its error).
+            let apiKey = (spec.apiKey ?? spec.apiKeyEnv.flatMap { environment[$0] })?.trimmingCharacters(in: .whitespacesAndNewlines)
+            if let apiKey, apiKey.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+                throw ConfigError(
+                    file: entry.file, line: entry.line, message: "providers.\(name): the API key contains control characters")
+            }
             config.providers[name] = Provider(
-                name: name, baseURL: baseURL, auth: spec.auth ?? .bearer, apiKey: apiKey, apiKeyEnv: spec.apiKeyEnv,
+                name: name, baseURL: baseURL, auth: spec.auth ?? .bearer, apiKey: apiKey?.isEmpty == true ? nil : apiKey, apiKeyEnv: spec.apiKeyEnv,
                 acceptsStreamUsageOption: spec.streamOptions ?? true, routes: spec.routes ?? RouteRule.openAICompatible,
                 prices: PriceTable(models: spec.prices ?? [:], currency: spec.currency ?? config.pricing.currency)
             )

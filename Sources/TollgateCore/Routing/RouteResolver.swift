@@ -20,6 +20,47 @@ public struct RouteResolver: Sendable {
     /// Creates a resolver over a config.
     public init(config: TollgateConfig) { self.config = config }
 
+    /// The path in canonical form: percent-escapes of unreserved characters decoded (`/v1/chat/completion%73` is
+    /// `/v1/chat/completions`, as the provider would read it), so that no spelling of an inference path escapes
+    /// metering. `nil` for paths Tollgate refuses: an escaped `/` or `\`, `.` or `..` segments, bad escapes.
+    public static func canonicalPath(_ raw: String) -> String? {
+        guard raw.hasPrefix("/") else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(raw.utf8.count)
+        var iterator = raw.utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+            let decoded = high << 4 | low
+            let isUnreserved =
+                (decoded >= 0x41 && decoded <= 0x5A) || (decoded >= 0x61 && decoded <= 0x7A) || (decoded >= 0x30 && decoded <= 0x39)
+                || decoded == 0x2D || decoded == 0x2E || decoded == 0x5F || decoded == 0x7E
+            if decoded == UInt8(ascii: "/") || decoded == UInt8(ascii: "\\") { return nil }
+            if isUnreserved {
+                bytes.append(decoded)
+            } else {
+                bytes.append(contentsOf: [UInt8(ascii: "%"), hexDigit(high), hexDigit(low)])
+            }
+        }
+        let path = String(decoding: bytes, as: UTF8.self)
+        if path.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == "." || $0 == ".." }) { return nil }
+        return path
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+
+    private static func hexDigit(_ value: UInt8) -> UInt8 { Array("0123456789ABCDEF".utf8)[Int(value)] }
+
     /// The target of a path (without query), or `nil` when no provider serves it.
     public func resolve(path: String) -> Target? {
         let trimmed = path.drop(while: { $0 == "/" })

@@ -20,7 +20,9 @@ enum HeaderPolicy {
 
     /// The headers sent to the provider.
     static func upstream(from client: HTTPFields, provider: Provider, forceIdentityEncoding: Bool) -> HTTPHeaders {
-        let dropped = droppedByConnection(client)
+        var dropped = droppedByConnection(client)
+        // A client header of the same name as the provider's key header would travel next to the provider key.
+        if case .header(let name) = provider.auth { dropped.insert(name) }
         var headers = HTTPHeaders()
         headers.reserveCapacity(client.count + 1)
         for field in client {

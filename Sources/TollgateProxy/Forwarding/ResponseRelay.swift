@@ -7,9 +7,10 @@ import TollgateCore
 
 /// Streams one upstream response to the client through the metering tap, and records its event.
 ///
-/// - Bytes go out as they arrive. With strict durability the end of the response is held back until the event is
-///   committed: for an uncompressed event stream, from the terminal event on; otherwise the last byte of each piece
-///   (a client cannot complete a JSON body or a compressed stream without it).
+/// - Bytes go out as they arrive. With strict durability, everything from the end of the inference on (the piece in
+///   which the meter sees the terminal stream event or the end of the JSON document, and all after it) waits until
+///   the event is committed. Before that point a non-stream body also keeps its last byte back, in case the meter
+///   never recognises an end (a body that is not JSON): a client cannot complete a body that is one byte short.
 /// - A client that goes away does not end metering: the upstream is read on (for up to `drainSeconds`) so the real
 ///   usage is recorded; the event gets status 499.
 /// - If the response is dropped before its body is ever written (the client left while the upstream was thinking),
@@ -19,39 +20,41 @@ struct ResponseRelay: Sendable {
     let status: Int
     let body: HTTPClientResponse.Body
     let tap: MeteringTap
+    /// Whether the client receives an event stream (events need no byte held back before the end).
+    let clientGetsEventStream: Bool
     let recorder: EventRecorder
     let upstreamStarted: ContinuousClock.Instant
     let drainSeconds: Double
     let logger: Logger
 
-    /// Relays the body to `writer` and records the event; throws when the client must not get the end of the
-    /// response (its event could not be committed).
+    /// Relays the body to `writer` and records the event; throws when the client's response must end abruptly (its
+    /// event could not be committed, or the provider broke the response off).
     func run(writer: inout any ResponseBodyWriter) async throws {
         var outcome = ResponseOutcome(status: status, upstreamStarted: upstreamStarted)
         var tap = self.tap
         var held = ByteBuffer()
         var iterator = body.makeAsyncIterator()
         var upstreamBroke = false
-        let holdsEvents = tap.readsPlainBytes && !tap.forwardsDecoded
         do {
             while let piece = try await iterator.next() {
-                var outgoing = tap.pass(piece)
+                guard var outgoing = tap.pass(piece) else {
+                    outcome.upstreamFailure = "the compressed body could not be decoded for the client"
+                    upstreamBroke = true
+                    break
+                }
                 if outcome.ttfb == nil, outgoing.readableBytes > 0 { outcome.ttfb = .now - context.started }
-                guard recorder.strict else {
-                    if outgoing.readableBytes > 0 { try await write(outgoing, to: &writer, outcome: &outcome) }
-                    if outcome.clientGone { break }
-                    continue
+                if recorder.strict {
+                    if tap.meter.reachedEnd {
+                        held.writeBuffer(&outgoing)
+                        continue
+                    }
+                    if !clientGetsEventStream {
+                        held.writeBuffer(&outgoing)
+                        outgoing = held.readSlice(length: held.readableBytes - 1) ?? ByteBuffer()
+                        held.discardReadBytes()
+                    }
                 }
-                held.writeBuffer(&outgoing)
-                var ready: ByteBuffer
-                if holdsEvents && !tap.meter.reachedEnd {
-                    ready = held
-                    held.clear()
-                } else {
-                    ready = held.readSlice(length: max(0, held.readableBytes - 1)) ?? ByteBuffer()
-                    held.discardReadBytes()
-                }
-                if ready.readableBytes > 0 { try await write(ready, to: &writer, outcome: &outcome) }
+                if outgoing.readableBytes > 0 { await write(outgoing, to: &writer, outcome: &outcome) }
                 if outcome.clientGone { break }
             }
         } catch {
@@ -71,15 +74,16 @@ struct ResponseRelay: Sendable {
         }
         try await recorder.record(context, outcome)
         guard !outcome.clientGone else { return }
-        // The provider broke the response off: break the client's off too, so its SDK reports an error instead of
-        // taking a truncated answer for a complete one.
-        if upstreamBroke { throw UpstreamBrokeOff() }
+        // The provider broke the response off before its end: break the client's off too, so its SDK reports an
+        // error instead of taking a truncated answer for a complete one. (After the terminal event, a broken
+        // connection loses nothing: the client gets its complete response.)
+        if upstreamBroke && !reading.completed { throw UpstreamBrokeOff() }
         if var tail { held.writeBuffer(&tail) }
         if held.readableBytes > 0 { try? await writer.write(held) }
         try? await writer.finish(nil)
     }
 
-    private func write(_ buffer: ByteBuffer, to writer: inout any ResponseBodyWriter, outcome: inout ResponseOutcome) async throws {
+    private func write(_ buffer: ByteBuffer, to writer: inout any ResponseBodyWriter, outcome: inout ResponseOutcome) async {
         do {
             try await writer.write(buffer)
         } catch {

@@ -38,8 +38,8 @@ extension InferenceContext {
         var notes: [String] = []
         if let note = outcome.reading.note { notes.append(note) }
         if let failure = outcome.upstreamFailure { notes.append(failure) }
-        let succeeded = (200..<300).contains(outcome.status) || outcome.clientGone
-        if outcome.reading.usage == nil, succeeded, outcome.upstreamStarted != nil {
+        // Only a successful answer is billed by estimate; a failed one (even if the client left) carries no tokens.
+        if outcome.reading.usage == nil, (200..<300).contains(outcome.status), outcome.upstreamStarted != nil {
             usage = UsageEstimate.estimate(requestBytes: requestBytes, contentEvents: outcome.reading.contentEvents)
             estimated = true
             notes.append("no usage reported; estimated")

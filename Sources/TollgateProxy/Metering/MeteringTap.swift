@@ -27,9 +27,10 @@ struct MeteringTap: @unchecked Sendable {
     /// Whether the body is read as plain bytes (then stream events can be seen to end).
     var readsPlainBytes: Bool { decoder == nil && decodingFailure == nil }
 
-    /// Reads a piece; returns the bytes for the client (the piece itself unless the meter rewrites).
-    mutating func pass(_ piece: ByteBuffer) -> ByteBuffer {
-        if decodingFailure != nil { return piece }
+    /// Reads a piece; returns the bytes for the client (the piece itself unless the meter rewrites), or `nil` when
+    /// the client was promised decoded bytes and the body can no longer be decoded.
+    mutating func pass(_ piece: ByteBuffer) -> ByteBuffer? {
+        if decodingFailure != nil { return forwardsDecoded ? nil : piece }
         guard let decoder else {
             let replacement = piece.withUnsafeReadableBytes { meter.observe($0) }
             return replacement.map { ByteBuffer(bytes: $0) } ?? piece
@@ -51,6 +52,7 @@ struct MeteringTap: @unchecked Sendable {
             decodingFailure = error.description
         }
         meter = working
+        if forwardsDecoded && decodingFailure != nil { return nil }
         return forwardsDecoded ? ByteBuffer(bytes: decoded) : piece
     }
 

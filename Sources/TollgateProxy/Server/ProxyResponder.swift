@@ -22,9 +22,13 @@ struct ProxyResponder: HTTPResponder {
     func respond(to request: Request, context: Context) async throws -> Response {
         let started = ContinuousClock.now
         let arrival = Date()
-        let path = request.uri.path
-        if path == "/healthz" { return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n"))) }
+        let rawPath = request.uri.path
+        if rawPath == "/healthz" { return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n"))) }
         do {
+            guard let path = RouteResolver.canonicalPath(rawPath) else {
+                throw ErrorResponse.badRequest(
+                    "The path \(rawPath) is not allowed (escaped '/', dot segments or a bad escape).", code: "invalid_path")
+            }
             guard let target = routes.resolve(path: path) else {
                 throw ErrorResponse.notFound(
                     "Unknown route \(request.method.rawValue) \(path). OpenAI-compatible paths start with /v1/; "
@@ -50,7 +54,7 @@ struct ProxyResponder: HTTPResponder {
         }
         let key: VirtualKey?
         do {
-            key = try await meter.authenticate(secret: secret)
+            key = try meter.authenticate(secret: secret)
         } catch {
             logger.error("key lookup failed", metadata: ["error": "\(error)"])
             throw ErrorResponse(status: .serviceUnavailable, message: "The meter is unavailable.", type: "server_error", code: "meter_unavailable")
@@ -133,7 +137,8 @@ struct ProxyResponder: HTTPResponder {
         let headers = HeaderPolicy.client(from: response.headers, bodyRewritten: rewrites || tap.forwardsDecoded, bodyDecoded: tap.forwardsDecoded)
         let relay = RelayGuard(
             ResponseRelay(
-                context: context, status: Int(response.status.code), body: response.body, tap: tap, recorder: recorder,
+                context: context, status: Int(response.status.code), body: response.body, tap: tap,
+                clientGetsEventStream: isEventStream(contentType), recorder: recorder,
                 upstreamStarted: upstreamStarted, drainSeconds: config.proxy.disconnectDrainSeconds, logger: logger))
         let length = rewrites || tap.forwardsDecoded ? nil : response.headers.first(name: "content-length").flatMap(Int.init)
         return Response(
@@ -172,9 +177,17 @@ struct ProxyResponder: HTTPResponder {
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
             throw ErrorResponse.upstream(.gatewayTimeout, "Provider '\(provider.name)' did not answer in time.", code: "upstream_timeout")
         } catch {
-            logger.warning("upstream unreachable", metadata: ["provider": "\(provider.name)", "error": "\(error)"])
+            logger.warning(
+                "upstream unreachable", metadata: ["provider": "\(provider.name)", "error": "\(redacted(error, secret: provider.apiKey))"])
             throw ErrorResponse.upstream(.badGateway, "Provider '\(provider.name)' could not be reached.", code: "upstream_unreachable")
         }
+    }
+
+    /// An error's text with the provider key blanked out, should a library have quoted it.
+    private func redacted(_ error: any Error, secret: String?) -> String {
+        let text = "\(error)"
+        guard let secret, !secret.isEmpty else { return text }
+        return text.replacingOccurrences(of: secret, with: "[provider key]")
     }
 
     /// Paths that are not inferences (model lists, files, …) go through unmetered, still behind a virtual key.
