@@ -84,8 +84,8 @@ extension Meter {
         let digest = Self.hash(secret)
         do {
             return try pool.read { db in
-                try Row.fetchOne(db, sql: "SELECT * FROM virtual_keys WHERE key_hash = ? AND revoked_ms IS NULL", arguments: [digest])
-                    .map(Self.key)
+                let statement = try db.cachedStatement(sql: "SELECT * FROM virtual_keys WHERE key_hash = ? AND revoked_ms IS NULL")
+                return try Row.fetchOne(statement, arguments: [digest]).map(Self.key)
             }
         } catch {
             throw MeterError.readFailed("\(error)")

@@ -5,50 +5,98 @@
 /// with the same containment. DeepSeek splits the prompt into cache hit and miss; Together puts `cached_tokens`
 /// at the top of `usage`; xAI reports reasoning outside `completion_tokens`.
 public enum OpenAIUsage {
-    /// The canonical classes of one usage object, or `nil` when it carries no token counts.
-    public static func canonical(_ usage: JSONObject) -> TokenUsage? {
-        if usage.int("prompt_tokens") != nil || usage.int("completion_tokens") != nil {
-            return chatStyle(usage)
+    /// Every count any member of the family reports, by its key path inside `usage`.
+    private enum Field: Int, CaseIterable {
+        case promptTokens, completionTokens, totalTokens, promptCached, promptCacheWrite, promptAudio, completionReasoning,
+            completionAudio, topCached, cacheHit, cacheMiss, inputTokens, outputTokens, inputCached, inputCacheWrite, outputReasoning
+
+        var path: [String] {
+            switch self {
+            case .promptTokens: return ["prompt_tokens"]
+            case .completionTokens: return ["completion_tokens"]
+            case .totalTokens: return ["total_tokens"]
+            case .promptCached: return ["prompt_tokens_details", "cached_tokens"]
+            case .promptCacheWrite: return ["prompt_tokens_details", "cache_write_tokens"]
+            case .promptAudio: return ["prompt_tokens_details", "audio_tokens"]
+            case .completionReasoning: return ["completion_tokens_details", "reasoning_tokens"]
+            case .completionAudio: return ["completion_tokens_details", "audio_tokens"]
+            case .topCached: return ["cached_tokens"]
+            case .cacheHit: return ["prompt_cache_hit_tokens"]
+            case .cacheMiss: return ["prompt_cache_miss_tokens"]
+            case .inputTokens: return ["input_tokens"]
+            case .outputTokens: return ["output_tokens"]
+            case .inputCached: return ["input_tokens_details", "cached_tokens"]
+            case .inputCacheWrite: return ["input_tokens_details", "cache_write_tokens"]
+            case .outputReasoning: return ["output_tokens_details", "reasoning_tokens"]
+            }
         }
-        if usage.int("input_tokens") != nil || usage.int("output_tokens") != nil {
-            return responsesStyle(usage)
+    }
+
+    private static let paths = JSONFieldScanner.KeyPaths(Field.allCases.map(\.path))
+
+    /// The canonical classes of one usage object (its JSON text), or `nil` when it carries no token counts.
+    ///
+    /// Read with the same scanner as the body, not a JSON library: only whole-number members count; a missing,
+    /// null or non-integer member reads as absent.
+    public static func canonical(_ usage: [UInt8]) -> TokenUsage? {
+        var scanner = JSONFieldScanner(paths: paths)
+        scanner.feed(usage)
+        scanner.finish()
+        return canonical { field in
+            scanner.value(at: field.rawValue).flatMap { bytes in
+                bytes.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) && bytes.count < 16
+                    ? Int(String(decoding: bytes, as: UTF8.self)) : nil
+            }
+        }
+    }
+
+    /// The canonical classes of an already decoded usage object.
+    public static func canonical(_ usage: JSONObject) -> TokenUsage? {
+        canonical { field in
+            var object: JSONObject? = usage
+            for key in field.path.dropLast() { object = object?.object(key) }
+            return object?.int(field.path.last!)
+        }
+    }
+
+    private static func canonical(_ count: (Field) -> Int?) -> TokenUsage? {
+        if count(.promptTokens) != nil || count(.completionTokens) != nil {
+            return chatStyle(count)
+        }
+        if count(.inputTokens) != nil || count(.outputTokens) != nil {
+            return responsesStyle(count)
         }
         return nil
     }
 
-    private static func chatStyle(_ usage: JSONObject) -> TokenUsage {
-        let prompt = usage.int("prompt_tokens") ?? 0
-        let promptDetails = usage.object("prompt_tokens_details")
-        let completionDetails = usage.object("completion_tokens_details")
-        var cacheRead = promptDetails?.int("cached_tokens") ?? usage.int("cached_tokens") ?? 0
-        let cacheWrite = promptDetails?.int("cache_write_tokens") ?? 0
+    private static func chatStyle(_ count: (Field) -> Int?) -> TokenUsage {
+        let prompt = count(.promptTokens) ?? 0
+        var cacheRead = count(.promptCached) ?? count(.topCached) ?? 0
+        let cacheWrite = count(.promptCacheWrite) ?? 0
         var input = prompt - cacheRead - cacheWrite
-        if let hit = usage.int("prompt_cache_hit_tokens"), let miss = usage.int("prompt_cache_miss_tokens") {
+        if let hit = count(.cacheHit), let miss = count(.cacheMiss) {
             cacheRead = hit
             input = miss
         }
-        let reasoning = completionDetails?.int("reasoning_tokens") ?? 0
-        var output = usage.int("completion_tokens") ?? 0
-        if reasoning > 0, let total = usage.int("total_tokens"), total == prompt + output + reasoning {
+        let reasoning = count(.completionReasoning) ?? 0
+        var output = count(.completionTokens) ?? 0
+        if reasoning > 0, let total = count(.totalTokens), total == prompt + output + reasoning {
             output += reasoning
         }
         return TokenUsage(
             inputTokens: max(0, input), cacheReadTokens: cacheRead, cacheWriteTokens: cacheWrite,
             outputTokens: output, reasoningTokens: reasoning,
-            inputAudioTokens: promptDetails?.int("audio_tokens") ?? 0,
-            outputAudioTokens: completionDetails?.int("audio_tokens") ?? 0
+            inputAudioTokens: count(.promptAudio) ?? 0, outputAudioTokens: count(.completionAudio) ?? 0
         )
     }
 
-    private static func responsesStyle(_ usage: JSONObject) -> TokenUsage {
-        let details = usage.object("input_tokens_details")
-        let cacheRead = details?.int("cached_tokens") ?? 0
-        let cacheWrite = details?.int("cache_write_tokens") ?? 0
-        let input = (usage.int("input_tokens") ?? 0) - cacheRead - cacheWrite
+    private static func responsesStyle(_ count: (Field) -> Int?) -> TokenUsage {
+        let cacheRead = count(.inputCached) ?? 0
+        let cacheWrite = count(.inputCacheWrite) ?? 0
+        let input = (count(.inputTokens) ?? 0) - cacheRead - cacheWrite
         return TokenUsage(
             inputTokens: max(0, input), cacheReadTokens: cacheRead, cacheWriteTokens: cacheWrite,
-            outputTokens: usage.int("output_tokens") ?? 0,
-            reasoningTokens: usage.object("output_tokens_details")?.int("reasoning_tokens") ?? 0
+            outputTokens: count(.outputTokens) ?? 0, reasoningTokens: count(.outputReasoning) ?? 0
         )
     }
 
@@ -58,7 +106,7 @@ public enum OpenAIUsage {
         if let serviceTier, let tier = decodeJSONString(serviceTier) { reading.serviceTier = tier }
         guard let usage, usage.first == UInt8(ascii: "{") else { return }
         reading.rawUsage = String(decoding: JSONEdit.compacted(usage), as: UTF8.self)
-        if let object = JSONObject(usage), let canonical = canonical(object) {
+        if let canonical = canonical(usage) {
             reading.usage = canonical
         } else {
             reading.note = "usage object without token counts"
