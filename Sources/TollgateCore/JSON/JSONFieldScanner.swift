@@ -81,6 +81,14 @@ public struct JSONFieldScanner: Sendable {
         }
     }
 
+    /// Scans one whole document; `nil` when it is not complete, well-formed JSON.
+    public static func scanWhole(_ document: [UInt8], paths: KeyPaths) -> JSONFieldScanner? {
+        var scanner = JSONFieldScanner(paths: paths)
+        scanner.feed(document)
+        scanner.finish()
+        return scanner.isComplete && !scanner.isMalformed ? scanner : nil
+    }
+
     /// The last value captured for the path at `index` in the list given to ``init(paths:)``.
     public func value(at index: Int) -> [UInt8]? { captures[index]?.bytes }
 

@@ -62,10 +62,7 @@ struct OpenAIChatStreamReader: SSEUsageReader {
             reading.completed = true
             return .keep
         }
-        var scanner = JSONFieldScanner(paths: Self.paths)
-        scanner.feed(event.data)
-        scanner.finish()
-        guard scanner.isComplete, !scanner.isMalformed else {
+        guard let scanner = JSONFieldScanner.scanWhole(event.data, paths: Self.paths) else {
             reading.note = "malformed stream event"
             return .keep
         }

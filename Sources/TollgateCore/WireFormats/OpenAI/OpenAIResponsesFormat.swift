@@ -36,10 +36,7 @@ struct OpenAIResponsesStreamReader: SSEUsageReader {
 
     mutating func read(_ event: SSEEvent, rewriting: Bool) -> SSEAction {
         guard event.hasData else { return .keep }
-        var scanner = JSONFieldScanner(paths: Self.paths)
-        scanner.feed(event.data)
-        scanner.finish()
-        guard scanner.isComplete, !scanner.isMalformed else {
+        guard let scanner = JSONFieldScanner.scanWhole(event.data, paths: Self.paths) else {
             reading.note = "malformed stream event"
             return .keep
         }
