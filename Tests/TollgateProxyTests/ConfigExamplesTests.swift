@@ -1,0 +1,34 @@
+import Foundation
+import Testing
+import TollgateCore
+
+@testable import TollgateProxy
+
+/// The example configs in config/ run as they are: each loads, with the providers and settings it promises.
+@Suite("Config examples")
+struct ConfigExamplesTests {
+    private static let folder = repositoryRoot.appendingPathComponent("config")
+    private static let environment = ["OPENAI_API_KEY": "sk-o", "GROQ_API_KEY": "sk-g", "DEEPSEEK_API_KEY": "sk-d"]
+
+    @Test("every file in config/ loads", arguments: try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted())
+    func loads(file: String) throws {
+        let config = try ConfigFiles.load(path: Self.folder.appendingPathComponent(file).path, environment: Self.environment)
+        #expect(config.providers["openai"] != nil)
+        #expect(config.listen == ListenAddress(host: "127.0.0.1", port: 8787))
+    }
+
+    @Test("the OpenAI-compatible example routes Groq by its own paths and by alias")
+    func openAICompatible() throws {
+        let config = try ConfigFiles.load(path: Self.folder.appendingPathComponent("openai-compatible.yaml").path, environment: Self.environment)
+        let routes = RouteResolver(config: config)
+        let groq = try #require(routes.resolve(path: "/groq/openai/v1/chat/completions"))
+        #expect(groq.provider.baseURL == "https://api.groq.com")
+        #expect(groq.upstreamPath == "/openai/v1/chat/completions")
+        #expect(groq.api == .openAIChat)
+        let aliased = routes.applyingAlias(to: try #require(routes.resolve(path: "/v1/chat/completions")), model: "llama-fast")
+        #expect(aliased.target.provider.name == "groq")
+        #expect(aliased.upstreamModel == "llama-3.1-8b-instant")
+        #expect(aliased.target.upstreamPath == "/openai/v1/chat/completions")
+        #expect(config.providers["vllm"]?.auth == ProviderAuth.none)
+    }
+}
