@@ -24,9 +24,6 @@ struct MeteringTap: @unchecked Sendable {
         forwardsDecoded = decoder != nil && meter.rewrites
     }
 
-    /// Whether the body is read as plain bytes (then stream events can be seen to end).
-    var readsPlainBytes: Bool { decoder == nil && decodingFailure == nil }
-
     /// Reads a piece; returns the bytes for the client (the piece itself unless the meter rewrites), or `nil` when
     /// the client was promised decoded bytes and the body can no longer be decoded.
     mutating func pass(_ piece: ByteBuffer) -> ByteBuffer? {

@@ -53,7 +53,7 @@ struct OpenAIRequest {
             if options.bool("include_usage") == true { return nil }
             var members = options.members
             members["include_usage"] = true
-            let text = serializeSorted(members)
+            let text = JSONObject(members: members).serialized
             return JSONEdit.Replacement(range: capture.start..<capture.end, bytes: Array(text.utf8))
         }
         if let capture = scanner.capture(at: 2) {
@@ -63,10 +63,5 @@ struct OpenAIRequest {
         guard let (offset, hasMembers) = JSONEdit.objectInsertionPoint(in: body) else { return nil }
         let member = #""stream_options":{"include_usage":true}"# + (hasMembers ? "," : "")
         return JSONEdit.Replacement(range: offset..<offset, bytes: Array(member.utf8))
-    }
-
-    private func serializeSorted(_ members: [String: Any]) -> String {
-        let object = JSONObject(members: members)
-        return object.serialized
     }
 }
