@@ -8,6 +8,7 @@ enum EventRow {
         "served_model", "status", "stream", "input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens",
         "output_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens", "raw_usage", "service_tier",
         "latency_ms", "ttfb_ms", "upstream_ms", "cost", "price", "currency", "estimated", "priced", "note", "idempotency_key",
+        "input_image_tokens", "output_image_tokens", "web_search_requests", "web_fetch_requests", "price_book", "price_currency",
     ]
 
     /// Insert that keeps the stored row when the id is already there: a retried write never duplicates.
@@ -22,7 +23,8 @@ enum EventRow {
             usage.cacheReadTokens, usage.cacheWriteTokens, usage.cacheWrite1hTokens, usage.outputTokens, usage.reasoningTokens,
             usage.inputAudioTokens, usage.outputAudioTokens, event.rawUsage, event.serviceTier, event.latencyMs, event.ttfbMs,
             event.upstreamMs, event.cost.description, event.price.description, event.currency, event.estimated, event.priced,
-            event.note, event.idempotencyKey,
+            event.note, event.idempotencyKey, usage.inputImageTokens, usage.outputImageTokens, usage.webSearchRequests,
+            usage.webFetchRequests, event.priceBook, event.priceCurrency,
         ]
         return StatementArguments(values)
     }
@@ -36,12 +38,14 @@ enum EventRow {
                 inputTokens: row["input_tokens"], cacheReadTokens: row["cache_read_tokens"], cacheWriteTokens: row["cache_write_tokens"],
                 cacheWrite1hTokens: row["cache_write_1h_tokens"], outputTokens: row["output_tokens"],
                 reasoningTokens: row["reasoning_tokens"], inputAudioTokens: row["input_audio_tokens"],
-                outputAudioTokens: row["output_audio_tokens"]
+                outputAudioTokens: row["output_audio_tokens"], inputImageTokens: row["input_image_tokens"],
+                outputImageTokens: row["output_image_tokens"], webSearchRequests: row["web_search_requests"],
+                webFetchRequests: row["web_fetch_requests"]
             ),
             rawUsage: row["raw_usage"], serviceTier: row["service_tier"], latencyMs: row["latency_ms"], ttfbMs: row["ttfb_ms"],
             upstreamMs: row["upstream_ms"], cost: Money(row["cost"] as String) ?? .zero, price: Money(row["price"] as String) ?? .zero,
             currency: row["currency"], estimated: row["estimated"], priced: row["priced"], note: row["note"],
-            idempotencyKey: row["idempotency_key"]
+            idempotencyKey: row["idempotency_key"], priceBook: row["price_book"], priceCurrency: row["price_currency"]
         )
     }
 }

@@ -62,6 +62,17 @@ enum MeterSchema {
                     CREATE INDEX events_by_customer ON events(customer_id, ts_ms);
                     """)
         }
+        migrator.registerMigration("v2: image tokens, server-tool requests, price book") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE events ADD COLUMN input_image_tokens INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE events ADD COLUMN output_image_tokens INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE events ADD COLUMN web_search_requests INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE events ADD COLUMN web_fetch_requests INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE events ADD COLUMN price_book TEXT;
+                    ALTER TABLE events ADD COLUMN price_currency TEXT;
+                    """)
+        }
         return migrator
     }
 }

@@ -17,6 +17,8 @@ public enum ConfigLoader {
         public var file = "<defaults>"
         /// Where each model alias was written.
         public var aliasLines: [String: Int] = [:]
+        /// Where each pricing setting that names a price book was written (`default_price_book`, `customers.ID`).
+        public var pricingLines: [String: Int] = [:]
 
         /// An empty document: every setting at its default, no providers named.
         public init(file: String = "<defaults>") { self.file = file }
@@ -61,16 +63,7 @@ public enum ConfigLoader {
                     document.config.modelAliases[model] = alias
                     document.aliasLines[model] = entry.line
                 }
-            case "pricing":
-                for (field, member) in try value.mapping(allowed: ["markup", "currency"]) {
-                    if field == "markup" {
-                        let text = try member.string()
-                        guard let ratio = DecimalRatio(text) else { throw member.error("expected a decimal such as \"1.25\", not '\(text)'") }
-                        document.config.pricing.markup = ratio
-                    } else {
-                        document.config.pricing.currency = try member.string()
-                    }
-                }
+            case "pricing": try parsePricing(value, into: &document)
             case "proxy": try parseProxy(value, into: &document.config.proxy)
             case "log_level":
                 let level = try value.string()
@@ -81,6 +74,31 @@ public enum ConfigLoader {
             }
         }
         return document
+    }
+
+    private static func parsePricing(_ value: YAMLValue, into document: inout Document) throws(ConfigError) {
+        let keys = ["markup", "currency", "price_books", "default_price_book", "customers"]
+        for (field, member) in try value.mapping(allowed: keys) {
+            switch field {
+            case "markup": document.config.pricing.markup = try PriceParsing.ratio(member)
+            case "currency": document.config.pricing.currency = try PriceParsing.currency(member)
+            case "price_books":
+                document.config.pricing.priceBookPaths =
+                    member.node.sequence != nil
+                    ? try member.sequence().map { (item) throws(ConfigError) in try item.string() } : [try member.string()]
+            case "default_price_book":
+                document.config.pricing.defaultPriceBook = try member.string()
+                document.pricingLines["default_price_book"] = member.line
+            case "customers":
+                for (customer, entry) in try member.mapping() {
+                    let (terms, holdLine) = try PriceBookFile.customer(entry)
+                    document.config.pricing.customers[customer] = terms
+                    document.pricingLines["customers.\(customer)"] = entry.line
+                    document.pricingLines["customers.\(customer).hold"] = holdLine
+                }
+            default: break
+            }
+        }
     }
 
     private static func parseMeter(_ value: YAMLValue, into meter: inout MeterSettings) throws(ConfigError) {
@@ -121,9 +139,11 @@ public enum ConfigLoader {
     /// With no `providers:` in the config, every definition is active. An entry reuses the definition of its own
     /// name, or the one named by `use:`; an entry with neither is an OpenAI-compatible server.
     public static func resolve(
-        _ document: Document, definitions: [String: ProviderSpec], environment: [String: String]
+        _ document: Document, definitions: [String: ProviderSpec], priceBooks: [String: PriceBook] = [:], environment: [String: String]
     ) throws(ConfigError) -> TollgateConfig {
         var config = document.config
+        config.pricing.priceBooks = priceBooks
+        try checkPricing(config.pricing, document: document)
         let entries =
             document.providerEntries.isEmpty
             ? definitions.keys.sorted().map { (name: $0, spec: ProviderSpec(file: definitions[$0]!.file, line: definitions[$0]!.line)) }
@@ -154,7 +174,7 @@ public enum ConfigLoader {
             config.providers[name] = Provider(
                 name: name, baseURL: baseURL, auth: spec.auth ?? .bearer, apiKey: apiKey?.isEmpty == true ? nil : apiKey, apiKeyEnv: spec.apiKeyEnv,
                 acceptsStreamUsageOption: spec.streamOptions ?? true, routes: spec.routes ?? RouteRule.openAICompatible,
-                prices: PriceTable(models: spec.prices ?? [:], currency: spec.currency ?? config.pricing.currency)
+                prices: spec.catalog(currency: config.pricing.currency)
             )
         }
         for (model, alias) in config.modelAliases where config.providers[alias.provider] == nil {
@@ -163,5 +183,35 @@ public enum ConfigLoader {
                 message: "models.\(model): unknown provider '\(alias.provider)' (known: \(config.providers.keys.sorted().joined(separator: ", ")))")
         }
         return config
+    }
+
+    /// Every price book named exists, and every held version is one of its book's versions.
+    static func checkPricing(_ pricing: PricingSettings, document: Document) throws(ConfigError) {
+        let known = pricing.priceBooks.keys.sorted().joined(separator: ", ")
+        func missing(_ name: String, _ key: String) -> ConfigError {
+            ConfigError(
+                file: document.file, line: document.pricingLines[key],
+                message: "pricing.\(key): no price book named '\(name)' (known: \(known.isEmpty ? "none; put books in price-books/" : known))")
+        }
+        if let name = pricing.defaultPriceBook, pricing.priceBooks[name] == nil { throw missing(name, "default_price_book") }
+        for (customer, terms) in pricing.customers.sorted(by: { $0.key < $1.key }) {
+            guard let name = terms.priceBook ?? pricing.defaultPriceBook else {
+                if terms.hold != nil {
+                    throw ConfigError(
+                        file: document.file, line: document.pricingLines["customers.\(customer).hold"],
+                        message: "pricing.customers.\(customer).hold: the customer has no price book to hold a version of")
+                }
+                continue
+            }
+            guard let book = pricing.priceBooks[name] else { throw missing(name, "customers.\(customer)") }
+            if let hold = terms.hold, book.version(effectiveAt: hold.versionEffectiveMs) == nil {
+                let versions = book.versions.map { $0.effectiveMs == .min ? "(initial)" : Timestamps.iso8601($0.effectiveMs) }
+                throw ConfigError(
+                    file: document.file, line: document.pricingLines["customers.\(customer).hold"],
+                    message:
+                        "pricing.customers.\(customer).hold.version: price book '\(name)' has no version effective at \(Timestamps.iso8601(hold.versionEffectiveMs)) (versions: \(versions.joined(separator: ", ")))"
+                )
+            }
+        }
     }
 }

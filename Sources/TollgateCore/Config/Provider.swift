@@ -18,12 +18,12 @@ public struct Provider: Sendable {
     /// Paths that are inferences, and the API each speaks; other paths are passed through unmetered.
     public var routes: [RouteRule]
     /// What the provider charges.
-    public var prices: PriceTable
+    public var prices: PriceCatalog
 
     /// Creates a provider.
     public init(
         name: String, baseURL: String, auth: ProviderAuth = .bearer, apiKey: String? = nil, apiKeyEnv: String? = nil,
-        acceptsStreamUsageOption: Bool = true, routes: [RouteRule] = RouteRule.openAICompatible, prices: PriceTable = PriceTable()
+        acceptsStreamUsageOption: Bool = true, routes: [RouteRule] = RouteRule.openAICompatible, prices: PriceCatalog = PriceCatalog()
     ) {
         self.name = name
         self.baseURL = baseURL

@@ -19,6 +19,10 @@ public struct ProviderSpec: Sendable {
     public var routes: [RouteRule]?
     /// Prices by model.
     public var prices: [String: ModelPrice]?
+    /// When ``prices`` took effect (`nil`: always).
+    public var pricesEffectiveMs: Int64?
+    /// Later price versions, each changing the models it lists.
+    public var priceVersions: [(effectiveMs: Int64, prices: [String: ModelPrice])]?
     /// Currency of the prices.
     public var currency: String?
     /// The file it was written in, for messages.
@@ -28,9 +32,8 @@ public struct ProviderSpec: Sendable {
 
     static let keys = [
         "name", "use", "wire_format", "base_url", "auth", "api_key", "api_key_env", "stream_options", "routes", "prices",
-        "currency", "description",
+        "currency", "description", "prices_effective", "price_versions", "source",
     ]
-    static let priceKeys = ["input", "output", "cache_read", "cache_write", "cache_write_1h", "input_audio", "output_audio", "per_request"]
 
     /// Parses a provider file (or entry) from YAML text.
     public static func parse(yaml: String, file: String) throws(ConfigError) -> ProviderSpec {
@@ -55,8 +58,10 @@ public struct ProviderSpec: Sendable {
             case "api_key_env": spec.apiKeyEnv = try member.string()
             case "stream_options": spec.streamOptions = try member.bool()
             case "routes": spec.routes = try parseRoutes(member)
-            case "prices": spec.prices = try parsePrices(member)
-            case "currency": spec.currency = try member.string()
+            case "prices": spec.prices = try PriceParsing.modelPrices(member)
+            case "prices_effective": spec.pricesEffectiveMs = try PriceParsing.time(member)
+            case "price_versions": spec.priceVersions = try PriceParsing.priceVersions(member)
+            case "currency": spec.currency = try PriceParsing.currency(member)
             default: break
             }
         }
@@ -97,25 +102,10 @@ public struct ProviderSpec: Sendable {
         return rules
     }
 
-    private static func parsePrices(_ member: YAMLValue) throws(ConfigError) -> [String: ModelPrice] {
-        var prices: [String: ModelPrice] = [:]
-        for (model, entry) in try member.mapping() {
-            var rates: [String: Money] = [:]
-            for (key, rate) in try entry.mapping(allowed: priceKeys) {
-                let text = try rate.string()
-                guard let money = Money.perMillionTokens(text) else {
-                    throw rate.error("expected a decimal price per million tokens such as \"0.15\", not '\(text)'")
-                }
-                rates[key] = key == "per_request" ? Money(text)! : money
-            }
-            guard let input = rates["input"] else { throw entry.error("a model price needs at least 'input'") }
-            prices[model] = ModelPrice(
-                input: input, output: rates["output"] ?? .zero, cacheRead: rates["cache_read"], cacheWrite: rates["cache_write"],
-                cacheWrite1h: rates["cache_write_1h"], inputAudio: rates["input_audio"], outputAudio: rates["output_audio"],
-                perRequest: rates["per_request"]
-            )
-        }
-        return prices
+    /// The prices over time, in `currency` unless the spec names its own.
+    func catalog(currency defaultCurrency: String) -> PriceCatalog {
+        PriceParsing.catalog(
+            base: prices ?? [:], baseEffectiveMs: pricesEffectiveMs, versions: priceVersions ?? [], currency: currency ?? defaultCurrency)
     }
 
     /// This spec with every field that `other` sets taken from `other`.
@@ -130,6 +120,8 @@ public struct ProviderSpec: Sendable {
         result.routes = other.routes ?? routes
         if let extra = other.prices { result.prices = (prices ?? [:]).merging(extra) { $1 } }
         result.currency = other.currency ?? currency
+        result.pricesEffectiveMs = other.pricesEffectiveMs ?? pricesEffectiveMs
+        result.priceVersions = other.priceVersions ?? priceVersions
         result.file = other.file
         result.line = other.line
         return result

@@ -13,7 +13,7 @@ public struct TollgateConfig: Sendable {
     public var defaultProvider = "openai"
     /// Model names that route `/v1/...` requests to another provider (and optionally another model name).
     public var modelAliases: [String: ModelAlias] = [:]
-    /// Customer price for now: cost times a markup.
+    /// Customer prices: price books, the default one, customers' terms, the markup for customers without a book.
     public var pricing = PricingSettings()
     /// Limits and timeouts of the proxy.
     public var proxy = ProxySettings()
@@ -22,6 +22,13 @@ public struct TollgateConfig: Sendable {
 
     /// The defaults, with no providers.
     public init() {}
+
+    /// Everything that prices events, as one value.
+    public var pricingRules: PricingRules {
+        PricingRules(
+            catalogs: providers.mapValues(\.prices), priceBooks: pricing.priceBooks, defaultPriceBook: pricing.defaultPriceBook,
+            markup: pricing.markup, currency: pricing.currency, customers: pricing.customers)
+    }
 }
 
 /// A host and port to listen on.
@@ -81,12 +88,20 @@ public struct ModelAlias: Sendable, Equatable {
     public var model: String?
 }
 
-/// How the customer price is derived, until price books exist.
+/// How customer prices are derived.
 public struct PricingSettings: Sendable, Equatable {
-    /// Price = cost × markup.
+    /// Price = cost × markup, for customers without a price book.
     public var markup = DecimalRatio.one
-    /// Currency of prices (and of costs when a provider does not say).
+    /// Currency of prices without a book (and of costs when a provider does not say).
     public var currency = "USD"
+    /// Price book files or folders, relative to the config file (`nil`: `price-books/` when it exists).
+    public var priceBookPaths: [String]?
+    /// The price books read, by name.
+    public var priceBooks: [String: PriceBook] = [:]
+    /// The book of customers without their own.
+    public var defaultPriceBook: String?
+    /// Customers' own terms.
+    public var customers: [String: CustomerPricing] = [:]
 }
 
 /// Limits and timeouts.

@@ -49,8 +49,10 @@ public struct UsageEvent: Sendable, Equatable, Codable {
     public var cost: Money
     /// What the customer is charged.
     public var price: Money
-    /// Currency of cost and price.
+    /// Currency of the cost (and of the price, unless ``priceCurrency`` says otherwise).
     public var currency: String
+    /// Currency of the price when the customer's price book uses another one than the provider's.
+    public var priceCurrency: String?
     /// Whether the usage is an estimate (no usage was reported).
     public var estimated: Bool
     /// Whether a price was found for the model (false: cost and price are zero and must be re-rated).
@@ -59,6 +61,8 @@ public struct UsageEvent: Sendable, Equatable, Codable {
     public var note: String?
     /// The client's `Idempotency-Key` header, if sent.
     public var idempotencyKey: String?
+    /// The price book (and version) that set ``price``: `standard@2026-01-01T00:00:00Z`, or `markup` without one.
+    public var priceBook: String?
 
     /// Creates an event.
     public init(
@@ -66,7 +70,7 @@ public struct UsageEvent: Sendable, Equatable, Codable {
         project: String? = nil, provider: String, route: String, path: String, model: String?, servedModel: String?,
         status: Int, stream: Bool, usage: TokenUsage, rawUsage: String? = nil, serviceTier: String? = nil, latencyMs: Double,
         ttfbMs: Double?, upstreamMs: Double?, cost: Money, price: Money, currency: String, estimated: Bool, priced: Bool,
-        note: String? = nil, idempotencyKey: String? = nil
+        note: String? = nil, idempotencyKey: String? = nil, priceBook: String? = nil, priceCurrency: String? = nil
     ) {
         self.id = id
         self.timestampMs = timestampMs
@@ -95,7 +99,12 @@ public struct UsageEvent: Sendable, Equatable, Codable {
         self.priced = priced
         self.note = note
         self.idempotencyKey = idempotencyKey
+        self.priceBook = priceBook
+        self.priceCurrency = priceCurrency
     }
+
+    /// The currency the price is in.
+    public var effectivePriceCurrency: String { priceCurrency ?? currency }
 
     /// A new time-ordered event id (UUIDv7 layout: sortable by creation time).
     public static func newID(at date: Date = Date()) -> String {

@@ -75,7 +75,7 @@ public struct DecimalRatio: Sendable, Hashable, CustomStringConvertible {
     /// One: no markup. Kept in the same scale as parsed ratios, so that `DecimalRatio("1") == .one`.
     public static let one = DecimalRatio(numerator: 1_000_000_000, denominator: 1_000_000_000)
 
-    private init(numerator: Int128, denominator: Int128) {
+    init(numerator: Int128, denominator: Int128) {
         self.numerator = numerator
         self.denominator = denominator
     }
@@ -87,7 +87,12 @@ public struct DecimalRatio: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The decimal string it was written as, without trailing zeros.
-    public var description: String { FixedPoint.format(numerator * (1_000_000_000 / denominator), digits: 9) }
+    public var description: String { FixedPoint.format(numerator * 1_000_000_000_000 / denominator, digits: 12) }
+
+    /// The product of two ratios (a markup and a discount), exact.
+    public static func * (lhs: DecimalRatio, rhs: DecimalRatio) -> DecimalRatio {
+        DecimalRatio(numerator: lhs.numerator * rhs.numerator, denominator: lhs.denominator * rhs.denominator)
+    }
 }
 
 /// Decimal string ⇄ fixed-point integer conversion shared by ``Money`` and ``DecimalRatio``.
@@ -153,4 +158,35 @@ enum FixedPoint {
 
 extension Character {
     fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
+}
+
+extension Money {
+    /// The amount divided by a whole count (prices written per thousand units), rounded half to even at the last
+    /// kept digit; exact whenever the division is (a price with at most 15 − log10(count) fractional digits).
+    public func divided(by count: Int) -> Money {
+        count == 1 ? self : Money(raw: FixedPoint.divideRoundingHalfEven(raw, by: Int128(count)))
+    }
+
+    /// The amount rounded half to even to `digits` fractional digits (2 for cents): the one rounding applied to a
+    /// rated line before it is invoiced.
+    public func rounded(toDigits digits: Int) -> Money {
+        guard digits < Money.fractionalDigits else { return self }
+        let unit = FixedPoint.power10(Money.fractionalDigits - digits)
+        return Money(raw: FixedPoint.divideRoundingHalfEven(raw, by: unit) * unit)
+    }
+
+    /// Whether the amount is negative.
+    public var isNegative: Bool { raw < 0 }
+}
+
+extension Money {
+    /// A per-token amount from a rate written per million tokens (`"0.15"`); `nil` when the text is not a
+    /// non-negative decimal with at most 9 fractional digits.
+    public static func perMillionTokens(_ text: String) -> Money? {
+        guard let value = FixedPoint.parse(text, digits: 9), value >= 0 else { return nil }
+        return Money(raw: value)
+    }
+
+    /// The rate per million tokens of a per-token amount, as it would be written in a provider file.
+    public var perMillionDescription: String { FixedPoint.format(raw, digits: 9) }
 }

@@ -1,66 +1,126 @@
-/// What one model costs per token class, as written in a provider file (decimal strings per million tokens).
+/// What one model costs: base rates per class, long-context tiers that re-price the whole request above a prompt
+/// size, service-tier rates (batch, flex, priority) and the model's limits.
 ///
-/// Rates are kept per token as exact ``Money``: a rate of `"0.075"` per million is 7.5e-8 per token, so a cost is
-/// a sum of whole-number multiplications with no rounding at all. A class without its own rate falls back as
-/// providers bill it: cache reads and writes at the input rate, audio at the text rate of its side.
-public struct ModelPrice: Sendable, Equatable {
-    /// Input (uncached prompt) tokens.
-    public var input: Money
-    /// Output tokens (reasoning included).
-    public var output: Money
-    /// Cache reads; `nil` bills them at ``input``.
-    public var cacheRead: Money?
-    /// Cache writes (5-minute lifetime, or the only lifetime); `nil` bills them at ``input``.
-    public var cacheWrite: Money?
-    /// 1-hour cache writes; `nil` bills them at ``cacheWrite``.
-    public var cacheWrite1h: Money?
-    /// Input audio tokens; `nil` bills them at ``input``.
-    public var inputAudio: Money?
-    /// Output audio tokens; `nil` bills them at ``output``.
-    public var outputAudio: Money?
-    /// A fee per request.
-    public var perRequest: Money?
+/// Rates are exact per-token ``Money`` (a rate of `"0.075"` per million is 7.5e-8 per token), so a cost is a sum
+/// of whole-number multiplications with no rounding. A class without a rate falls back as providers bill it
+/// (``PriceClass/fallback``): cache reads and writes at the input rate, reasoning at the output rate.
+public struct ModelPrice: Sendable, Hashable {
+    /// Standard-tier rates.
+    public var rates: TokenRates
+    /// Rates that replace the standard ones when the prompt is above a size, lowest threshold first.
+    public var longContext: [LongContextTier]
+    /// Rates of non-standard service tiers by name (`batch`, `flex`, `priority`), laid over the standard rates.
+    public var serviceTiers: [String: ServiceTierPrice]
+    /// Longest output the model produces (for worst-case admission estimates), if known.
+    public var maxOutputTokens: Int?
+    /// Longest prompt the model accepts, if known.
+    public var maxInputTokens: Int?
 
-    /// Creates a price from per-token amounts.
+    /// Share of the standard rate that the batch tier bills for classes it does not price itself.
+    public static let batchShare = DecimalRatio("0.5")!
+
+    /// Creates a price.
+    public init(
+        rates: TokenRates, longContext: [LongContextTier] = [], serviceTiers: [String: ServiceTierPrice] = [:],
+        maxOutputTokens: Int? = nil, maxInputTokens: Int? = nil
+    ) {
+        self.rates = rates
+        self.longContext = longContext.sorted { $0.threshold < $1.threshold }
+        self.serviceTiers = serviceTiers
+        self.maxOutputTokens = maxOutputTokens
+        self.maxInputTokens = maxInputTokens
+    }
+
+    /// A flat price from per-token amounts (tests and simple tables).
     public init(
         input: Money, output: Money, cacheRead: Money? = nil, cacheWrite: Money? = nil, cacheWrite1h: Money? = nil,
         inputAudio: Money? = nil, outputAudio: Money? = nil, perRequest: Money? = nil
     ) {
-        self.input = input
-        self.output = output
-        self.cacheRead = cacheRead
-        self.cacheWrite = cacheWrite
-        self.cacheWrite1h = cacheWrite1h
-        self.inputAudio = inputAudio
-        self.outputAudio = outputAudio
-        self.perRequest = perRequest
+        var rates = TokenRates([.input: input, .output: output])
+        rates[.cacheRead] = cacheRead
+        rates[.cacheWrite] = cacheWrite
+        rates[.cacheWrite1h] = cacheWrite1h
+        rates[.inputAudio] = inputAudio
+        rates[.outputAudio] = outputAudio
+        rates[.perRequest] = perRequest
+        self.init(rates: rates)
     }
 
-    /// The exact cost of one inference's usage.
-    public func cost(of usage: TokenUsage) -> Money {
-        let textInput = max(0, usage.inputTokens - usage.inputAudioTokens)
-        let textOutput = max(0, usage.outputTokens - usage.outputAudioTokens)
-        let write = cacheWrite ?? input
-        var total = input.times(textInput)
-        total += (inputAudio ?? input).times(usage.inputAudioTokens)
-        total += (cacheRead ?? input).times(usage.cacheReadTokens)
-        total += write.times(usage.cacheWriteTokens - usage.cacheWrite1hTokens)
-        total += (cacheWrite1h ?? write).times(usage.cacheWrite1hTokens)
-        total += output.times(textOutput)
-        total += (outputAudio ?? output).times(usage.outputAudioTokens)
-        total += perRequest ?? .zero
-        return total
+    /// The rates that bill a usage in a service tier: standard, then the tier's, then every long-context tier the
+    /// prompt crosses (input + cache reads + cache writes, as Anthropic and Gemini count it), lowest first, each
+    /// followed by the service tier's own rates for that threshold.
+    public func rates(for usage: TokenUsage, serviceTier: String? = nil) -> (rates: TokenRates, tier: String?, threshold: Int?) {
+        let tierName = Self.canonicalTier(serviceTier)
+        var resolved = rates
+        var tierPrice: ServiceTierPrice?
+        if let tierName {
+            tierPrice = serviceTiers[tierName]
+            if tierName == "batch" { resolved = resolved.multiplied(by: Self.batchShare) }
+            if let tierPrice { resolved = resolved.overlaid(by: tierPrice.rates) }
+        }
+        let prompt = usage.promptTokens
+        var crossed: Int?
+        let thresholds = Set(longContext.map(\.threshold) + (tierPrice?.longContext.map(\.threshold) ?? [])).sorted()
+        for threshold in thresholds {
+            for tier in longContext where tier.threshold == threshold && tier.applies(to: prompt) {
+                resolved = resolved.overlaid(by: tier.rates)
+                crossed = threshold
+            }
+            for tier in tierPrice?.longContext ?? [] where tier.threshold == threshold && tier.applies(to: prompt) {
+                resolved = resolved.overlaid(by: tier.rates)
+                crossed = threshold
+            }
+        }
+        return (resolved, tierName != nil && (tierPrice != nil || tierName == "batch") ? tierName : nil, crossed)
+    }
+
+    /// The exact cost of one inference's usage, class by class.
+    public func cost(of usage: TokenUsage, serviceTier: String? = nil) -> PriceBreakdown {
+        let (resolved, tier, threshold) = rates(for: usage, serviceTier: serviceTier)
+        return PriceBreakdown(usage: usage, rates: resolved, serviceTier: tier, longContextThreshold: threshold)
+    }
+
+    /// `nil` for the standard tier under any of its names (`default`, `standard`, `auto`, `on_demand`), else the
+    /// lower-cased tier name.
+    static func canonicalTier(_ name: String?) -> String? {
+        guard let name = name?.lowercased(), !name.isEmpty else { return nil }
+        switch name {
+        case "default", "standard", "auto", "on_demand", "standard_only": return nil
+        case "batches": return "batch"
+        default: return name
+        }
     }
 }
 
-extension Money {
-    /// A per-token amount from a rate written per million tokens (`"0.15"`); `nil` when the text is not a
-    /// non-negative decimal with at most 9 fractional digits.
-    public static func perMillionTokens(_ text: String) -> Money? {
-        guard let value = FixedPoint.parse(text, digits: 9), value >= 0 else { return nil }
-        return Money(raw: value)
+/// Rates that apply to a whole request whose prompt is above (or from) a size.
+public struct LongContextTier: Sendable, Hashable {
+    /// The prompt size in tokens.
+    public var threshold: Int
+    /// Whether a prompt of exactly ``threshold`` tokens is in the tier (`from:`) or only larger ones (`above:`).
+    public var inclusive: Bool
+    /// The rates it sets; the others stay.
+    public var rates: TokenRates
+
+    /// Creates a tier.
+    public init(threshold: Int, inclusive: Bool = false, rates: TokenRates) {
+        self.threshold = threshold
+        self.inclusive = inclusive
+        self.rates = rates
     }
 
-    /// The rate per million tokens of a per-token amount, as it would be written in a provider file.
-    public var perMillionDescription: String { FixedPoint.format(raw, digits: 9) }
+    func applies(to promptTokens: Int) -> Bool { promptTokens > threshold || (inclusive && promptTokens == threshold) }
+}
+
+/// A service tier's rates (and its own long-context rates), laid over the standard ones.
+public struct ServiceTierPrice: Sendable, Hashable {
+    /// The rates it sets.
+    public var rates: TokenRates
+    /// Its long-context rates.
+    public var longContext: [LongContextTier]
+
+    /// Creates a tier price.
+    public init(rates: TokenRates, longContext: [LongContextTier] = []) {
+        self.rates = rates
+        self.longContext = longContext
+    }
 }

@@ -1,43 +1,125 @@
-/// A provider's prices by model name, in one currency, with the lookup rules for dated snapshots.
+/// One version of a provider's prices by model name, with the lookup rules for dated snapshots and patterns.
 ///
 /// Providers answer with a dated snapshot of the model asked for (`gpt-4o` is served as `gpt-4o-2024-08-06`,
 /// `babbage-002` as `babbage:2023-07-21-v2`). A lookup tries the exact name, then the name without a date or
-/// version suffix, then the longest listed name that the model starts with followed by `-` or `:`.
+/// version suffix, then the names written as patterns (`claude-3-5-sonnet-*`, most specific first), then the
+/// longest listed name that the model starts with followed by `-` or `:`, and last the same steps on the name
+/// without a provider prefix (`openai/gpt-4o` → `gpt-4o`).
 public struct PriceTable: Sendable, Equatable {
-    /// Prices by model name.
+    /// Prices by model name or pattern (a name with `*`).
     public var models: [String: ModelPrice]
-    /// The currency the prices are in (ISO 4217 code).
-    public var currency: String
 
     /// Creates a table.
-    public init(models: [String: ModelPrice] = [:], currency: String = "USD") {
+    public init(models: [String: ModelPrice] = [:]) {
         self.models = models
-        self.currency = currency
     }
 
     /// The price for `model` and the name it was found under, or `nil` when the model is not priced.
     public func price(for model: String) -> (name: String, price: ModelPrice)? {
+        if let found = lookup(model) { return found }
+        if let slash = model.lastIndex(of: "/") { return lookup(String(model[model.index(after: slash)...])) }
+        return nil
+    }
+
+    private func lookup(_ model: String) -> (name: String, price: ModelPrice)? {
         if let price = models[model] { return (model, price) }
         let undated = Self.withoutSnapshotSuffix(model)
         if undated != model, let price = models[undated] { return (undated, price) }
         var best: (name: String, price: ModelPrice)?
+        for (name, price) in models where name.contains("*") && Self.glob(name, matches: model) {
+            if best == nil || Self.literalCount(name) > Self.literalCount(best!.name)
+                || (Self.literalCount(name) == Self.literalCount(best!.name) && name < best!.name)
+            {
+                best = (name, price)
+            }
+        }
+        if let best { return best }
         for (name, price) in models where name.count > (best?.name.count ?? 0) && model.count > name.count && model.hasPrefix(name) {
             let boundary = model[model.index(model.startIndex, offsetBy: name.count)]
-            if boundary == "-" || boundary == ":" { best = (name, price) }
+            if boundary == "-" || boundary == ":" || boundary == "@" { best = (name, price) }
         }
         return best
     }
 
-    /// `gpt-4o-2024-08-06` → `gpt-4o`, `gpt-4-0613` → `gpt-4`, `babbage:2023-07-21-v2` → `babbage`.
+    private static func literalCount(_ pattern: String) -> Int { pattern.count(where: { $0 != "*" }) }
+
+    /// Whether `text` matches a pattern in which `*` stands for any run of characters.
+    static func glob(_ pattern: String, matches text: String) -> Bool {
+        let parts = pattern.split(separator: "*", omittingEmptySubsequences: false)
+        guard parts.count > 1 else { return pattern == text }
+        var rest = Substring(text)
+        guard rest.hasPrefix(parts[0]) else { return false }
+        rest = rest.dropFirst(parts[0].count)
+        for part in parts.dropFirst().dropLast() where !part.isEmpty {
+            guard let range = rest.range(of: part) else { return false }
+            rest = rest[range.upperBound...]
+        }
+        return rest.hasSuffix(parts.last!)
+    }
+
+    /// `gpt-4o-2024-08-06` → `gpt-4o`, `gpt-4-0613` → `gpt-4`, `claude-sonnet-4-5-20250929` → `claude-sonnet-4-5`,
+    /// `babbage:2023-07-21-v2` → `babbage`, `gemini-2.0-flash-001` → `gemini-2.0-flash`, `x@20240620` → `x`.
     static func withoutSnapshotSuffix(_ model: String) -> String {
         if let colon = model.firstIndex(of: ":") { return String(model[..<colon]) }
+        if let at = model.firstIndex(of: "@") { return String(model[..<at]) }
         let parts = model.split(separator: "-", omittingEmptySubsequences: false)
         if parts.count > 3, parts.suffix(3).map(\.count) == [4, 2, 2], parts.suffix(3).allSatisfy({ $0.allSatisfy(\.isNumber) }) {
             return parts.dropLast(3).joined(separator: "-")
         }
-        if parts.count > 1, let last = parts.last, last.count == 4, last.allSatisfy(\.isNumber) {
+        if parts.count > 1, let last = parts.last, [3, 4, 8].contains(last.count), last.allSatisfy(\.isNumber) {
             return parts.dropLast().joined(separator: "-")
         }
         return model
     }
+}
+
+/// A provider's prices over time: versions, each in force from its effective time until the next one.
+///
+/// An event is priced by the version in force at its timestamp, so a price change never rewrites the past.
+public struct PriceCatalog: Sendable, Equatable {
+    /// One version: the full table in force from `effectiveMs` on.
+    public struct Version: Sendable, Equatable {
+        /// When it takes effect (milliseconds since 1970, UTC); `Int64.min` for "always".
+        public var effectiveMs: Int64
+        /// The whole table (earlier versions' models carried over, changed ones replaced).
+        public var table: PriceTable
+
+        /// Creates a version.
+        public init(effectiveMs: Int64, table: PriceTable) {
+            self.effectiveMs = effectiveMs
+            self.table = table
+        }
+    }
+
+    /// Versions, oldest first.
+    public var versions: [Version]
+    /// The currency the prices are in (ISO 4217 code).
+    public var currency: String
+
+    /// A catalog with one version in force at every time.
+    public init(models: [String: ModelPrice] = [:], currency: String = "USD") {
+        self.init(versions: [Version(effectiveMs: .min, table: PriceTable(models: models))], currency: currency)
+    }
+
+    /// A catalog of several versions.
+    public init(versions: [Version], currency: String) {
+        self.versions = versions.sorted { $0.effectiveMs < $1.effectiveMs }
+        self.currency = currency
+    }
+
+    /// The table in force at a time (the earliest one before every version starts).
+    public func table(at timestampMs: Int64) -> PriceTable {
+        versions.last(where: { $0.effectiveMs <= timestampMs })?.table ?? versions.first?.table ?? PriceTable()
+    }
+
+    /// The newest table.
+    public var latest: PriceTable { versions.last?.table ?? PriceTable() }
+
+    /// The price for `model` at a time.
+    public func price(for model: String, at timestampMs: Int64) -> (name: String, price: ModelPrice)? {
+        table(at: timestampMs).price(for: model)
+    }
+
+    /// Number of distinct model names over all versions.
+    public var modelCount: Int { Set(versions.flatMap(\.table.models.keys)).count }
 }

@@ -1,29 +1,119 @@
+/// Everything that prices an event: the providers' catalogs (cost), the price books and each customer's terms
+/// (price). One immutable value; a reload builds a new one and swaps it in whole.
+public struct PricingRules: Sendable {
+    /// Provider catalogs by provider name.
+    public var catalogs: [String: PriceCatalog]
+    /// Price books by name.
+    public var priceBooks: [String: PriceBook]
+    /// The book for customers without their own (`nil`: price = cost × ``markup``).
+    public var defaultPriceBook: String?
+    /// Markup for customers without a book.
+    public var markup: DecimalRatio
+    /// Currency of prices for customers without a book.
+    public var currency: String
+    /// Customers' own terms by customer id.
+    public var customers: [String: CustomerPricing]
+
+    /// Creates rules.
+    public init(
+        catalogs: [String: PriceCatalog] = [:], priceBooks: [String: PriceBook] = [:], defaultPriceBook: String? = nil,
+        markup: DecimalRatio = .one, currency: String = "USD", customers: [String: CustomerPricing] = [:]
+    ) {
+        self.catalogs = catalogs
+        self.priceBooks = priceBooks
+        self.defaultPriceBook = defaultPriceBook
+        self.markup = markup
+        self.currency = currency
+        self.customers = customers
+    }
+
+    /// The book and version that price a customer's events at a time (`nil`: no book, the markup rule).
+    public func priceBook(for customer: String, at timestampMs: Int64) -> (book: PriceBook, version: PriceBook.Version)? {
+        let terms = customers[customer]
+        guard let name = terms?.priceBook ?? defaultPriceBook, let book = priceBooks[name] else { return nil }
+        if let hold = terms?.hold, timestampMs < hold.untilMs, let held = book.version(effectiveAt: hold.versionEffectiveMs),
+            book.version(at: timestampMs).effectiveMs > held.effectiveMs
+        {
+            return (book, held)
+        }
+        return (book, book.version(at: timestampMs))
+    }
+
+    /// The provider cost of a usage: the served model's price (what the provider bills), else the requested one's.
+    public func cost(
+        provider: String, usage: TokenUsage, models: [String], serviceTier: String?, at timestampMs: Int64, billable: Bool
+    ) -> (breakdown: PriceBreakdown, currency: String, pricedAs: String)? {
+        guard let catalog = catalogs[provider] else { return nil }
+        for model in models {
+            if let (name, price) = catalog.price(for: model, at: timestampMs) {
+                var breakdown = price.cost(of: usage, serviceTier: serviceTier)
+                if !billable { breakdown = PriceBreakdown(usage: .zero, rates: TokenRates()) }
+                return (breakdown, catalog.currency, name)
+            }
+        }
+        return nil
+    }
+
+    /// Rates one event: its cost from the provider catalog in force at its time, its price from the customer's
+    /// terms. `billable` is false for failed requests: they carry neither per-request fees nor tokens' price.
+    public func rate(
+        provider: String, customer: String, usage: TokenUsage, servedModel: String?, requestedModel: String?, serviceTier: String?,
+        at timestampMs: Int64, billable: Bool = true
+    ) -> Rating {
+        let models = [servedModel, requestedModel].compactMap { $0 }
+        let costed = cost(provider: provider, usage: usage, models: models, serviceTier: serviceTier, at: timestampMs, billable: billable)
+        let cost = costed?.breakdown.total ?? .zero
+        let costCurrency = costed?.currency ?? catalogs[provider]?.currency ?? currency
+        let (price, priceCurrency, label, pricedByBook) = self.price(
+            customer: customer, usage: usage, cost: cost, models: models, serviceTier: serviceTier, at: timestampMs, billable: billable)
+        return Rating(
+            cost: cost, price: price, currency: costCurrency, priceCurrency: priceCurrency, priced: costed != nil || pricedByBook,
+            pricedAs: costed?.pricedAs, priceBook: label)
+    }
+
+    /// The customer price of one event (usage part plus provisional period charges, less discounts in force).
+    public func price(
+        customer: String, usage: TokenUsage, cost: Money, models: [String], serviceTier: String?, at timestampMs: Int64, billable: Bool
+    ) -> (price: Money, currency: String, label: String, pricedByRateCard: Bool) {
+        let terms = customers[customer]
+        var remaining = DecimalRatio.one
+        for discount in terms?.discounts ?? [] where discount.applies(at: timestampMs) { remaining = remaining * discount.remaining }
+        guard let (book, bookVersion) = priceBook(for: customer, at: timestampMs) else {
+            var version = PriceBook.Version(markup: terms?.markup ?? markup, rates: terms?.rates ?? PriceTable())
+            version.markup = terms?.markup ?? markup
+            let usagePrice = version.usagePrice(usage: usage, cost: cost, models: models, serviceTier: serviceTier, billable: billable) ?? .zero
+            return (apply(remaining, to: usagePrice), currency, "markup", false)
+        }
+        var version = bookVersion
+        if let terms {
+            version.rates = PriceTable(models: version.rates.models.merging(terms.rates.models) { $1 })
+            version.markup = terms.markup ?? version.markup
+        }
+        let usagePrice = version.usagePrice(usage: usage, cost: cost, models: models, serviceTier: serviceTier, billable: billable)
+        let provisional = version.provisionalChargePrice(usage: usage, model: models.first ?? "", billable: billable)
+        let byCard = models.contains { version.rates.price(for: $0) != nil }
+        return (apply(remaining, to: usagePrice ?? .zero) + provisional, book.currency, book.label(of: bookVersion), byCard)
+    }
+
+    private func apply(_ ratio: DecimalRatio, to amount: Money) -> Money {
+        ratio == .one ? amount : amount.multiplied(by: ratio)
+    }
+}
+
 /// The cost and price of one event: what the provider charges us and what the customer is charged.
-///
-/// For now the customer price is the cost times the configured markup (price books come later). The served model
-/// is priced first, since it is what the provider bills; the requested model is the fallback.
 public struct Rating: Sendable, Equatable {
     /// What the provider charges.
     public var cost: Money
-    /// What the customer is charged.
+    /// What the customer is charged (provisional when the customer's plan has period charges).
     public var price: Money
-    /// Currency of both.
+    /// Currency of the cost.
     public var currency: String
-    /// Whether a price was found; when not, both amounts are zero and the event says so.
+    /// Currency of the price.
+    public var priceCurrency: String
+    /// Whether a price was found; when not, the cost is zero and the event says so.
     public var priced: Bool
-    /// The price-table entry used.
+    /// The catalog entry used.
     public var pricedAs: String?
-
-    /// Rates a usage.
-    public static func rate(
-        usage: TokenUsage, servedModel: String?, requestedModel: String?, prices: PriceTable, markup: DecimalRatio
-    ) -> Rating {
-        for model in [servedModel, requestedModel].compactMap({ $0 }) {
-            if let (name, price) = prices.price(for: model) {
-                let cost = price.cost(of: usage)
-                return Rating(cost: cost, price: cost.multiplied(by: markup), currency: prices.currency, priced: true, pricedAs: name)
-            }
-        }
-        return Rating(cost: .zero, price: .zero, currency: prices.currency, priced: false, pricedAs: nil)
-    }
+    /// The price book label (`standard@2026-01-01T00:00:00Z`, or `markup`).
+    public var priceBook: String?
 }

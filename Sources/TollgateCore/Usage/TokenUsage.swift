@@ -20,6 +20,14 @@ public struct TokenUsage: Sendable, Hashable, Codable {
     public var inputAudioTokens: Int
     /// Audio tokens inside ``outputTokens``.
     public var outputAudioTokens: Int
+    /// Image tokens inside ``inputTokens`` (priced apart by some models).
+    public var inputImageTokens: Int
+    /// Image tokens inside ``outputTokens``.
+    public var outputImageTokens: Int
+    /// Server-side web searches the provider ran for the request (priced per search).
+    public var webSearchRequests: Int
+    /// Server-side web fetches the provider ran for the request.
+    public var webFetchRequests: Int
 
     /// Zero in every class.
     public static let zero = TokenUsage()
@@ -27,7 +35,8 @@ public struct TokenUsage: Sendable, Hashable, Codable {
     /// Creates a usage value; every class defaults to zero.
     public init(
         inputTokens: Int = 0, cacheReadTokens: Int = 0, cacheWriteTokens: Int = 0, cacheWrite1hTokens: Int = 0,
-        outputTokens: Int = 0, reasoningTokens: Int = 0, inputAudioTokens: Int = 0, outputAudioTokens: Int = 0
+        outputTokens: Int = 0, reasoningTokens: Int = 0, inputAudioTokens: Int = 0, outputAudioTokens: Int = 0,
+        inputImageTokens: Int = 0, outputImageTokens: Int = 0, webSearchRequests: Int = 0, webFetchRequests: Int = 0
     ) {
         self.inputTokens = inputTokens
         self.cacheReadTokens = cacheReadTokens
@@ -37,6 +46,22 @@ public struct TokenUsage: Sendable, Hashable, Codable {
         self.reasoningTokens = reasoningTokens
         self.inputAudioTokens = inputAudioTokens
         self.outputAudioTokens = outputAudioTokens
+        self.inputImageTokens = inputImageTokens
+        self.outputImageTokens = outputImageTokens
+        self.webSearchRequests = webSearchRequests
+        self.webFetchRequests = webFetchRequests
+    }
+
+    /// The class-by-class sum of two usages.
+    public static func + (lhs: TokenUsage, rhs: TokenUsage) -> TokenUsage {
+        TokenUsage(
+            inputTokens: lhs.inputTokens + rhs.inputTokens, cacheReadTokens: lhs.cacheReadTokens + rhs.cacheReadTokens,
+            cacheWriteTokens: lhs.cacheWriteTokens + rhs.cacheWriteTokens, cacheWrite1hTokens: lhs.cacheWrite1hTokens + rhs.cacheWrite1hTokens,
+            outputTokens: lhs.outputTokens + rhs.outputTokens, reasoningTokens: lhs.reasoningTokens + rhs.reasoningTokens,
+            inputAudioTokens: lhs.inputAudioTokens + rhs.inputAudioTokens, outputAudioTokens: lhs.outputAudioTokens + rhs.outputAudioTokens,
+            inputImageTokens: lhs.inputImageTokens + rhs.inputImageTokens, outputImageTokens: lhs.outputImageTokens + rhs.outputImageTokens,
+            webSearchRequests: lhs.webSearchRequests + rhs.webSearchRequests, webFetchRequests: lhs.webFetchRequests + rhs.webFetchRequests
+        )
     }
 
     /// All prompt-side tokens: input, cache reads and cache writes.

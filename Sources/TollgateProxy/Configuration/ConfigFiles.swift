@@ -7,6 +7,9 @@ import TollgateCore
 /// config file), else `providers/` beside the config file, else `providers/` in the working directory; the
 /// definitions compiled into the binary fill in any name none of those has. A relative meter path is taken
 /// relative to the config file's folder (the working directory when there is no file).
+///
+/// Price books come from `pricing.price_books` (files or folders, relative to the config file), else
+/// `price-books/` beside the config file, else `price-books/` in the working directory.
 public enum ConfigFiles {
     /// Loads `path`, or the embedded defaults when `path` is `nil`.
     public static func load(
@@ -26,9 +29,76 @@ public enum ConfigFiles {
             baseDirectory = (absolute(path, in: baseDirectory) as NSString).deletingLastPathComponent
         }
         let definitions = try loadDefinitions(document: document, baseDirectory: baseDirectory)
-        var config = try ConfigLoader.resolve(document, definitions: definitions, environment: environment)
+        let priceBooks = try loadPriceBooks(document: document, baseDirectory: baseDirectory)
+        var config = try ConfigLoader.resolve(document, definitions: definitions, priceBooks: priceBooks, environment: environment)
         config.meter.path = absolute(config.meter.path, in: baseDirectory)
         return config
+    }
+
+    /// The files and folders a config is read from (the config file, provider and price-book folders and files):
+    /// what a reload watches.
+    public static func sources(path: String?) -> [String] {
+        let workingDirectory = FileManager.default.currentDirectoryPath
+        var baseDirectory = workingDirectory
+        var paths: [String] = []
+        var document = ConfigLoader.Document()
+        if let path {
+            let file = absolute(path, in: workingDirectory)
+            paths.append(file)
+            baseDirectory = (file as NSString).deletingLastPathComponent
+            if let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8),
+                let parsed = try? ConfigLoader.parse(yaml: text, file: path)
+            {
+                document = parsed
+            }
+        }
+        let providerFolders =
+            document.providersDirectory.map { [absolute($0, in: baseDirectory)] }
+            ?? [absolute("providers", in: baseDirectory), absolute("providers", in: workingDirectory)]
+        let bookPaths =
+            document.config.pricing.priceBookPaths?.map { absolute($0, in: baseDirectory) }
+            ?? [absolute("price-books", in: baseDirectory), absolute("price-books", in: workingDirectory)]
+        for folder in providerFolders + bookPaths where !paths.contains(folder) {
+            paths.append(folder)
+            paths += yamlFiles(in: folder)
+        }
+        return paths
+    }
+
+    /// The price books a config document names (or the default folder holds), by name.
+    static func loadPriceBooks(document: ConfigLoader.Document, baseDirectory: String) throws(ConfigError) -> [String: PriceBook] {
+        var files: [String] = []
+        if let named = document.config.pricing.priceBookPaths {
+            for entry in named {
+                let path = absolute(entry, in: baseDirectory)
+                if isDirectory(path) {
+                    files += yamlFiles(in: path)
+                } else if FileManager.default.fileExists(atPath: path) {
+                    files.append(path)
+                } else {
+                    throw ConfigError(file: document.file, line: nil, message: "pricing.price_books: '\(entry)' is neither a file nor a folder")
+                }
+            }
+        } else if let folder = [absolute("price-books", in: baseDirectory), absolute("price-books", in: FileManager.default.currentDirectoryPath)]
+            .first(where: { isDirectory($0) })
+        {
+            files = yamlFiles(in: folder)
+        }
+        var books: [String: PriceBook] = [:]
+        for path in files {
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+                throw ConfigError(file: path, line: nil, message: "cannot read the price book")
+            }
+            let book = try PriceBookFile.parse(yaml: text, file: path, name: ((path as NSString).lastPathComponent as NSString).deletingPathExtension)
+            if books[book.name] != nil { throw ConfigError(file: path, line: nil, message: "a second price book named '\(book.name)'") }
+            books[book.name] = book
+        }
+        return books
+    }
+
+    private static func yamlFiles(in folder: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
+            .map { (folder as NSString).appendingPathComponent($0) }
     }
 
     /// The provider definitions that apply to a config document.

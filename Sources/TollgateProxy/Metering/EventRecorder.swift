@@ -6,7 +6,7 @@ import TollgateStore
 struct EventRecorder: Sendable {
     let writer: MeterWriter
     let durability: Durability
-    let markup: DecimalRatio
+    let pricing: PricingState
     let logger: Logger
 
     /// Whether the last bytes of a response wait for the event's commit.
@@ -14,7 +14,7 @@ struct EventRecorder: Sendable {
 
     /// Rates and records the event of `context`; with strict durability, returns only once it is committed.
     func record(_ context: InferenceContext, _ outcome: ResponseOutcome) async throws {
-        let event = context.event(outcome: outcome, markup: markup)
+        let event = context.event(outcome: outcome, rules: pricing.rules)
         logger.debug(
             "inference",
             metadata: [

@@ -32,7 +32,7 @@ struct ResponseOutcome: Sendable {
 
 extension InferenceContext {
     /// The event for this inference once its outcome is known, rated.
-    func event(outcome: ResponseOutcome, markup: DecimalRatio, now: ContinuousClock.Instant = .now) -> UsageEvent {
+    func event(outcome: ResponseOutcome, rules: PricingRules, now: ContinuousClock.Instant = .now) -> UsageEvent {
         var usage = outcome.reading.usage ?? .zero
         var estimated = false
         var notes: [String] = []
@@ -45,18 +45,23 @@ extension InferenceContext {
             notes.append("no usage reported; estimated")
         }
         if outcome.clientGone { notes.append("client disconnected before the end of the response") }
-        let rating = Rating.rate(
-            usage: usage, servedModel: outcome.reading.servedModel, requestedModel: request.model, prices: provider.prices, markup: markup)
+        let timestampMs = Int64(arrival.timeIntervalSince1970 * 1000)
+        let status = outcome.clientGone ? 499 : outcome.status
+        let rating = rules.rate(
+            provider: provider.name, customer: key.customer, usage: usage, servedModel: outcome.reading.servedModel,
+            requestedModel: request.model, serviceTier: outcome.reading.serviceTier, at: timestampMs,
+            billable: (200..<300).contains(outcome.status) || usage.totalTokens > 0)
         if !rating.priced, usage.totalTokens > 0 { notes.append("no price for model \(outcome.reading.servedModel ?? request.model ?? "?")") }
         return UsageEvent(
-            id: id, timestampMs: Int64(arrival.timeIntervalSince1970 * 1000), customer: key.customer, keyId: key.id, feature: feature,
+            id: id, timestampMs: timestampMs, customer: key.customer, keyId: key.id, feature: feature,
             endUser: endUser, project: project, provider: provider.name, route: api.rawValue, path: path, model: request.model,
-            servedModel: outcome.reading.servedModel ?? request.model, status: outcome.clientGone ? 499 : outcome.status,
+            servedModel: outcome.reading.servedModel ?? request.model, status: status,
             stream: request.stream, usage: usage, rawUsage: outcome.reading.rawUsage, serviceTier: outcome.reading.serviceTier,
             latencyMs: milliseconds(now - started), ttfbMs: outcome.ttfb.map(milliseconds),
             upstreamMs: outcome.upstreamStarted.map { milliseconds((outcome.upstreamEnded ?? now) - $0) }, cost: rating.cost,
             price: rating.price, currency: rating.currency, estimated: estimated, priced: rating.priced,
-            note: notes.isEmpty ? nil : notes.joined(separator: "; "), idempotencyKey: idempotencyKey
+            note: notes.isEmpty ? nil : notes.joined(separator: "; "), idempotencyKey: idempotencyKey, priceBook: rating.priceBook,
+            priceCurrency: rating.priceCurrency == rating.currency ? nil : rating.priceCurrency
         )
     }
 }

@@ -12,11 +12,16 @@ import TollgateStore
 /// (their events are recorded), then the meter writer writes its backlog and the process ends.
 public struct TollgateServer: Sendable {
     let config: TollgateConfig
+    let configPath: String?
+    let reloadInterval: Duration
     let logger: Logger
 
-    /// Creates a server for a resolved config.
-    public init(config: TollgateConfig, logger: Logger) {
+    /// Creates a server for a resolved config; `configPath` (the file it came from, `nil` for the embedded
+    /// defaults) is watched, with the provider and price-book folders, so that rate edits apply without a restart.
+    public init(config: TollgateConfig, configPath: String? = nil, reloadInterval: Duration = .milliseconds(250), logger: Logger) {
         self.config = config
+        self.configPath = configPath
+        self.reloadInterval = reloadInterval
         self.logger = logger
     }
 
@@ -30,9 +35,10 @@ public struct TollgateServer: Sendable {
         }
         let writer = MeterWriter(meter: meter, maxBatch: config.meter.maxBatch, logger: logger)
         let upstream = UpstreamClient(settings: config.proxy)
+        let pricing = PricingState(config.pricingRules)
         let responder = ProxyResponder(
             config: config, routes: RouteResolver(config: config), meter: meter,
-            recorder: EventRecorder(writer: writer, durability: config.meter.durability, markup: config.pricing.markup, logger: logger),
+            recorder: EventRecorder(writer: writer, durability: config.meter.durability, pricing: pricing, logger: logger),
             upstream: upstream, logger: logger)
         let application = Application(
             responder: responder,
@@ -43,6 +49,7 @@ public struct TollgateServer: Sendable {
             services: [
                 .init(service: MeterWriterService(writer: writer, upstream: upstream)),
                 .init(service: application),
+                .init(service: PricingReloader(configPath: configPath, state: pricing, loaded: config, interval: reloadInterval, logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)

@@ -19,7 +19,7 @@ struct Check: AsyncParsableCommand {
             let key =
                 provider.apiKey != nil ? "key set" : (provider.auth == .none ? "no key needed" : "NO KEY (\(provider.apiKeyEnv ?? "set api_key"))")
             print(
-                "  provider:  \(provider.name) → \(provider.baseURL) (\(provider.routes.count) routes, \(provider.prices.models.count) priced models, \(key))"
+                "  provider:  \(provider.name) → \(provider.baseURL) (\(provider.routes.count) routes, \(provider.prices.modelCount) priced models, \(key))"
             )
         }
         for (model, alias) in config.modelAliases.sorted(by: { $0.key < $1.key }) {

@@ -25,7 +25,7 @@ struct Serve: AsyncParsableCommand {
                 "provider has no API key; its requests will fail until one is set",
                 metadata: ["provider": "\(provider.name)", "env": "\(provider.apiKeyEnv ?? "-")"])
         }
-        let server = TollgateServer(config: config, logger: logger)
+        let server = TollgateServer(config: config, configPath: options.config, logger: logger)
         let summary =
             "meter \(config.meter.path) (\(config.meter.durability == .strict ? "strict" : "relaxed")), providers: "
             + config.providers.keys.sorted().joined(separator: ", ")

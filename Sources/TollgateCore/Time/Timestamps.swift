@@ -1,0 +1,44 @@
+import Foundation
+
+/// Times as Tollgate writes and reads them: milliseconds since 1970 (UTC) inside, ISO 8601 outside.
+public enum Timestamps {
+    /// Parses `2026-11-21T10:00:00Z`, `2026-11-21T10:00:00.250+01:00`, `2026-11-21 10:00:00` (UTC) or a date
+    /// `2026-11-21` (midnight UTC); `nil` otherwise.
+    public static func parse(_ text: String) -> Int64? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: " ", with: "T")
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        for options: ISO8601DateFormatter.Options in [
+            [.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime], [.withFullDate],
+        ] {
+            formatter.formatOptions = options
+            if let date = formatter.date(from: trimmed) { return Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+        }
+        if !trimmed.hasSuffix("Z"), trimmed.contains("T"), !trimmed.dropFirst(10).contains("+"), !trimmed.dropFirst(10).contains("-") {
+            return parse(trimmed + "Z")
+        }
+        return nil
+    }
+
+    /// `2026-11-21T10:00:00Z`, with milliseconds only when there are some.
+    public static func iso8601(_ milliseconds: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = milliseconds % 1000 == 0 ? [.withInternetDateTime] : [.withInternetDateTime, .withFractionalSeconds]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    }
+
+    /// The calendar month (UTC) written `2026-11`, as [start, end) in milliseconds.
+    public static func month(_ text: String) -> (startMs: Int64, endMs: Int64)? {
+        let parts = text.split(separator: "-")
+        guard parts.count == 2, let year = Int(parts[0]), let month = Int(parts[1]), (1...12).contains(month), (1970...9999).contains(year)
+        else { return nil }
+        let start = String(format: "%04d-%02d-01", year, month)
+        let end = month == 12 ? String(format: "%04d-01-01", year + 1) : String(format: "%04d-%02d-01", year, month + 1)
+        guard let startMs = parse(start), let endMs = parse(end) else { return nil }
+        return (startMs, endMs)
+    }
+
+    /// The month (`2026-11`) a time falls in.
+    public static func monthName(of milliseconds: Int64) -> String { String(iso8601(milliseconds).prefix(7)) }
+}
