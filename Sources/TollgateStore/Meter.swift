@@ -74,6 +74,38 @@ public final class Meter: Sendable {
         }
     }
 
+    /// Calls `body` with every event of a time range (and customer), in time order, reading them one at a time so
+    /// that any number of events can be walked through. Nothing is written.
+    public func forEachEvent(
+        customer: String? = nil, fromMs: Int64? = nil, toMs: Int64? = nil, _ body: (UsageEvent) throws -> Void
+    ) throws(MeterError) {
+        do {
+            try pool.read { db in
+                var sql = "SELECT * FROM events WHERE 1 = 1"
+                var arguments: [any DatabaseValueConvertible] = []
+                if let customer {
+                    sql += " AND customer_id = ?"
+                    arguments.append(customer)
+                }
+                if let fromMs {
+                    sql += " AND ts_ms >= ?"
+                    arguments.append(fromMs)
+                }
+                if let toMs {
+                    sql += " AND ts_ms < ?"
+                    arguments.append(toMs)
+                }
+                sql += " ORDER BY ts_ms, id"
+                let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(arguments))
+                while let row = try rows.next() { try body(EventRow.event(row)) }
+            }
+        } catch let error as MeterError {
+            throw error
+        } catch {
+            throw MeterError.readFailed("\(error)")
+        }
+    }
+
     /// The number of stored events.
     public func eventCount() async throws(MeterError) -> Int {
         do {

@@ -177,6 +177,15 @@ public enum ConfigLoader {
                 prices: spec.catalog(currency: config.pricing.currency)
             )
         }
+        for book in config.pricing.priceBooks.values.sorted(by: { $0.name < $1.name }) where book.versions.contains(where: { $0.markup != nil }) {
+            if let provider = config.providers.values.sorted(by: { $0.name < $1.name }).first(where: { $0.prices.currency != book.currency }) {
+                throw ConfigError(
+                    file: document.file, line: document.pricingLines["default_price_book"],
+                    message:
+                        "price book '\(book.name)' is in \(book.currency) and marks up costs, but provider '\(provider.name)' prices in \(provider.prices.currency): give the book its own rates instead of a markup, or use \(provider.prices.currency)"
+                )
+            }
+        }
         for (model, alias) in config.modelAliases where config.providers[alias.provider] == nil {
             throw ConfigError(
                 file: document.file, line: document.aliasLines[model],

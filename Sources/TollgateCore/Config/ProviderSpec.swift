@@ -103,7 +103,7 @@ public struct ProviderSpec: Sendable {
     }
 
     /// The prices over time, in `currency` unless the spec names its own.
-    func catalog(currency defaultCurrency: String) -> PriceCatalog {
+    public func catalog(currency defaultCurrency: String) -> PriceCatalog {
         PriceParsing.catalog(
             base: prices ?? [:], baseEffectiveMs: pricesEffectiveMs, versions: priceVersions ?? [], currency: currency ?? defaultCurrency)
     }

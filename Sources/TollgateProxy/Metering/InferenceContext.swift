@@ -50,7 +50,7 @@ extension InferenceContext {
         let rating = rules.rate(
             provider: provider.name, customer: key.customer, usage: usage, servedModel: outcome.reading.servedModel,
             requestedModel: request.model, serviceTier: outcome.reading.serviceTier, at: timestampMs,
-            billable: (200..<300).contains(outcome.status) || usage.totalTokens > 0)
+            billable: UsageEvent.isBillable(status: status, usage: usage))
         if !rating.priced, usage.totalTokens > 0 { notes.append("no price for model \(outcome.reading.servedModel ?? request.model ?? "?")") }
         return UsageEvent(
             id: id, timestampMs: timestampMs, customer: key.customer, keyId: key.id, feature: feature,

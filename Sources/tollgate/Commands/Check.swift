@@ -22,6 +22,20 @@ struct Check: AsyncParsableCommand {
                 "  provider:  \(provider.name) → \(provider.baseURL) (\(provider.routes.count) routes, \(provider.prices.modelCount) priced models, \(key))"
             )
         }
+        for book in config.pricing.priceBooks.values.sorted(by: { $0.name < $1.name }) {
+            let versions = book.versions.map { $0.effectiveMs == .min ? "always" : "from \(Timestamps.iso8601($0.effectiveMs))" }
+            let isDefault = book.name == config.pricing.defaultPriceBook ? ", default" : ""
+            print("  book:      \(book.name) (\(book.currency)\(isDefault); \(versions.joined(separator: ", ")))")
+        }
+        for (customer, terms) in config.pricing.customers.sorted(by: { $0.key < $1.key }) {
+            var parts = ["book \(terms.priceBook ?? config.pricing.defaultPriceBook ?? "none (markup)")"]
+            if let hold = terms.hold {
+                parts.append("held on \(Timestamps.iso8601(hold.versionEffectiveMs)) until \(Timestamps.iso8601(hold.untilMs))")
+            }
+            if !terms.discounts.isEmpty { parts.append("\(terms.discounts.count) discount(s)") }
+            if !terms.rates.models.isEmpty { parts.append("\(terms.rates.models.count) own rate(s)") }
+            print("  customer:  \(customer): \(parts.joined(separator: ", "))")
+        }
         for (model, alias) in config.modelAliases.sorted(by: { $0.key < $1.key }) {
             print("  alias:     \(model) → \(alias.provider)\(alias.model.map { "/\($0)" } ?? "")")
         }

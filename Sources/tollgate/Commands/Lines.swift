@@ -1,0 +1,142 @@
+import ArgumentParser
+import Foundation
+import TollgateCore
+import TollgateStore
+
+/// `tollgate lines`: the rated lines of a period, per customer.
+struct Lines: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rate a period: per customer, usage lines by model and the plan's charges with their brackets.",
+        discussion: """
+            Usage lines sum the events' prices; tiered, volume, package and allowance charges, base fees, discounts and \
+            minimums are rated on the period's totals under the price-book version in force at the period's start. \
+            Amounts are exact; amount_due is rounded half to even to the currency's minor unit. Nothing is written.
+            """)
+
+    @OptionGroup var options: ConfigOption
+    @Option(help: "Calendar month (UTC), such as 2026-11.") var period: String?
+    @Option(help: "Start (inclusive), instead of --period.") var from: String?
+    @Option(help: "End (exclusive), instead of --period.") var to: String?
+    @Option(help: "Only this customer.") var customer: String?
+    @Option(help: "table, json or csv.") var format: String = "table"
+
+    func run() async throws {
+        guard ["table", "json", "csv"].contains(format) else { throw ValidationError("--format is table, json or csv") }
+        let (startMs, endMs) = try periodRange(period: period, from: from, to: to)
+        let config = try loadConfig(options.config)
+        let meter = try openMeter(options.config)
+        var builder = PeriodAggregate.Builder()
+        try meter.forEachEvent(customer: customer, fromMs: startMs, toMs: endMs) { builder.add($0) }
+        let statements = ratePeriod(
+            aggregates: builder.aggregates, rules: config.pricingRules, startMs: startMs, endMs: endMs, only: customer)
+        switch format {
+        case "json": printJSON(["from": Timestamps.iso8601(startMs), "to": Timestamps.iso8601(endMs), "statements": statements.map(statementJSON)])
+        case "csv":
+            print("customer,period_start,period_end,kind,description,model,meter,price_book,quantity,amount,amount_due,currency,cost,events,brackets")
+            for statement in statements {
+                for line in statement.lines {
+                    let brackets = line.brackets.map {
+                        "\($0.label) \($0.from)-\($0.to.map(String.init) ?? ""): \($0.quantity) x \($0.unitPrice) = \($0.amount)"
+                    }
+                    print(
+                        [
+                            statement.customer, Timestamps.iso8601(startMs), Timestamps.iso8601(endMs), line.kind.rawValue, line.description,
+                            line.model ?? "", line.meter ?? "", line.priceBook ?? "", String(line.quantity), line.amount.description,
+                            line.amountDue.description, line.currency, line.cost.description, String(line.events), brackets.joined(separator: "; "),
+                        ].map(EventFields.csvCell).joined(separator: ","))
+                }
+            }
+        default:
+            if statements.isEmpty { print("no events and no plan charges from \(Timestamps.iso8601(startMs)) to \(Timestamps.iso8601(endMs))") }
+            for statement in statements {
+                print("\(statement.customer) — \(Timestamps.iso8601(startMs)) to \(Timestamps.iso8601(endMs)) — \(statement.priceBook)")
+                var rows: [[String]] = []
+                for line in statement.lines {
+                    rows.append([
+                        line.kind.rawValue, line.description, String(line.quantity), line.amount.description, line.amountDue.description,
+                        line.currency,
+                    ])
+                    for bracket in line.brackets {
+                        let range = "\(bracket.from)–\(bracket.to.map(String.init) ?? "")"
+                        rows.append([
+                            "", "  \(bracket.label) \(range)", String(bracket.quantity), bracket.amount.description, "", "@ \(bracket.unitPrice)",
+                        ])
+                    }
+                }
+                printTable(header: ["kind", "line", "quantity", "amount", "due", "currency"], rows: rows)
+                for (currency, total) in statement.totals.sorted(by: { $0.key < $1.key }) {
+                    print("total: \(total) \(currency) (due \(statement.totalsDue[currency] ?? .zero))")
+                }
+                for (currency, cost) in statement.costs.sorted(by: { $0.key < $1.key }) { print("cost:  \(cost) \(currency)") }
+                print("")
+            }
+        }
+    }
+}
+
+/// [start, end) from `--period YYYY-MM` or `--from`/`--to`.
+func periodRange(period: String?, from: String?, to: String?) throws -> (Int64, Int64) {
+    if let period {
+        guard from == nil, to == nil else { throw ValidationError("give --period or --from/--to, not both") }
+        guard let month = Timestamps.month(period) else { throw ValidationError("--period expects a month such as 2026-11, not '\(period)'") }
+        return month
+    }
+    guard let from, let to else { throw ValidationError("give --period YYYY-MM, or both --from and --to") }
+    let start = Int64(try parseTime(from, option: "--from").timeIntervalSince1970 * 1000)
+    let end = Int64(try parseTime(to, option: "--to").timeIntervalSince1970 * 1000)
+    guard start < end else { throw ValidationError("--to must be after --from") }
+    return (start, end)
+}
+
+/// Statements for every customer with events in the aggregates, plus customers whose plan bills a period without
+/// events (base fees, minimums).
+func ratePeriod(aggregates: [PeriodAggregate], rules: PricingRules, startMs: Int64, endMs: Int64, only: String?) -> [PeriodStatement] {
+    var customers = Set(aggregates.map(\.customer))
+    for customer in rules.customers.keys where only == nil || only == customer {
+        if let (_, version) = rules.priceBook(for: customer, at: startMs), version.baseFee != nil || version.periodMinimum != nil {
+            customers.insert(customer)
+        }
+    }
+    return customers.sorted().map { PeriodRater.rate(customer: $0, startMs: startMs, endMs: endMs, aggregates: aggregates, rules: rules) }
+}
+
+func statementJSON(_ statement: PeriodStatement) -> [String: Any] {
+    [
+        "customer": statement.customer, "price_book": statement.priceBook, "events": statement.events,
+        "totals": statement.totals.mapValues(\.description), "totals_due": statement.totalsDue.mapValues(\.description),
+        "costs": statement.costs.mapValues(\.description),
+        "lines": statement.lines.map { line -> [String: Any] in
+            var object: [String: Any] = [
+                "kind": line.kind.rawValue, "description": line.description, "quantity": line.quantity, "amount": line.amount.description,
+                "amount_due": line.amountDue.description, "currency": line.currency, "cost": line.cost.description, "events": line.events,
+            ]
+            if let model = line.model { object["model"] = model }
+            if let meter = line.meter { object["meter"] = meter }
+            if let book = line.priceBook { object["price_book"] = book }
+            if let usage = line.usage {
+                object["usage"] = [
+                    "input_tokens": usage.inputTokens, "cache_read_tokens": usage.cacheReadTokens, "cache_write_tokens": usage.cacheWriteTokens,
+                    "output_tokens": usage.outputTokens, "reasoning_tokens": usage.reasoningTokens,
+                ]
+            }
+            if !line.brackets.isEmpty {
+                object["brackets"] = line.brackets.map { bracket -> [String: Any] in
+                    var item: [String: Any] = [
+                        "label": bracket.label, "from": bracket.from, "quantity": bracket.quantity, "unit_price": bracket.unitPrice.description,
+                        "amount": bracket.amount.description,
+                    ]
+                    if let to = bracket.to { item["to"] = to }
+                    if let blocks = bracket.blocks { item["packages"] = blocks }
+                    return item
+                }
+            }
+            return object
+        },
+    ]
+}
+
+/// Prints a JSON object with sorted keys.
+func printJSON(_ object: Any) {
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+    print(String(decoding: data, as: UTF8.self))
+}
