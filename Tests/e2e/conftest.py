@@ -260,17 +260,17 @@ class Tollgate:
         return new[0]
 
 
-def write_config(path: Path, port: int, sim_origin: str, db_path: Path, durability: str = "strict") -> None:
-    """The proxy's YAML config (written by hand: the suite needs no YAML library)."""
+def write_config(path: Path, port: int, sim_origin: str, db_path: Path, durability: str = "strict", extra: str = "") -> None:
+    """The proxy's YAML config (written by hand: the suite needs no YAML library); `extra` is appended as is."""
     path.write_text(
         f'listen: "127.0.0.1:{port}"\n'
         f'meter: {{path: "{db_path}", durability: {durability}}}\n'
         "providers:\n"
-        f'  openai: {{base_url: "{sim_origin}", api_key: "{PROVIDER_KEY}"}}\n'
+        f'  openai: {{base_url: "{sim_origin}", api_key: "{PROVIDER_KEY}"}}\n' + extra
     )
 
 
-def start_tollgate(sim_origin: str, directory: Path, durability: str = "strict") -> Tollgate:
+def start_tollgate(sim_origin: str, directory: Path, durability: str = "strict", extra_config: str = "") -> Tollgate:
     """Starts `tollgate serve` with its own config and meter in `directory`; fails fast if it never gets ready."""
     if not TOLLGATE_BIN.exists():
         pytest.fail(f"tollgate binary not found at {TOLLGATE_BIN}; build it with `swift build --product tollgate`",
@@ -278,7 +278,7 @@ def start_tollgate(sim_origin: str, directory: Path, durability: str = "strict")
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config_path = directory / "tollgate.yaml"
-    write_config(config_path, port, sim_origin, directory / "tollgate.db", durability)
+    write_config(config_path, port, sim_origin, directory / "tollgate.db", durability, extra_config)
     stderr_path = directory / "tollgate.stderr.log"
     proc = subprocess.Popen(
         [str(TOLLGATE_BIN), "serve", "--config", str(config_path)],
