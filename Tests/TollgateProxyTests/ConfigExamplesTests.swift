@@ -10,7 +10,7 @@ struct ConfigExamplesTests {
     private static let folder = repositoryRoot.appendingPathComponent("config")
     private static let environment = ["OPENAI_API_KEY": "sk-o", "GROQ_API_KEY": "sk-g", "DEEPSEEK_API_KEY": "sk-d"]
 
-    @Test("every file in config/ loads", arguments: try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted())
+    @Test("every file in config/ loads", arguments: try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".yaml") }.sorted())
     func loads(file: String) throws {
         let config = try ConfigFiles.load(path: Self.folder.appendingPathComponent(file).path, environment: Self.environment)
         #expect(config.providers["openai"] != nil)
@@ -30,5 +30,18 @@ struct ConfigExamplesTests {
         #expect(aliased.upstreamModel == "llama-3.1-8b-instant")
         #expect(aliased.target.upstreamPath == "/openai/v1/chat/completions")
         #expect(config.providers["vllm"]?.auth == ProviderAuth.none)
+    }
+
+    @Test("the pricing example assigns its books, holds and discounts")
+    func pricing() throws {
+        let config = try ConfigFiles.load(path: Self.folder.appendingPathComponent("pricing.yaml").path, environment: Self.environment)
+        #expect(config.pricing.priceBooks.keys.sorted() == ["api-calls", "growth", "standard"])
+        #expect(config.pricing.defaultPriceBook == "standard")
+        let rules = config.pricingRules
+        let held = try #require(rules.priceBook(for: "acme", at: Timestamps.parse("2027-03-01")!))
+        #expect(held.version.markup == DecimalRatio("1.30"), "acme keeps the 2026 version until July 2027")
+        let moved = try #require(rules.priceBook(for: "someone-else", at: Timestamps.parse("2027-03-01")!))
+        #expect(moved.version.markup == DecimalRatio("1.25"))
+        #expect(rules.priceBook(for: "initech", at: 0)?.book.currency == "EUR")
     }
 }
