@@ -20,10 +20,10 @@ struct Serve: AsyncParsableCommand {
             config.listen = address
         }
         let logger = makeLogger(level: config.logLevel)
-        for provider in config.providers.values.sorted(by: { $0.name < $1.name }) where provider.apiKey == nil && provider.auth != .none {
-            logger.warning(
-                "provider has no API key; its requests will fail until one is set",
-                metadata: ["provider": "\(provider.name)", "env": "\(provider.apiKeyEnv ?? "-")"])
+        let keyless = config.providers.values.sorted(by: { $0.name < $1.name }).filter { $0.apiKey == nil && $0.auth != .none }
+        if !keyless.isEmpty {
+            let names = keyless.map { "\($0.name) (\($0.apiKeyEnv ?? "api_key"))" }.joined(separator: ", ")
+            logger.warning("providers without an API key; their requests fail until one is set: \(names)")
         }
         let server = TollgateServer(config: config, configPath: options.config, logger: logger)
         let summary =
