@@ -31,11 +31,13 @@ private let definitionTexts = [
 ]
 
 /// Parses a config text and resolves it against the definitions above.
-private func resolve(_ yaml: String, environment: [String: String] = [:]) throws(ConfigError) -> TollgateConfig {
+private func resolve(
+    _ yaml: String, environment: [String: String] = [:], priceBooks: [String: PriceBook] = [:]
+) throws(ConfigError) -> TollgateConfig {
     let document = try ConfigLoader.parse(yaml: yaml, file: configFile)
     var definitions: [String: ProviderSpec] = [:]
     for (name, text) in definitionTexts { definitions[name] = try ProviderSpec.parse(yaml: text, file: "providers/\(name).yaml") }
-    return try ConfigLoader.resolve(document, definitions: definitions, environment: environment)
+    return try ConfigLoader.resolve(document, definitions: definitions, priceBooks: priceBooks, environment: environment)
 }
 
 /// A broken config file refused by `ConfigLoader.parse`: the error names the file and the line at fault, and says
@@ -153,7 +155,7 @@ struct ConfigResolutionTests {
         #expect(openAI.baseURL == "http://127.0.0.1:9000")
         #expect(openAI.prices == definition?.prices)
         #expect(
-            openAI.prices.models["gpt-4o"]
+            openAI.prices.latest.models["gpt-4o"]
                 == ModelPrice(
                     input: try perMillionRate("2.50"), output: try perMillionRate("10"),
                     cacheRead: try perMillionRate("1.25")))
@@ -171,7 +173,7 @@ struct ConfigResolutionTests {
                   gpt-4o: {input: "2.00", output: "8.00"}
                   my-fine-tune: {input: "3.00", output: "12.00"}
             """)
-        let prices = try #require(config.providers["openai"]).prices.models
+        let prices = try #require(config.providers["openai"]).prices.latest.models
         #expect(prices.keys.sorted() == ["gpt-4o", "gpt-4o-mini", "my-fine-tune"])
         #expect(prices["gpt-4o"] == ModelPrice(input: try perMillionRate("2"), output: try perMillionRate("8")))
     }
@@ -192,7 +194,7 @@ struct ConfigResolutionTests {
         #expect(europe.baseURL == "https://eu.api.openai.com")
         #expect(europe.apiKey == "sk-eu")
         #expect(europe.api(forPath: "/v1/embeddings") == .openAIEmbeddings)
-        #expect(europe.prices.models.keys.sorted() == ["gpt-4o", "gpt-4o-mini"])
+        #expect(europe.prices.latest.models.keys.sorted() == ["gpt-4o", "gpt-4o-mini"])
     }
 
     @Test("use: of an unknown definition is refused")
@@ -216,7 +218,8 @@ struct ConfigResolutionTests {
         #expect(groq.auth == .bearer)
         #expect(groq.acceptsStreamUsageOption)
         #expect(groq.apiKey == "gsk-1")
-        #expect(groq.prices == PriceTable(models: [:], currency: "GBP"))
+        #expect(groq.prices == PriceCatalog(models: [:], currency: "GBP"))
+        #expect(groq.prices.currency == "GBP", "a provider without its own currency takes pricing.currency")
     }
 
     @Test(
@@ -275,5 +278,267 @@ struct ConfigResolutionTests {
         #expect(config.proxy.maxRequestBodyBytes == 2048)
         #expect(config.proxy.connectTimeoutSeconds == 2.5 && config.proxy.readTimeoutSeconds == 60)
         #expect(config.logLevel == "debug")
+    }
+}
+
+// MARK: - Pricing
+
+/// A rate per million tokens, as written in a file.
+private func perMillion(_ text: String) -> Money {
+    guard let value = Money.perMillionTokens(text) else { preconditionFailure("'\(text)' is not a rate per million") }
+    return value
+}
+
+/// Price books as price-books/*.yaml would hold them: `standard` always in force, `enterprise` in two versions. Both
+/// mark up costs, so they are in EUR, the currency of the providers of configs with `pricing.currency: EUR`.
+private func books() throws -> [String: PriceBook] {
+    let standard = try PriceBookFile.parse(yaml: "currency: EUR\nmarkup: \"1.5\"\n", file: "price-books/standard.yaml", name: "standard")
+    let enterprise = try PriceBookFile.parse(
+        yaml: """
+            currency: EUR
+            effective: 2026-01-01
+            markup: "1.2"
+            versions:
+              - effective: 2026-06-01
+                markup: "1.3"
+            """, file: "price-books/enterprise.yaml", name: "enterprise")
+    return ["standard": standard, "enterprise": enterprise]
+}
+
+/// The `pricing:` section: the markup and currency for customers without a book, where price books are, the default
+/// book, and customers' terms; and the checks that every book and held version named exists.
+@Suite("Config pricing")
+struct ConfigPricingTests {
+    static let full = """
+        pricing:
+          markup: "1.25"
+          currency: EUR
+          price_books: [books/standard.yaml, books/enterprise]
+          default_price_book: standard
+          customers:
+            acme:
+              price_book: enterprise
+              hold: {version: 2026-01-01, until: 2026-12-01}
+              discounts:
+                - {percent: "10", from: 2026-03-01, until: 2026-04-01}
+                - percent: "12.5"
+              markup: "1.1"
+              rates:
+                gpt-4o: {input: "2.00", output: "8.00"}
+            globex: {}
+        """
+
+    @Test("every pricing setting and every customer term is read")
+    func full() throws {
+        let config = try resolve(Self.full, priceBooks: try books())
+        let pricing = config.pricing
+        #expect(pricing.markup == DecimalRatio("1.25"))
+        #expect(pricing.currency == "EUR")
+        #expect(pricing.priceBookPaths == ["books/standard.yaml", "books/enterprise"])
+        #expect(pricing.defaultPriceBook == "standard")
+        #expect(pricing.priceBooks.keys.sorted() == ["enterprise", "standard"])
+        #expect(pricing.customers.keys.sorted() == ["acme", "globex"])
+        let acme = try #require(pricing.customers["acme"])
+        #expect(acme.priceBook == "enterprise")
+        #expect(acme.hold == CustomerPricing.Hold(versionEffectiveMs: at("2026-01-01"), untilMs: at("2026-12-01")))
+        #expect(
+            acme.discounts == [
+                try CustomerPricing.Discount(percent: "10", fromMs: at("2026-03-01"), untilMs: at("2026-04-01")),
+                try CustomerPricing.Discount(percent: "12.5"),
+            ])
+        #expect(acme.markup == DecimalRatio("1.1"))
+        #expect(acme.rates == PriceTable(models: ["gpt-4o": ModelPrice(input: perMillion("2"), output: perMillion("8"))]))
+        #expect(pricing.customers["globex"] == CustomerPricing(), "an empty entry is a customer on the defaults")
+
+        let rules = config.pricingRules
+        #expect(rules.defaultPriceBook == "standard")
+        #expect(rules.markup == DecimalRatio("1.25") && rules.currency == "EUR")
+        #expect(rules.catalogs.keys.sorted() == config.providers.keys.sorted())
+        #expect(rules.priceBook(for: "globex", at: 0)?.book.name == "standard")
+        #expect(rules.priceBook(for: "acme", at: at("2026-07-01"))?.version.effectiveMs == at("2026-01-01"), "held")
+    }
+
+    @Test("price_books may name one file or folder instead of a list")
+    func oneBookPath() throws {
+        let document = try ConfigLoader.parse(yaml: "pricing: {price_books: plans}\n", file: configFile)
+        #expect(document.config.pricing.priceBookPaths == ["plans"])
+        #expect(try ConfigLoader.parse(yaml: "log_level: info\n", file: configFile).config.pricing.priceBookPaths == nil)
+    }
+
+    @Test("without a pricing section: markup 1, USD, no books, no customers")
+    func defaults() throws {
+        let pricing = try resolve("log_level: info\n").pricing
+        #expect(pricing == PricingSettings())
+        #expect(pricing.markup == .one && pricing.currency == "USD" && pricing.defaultPriceBook == nil && pricing.customers.isEmpty)
+    }
+
+    /// A config whose pricing names something that does not exist, the line at fault and what the message says.
+    struct Unresolved: Sendable, CustomTestStringConvertible {
+        let testDescription: String
+        let yaml: String
+        let withBooks: Bool
+        let line: Int
+        let mentions: [String]
+    }
+
+    static let unresolved: [Unresolved] = [
+        Unresolved(
+            testDescription: "unknown default book",
+            yaml: """
+                pricing:
+                  markup: "1.1"
+                  default_price_book: gold
+                """, withBooks: true, line: 3,
+            mentions: ["pricing.default_price_book", "no price book named 'gold'", "(known: enterprise, standard)"]),
+        Unresolved(
+            testDescription: "a default book with no books at all",
+            yaml: """
+                pricing:
+                  default_price_book: standard
+                """, withBooks: false, line: 2, mentions: ["'standard'", "none; put books in price-books/"]),
+        Unresolved(
+            testDescription: "unknown customer book (block)",
+            yaml: """
+                pricing:
+                  default_price_book: standard
+                  customers:
+                    acme:
+                      price_book: gold
+                """, withBooks: true, line: 5, mentions: ["pricing.customers.acme", "no price book named 'gold'"]),
+        Unresolved(
+            testDescription: "unknown customer book (flow)",
+            yaml: """
+                pricing:
+                  customers:
+                    globex: {}
+                    acme: {price_book: gold, markup: "1.1"}
+                """, withBooks: true, line: 4, mentions: ["pricing.customers.acme", "'gold'"]),
+        Unresolved(
+            testDescription: "a held version that the book does not have",
+            yaml: """
+                pricing:
+                  customers:
+                    acme:
+                      price_book: enterprise
+                      hold:
+                        version: 2026-02-01
+                        until: 2026-12-01
+                """, withBooks: true, line: 6,
+            mentions: [
+                "pricing.customers.acme.hold.version", "'enterprise' has no version effective at 2026-02-01T00:00:00Z",
+                "2026-01-01T00:00:00Z, 2026-06-01T00:00:00Z",
+            ]),
+        Unresolved(
+            testDescription: "a held version of a book always in force",
+            yaml: """
+                pricing:
+                  default_price_book: standard
+                  customers:
+                    acme: {hold: {version: 2026-01-01, until: 2026-12-01}}
+                """, withBooks: true, line: 4, mentions: ["'standard' has no version effective", "(initial)"]),
+        Unresolved(
+            testDescription: "a hold without any book",
+            yaml: """
+                pricing:
+                  customers:
+                    acme:
+                      markup: "1.1"
+                      hold: {version: 2026-01-01, until: 2026-12-01}
+                """, withBooks: true, line: 5, mentions: ["pricing.customers.acme.hold", "no price book to hold a version of"]),
+    ]
+
+    @Test("a price book or held version that does not exist is refused with file and line", arguments: unresolved)
+    func unresolvedNames(_ row: Unresolved) throws {
+        let books = row.withBooks ? try books() : [:]
+        let error = try #require(throws: ConfigError.self) { try resolve(row.yaml, priceBooks: books) }
+        #expect(error.file == configFile)
+        #expect(error.line == row.line, "\(error)")
+        for text in row.mentions { #expect(error.message.contains(text), "\(error)") }
+    }
+
+    @Test("a customer without a book of its own is checked against the default book, and may hold its versions")
+    func holdOnDefault() throws {
+        let config = try resolve(
+            """
+            pricing:
+              currency: EUR
+              default_price_book: enterprise
+              customers:
+                acme: {hold: {version: 2026-01-01, until: 2026-12-01}}
+            """, priceBooks: try books())
+        #expect(config.pricingRules.priceBook(for: "acme", at: at("2026-07-01"))?.version.markup == DecimalRatio("1.2"))
+        #expect(config.pricingRules.priceBook(for: "other", at: at("2026-07-01"))?.version.markup == DecimalRatio("1.3"))
+    }
+
+    static let broken: [(yaml: String, line: Int, mentions: String)] = [
+        ("pricing:\n  markups: \"1.2\"\n", 2, "unknown key 'pricing.markups'"),
+        ("pricing:\n  markup: \"-1\"\n", 2, "'-1'"),
+        ("pricing:\n  currency: dollars\n", 2, "three-letter currency code"),
+        ("pricing:\n  customers:\n    acme: {pricebook: gold}\n", 3, "unknown key 'pricing.customers.acme.pricebook'"),
+        ("pricing:\n  customers:\n    acme:\n      hold: {version: 2026-01-01}\n", 4, "a hold needs 'version'"),
+        ("pricing:\n  customers:\n    acme:\n      hold: {version: 2026-01-01, until: someday}\n", 4, "'someday'"),
+        ("pricing:\n  customers:\n    acme:\n      discounts:\n        - {percent: \"150\"}\n", 5, "between 0 and 100"),
+        ("pricing:\n  customers:\n    acme:\n      discounts:\n        - {until: 2026-04-01}\n", 5, "a discount needs 'percent'"),
+        (
+            "pricing:\n  customers:\n    acme:\n      discounts:\n        - {percent: \"10\", from: 2026-04-01, until: 2026-03-01}\n", 5,
+            "'until' must be after its 'from'"
+        ),
+        ("pricing:\n  customers:\n    acme:\n      rates:\n        gpt-4o: {input: free}\n", 5, "'free'"),
+    ]
+
+    @Test("a broken pricing section is refused by the parser with the line at fault", arguments: broken)
+    func brokenPricing(_ row: (yaml: String, line: Int, mentions: String)) throws {
+        let error = try #require(throws: ConfigError.self) { try ConfigLoader.parse(yaml: row.yaml, file: configFile) }
+        #expect(error.file == configFile)
+        #expect(error.line == row.line, "\(error)")
+        #expect(error.message.contains(row.mentions), "\(error)")
+    }
+
+    @Test("a book that marks up costs must be in the providers' currency; a book with only its own rates need not be")
+    func bookCurrency() throws {
+        let error = try #require(throws: ConfigError.self) {
+            try resolve("pricing:\n  default_price_book: standard\n", priceBooks: try books())
+        }
+        #expect(error.file == configFile)
+        #expect(
+            error.message.contains("'enterprise' is in EUR and marks up costs") || error.message.contains("'standard' is in EUR and marks up costs"),
+            "\(error)")
+        #expect(error.message.contains("prices in USD"), "\(error)")
+
+        let card = try PriceBookFile.parse(
+            yaml: "currency: JPY\nrates:\n  gpt-4o: {input: \"400\", output: \"1600\"}\n", file: "price-books/yen.yaml", name: "yen")
+        let config = try resolve("pricing:\n  default_price_book: yen\n", priceBooks: ["yen": card])
+        let rating = config.pricingRules.rate(
+            provider: "openai", customer: "c", usage: TokenUsage(inputTokens: 1_000_000), servedModel: "gpt-4o", requestedModel: nil,
+            serviceTier: nil, at: 0)
+        #expect(rating.currency == "USD" && rating.cost == Money("2.5"))
+        #expect(rating.priceCurrency == "JPY" && rating.price == Money("400"))
+    }
+
+    @Test("a provider's dated prices reach the rules: an event is costed by the version in force at its time")
+    func datedProviderPrices() throws {
+        let config = try resolve(
+            """
+            providers:
+              local:
+                base_url: http://127.0.0.1:11434
+                prices:
+                  llama3: {input: "1", output: "2"}
+                price_versions:
+                  - effective: 2026-12-01
+                    prices:
+                      llama3: {input: "0.5", output: "1"}
+            """)
+        let catalog = try #require(config.providers["local"]).prices
+        #expect(catalog.currency == "USD")
+        #expect(catalog.versions.count == 2)
+        let usage = TokenUsage(inputTokens: 1_000_000, outputTokens: 1_000_000)
+        func cost(_ time: String) -> Money {
+            config.pricingRules.rate(
+                provider: "local", customer: "c", usage: usage, servedModel: "llama3", requestedModel: nil, serviceTier: nil, at: at(time)
+            ).cost
+        }
+        #expect(cost("2026-11-30T23:59:59.999Z") == Money("3"))
+        #expect(cost("2026-12-01T00:00:00Z") == Money("1.5"))
     }
 }

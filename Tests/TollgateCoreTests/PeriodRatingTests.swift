@@ -69,12 +69,14 @@ import Testing
               - {name: Calls, meter: requests, included: 100, unit_price: "0.004"}
             """)
         let light = (0..<50).map { _ in Self.event("a", rules: rules) }
-        let lightStatement = PeriodRater.rate(customer: "a", startMs: Self.start, endMs: Self.end, aggregates: PeriodAggregate.group(light), rules: rules)
+        let lightStatement = PeriodRater.rate(
+            customer: "a", startMs: Self.start, endMs: Self.end, aggregates: PeriodAggregate.group(light), rules: rules)
         #expect(lightStatement.lines.map(\.kind) == [.usage, .charge, .baseFee, .minimum])
         #expect(lightStatement.totals["USD"] == Money("750")!)
         #expect(light.allSatisfy { $0.price == .zero }, "inside the allowance an event's provisional price is zero")
         let heavy = (0..<150).map { _ in Self.event("b", rules: rules) }
-        let heavyStatement = PeriodRater.rate(customer: "b", startMs: Self.start, endMs: Self.end, aggregates: PeriodAggregate.group(heavy), rules: rules)
+        let heavyStatement = PeriodRater.rate(
+            customer: "b", startMs: Self.start, endMs: Self.end, aggregates: PeriodAggregate.group(heavy), rules: rules)
         let charge = try #require(heavyStatement.lines.first { $0.kind == .charge })
         #expect(charge.amount == Money("0.2")!)
         #expect(charge.brackets.map(\.label) == ["included", "units"])

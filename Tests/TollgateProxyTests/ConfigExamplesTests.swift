@@ -10,7 +10,9 @@ struct ConfigExamplesTests {
     private static let folder = repositoryRoot.appendingPathComponent("config")
     private static let environment = ["OPENAI_API_KEY": "sk-o", "GROQ_API_KEY": "sk-g", "DEEPSEEK_API_KEY": "sk-d"]
 
-    @Test("every file in config/ loads", arguments: try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".yaml") }.sorted())
+    @Test(
+        "every file in config/ loads",
+        arguments: try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".yaml") }.sorted())
     func loads(file: String) throws {
         let config = try ConfigFiles.load(path: Self.folder.appendingPathComponent(file).path, environment: Self.environment)
         #expect(config.providers["openai"] != nil)

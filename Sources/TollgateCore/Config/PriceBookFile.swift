@@ -118,6 +118,9 @@ public enum PriceBookFile {
             tiers.append(Charge.Tier(upTo: upTo, unitPrice: unitPrice, flatFee: flatFee))
         }
         guard !tiers.isEmpty else { throw value.error("give at least one tier") }
+        guard tiers.last?.upTo == nil else {
+            throw items.last!.error("the last tier has no 'up_to': it prices every unit above the tier before it")
+        }
         return tiers
     }
 

@@ -73,11 +73,16 @@ public struct DecimalRatio: Sendable, Hashable, CustomStringConvertible {
     public let denominator: Int128
 
     /// One: no markup. Kept in the same scale as parsed ratios, so that `DecimalRatio("1") == .one`.
-    public static let one = DecimalRatio(numerator: 1_000_000_000, denominator: 1_000_000_000)
+    public static let one = DecimalRatio(numerator: 1, denominator: 1)
 
+    /// A ratio in lowest terms, so that products of ratios (a markup and two discounts) stay small.
     init(numerator: Int128, denominator: Int128) {
-        self.numerator = numerator
-        self.denominator = denominator
+        var a = numerator.magnitude
+        var b = denominator.magnitude
+        while b != 0 { (a, b) = (b, a % b) }
+        let divisor = a == 0 ? 1 : Int128(a)
+        self.numerator = numerator / divisor
+        self.denominator = denominator / divisor
     }
 
     /// Parses a non-negative decimal string with at most 9 fractional digits (`"1.25"`).

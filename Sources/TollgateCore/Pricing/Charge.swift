@@ -91,7 +91,8 @@ public struct Charge: Sendable, Hashable {
     /// Whether events of `model` count toward this charge.
     public func counts(model: String) -> Bool {
         guard let models else { return true }
-        return models.contains { PriceTable.glob($0, matches: model) }
+        let undated = PriceTable.withoutSnapshotSuffix(model)
+        return models.contains { PriceTable.glob($0, matches: model) || PriceTable.glob($0, matches: undated) }
     }
 
     /// The rate of the first billed unit (after the allowance), per unit: what an event carries as its
@@ -133,6 +134,14 @@ public struct Charge: Sendable, Hashable {
                 }
                 if billable <= upper { break }
                 lower = upper
+            }
+            // Written tiers always end unbounded (the parser insists); a bounded last tier prices the rest too.
+            if let last = tiers.last, let upper = last.upTo, billable > upper {
+                let units = billable - upper
+                brackets.append(
+                    .init(
+                        label: "tier", from: included + upper + 1, to: nil, quantity: units, unitPrice: last.unitPrice,
+                        amount: bracketAmount(units, last.unitPrice)))
             }
         case .volume(let tiers):
             if billable > 0, let tier = tiers.first(where: { billable <= ($0.upTo ?? Int.max) }) ?? tiers.last {

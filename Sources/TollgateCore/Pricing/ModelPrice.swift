@@ -48,30 +48,39 @@ public struct ModelPrice: Sendable, Hashable {
 
     /// The rates that bill a usage in a service tier: standard, then the tier's, then every long-context tier the
     /// prompt crosses (input + cache reads + cache writes, as Anthropic and Gemini count it), lowest first, each
-    /// followed by the service tier's own rates for that threshold.
+    /// followed by the service tier's own rates for that threshold (LiteLLM's precedence). The batch tier is half of
+    /// the standard rates after long context, then its own rates: a batch above 200k is half the long-context rate.
+    /// Per-unit prices (requests, searches) are not halved.
     public func rates(for usage: TokenUsage, serviceTier: String? = nil) -> (rates: TokenRates, tier: String?, threshold: Int?) {
         let tierName = Self.canonicalTier(serviceTier)
-        var resolved = rates
-        var tierPrice: ServiceTierPrice?
-        if let tierName {
-            tierPrice = serviceTiers[tierName]
-            if tierName == "batch" { resolved = resolved.multiplied(by: Self.batchShare) }
-            if let tierPrice { resolved = resolved.overlaid(by: tierPrice.rates) }
-        }
+        let tierPrice = tierName.flatMap { serviceTiers[$0] }
         let prompt = usage.promptTokens
+        var resolved = rates
         var crossed: Int?
+        func layLongContext(_ tiers: [LongContextTier], at threshold: Int) {
+            for tier in tiers where tier.threshold == threshold && tier.applies(to: prompt) {
+                resolved = resolved.overlaid(by: tier.rates)
+                crossed = threshold
+            }
+        }
+        if tierName == "batch" {
+            // Batch: half of the standard rate that would apply (long context included), unless the batch tier
+            // prices a class itself.
+            for threshold in Set(longContext.map(\.threshold)).sorted() { layLongContext(longContext, at: threshold) }
+            resolved = resolved.multiplied(by: Self.batchShare)
+            if let tierPrice {
+                resolved = resolved.overlaid(by: tierPrice.rates)
+                for threshold in Set(tierPrice.longContext.map(\.threshold)).sorted() { layLongContext(tierPrice.longContext, at: threshold) }
+            }
+            return (resolved, "batch", crossed)
+        }
+        if let tierPrice { resolved = resolved.overlaid(by: tierPrice.rates) }
         let thresholds = Set(longContext.map(\.threshold) + (tierPrice?.longContext.map(\.threshold) ?? [])).sorted()
         for threshold in thresholds {
-            for tier in longContext where tier.threshold == threshold && tier.applies(to: prompt) {
-                resolved = resolved.overlaid(by: tier.rates)
-                crossed = threshold
-            }
-            for tier in tierPrice?.longContext ?? [] where tier.threshold == threshold && tier.applies(to: prompt) {
-                resolved = resolved.overlaid(by: tier.rates)
-                crossed = threshold
-            }
+            layLongContext(longContext, at: threshold)
+            layLongContext(tierPrice?.longContext ?? [], at: threshold)
         }
-        return (resolved, tierName != nil && (tierPrice != nil || tierName == "batch") ? tierName : nil, crossed)
+        return (resolved, tierPrice != nil ? tierName : nil, crossed)
     }
 
     /// The exact cost of one inference's usage, class by class.
@@ -87,6 +96,7 @@ public struct ModelPrice: Sendable, Hashable {
         switch name {
         case "default", "standard", "auto", "on_demand", "standard_only": return nil
         case "batches": return "batch"
+        case "fast": return "priority"
         default: return name
         }
     }

@@ -65,24 +65,28 @@ public struct PricingRules: Sendable {
         let cost = costed?.breakdown.total ?? .zero
         let costCurrency = costed?.currency ?? catalogs[provider]?.currency ?? currency
         let (price, priceCurrency, label, pricedByBook) = self.price(
-            customer: customer, usage: usage, cost: cost, models: models, serviceTier: serviceTier, at: timestampMs, billable: billable)
+            customer: customer, usage: usage, cost: cost, costCurrency: costCurrency, models: models, serviceTier: serviceTier, at: timestampMs,
+            billable: billable)
         return Rating(
             cost: cost, price: price, currency: costCurrency, priceCurrency: priceCurrency, priced: costed != nil || pricedByBook,
             pricedAs: costed?.pricedAs, priceBook: label)
     }
 
     /// The customer price of one event (usage part plus provisional period charges, less discounts in force).
+    /// Without a book, a price from the customer's own rates is in ``currency`` and a marked-up cost in the cost's
+    /// currency (`costCurrency`, default ``currency``).
     public func price(
-        customer: String, usage: TokenUsage, cost: Money, models: [String], serviceTier: String?, at timestampMs: Int64, billable: Bool
+        customer: String, usage: TokenUsage, cost: Money, costCurrency: String? = nil, models: [String], serviceTier: String?,
+        at timestampMs: Int64, billable: Bool
     ) -> (price: Money, currency: String, label: String, pricedByRateCard: Bool) {
         let terms = customers[customer]
         var remaining = DecimalRatio.one
         for discount in terms?.discounts ?? [] where discount.applies(at: timestampMs) { remaining = remaining * discount.remaining }
         guard let (book, bookVersion) = priceBook(for: customer, at: timestampMs) else {
-            var version = PriceBook.Version(markup: terms?.markup ?? markup, rates: terms?.rates ?? PriceTable())
-            version.markup = terms?.markup ?? markup
+            let version = PriceBook.Version(markup: terms?.markup ?? markup, rates: terms?.rates ?? PriceTable())
             let usagePrice = version.usagePrice(usage: usage, cost: cost, models: models, serviceTier: serviceTier, billable: billable) ?? .zero
-            return (apply(remaining, to: usagePrice), currency, "markup", false)
+            let byOwnRates = models.contains { version.rates.price(for: $0) != nil }
+            return (apply(remaining, to: usagePrice), byOwnRates ? currency : costCurrency ?? currency, "markup", byOwnRates)
         }
         var version = bookVersion
         if let terms {

@@ -74,9 +74,10 @@ public struct TokenRates: Sendable, Hashable {
         TokenRates(values.merging(other.values) { $1 })
     }
 
-    /// Every rate multiplied by a ratio (a batch discount), rounded half to even at the last kept digit.
+    /// Every token rate multiplied by a ratio (a batch discount), rounded half to even at the last kept digit;
+    /// per-unit prices (requests, searches) stay.
     public func multiplied(by ratio: DecimalRatio) -> TokenRates {
-        TokenRates(values.mapValues { $0.multiplied(by: ratio) })
+        TokenRates(Dictionary(uniqueKeysWithValues: values.map { ($0.key, $0.key.isTokenClass ? $0.value.multiplied(by: ratio) : $0.value) }))
     }
 
     /// The rate a class is billed at: its own, else its fallback's, else zero.

@@ -5,17 +5,21 @@ public enum Timestamps {
     /// Parses `2026-11-21T10:00:00Z`, `2026-11-21T10:00:00.250+01:00`, `2026-11-21 10:00:00` (UTC) or a date
     /// `2026-11-21` (midnight UTC); `nil` otherwise.
     public static func parse(_ text: String) -> Int64? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: " ", with: "T")
+        var trimmed = text.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: " ", with: "T")
+        let hasTime = trimmed.contains("T")
+        let zone = trimmed.dropFirst(10)
+        if hasTime, !zone.hasSuffix("Z"), !zone.contains("+"), !zone.contains("-") { trimmed += "Z" }  // no zone: UTC
         let formatter = ISO8601DateFormatter()
         formatter.timeZone = TimeZone(identifier: "UTC")
-        for options: ISO8601DateFormatter.Options in [
-            [.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime], [.withFullDate],
-        ] {
+        let attempts: [ISO8601DateFormatter.Options] =
+            hasTime ? [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] : trimmed.count == 10 ? [[.withFullDate]] : []
+        for options in attempts {
             formatter.formatOptions = options
-            if let date = formatter.date(from: trimmed) { return Int64((date.timeIntervalSince1970 * 1000).rounded()) }
-        }
-        if !trimmed.hasSuffix("Z"), trimmed.contains("T"), !trimmed.dropFirst(10).contains("+"), !trimmed.dropFirst(10).contains("-") {
-            return parse(trimmed + "Z")
+            guard let date = formatter.date(from: trimmed) else { continue }
+            let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
+            // The formatter rolls 2026-02-30 over into March: refuse dates that do not exist.
+            guard !(trimmed.count == 10 || trimmed.hasSuffix("Z")) || iso8601(milliseconds).prefix(10) == trimmed.prefix(10) else { return nil }
+            return milliseconds
         }
         return nil
     }

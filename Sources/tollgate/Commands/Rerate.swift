@@ -42,7 +42,8 @@ struct Rerate: AsyncParsableCommand {
             actual.add(event)
             let models = [event.servedModel, event.model].compactMap { $0 }
             let priced = draftRules.price(
-                customer: event.customer, usage: event.usage, cost: event.cost, models: models, serviceTier: event.serviceTier,
+                customer: event.customer, usage: event.usage, cost: event.cost, costCurrency: event.currency, models: models,
+                serviceTier: event.serviceTier,
                 at: event.timestampMs, billable: event.isBillable)
             drafted.add(event, price: priced.price, priceBook: priced.label, priceCurrency: priced.currency)
         }
