@@ -32,7 +32,10 @@ struct PricingReloader: Service {
     let logger: Logger
 
     func run() async throws {
-        var fingerprint = Self.fingerprint(ConfigFiles.sources(path: configPath))
+        // The list of files is worked out again only when one of them (or a folder's listing) changes, so a tick
+        // costs a few stat calls.
+        var sources = ConfigFiles.sources(path: configPath)
+        var fingerprint = Self.fingerprint(sources)
         var applied = loaded
         let signals = await UnixSignalsSequence(trapping: .sighup)
         let (ticks, continuation) = AsyncStream.makeStream(of: Bool.self, bufferingPolicy: .bufferingNewest(1))
@@ -48,9 +51,9 @@ struct PricingReloader: Service {
         }
         await withGracefulShutdownHandler {
             for await forced in ticks {
-                let now = Self.fingerprint(ConfigFiles.sources(path: configPath))
-                guard forced || now != fingerprint else { continue }
-                fingerprint = now
+                guard forced || Self.fingerprint(sources) != fingerprint else { continue }
+                sources = ConfigFiles.sources(path: configPath)
+                fingerprint = Self.fingerprint(sources)
                 reload(reason: forced ? "SIGHUP" : "files changed", applied: &applied)
             }
         } onGracefulShutdown: {
