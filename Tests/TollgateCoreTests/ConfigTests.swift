@@ -146,6 +146,28 @@ struct ConfigErrorTests {
 /// `ConfigLoader.resolve`: config entries combined with provider definitions and the environment into providers.
 @Suite("Config resolution")
 struct ConfigResolutionTests {
+    @Test("a model an entry prices itself keeps its price after the definition's later price versions")
+    func entryPriceOutlivesDefinitionVersions() throws {
+        let definition = try ProviderSpec.parse(
+            yaml: """
+                base_url: https://api.example
+                prices:
+                  a: {input: "1", output: "1"}
+                  b: {input: "1", output: "1"}
+                price_versions:
+                  - effective: 2027-01-01
+                    prices:
+                      a: {input: "2", output: "2"}
+                      b: {input: "2", output: "2"}
+                """, file: "providers/ex.yaml")
+        let document = try ConfigLoader.parse(yaml: "providers:\n  ex:\n    prices:\n      a: {input: \"5\", output: \"5\"}\n", file: "c.yaml")
+        let config = try ConfigLoader.resolve(document, definitions: ["ex": definition], environment: [:])
+        let catalog = try #require(config.providers["ex"]).prices
+        let later = Timestamps.parse("2027-06-01")!
+        #expect(catalog.price(for: "a", at: later)?.price.rates[.input] == Money.perMillionTokens("5"))
+        #expect(catalog.price(for: "b", at: later)?.price.rates[.input] == Money.perMillionTokens("2"))
+    }
+
     @Test("an entry named like a definition overrides base_url and keeps the rest, prices included")
     func sameNameOverride() throws {
         let definition = try resolve("").providers["openai"]

@@ -121,7 +121,11 @@ public struct ProviderSpec: Sendable {
         if let extra = other.prices { result.prices = (prices ?? [:]).merging(extra) { $1 } }
         result.currency = other.currency ?? currency
         result.pricesEffectiveMs = other.pricesEffectiveMs ?? pricesEffectiveMs
-        result.priceVersions = other.priceVersions ?? priceVersions
+        // A model the entry prices itself keeps that price: the definition's later versions no longer change it.
+        let ownModels = Set(other.prices?.keys ?? [:].keys)
+        result.priceVersions =
+            other.priceVersions
+            ?? priceVersions?.map { version in (version.effectiveMs, version.prices.filter { !ownModels.contains($0.key) }) }
         result.file = other.file
         result.line = other.line
         return result
