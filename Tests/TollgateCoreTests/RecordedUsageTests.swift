@@ -5,14 +5,15 @@ import TollgateCore
 /// case.json expects, under the fixture README's canonical usage rules.
 @Suite("Recorded responses")
 struct RecordedUsageTests {
-    @Test("all openai.* cases were copied with their bodies")
+    @Test("all openai.* and anthropic-* cases were copied with their bodies")
     func fixtureSet() {
         let cases = RecordedCase.all
-        #expect(cases.count == 23)
-        #expect(cases.allSatisfy { $0.api.rawValue.hasPrefix("openai.") })
+        #expect(cases.count == 33)
+        #expect(cases.filter { $0.api.rawValue.hasPrefix("openai.") }.count == 23)
+        #expect(cases.filter { $0.api == .anthropicMessages }.count == 10)
         #expect(cases.allSatisfy { !$0.body.isEmpty })
-        #expect(Set(cases.map(\.api)) == [.openAIChat, .openAICompletions, .openAIEmbeddings, .openAIResponses])
-        #expect(RecordedCase.streams.count == 6)
+        #expect(Set(cases.map(\.api)) == [.openAIChat, .openAICompletions, .openAIEmbeddings, .openAIResponses, .anthropicMessages])
+        #expect(RecordedCase.streams.count == 15)
     }
 
     @Test("usage and served model match expected", arguments: RecordedCase.all)

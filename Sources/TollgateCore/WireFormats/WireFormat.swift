@@ -97,12 +97,15 @@ public enum APIName: String, Sendable, CaseIterable, Codable {
     case openAIEmbeddings = "openai.embeddings"
     /// OpenAI Responses.
     case openAIResponses = "openai.responses"
+    /// Anthropic Messages.
+    case anthropicMessages = "anthropic.messages"
 
     /// The wire format that implements this API.
     public var wireFormat: any WireFormat {
         switch self {
         case .openAIChat, .openAICompletions, .openAIEmbeddings: return OpenAIChatFormat(api: self)
         case .openAIResponses: return OpenAIResponsesFormat()
+        case .anthropicMessages: return AnthropicMessagesFormat()
         }
     }
 }
