@@ -157,7 +157,7 @@ public enum PeriodRater {
         var lines: [RatedLine] = []
         let mine = aggregates.filter { $0.customer == customer }
         for aggregate in mine {
-            let version = bookVersion(labelled: aggregate.priceBook, customer: customer, rules: rules, at: startMs)
+            let version = bookVersion(labelled: aggregate.priceBook, rules: rules)
             var provisional = Money.zero
             if let version {
                 for charge in version.charges where charge.counts(model: aggregate.model) {
@@ -226,7 +226,7 @@ public enum PeriodRater {
     }
 
     /// The book version an aggregate's events were priced under, found from their label.
-    static func bookVersion(labelled label: String, customer: String, rules: PricingRules, at startMs: Int64) -> PriceBook.Version? {
+    static func bookVersion(labelled label: String, rules: PricingRules) -> PriceBook.Version? {
         let name = label.split(separator: "@", maxSplits: 1).first.map(String.init) ?? label
         guard let book = rules.priceBooks[name] else { return nil }
         if let at = label.split(separator: "@", maxSplits: 1).dropFirst().first, let effective = Timestamps.parse(String(at)) {
