@@ -2,12 +2,6 @@ import Testing
 
 @testable import TollgateCore
 
-/// An exact amount from a decimal literal written in a test (a typo is a broken test, not a failure).
-private func money(_ text: String) -> Money {
-    guard let value = Money(text) else { preconditionFailure("'\(text)' is not a decimal amount") }
-    return value
-}
-
 /// The tiers of the worked examples: 1–1,000 at 0.10, 1,001–10,000 at 0.07, above at 0.05.
 private let threeTiers = [
     Charge.Tier(upTo: 1_000, unitPrice: money("0.10")),

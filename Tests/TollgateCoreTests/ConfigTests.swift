@@ -305,12 +305,6 @@ struct ConfigResolutionTests {
 
 // MARK: - Pricing
 
-/// A rate per million tokens, as written in a file.
-private func perMillion(_ text: String) -> Money {
-    guard let value = Money.perMillionTokens(text) else { preconditionFailure("'\(text)' is not a rate per million") }
-    return value
-}
-
 /// Price books as price-books/*.yaml would hold them: `standard` always in force, `enterprise` in two versions. Both
 /// mark up costs, so they are in EUR, the currency of the providers of configs with `pricing.currency: EUR`.
 private func books() throws -> [String: PriceBook] {

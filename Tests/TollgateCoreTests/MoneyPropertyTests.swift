@@ -2,18 +2,6 @@ import Testing
 
 @testable import TollgateCore
 
-/// An exact amount from a decimal literal written in a test.
-private func money(_ text: String) -> Money {
-    guard let value = Money(text) else { preconditionFailure("'\(text)' is not a decimal amount") }
-    return value
-}
-
-/// A per-token rate from its per-million text.
-private func perMillion(_ text: String) -> Money {
-    guard let value = Money.perMillionTokens(text) else { preconditionFailure("'\(text)' is not a rate per million") }
-    return value
-}
-
 extension SeededGenerator {
     /// A number in `0..<bound` (the modulo bias of a 64-bit draw is irrelevant here, and it is fast in a debug build).
     fileprivate mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }

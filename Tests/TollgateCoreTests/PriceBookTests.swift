@@ -2,18 +2,6 @@ import Testing
 
 @testable import TollgateCore
 
-/// An exact amount from a decimal literal written in a test.
-private func money(_ text: String) -> Money {
-    guard let value = Money(text) else { preconditionFailure("'\(text)' is not a decimal amount") }
-    return value
-}
-
-/// A per-token rate from its per-million text.
-private func perMillion(_ text: String) -> Money {
-    guard let value = Money.perMillionTokens(text) else { preconditionFailure("'\(text)' is not a rate per million") }
-    return value
-}
-
 /// The file name the price-book tests parse under.
 private let bookFile = "price-books/standard.yaml"
 

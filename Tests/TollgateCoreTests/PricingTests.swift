@@ -6,7 +6,6 @@ import Testing
 func perMillionRate(_ text: String) throws -> Money { try #require(Money.perMillionTokens(text), "\(text) is a rate") }
 
 /// An exact amount of money from its decimal text.
-private func money(_ text: String) throws -> Money { try #require(Money(text), "\(text) is an amount") }
 
 /// Price-table lookup: the exact name, then the name without a date or version suffix, then the longest listed
 /// name the model starts with followed by `-` or `:`; nothing for models that are not listed.

@@ -2,18 +2,6 @@ import Testing
 
 @testable import TollgateCore
 
-/// An exact amount from a decimal literal written in a test.
-private func money(_ text: String) -> Money {
-    guard let value = Money(text) else { preconditionFailure("'\(text)' is not a decimal amount") }
-    return value
-}
-
-/// A per-token rate from its per-million text.
-private func perMillion(_ text: String) -> Money {
-    guard let value = Money.perMillionTokens(text) else { preconditionFailure("'\(text)' is not a rate per million") }
-    return value
-}
-
 /// A ratio from its decimal text.
 private func ratio(_ text: String) -> DecimalRatio {
     guard let value = DecimalRatio(text) else { preconditionFailure("'\(text)' is not a ratio") }

@@ -311,3 +311,15 @@ struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// An exact amount from a decimal literal written in a test.
+func money(_ text: String) -> Money {
+    guard let value = Money(text) else { preconditionFailure("'\(text)' is not a decimal amount") }
+    return value
+}
+
+/// A per-token rate from its per-million text.
+func perMillion(_ text: String) -> Money {
+    guard let value = Money.perMillionTokens(text) else { preconditionFailure("'\(text)' is not a rate per million") }
+    return value
+}

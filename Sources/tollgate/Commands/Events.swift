@@ -49,12 +49,6 @@ func parseTime(_ text: String, option: String) throws -> Date {
         let unit: Double? = ["s": 1, "m": 60, "h": 3600, "d": 86400][last]
         if let unit { return Date().addingTimeInterval(-amount * unit) }
     }
-    let full = ISO8601DateFormatter()
-    full.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    if let date = full.date(from: text) { return date }
-    full.formatOptions = [.withInternetDateTime]
-    if let date = full.date(from: text) { return date }
-    full.formatOptions = [.withFullDate]
-    if let date = full.date(from: text) { return date }
+    if let milliseconds = Timestamps.parse(text) { return Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
     throw ValidationError("\(option) expects an ISO 8601 time, a date or an age like 12h, not '\(text)'")
 }

@@ -21,12 +21,7 @@ public struct AnthropicMessagesFormat: WireFormat {
     /// Reads the request (`model`, `stream`, `max_tokens`: the members metering needs have the same names and types
     /// as OpenAI's); the body goes upstream unchanged unless a model alias applies.
     public func prepare(body: [UInt8], options: RequestOptions) throws(RequestError) -> PreparedRequest {
-        let request = try OpenAIRequest(body: body)
-        let edit = options.upstreamModel.flatMap { request.modelReplacement($0) }
-        return PreparedRequest(
-            model: request.model, stream: request.stream, rewrittenBody: edit.map { JSONEdit.apply([$0], to: body) },
-            maxOutputTokens: request.maxOutputTokens
-        )
+        try OpenAIRequest.prepareAsIs(body: body, options: options)
     }
 
     /// An SSE meter for event streams, a JSON meter for everything else (errors included).

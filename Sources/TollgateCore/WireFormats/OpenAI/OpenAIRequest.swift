@@ -65,3 +65,16 @@ struct OpenAIRequest {
         return JSONEdit.Replacement(range: offset..<offset, bytes: Array(member.utf8))
     }
 }
+
+extension OpenAIRequest {
+    /// The preparation of an API whose body goes upstream as it is (only a model alias rewrites it): the Responses
+    /// API and Anthropic Messages, whose `model`, `stream` and `max_tokens` members read the same way.
+    static func prepareAsIs(body: [UInt8], options: RequestOptions) throws(RequestError) -> PreparedRequest {
+        let request = try OpenAIRequest(body: body)
+        let edit = options.upstreamModel.flatMap { request.modelReplacement($0) }
+        return PreparedRequest(
+            model: request.model, stream: request.stream, rewrittenBody: edit.map { JSONEdit.apply([$0], to: body) },
+            maxOutputTokens: request.maxOutputTokens
+        )
+    }
+}

@@ -9,12 +9,7 @@ public struct OpenAIResponsesFormat: WireFormat {
 
     /// Reads the request; the body goes upstream unchanged unless a model alias applies.
     public func prepare(body: [UInt8], options: RequestOptions) throws(RequestError) -> PreparedRequest {
-        let request = try OpenAIRequest(body: body)
-        let edit = options.upstreamModel.flatMap { request.modelReplacement($0) }
-        return PreparedRequest(
-            model: request.model, stream: request.stream, rewrittenBody: edit.map { JSONEdit.apply([$0], to: body) },
-            maxOutputTokens: request.maxOutputTokens
-        )
+        try OpenAIRequest.prepareAsIs(body: body, options: options)
     }
 
     /// An SSE meter for event streams, a JSON meter for everything else.
