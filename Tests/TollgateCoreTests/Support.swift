@@ -92,6 +92,10 @@ struct RecordedCase: Sendable, CustomTestStringConvertible {
     let requestBody: [UInt8]
     /// The recorded request body as decoded JSON members.
     let requestMembers: [String: SendableJSON]
+    /// The recorded request path, without its query.
+    let requestPath: String
+    /// The recorded query string (without `?`), if any.
+    let requestQuery: String?
     let status: Int
     let contentType: String
     let expected: Expected
@@ -117,7 +121,9 @@ struct RecordedCase: Sendable, CustomTestStringConvertible {
 
     /// Prepares the recorded request the way the proxy does for a provider that accepts the usage opt-in.
     func prepare(acceptsStreamUsageOption: Bool = true) throws -> PreparedRequest {
-        try format.prepare(body: requestBody, options: RequestOptions(acceptsStreamUsageOption: acceptsStreamUsageOption))
+        try format.prepare(
+            body: requestBody,
+            options: RequestOptions(acceptsStreamUsageOption: acceptsStreamUsageOption, path: requestPath, query: requestQuery))
     }
 
     /// A fresh meter for the response to `request`, chosen by the recorded content type.
@@ -153,6 +159,7 @@ struct RecordedCase: Sendable, CustomTestStringConvertible {
             let stream = json["stream"] as? Bool,
             let request = json["request"] as? [String: Any],
             let requestBody = request["body"] as? [String: Any],
+            let fullPath = request["path"] as? String,
             let response = json["response"] as? [String: Any],
             let status = response["status"] as? Int,
             let contentType = response["content_type"] as? String,
@@ -171,7 +178,10 @@ struct RecordedCase: Sendable, CustomTestStringConvertible {
         )
         return RecordedCase(
             id: id, api: api, stream: stream, requestBody: serializeJSON(requestBody),
-            requestMembers: requestBody.mapValues { SendableJSON(value: $0) }, status: status, contentType: contentType,
+            requestMembers: requestBody.mapValues { SendableJSON(value: $0) },
+            requestPath: String(fullPath.prefix { $0 != "?" }),
+            requestQuery: fullPath.firstIndex(of: "?").map { String(fullPath[fullPath.index(after: $0)...]) },
+            status: status, contentType: contentType,
             expected: Expected(model: model, classes: classes), body: Array(body)
         )
     }

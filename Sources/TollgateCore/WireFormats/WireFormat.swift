@@ -21,11 +21,18 @@ public struct RequestOptions: Sendable {
     public var acceptsStreamUsageOption: Bool
     /// The model to send upstream in place of the requested one (a model alias), if any.
     public var upstreamModel: String?
+    /// The provider path the request goes to (canonical, without query): formats that name the model or the stream
+    /// in the path (Gemini `/v1beta/models/M:streamGenerateContent`, Bedrock `/model/ID/converse-stream`) read it here.
+    public var path: String
+    /// The query string without `?`, if any (Gemini's `alt=sse`).
+    public var query: String?
 
     /// Creates options.
-    public init(acceptsStreamUsageOption: Bool, upstreamModel: String? = nil) {
+    public init(acceptsStreamUsageOption: Bool, upstreamModel: String? = nil, path: String = "", query: String? = nil) {
         self.acceptsStreamUsageOption = acceptsStreamUsageOption
         self.upstreamModel = upstreamModel
+        self.path = path
+        self.query = query
     }
 }
 
@@ -99,6 +106,28 @@ public enum APIName: String, Sendable, CaseIterable, Codable {
     case openAIResponses = "openai.responses"
     /// Anthropic Messages.
     case anthropicMessages = "anthropic.messages"
+    /// Gemini `models/M:generateContent`.
+    case geminiGenerateContent = "gemini.generateContent"
+    /// Gemini `models/M:streamGenerateContent` (SSE with `alt=sse`, else one JSON array).
+    case geminiStreamGenerateContent = "gemini.streamGenerateContent"
+    /// Gemini `models/M:embedContent`.
+    case geminiEmbedContent = "gemini.embedContent"
+    /// Gemini `models/M:batchEmbedContents`.
+    case geminiBatchEmbedContents = "gemini.batchEmbedContents"
+    /// Bedrock Converse (`/model/ID/converse`).
+    case bedrockConverse = "bedrock.converse"
+    /// Bedrock ConverseStream (`/model/ID/converse-stream`, binary event stream).
+    case bedrockConverseStream = "bedrock.converseStream"
+    /// Bedrock InvokeModel with an Anthropic Messages body (`/model/ID/invoke`).
+    case bedrockInvoke = "bedrock.invoke"
+    /// Bedrock InvokeModelWithResponseStream with an Anthropic Messages body (`/model/ID/invoke-with-response-stream`).
+    case bedrockInvokeStream = "bedrock.invokeStream"
+    /// Cohere v2 chat (`/v2/chat`).
+    case cohereChat = "cohere.chat"
+    /// Ollama native chat (`/api/chat`, NDJSON stream).
+    case ollamaChat = "ollama.chat"
+    /// Ollama native generate (`/api/generate`, NDJSON stream).
+    case ollamaGenerate = "ollama.generate"
 
     /// The wire format that implements this API.
     public var wireFormat: any WireFormat {
@@ -106,6 +135,40 @@ public enum APIName: String, Sendable, CaseIterable, Codable {
         case .openAIChat, .openAICompletions, .openAIEmbeddings: return OpenAIChatFormat(api: self)
         case .openAIResponses: return OpenAIResponsesFormat()
         case .anthropicMessages: return AnthropicMessagesFormat()
+        case .geminiGenerateContent, .geminiStreamGenerateContent, .geminiEmbedContent, .geminiBatchEmbedContents:
+            return GeminiFormat(api: self)
+        case .bedrockConverse, .bedrockConverseStream, .bedrockInvoke, .bedrockInvokeStream: return BedrockFormat(api: self)
+        case .cohereChat: return CohereChatFormat()
+        case .ollamaChat, .ollamaGenerate: return OllamaFormat(api: self)
         }
     }
+
+    /// The family whose error shape and conventions the API follows.
+    public var family: WireFamily {
+        switch self {
+        case .openAIChat, .openAICompletions, .openAIEmbeddings, .openAIResponses: return .openai
+        case .anthropicMessages: return .anthropic
+        case .geminiGenerateContent, .geminiStreamGenerateContent, .geminiEmbedContent, .geminiBatchEmbedContents: return .gemini
+        case .bedrockConverse, .bedrockConverseStream, .bedrockInvoke, .bedrockInvokeStream: return .bedrock
+        case .cohereChat: return .cohere
+        case .ollamaChat, .ollamaGenerate: return .ollama
+        }
+    }
+}
+
+/// A provider API family: how its errors look and how its clients authenticate. A provider file names its family
+/// in `wire_format`; an entry without one speaks OpenAI's.
+public enum WireFamily: String, Sendable, CaseIterable {
+    /// OpenAI and the OpenAI-compatible servers.
+    case openai
+    /// Anthropic's native API.
+    case anthropic
+    /// Google's Gemini API.
+    case gemini
+    /// AWS Bedrock runtime.
+    case bedrock
+    /// Cohere v2.
+    case cohere
+    /// Ollama's native API.
+    case ollama
 }

@@ -1,0 +1,11 @@
+/// PLACEHOLDER while the format is written: reads the request like OpenAI's and meters nothing.
+public struct BedrockFormat: WireFormat {
+    public let api: APIName
+    public init(api: APIName) { self.api = api }
+    public func prepare(body: [UInt8], options: RequestOptions) throws(RequestError) -> PreparedRequest {
+        try OpenAIRequest.prepareAsIs(body: body, options: options)
+    }
+    public func makeMeter(for request: PreparedRequest, contentType: String?) -> any ResponseMeter {
+        JSONBodyMeter(layout: AnthropicMessagesFormat.plainLayout)
+    }
+}
