@@ -45,6 +45,7 @@ let package = Package(
             name: "TollgateProxy",
             dependencies: [
                 "TollgateCore", "TollgateStore", "CZlib", "CBrotli",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -108,8 +108,8 @@ struct ConfigErrorTests {
                     base_url: http://127.0.0.1:11434
                     routes:
                       - path: /api/chat
-                        api: ollama.chat
-                """, line: 6, mentions: "'ollama.chat'"),
+                        api: foo.chat
+                """, line: 6, mentions: "'foo.chat'"),
     ]
 
     @Test("the error names file and line", arguments: broken)

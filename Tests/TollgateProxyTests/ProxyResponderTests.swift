@@ -11,7 +11,9 @@ struct ProxyResponderTests {
     struct Presented: Sendable, CustomTestStringConvertible {
         let testDescription: String
         let fields: HTTPFields
+        var query: String? = nil
         let key: String?
+        var inQuery = false
     }
 
     static let presented: [Presented] = [
@@ -31,11 +33,30 @@ struct ProxyResponderTests {
         Presented(testDescription: "bare Bearer", fields: clientFields(["Authorization": "Bearer"]), key: nil),
         Presented(testDescription: "basic only", fields: clientFields(["Authorization": "Basic dXNlcjpwdw=="]), key: nil),
         Presented(testDescription: "no credentials", fields: clientFields(["Content-Type": "application/json"]), key: nil),
+        Presented(testDescription: "x-goog-api-key", fields: clientFields(["x-goog-api-key": "tg_gem"]), key: "tg_gem"),
+        Presented(testDescription: "?key=", fields: clientFields([:]), query: "alt=sse&key=tg_q%5Fa", key: "tg_q_a", inQuery: true),
+        Presented(
+            testDescription: "a header wins over ?key=", fields: clientFields(["x-goog-api-key": "tg_head"]), query: "key=tg_query",
+            key: "tg_head"),
+        Presented(testDescription: "empty ?key=", fields: clientFields([:]), query: "key=", key: nil),
     ]
 
-    @Test("the presented key comes from Authorization: Bearer, then x-api-key, then api-key", arguments: presented)
+    @Test(
+        "the presented key comes from Authorization: Bearer, then x-api-key, x-goog-api-key, api-key, then ?key=",
+        arguments: presented)
     func presentedKey(_ case: Presented) {
-        #expect(ProxyResponder.presentedKey(`case`.fields) == `case`.key)
+        let found = ProxyResponder.presentedKey(`case`.fields, query: `case`.query)
+        #expect(found?.secret == `case`.key)
+        #expect((found?.inQuery ?? false) == `case`.inQuery)
+    }
+
+    @Test(
+        "a key presented in the query is taken out of what goes upstream",
+        arguments: [
+            ("key=tg_a", nil), ("alt=sse&key=tg_a", "alt=sse"), ("key=tg_a&alt=sse&keys=1", "alt=sse&keys=1"), ("key", nil),
+        ] as [(String, String?)])
+    func removingKey(query: String, upstream: String?) {
+        #expect(ProxyResponder.removingKey(from: query) == upstream)
     }
 
     @Test(

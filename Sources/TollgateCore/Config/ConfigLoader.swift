@@ -151,7 +151,7 @@ public enum ConfigLoader {
         for (name, entry) in entries {
             var spec = entry
             if let base = entry.use ?? (definitions[name] != nil ? name : nil) {
-                guard let definition = definitions[base] else {
+                guard let definition = resolvedDefinition(base, in: definitions) else {
                     throw ConfigError(
                         file: entry.file, line: entry.line,
                         message:
@@ -171,10 +171,13 @@ public enum ConfigLoader {
                 throw ConfigError(
                     file: entry.file, line: entry.line, message: "providers.\(name): the API key contains control characters")
             }
+            let family = spec.wireFormat ?? .openai
             config.providers[name] = Provider(
                 name: name, baseURL: baseURL, auth: spec.auth ?? .bearer, apiKey: apiKey?.isEmpty == true ? nil : apiKey, apiKeyEnv: spec.apiKeyEnv,
-                acceptsStreamUsageOption: spec.streamOptions ?? true, routes: spec.routes ?? RouteRule.openAICompatible,
-                prices: spec.catalog(currency: config.pricing.currency)
+                acceptsStreamUsageOption: spec.streamOptions ?? true, routes: spec.routes ?? RouteRule.defaults(for: family),
+                prices: spec.catalog(currency: config.pricing.currency), family: family,
+                nativePaths: (spec.nativePaths ?? []).map(PathPattern.init), streamUsageSinceAPIVersion: spec.streamOptionsSinceAPIVersion,
+                deployments: spec.deployments ?? [:], aws: try awsCredentials(spec, name: name, environment: environment)
             )
         }
         for book in config.pricing.priceBooks.values.sorted(by: { $0.name < $1.name }) where book.versions.contains(where: { $0.markup != nil }) {
@@ -192,6 +195,39 @@ public enum ConfigLoader {
                 message: "models.\(model): unknown provider '\(alias.provider)' (known: \(config.providers.keys.sorted().joined(separator: ", ")))")
         }
         return config
+    }
+
+    /// A definition, on top of the one it names in `use:` (Azure's on OpenAI's prices), one level deep.
+    static func resolvedDefinition(_ name: String, in definitions: [String: ProviderSpec]) -> ProviderSpec? {
+        guard let spec = definitions[name] else { return nil }
+        guard let base = spec.use, base != name, let parent = definitions[base] else { return spec }
+        return parent.overridden(by: spec)
+    }
+
+    /// The SigV4 credentials of an `auth: sigv4` provider: the entry's own, else AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_REGION (or AWS_DEFAULT_REGION); `nil` when there are none
+    /// (then a Bedrock API key, sent as a bearer token, is needed).
+    static func awsCredentials(_ spec: ProviderSpec, name: String, environment: [String: String]) throws(ConfigError) -> AWSCredentials? {
+        guard spec.auth == .sigv4 else { return nil }
+        func value(_ own: String?, _ variable: String) -> String? {
+            let text = (own ?? environment[variable])?.trimmingCharacters(in: .whitespacesAndNewlines)
+            return text?.isEmpty == false ? text : nil
+        }
+        let keyID = value(spec.awsAccessKeyID, "AWS_ACCESS_KEY_ID")
+        let secret = value(spec.awsSecretAccessKey, "AWS_SECRET_ACCESS_KEY")
+        guard let keyID, let secret else {
+            if keyID != nil || secret != nil {
+                throw ConfigError(
+                    file: spec.file, line: spec.line,
+                    message: "providers.\(name): an AWS access key id needs its secret access key, and the other way round")
+            }
+            return nil
+        }
+        guard let region = value(spec.region, "AWS_REGION") ?? value(nil, "AWS_DEFAULT_REGION") else {
+            throw ConfigError(file: spec.file, line: spec.line, message: "providers.\(name): SigV4 signing needs a region (region: or AWS_REGION)")
+        }
+        return AWSCredentials(
+            accessKeyID: keyID, secretAccessKey: secret, sessionToken: value(spec.awsSessionToken, "AWS_SESSION_TOKEN"), region: region)
     }
 
     /// Every price book named exists, and every held version is one of its book's versions.

@@ -19,11 +19,26 @@ public struct Provider: Sendable {
     public var routes: [RouteRule]
     /// What the provider charges.
     public var prices: PriceCatalog
+    /// The API family: the shape of errors Tollgate answers for this provider's paths.
+    public var family: WireFamily
+    /// Paths of this provider that Tollgate also serves at its root (`/v1/messages` for Anthropic), so that an SDK
+    /// pointed at Tollgate's origin reaches the provider without a `/NAME` prefix.
+    public var nativePaths: [PathPattern]
+    /// When set, only requests whose `api-version` query is this version or later (or that carry none) may get
+    /// `stream_options.include_usage` (Azure OpenAI refuses it before 2024-09-01-preview).
+    public var streamUsageSinceAPIVersion: String?
+    /// Deployment names and the models they serve (Azure `/openai/deployments/NAME/...`), for requests whose body
+    /// names no model.
+    public var deployments: [String: String]
+    /// AWS credentials for SigV4 signing (`auth: sigv4`).
+    public var aws: AWSCredentials?
 
     /// Creates a provider.
     public init(
         name: String, baseURL: String, auth: ProviderAuth = .bearer, apiKey: String? = nil, apiKeyEnv: String? = nil,
-        acceptsStreamUsageOption: Bool = true, routes: [RouteRule] = RouteRule.openAICompatible, prices: PriceCatalog = PriceCatalog()
+        acceptsStreamUsageOption: Bool = true, routes: [RouteRule] = RouteRule.openAICompatible, prices: PriceCatalog = PriceCatalog(),
+        family: WireFamily = .openai, nativePaths: [PathPattern] = [], streamUsageSinceAPIVersion: String? = nil,
+        deployments: [String: String] = [:], aws: AWSCredentials? = nil
     ) {
         self.name = name
         self.baseURL = baseURL
@@ -33,11 +48,50 @@ public struct Provider: Sendable {
         self.acceptsStreamUsageOption = acceptsStreamUsageOption
         self.routes = routes
         self.prices = prices
+        self.family = family
+        self.nativePaths = nativePaths
+        self.streamUsageSinceAPIVersion = streamUsageSinceAPIVersion
+        self.deployments = deployments
+        self.aws = aws
+    }
+
+    /// Whether Tollgate can authenticate to the provider: it needs no key, or has a key, or AWS credentials to sign.
+    public var hasCredentials: Bool {
+        auth == .none || apiKey != nil || (auth == .sigv4 && aws != nil)
     }
 
     /// The metered API of a provider path, or `nil` for a pass-through path.
     public func api(forPath path: String) -> APIName? {
         routes.first { $0.pattern.matches(path) }?.api
+    }
+
+    /// Whether a request with this query may carry the streaming usage opt-in.
+    public func acceptsStreamUsageOption(query: String?) -> Bool {
+        guard acceptsStreamUsageOption else { return false }
+        guard let since = streamUsageSinceAPIVersion, let version = Self.queryValue("api-version", in: query) else { return true }
+        // Dated versions compare by date (`2024-10-21` ≥ `2024-09-01-preview`); undated ones (`preview`, `latest`,
+        // the v1 API's) are current.
+        let date = version.prefix(10)
+        guard date.count == 10, date.first?.isNumber == true else { return true }
+        return date >= since.prefix(10)
+    }
+
+    /// The model a request names in its path when its body names none: an Azure deployment's model.
+    public func modelFromPath(_ path: String) -> String? {
+        let segments = path.split(separator: "/")
+        guard let index = segments.firstIndex(of: "deployments"), index + 1 < segments.count else { return nil }
+        let deployment = String(segments[index + 1])
+        return deployments[deployment] ?? deployment
+    }
+
+    /// The first value of a query parameter (not percent-decoded).
+    public static func queryValue(_ name: String, in query: String?) -> String? {
+        guard let query else { return nil }
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts.first == Substring(name) { return parts.count > 1 ? String(parts[1]) : "" }
+        }
+        return nil
     }
 
     /// The provider's own path for an API (used when a model alias moves a request to this provider).
@@ -54,12 +108,16 @@ public enum ProviderAuth: Sendable, Equatable {
     case header(String)
     /// No key (a local server).
     case none
+    /// AWS Signature Version 4 over the forwarded request (Bedrock), or a Bedrock API key as a bearer token when
+    /// one is configured.
+    case sigv4
 
-    /// Reads `bearer`, `none`, or `header:NAME`.
+    /// Reads `bearer`, `none`, `sigv4`, or `header:NAME`.
     public init?(_ text: String) {
         switch text {
         case "bearer": self = .bearer
         case "none": self = .none
+        case "sigv4": self = .sigv4
         default:
             guard text.hasPrefix("header:"), text.count > 7 else { return nil }
             self = .header(String(text.dropFirst(7)).lowercased())
@@ -87,6 +145,49 @@ public struct RouteRule: Sendable, Equatable {
         RouteRule(pattern: PathPattern("/**/embeddings"), api: .openAIEmbeddings),
         RouteRule(pattern: PathPattern("/**/responses"), api: .openAIResponses),
     ]
+
+    /// The routes of a family's native API, for an entry that names its `wire_format` and lists no routes.
+    public static func defaults(for family: WireFamily) -> [RouteRule] {
+        func rules(_ pairs: [(String, APIName)]) -> [RouteRule] { pairs.map { RouteRule(pattern: PathPattern($0.0), api: $0.1) } }
+        switch family {
+        case .openai: return openAICompatible
+        case .anthropic: return rules([("/**/v1/messages", .anthropicMessages)])
+        case .gemini:
+            return rules([
+                ("/**/models/*:generateContent", .geminiGenerateContent),
+                ("/**/models/*:streamGenerateContent", .geminiStreamGenerateContent),
+                ("/**/models/*:embedContent", .geminiEmbedContent),
+                ("/**/models/*:batchEmbedContents", .geminiBatchEmbedContents),
+            ])
+        case .bedrock:
+            return rules([
+                ("/model/*/converse", .bedrockConverse), ("/model/*/converse-stream", .bedrockConverseStream),
+                ("/model/*/invoke", .bedrockInvoke), ("/model/*/invoke-with-response-stream", .bedrockInvokeStream),
+            ])
+        case .cohere: return rules([("/v2/chat", .cohereChat)])
+        case .ollama: return rules([("/api/chat", .ollamaChat), ("/api/generate", .ollamaGenerate)]) + openAICompatible
+        }
+    }
+}
+
+/// AWS credentials for SigV4, resolved from the config or the environment; never logged.
+public struct AWSCredentials: Sendable, Equatable {
+    /// Access key id (`AKIA…`, `ASIA…`).
+    public var accessKeyID: String
+    /// Secret access key.
+    public var secretAccessKey: String
+    /// Session token of temporary credentials.
+    public var sessionToken: String?
+    /// Region signed for (`us-east-1`).
+    public var region: String
+
+    /// Creates credentials.
+    public init(accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil, region: String) {
+        self.accessKeyID = accessKeyID
+        self.secretAccessKey = secretAccessKey
+        self.sessionToken = sessionToken
+        self.region = region
+    }
 }
 
 /// A path pattern: literal segments, `*` for one segment, `**` for any number of segments (zero included).
@@ -95,19 +196,23 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
         case literal(Substring)
         case one
         case any
+        /// `*:generateContent`: one segment ending with the text.
+        case suffix(Substring)
     }
 
     let segments: [Segment]
     /// The pattern as written.
     public let description: String
 
-    /// Parses `/v1/chat/completions`, `/openai/deployments/*/chat/completions`, `/**/embeddings`.
+    /// Parses `/v1/chat/completions`, `/openai/deployments/*/chat/completions`, `/**/embeddings`,
+    /// `/v1beta/models/*:generateContent`.
     public init(_ text: String) {
         description = text
         segments = text.split(separator: "/").map { part in
             switch part {
             case "*": return .one
             case "**": return .any
+            case _ where part.hasPrefix("*"): return .suffix(part.dropFirst())
             default: return .literal(part)
             }
         }
@@ -130,6 +235,9 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
             return path.first == literal && match(pattern.dropFirst(), path.dropFirst())
         case .one:
             return !path.isEmpty && match(pattern.dropFirst(), path.dropFirst())
+        case .suffix(let suffix):
+            guard let segment = path.first, segment.count > suffix.count, segment.hasSuffix(suffix) else { return false }
+            return match(pattern.dropFirst(), path.dropFirst())
         case .any:
             var rest = path
             while true {

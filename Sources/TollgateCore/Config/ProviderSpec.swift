@@ -3,8 +3,23 @@
 public struct ProviderSpec: Sendable {
     /// The definition this one builds on (`use: openai`).
     public var use: String?
-    /// Wire format family of the routes when none are listed (`openai`).
-    public var wireFormat: String?
+    /// API family (`openai`, `anthropic`, `gemini`, `bedrock`, `cohere`, `ollama`): the error shape, and the
+    /// routes when none are listed.
+    public var wireFormat: WireFamily?
+    /// Paths also served at Tollgate's root (`/v1/messages`).
+    public var nativePaths: [String]?
+    /// The first `api-version` that accepts `stream_options` (Azure).
+    public var streamOptionsSinceAPIVersion: String?
+    /// Deployment names → models (Azure).
+    public var deployments: [String: String]?
+    /// AWS region (Bedrock).
+    public var region: String?
+    /// AWS access key id, secret and session token (prefer the AWS_* environment variables).
+    public var awsAccessKeyID: String?
+    /// See ``awsAccessKeyID``.
+    public var awsSecretAccessKey: String?
+    /// See ``awsAccessKeyID``.
+    public var awsSessionToken: String?
     /// Origin of the provider.
     public var baseURL: String?
     /// How the key is sent.
@@ -32,7 +47,9 @@ public struct ProviderSpec: Sendable {
 
     static let keys = [
         "name", "use", "wire_format", "base_url", "auth", "api_key", "api_key_env", "stream_options", "routes", "prices",
-        "currency", "description", "prices_effective", "price_versions", "source",
+        "currency", "description", "prices_effective", "price_versions", "source", "native_paths",
+        "stream_options_since_api_version", "deployments", "region", "aws_access_key_id", "aws_secret_access_key",
+        "aws_session_token",
     ]
 
     /// Parses a provider file (or entry) from YAML text.
@@ -46,9 +63,27 @@ public struct ProviderSpec: Sendable {
             switch key {
             case "use": spec.use = try member.string()
             case "wire_format":
-                let family = try member.string()
-                guard family == "openai" else { throw member.error("unknown wire format '\(family)' (known: openai)") }
+                let text = try member.string()
+                guard let family = WireFamily(rawValue: text) else {
+                    throw member.error(
+                        "unknown wire format '\(text)' (known: \(WireFamily.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
                 spec.wireFormat = family
+            case "native_paths":
+                spec.nativePaths = try member.sequence().map { (item) throws(ConfigError) -> String in
+                    let path = try item.string()
+                    guard path.hasPrefix("/") else { throw item.error("a path starts with /") }
+                    return path
+                }
+            case "stream_options_since_api_version": spec.streamOptionsSinceAPIVersion = try member.string()
+            case "deployments":
+                var deployments: [String: String] = [:]
+                for (name, model) in try member.mapping() { deployments[name] = try model.string() }
+                spec.deployments = deployments
+            case "region": spec.region = try member.string()
+            case "aws_access_key_id": spec.awsAccessKeyID = try member.string()
+            case "aws_secret_access_key": spec.awsSecretAccessKey = try member.string()
+            case "aws_session_token": spec.awsSessionToken = try member.string()
             case "base_url": spec.baseURL = try parseBaseURL(member)
             case "auth":
                 let text = try member.string()
@@ -118,6 +153,13 @@ public struct ProviderSpec: Sendable {
         result.apiKeyEnv = other.apiKeyEnv ?? apiKeyEnv
         result.streamOptions = other.streamOptions ?? streamOptions
         result.routes = other.routes ?? routes
+        result.nativePaths = other.nativePaths ?? nativePaths
+        result.streamOptionsSinceAPIVersion = other.streamOptionsSinceAPIVersion ?? streamOptionsSinceAPIVersion
+        if let extra = other.deployments { result.deployments = (deployments ?? [:]).merging(extra) { $1 } }
+        result.region = other.region ?? region
+        result.awsAccessKeyID = other.awsAccessKeyID ?? awsAccessKeyID
+        result.awsSecretAccessKey = other.awsSecretAccessKey ?? awsSecretAccessKey
+        result.awsSessionToken = other.awsSessionToken ?? awsSessionToken
         if let extra = other.prices { result.prices = (prices ?? [:]).merging(extra) { $1 } }
         result.currency = other.currency ?? currency
         result.pricesEffectiveMs = other.pricesEffectiveMs ?? pricesEffectiveMs

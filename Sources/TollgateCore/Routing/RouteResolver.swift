@@ -1,7 +1,8 @@
 /// Decides where a client path goes: which provider, which provider path, and which API it meters as.
 ///
-/// `/v1/...` goes to the default provider (`openai`) with the path unchanged; `/NAME/rest` goes to provider NAME
-/// with the path `/rest`. After the body is read, a model alias may move a `/v1/...` inference to another provider.
+/// `/NAME/rest` goes to provider NAME with the path `/rest`; a path a provider claims as native (`/v1/messages` for
+/// Anthropic, `/v1beta/...` for Gemini) goes to it unchanged; any other `/v1/...` goes to the default provider
+/// (`openai`) unchanged. After the body is read, a model alias may move a `/v1/...` inference to another provider.
 public struct RouteResolver: Sendable {
     /// Where one request goes.
     public struct Target: Sendable {
@@ -13,12 +14,29 @@ public struct RouteResolver: Sendable {
         public var api: APIName?
         /// Whether the path reached the provider through the default `/v1` prefix (aliases apply only then).
         public var viaDefault: Bool
+        /// The query to send upstream (the client's, less any key it carried), without `?`.
+        public var upstreamQuery: String?
+
+        /// Creates a target.
+        public init(provider: Provider, upstreamPath: String, api: APIName?, viaDefault: Bool, upstreamQuery: String? = nil) {
+            self.provider = provider
+            self.upstreamPath = upstreamPath
+            self.api = api
+            self.viaDefault = viaDefault
+            self.upstreamQuery = upstreamQuery
+        }
     }
 
     private let config: TollgateConfig
 
+    /// Providers that claim root paths, in name order (the first claim wins).
+    private let nativeProviders: [Provider]
+
     /// Creates a resolver over a config.
-    public init(config: TollgateConfig) { self.config = config }
+    public init(config: TollgateConfig) {
+        self.config = config
+        self.nativeProviders = config.providers.values.filter { !$0.nativePaths.isEmpty }.sorted { $0.name < $1.name }
+    }
 
     /// The path in canonical form: percent-escapes of unreserved characters decoded (`/v1/chat/completion%73` is
     /// `/v1/chat/completions`, as the provider would read it), so that no spelling of an inference path escapes
@@ -69,6 +87,9 @@ public struct RouteResolver: Sendable {
             let rest = String(trimmed.dropFirst(first.count))
             let upstreamPath = rest.isEmpty ? "/" : rest
             return Target(provider: provider, upstreamPath: upstreamPath, api: provider.api(forPath: upstreamPath), viaDefault: false)
+        }
+        if let provider = nativeProviders.first(where: { provider in provider.nativePaths.contains { $0.matches(path) } }) {
+            return Target(provider: provider, upstreamPath: path, api: provider.api(forPath: path), viaDefault: false)
         }
         if first == "v1", let provider = config.providers[config.defaultProvider] {
             return Target(provider: provider, upstreamPath: path, api: provider.api(forPath: path), viaDefault: true)

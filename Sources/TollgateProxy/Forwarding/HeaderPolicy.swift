@@ -14,7 +14,8 @@ enum HeaderPolicy {
         "proxy-authorization", "proxy-authenticate",
     ]
     /// Headers a client may carry its credentials in; none of them reaches a provider.
-    static let credentials: Set<String> = ["authorization", "x-api-key", "api-key", "x-goog-api-key"]
+    /// (`x-amz-security-token` is an AWS client's session token, sent next to its own signature.)
+    static let credentials: Set<String> = ["authorization", "x-api-key", "api-key", "x-goog-api-key", "x-amz-security-token"]
     /// Headers the proxy sets itself toward the provider.
     static let recomputed: Set<String> = ["host", "content-length"]
 
@@ -38,7 +39,8 @@ enum HeaderPolicy {
         if forceIdentityEncoding { headers.add(name: "accept-encoding", value: "identity") }
         if let key = provider.apiKey {
             switch provider.auth {
-            case .bearer: headers.add(name: "authorization", value: "Bearer \(key)")
+            // A Bedrock API key travels as a bearer token; without one the request is signed after this (SigV4).
+            case .bearer, .sigv4: headers.add(name: "authorization", value: "Bearer \(key)")
             case .header(let name): headers.add(name: name, value: key)
             case .none: break
             }

@@ -24,17 +24,20 @@ struct ProxyResponder: HTTPResponder {
         let arrival = Date()
         let rawPath = request.uri.path
         if rawPath == "/healthz" { return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n"))) }
+        var family = Self.family(guessedFrom: rawPath)
         do {
             guard let path = RouteResolver.canonicalPath(rawPath) else {
                 throw ErrorResponse.badRequest(
                     "The path \(rawPath) is not allowed (escaped '/', dot segments or a bad escape).", code: "invalid_path")
             }
-            guard let target = routes.resolve(path: path) else {
+            guard var target = routes.resolve(path: path) else {
                 throw ErrorResponse.notFound(
                     "Unknown route \(request.method.rawValue) \(path). OpenAI-compatible paths start with /v1/; "
                         + "a provider's own paths with /PROVIDER/ (configured: \(config.providers.keys.sorted().joined(separator: ", "))).")
             }
-            let key = try await authenticate(request.headers)
+            family = target.api?.family ?? target.provider.family
+            let (key, keyInQuery) = try await authenticate(request.headers, query: request.uri.query)
+            target.upstreamQuery = keyInQuery ? Self.removingKey(from: request.uri.query) : request.uri.query
             var request = request
             let body = try await collectBody(&request)
             guard let api = target.api, request.method == .post else {
@@ -43,14 +46,22 @@ struct ProxyResponder: HTTPResponder {
             return try await infer(
                 request, body: body, target: target, api: api, key: key, arrival: arrival, started: started)
         } catch let error as ErrorResponse {
-            return error.response
+            return error.response(for: family)
         }
     }
 
-    private func authenticate(_ headers: HTTPFields) async throws -> VirtualKey {
-        guard let secret = Self.presentedKey(headers) else {
+    /// The family whose error shape a path that matched no route most likely expects.
+    static func family(guessedFrom path: String) -> WireFamily {
+        if path.hasPrefix("/v1beta/") || path.hasPrefix("/gemini/") { return .gemini }
+        if path.hasPrefix("/v1/messages") || path.hasPrefix("/anthropic/") { return .anthropic }
+        return .openai
+    }
+
+    private func authenticate(_ headers: HTTPFields, query: String?) async throws -> (VirtualKey, inQuery: Bool) {
+        guard let (secret, inQuery) = Self.presentedKey(headers, query: query) else {
             throw ErrorResponse.unauthorized(
-                "You didn't provide an API key. Send your Tollgate virtual key as 'Authorization: Bearer tg_…'.")
+                "You didn't provide an API key. Send your Tollgate virtual key as 'Authorization: Bearer tg_…' "
+                    + "(or in x-api-key, x-goog-api-key, api-key or ?key=).")
         }
         let key: VirtualKey?
         do {
@@ -62,19 +73,31 @@ struct ProxyResponder: HTTPResponder {
         guard let key else {
             throw ErrorResponse.unauthorized("Incorrect API key provided: \(Self.redacted(secret)). It is unknown or revoked.")
         }
-        return key
+        return (key, inQuery)
     }
 
-    /// The virtual key from `Authorization: Bearer`, `x-api-key` or `api-key`.
-    static func presentedKey(_ headers: HTTPFields) -> String? {
+    /// The virtual key where each official SDK sends its key: `Authorization: Bearer` (OpenAI, Bedrock API keys),
+    /// `x-api-key` (Anthropic), `x-goog-api-key` or `?key=` (Gemini), `api-key` (Azure). `inQuery` says it came in
+    /// the query, which must then lose it before going upstream.
+    static func presentedKey(_ headers: HTTPFields, query: String? = nil) -> (secret: String, inQuery: Bool)? {
         if let authorization = headers[.authorization] {
             let parts = authorization.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" { return parts[1].trimmingCharacters(in: .whitespaces) }
+            if parts.count == 2, parts[0].lowercased() == "bearer" { return (parts[1].trimmingCharacters(in: .whitespaces), false) }
         }
-        for name in ["x-api-key", "api-key"] {
-            if let fieldName = HTTPField.Name(name), let value = headers[fieldName] { return value }
+        for name in ["x-api-key", "x-goog-api-key", "api-key"] {
+            if let fieldName = HTTPField.Name(name), let value = headers[fieldName] { return (value, false) }
+        }
+        if let value = Provider.queryValue("key", in: query), !value.isEmpty {
+            return (value.removingPercentEncoding ?? value, true)
         }
         return nil
+    }
+
+    /// The query without its `key` parameters (a Gemini client's key, which must not reach the provider).
+    static func removingKey(from query: String?) -> String? {
+        guard let query else { return nil }
+        let kept = query.split(separator: "&").filter { !($0 == "key" || $0.hasPrefix("key=")) }
+        return kept.isEmpty ? nil : kept.joined(separator: "&")
     }
 
     /// `tg_abc…xyz`: enough to recognise a key in a message, not enough to use it.
@@ -99,17 +122,21 @@ struct ProxyResponder: HTTPResponder {
         let bytes = Array(body.readableBytesView)
         var target = target
         var prepared: PreparedRequest
+        func options(_ target: RouteResolver.Target, upstreamModel: String? = nil) -> RequestOptions {
+            RequestOptions(
+                acceptsStreamUsageOption: target.provider.acceptsStreamUsageOption(query: target.upstreamQuery), upstreamModel: upstreamModel,
+                path: target.upstreamPath, query: target.upstreamQuery)
+        }
         do {
-            prepared = try api.wireFormat.prepare(
-                body: bytes, options: RequestOptions(acceptsStreamUsageOption: target.provider.acceptsStreamUsageOption))
+            prepared = try api.wireFormat.prepare(body: bytes, options: options(target))
             let aliased = routes.applyingAlias(to: target, model: prepared.model)
             if aliased.target.provider.name != target.provider.name || aliased.upstreamModel != nil {
+                let query = target.upstreamQuery
                 target = aliased.target
-                prepared = try api.wireFormat.prepare(
-                    body: bytes,
-                    options: RequestOptions(
-                        acceptsStreamUsageOption: target.provider.acceptsStreamUsageOption, upstreamModel: aliased.upstreamModel))
+                target.upstreamQuery = query
+                prepared = try api.wireFormat.prepare(body: bytes, options: options(target, upstreamModel: aliased.upstreamModel))
             }
+            if prepared.model == nil { prepared.model = target.provider.modelFromPath(target.upstreamPath) }
         } catch {
             let context = makeContext(
                 request, target: target, api: api, key: key, prepared: PreparedRequest(model: nil, stream: false), bytes: bytes.count,
@@ -162,15 +189,22 @@ struct ProxyResponder: HTTPResponder {
     /// Forwards a request to the provider; failures to reach it become 502/504 in OpenAI's error shape.
     private func send(_ request: Request, body: ByteBuffer, target: RouteResolver.Target, forceIdentity: Bool) async throws -> HTTPClientResponse {
         let provider = target.provider
-        if provider.apiKey == nil, provider.auth != .none {
+        if !provider.hasCredentials {
             throw ErrorResponse.upstream(
                 .internalServerError,
-                "Provider '\(provider.name)' has no API key configured\(provider.apiKeyEnv.map { ": set \($0)" } ?? "").",
+                provider.auth == .sigv4
+                    ? "Provider '\(provider.name)' has no credentials configured: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                        + "or a Bedrock API key in \(provider.apiKeyEnv ?? "api_key")."
+                    : "Provider '\(provider.name)' has no API key configured\(provider.apiKeyEnv.map { ": set \($0)" } ?? "").",
                 code: "provider_key_missing")
         }
-        var outgoing = HTTPClientRequest(url: provider.baseURL + target.upstreamPath + (request.uri.query.map { "?\($0)" } ?? ""))
+        var outgoing = HTTPClientRequest(url: provider.baseURL + target.upstreamPath + (target.upstreamQuery.map { "?\($0)" } ?? ""))
         outgoing.method = .init(rawValue: request.method.rawValue)
         outgoing.headers = HeaderPolicy.upstream(from: request.headers, provider: provider, forceIdentityEncoding: forceIdentity)
+        if provider.auth == .sigv4, provider.apiKey == nil, let credentials = provider.aws {
+            UpstreamSigning.sign(
+                &outgoing, baseURL: provider.baseURL, path: target.upstreamPath, query: target.upstreamQuery, body: body, credentials: credentials)
+        }
         if body.readableBytes > 0 || request.method == .post { outgoing.body = .bytes(body) }
         do {
             return try await upstream.execute(outgoing)

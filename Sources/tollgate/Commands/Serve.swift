@@ -20,7 +20,7 @@ struct Serve: AsyncParsableCommand {
             config.listen = address
         }
         let logger = makeLogger(level: config.logLevel)
-        let keyless = config.providers.values.sorted(by: { $0.name < $1.name }).filter { $0.apiKey == nil && $0.auth != .none }
+        let keyless = config.providers.values.sorted(by: { $0.name < $1.name }).filter { !$0.hasCredentials }
         if !keyless.isEmpty {
             let names = keyless.map { "\($0.name) (\($0.apiKeyEnv ?? "api_key"))" }.joined(separator: ", ")
             logger.warning("providers without an API key; their requests fail until one is set: \(names)")

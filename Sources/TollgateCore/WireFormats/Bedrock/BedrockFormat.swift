@@ -1,11 +1,134 @@
-/// PLACEHOLDER while the format is written: reads the request like OpenAI's and meters nothing.
+/// AWS Bedrock runtime: Converse and ConverseStream (`/model/{id}/converse`, `/model/{id}/converse-stream`), and
+/// InvokeModel / InvokeModelWithResponseStream with an Anthropic Messages body (`/model/{id}/invoke`,
+/// `/model/{id}/invoke-with-response-stream`).
+///
+/// The model is named in the path only (percent-encoded: `us.amazon.nova-pro-v1%3A0`), and whether the answer
+/// streams is fixed by the path too. Bodies go upstream unchanged: SigV4 signs the body, and a model alias cannot
+/// apply because the model is not in the body (``RequestOptions/upstreamModel`` is ignored; the proxy changes the
+/// path instead, if it moves a request). Streams use the binary `application/vnd.amazon.eventstream` framing,
+/// decoded by ``EventStreamDecoder`` with both checksums verified.
+///
+/// Converse answers never name the model that served them (Anthropic bodies on InvokeModel do): when a response
+/// reports usage without a model, the model of the path is taken as the served one.
 public struct BedrockFormat: WireFormat {
+    /// One of ``APIName/bedrockConverse``, ``APIName/bedrockConverseStream``, ``APIName/bedrockInvoke``,
+    /// ``APIName/bedrockInvokeStream``.
     public let api: APIName
+
+    /// Creates the format of one Bedrock API.
     public init(api: APIName) { self.api = api }
-    public func prepare(body: [UInt8], options: RequestOptions) throws(RequestError) -> PreparedRequest {
-        try OpenAIRequest.prepareAsIs(body: body, options: options)
+
+    /// Plain Converse bodies: `usage` and, when a tier was asked for, `serviceTier.type`; no model member (the
+    /// empty path never matches).
+    static let converseLayout = JSONBodyMeter.Layout(model: [], usage: ["usage"], serviceTier: ["serviceTier", "type"]) {
+        _, usage, tier, reading in
+        BedrockUsage.read(usage: usage, shape: .converse, into: &reading)
+        if let tier { reading.serviceTier = decodeJSONString(tier) }
     }
+
+    /// The request members holding the output limit: Converse's `inferenceConfig.maxTokens`, Anthropic's
+    /// `max_tokens` for InvokeModel.
+    private static let requestPaths = JSONFieldScanner.KeyPaths([["inferenceConfig", "maxTokens"], ["max_tokens"]])
+
+    /// Whether the API is one of the Invoke pair, whose bodies are Anthropic Messages.
+    private var isInvoke: Bool { api == .bedrockInvoke || api == .bedrockInvokeStream }
+
+    /// Checks that the body is one JSON object and reads the model from the path, the stream from the API and the
+    /// output limit from the body; the body is forwarded as it is.
+    public func prepare(body: [UInt8], options: RequestOptions) throws(RequestError) -> PreparedRequest {
+        guard let start = body.firstIndex(where: { !JSONEdit.isWhitespace($0) }) else { throw .invalidJSON("the body is empty") }
+        guard body[start] == UInt8(ascii: "{") else { throw .invalidJSON("expected a JSON object") }
+        guard let scanner = JSONFieldScanner.scanWhole(body, paths: Self.requestPaths) else {
+            throw .invalidJSON("the object is not well-formed or is cut short")
+        }
+        return PreparedRequest(
+            model: Self.modelID(inPath: options.path), stream: api == .bedrockConverseStream || api == .bedrockInvokeStream,
+            maxOutputTokens: scanner.value(at: isInvoke ? 1 : 0).flatMap(BedrockUsage.wholeNumber)
+        )
+    }
+
+    /// An event-stream meter for `application/vnd.amazon.eventstream` (or a streaming API's body without a content
+    /// type), a JSON meter for everything else (errors included).
     public func makeMeter(for request: PreparedRequest, contentType: String?) -> any ResponseMeter {
-        JSONBodyMeter(layout: AnthropicMessagesFormat.plainLayout)
+        let eventStream =
+            contentType.map { $0.lowercased().hasPrefix("application/vnd.amazon.eventstream") } ?? request.stream
+        switch (eventStream, isInvoke) {
+        case (true, false):
+            return ServedModelFallback(EventStreamMeter(reader: BedrockConverseStreamReader()), model: request.model)
+        case (true, true):
+            return ServedModelFallback(EventStreamMeter(reader: BedrockInvokeStreamReader()), model: request.model)
+        case (false, false):
+            return ServedModelFallback(JSONBodyMeter(layout: Self.converseLayout), model: request.model)
+        case (false, true):
+            return ServedModelFallback(JSONBodyMeter(layout: AnthropicMessagesFormat.plainLayout), model: request.model)
+        }
+    }
+
+    /// The model id of a `/model/{id}/{action}` path, percent-decoded (`us.amazon.nova-pro-v1%3A0` →
+    /// `us.amazon.nova-pro-v1:0`); an ARN whose slashes were not encoded spans several segments. `nil` when the path
+    /// has no `model` segment followed by an id and an action.
+    public static func modelID(inPath path: String) -> String? {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard let model = segments.firstIndex(of: "model"), segments.count - model >= 3 else { return nil }
+        let id = segments[(model + 1)..<(segments.count - 1)].joined(separator: "/")
+        return id.isEmpty ? nil : percentDecoded(id)
+    }
+
+    /// The text with every `%XX` escape replaced by its byte; an escape that is not two hex digits stays as it is.
+    static func percentDecoded(_ text: String) -> String {
+        guard text.contains("%") else { return text }
+        let bytes = Array(text.utf8)
+        var decoded: [UInt8] = []
+        decoded.reserveCapacity(bytes.count)
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count,
+                let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])
+            {
+                decoded.append(high << 4 | low)
+                index += 3
+            } else {
+                decoded.append(bytes[index])
+                index += 1
+            }
+        }
+        return String(decoding: decoded, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}
+
+/// A meter whose reading takes the requested model as the served one when the response reported usage but named
+/// no model (Bedrock names the model in the request path only). Error bodies report no usage and keep no model.
+struct ServedModelFallback<Base: ResponseMeter>: ResponseMeter {
+    private var base: Base
+    private let model: String?
+
+    /// Wraps `base`; `model` is the model of the request path.
+    init(_ base: Base, model: String?) {
+        self.base = base
+        self.model = model
+    }
+
+    /// As the wrapped meter.
+    var rewrites: Bool { base.rewrites }
+    /// As the wrapped meter.
+    var reachedEnd: Bool { base.reachedEnd }
+
+    /// Passes the piece to the wrapped meter.
+    mutating func observe(_ piece: UnsafeRawBufferPointer) -> [UInt8]? { base.observe(piece) }
+
+    /// The wrapped meter's reading, with the requested model as the served one where it names none.
+    mutating func finish() -> (reading: UsageReading, tail: [UInt8]?) {
+        var (reading, tail) = base.finish()
+        if reading.servedModel == nil, reading.usage != nil { reading.servedModel = model }
+        return (reading, tail)
     }
 }
