@@ -1,19 +1,21 @@
 import Testing
 import TollgateCore
 
-/// Every recorded OpenAI-family response (Fixtures/recorded) reads as the served model and token classes its
+/// Every recorded provider response (Fixtures/recorded) reads as the served model and token classes its
 /// case.json expects, under the fixture README's canonical usage rules.
 @Suite("Recorded responses")
 struct RecordedUsageTests {
-    @Test("all openai.* and anthropic-* cases were copied with their bodies")
+    @Test("every recorded case was copied with its body")
     func fixtureSet() {
         let cases = RecordedCase.all
-        #expect(cases.count == 33)
-        #expect(cases.filter { $0.api.rawValue.hasPrefix("openai.") }.count == 23)
+        #expect(cases.count == 48)
+        #expect(cases.filter { $0.api.family == .openai }.count == 23)
         #expect(cases.filter { $0.api == .anthropicMessages }.count == 10)
+        #expect(cases.filter { $0.api.family == .gemini }.count == 11)
+        #expect(cases.filter { $0.api.family == .bedrock }.count == 3)
+        #expect(cases.filter { $0.api == .cohereChat }.count == 1)
         #expect(cases.allSatisfy { !$0.body.isEmpty })
-        #expect(Set(cases.map(\.api)) == [.openAIChat, .openAICompletions, .openAIEmbeddings, .openAIResponses, .anthropicMessages])
-        #expect(RecordedCase.streams.count == 15)
+        #expect(RecordedCase.streams.count == 24)
     }
 
     @Test("usage and served model match expected", arguments: RecordedCase.all)

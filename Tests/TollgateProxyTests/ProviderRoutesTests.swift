@@ -49,6 +49,15 @@ struct ProviderRoutesTests {
             ),
             ("/gemini/v1beta/openai/chat/completions", "gemini", "/v1beta/openai/chat/completions", .openAIChat),
             ("/v1beta/models", "gemini", "/v1beta/models", nil),
+            // An escaped colon is the same path to Google: it must not escape metering.
+            (
+                "/v1beta/models/gemini-2.5-flash%3AgenerateContent", "gemini", "/v1beta/models/gemini-2.5-flash%3AgenerateContent",
+                .geminiGenerateContent
+            ),
+            (
+                "/gemini/v1beta/models/gemini-2.5-flash%3astreamGenerateContent", "gemini", "/v1beta/models/gemini-2.5-flash%3astreamGenerateContent",
+                .geminiStreamGenerateContent
+            ),
             ("/bedrock/model/us.amazon.nova-pro-v1%3A0/converse", "bedrock", "/model/us.amazon.nova-pro-v1%3A0/converse", .bedrockConverse),
             ("/bedrock/model/m/converse-stream", "bedrock", "/model/m/converse-stream", .bedrockConverseStream),
             ("/bedrock/model/m/invoke", "bedrock", "/model/m/invoke", .bedrockInvoke),

@@ -39,6 +39,12 @@ struct ProxyResponderTests {
             testDescription: "a header wins over ?key=", fields: clientFields(["x-goog-api-key": "tg_head"]), query: "key=tg_query",
             key: "tg_head"),
         Presented(testDescription: "empty ?key=", fields: clientFields([:]), query: "key=", key: nil),
+        Presented(
+            testDescription: "AWS SigV4 access key id",
+            fields: clientFields([
+                "Authorization":
+                    "AWS4-HMAC-SHA256 Credential=tg_aws/20260101/us-east-1/bedrock/aws4_request, SignedHeaders=host, Signature=00"
+            ]), key: "tg_aws"),
     ]
 
     @Test(

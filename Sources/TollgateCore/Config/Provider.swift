@@ -228,6 +228,23 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
         segments.allSatisfy { if case .literal = $0 { return true } else { return false } } ? description : nil
     }
 
+    /// The segment with `%3A` (either case) read as `:`.
+    private static func decodingColons(_ segment: Substring) -> Substring {
+        var result = ""
+        var rest = segment[...]
+        while let percent = rest.firstIndex(of: "%") {
+            result += rest[..<percent]
+            let escape = rest[percent...].prefix(3)
+            if escape.count == 3, escape.dropFirst().uppercased() == "3A" {
+                result += ":"
+            } else {
+                result += escape
+            }
+            rest = rest[percent...].dropFirst(escape.count)
+        }
+        return Substring(result + rest)
+    }
+
     private static func match(_ pattern: ArraySlice<Segment>, _ path: ArraySlice<Substring>) -> Bool {
         guard let first = pattern.first else { return path.isEmpty }
         switch first {
@@ -236,7 +253,10 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
         case .one:
             return !path.isEmpty && match(pattern.dropFirst(), path.dropFirst())
         case .suffix(let suffix):
-            guard let segment = path.first, segment.count > suffix.count, segment.hasSuffix(suffix) else { return false }
+            // `M%3AgenerateContent` is the same path to the provider as `M:generateContent`: it must not escape metering.
+            guard var segment = path.first else { return false }
+            if segment.contains("%") { segment = Self.decodingColons(segment) }
+            guard segment.count > suffix.count, segment.hasSuffix(suffix) else { return false }
             return match(pattern.dropFirst(), path.dropFirst())
         case .any:
             var rest = path

@@ -143,6 +143,10 @@ public enum APIName: String, Sendable, CaseIterable, Codable {
         }
     }
 
+    /// Whether the model is named in the path (Gemini, Bedrock) rather than the body: a model alias cannot move
+    /// such a request, and the format reads the requested model from ``RequestOptions/path``.
+    public var modelInPath: Bool { family == .gemini || family == .bedrock }
+
     /// The family whose error shape and conventions the API follows.
     public var family: WireFamily {
         switch self {

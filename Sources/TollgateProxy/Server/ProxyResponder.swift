@@ -77,12 +77,19 @@ struct ProxyResponder: HTTPResponder {
     }
 
     /// The virtual key where each official SDK sends its key: `Authorization: Bearer` (OpenAI, Bedrock API keys),
+    /// the access key id of an AWS SigV4 `Authorization` (an AWS SDK given the virtual key as its access key id),
     /// `x-api-key` (Anthropic), `x-goog-api-key` or `?key=` (Gemini), `api-key` (Azure). `inQuery` says it came in
     /// the query, which must then lose it before going upstream.
     static func presentedKey(_ headers: HTTPFields, query: String? = nil) -> (secret: String, inQuery: Bool)? {
         if let authorization = headers[.authorization] {
             let parts = authorization.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" { return (parts[1].trimmingCharacters(in: .whitespaces), false) }
+            // An AWS SDK signing with the virtual key as its access key id (`Credential=tg_…/DATE/REGION/bedrock/…`):
+            // the signature cannot be checked (the secret is the provider's business), the key id is the key.
+            if parts.count == 2, parts[0] == "AWS4-HMAC-SHA256", let range = parts[1].range(of: "Credential=") {
+                let keyID = parts[1][range.upperBound...].prefix { $0 != "/" && $0 != "," && $0 != " " }
+                if !keyID.isEmpty { return (String(keyID), false) }
+            }
         }
         for name in ["x-api-key", "x-goog-api-key", "api-key"] {
             if let fieldName = HTTPField.Name(name), let value = headers[fieldName] { return (value, false) }

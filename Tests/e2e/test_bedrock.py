@@ -1,0 +1,246 @@
+"""Bedrock through Tollgate: recorded Converse and ConverseStream bodies served by a stub Bedrock runtime on
+loopback, which checks the SigV4 signature Tollgate puts on every forwarded request with botocore's own signer;
+event-stream bodies with a bad CRC or cut mid-frame; and the official boto3 client (the virtual key as its access key
+id) plain and streaming."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Iterable
+
+import boto3
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+
+from conftest import Simulator, Tollgate, event_classes, raw_post, start_tollgate, stop_process
+
+pytestmark = pytest.mark.proxy
+
+RECORDED = Path(__file__).resolve().parents[1] / "TollgateCoreTests" / "Fixtures" / "recorded"
+ACCESS_KEY = "AKIDTOLLGATEEXAMPLE"
+SECRET_KEY = "tollgate/secret/EXAMPLEKEY"
+SESSION_TOKEN = "tollgate-session-token"
+REGION = "eu-west-3"
+
+
+def recorded(name: str) -> tuple[dict, bytes]:
+    case = json.loads((RECORDED / name / "case.json").read_text())
+    return case, (RECORDED / name / case["response"]["body_file"]).read_bytes()
+
+
+class StubBedrock:
+    """A Bedrock runtime on loopback: answers each request with the next queued reply, written in pieces of
+    `chunk` bytes, and keeps what it received."""
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+        self.reply: tuple[int, str, bytes] = (200, "application/json", b"{}")
+        self.chunk = 4096
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                stub.received.append({"path": self.path, "headers": dict(self.headers.items()), "body": body})
+                status, content_type, payload = stub.reply
+                self.send_response(status)
+                self.send_header("content-type", content_type)
+                self.send_header("x-amzn-requestid", "stub-request")
+                self.send_header("transfer-encoding", "chunked")
+                self.end_headers()
+                for start in range(0, len(payload), stub.chunk):
+                    piece = payload[start : start + stub.chunk]
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterable[StubBedrock]:
+    server = StubBedrock()
+    yield server
+    server.close()
+
+
+def bedrock_entry(origin: str, signed: bool) -> str:
+    credentials = (
+        f'aws_access_key_id: "{ACCESS_KEY}", aws_secret_access_key: "{SECRET_KEY}", aws_session_token: "{SESSION_TOKEN}"'
+        if signed
+        else 'api_key: "bedrock-api-key"'
+    )
+    return f'  bedrock: {{base_url: "{origin}", region: {REGION}, {credentials}}}\n'
+
+
+@pytest.fixture(scope="module")
+def signed(sim: Simulator, stub: StubBedrock, log_dir: Path) -> Iterable[Tollgate]:
+    proxy = start_tollgate(sim.origin, log_dir / "tollgate-bedrock", extra_config=bedrock_entry(stub.origin, signed=True))
+    try:
+        proxy.key = proxy.create_key("cust-bedrock")
+        yield proxy
+    finally:
+        stop_process(proxy.proc)
+
+
+def expected_signature(request: dict) -> str:
+    """The Authorization header botocore computes for the request as received, at the time it was signed."""
+    headers = {name.lower(): value for name, value in request["headers"].items()}
+    aws = AWSRequest(method="POST", url="http://" + headers["host"] + request["path"], data=request["body"])
+    # Tollgate signs content-type and every x-amz-* header (botocore signs what the request carries).
+    for name, value in headers.items():
+        if name == "content-type" or name.startswith("x-amz-"):
+            aws.headers[name] = value
+    auth = SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY, SESSION_TOKEN), "bedrock", REGION)
+    auth._timestamp = lambda: headers["x-amz-date"]  # sign at the request's own time
+    auth.add_auth(aws)
+    return aws.headers["Authorization"]
+
+
+def check_forwarded_signed(request: dict, virtual_key: str) -> None:
+    headers = {name.lower(): value for name, value in request["headers"].items()}
+    assert headers["authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/")
+    assert f"/{REGION}/bedrock/aws4_request" in headers["authorization"]
+    assert headers["x-amz-security-token"] == SESSION_TOKEN
+    assert headers["authorization"] == expected_signature(request), "botocore computes another signature"
+    assert virtual_key not in json.dumps({k: v for k, v in request["headers"].items()})
+
+
+@pytest.mark.parametrize("name", ["bedrock-converse-json-cache-read", "bedrock-converse-json-nova", "bedrock-converse-stream-gpt-oss"])
+def test_recorded_bodies_signed_and_metered(signed: Tollgate, stub: StubBedrock, name: str) -> None:
+    case, body = recorded(name)
+    stub.reply = (200, case["response"]["content_type"], body)
+    stub.chunk = 7  # frames and JSON split across many reads
+    stub.received.clear()
+    mark = signed.mark()
+    response = raw_post(signed.origin + "/bedrock" + case["request"]["path"], case["request"]["body"], signed.key)
+    assert response.status == 200
+    assert response.decoded() == body, "the client did not get the provider's bytes"
+    (forwarded,) = stub.received
+    assert forwarded["path"] == case["request"]["path"], "the path (with %3A) must reach Bedrock as sent"
+    check_forwarded_signed(forwarded, signed.key)
+    event = signed.one_new_event(mark)
+    expected = case["expected"]
+    assert event["provider"] == "bedrock"
+    assert event["served_model"] == expected["model"]
+    assert event["stream"] is case["stream"]
+    assert event_classes(event) == {k: expected[k] for k in event_classes(event)}
+    assert not event["estimated"]
+
+
+def corrupt(body: bytes, how: str) -> bytes:
+    """The recorded stream with its third frame's payload damaged (bad message CRC), or cut inside that frame."""
+    offsets, offset = [], 0
+    while offset < len(body):
+        offsets.append(offset)
+        offset += int.from_bytes(body[offset : offset + 4], "big")
+    third = offsets[2]
+    if how == "bad-crc":
+        damaged = bytearray(body)
+        damaged[third + 20] ^= 0xFF
+        return bytes(damaged)
+    return body[: third + 9]
+
+
+@pytest.mark.parametrize("how", ["bad-crc", "truncated"])
+def test_damaged_event_stream_is_recorded_with_a_clear_note(signed: Tollgate, stub: StubBedrock, how: str) -> None:
+    case, body = recorded("bedrock-converse-stream-gpt-oss")
+    damaged = corrupt(body, how)
+    stub.reply = (200, case["response"]["content_type"], damaged)
+    stub.chunk = 5
+    mark = signed.mark()
+    response = raw_post(signed.origin + "/bedrock" + case["request"]["path"], case["request"]["body"], signed.key)
+    assert response.status == 200
+    assert response.decoded() == damaged, "the client gets what the provider sent, damage included"
+    event = signed.one_new_event(mark)
+    assert event["note"], "the event must say what went wrong"
+    assert ("CRC" in event["note"]) if how == "bad-crc" else ("truncated" in event["note"] or "ended" in event["note"])
+    # Still serving, and the next good stream meters exactly.
+    stub.reply = (200, case["response"]["content_type"], body)
+    mark = signed.mark()
+    assert raw_post(signed.origin + "/bedrock" + case["request"]["path"], case["request"]["body"], signed.key).status == 200
+    assert signed.one_new_event(mark)["output_tokens"] == case["expected"]["output_tokens"]
+
+
+def test_api_key_goes_as_bearer_and_nothing_is_signed(sim: Simulator, stub: StubBedrock, log_dir: Path) -> None:
+    proxy = start_tollgate(sim.origin, log_dir / "tollgate-bedrock-key", extra_config=bedrock_entry(stub.origin, signed=False))
+    try:
+        proxy.key = proxy.create_key("cust-bedrock")
+        case, body = recorded("bedrock-converse-json-nova")
+        stub.reply = (200, "application/json", body)
+        stub.received.clear()
+        mark = proxy.mark()
+        assert raw_post(proxy.origin + "/bedrock" + case["request"]["path"], case["request"]["body"], proxy.key).status == 200
+        headers = {name.lower(): value for name, value in stub.received[0]["headers"].items()}
+        assert headers["authorization"] == "Bearer bedrock-api-key"
+        assert "x-amz-date" not in headers
+        assert proxy.one_new_event(mark)["input_tokens"] == case["expected"]["input_tokens"]
+    finally:
+        stop_process(proxy.proc)
+
+
+def boto3_client(proxy: Tollgate, key: str, monkeypatch: pytest.MonkeyPatch) -> object:
+    """boto3's bedrock-runtime client signing with the virtual key as its access key id (boto3 sends a Bedrock API
+    key only to https endpoints; the test proxy is plain http)."""
+    monkeypatch.delenv("AWS_BEARER_TOKEN_BEDROCK", raising=False)
+    return boto3.client(
+        "bedrock-runtime",
+        region_name=REGION,
+        endpoint_url=proxy.origin + "/bedrock",
+        aws_access_key_id=key,
+        aws_secret_access_key="unused-by-tollgate",
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def test_boto3_converse_and_stream_through_tollgate(signed: Tollgate, stub: StubBedrock, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = boto3_client(signed, signed.key, monkeypatch)
+    case, body = recorded("bedrock-converse-json-nova")
+    stub.reply = (200, "application/json", body)
+    stub.chunk = 4096
+    stub.received.clear()
+    mark = signed.mark()
+    model = "us.amazon.nova-pro-v1:0"
+    answer = client.converse(modelId=model, messages=[{"role": "user", "content": [{"text": "Hello"}]}])
+    assert answer["usage"]["inputTokens"] == case["expected"]["input_tokens"]
+    assert stub.received[0]["path"] == "/model/us.amazon.nova-pro-v1%3A0/converse"
+    check_forwarded_signed(stub.received[0], signed.key)
+    event = signed.one_new_event(mark)
+    assert event["model"] == model
+    assert event["output_tokens"] == answer["usage"]["outputTokens"]
+
+    case, body = recorded("bedrock-converse-stream-gpt-oss")
+    stub.reply = (200, case["response"]["content_type"], body)
+    mark = signed.mark()
+    stream = client.converse_stream(
+        modelId="openai.gpt-oss-120b-1:0", messages=[{"role": "user", "content": [{"text": "Hello"}]}]
+    )
+    usage = [item["metadata"]["usage"] for item in stream["stream"] if "metadata" in item]
+    assert usage and usage[-1]["outputTokens"] == case["expected"]["output_tokens"]
+    event = signed.one_new_event(mark)
+    assert event["stream"] is True
+    assert event["output_tokens"] == case["expected"]["output_tokens"]
+
+
+def test_boto3_with_a_bad_virtual_key_gets_an_aws_error(signed: Tollgate, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = boto3_client(signed, "tg_not_a_key", monkeypatch)
+    with pytest.raises(client.exceptions.ClientError) as raised:
+        client.converse(modelId="us.amazon.nova-pro-v1:0", messages=[{"role": "user", "content": [{"text": "Hi"}]}])
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 401
+    assert raised.value.response["Error"]["Code"] == "UnrecognizedClientException"
