@@ -6,8 +6,6 @@ id) plain and streaming."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterable
 
@@ -19,6 +17,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 
 from conftest import Simulator, Tollgate, event_classes, raw_post, start_tollgate, stop_process
+from stub_upstream import StubUpstream
 
 pytestmark = pytest.mark.proxy
 
@@ -34,48 +33,9 @@ def recorded(name: str) -> tuple[dict, bytes]:
     return case, (RECORDED / name / case["response"]["body_file"]).read_bytes()
 
 
-class StubBedrock:
-    """A Bedrock runtime on loopback: answers each request with the next queued reply, written in pieces of
-    `chunk` bytes, and keeps what it received."""
-
-    def __init__(self) -> None:
-        self.received: list[dict] = []
-        self.reply: tuple[int, str, bytes] = (200, "application/json", b"{}")
-        self.chunk = 4096
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                stub.received.append({"path": self.path, "headers": dict(self.headers.items()), "body": body})
-                status, content_type, payload = stub.reply
-                self.send_response(status)
-                self.send_header("content-type", content_type)
-                self.send_header("x-amzn-requestid", "stub-request")
-                self.send_header("transfer-encoding", "chunked")
-                self.end_headers()
-                for start in range(0, len(payload), stub.chunk):
-                    piece = payload[start : start + stub.chunk]
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-                    self.wfile.flush()
-                self.wfile.write(b"0\r\n\r\n")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-
-
 @pytest.fixture(scope="module")
-def stub() -> Iterable[StubBedrock]:
-    server = StubBedrock()
+def stub() -> Iterable[StubUpstream]:
+    server = StubUpstream()
     yield server
     server.close()
 
@@ -90,7 +50,7 @@ def bedrock_entry(origin: str, signed: bool) -> str:
 
 
 @pytest.fixture(scope="module")
-def signed(sim: Simulator, stub: StubBedrock, log_dir: Path) -> Iterable[Tollgate]:
+def signed(sim: Simulator, stub: StubUpstream, log_dir: Path) -> Iterable[Tollgate]:
     proxy = start_tollgate(sim.origin, log_dir / "tollgate-bedrock", extra_config=bedrock_entry(stub.origin, signed=True))
     try:
         proxy.key = proxy.create_key("cust-bedrock")
@@ -123,7 +83,7 @@ def check_forwarded_signed(request: dict, virtual_key: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["bedrock-converse-json-cache-read", "bedrock-converse-json-nova", "bedrock-converse-stream-gpt-oss"])
-def test_recorded_bodies_signed_and_metered(signed: Tollgate, stub: StubBedrock, name: str) -> None:
+def test_recorded_bodies_signed_and_metered(signed: Tollgate, stub: StubUpstream, name: str) -> None:
     case, body = recorded(name)
     stub.reply = (200, case["response"]["content_type"], body)
     stub.chunk = 7  # frames and JSON split across many reads
@@ -159,7 +119,7 @@ def corrupt(body: bytes, how: str) -> bytes:
 
 
 @pytest.mark.parametrize("how", ["bad-crc", "truncated"])
-def test_damaged_event_stream_is_recorded_with_a_clear_note(signed: Tollgate, stub: StubBedrock, how: str) -> None:
+def test_damaged_event_stream_is_recorded_with_a_clear_note(signed: Tollgate, stub: StubUpstream, how: str) -> None:
     case, body = recorded("bedrock-converse-stream-gpt-oss")
     damaged = corrupt(body, how)
     stub.reply = (200, case["response"]["content_type"], damaged)
@@ -178,7 +138,7 @@ def test_damaged_event_stream_is_recorded_with_a_clear_note(signed: Tollgate, st
     assert signed.one_new_event(mark)["output_tokens"] == case["expected"]["output_tokens"]
 
 
-def test_api_key_goes_as_bearer_and_nothing_is_signed(sim: Simulator, stub: StubBedrock, log_dir: Path) -> None:
+def test_api_key_goes_as_bearer_and_nothing_is_signed(sim: Simulator, stub: StubUpstream, log_dir: Path) -> None:
     proxy = start_tollgate(sim.origin, log_dir / "tollgate-bedrock-key", extra_config=bedrock_entry(stub.origin, signed=False))
     try:
         proxy.key = proxy.create_key("cust-bedrock")
@@ -209,7 +169,7 @@ def boto3_client(proxy: Tollgate, key: str, monkeypatch: pytest.MonkeyPatch) -> 
     )
 
 
-def test_boto3_converse_and_stream_through_tollgate(signed: Tollgate, stub: StubBedrock, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_boto3_converse_and_stream_through_tollgate(signed: Tollgate, stub: StubUpstream, monkeypatch: pytest.MonkeyPatch) -> None:
     client = boto3_client(signed, signed.key, monkeypatch)
     case, body = recorded("bedrock-converse-json-nova")
     stub.reply = (200, "application/json", body)
