@@ -9,6 +9,11 @@ struct Conversation: Sendable {
 
     let messages: [Message]
 
+    /// A conversation of messages already read.
+    init(messages: [Message]) {
+        self.messages = messages
+    }
+
     /// Reads Chat Completions `messages`; nil when it is missing or not a list (OpenAI answers 400 then).
     init?(chatMessages: JSON?) {
         guard let list = chatMessages?.arrayValue else { return nil }

@@ -43,7 +43,7 @@ enum Embeddings {
     }
 
     /// A unit-length vector drawn from a SplitMix64 sequence seeded by the input, so equal inputs embed equally.
-    private static func vector(seed: UInt64, dimensions: Int) -> [Float] {
+    static func vector(seed: UInt64, dimensions: Int) -> [Float] {
         var state = seed
         var values = (0..<dimensions).map { _ -> Float in
             state &+= 0x9e37_79b9_7f4a_7c15

@@ -7,7 +7,7 @@ typealias HeaderName = HTTPFields.Element.Name
 
 /// Request headers that steer the simulator; tests set them through the SDK's `extra_headers`.
 enum SimHeader {
-    /// Answer with an OpenAI error of this HTTP status.
+    /// Answer with an error of this HTTP status, in the shape of the path's API family.
     static let error = HeaderName("x-sim-error")!
     /// On a stream, drop the connection after this many chunks.
     static let cutAfter = HeaderName("x-sim-cut-after")!
@@ -15,7 +15,8 @@ enum SimHeader {
     static let stall = HeaderName("x-sim-stall-ms")!
     /// Per-request token delay for streams.
     static let delay = HeaderName("x-sim-delay-ms")!
-    /// Prompt tokens to report as cached.
+    /// Prompt tokens to report as read from the cache (OpenAI's cached_tokens, Anthropic's cache reads when the
+    /// request marks no cache_control block, Gemini's cachedContentTokenCount).
     static let cachedTokens = HeaderName("x-sim-cached-tokens")!
     /// Serve this recorded case from the replay folder.
     static let replay = HeaderName("x-sim-replay")!
@@ -28,6 +29,10 @@ struct Exchange: Sendable {
     let path: String
     /// Path with the query, as received (what the inspection log shows).
     let target: String
+    /// The query parameters, percent-decoded; the first value of a repeated name wins.
+    let query: [String: String]
+    /// The API family the path belongs to.
+    let family: APIFamily
     /// The Host header (HTTPTypes keeps it out of `headers`, as the `:authority` pseudo-header).
     let authority: String?
     let headers: HTTPFields
@@ -40,6 +45,9 @@ struct Exchange: Sendable {
         method = request.method
         path = request.uri.path.removingPercentEncoding ?? request.uri.path
         target = request.uri.string
+        query = Dictionary(
+            request.uri.queryParameters.map { (String($0.key), String($0.value)) }, uniquingKeysWith: { first, _ in first })
+        family = APIFamily(path: path)
         authority = request.head.authority
         headers = request.headers
         self.body = body
@@ -61,10 +69,10 @@ struct Exchange: Sendable {
         Pacing(firstTokenDelayMs: settings.firstTokenDelayMs, tokenDelayMs: integer(SimHeader.delay) ?? settings.tokenDelayMs)
     }
 
-    /// The body parsed as a JSON object, or OpenAI's 400 for anything else.
+    /// The body parsed as a JSON object, or the family's 400 for anything else.
     func jsonObject() throws(APIError) -> JSON {
         let parsed = body.withUnsafeReadableBytes { JSONParser.parse($0) }
-        guard let parsed, case .object = parsed else { throw APIError.invalidJSON }
+        guard let parsed, case .object = parsed else { throw APIError.invalidJSON(family) }
         return parsed
     }
 }

@@ -7,6 +7,16 @@ enum HTTPReply {
         bytes(Array(value.encoded.utf8), contentType: "application/json", status: status, headers: headers, for: exchange)
     }
 
+    /// A JSON body as Google's APIs send it: indented, newline-terminated, `application/json; charset=UTF-8`.
+    static func googleJSON(
+        _ value: JSON, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], for exchange: Exchange
+    ) -> Response {
+        bytes(Array((value.googleIndented + "\n").utf8), contentType: googleJSONType, status: status, headers: headers, for: exchange)
+    }
+
+    /// The content type of Google's JSON bodies (and of its JSON-array streams).
+    static let googleJSONType = "application/json; charset=UTF-8"
+
     /// A complete body, gzip-compressed when the exchange allows it (never used for streams).
     static func bytes(
         _ body: [UInt8], contentType: String, status: HTTPResponse.Status, headers: HTTPFields = [:], for exchange: Exchange

@@ -61,3 +61,56 @@ extension JSON {
         out += "\""
     }
 }
+
+/// The two layouts Google's APIs write JSON in: indented by two spaces (whole bodies and the elements of a
+/// JSON-array stream), and one line with `": "` after keys but nothing after commas (`alt=sse` events).
+extension JSON {
+    /// The indented layout, without a trailing newline.
+    var googleIndented: String {
+        var out = ""
+        writeGoogle(to: &out, indent: 0)
+        return out
+    }
+
+    /// The one-line layout of `alt=sse` events.
+    var googleLine: String {
+        var out = ""
+        writeGoogle(to: &out, indent: nil)
+        return out
+    }
+
+    /// Appends this value in Google's layout: indented from `indent` levels, or on one line when `indent` is nil.
+    /// Empty arrays and objects stay `[]` and `{}`.
+    private func writeGoogle(to out: inout String, indent: Int?) {
+        /// A line break followed by `level` levels of indentation (nothing on one line).
+        func newline(_ level: Int) {
+            guard indent != nil else { return }
+            out += "\n" + String(repeating: "  ", count: level)
+        }
+        let inner = indent.map { $0 + 1 }
+        switch self {
+        case .array(let elements) where !elements.isEmpty:
+            out += "["
+            for (index, element) in elements.enumerated() {
+                if index > 0 { out += "," }
+                newline(inner ?? 0)
+                element.writeGoogle(to: &out, indent: inner)
+            }
+            newline(indent ?? 0)
+            out += "]"
+        case .object(let members) where !members.isEmpty:
+            out += "{"
+            for (index, member) in members.enumerated() {
+                if index > 0 { out += "," }
+                newline(inner ?? 0)
+                JSON.writeString(member.0, to: &out)
+                out += ": "
+                member.1.writeGoogle(to: &out, indent: inner)
+            }
+            newline(indent ?? 0)
+            out += "}"
+        default:
+            write(to: &out)
+        }
+    }
+}

@@ -39,8 +39,9 @@ enum StreamBody {
     /// The content type of every stream.
     static let contentType = "text/event-stream; charset=utf-8"
 
-    /// A streaming response of `events`, paced by the exchange, cut short if it asks for that.
-    static func events(_ events: [SSEEvent], for exchange: Exchange) -> Response {
+    /// A streaming response of `events`, paced by the exchange, cut short if it asks for that. The pieces of a stream
+    /// that is not SSE (Gemini's JSON array) travel as events too, with their own `contentType`.
+    static func events(_ events: [SSEEvent], contentType: String = contentType, for exchange: Exchange) -> Response {
         let pacing = exchange.pacing
         let pieces = events.enumerated().map { index, event in
             let delay = index == 0 ? pacing.firstTokenDelayMs : (event.isToken ? pacing.tokenDelayMs : 0)

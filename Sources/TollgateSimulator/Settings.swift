@@ -10,6 +10,8 @@ struct SimulatorSettings: Sendable {
     var firstTokenDelayMs: Int
     /// Folder of recorded cases served on `x-sim-replay`, if any.
     var replayDirectory: String?
+    /// The key Anthropic and Gemini requests must carry; any non-empty key when nil. OpenAI routes accept any key.
+    var apiKey: String?
     /// Whether non-streaming bodies are gzip-compressed for clients that accept it.
     var compress: Bool
 }

@@ -2,11 +2,11 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 
-/// `tollgate-sim`: an OpenAI-shaped upstream for Tollgate's tests and benchmarks.
+/// `tollgate-sim`: an OpenAI-, Anthropic- and Gemini-shaped upstream for Tollgate's tests and benchmarks.
 struct SimulatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tollgate-sim",
-        abstract: "A deterministic OpenAI-compatible upstream for testing and benchmarking Tollgate."
+        abstract: "A deterministic OpenAI, Anthropic and Gemini upstream for testing and benchmarking Tollgate."
     )
 
     @Option(help: "Address to bind.")
@@ -23,6 +23,11 @@ struct SimulatorCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("replay-dir"), help: "Folder of recorded cases (CASE/case.json, CASE/response.body) for x-sim-replay.")
     var replayDir: String?
+
+    @Option(
+        name: .customLong("api-key"),
+        help: "Key Anthropic (x-api-key) and Gemini (x-goog-api-key or ?key=) requests must carry; any key when unset.")
+    var apiKey: String?
 
     @Flag(name: .customLong("no-compress"), help: "Never gzip response bodies.")
     var noCompress = false
@@ -47,7 +52,7 @@ struct SimulatorCommand: AsyncParsableCommand {
     func run() async throws {
         let settings = SimulatorSettings(
             host: host, port: port, tokenDelayMs: tokenDelayMs, firstTokenDelayMs: firstTokenDelayMs,
-            replayDirectory: replayDir, compress: !noCompress
+            replayDirectory: replayDir, apiKey: apiKey, compress: !noCompress
         )
         try await SimulatorServer(settings: settings).run()
     }

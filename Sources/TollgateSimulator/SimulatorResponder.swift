@@ -1,8 +1,9 @@
 import Hummingbird
 
-/// The simulator's whole HTTP surface: the `/_sim` inspection routes, then (for everything else) the stall, replay
-/// and fault directives, which apply to any path, then the OpenAI routes. A plain switch instead of a Router keeps
-/// per-request work minimal and lets unknown paths get OpenAI's 404 body.
+/// The simulator's whole HTTP surface: the `/_sim` inspection routes, then (for everything else) the stall and replay
+/// directives, which apply to any path, the key check of the Anthropic and Gemini families, the fault directive (its
+/// error in the path's family shape), then the OpenAI, Anthropic and Gemini routes. A plain switch instead of a Router
+/// keeps per-request work minimal and lets unknown paths get their family's 404 body.
 struct SimulatorResponder: HTTPResponder {
     /// No custom context: the simulator needs nothing per request beyond the request itself.
     typealias Context = BasicRequestContext
@@ -13,6 +14,7 @@ struct SimulatorResponder: HTTPResponder {
     let settings: SimulatorSettings
     let log: RequestLog
     let replay: ReplayStore?
+    let promptCache: PromptCache
 
     /// Answers one request.
     func respond(to request: Request, context: Context) async throws -> Response {
@@ -26,14 +28,19 @@ struct SimulatorResponder: HTTPResponder {
         if let stallMs = exchange.integer(SimHeader.stall), stallMs > 0 {
             try await Task.sleep(for: .milliseconds(stallMs))
         }
+        var response: Response
         do {
-            return try answer(exchange)
+            response = try answer(exchange)
         } catch {
-            return error.response(for: exchange)
+            response = error.response(for: exchange)
         }
+        if exchange.family == .anthropic {
+            response.headers[AnthropicMessages.requestIDHeader] = AnthropicMessages.requestID(for: exchange)
+        }
+        return response
     }
 
-    /// The response for an OpenAI-shaped request, or the API error it deserves.
+    /// The response for a request, or the API error it deserves.
     private func answer(_ exchange: Exchange) throws(APIError) -> Response {
         if let name = exchange.headers[SimHeader.replay] {
             guard let replay else {
@@ -41,10 +48,18 @@ struct SimulatorResponder: HTTPResponder {
             }
             return try replay.respond(case: name, for: exchange)
         }
+        switch exchange.family {
+        case .openAI: break
+        case .anthropic: try AnthropicMessages.authenticate(exchange, key: settings.apiKey)
+        case .gemini: try Gemini.authenticate(exchange, key: settings.apiKey)
+        }
         if let status = exchange.integer(SimHeader.error), (400...599).contains(status) {
-            throw APIError.simulated(status: status)
+            throw APIError.simulated(status: status, family: exchange.family)
         }
         switch (exchange.method, exchange.path) {
+        case (.post, "/v1/messages"): return try AnthropicMessages.respond(exchange, cache: promptCache)
+        case (.post, "/v1/messages/count_tokens"): return try AnthropicMessages.countTokens(exchange)
+        case (_, _) where exchange.family == .gemini: return try Gemini.respond(exchange)
         case (.post, "/v1/chat/completions"): return try ChatCompletions.respond(exchange)
         case (.post, "/v1/completions"): return try Completions.respond(exchange)
         case (.post, "/v1/embeddings"): return try Embeddings.respond(exchange)

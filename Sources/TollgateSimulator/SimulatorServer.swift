@@ -8,7 +8,8 @@ struct SimulatorServer {
     /// Serves until a shutdown signal.
     func run() async throws {
         let responder = SimulatorResponder(
-            settings: settings, log: RequestLog(), replay: settings.replayDirectory.map { ReplayStore(directory: $0) }
+            settings: settings, log: RequestLog(), replay: settings.replayDirectory.map { ReplayStore(directory: $0) },
+            promptCache: PromptCache()
         )
         let host = settings.host
         let app = Application(

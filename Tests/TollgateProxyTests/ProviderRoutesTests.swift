@@ -49,6 +49,11 @@ struct ProviderRoutesTests {
             ),
             ("/gemini/v1beta/openai/chat/completions", "gemini", "/v1beta/openai/chat/completions", .openAIChat),
             ("/v1beta/models", "gemini", "/v1beta/models", nil),
+            // google-genai's default API version: the model methods under /v1 are Gemini's, the rest OpenAI's.
+            ("/v1/models/gemini-2.5-flash:generateContent", "gemini", "/v1/models/gemini-2.5-flash:generateContent", .geminiGenerateContent),
+            ("/v1/models/gemini-2.5-flash:countTokens", "gemini", "/v1/models/gemini-2.5-flash:countTokens", nil),
+            ("/v1/models/gpt-4o", "openai", "/v1/models/gpt-4o", nil),
+            ("/v1/models", "openai", "/v1/models", nil),
             // An escaped colon is the same path to Google: it must not escape metering.
             (
                 "/v1beta/models/gemini-2.5-flash%3AgenerateContent", "gemini", "/v1beta/models/gemini-2.5-flash%3AgenerateContent",

@@ -3,6 +3,10 @@
 One simulator (`tollgate-sim`) and one proxy (`tollgate serve`) per session. The proxy fixtures fail fast, with
 the proxy's stderr in the message, when the binary is missing or never becomes ready: nothing here waits without
 a timeout.
+
+The simulator speaks OpenAI, Anthropic and Gemini. Its Anthropic and Gemini routes only accept PROVIDER_KEY (the
+key the proxy is configured with), so a request the proxy forwards with the client's key instead fails upstream;
+direct clients of those two families use PROVIDER_KEY too. OpenAI routes accept any key.
 """
 
 from __future__ import annotations
@@ -22,9 +26,12 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import anthropic
 import httpx
 import openai
 import pytest
+from google import genai
+from google.genai import types as genai_types
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 E2E_DIR = Path(__file__).resolve().parent
@@ -96,6 +103,14 @@ class Simulator:
         """An SDK client talking to the simulator directly."""
         return openai.OpenAI(base_url=self.base_url, api_key=DIRECT_KEY, max_retries=0, timeout=HTTP_TIMEOUT, **kwargs)
 
+    def anthropic_client(self, key: str = PROVIDER_KEY) -> anthropic.Anthropic:
+        """An `anthropic` SDK client talking to the simulator directly."""
+        return anthropic_client(self.origin, key)
+
+    def gemini_client(self, key: str = PROVIDER_KEY, api_version: str = "v1beta") -> genai.Client:
+        """A `google-genai` SDK client talking to the simulator directly."""
+        return gemini_client(self.origin, key, api_version)
+
     def requests(self) -> list[dict]:
         """What the simulator received, oldest first (its last 200 requests)."""
         response = httpx.get(self.origin + "/_sim/requests", timeout=HTTP_TIMEOUT)
@@ -107,13 +122,27 @@ class Simulator:
         httpx.delete(self.origin + "/_sim/requests", timeout=HTTP_TIMEOUT).raise_for_status()
 
 
+def anthropic_client(base_url: str, key: str) -> anthropic.Anthropic:
+    """An `anthropic` SDK client for `base_url` (the SDK appends /v1/messages), without retries."""
+    return anthropic.Anthropic(base_url=base_url, api_key=key, max_retries=0, timeout=HTTP_TIMEOUT)
+
+
+def gemini_client(base_url: str, key: str, api_version: str = "v1beta") -> genai.Client:
+    """A `google-genai` SDK client for `base_url` (the SDK appends /API_VERSION/models/...); it never retries by default.
+
+    google-genai 3.x defaults to API version v1; the suite asks for v1beta, the version Gemini's native paths use.
+    """
+    options = genai_types.HttpOptions(base_url=base_url, api_version=api_version, timeout=int(HTTP_TIMEOUT * 1000))
+    return genai.Client(api_key=key, http_options=options)
+
+
 def start_simulator(extra_args: Iterable[str], log_dir: Path) -> Simulator:
     """Starts the simulator on a free port and waits for its ready line."""
     if not SIM_BIN.exists():
         pytest.fail(f"simulator binary not found at {SIM_BIN}; build it with `swift build --product tollgate-sim`", pytrace=False)
     stderr_path = log_dir / "sim.stderr.log"
     proc = subprocess.Popen(
-        [str(SIM_BIN), "--port", "0", *extra_args],
+        [str(SIM_BIN), "--port", "0", "--api-key", PROVIDER_KEY, *extra_args],
         stdout=subprocess.PIPE,
         stderr=stderr_path.open("wb"),
         text=True,
@@ -206,6 +235,14 @@ class Tollgate:
             base_url=self.base_url, api_key=key or self.key, max_retries=0, timeout=HTTP_TIMEOUT, **kwargs
         )
 
+    def anthropic_client(self, key: str | None = None, prefix: str = "") -> anthropic.Anthropic:
+        """An `anthropic` SDK client for the proxy: native paths, or under `prefix` (e.g. "/anthropic")."""
+        return anthropic_client(self.origin + prefix, key or self.key)
+
+    def gemini_client(self, key: str | None = None, prefix: str = "", api_version: str = "v1beta") -> genai.Client:
+        """A `google-genai` SDK client for the proxy: native paths, or under `prefix` (e.g. "/gemini")."""
+        return gemini_client(self.origin + prefix, key or self.key, api_version)
+
     def events_output(self) -> str:
         """What `tollgate events --format jsonl` prints."""
         return self.cli("events", "--format", "jsonl").stdout
@@ -266,7 +303,9 @@ def write_config(path: Path, port: int, sim_origin: str, db_path: Path, durabili
         f'listen: "127.0.0.1:{port}"\n'
         f'meter: {{path: "{db_path}", durability: {durability}}}\n'
         "providers:\n"
-        f'  openai: {{base_url: "{sim_origin}", api_key: "{PROVIDER_KEY}"}}\n' + extra
+        f'  openai: {{base_url: "{sim_origin}", api_key: "{PROVIDER_KEY}"}}\n'
+        f'  anthropic: {{base_url: "{sim_origin}", api_key: "{PROVIDER_KEY}"}}\n'
+        f'  gemini: {{base_url: "{sim_origin}", api_key: "{PROVIDER_KEY}"}}\n' + extra
     )
 
 
@@ -363,9 +402,33 @@ def raw_post(url: str, body: Any, key: str | None, headers: dict[str, str] | Non
 
 
 def usage_classes(usage: Any, api: str) -> dict[str, int]:
-    """Canonical token classes for a usage object (SDK model or dict) of the given wire format."""
+    """Canonical token classes for a usage object (SDK model or dict) of the given wire format (as the recorded
+    fixtures' README defines them): "chat" (and completions), "responses", "anthropic" or "gemini"."""
     if hasattr(usage, "model_dump"):
         usage = usage.model_dump()
+    if api == "anthropic":
+        return {
+            "input_tokens": usage["input_tokens"],
+            "cache_read_tokens": usage.get("cache_read_input_tokens") or 0,
+            "cache_write_tokens": usage.get("cache_creation_input_tokens") or 0,
+            "output_tokens": usage["output_tokens"],
+            "reasoning_tokens": (usage.get("output_tokens_details") or {}).get("thinking_tokens") or 0,
+        }
+    if api == "gemini":
+        # SDK models dump snake_case; raw bodies are camelCase.
+        def count(snake: str, camel: str) -> int:
+            return usage.get(snake, usage.get(camel)) or 0
+
+        cached = count("cached_content_token_count", "cachedContentTokenCount")
+        thoughts = count("thoughts_token_count", "thoughtsTokenCount")
+        return {
+            "input_tokens": count("prompt_token_count", "promptTokenCount") - cached
+            + count("tool_use_prompt_token_count", "toolUsePromptTokenCount"),
+            "cache_read_tokens": cached,
+            "cache_write_tokens": 0,
+            "output_tokens": count("candidates_token_count", "candidatesTokenCount") + thoughts,
+            "reasoning_tokens": thoughts,
+        }
     if api == "responses":
         cached = (usage.get("input_tokens_details") or {}).get("cached_tokens") or 0
         return {
@@ -405,10 +468,12 @@ def is_decimal_string(value: Any) -> bool:
         return False
 
 
-def check_event(event: dict, *, model: str, served_model: str, stream: bool, route: str, status: int = 200) -> None:
+def check_event(
+    event: dict, *, model: str, served_model: str, stream: bool, route: str, status: int = 200, provider: str = "openai"
+) -> None:
     """The fields every successful inference event must have right; `route` is the wire format, e.g. openai.chat."""
     assert event["customer"] == CUSTOMER
-    assert event["provider"] == "openai"
+    assert event["provider"] == provider
     assert event["model"] == model
     assert event["served_model"] == served_model
     assert event["stream"] is stream

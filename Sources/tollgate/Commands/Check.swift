@@ -16,8 +16,18 @@ struct Check: AsyncParsableCommand {
         print("  meter:     \(config.meter.path) (\(config.meter.durability == .strict ? "strict" : "relaxed"))")
         print("  markup:    \(config.pricing.markup)")
         for provider in config.providers.values.sorted(by: { $0.name < $1.name }) {
-            let key =
-                provider.apiKey != nil ? "key set" : (provider.auth == .none ? "no key needed" : "NO KEY (\(provider.apiKeyEnv ?? "set api_key"))")
+            let key: String
+            if provider.apiKey != nil {
+                key = "key set"
+            } else if let aws = provider.aws {
+                key = "SigV4 signing in \(aws.region)"
+            } else if provider.auth == .none {
+                key = "no key needed"
+            } else if provider.auth == .sigv4 {
+                key = "NO CREDENTIALS (AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, or \(provider.apiKeyEnv ?? "api_key"))"
+            } else {
+                key = "NO KEY (\(provider.apiKeyEnv ?? "set api_key"))"
+            }
             print(
                 "  provider:  \(provider.name) → \(provider.baseURL) (\(provider.routes.count) routes, \(provider.prices.modelCount) priced models, \(key))"
             )
