@@ -76,6 +76,7 @@ struct ProviderRoutesTests {
             ("/ollama/v1/chat/completions", "ollama", "/v1/chat/completions", .openAIChat),
             ("/openrouter/api/v1/chat/completions", "openrouter", "/api/v1/chat/completions", .openAIChat),
             ("/huggingface/v1/chat/completions", "huggingface", "/v1/chat/completions", .openAIChat),
+            ("/huggingface/together/v1/chat/completions", "huggingface", "/together/v1/chat/completions", .openAIChat),
             ("/mistral/v1/chat/completions", "mistral", "/v1/chat/completions", .openAIChat),
             ("/groq/openai/v1/chat/completions", "groq", "/openai/v1/chat/completions", .openAIChat),
             ("/vllm/v1/completions", "vllm", "/v1/completions", .openAICompletions),
