@@ -108,7 +108,17 @@ struct RecordedCase: Sendable, CustomTestStringConvertible {
     var format: any WireFormat { api.wireFormat }
 
     /// Every copied case, sorted by id.
-    static let all: [RecordedCase] = loadAll()
+    static let all: [RecordedCase] = loadAll(from: "Fixtures/recorded")
+
+    /// Every hand-made case (Fixtures/handmade/<id>/, laid out as the recorded ones), sorted by id: wire formats with
+    /// no recording, built from their official documentation (each case's `notes` says where from).
+    static let handmadeCases: [RecordedCase] = loadAll(from: "Fixtures/handmade")
+
+    /// The hand-made case with the given id.
+    static func handmade(_ id: String) -> RecordedCase {
+        guard let found = handmadeCases.first(where: { $0.id == id }) else { fatalError("no hand-made case \(id)") }
+        return found
+    }
 
     /// The streaming cases.
     static var streams: [RecordedCase] { all.filter(\.stream) }
@@ -138,8 +148,8 @@ struct RecordedCase: Sendable, CustomTestStringConvertible {
         return serializeJSON(members)
     }
 
-    private static func loadAll() -> [RecordedCase] {
-        guard let base = Bundle.module.resourceURL?.appendingPathComponent("Fixtures/recorded") else {
+    private static func loadAll(from folder: String) -> [RecordedCase] {
+        guard let base = Bundle.module.resourceURL?.appendingPathComponent(folder) else {
             fatalError("test bundle has no resources")
         }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: base.path)) ?? []

@@ -49,7 +49,9 @@ public func isEventStream(_ contentType: String?) -> Bool {
 
 /// Reads a chat or completions stream: the served model from the chunks, usage from the last non-null `usage`.
 struct OpenAIChatStreamReader: SSEUsageReader {
-    private static let paths = JSONFieldScanner.KeyPaths([["model"], ["usage"], ["service_tier"], ["choices"]])
+    private static let paths = JSONFieldScanner.KeyPaths([
+        ["model"], ["usage"], ["service_tier"], ["choices"], OpenAIUsage.groqStreamUsagePath,
+    ])
     private static let done = Array("[DONE]".utf8)
 
     private(set) var reading = UsageReading()
@@ -68,7 +70,10 @@ struct OpenAIChatStreamReader: SSEUsageReader {
         }
         let usage = scanner.value(at: 1)
         let hasUsage = usage?.first == UInt8(ascii: "{")
-        OpenAIUsage.read(usage: hasUsage ? usage : nil, model: scanner.value(at: 0), serviceTier: scanner.value(at: 2), into: &reading)
+        OpenAIUsage.read(
+            chunkUsage: hasUsage ? usage : nil, groqUsage: scanner.value(at: 4), model: scanner.value(at: 0),
+            serviceTier: scanner.value(at: 2), into: &reading
+        )
         // A chunk that carries usage and no choice exists only because usage was asked for: it is not content
         // (whether or not the stream is rewritten), and a client that did not ask for usage must not get it.
         let usageOnly = hasUsage && (scanner.value(at: 3).map { $0.filter { !JSONEdit.isWhitespace($0) } == [0x5B, 0x5D] } ?? true)

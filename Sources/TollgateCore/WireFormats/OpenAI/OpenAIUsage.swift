@@ -3,7 +3,10 @@
 /// Chat, completions and embeddings report `prompt_tokens` with `cached_tokens` inside it and
 /// `completion_tokens` with `reasoning_tokens` inside it; Responses reports `input_tokens` / `output_tokens`
 /// with the same containment. DeepSeek splits the prompt into cache hit and miss; Together puts `cached_tokens`
-/// at the top of `usage`; xAI reports reasoning outside `completion_tokens`.
+/// at the top of `usage`; xAI reports reasoning outside `completion_tokens` (seen as `total_tokens` = prompt +
+/// completion + reasoning, and then added to the output); Groq streams carry the totals in `x_groq.usage`.
+/// Members that are not token counts (OpenRouter's `cost` in credits, xAI's `cost_in_usd_ticks`, Groq's timings)
+/// are never billed: they stay in the raw usage, as information.
 public enum OpenAIUsage {
     /// Every count any member of the family reports, by its key path inside `usage`.
     private enum Field: Int, CaseIterable {
@@ -42,12 +45,7 @@ public enum OpenAIUsage {
         var scanner = JSONFieldScanner(paths: paths)
         scanner.feed(usage)
         scanner.finish()
-        return canonical { field in
-            scanner.value(at: field.rawValue).flatMap { bytes in
-                bytes.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) && bytes.count < 16
-                    ? Int(String(decoding: bytes, as: UTF8.self)) : nil
-            }
-        }
+        return canonical { scanner.tokenCount(at: $0.rawValue) }
     }
 
     /// The canonical classes of an already decoded usage object.
@@ -100,6 +98,21 @@ public enum OpenAIUsage {
         )
     }
 
+    /// Where Groq reports a stream's usage: `x_groq.usage` on the chunk that finishes the choice, always; the
+    /// top-level `usage` chunk comes too when `stream_options.include_usage` is set, with the same totals.
+    public static let groqStreamUsagePath = ["x_groq", "usage"]
+
+    /// Fills a reading from one stream chunk's captured members: its top-level `usage` when that is an object, else
+    /// Groq's `x_groq.usage`. Both are running totals of the same stream and a later value replaces an earlier one,
+    /// so a Groq stream that carries both is counted once.
+    static func read(
+        chunkUsage usage: [UInt8]?, groqUsage: [UInt8]?, model: [UInt8]?, serviceTier: [UInt8]?, into reading: inout UsageReading
+    ) {
+        let isObject = { (value: [UInt8]?) in value?.first == UInt8(ascii: "{") }
+        let chosen = isObject(usage) ? usage : isObject(groqUsage) ? groqUsage : nil
+        read(usage: chosen, model: model, serviceTier: serviceTier, into: &reading)
+    }
+
     /// Fills a reading from captured `usage`, `model` and `service_tier` values.
     static func read(usage: [UInt8]?, model: [UInt8]?, serviceTier: [UInt8]?, into reading: inout UsageReading) {
         if let model, let name = decodeJSONString(model) { reading.servedModel = name }
@@ -111,5 +124,16 @@ public enum OpenAIUsage {
         } else {
             reading.note = "usage object without token counts"
         }
+    }
+}
+
+extension JSONFieldScanner {
+    /// The token count captured for the path at `index`: a whole, non-negative number (at most 15 digits), else
+    /// `nil`. A missing, null, negative, fractional or quoted count reads as not reported, never as a crash.
+    func tokenCount(at index: Int) -> Int? {
+        guard let bytes = value(at: index), !bytes.isEmpty, bytes.count < 16,
+            bytes.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
+        else { return nil }
+        return Int(String(decoding: bytes, as: UTF8.self))
     }
 }
