@@ -56,14 +56,6 @@ struct AnthropicMessagesTests {
         }
     }
 
-    @Test("every two-piece split and one byte at a time", .tags(.exhaustive), arguments: Self.recorded)
-    func readingAtEverySplit(_ recorded: RecordedCase) throws {
-        let request = try recorded.prepare()
-        let whole = recorded.meter(for: request).run(recorded.body)
-        #expect(TokenClasses(whole.reading.usage) == recorded.expected.classes)
-        expectSplitInvariant(recorded.body, equals: whole) { recorded.meter(for: request) }
-    }
-
     @Test("CRLF and CR line ends and comment lines read as the recorded stream", arguments: ["\r\n", "\r"])
     func lineEnds(_ lineEnd: String) {
         let recorded = RecordedCase.named("anthropic-stream-tools-2")

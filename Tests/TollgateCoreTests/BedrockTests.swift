@@ -46,14 +46,6 @@ struct BedrockTests {
         #expect((reading.contentEvents > 0) == recorded.stream)
     }
 
-    @Test("every two-piece split and one byte at a time", .tags(.exhaustive), arguments: Self.cases)
-    func readingAtEverySplit(_ recorded: RecordedCase) throws {
-        let request = try recorded.prepare()
-        let whole = recorded.meter(for: request).run(recorded.body)
-        #expect(TokenClasses(whole.reading.usage) == recorded.expected.classes)
-        expectSplitInvariant(recorded.body, equals: whole) { recorded.meter(for: request) }
-    }
-
     @Test("the recorded ConverseStream: contentBlockDelta events counted, the served model is the path's")
     func recordedConverseStream() throws {
         let recorded = RecordedCase.named("bedrock-converse-stream-gpt-oss")

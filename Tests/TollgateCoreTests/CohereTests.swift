@@ -37,14 +37,6 @@ struct CohereTests {
         #expect(tools.meter(for: try tools.prepare()).run(tools.body).reading.contentEvents == 9 + 5)
     }
 
-    @Test("every two-piece split and one byte at a time", .tags(.exhaustive), arguments: Self.fixtures)
-    func readingAtEverySplit(_ fixture: RecordedCase) throws {
-        let request = try fixture.prepare()
-        let whole = fixture.meter(for: request).run(fixture.body)
-        #expect(TokenClasses(whole.reading.usage) == fixture.expected.classes)
-        expectSplitInvariant(fixture.body, equals: whole) { fixture.meter(for: request) }
-    }
-
     @Test("CRLF line ends, comments and missing event lines read as the plain stream", arguments: ["\r\n", "\n"])
     func framingVariants(_ lineEnd: String) {
         let fixture = RecordedCase.handmade("cohere-chat-stream-basic")

@@ -60,14 +60,6 @@ struct GeminiTests {
         #expect(reading.contentEvents == (recorded.stream ? withParts.count : 0))
     }
 
-    @Test("every two-piece split and one byte at a time", .tags(.exhaustive), arguments: Self.recorded)
-    func readingAtEverySplit(_ recorded: RecordedCase) throws {
-        let request = try recorded.prepare()
-        let whole = recorded.meter(for: request).run(recorded.body)
-        #expect(TokenClasses(whole.reading.usage) == recorded.expected.classes)
-        expectSplitInvariant(recorded.body, equals: whole) { recorded.meter(for: request) }
-    }
-
     @Test("an array stream re-spaced (CRLF, no whitespace, one chunk per line) reads the same")
     func arrayLayouts() throws {
         let recorded = RecordedCase.named("gemini-stream-array-schema")

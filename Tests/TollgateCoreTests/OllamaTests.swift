@@ -38,14 +38,6 @@ struct OllamaTests {
         }
     }
 
-    @Test("every two-piece split and one byte at a time", .tags(.exhaustive), arguments: Self.fixtures)
-    func readingAtEverySplit(_ fixture: RecordedCase) throws {
-        let request = try fixture.prepare()
-        let whole = fixture.meter(for: request).run(fixture.body)
-        #expect(TokenClasses(whole.reading.usage) == fixture.expected.classes)
-        expectSplitInvariant(fixture.body, equals: whole) { fixture.meter(for: request) }
-    }
-
     // MARK: - Line framing
 
     @Test("CRLF line ends, blank lines and a last line without its newline read as the plain stream")

@@ -21,13 +21,6 @@ struct OpenAICompatibleQuirksTests {
         try expectReadsAsExpected(fixture)
     }
 
-    @Test("every two-piece split and one byte at a time", .tags(.exhaustive), arguments: Self.fixtures)
-    func readingAtEverySplit(_ fixture: RecordedCase) throws {
-        let request = try fixture.prepare()
-        let whole = fixture.meter(for: request).run(fixture.body)
-        expectSplitInvariant(fixture.body, equals: whole) { fixture.meter(for: request) }
-    }
-
     // MARK: - Groq
 
     @Test("Groq with include_usage: x_groq.usage and the usage chunk carry the same totals, counted once")

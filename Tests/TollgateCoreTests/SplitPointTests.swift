@@ -2,17 +2,22 @@ import Testing
 import TollgateCore
 
 /// A response body read in pieces of any size gives exactly the reading (and client bytes) of the whole body:
-/// every two-piece split, one byte at a time, and seeded random three-piece splits of streams.
+/// every two-piece split, one byte at a time, and seeded random three-piece splits of streams, for every recorded and
+/// hand-made body of every wire format.
 @Suite("Split points")
 struct SplitPointTests {
-    @Test("every two-piece split and one byte at a time", .tags(.exhaustive), arguments: RecordedCase.all)
+    static let cases = RecordedCase.all + RecordedCase.handmadeCases
+    static let streams = cases.filter(\.stream)
+
+    @Test("every two-piece split and one byte at a time", .tags(.exhaustive), arguments: cases)
     func readingAtEverySplit(_ recorded: RecordedCase) throws {
         let request = try recorded.prepare()
         let whole = recorded.meter(for: request).run(recorded.body)
+        #expect(TokenClasses(whole.reading.usage) == recorded.expected.classes)
         expectSplitInvariant(recorded.body, equals: whole) { recorded.meter(for: request) }
     }
 
-    @Test("seeded random three-piece splits of streams", arguments: RecordedCase.streams)
+    @Test("seeded random three-piece splits of streams", arguments: streams)
     func randomThreeWaySplits(_ recorded: RecordedCase) throws {
         let request = try recorded.prepare()
         let whole = recorded.meter(for: request).run(recorded.body)
@@ -26,7 +31,7 @@ struct SplitPointTests {
         }
     }
 
-    @Test("a stream split into many random pieces", arguments: RecordedCase.streams)
+    @Test("a stream split into many random pieces", arguments: streams)
     func randomManyPieces(_ recorded: RecordedCase) throws {
         let request = try recorded.prepare()
         let whole = recorded.meter(for: request).run(recorded.body)

@@ -71,37 +71,7 @@ public struct BedrockFormat: WireFormat {
         let segments = path.split(separator: "/", omittingEmptySubsequences: false)
         guard let model = segments.firstIndex(of: "model"), segments.count - model >= 3 else { return nil }
         let id = segments[(model + 1)..<(segments.count - 1)].joined(separator: "/")
-        return id.isEmpty ? nil : percentDecoded(id)
-    }
-
-    /// The text with every `%XX` escape replaced by its byte; an escape that is not two hex digits stays as it is.
-    static func percentDecoded(_ text: String) -> String {
-        guard text.contains("%") else { return text }
-        let bytes = Array(text.utf8)
-        var decoded: [UInt8] = []
-        decoded.reserveCapacity(bytes.count)
-        var index = 0
-        while index < bytes.count {
-            if bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count,
-                let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])
-            {
-                decoded.append(high << 4 | low)
-                index += 3
-            } else {
-                decoded.append(bytes[index])
-                index += 1
-            }
-        }
-        return String(decoding: decoded, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
+        return id.isEmpty ? nil : PercentDecoding.decoded(id)
     }
 }
 

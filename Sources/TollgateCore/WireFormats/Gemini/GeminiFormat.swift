@@ -50,38 +50,8 @@ public struct GeminiFormat: WireFormat {
             let last = segments.last
         else { return nil }
         // The method's colon may itself be escaped (`%3A`): decode first, then split at the last colon.
-        let decoded = percentDecoded(last)
+        let decoded = PercentDecoding.decoded(last)
         let model = decoded.lastIndex(of: ":").map { decoded[..<$0] } ?? decoded[...]
         return model.isEmpty ? nil : String(model)
-    }
-
-    /// The text with its `%XX` escapes decoded as UTF-8; a `%` not followed by two hex digits stays as it is.
-    private static func percentDecoded(_ text: Substring) -> String {
-        let bytes = Array(text.utf8)
-        guard bytes.contains(UInt8(ascii: "%")) else { return String(text) }
-        var decoded: [UInt8] = []
-        decoded.reserveCapacity(bytes.count)
-        var index = 0
-        while index < bytes.count {
-            if bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count,
-                let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])
-            {
-                decoded.append(high << 4 | low)
-                index += 3
-            } else {
-                decoded.append(bytes[index])
-                index += 1
-            }
-        }
-        return String(decoding: decoded, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
     }
 }
