@@ -13,10 +13,9 @@ SCRATCH=${SCRATCH:-.build-release}
 BIN="$SCRATCH/release"
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
-if [ ! -x "$BIN/tollgate" ] || [ ! -x "$BIN/tollgate-sim" ]; then
-    swift build -c release --scratch-path "$SCRATCH" --product tollgate
-    swift build -c release --scratch-path "$SCRATCH" --product tollgate-sim
-fi
+# Always build: an incremental build is quick, and a stale binary would measure old code (or refuse new config keys).
+swift build -c release --scratch-path "$SCRATCH" --product tollgate
+swift build -c release --scratch-path "$SCRATCH" --product tollgate-sim
 
 work=$(mktemp -d /tmp/tollgate-bench.XXXXXX)
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
