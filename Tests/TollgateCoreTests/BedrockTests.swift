@@ -89,6 +89,32 @@ struct BedrockTests {
         #expect(prepared.rewrittenBody == nil && !prepared.injectedStreamUsage, "no alias can apply: the model is in the path")
     }
 
+    @Test("InvokeModel of a model whose body has no usage (Llama) is metered from Bedrock's token-count headers")
+    func invokeHeaderCounts() throws {
+        let format = APIName.bedrockInvoke.wireFormat
+        let request = try format.prepare(
+            body: Array(#"{"prompt":"Hi","max_gen_len":64}"#.utf8),
+            options: RequestOptions(acceptsStreamUsageOption: false, path: "/model/meta.llama3-3-70b-instruct-v1%3A0/invoke"))
+        let headers = [
+            "x-amzn-bedrock-input-token-count": "12", "x-amzn-bedrock-output-token-count": "5",
+            "x-amzn-bedrock-cache-read-input-token-count": "not a number",
+        ]
+        let body = Array(#"{"generation":"Hello!","prompt_token_count":12,"generation_token_count":5,"stop_reason":"stop"}"#.utf8)
+        let reading = format.makeMeter(for: request, contentType: "application/json") { headers[$0] }.run(body).reading
+        #expect(reading.usage == TokenUsage(inputTokens: 12, outputTokens: 5))
+        #expect(reading.rawUsage == #"{"inputTokenCount":12,"outputTokenCount":5}"#)
+        #expect(reading.servedModel == "meta.llama3-3-70b-instruct-v1:0")
+        #expect(reading.completed)
+
+        // An Anthropic body's own usage wins over the headers; without headers nothing changes.
+        let anthropic = RecordedCase.handmade("bedrock-invoke-json-basic")
+        let anthropicRequest = try anthropic.prepare()
+        let withHeaders = format.makeMeter(for: anthropicRequest, contentType: "application/json") { headers[$0] }.run(anthropic.body)
+        #expect(TokenClasses(withHeaders.reading.usage) == anthropic.expected.classes)
+        let withoutHeaders = format.makeMeter(for: request, contentType: "application/json") { _ in nil }.run(body).reading
+        #expect(withoutHeaders.usage == nil)
+    }
+
     @Test("a path without a model id gives no model; missing or non-integer limits give none")
     func requestWithoutModel() throws {
         let format = APIName.bedrockConverse.wireFormat
@@ -349,6 +375,27 @@ struct BedrockTests {
         let reading = invokeStreamMeter().run(invokeStream(events)).reading
         #expect(reading.servedModel == "us.anthropic.claude-sonnet-4-5-20250929-v1:0")
         #expect(reading.usage == TokenUsage(inputTokens: 22, outputTokens: 11))
+    }
+
+    @Test("another vendor's stream (Llama chunks) ends at its metrics chunk, metered from the invocation metrics")
+    func invokeStreamOfAnotherVendor() {
+        let chunks = [
+            #"{"generation":"Hel","prompt_token_count":12,"generation_token_count":1,"stop_reason":null}"#,
+            #"{"generation":"lo!","prompt_token_count":null,"generation_token_count":2,"stop_reason":"stop","#
+                + #""amazon-bedrock-invocationMetrics":{"inputTokenCount":12,"outputTokenCount":2,"invocationLatency":210,"#
+                + #""firstByteLatency":95}}"#,
+        ]
+        let run = invokeStreamMeter().run(invokeStream(chunks))
+        #expect(run.reading.usage == TokenUsage(inputTokens: 12, outputTokens: 2))
+        #expect(run.reading.completed)
+        #expect(run.reading.note == nil)
+        #expect(run.reading.contentEvents == 2)
+        #expect(run.reading.servedModel == pathModel)
+        // Cut before the metrics chunk: no usage, not completed, and said so.
+        let cut = invokeStreamMeter().run(invokeStream(Array(chunks.prefix(1)))).reading
+        #expect(!cut.completed)
+        #expect(cut.usage == nil)
+        #expect(cut.note != nil)
     }
 
     @Test("a chunk whose bytes are not base64 or not an object is noted; later chunks are still read")

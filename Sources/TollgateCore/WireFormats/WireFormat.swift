@@ -13,6 +13,18 @@ public protocol WireFormat: Sendable {
 
     /// A meter for the response to `request`, chosen by the response's content type.
     func makeMeter(for request: PreparedRequest, contentType: String?) -> any ResponseMeter
+
+    /// A meter for the response to `request`, which may also use the response's headers (`header(name)`, names in
+    /// lowercase): Bedrock's InvokeModel reports token counts there for every model. By default, the meter of
+    /// ``makeMeter(for:contentType:)``.
+    func makeMeter(for request: PreparedRequest, contentType: String?, header: (String) -> String?) -> any ResponseMeter
+}
+
+extension WireFormat {
+    /// The meter of ``makeMeter(for:contentType:)``: most formats find everything in the body.
+    public func makeMeter(for request: PreparedRequest, contentType: String?, header: (String) -> String?) -> any ResponseMeter {
+        makeMeter(for: request, contentType: contentType)
+    }
 }
 
 /// What the proxy may change in a request before it goes upstream.

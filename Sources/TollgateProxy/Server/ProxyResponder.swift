@@ -166,7 +166,8 @@ struct ProxyResponder: HTTPResponder {
         let contentType = response.headers.first(name: "content-type")
         let format = api.wireFormat
         let tap = MeteringTap(
-            meter: format.makeMeter(for: prepared, contentType: contentType), contentEncoding: response.headers.first(name: "content-encoding"))
+            meter: format.makeMeter(for: prepared, contentType: contentType) { response.headers.first(name: $0) },
+            contentEncoding: response.headers.first(name: "content-encoding"))
         let rewrites = tap.meter.rewrites
         let headers = HeaderPolicy.client(from: response.headers, bodyRewritten: rewrites || tap.forwardsDecoded, bodyDecoded: tap.forwardsDecoded)
         let relay = RelayGuard(

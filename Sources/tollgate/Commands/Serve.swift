@@ -22,7 +22,10 @@ struct Serve: AsyncParsableCommand {
         let logger = makeLogger(level: config.logLevel)
         let keyless = config.providers.values.sorted(by: { $0.name < $1.name }).filter { !$0.hasCredentials }
         if !keyless.isEmpty {
-            let names = keyless.map { "\($0.name) (\($0.apiKeyEnv ?? "api_key"))" }.joined(separator: ", ")
+            let names = keyless.map { provider in
+                let source = provider.apiKeyEnv ?? "api_key"
+                return "\(provider.name) (\(provider.auth == .sigv4 ? "AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, or \(source)" : source))"
+            }.joined(separator: ", ")
             logger.warning("providers without an API key; their requests fail until one is set: \(names)")
         }
         let server = TollgateServer(config: config, configPath: options.config, logger: logger)

@@ -47,6 +47,18 @@ public struct BedrockFormat: WireFormat {
         )
     }
 
+    /// The meter of ``makeMeter(for:contentType:)``; for InvokeModel, Bedrock's token-count headers
+    /// (`x-amzn-bedrock-input-token-count`, `-output-token-count`, `-cache-read-input-token-count`,
+    /// `-cache-write-input-token-count`, sent for every model) stand in when the body reports no usage: the body of
+    /// a Llama, Nova or Mistral model has no Anthropic `usage`.
+    public func makeMeter(for request: PreparedRequest, contentType: String?, header: (String) -> String?) -> any ResponseMeter {
+        var meter = makeMeter(for: request, contentType: contentType)
+        if isInvoke, let counts = BedrockUsage.headerCounts(header) {
+            meter = HeaderUsageFallback(meter, usage: counts.usage, raw: counts.raw, model: request.model)
+        }
+        return meter
+    }
+
     /// An event-stream meter for `application/vnd.amazon.eventstream` (or a streaming API's body without a content
     /// type), a JSON meter for everything else (errors included).
     public func makeMeter(for request: PreparedRequest, contentType: String?) -> any ResponseMeter {
@@ -99,6 +111,42 @@ struct ServedModelFallback<Base: ResponseMeter>: ResponseMeter {
     mutating func finish() -> (reading: UsageReading, tail: [UInt8]?) {
         var (reading, tail) = base.finish()
         if reading.servedModel == nil, reading.usage != nil { reading.servedModel = model }
+        return (reading, tail)
+    }
+}
+
+/// A meter whose reading takes usage from the response headers when the body reported none (and then the requested
+/// model as the served one, as ``ServedModelFallback`` does).
+struct HeaderUsageFallback: ResponseMeter {
+    private var base: any ResponseMeter
+    private let usage: TokenUsage
+    private let raw: String
+    private let model: String?
+
+    /// Wraps `base`; `usage` and its `raw` form were read from the headers; `model` is the model of the request path.
+    init(_ base: any ResponseMeter, usage: TokenUsage, raw: String, model: String?) {
+        self.base = base
+        self.usage = usage
+        self.raw = raw
+        self.model = model
+    }
+
+    /// As the wrapped meter.
+    var rewrites: Bool { base.rewrites }
+    /// As the wrapped meter.
+    var reachedEnd: Bool { base.reachedEnd }
+
+    /// Passes the piece to the wrapped meter.
+    mutating func observe(_ piece: UnsafeRawBufferPointer) -> [UInt8]? { base.observe(piece) }
+
+    /// The wrapped meter's reading, with the header usage where the body had none.
+    mutating func finish() -> (reading: UsageReading, tail: [UInt8]?) {
+        var (reading, tail) = base.finish()
+        if reading.usage == nil {
+            reading.usage = usage
+            reading.rawUsage = raw
+            if reading.servedModel == nil { reading.servedModel = model }
+        }
         return (reading, tail)
     }
 }

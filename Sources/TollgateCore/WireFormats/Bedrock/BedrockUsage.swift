@@ -63,6 +63,23 @@ public enum BedrockUsage {
         reading.rawUsage = String(decoding: JSONEdit.compacted(usage), as: UTF8.self)
     }
 
+    /// The token counts InvokeModel sends in its response headers for every model, as the invocation-metrics
+    /// object they mirror (the raw usage kept) and its canonical classes; `nil` when the headers carry none.
+    static func headerCounts(_ header: (String) -> String?) -> (usage: TokenUsage, raw: String)? {
+        let names = [
+            ("inputTokenCount", "x-amzn-bedrock-input-token-count"), ("outputTokenCount", "x-amzn-bedrock-output-token-count"),
+            ("cacheReadInputTokenCount", "x-amzn-bedrock-cache-read-input-token-count"),
+            ("cacheWriteInputTokenCount", "x-amzn-bedrock-cache-write-input-token-count"),
+        ]
+        let members = names.compactMap { member, name -> String? in
+            guard let value = header(name)?.trimmingCharacters(in: .whitespaces), wholeNumber(Array(value.utf8)) != nil else { return nil }
+            return "\"\(member)\":\(value)"
+        }
+        let raw = "{" + members.joined(separator: ",") + "}"
+        guard !members.isEmpty, let usage = canonical(Array(raw.utf8), shape: .invocationMetrics) else { return nil }
+        return (usage, raw)
+    }
+
     /// A JSON number that is a whole, non-negative count.
     static func wholeNumber(_ bytes: [UInt8]) -> Int? {
         guard !bytes.isEmpty, bytes.count < 16, bytes.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
