@@ -227,6 +227,36 @@ struct GeminiTests {
         #expect(unfinished.usage == TokenUsage(inputTokens: 5, outputTokens: 1))
     }
 
+    @Test("with two candidates, the stream ends only when both have finished")
+    func twoCandidates() {
+        func twoCandidateChunk(finished: [Int], usage: String) -> String {
+            let candidates = (0..<2).map { index in
+                let reason = finished.contains(index) ? #", "finishReason": "STOP""# : ""
+                return #"{"content": {"parts": [{"text": "x"}], "role": "model"}\#(reason), "index": \#(index)}"#
+            }
+            return #"{"candidates": [\#(candidates.joined(separator: ", "))], "usageMetadata": \#(usage), "modelVersion": "gemini-2.5-flash"}"#
+        }
+        let first = twoCandidateChunk(finished: [0], usage: usage(prompt: 5, candidates: 2))
+        let last = twoCandidateChunk(finished: [1], usage: usage(prompt: 5, candidates: 6))
+        var meter = geminiSSEMeter()
+        _ = sseStream([first]).withUnsafeBytes { meter.observe($0) }
+        #expect(!meter.reachedEnd, "candidate 1 is still streaming")
+        let cut = geminiSSEMeter().run(sseStream([first])).reading
+        #expect(!cut.completed)
+        let whole = geminiSSEMeter().run(sseStream([first, last])).reading
+        #expect(whole.completed)
+        #expect(whole.usage == TokenUsage(inputTokens: 5, outputTokens: 6))
+    }
+
+    @Test("huge modality counts saturate instead of trapping")
+    func hugeModalityCounts() {
+        let entry = #"{"modality": "AUDIO", "tokenCount": 999999999999999}"#
+        let details = "[" + Array(repeating: entry, count: 10_000).joined(separator: ",") + "]"
+        let body = #"{"candidates": [], "usageMetadata": {"promptTokenCount": 999999999999999, "promptTokensDetails": \#(details)}}"#
+        let reading = geminiJSONMeter().run(Array(body.utf8)).reading
+        #expect(reading.usage != nil)
+    }
+
     @Test("a blocked prompt ends an alt=sse stream: complete, input only, no content")
     func blockedPrompt() {
         let stream = sseStream([

@@ -156,8 +156,20 @@ struct CanonicalPathTests {
         "escaped slashes, dot segments and bad escapes are refused",
         arguments: [
             "/v1%2Fchat/completions", "/v1/%2fx", "/v1/%5Cx", "/v1/../admin", "/v1/./chat/completions", "/v1/%2e%2e/x", "/v1/%zz", "/v1/%4", "v1/x",
+            "/bedrock/model/a/b%2Fc/converse", "/bedrock/models/a%2Fb/converse", "/bedrock/model/a%5Cb/converse",
         ])
     func refused(raw: String) {
         #expect(RouteResolver.canonicalPath(raw) == nil)
+    }
+
+    @Test("a Bedrock model ARN keeps its escaped slash in the model segment, and meters as that one segment")
+    func bedrockARN() {
+        let raw = "/bedrock/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Aapplication-inference-profile%2fabc123/converse"
+        let path = RouteResolver.canonicalPath(raw)
+        #expect(path == "/bedrock/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Aapplication-inference-profile%2Fabc123/converse")
+        #expect(PathPattern("/bedrock/model/*/converse").matches(path ?? ""))
+        #expect(
+            BedrockFormat.modelID(inPath: "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Aapplication-inference-profile%2Fabc/converse")
+                == "arn:aws:bedrock:us-east-1:1:application-inference-profile/abc")
     }
 }

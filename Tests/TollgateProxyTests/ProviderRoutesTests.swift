@@ -67,6 +67,7 @@ struct ProviderRoutesTests {
             ("/bedrock/model/m/converse-stream", "bedrock", "/model/m/converse-stream", .bedrockConverseStream),
             ("/bedrock/model/m/invoke", "bedrock", "/model/m/invoke", .bedrockInvoke),
             ("/bedrock/model/m/invoke-with-response-stream", "bedrock", "/model/m/invoke-with-response-stream", .bedrockInvokeStream),
+            ("/bedrock/openai/v1/chat/completions", "bedrock", "/openai/v1/chat/completions", .openAIChat),
             ("/azure/openai/deployments/prod-4o/chat/completions", "azure", "/openai/deployments/prod-4o/chat/completions", .openAIChat),
             ("/azure/openai/v1/responses", "azure", "/openai/v1/responses", .openAIResponses),
             ("/cohere/v2/chat", "cohere", "/v2/chat", .cohereChat),

@@ -204,3 +204,22 @@ def test_boto3_with_a_bad_virtual_key_gets_an_aws_error(signed: Tollgate, monkey
         client.converse(modelId="us.amazon.nova-pro-v1:0", messages=[{"role": "user", "content": [{"text": "Hi"}]}])
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 401
     assert raised.value.response["Error"]["Code"] == "UnrecognizedClientException"
+
+
+def test_boto3_with_a_model_arn(signed: Tollgate, stub: StubUpstream, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An application inference profile ARN: its `/` travels escaped in one path segment, is signed as AWS signs
+    it, and the event names the ARN."""
+    client = boto3_client(signed, signed.key, monkeypatch)
+    case, body = recorded("bedrock-converse-json-nova")
+    stub.reply = (200, "application/json", body)
+    stub.chunk = 4096
+    stub.received.clear()
+    mark = signed.mark()
+    arn = "arn:aws:bedrock:eu-west-3:123456789012:application-inference-profile/abc123"
+    client.converse(modelId=arn, messages=[{"role": "user", "content": [{"text": "Hello"}]}])
+    forwarded = stub.received[-1]
+    assert forwarded["path"].startswith("/model/arn%3Aaws%3Abedrock%3Aeu-west-3%3A123456789012%3Aapplication-inference-profile%2Fabc123/")
+    check_forwarded_signed(forwarded, signed.key)
+    event = signed.one_new_event(mark)
+    assert event["model"] == arn
+    assert event["output_tokens"] == case["expected"]["output_tokens"]

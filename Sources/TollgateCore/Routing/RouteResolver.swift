@@ -40,7 +40,8 @@ public struct RouteResolver: Sendable {
 
     /// The path in canonical form: percent-escapes of unreserved characters decoded (`/v1/chat/completion%73` is
     /// `/v1/chat/completions`, as the provider would read it), so that no spelling of an inference path escapes
-    /// metering. `nil` for paths Tollgate refuses: an escaped `/` or `\`, `.` or `..` segments, bad escapes.
+    /// metering. `nil` for paths Tollgate refuses: an escaped `/` or `\` (except an escaped `/` in the segment after
+    /// `model`, where Bedrock model ARNs carry one), `.` or `..` segments, bad escapes.
     public static func canonicalPath(_ raw: String) -> String? {
         guard raw.hasPrefix("/") else { return nil }
         var bytes: [UInt8] = []
@@ -58,6 +59,12 @@ public struct RouteResolver: Sendable {
             let isUnreserved =
                 (decoded >= 0x41 && decoded <= 0x5A) || (decoded >= 0x61 && decoded <= 0x7A) || (decoded >= 0x30 && decoded <= 0x39)
                 || decoded == 0x2D || decoded == 0x2E || decoded == 0x5F || decoded == 0x7E
+            if decoded == UInt8(ascii: "/"), Self.isModelIDSegment(bytes) {
+                // A Bedrock model ARN (`/model/arn%3Aaws%3A…%3Aapplication-inference-profile%2Fabc/converse`): the
+                // escaped slash stays escaped, inside the one segment Bedrock reads it in.
+                bytes.append(contentsOf: Array("%2F".utf8))
+                continue
+            }
             if decoded == UInt8(ascii: "/") || decoded == UInt8(ascii: "\\") { return nil }
             if isUnreserved {
                 bytes.append(decoded)
@@ -68,6 +75,14 @@ public struct RouteResolver: Sendable {
         let path = String(decoding: bytes, as: UTF8.self)
         if path.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == "." || $0 == ".." }) { return nil }
         return path
+    }
+
+    /// Whether the segment being written (after the last `/` of `bytes`) follows a `model` segment.
+    private static func isModelIDSegment(_ bytes: [UInt8]) -> Bool {
+        guard let slash = bytes.lastIndex(of: UInt8(ascii: "/")) else { return false }
+        let previous = bytes[..<slash]
+        let start = previous.lastIndex(of: UInt8(ascii: "/")).map { $0 + 1 } ?? previous.startIndex
+        return previous[start...].elementsEqual("model".utf8)
     }
 
     private static func hexDigit(_ value: UInt8) -> UInt8 { Array("0123456789ABCDEF".utf8)[Int(value)] }

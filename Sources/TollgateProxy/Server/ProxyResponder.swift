@@ -36,8 +36,9 @@ struct ProxyResponder: HTTPResponder {
                         + "a provider's own paths with /PROVIDER/ (configured: \(config.providers.keys.sorted().joined(separator: ", "))).")
             }
             family = target.api?.family ?? target.provider.family
-            let (key, keyInQuery) = try await authenticate(request.headers, query: request.uri.query)
-            target.upstreamQuery = keyInQuery ? Self.removingKey(from: request.uri.query) : request.uri.query
+            let key = try await authenticate(request.headers, query: request.uri.query)
+            // A `key` parameter is a credential (Gemini's): it never goes upstream, whichever key authenticated.
+            target.upstreamQuery = Self.removingKey(from: request.uri.query)
             var request = request
             let body = try await collectBody(&request)
             guard let api = target.api, request.method == .post else {
@@ -54,11 +55,14 @@ struct ProxyResponder: HTTPResponder {
     static func family(guessedFrom path: String) -> WireFamily {
         if path.hasPrefix("/v1beta/") || path.hasPrefix("/gemini/") { return .gemini }
         if path.hasPrefix("/v1/messages") || path.hasPrefix("/anthropic/") { return .anthropic }
+        if path.hasPrefix("/bedrock/") { return .bedrock }
+        if path.hasPrefix("/cohere/") { return .cohere }
+        if path.hasPrefix("/ollama/") { return .ollama }
         return .openai
     }
 
-    private func authenticate(_ headers: HTTPFields, query: String?) async throws -> (VirtualKey, inQuery: Bool) {
-        guard let (secret, inQuery) = Self.presentedKey(headers, query: query) else {
+    private func authenticate(_ headers: HTTPFields, query: String?) async throws -> VirtualKey {
+        guard let (secret, _) = Self.presentedKey(headers, query: query) else {
             throw ErrorResponse.unauthorized(
                 "You didn't provide an API key. Send your Tollgate virtual key as 'Authorization: Bearer tg_…' "
                     + "(or in x-api-key, x-goog-api-key, api-key or ?key=).")
@@ -73,13 +77,13 @@ struct ProxyResponder: HTTPResponder {
         guard let key else {
             throw ErrorResponse.unauthorized("Incorrect API key provided: \(Self.redacted(secret)). It is unknown or revoked.")
         }
-        return (key, inQuery)
+        return key
     }
 
     /// The virtual key where each official SDK sends its key: `Authorization: Bearer` (OpenAI, Bedrock API keys),
     /// the access key id of an AWS SigV4 `Authorization` (an AWS SDK given the virtual key as its access key id),
     /// `x-api-key` (Anthropic), `x-goog-api-key` or `?key=` (Gemini), `api-key` (Azure). `inQuery` says it came in
-    /// the query, which must then lose it before going upstream.
+    /// the query (which loses every `key` parameter before going upstream anyway).
     static func presentedKey(_ headers: HTTPFields, query: String? = nil) -> (secret: String, inQuery: Bool)? {
         if let authorization = headers[.authorization] {
             let parts = authorization.split(separator: " ", maxSplits: 1)
@@ -173,7 +177,7 @@ struct ProxyResponder: HTTPResponder {
         let relay = RelayGuard(
             ResponseRelay(
                 context: context, status: Int(response.status.code), body: response.body, tap: tap,
-                clientGetsEventStream: isEventStream(contentType), recorder: recorder,
+                clientGetsEventStream: isEventStreamBody(contentType), recorder: recorder,
                 upstreamStarted: upstreamStarted, drainSeconds: config.proxy.disconnectDrainSeconds, logger: logger))
         let length = rewrites || tap.forwardsDecoded ? nil : response.headers.first(name: "content-length").flatMap(Int.init)
         return Response(

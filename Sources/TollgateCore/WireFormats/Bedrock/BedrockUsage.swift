@@ -93,6 +93,6 @@ public enum BedrockUsage {
         guard let entries = try? JSONSerialization.jsonObject(with: Data(details)) as? [Any] else { return 0 }
         return entries.compactMap { ($0 as? [String: Any]).map(JSONObject.init(members:)) }
             .filter { $0.string("ttl") == "1h" }
-            .reduce(0) { $0 + max($1.int("inputTokens") ?? 0, 0) }
+            .reduce(0) { $0.addingSaturated(max($1.int("inputTokens") ?? 0, 0)) }
     }
 }

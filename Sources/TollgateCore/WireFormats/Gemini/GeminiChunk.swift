@@ -37,7 +37,10 @@ struct GeminiChunk: Sendable {
     // A body's paths are the first members' in the same order, so that a member's raw value indexes both sets.
     private static let bodyPaths = JSONFieldScanner.KeyPaths([Member.modelVersion, .usageMetadata, .error].map(\.path))
     private static let chunkPaths = JSONFieldScanner.KeyPaths(Member.allCases.map(\.path))
-    private static let candidatePaths = JSONFieldScanner.KeyPaths([["finishReason"], ["content", "parts"]])
+    private static let candidatePaths = JSONFieldScanner.KeyPaths([["finishReason"], ["content", "parts"], ["index"]])
+    /// Candidate indexes beyond this are not tracked (Gemini allows at most 8 candidates): hostile input cannot grow
+    /// the reader's state.
+    static let maxTrackedCandidates = 64
     private static let errorPaths = JSONFieldScanner.KeyPaths([["code"], ["status"], ["message"]])
 
     /// What the object is.
@@ -50,8 +53,12 @@ struct GeminiChunk: Sendable {
     var error: String?
     /// Whether a candidate carries content parts (text, thoughts, a function call, an image).
     var carriesContent = false
-    /// Whether the chunk ends the answer: a candidate has a `finishReason`, or the prompt was blocked.
-    var endsAnswer = false
+    /// Whether the prompt was blocked (`promptFeedback.blockReason`): the answer ends with no candidate.
+    var blocked = false
+    /// The candidates the chunk carries (their `index`, 0 when absent).
+    var candidates: Set<Int> = []
+    /// The candidates the chunk finishes (those with a `finishReason`).
+    var finishedCandidates: Set<Int> = []
 
     /// Reads the members a scanner over `kind.paths` captured.
     init(_ scanner: JSONFieldScanner, kind: Kind) {
@@ -63,12 +70,15 @@ struct GeminiChunk: Sendable {
         }
         guard case .streamChunk = kind else { return }
         if let reason = scanner.value(at: Member.blockReason.rawValue).flatMap(decodeJSONString), !reason.isEmpty {
-            endsAnswer = true
+            blocked = true
         }
-        guard let candidates = scanner.value(at: Member.candidates.rawValue).flatMap(JSONArraySplitter.elements(of:)) else { return }
-        for candidate in candidates {
+        guard let entries = scanner.value(at: Member.candidates.rawValue).flatMap(JSONArraySplitter.elements(of:)) else { return }
+        for candidate in entries {
             guard let fields = JSONFieldScanner.scanWhole(Array(candidate), paths: Self.candidatePaths) else { continue }
-            if let reason = fields.value(at: 0).flatMap(decodeJSONString), !reason.isEmpty { endsAnswer = true }
+            let index = GeminiUsage.wholeNumber(fields.value(at: 2)) ?? 0
+            guard index < Self.maxTrackedCandidates else { continue }
+            candidates.insert(index)
+            if let reason = fields.value(at: 0).flatMap(decodeJSONString), !reason.isEmpty { finishedCandidates.insert(index) }
             if let parts = fields.value(at: 1), Self.isNonEmptyArray(parts) { carriesContent = true }
         }
     }
@@ -105,8 +115,14 @@ struct GeminiChunk: Sendable {
 struct GeminiResponseReader: Sendable {
     /// What has been read.
     private(set) var reading = UsageReading()
-    /// Whether a chunk ended the answer (a `finishReason`, a blocked prompt).
-    private(set) var answerEnded = false
+    /// Whether the answer is over: every candidate seen has its `finishReason` (with `candidateCount: 2` one may
+    /// finish while the other still streams), or the prompt was blocked.
+    var answerEnded: Bool { blocked || (!candidates.isEmpty && finished.isSuperset(of: candidates)) }
+    /// Candidates seen, and those finished.
+    private var candidates: Set<Int> = []
+    private var finished: Set<Int> = []
+    /// Whether the prompt was blocked.
+    private var blocked = false
     /// Whether an error object was read.
     private(set) var failed = false
 
@@ -119,7 +135,9 @@ struct GeminiResponseReader: Sendable {
         if let model = chunk.modelVersion { reading.servedModel = model }
         GeminiUsage.read(usage: chunk.usage, into: &reading)
         if inStream, chunk.carriesContent { reading.contentEvents += 1 }
-        if chunk.endsAnswer { answerEnded = true }
+        candidates.formUnion(chunk.candidates)
+        finished.formUnion(chunk.finishedCandidates)
+        if chunk.blocked { blocked = true }
         if let error = chunk.error {
             failed = true
             reading.note = inStream ? "stream error: \(error)" : "error response: \(error)"

@@ -59,8 +59,8 @@ public enum GeminiUsage {
                     let tokens = GeminiUsage.wholeNumber(scanner.value(at: 1))
                 else { continue }
                 switch scanner.value(at: 0).flatMap(decodeJSONString) {
-                case "AUDIO": audio += tokens
-                case "IMAGE": image += tokens
+                case "AUDIO": audio = audio.addingSaturated(tokens)
+                case "IMAGE": image = image.addingSaturated(tokens)
                 default: break
                 }
             }

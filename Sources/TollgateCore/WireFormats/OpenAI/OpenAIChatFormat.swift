@@ -47,6 +47,15 @@ public func isEventStream(_ contentType: String?) -> Bool {
     contentType?.lowercased().hasPrefix("text/event-stream") ?? false
 }
 
+/// Whether a content type is a stream of events a client reads as they come: server-sent events, NDJSON (Ollama)
+/// or AWS event-stream frames (Bedrock). Such bodies are relayed piece by piece without holding any byte back
+/// until their terminal event.
+public func isEventStreamBody(_ contentType: String?) -> Bool {
+    guard let type = contentType?.lowercased() else { return false }
+    return type.hasPrefix("text/event-stream") || type.hasPrefix("application/x-ndjson")
+        || type.hasPrefix("application/vnd.amazon.eventstream")
+}
+
 /// Reads a chat or completions stream: the served model from the chunks, usage from the last non-null `usage`.
 struct OpenAIChatStreamReader: SSEUsageReader {
     private static let paths = JSONFieldScanner.KeyPaths([
