@@ -52,28 +52,26 @@ public struct BedrockFormat: WireFormat {
     /// `-cache-write-input-token-count`, sent for every model) stand in when the body reports no usage: the body of
     /// a Llama, Nova or Mistral model has no Anthropic `usage`.
     public func makeMeter(for request: PreparedRequest, contentType: String?, header: (String) -> String?) -> any ResponseMeter {
-        var meter = makeMeter(for: request, contentType: contentType)
-        if isInvoke, let counts = BedrockUsage.headerCounts(header) {
-            meter = HeaderUsageFallback(meter, usage: counts.usage, raw: counts.raw, model: request.model)
-        }
-        return meter
+        meter(for: request, contentType: contentType, headerUsage: isInvoke ? BedrockUsage.headerCounts(header) : nil)
     }
 
     /// An event-stream meter for `application/vnd.amazon.eventstream` (or a streaming API's body without a content
     /// type), a JSON meter for everything else (errors included).
     public func makeMeter(for request: PreparedRequest, contentType: String?) -> any ResponseMeter {
+        meter(for: request, contentType: contentType, headerUsage: nil)
+    }
+
+    private func meter(for request: PreparedRequest, contentType: String?, headerUsage: (usage: TokenUsage, raw: String)?) -> any ResponseMeter {
         let eventStream =
             contentType.map { $0.lowercased().hasPrefix("application/vnd.amazon.eventstream") } ?? request.stream
+        let base: any ResponseMeter
         switch (eventStream, isInvoke) {
-        case (true, false):
-            return ServedModelFallback(EventStreamMeter(reader: BedrockConverseStreamReader()), model: request.model)
-        case (true, true):
-            return ServedModelFallback(EventStreamMeter(reader: BedrockInvokeStreamReader()), model: request.model)
-        case (false, false):
-            return ServedModelFallback(JSONBodyMeter(layout: Self.converseLayout), model: request.model)
-        case (false, true):
-            return ServedModelFallback(JSONBodyMeter(layout: AnthropicMessagesFormat.plainLayout), model: request.model)
+        case (true, false): base = EventStreamMeter(reader: BedrockConverseStreamReader())
+        case (true, true): base = EventStreamMeter(reader: BedrockInvokeStreamReader())
+        case (false, false): base = JSONBodyMeter(layout: Self.converseLayout)
+        case (false, true): base = JSONBodyMeter(layout: AnthropicMessagesFormat.plainLayout)
         }
+        return BedrockReadingFallback(base, model: request.model, headerUsage: headerUsage)
     }
 
     /// The model id of a `/model/{id}/{action}` path, percent-decoded (`us.amazon.nova-pro-v1%3A0` →
@@ -87,48 +85,19 @@ public struct BedrockFormat: WireFormat {
     }
 }
 
-/// A meter whose reading takes the requested model as the served one when the response reported usage but named
-/// no model (Bedrock names the model in the request path only). Error bodies report no usage and keep no model.
-struct ServedModelFallback<Base: ResponseMeter>: ResponseMeter {
-    private var base: Base
-    private let model: String?
-
-    /// Wraps `base`; `model` is the model of the request path.
-    init(_ base: Base, model: String?) {
-        self.base = base
-        self.model = model
-    }
-
-    /// As the wrapped meter.
-    var rewrites: Bool { base.rewrites }
-    /// As the wrapped meter.
-    var reachedEnd: Bool { base.reachedEnd }
-
-    /// Passes the piece to the wrapped meter.
-    mutating func observe(_ piece: UnsafeRawBufferPointer) -> [UInt8]? { base.observe(piece) }
-
-    /// The wrapped meter's reading, with the requested model as the served one where it names none.
-    mutating func finish() -> (reading: UsageReading, tail: [UInt8]?) {
-        var (reading, tail) = base.finish()
-        if reading.servedModel == nil, reading.usage != nil { reading.servedModel = model }
-        return (reading, tail)
-    }
-}
-
-/// A meter whose reading takes usage from the response headers when the body reported none (and then the requested
-/// model as the served one, as ``ServedModelFallback`` does).
-struct HeaderUsageFallback: ResponseMeter {
+/// What Bedrock leaves out of a reading, filled in: the usage from InvokeModel's token-count headers when the body
+/// reported none, and the requested model as the served one when the response reported usage but named no model
+/// (Bedrock names the model in the request path only). Error bodies report no usage and keep no model.
+struct BedrockReadingFallback: ResponseMeter {
     private var base: any ResponseMeter
-    private let usage: TokenUsage
-    private let raw: String
     private let model: String?
+    private let headerUsage: (usage: TokenUsage, raw: String)?
 
-    /// Wraps `base`; `usage` and its `raw` form were read from the headers; `model` is the model of the request path.
-    init(_ base: any ResponseMeter, usage: TokenUsage, raw: String, model: String?) {
+    /// Wraps `base`; `model` is the model of the request path, `headerUsage` what the response headers reported.
+    init(_ base: any ResponseMeter, model: String?, headerUsage: (usage: TokenUsage, raw: String)?) {
         self.base = base
-        self.usage = usage
-        self.raw = raw
         self.model = model
+        self.headerUsage = headerUsage
     }
 
     /// As the wrapped meter.
@@ -139,14 +108,14 @@ struct HeaderUsageFallback: ResponseMeter {
     /// Passes the piece to the wrapped meter.
     mutating func observe(_ piece: UnsafeRawBufferPointer) -> [UInt8]? { base.observe(piece) }
 
-    /// The wrapped meter's reading, with the header usage where the body had none.
+    /// The wrapped meter's reading, completed.
     mutating func finish() -> (reading: UsageReading, tail: [UInt8]?) {
         var (reading, tail) = base.finish()
-        if reading.usage == nil {
-            reading.usage = usage
-            reading.rawUsage = raw
-            if reading.servedModel == nil { reading.servedModel = model }
+        if reading.usage == nil, let headerUsage {
+            reading.usage = headerUsage.usage
+            reading.rawUsage = headerUsage.raw
         }
+        if reading.servedModel == nil, reading.usage != nil { reading.servedModel = model }
         return (reading, tail)
     }
 }
