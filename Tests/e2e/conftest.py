@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -345,15 +346,23 @@ def start_tollgate(sim_origin: str, directory: Path, durability: str = "strict",
     return proxy
 
 
-@pytest.fixture(scope="session")
-def tollgate(sim: Simulator, log_dir: Path) -> Iterable[Tollgate]:
-    """The session's proxy, in front of the session's simulator, with a virtual key for customer `cust-e2e`."""
-    proxy = start_tollgate(sim.origin, log_dir)
+@contextmanager
+def running_tollgate(sim_origin: str, directory: Path, extra_config: str, customer: str) -> Iterable[Tollgate]:
+    """A proxy of its own (config `extra_config` appended under `providers:`) with a virtual key for `customer`,
+    stopped on exit."""
+    proxy = start_tollgate(sim_origin, directory, extra_config=extra_config)
     try:
-        proxy.key = proxy.create_key(CUSTOMER)
+        proxy.key = proxy.create_key(customer)
         yield proxy
     finally:
         stop_process(proxy.proc)
+
+
+@pytest.fixture(scope="session")
+def tollgate(sim: Simulator, log_dir: Path) -> Iterable[Tollgate]:
+    """The session's proxy, in front of the session's simulator, with a virtual key for customer `cust-e2e`."""
+    with running_tollgate(sim.origin, log_dir, "", CUSTOMER) as proxy:
+        yield proxy
 
 
 @pytest.fixture

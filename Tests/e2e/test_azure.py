@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import PROVIDER_KEY, Simulator, Tollgate, event_classes, start_tollgate, stop_process
+from conftest import PROVIDER_KEY, Simulator, Tollgate, event_classes, running_tollgate
 from stub_upstream import StubUpstream
 
 pytestmark = pytest.mark.proxy
@@ -41,12 +41,8 @@ def azure(sim: Simulator, stub: StubUpstream, log_dir: Path) -> Iterable[Tollgat
         f'  azure: {{base_url: "{stub.origin}", api_key: "{PROVIDER_KEY}", '
         "deployments: {prod-4o: gpt-4o-2024-08-06}}\n"
     )
-    proxy = start_tollgate(sim.origin, log_dir / "tollgate-azure", extra_config=entry)
-    try:
-        proxy.key = proxy.create_key("cust-azure")
+    with running_tollgate(sim.origin, log_dir / "tollgate-azure", entry, "cust-azure") as proxy:
         yield proxy
-    finally:
-        stop_process(proxy.proc)
 
 
 def client(proxy: Tollgate, api_version: str) -> openai.AzureOpenAI:

@@ -16,7 +16,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
-from conftest import Simulator, Tollgate, event_classes, raw_post, start_tollgate, stop_process
+from conftest import Simulator, Tollgate, event_classes, raw_post, running_tollgate
 from stub_upstream import StubUpstream
 
 pytestmark = pytest.mark.proxy
@@ -51,12 +51,8 @@ def bedrock_entry(origin: str, signed: bool) -> str:
 
 @pytest.fixture(scope="module")
 def signed(sim: Simulator, stub: StubUpstream, log_dir: Path) -> Iterable[Tollgate]:
-    proxy = start_tollgate(sim.origin, log_dir / "tollgate-bedrock", extra_config=bedrock_entry(stub.origin, signed=True))
-    try:
-        proxy.key = proxy.create_key("cust-bedrock")
+    with running_tollgate(sim.origin, log_dir / "tollgate-bedrock", bedrock_entry(stub.origin, signed=True), "cust-bedrock") as proxy:
         yield proxy
-    finally:
-        stop_process(proxy.proc)
 
 
 def expected_signature(request: dict) -> str:
@@ -139,9 +135,8 @@ def test_damaged_event_stream_is_recorded_with_a_clear_note(signed: Tollgate, st
 
 
 def test_api_key_goes_as_bearer_and_nothing_is_signed(sim: Simulator, stub: StubUpstream, log_dir: Path) -> None:
-    proxy = start_tollgate(sim.origin, log_dir / "tollgate-bedrock-key", extra_config=bedrock_entry(stub.origin, signed=False))
-    try:
-        proxy.key = proxy.create_key("cust-bedrock")
+    entry = bedrock_entry(stub.origin, signed=False)
+    with running_tollgate(sim.origin, log_dir / "tollgate-bedrock-key", entry, "cust-bedrock") as proxy:
         case, body = recorded("bedrock-converse-json-nova")
         stub.reply = (200, "application/json", body)
         stub.received.clear()
@@ -151,8 +146,6 @@ def test_api_key_goes_as_bearer_and_nothing_is_signed(sim: Simulator, stub: Stub
         assert headers["authorization"] == "Bearer bedrock-api-key"
         assert "x-amz-date" not in headers
         assert proxy.one_new_event(mark)["input_tokens"] == case["expected"]["input_tokens"]
-    finally:
-        stop_process(proxy.proc)
 
 
 def boto3_client(proxy: Tollgate, key: str, monkeypatch: pytest.MonkeyPatch) -> object:

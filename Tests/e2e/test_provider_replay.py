@@ -14,7 +14,7 @@ import cohere
 import ollama
 import pytest
 
-from conftest import PROVIDER_KEY, Simulator, Tollgate, event_classes, raw_post, start_tollgate, stop_process
+from conftest import PROVIDER_KEY, Simulator, Tollgate, event_classes, raw_post, running_tollgate
 from stub_upstream import StubUpstream
 
 pytestmark = pytest.mark.proxy
@@ -48,12 +48,8 @@ def stub() -> Iterable[StubUpstream]:
 @pytest.fixture(scope="module")
 def proxy(sim: Simulator, stub: StubUpstream, log_dir: Path) -> Iterable[Tollgate]:
     entries = "".join(f'  {name}: {{base_url: "{stub.origin}", api_key: "{PROVIDER_KEY}"}}\n' for name in PROVIDERS)
-    tollgate = start_tollgate(sim.origin, log_dir / "tollgate-replay", extra_config=entries)
-    try:
-        tollgate.key = tollgate.create_key("cust-replay")
+    with running_tollgate(sim.origin, log_dir / "tollgate-replay", entries, "cust-replay") as tollgate:
         yield tollgate
-    finally:
-        stop_process(tollgate.proc)
 
 
 def test_every_provider_has_cases() -> None:
