@@ -37,10 +37,28 @@ public final class Meter: Sendable {
 
     /// Writes events in one transaction; an event whose id is already stored is left as it is.
     public func insert(_ events: [UsageEvent]) async throws(MeterError) {
+        _ = try await insert(events.map { ($0, nil) })
+    }
+
+    /// Writes events in one transaction, settling each newly stored event's reservation (its price spent from the
+    /// credit account, its usage moved onto the caps) in the same transaction. An event whose id is already stored
+    /// is left as it is and settles nothing: a retried write never charges twice. Returns the alerts that fired.
+    public func insert(_ events: [(event: UsageEvent, reservationID: String?)]) async throws(MeterError) -> [AlertRecord] {
         do {
-            try await pool.write { db in
+            return try await pool.write { db in
                 let statement = try db.cachedStatement(sql: EventRow.insertSQL)
-                for event in events { try statement.execute(arguments: EventRow.arguments(event)) }
+                let now = Self.nowMs()
+                var fired: [AlertRecord] = []
+                for (event, reservationID) in events {
+                    try statement.execute(arguments: EventRow.arguments(event))
+                    guard let reservationID else { continue }
+                    if db.changesCount == 1 {
+                        fired += try Settlement.settle(db, event: event, reservationID: reservationID, nowMs: now)
+                    } else if let reservation = try Row.fetchOne(db, sql: "SELECT * FROM reservations WHERE id = ?", arguments: [reservationID]) {
+                        try Settlement.release(db, reservation: reservation, note: "event \(event.id) was already recorded", nowMs: now)
+                    }
+                }
+                return fired
             }
         } catch {
             throw MeterError.writeFailed("\(error)")

@@ -73,6 +73,116 @@ enum MeterSchema {
                     ALTER TABLE events ADD COLUMN price_currency TEXT;
                     """)
         }
+        migrator.registerMigration("v3: teams, credits ledger, reservations, limits, alerts") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE customers ADD COLUMN team_id TEXT;
+                    ALTER TABLE customers ADD COLUMN models TEXT;
+                    CREATE TABLE teams (
+                        id TEXT PRIMARY KEY,
+                        name TEXT,
+                        created_ms INTEGER NOT NULL
+                    );
+                    CREATE TABLE credit_grants (
+                        id TEXT PRIMARY KEY,
+                        account TEXT NOT NULL,
+                        amount TEXT NOT NULL,
+                        remaining TEXT NOT NULL,
+                        currency TEXT NOT NULL,
+                        unit_name TEXT,
+                        unit_amount TEXT,
+                        priority INTEGER NOT NULL,
+                        effective_ms INTEGER NOT NULL,
+                        expires_ms INTEGER,
+                        created_ms INTEGER NOT NULL,
+                        note TEXT,
+                        closed_ms INTEGER,
+                        closed_reason TEXT
+                    );
+                    CREATE INDEX credit_grants_by_account ON credit_grants(account);
+                    CREATE TABLE credit_accounts (
+                        id TEXT PRIMARY KEY,
+                        overdraft TEXT NOT NULL DEFAULT '0',
+                        reserved TEXT NOT NULL DEFAULT '0'
+                    );
+                    CREATE TABLE ledger (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        ts_ms INTEGER NOT NULL,
+                        account TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        amount TEXT NOT NULL,
+                        grant_id TEXT,
+                        reservation_id TEXT,
+                        event_id TEXT,
+                        customer_id TEXT,
+                        key_id TEXT,
+                        note TEXT
+                    );
+                    CREATE INDEX ledger_by_account ON ledger(account, seq);
+                    CREATE TABLE reservations (
+                        id TEXT PRIMARY KEY,
+                        account TEXT,
+                        customer_id TEXT NOT NULL,
+                        key_id TEXT NOT NULL,
+                        amount TEXT NOT NULL,
+                        tokens INTEGER NOT NULL,
+                        limits TEXT NOT NULL,
+                        instance TEXT NOT NULL,
+                        created_ms INTEGER NOT NULL
+                    );
+                    CREATE INDEX reservations_by_instance ON reservations(instance);
+                    CREATE TABLE limits (
+                        id TEXT PRIMARY KEY,
+                        scope TEXT NOT NULL,
+                        scope_id TEXT NOT NULL,
+                        metric TEXT NOT NULL,
+                        period TEXT NOT NULL,
+                        anchor_ms INTEGER,
+                        amount TEXT NOT NULL,
+                        enforcement TEXT NOT NULL,
+                        thresholds TEXT NOT NULL,
+                        created_ms INTEGER NOT NULL,
+                        note TEXT
+                    );
+                    CREATE INDEX limits_by_scope ON limits(scope, scope_id);
+                    CREATE TABLE limit_usage (
+                        limit_id TEXT NOT NULL,
+                        period_start_ms INTEGER NOT NULL,
+                        used TEXT NOT NULL,
+                        reserved TEXT NOT NULL,
+                        PRIMARY KEY (limit_id, period_start_ms)
+                    );
+                    CREATE TABLE alerts (
+                        id TEXT PRIMARY KEY,
+                        limit_id TEXT NOT NULL,
+                        period_start_ms INTEGER NOT NULL,
+                        threshold INTEGER NOT NULL,
+                        scope TEXT NOT NULL,
+                        scope_id TEXT NOT NULL,
+                        metric TEXT NOT NULL,
+                        period TEXT NOT NULL,
+                        enforcement TEXT NOT NULL,
+                        amount TEXT NOT NULL,
+                        used TEXT NOT NULL,
+                        currency TEXT,
+                        period_end_ms INTEGER,
+                        fired_ms INTEGER NOT NULL,
+                        delivered_ms INTEGER,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        next_attempt_ms INTEGER NOT NULL,
+                        last_error TEXT,
+                        UNIQUE (limit_id, period_start_ms, threshold)
+                    );
+                    CREATE INDEX alerts_pending ON alerts(delivered_ms, next_attempt_ms);
+                    CREATE TABLE instances (
+                        id TEXT PRIMARY KEY,
+                        host TEXT NOT NULL,
+                        pid INTEGER NOT NULL,
+                        started_ms INTEGER NOT NULL,
+                        heartbeat_ms INTEGER NOT NULL
+                    );
+                    """)
+        }
         return migrator
     }
 }

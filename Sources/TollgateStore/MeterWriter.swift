@@ -11,6 +11,7 @@ import TollgateCore
 public final class MeterWriter: Sendable {
     private struct Pending {
         var event: UsageEvent
+        var reservationID: String?
         var waiter: CheckedContinuation<Void, any Error>?
     }
 
@@ -34,16 +35,16 @@ public final class MeterWriter: Sendable {
         self.logger = logger
     }
 
-    /// Hands an event over and waits until it is committed.
-    public func record(_ event: UsageEvent) async throws {
+    /// Hands an event over and waits until it is committed (with the settlement of its reservation, if any).
+    public func record(_ event: UsageEvent, settling reservationID: String? = nil) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            enqueue(Pending(event: event, waiter: continuation))
+            enqueue(Pending(event: event, reservationID: reservationID, waiter: continuation))
         }
     }
 
     /// Hands an event over without waiting for the commit.
-    public func submit(_ event: UsageEvent) {
-        enqueue(Pending(event: event, waiter: nil))
+    public func submit(_ event: UsageEvent, settling reservationID: String? = nil) {
+        enqueue(Pending(event: event, reservationID: reservationID, waiter: nil))
     }
 
     /// Stops taking events; ``run()`` returns once the backlog is written.
@@ -84,7 +85,7 @@ public final class MeterWriter: Sendable {
             // After the loop has ended the event is still written directly: losing it would break the meter's promise.
             Task { [meter] in
                 do {
-                    try await meter.insert([item.event])
+                    _ = try await meter.insert([(item.event, item.reservationID)])
                     item.waiter?.resume()
                 } catch {
                     item.waiter?.resume(throwing: error)
@@ -121,8 +122,16 @@ public final class MeterWriter: Sendable {
         var lastError: (any Error)?
         for attempt in 0..<3 {
             do {
-                try await meter.insert(batch.map(\.event))
+                let fired = try await meter.insert(batch.map { ($0.event, $0.reservationID) })
                 for item in batch { item.waiter?.resume() }
+                for alert in fired {
+                    logger.warning(
+                        "limit threshold crossed",
+                        metadata: [
+                            "alert_id": "\(alert.id)", "limit_id": "\(alert.limitId)", "scope": "\(alert.scope) \(alert.scopeId)",
+                            "threshold": "\(alert.threshold)%", "used": "\(alert.used)", "amount": "\(alert.amount) \(alert.currency ?? alert.metric)",
+                        ])
+                }
                 return
             } catch {
                 lastError = error

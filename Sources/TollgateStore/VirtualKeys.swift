@@ -110,7 +110,7 @@ extension Meter {
             .replacingOccurrences(of: "=", with: "")
     }
 
-    private static func key(_ row: Row) -> VirtualKey {
+    static func key(_ row: Row) -> VirtualKey {
         VirtualKey(
             id: row["id"], customer: row["customer_id"], prefix: row["prefix"], name: row["name"], createdMs: row["created_ms"],
             revokedMs: row["revoked_ms"])

@@ -25,7 +25,8 @@ public enum ConfigLoader {
     }
 
     static let topKeys = [
-        "listen", "meter", "providers", "providers_dir", "default_provider", "models", "pricing", "proxy", "log_level",
+        "listen", "meter", "providers", "providers_dir", "default_provider", "models", "pricing", "proxy", "log_level", "admin",
+        "credits", "alerts",
     ]
 
     /// Parses a config file's text.
@@ -65,6 +66,9 @@ public enum ConfigLoader {
                 }
             case "pricing": try parsePricing(value, into: &document)
             case "proxy": try parseProxy(value, into: &document.config.proxy)
+            case "admin": try parseAdmin(value, into: &document.config.admin)
+            case "credits": try parseCredits(value, into: &document.config.credits)
+            case "alerts": try parseAlerts(value, into: &document.config.alerts)
             case "log_level":
                 let level = try value.string()
                 let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
@@ -120,6 +124,59 @@ public enum ConfigLoader {
         meter.durability = relaxed ? .relaxed(maxDelayMilliseconds: relaxedWindow) : .strict
     }
 
+    private static func parseAdmin(_ value: YAMLValue, into admin: inout AdminSettings) throws(ConfigError) {
+        for (key, member) in try value.mapping(allowed: ["listen", "token", "token_env"]) {
+            switch key {
+            case "listen":
+                let text = try member.string()
+                guard let address = ListenAddress(text) else { throw member.error("expected HOST:PORT such as \"127.0.0.1:8788\", not '\(text)'") }
+                admin.listen = address
+            case "token": admin.token = try member.string()
+            case "token_env": admin.tokenEnv = try member.string()
+            default: break
+            }
+        }
+    }
+
+    private static func parseCredits(_ value: YAMLValue, into credits: inout CreditSettings) throws(ConfigError) {
+        for (key, member) in try value.mapping(allowed: ["default_max_output_tokens", "prompt_bytes_per_token", "unit"]) {
+            switch key {
+            case "default_max_output_tokens": credits.defaultMaxOutputTokens = try member.int(in: 1...10_000_000)
+            case "prompt_bytes_per_token": credits.promptBytesPerToken = try member.int(in: 1...16)
+            case "unit":
+                for (field, part) in try member.mapping(allowed: ["name", "value"]) {
+                    if field == "name" {
+                        credits.unitName = try part.string()
+                    } else {
+                        guard let money = Money(try part.string()), money > .zero else { throw part.error("expected a positive decimal amount") }
+                        credits.unitValue = money
+                    }
+                }
+                guard credits.unitName != nil, credits.unitValue != nil else { throw member.error("a credit unit needs a name and a value") }
+            default: break
+            }
+        }
+    }
+
+    private static func parseAlerts(_ value: YAMLValue, into alerts: inout AlertSettings) throws(ConfigError) {
+        let keys = ["webhook_url", "secret", "secret_env", "thresholds", "max_backoff_s", "max_attempts"]
+        for (key, member) in try value.mapping(allowed: keys) {
+            switch key {
+            case "webhook_url":
+                let url = try member.string()
+                guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw member.error("expected an http(s) URL") }
+                alerts.webhookURL = url
+            case "secret": alerts.secret = try member.string()
+            case "secret_env": alerts.secretEnv = try member.string()
+            case "thresholds":
+                alerts.defaultThresholds = try member.sequence().map { (item) throws(ConfigError) in try item.int(in: 1...1000) }.sorted()
+            case "max_backoff_s": alerts.maxBackoffSeconds = max(1, try member.seconds())
+            case "max_attempts": alerts.maxAttempts = try member.int(in: 1...1000)
+            default: break
+            }
+        }
+    }
+
     private static func parseProxy(_ value: YAMLValue, into proxy: inout ProxySettings) throws(ConfigError) {
         let keys = ["max_request_body_bytes", "connect_timeout_s", "read_timeout_s", "disconnect_drain_s", "shutdown_grace_s"]
         for (key, member) in try value.mapping(allowed: keys) {
@@ -143,6 +200,7 @@ public enum ConfigLoader {
     ) throws(ConfigError) -> TollgateConfig {
         var config = document.config
         config.pricing.priceBooks = priceBooks
+        try resolveSecrets(&config, document: document, environment: environment)
         try checkPricing(config.pricing, document: document)
         let entries =
             document.providerEntries.isEmpty
@@ -195,6 +253,24 @@ public enum ConfigLoader {
                 message: "models.\(model): unknown provider '\(alias.provider)' (known: \(config.providers.keys.sorted().joined(separator: ", ")))")
         }
         return config
+    }
+
+    /// The admin token and the alert signing secret, from the environment when the config names a variable; an admin
+    /// listener without a strong enough token is refused.
+    static func resolveSecrets(_ config: inout TollgateConfig, document: Document, environment: [String: String]) throws(ConfigError) {
+        func variable(_ name: String?) -> String? {
+            let value = name.flatMap { environment[$0] }?.trimmingCharacters(in: .whitespacesAndNewlines)
+            return value?.isEmpty == false ? value : nil
+        }
+        if config.admin.token == nil { config.admin.token = variable(config.admin.tokenEnv) }
+        if config.alerts.secret == nil { config.alerts.secret = variable(config.alerts.secretEnv) }
+        if config.admin.listen != nil, (config.admin.token ?? "").count < 16 {
+            throw ConfigError(
+                file: document.file, line: nil,
+                message:
+                    "admin: the admin listener needs a token of at least 16 characters (admin.token, or admin.token_env naming a set variable\(config.admin.tokenEnv.map { " — \($0) is unset" } ?? ""))"
+            )
+        }
     }
 
     /// A definition, on top of the one it names in `use:` (Azure's on OpenAI's prices), one level deep.

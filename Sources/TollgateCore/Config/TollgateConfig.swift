@@ -19,6 +19,12 @@ public struct TollgateConfig: Sendable {
     public var proxy = ProxySettings()
     /// Log level: trace, debug, info, notice, warning, error, critical.
     public var logLevel = "info"
+    /// The admin listener (API and dashboard); off unless configured.
+    public var admin = AdminSettings()
+    /// Admission: how a request's worst-case cost is reserved against credits and caps.
+    public var credits = CreditSettings()
+    /// Where threshold alerts go.
+    public var alerts = AlertSettings()
 
     /// The defaults, with no providers.
     public init() {}
@@ -116,4 +122,52 @@ public struct ProxySettings: Sendable, Equatable {
     public var disconnectDrainSeconds = 30.0
     /// How long SIGTERM waits for in-flight requests before the meter is flushed and the process exits.
     public var shutdownGraceSeconds = 30.0
+}
+
+/// The admin listener: its own address, behind a bearer token.
+public struct AdminSettings: Sendable, Equatable {
+    /// Where the admin API listens; `nil` (the default) runs no admin listener.
+    public var listen: ListenAddress?
+    /// The token every admin request must present (`Authorization: Bearer …`).
+    public var token: String?
+    /// The environment variable the token is read from (when `token` is not written in the file).
+    public var tokenEnv: String?
+
+    /// No admin listener.
+    public init() {}
+}
+
+/// How admission estimates the worst case of a request before it goes out.
+public struct CreditSettings: Sendable, Equatable {
+    /// Output tokens reserved when neither the request (`max_tokens` …) nor the model's catalog entry gives a limit.
+    public var defaultMaxOutputTokens = 4096
+    /// Prompt bytes per reserved input token: 1 reserves a token per byte of the request body, an upper bound for
+    /// text (no tokenizer makes more tokens than UTF-8 bytes).
+    public var promptBytesPerToken = 1
+    /// The name of the credit unit grants may be given in (`credits grant --credits N`), if one is used.
+    public var unitName: String?
+    /// The value of one credit unit in the pricing currency (`0.01`: 100 credits = 1 USD).
+    public var unitValue: Money?
+
+    /// The defaults.
+    public init() {}
+}
+
+/// Threshold alerts: a webhook (signed, retried with backoff) and the log.
+public struct AlertSettings: Sendable, Equatable {
+    /// The URL alerts are POSTed to; `nil`: alerts go to the log only.
+    public var webhookURL: String?
+    /// The HMAC-SHA256 key that signs each delivery (`Tollgate-Signature` header); `nil`: unsigned.
+    public var secret: String?
+    /// The environment variable the secret is read from.
+    public var secretEnv: String?
+    /// Thresholds (percent of a limit) that fire when a limit does not list its own.
+    public var defaultThresholds = [50, 80, 100]
+    /// The longest wait between two delivery attempts (seconds); attempts back off exponentially up to it.
+    public var maxBackoffSeconds = 300.0
+    /// Attempts before an alert is given up (kept, with its last error, for `tollgate limits alerts`).
+    public var maxAttempts = 20
+
+    /// The defaults.
+    public init() {}
 }

@@ -44,7 +44,7 @@ public struct PriceTable: Sendable, Equatable {
     private static func literalCount(_ pattern: String) -> Int { pattern.count(where: { $0 != "*" }) }
 
     /// Whether `text` matches a pattern in which `*` stands for any run of characters.
-    static func glob(_ pattern: String, matches text: String) -> Bool {
+    public static func glob(_ pattern: String, matches text: String) -> Bool {
         let parts = pattern.split(separator: "*", omittingEmptySubsequences: false)
         guard parts.count > 1 else { return pattern == text }
         var rest = Substring(text)

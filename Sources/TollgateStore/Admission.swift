@@ -1,0 +1,341 @@
+import Foundation
+import GRDB
+import Synchronization
+import TollgateCore
+
+/// What admission needs to know of a request before it goes out: who, which model, and its worst case.
+public struct AdmissionRequest: Sendable {
+    /// Who asks.
+    public var principal: Principal
+    /// The model asked for.
+    public var model: String?
+    /// The request's worst-case price (prompt size and output limit at the customer's rates).
+    public var worstCasePrice: Money
+    /// Currency of the price.
+    public var currency: String
+    /// The request's worst-case token count (prompt and output limit).
+    public var worstCaseTokens: Int
+    /// Now (ms since 1970).
+    public var nowMs: Int64
+
+    /// Creates a request.
+    public init(principal: Principal, model: String?, worstCasePrice: Money, currency: String, worstCaseTokens: Int, nowMs: Int64) {
+        self.principal = principal
+        self.model = model
+        self.worstCasePrice = worstCasePrice
+        self.currency = currency
+        self.worstCaseTokens = worstCaseTokens
+        self.nowMs = nowMs
+    }
+}
+
+/// An admitted request's hold: the reservation to settle with its event, and the per-minute token limits to charge.
+public struct AdmissionTicket: Sendable, Equatable {
+    /// The reservation id (`rsv_…`).
+    public var reservationID: String
+    /// Tokens-per-minute limits to charge with the actual tokens at the end.
+    public var tokenRateLimits: [String]
+}
+
+/// One limit's share of a reservation, kept on the reservation so that settlement and release find their period.
+struct ReservedLimit: Codable, Equatable {
+    var id: String
+    var start: Int64
+    var held: String
+}
+
+/// Admission control: reserves a request's worst case against the credit pool and the hard caps in one SQLite write
+/// transaction, so that any number of concurrent requests (and several processes sharing the meter file) can never
+/// hold more than the balance; settlement turns the hold into the actual spend in the event's own transaction.
+/// Per-minute limits are token buckets in this process's memory.
+public final class AdmissionControl: Sendable {
+    /// The meter.
+    public let meter: Meter
+    /// This process's id on reservations (`ins_…`), to release the holds of a process that died.
+    public let instanceID: String
+    private let buckets = Mutex<[String: TokenBucket]>([:])
+
+    /// Creates the admission control of one running server.
+    public init(meter: Meter) {
+        self.meter = meter
+        self.instanceID = "ins_" + Meter.randomToken(bytes: 9)
+    }
+
+    /// Registers this process and releases the reservations of processes that are gone (a crash, a kill): their
+    /// requests will never settle. Returns how many were released.
+    @discardableResult
+    public func start() async throws(MeterError) -> Int {
+        let now = Meter.nowMs()
+        do {
+            try await meter.pool.write { [instanceID] db in
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO instances (id, host, pid, started_ms, heartbeat_ms) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [instanceID, ProcessInfo.processInfo.hostName, Int(getpid()), now, now])
+            }
+        } catch {
+            throw MeterError.writeFailed("\(error)")
+        }
+        return try await releaseOrphans()
+    }
+
+    /// Marks this process alive; run every few seconds.
+    public func heartbeat() async throws(MeterError) {
+        do {
+            try await meter.pool.write { [instanceID] db in
+                try db.execute(sql: "UPDATE instances SET heartbeat_ms = ? WHERE id = ?", arguments: [Meter.nowMs(), instanceID])
+            }
+        } catch {
+            throw MeterError.writeFailed("\(error)")
+        }
+    }
+
+    /// Ends this process's registration (clean shutdown).
+    public func stop() async {
+        try? await meter.pool.write { [instanceID] db in try db.execute(sql: "DELETE FROM instances WHERE id = ?", arguments: [instanceID]) }
+    }
+
+    /// Releases the holds of processes that are gone: on this host with a pid that is not running (or that is
+    /// this process under another instance id: a restarted container), or silent for `staleAfterMs`.
+    @discardableResult
+    public func releaseOrphans(staleAfterMs: Int64 = 60_000) async throws(MeterError) -> Int {
+        try await meter.releaseOrphanedReservations(keeping: instanceID, staleAfterMs: staleAfterMs)
+    }
+
+    /// Admits a request or says why not. Checks, in order: per-minute limits, hard caps, the credit pool; holds the
+    /// worst case on each when all pass.
+    public func admit(_ request: AdmissionRequest) async throws(MeterError) -> Result<AdmissionTicket, Refusal> {
+        let principal = request.principal
+        do {
+            return try await meter.pool.write { [self] db in
+                let limits = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT * FROM limits WHERE (scope = 'customer' AND scope_id = ?) OR (scope = 'key' AND scope_id = ?)
+                            OR (scope = 'team' AND scope_id = ?)
+                        """, arguments: [principal.customer, principal.key.id, principal.team]
+                ).map(Meter.limit)
+                // Per-minute limits: checked first, taken only once everything passes.
+                let rateLimits = limits.filter(\.isRateLimit)
+                for limit in rateLimits {
+                    let capacity = Int(limit.quantity)
+                    let waitMs: Int64? = self.buckets.withLock { all in
+                        // A changed limit starts a fresh bucket.
+                        let bucket = all[limit.id].flatMap { $0.capacity == capacity ? $0 : nil } ?? TokenBucket(capacity: capacity, nowMs: request.nowMs)
+                        all[limit.id] = bucket
+                        var probe = bucket
+                        if case .refused(let retry) = probe.take(1, nowMs: request.nowMs) { return retry }
+                        return nil
+                    }
+                    if let waitMs {
+                        let seconds = TokenBucket.retryAfterSeconds(waitMs)
+                        return .failure(
+                            Refusal(
+                                reason: .rateLimit,
+                                message:
+                                    "Rate limit reached: \(limit.scope.rawValue) \(limit.scopeID) may make \(limit.amount) \(limit.metric.rawValue == "requests" ? "requests" : "tokens") per minute (\(limit.id)). Retry after \(seconds) s.",
+                                limitID: limit.id, retryAfterSeconds: seconds))
+                    }
+                }
+                // Hard caps: what settled requests used plus what requests in flight hold plus this one's worst case.
+                var held: [ReservedLimit] = []
+                var pendingUsage: [(LimitRecord, Int64, Int128, Int128, Int128)] = []
+                for limit in limits where !limit.isRateLimit {
+                    let window = limit.period.window(containing: request.nowMs, anchor: limit.anchor)
+                    let (used, reserved) = try LimitUsage.load(db, limit: limit, periodStartMs: window.startMs, periodEndMs: window.endMs)
+                    let need: Int128
+                    switch limit.metric {
+                    case .money: need = request.worstCasePrice.raw
+                    case .tokens: need = Int128(request.worstCaseTokens)
+                    case .requests: need = 1
+                    }
+                    if limit.enforcement == .hard, used + reserved + need > limit.quantity {
+                        return .failure(Self.capRefusal(limit, used: used, reserved: reserved, need: need, currency: request.currency, window: window))
+                    }
+                    held.append(ReservedLimit(id: limit.id, start: window.startMs, held: LimitQuantity.format(need, metric: limit.metric)))
+                    pendingUsage.append((limit, window.startMs, used, reserved, need))
+                }
+                // Credits: a prepaid account must hold the worst case.
+                let account = principal.creditAccount
+                let prepaid = try Ledger.isPrepaid(db, account: account)
+                if prepaid {
+                    let (available, currency) = try Ledger.available(db, account: account, nowMs: request.nowMs)
+                    let worst = request.worstCasePrice
+                    if available <= .zero || worst > available {
+                        let unit = currency ?? request.currency
+                        let why =
+                            available <= .zero
+                            ? "the prepaid credit balance of \(account) is exhausted (available \(available) \(unit))"
+                            : "this request's worst-case cost of \(worst) \(unit) exceeds the available credit of \(available) \(unit) on \(account); lower max_tokens or add credit"
+                        return .failure(Refusal(reason: .credits, message: "Insufficient credits: \(why)."))
+                    }
+                }
+                // Everything passes: hold.
+                let id = "rsv_" + Meter.randomToken(bytes: 9)
+                let limitsText = String(decoding: try JSONEncoder().encode(held), as: UTF8.self)
+                try db.execute(
+                    sql: """
+                        INSERT INTO reservations (id, account, customer_id, key_id, amount, tokens, limits, instance, created_ms)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        id, prepaid ? account : nil, principal.customer, principal.key.id, request.worstCasePrice.description, request.worstCaseTokens,
+                        limitsText, self.instanceID, request.nowMs,
+                    ])
+                for (limit, start, used, reserved, need) in pendingUsage {
+                    try LimitUsage.store(db, limit: limit, periodStartMs: start, used: used, reserved: reserved + need)
+                }
+                if prepaid {
+                    try Ledger.addReserved(db, account: account, request.worstCasePrice)
+                    try Ledger.append(
+                        db, account: account, kind: "reserve", amount: request.worstCasePrice, reservationID: id, customer: principal.customer,
+                        keyID: principal.key.id, note: request.model.map { "worst case of a \($0) request" }, nowMs: request.nowMs)
+                }
+                self.buckets.withLock { all in
+                    for limit in rateLimits where limit.metric == .requests { _ = all[limit.id]?.take(1, nowMs: request.nowMs) }
+                }
+                return .success(AdmissionTicket(reservationID: id, tokenRateLimits: rateLimits.filter { $0.metric == .tokens }.map(\.id)))
+            }
+        } catch {
+            throw MeterError.writeFailed("\(error)")
+        }
+    }
+
+    /// Charges the actual tokens of a finished request to its tokens-per-minute limits.
+    public func chargeTokens(_ ticket: AdmissionTicket, tokens: Int, nowMs: Int64) {
+        guard !ticket.tokenRateLimits.isEmpty, tokens > 0 else { return }
+        self.buckets.withLock { all in
+            for id in ticket.tokenRateLimits { all[id]?.charge(tokens, nowMs: nowMs) }
+        }
+    }
+
+    private static func capRefusal(
+        _ limit: LimitRecord, used: Int128, reserved: Int128, need: Int128, currency: String, window: (startMs: Int64, endMs: Int64?)
+    ) -> Refusal {
+        let unit = limit.metric == .money ? " \(currency)" : " \(limit.metric.rawValue)"
+        let format = { (value: Int128) in LimitQuantity.format(value, metric: limit.metric) + unit }
+        var message =
+            "Limit reached: \(limit.scope.rawValue) \(limit.scopeID) has a \(limit.period.label) cap of \(format(limit.quantity)) (\(limit.id)); used \(format(used))"
+        if reserved > 0 { message += ", \(format(reserved)) held by requests in flight" }
+        message += ", this request's worst case is \(format(need))"
+        if let end = window.endMs { message += "; it resets at \(Timestamps.iso8601(end))" }
+        return Refusal(reason: .cap, message: message + ".", limitID: limit.id, resetsAtMs: window.endMs)
+    }
+}
+
+extension Meter {
+    /// Releases the reservations of instances that are gone (see ``AdmissionControl/releaseOrphans(staleAfterMs:)``).
+    func releaseOrphanedReservations(keeping instanceID: String, staleAfterMs: Int64) async throws(MeterError) -> Int {
+        let now = Self.nowMs()
+        let host = ProcessInfo.processInfo.hostName
+        let ownPID = Int(getpid())
+        do {
+            return try await pool.write { db in
+                var gone: [String] = []
+                let rows = try Row.fetchAll(db, sql: "SELECT * FROM instances")
+                let known = Set(rows.map { $0["id"] as String })
+                for row in rows where row["id"] as String != instanceID {
+                    let pid: Int = row["pid"]
+                    let sameHost = row["host"] as String == host
+                    let dead = sameHost && (pid == ownPID || (kill(pid_t(pid), 0) != 0 && errno == ESRCH))
+                    if dead || now - (row["heartbeat_ms"] as Int64) > staleAfterMs { gone.append(row["id"]) }
+                }
+                // Reservations of instances that left no registration at all are orphans too.
+                let orphanInstances = try String.fetchAll(db, sql: "SELECT DISTINCT instance FROM reservations").filter {
+                    $0 != instanceID && (!known.contains($0) || gone.contains($0))
+                }
+                var released = 0
+                for instance in orphanInstances {
+                    for row in try Row.fetchAll(db, sql: "SELECT * FROM reservations WHERE instance = ?", arguments: [instance]) {
+                        try Settlement.release(db, reservation: row, note: "released at restart: the process holding it (\(instance)) ended", nowMs: now)
+                        released += 1
+                    }
+                }
+                for id in gone { try db.execute(sql: "DELETE FROM instances WHERE id = ?", arguments: [id]) }
+                return released
+            }
+        } catch {
+            throw MeterError.writeFailed("\(error)")
+        }
+    }
+}
+
+/// Settlement: an event's price becomes the spend of its reservation, in the event's own transaction (so a crash
+/// keeps both or neither), and its actual usage replaces the caps' holds; threshold crossings become alerts.
+enum Settlement {
+    /// Settles `event` against its reservation (if it still exists). Returns the alerts that fired.
+    static func settle(_ db: Database, event: UsageEvent, reservationID: String, nowMs: Int64) throws -> [AlertRecord] {
+        guard let reservation = try Row.fetchOne(db, sql: "SELECT * FROM reservations WHERE id = ?", arguments: [reservationID]) else {
+            // Released already (a process taken for dead): the spend still counts.
+            if event.price > .zero {
+                let account = try String.fetchOne(db, sql: "SELECT team_id FROM customers WHERE id = ?", arguments: [event.customer]).map { "team:\($0)" }
+                    ?? "customer:\(event.customer)"
+                if try Ledger.isPrepaid(db, account: account) {
+                    try Ledger.spend(db, account: account, amount: event.price, eventID: event.id, customer: event.customer, keyID: event.keyId, nowMs: nowMs)
+                }
+            }
+            return []
+        }
+        if let account: String = reservation["account"] {
+            try Ledger.spend(db, account: account, amount: event.price, eventID: event.id, customer: event.customer, keyID: event.keyId, nowMs: nowMs)
+        }
+        let fired = try applyToLimits(db, reservation: reservation, event: event, nowMs: nowMs)
+        try release(db, reservation: reservation, eventID: event.id, note: "settled by \(event.id)", nowMs: nowMs)
+        return fired
+    }
+
+    /// Drops a reservation: its credit hold goes back to the account (a `release` line) and its caps' holds to the limits.
+    static func release(_ db: Database, reservation: Row, eventID: String? = nil, note: String, nowMs: Int64) throws {
+        let id: String = reservation["id"]
+        let amount = Money(reservation["amount"] as String) ?? .zero
+        if let account: String = reservation["account"] {
+            try Ledger.addReserved(db, account: account, .zero - amount)
+            try Ledger.append(
+                db, account: account, kind: "release", amount: amount, reservationID: id, eventID: eventID, customer: reservation["customer_id"],
+                keyID: reservation["key_id"], note: note, nowMs: nowMs)
+        }
+        if eventID == nil {
+            for share in try heldLimits(reservation) {
+                guard let limit = try Row.fetchOne(db, sql: "SELECT * FROM limits WHERE id = ?", arguments: [share.id]).map(Meter.limit) else { continue }
+                let (used, reserved) = try LimitUsage.load(db, limit: limit, periodStartMs: share.start, periodEndMs: nil)
+                let held = LimitQuantity.parse(share.held, metric: limit.metric) ?? 0
+                try LimitUsage.store(db, limit: limit, periodStartMs: share.start, used: used, reserved: reserved - held)
+            }
+        }
+        try db.execute(sql: "DELETE FROM reservations WHERE id = ?", arguments: [id])
+    }
+
+    private static func heldLimits(_ reservation: Row) throws -> [ReservedLimit] {
+        try JSONDecoder().decode([ReservedLimit].self, from: Data((reservation["limits"] as String).utf8))
+    }
+
+    /// Moves each cap's hold to its actual use and fires the thresholds the use crossed.
+    private static func applyToLimits(_ db: Database, reservation: Row, event: UsageEvent, nowMs: Int64) throws -> [AlertRecord] {
+        var fired: [AlertRecord] = []
+        for share in try heldLimits(reservation) {
+            guard let limit = try Row.fetchOne(db, sql: "SELECT * FROM limits WHERE id = ?", arguments: [share.id]).map(Meter.limit) else { continue }
+            let window = limit.period.window(containing: share.start, anchor: limit.anchor)
+            let (used, reserved) = try LimitUsage.load(db, limit: limit, periodStartMs: share.start, periodEndMs: window.endMs)
+            let actual: Int128
+            switch limit.metric {
+            case .money: actual = event.price.raw
+            case .tokens: actual = Int128(event.usage.totalTokens)
+            case .requests: actual = 1
+            }
+            let held = LimitQuantity.parse(share.held, metric: limit.metric) ?? 0
+            try LimitUsage.store(db, limit: limit, periodStartMs: share.start, used: used + actual, reserved: reserved - held)
+            for threshold in limit.thresholds {
+                // Crossed when the use goes from below threshold% of the amount to at or above it.
+                let mark = limit.quantity * Int128(threshold)
+                guard used * 100 < mark, (used + actual) * 100 >= mark else { continue }
+                let alert = AlertRecord(
+                    id: "alr_" + Meter.randomToken(bytes: 9), limitId: limit.id, periodStartMs: share.start, threshold: threshold, scope: limit.scope.rawValue,
+                    scopeId: limit.scopeID, metric: limit.metric.rawValue, period: limit.period.rawValue, enforcement: limit.enforcement.rawValue,
+                    amount: limit.amount, used: LimitQuantity.format(used + actual, metric: limit.metric),
+                    currency: limit.metric == .money ? event.effectivePriceCurrency : nil, periodEndMs: window.endMs, firedMs: nowMs, deliveredMs: nil,
+                    attempts: 0, nextAttemptMs: nowMs, lastError: nil)
+                if try Meter.insertAlert(db, alert) { fired.append(alert) }
+            }
+        }
+        return fired
+    }
+}

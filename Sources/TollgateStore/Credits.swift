@@ -1,0 +1,351 @@
+import Foundation
+import GRDB
+import TollgateCore
+
+/// A prepaid credit grant as stored.
+public struct CreditGrant: Sendable, Equatable, Codable {
+    /// Grant id (`grant_…`).
+    public var id: String
+    /// The account it credits: `customer:ID` or `team:ID`.
+    public var account: String
+    /// The amount granted, in ``currency``.
+    public var amount: Money
+    /// What is left of it.
+    public var remaining: Money
+    /// Its currency.
+    public var currency: String
+    /// The credit unit it was granted in, if not money (`credit`), and the number of units.
+    public var unitName: String?
+    /// Number of units granted (`unitName`), if granted in a credit unit.
+    public var unitAmount: String?
+    /// Lower is spent first.
+    public var priority: Int
+    /// When it starts to count (ms since 1970).
+    public var effectiveMs: Int64
+    /// When what is left lapses, if ever.
+    public var expiresMs: Int64?
+    /// Creation time.
+    public var createdMs: Int64
+    /// A note (purchase order, promotion).
+    public var note: String?
+    /// When it was closed (expired or voided), and why.
+    public var closedMs: Int64?
+    /// `expired` or `voided`.
+    public var closedReason: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, account, amount, remaining, currency, priority, note
+        case unitName = "unit_name"
+        case unitAmount = "unit_amount"
+        case effectiveMs = "effective_ms"
+        case expiresMs = "expires_ms"
+        case createdMs = "created_ms"
+        case closedMs = "closed_ms"
+        case closedReason = "closed_reason"
+    }
+
+    /// The spending view of it.
+    public var state: CreditGrantState {
+        CreditGrantState(id: id, remaining: remaining, priority: priority, effectiveMs: effectiveMs, expiresMs: expiresMs, createdMs: createdMs)
+    }
+}
+
+/// One line of the credit ledger. Balance-changing kinds: `grant` (+), `spend`, `expire`, `void` (−); `reserve` and
+/// `release` record holds (a reservation taken at admission and its release at settlement, failure or restart).
+public struct LedgerEntry: Sendable, Equatable, Codable {
+    /// Order of writing.
+    public var seq: Int64
+    /// When (ms since 1970).
+    public var timestampMs: Int64
+    /// `customer:ID` or `team:ID`.
+    public var account: String
+    /// grant, spend, expire, void, reserve, release.
+    public var kind: String
+    /// Always positive; the kind says which way it goes.
+    public var amount: Money
+    /// The grant it concerns (a spend without one is an overdraft).
+    public var grantID: String?
+    /// The reservation it concerns.
+    public var reservationID: String?
+    /// The event a spend or release settles.
+    public var eventID: String?
+    /// The customer and key of a spend or hold.
+    public var customer: String?
+    /// The key of a spend or hold.
+    public var keyID: String?
+    /// Why.
+    public var note: String?
+
+    enum CodingKeys: String, CodingKey {
+        case seq, account, kind, amount, customer, note
+        case timestampMs = "ts_ms"
+        case grantID = "grant_id"
+        case reservationID = "reservation_id"
+        case eventID = "event_id"
+        case keyID = "key_id"
+    }
+}
+
+/// A credit account's balance, every figure a sum over its ledger: available = granted − spent − expired − reserved.
+public struct CreditBalance: Sendable, Equatable, Codable {
+    /// `customer:ID` or `team:ID`.
+    public var account: String
+    /// Currency of the figures.
+    public var currency: String
+    /// Grants in effect now (including what was later spent, expired or voided).
+    public var granted: Money
+    /// Spent by settled requests (an overdraft included).
+    public var spent: Money
+    /// Lapsed at expiry or voided.
+    public var expired: Money
+    /// Held by requests in flight.
+    public var reserved: Money
+    /// What a new request can still reserve.
+    public var available: Money
+    /// Grants that take effect later.
+    public var upcoming: Money
+    /// Spent beyond every grant (requests that cost more than their reservation).
+    public var overdraft: Money
+    /// The grants, in spending order.
+    public var grants: [CreditGrant]
+}
+
+extension Meter {
+    /// Grants credit to a customer (its own account, or refused when it is in a team: grant to the team) or a team.
+    /// `amount` is in `currency`; `unit` records a grant made in a credit unit (name and number of units).
+    public func grantCredits(
+        account: String, amount: Money, currency: String, priority: Int = 10, effectiveMs: Int64? = nil, expiresMs: Int64? = nil,
+        note: String? = nil, unit: (name: String, amount: String)? = nil
+    ) async throws(MeterError) -> CreditGrant {
+        guard amount > .zero else { throw MeterError.rejected("a grant's amount must be positive (got \(amount))") }
+        let (kind, owner) = try Self.splitAccount(account)
+        let now = Self.nowMs()
+        let effective = effectiveMs ?? now
+        if let expiresMs, expiresMs <= effective {
+            throw MeterError.rejected("a grant must expire after it takes effect (\(Timestamps.iso8601(expiresMs)) ≤ \(Timestamps.iso8601(effective)))")
+        }
+        let grant = CreditGrant(
+            id: "grant_" + Self.randomToken(bytes: 9), account: account, amount: amount, remaining: amount, currency: currency, unitName: unit?.name,
+            unitAmount: unit?.amount, priority: priority, effectiveMs: effective, expiresMs: expiresMs, createdMs: now, note: note)
+        do {
+            try await pool.write { db in
+                if kind == "customer" {
+                    try db.execute(sql: "INSERT OR IGNORE INTO customers (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [owner, now])
+                    if let team = try String.fetchOne(db, sql: "SELECT team_id FROM customers WHERE id = ?", arguments: [owner]) {
+                        throw MeterError.rejected("customer \(owner) is in team \(team) and draws from its pool: grant to the team (--team \(team))")
+                    }
+                } else {
+                    try db.execute(sql: "INSERT OR IGNORE INTO teams (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [owner, now])
+                }
+                if let other = try String.fetchOne(db, sql: "SELECT currency FROM credit_grants WHERE account = ? LIMIT 1", arguments: [account]),
+                    other != currency
+                {
+                    throw MeterError.rejected("account \(account) holds \(other) credits; a grant in \(currency) cannot join them")
+                }
+                try db.execute(
+                    sql: """
+                        INSERT INTO credit_grants (id, account, amount, remaining, currency, unit_name, unit_amount, priority,
+                            effective_ms, expires_ms, created_ms, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        grant.id, account, amount.description, amount.description, currency, unit?.name, unit?.amount, priority, effective,
+                        expiresMs, now, note,
+                    ])
+                try db.execute(sql: "INSERT OR IGNORE INTO credit_accounts (id) VALUES (?)", arguments: [account])
+                try Ledger.append(db, account: account, kind: "grant", amount: amount, grantID: grant.id, note: note, nowMs: now)
+            }
+        } catch let error as MeterError {
+            throw error
+        } catch {
+            throw MeterError.writeFailed("\(error)")
+        }
+        return grant
+    }
+
+    /// Voids what is left of a grant (a refund, a mistake): the ledger records it as `void`.
+    public func voidGrant(id: String, note: String? = nil) async throws(MeterError) {
+        let now = Self.nowMs()
+        do {
+            try await pool.write { db in
+                guard let row = try Row.fetchOne(db, sql: "SELECT * FROM credit_grants WHERE id = ?", arguments: [id]) else {
+                    throw MeterError.rejected("no grant with id \(id)")
+                }
+                guard row["closed_ms"] as Int64? == nil else { throw MeterError.rejected("grant \(id) is already closed") }
+                try Ledger.close(db, grant: Self.grant(row), reason: "voided", note: note, nowMs: now)
+            }
+        } catch let error as MeterError {
+            throw error
+        } catch {
+            throw MeterError.writeFailed("\(error)")
+        }
+    }
+
+    /// The balance of an account now, after recording the expiry of grants that have lapsed.
+    public func balance(account: String, currency: String, nowMs: Int64? = nil) async throws(MeterError) -> CreditBalance {
+        _ = try Self.splitAccount(account)
+        let now = nowMs ?? Self.nowMs()
+        do {
+            return try await pool.write { db in
+                try Ledger.expireLapsed(db, account: account, nowMs: now)
+                return try Ledger.balance(db, account: account, currency: currency, nowMs: now)
+            }
+        } catch {
+            throw MeterError.readFailed("\(error)")
+        }
+    }
+
+    /// The ledger of an account, oldest first (the last `limit` lines when given).
+    public func ledger(account: String, limit: Int? = nil) async throws(MeterError) -> [LedgerEntry] {
+        do {
+            return try await pool.read { db in
+                var sql = "SELECT * FROM ledger WHERE account = ? ORDER BY seq"
+                if let limit { sql = "SELECT * FROM (SELECT * FROM ledger WHERE account = ? ORDER BY seq DESC LIMIT \(limit)) ORDER BY seq" }
+                return try Row.fetchAll(db, sql: sql, arguments: [account]).map(Ledger.entry)
+            }
+        } catch {
+            throw MeterError.readFailed("\(error)")
+        }
+    }
+
+    /// The credit account a customer draws from (its team's or its own); `customer:ID` for an unknown customer.
+    public func creditAccount(customer: String) async throws(MeterError) -> String {
+        let record = try await self.customer(id: customer)
+        return record?.creditAccount ?? "customer:\(customer)"
+    }
+
+    /// `customer:ID` / `team:ID` split, refusing anything else.
+    static func splitAccount(_ account: String) throws(MeterError) -> (kind: String, id: String) {
+        let parts = account.split(separator: ":", maxSplits: 1).map(String.init)
+        guard parts.count == 2, parts[0] == "customer" || parts[0] == "team" else {
+            throw MeterError.rejected("an account is customer:ID or team:ID (not '\(account)')")
+        }
+        try validateID(parts[1], what: parts[0])
+        return (parts[0], parts[1])
+    }
+
+    static func grant(_ row: Row) -> CreditGrant {
+        CreditGrant(
+            id: row["id"], account: row["account"], amount: Money(row["amount"] as String) ?? .zero, remaining: Money(row["remaining"] as String) ?? .zero,
+            currency: row["currency"], unitName: row["unit_name"], unitAmount: row["unit_amount"], priority: row["priority"],
+            effectiveMs: row["effective_ms"], expiresMs: row["expires_ms"], createdMs: row["created_ms"], note: row["note"], closedMs: row["closed_ms"],
+            closedReason: row["closed_reason"])
+    }
+}
+
+/// The ledger's SQL, shared by grants, admission and settlement (always inside the caller's transaction).
+enum Ledger {
+    static func append(
+        _ db: Database, account: String, kind: String, amount: Money, grantID: String? = nil, reservationID: String? = nil,
+        eventID: String? = nil, customer: String? = nil, keyID: String? = nil, note: String? = nil, nowMs: Int64
+    ) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO ledger (ts_ms, account, kind, amount, grant_id, reservation_id, event_id, customer_id, key_id, note)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [nowMs, account, kind, amount.description, grantID, reservationID, eventID, customer, keyID, note])
+    }
+
+    static func entry(_ row: Row) -> LedgerEntry {
+        LedgerEntry(
+            seq: row["seq"], timestampMs: row["ts_ms"], account: row["account"], kind: row["kind"], amount: Money(row["amount"] as String) ?? .zero,
+            grantID: row["grant_id"], reservationID: row["reservation_id"], eventID: row["event_id"], customer: row["customer_id"],
+            keyID: row["key_id"], note: row["note"])
+    }
+
+    /// The account's open grants (not expired or voided in the ledger yet).
+    static func openGrants(_ db: Database, account: String) throws -> [CreditGrant] {
+        try Row.fetchAll(db, sql: "SELECT * FROM credit_grants WHERE account = ? AND closed_ms IS NULL", arguments: [account]).map(Meter.grant)
+    }
+
+    /// Whether the account has ever been granted credit (then it is prepaid: requests need a balance).
+    static func isPrepaid(_ db: Database, account: String) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM credit_grants WHERE account = ?)", arguments: [account]) ?? false
+    }
+
+    /// What a new request can reserve now: the active grants' remainder, less overdraft and holds.
+    static func available(_ db: Database, account: String, nowMs: Int64) throws -> (available: Money, currency: String?) {
+        let grants = try openGrants(db, account: account)
+        let (overdraft, reserved) = try holdings(db, account: account)
+        return (GrantAllocation.remaining(of: grants.map(\.state), at: nowMs) - overdraft - reserved, grants.first?.currency)
+    }
+
+    static func holdings(_ db: Database, account: String) throws -> (overdraft: Money, reserved: Money) {
+        guard let row = try Row.fetchOne(db, sql: "SELECT overdraft, reserved FROM credit_accounts WHERE id = ?", arguments: [account]) else {
+            return (.zero, .zero)
+        }
+        return (Money(row["overdraft"] as String) ?? .zero, Money(row["reserved"] as String) ?? .zero)
+    }
+
+    static func addReserved(_ db: Database, account: String, _ delta: Money) throws {
+        let (_, reserved) = try holdings(db, account: account)
+        try db.execute(sql: "INSERT OR IGNORE INTO credit_accounts (id) VALUES (?)", arguments: [account])
+        try db.execute(sql: "UPDATE credit_accounts SET reserved = ? WHERE id = ?", arguments: [max(reserved + delta, .zero).description, account])
+    }
+
+    /// Spends `amount` from the account's grants in spending order; what they do not cover is overdraft.
+    static func spend(
+        _ db: Database, account: String, amount: Money, eventID: String, customer: String, keyID: String, nowMs: Int64
+    ) throws {
+        guard amount > .zero else { return }
+        let grants = try openGrants(db, account: account)
+        let (parts, overdraft) = GrantAllocation.allocate(amount, over: grants.map(\.state), at: nowMs)
+        for part in parts {
+            let grant = grants.first { $0.id == part.grantID }!
+            try db.execute(
+                sql: "UPDATE credit_grants SET remaining = ? WHERE id = ?", arguments: [(grant.remaining - part.amount).description, grant.id])
+            try append(db, account: account, kind: "spend", amount: part.amount, grantID: grant.id, eventID: eventID, customer: customer, keyID: keyID, nowMs: nowMs)
+        }
+        if overdraft > .zero {
+            let (current, _) = try holdings(db, account: account)
+            try db.execute(sql: "INSERT OR IGNORE INTO credit_accounts (id) VALUES (?)", arguments: [account])
+            try db.execute(sql: "UPDATE credit_accounts SET overdraft = ? WHERE id = ?", arguments: [(current + overdraft).description, account])
+            try append(
+                db, account: account, kind: "spend", amount: overdraft, eventID: eventID, customer: customer, keyID: keyID,
+                note: "overdraft: no grant left to cover it", nowMs: nowMs)
+        }
+    }
+
+    /// Closes a grant: what is left goes to the ledger as `expire` or `void`.
+    static func close(_ db: Database, grant: CreditGrant, reason: String, note: String? = nil, nowMs: Int64) throws {
+        try db.execute(
+            sql: "UPDATE credit_grants SET remaining = '0', closed_ms = ?, closed_reason = ? WHERE id = ?", arguments: [nowMs, reason, grant.id])
+        if grant.remaining > .zero {
+            try append(
+                db, account: grant.account, kind: reason == "voided" ? "void" : "expire", amount: grant.remaining, grantID: grant.id,
+                note: note ?? (reason == "expired" ? "expired at \(Timestamps.iso8601(grant.expiresMs ?? nowMs))" : nil), nowMs: nowMs)
+        }
+    }
+
+    /// Records the expiry of every open grant of the account whose expiry has passed.
+    static func expireLapsed(_ db: Database, account: String, nowMs: Int64) throws {
+        for grant in try openGrants(db, account: account) where (grant.expiresMs.map { $0 <= nowMs } ?? false) {
+            try close(db, grant: grant, reason: "expired", nowMs: nowMs)
+        }
+    }
+
+    /// The balance as sums over the ledger.
+    static func balance(_ db: Database, account: String, currency: String, nowMs: Int64) throws -> CreditBalance {
+        let grants = try Row.fetchAll(db, sql: "SELECT * FROM credit_grants WHERE account = ?", arguments: [account]).map(Meter.grant)
+        var sums: [String: Money] = [:]
+        var upcoming = Money.zero
+        let effective = Dictionary(uniqueKeysWithValues: grants.map { ($0.id, $0.effectiveMs <= nowMs) })
+        for row in try Row.fetchAll(db, sql: "SELECT kind, amount, grant_id FROM ledger WHERE account = ?", arguments: [account]) {
+            let kind: String = row["kind"]
+            let amount = Money(row["amount"] as String) ?? .zero
+            if kind == "grant", let id: String = row["grant_id"], effective[id] == false {
+                upcoming += amount
+                continue
+            }
+            sums[kind, default: .zero] += amount
+        }
+        let (overdraft, reserved) = try holdings(db, account: account)
+        let granted = sums["grant"] ?? .zero
+        let spent = sums["spend"] ?? .zero
+        let expired = (sums["expire"] ?? .zero) + (sums["void"] ?? .zero)
+        return CreditBalance(
+            account: account, currency: grants.first?.currency ?? currency, granted: granted, spent: spent, expired: expired, reserved: reserved,
+            available: granted - spent - expired - reserved, upcoming: upcoming, overdraft: overdraft,
+            grants: grants.sorted { GrantAllocation.spendsBefore($0.state, $1.state) })
+    }
+}

@@ -1,0 +1,199 @@
+import Foundation
+import GRDB
+import TollgateCore
+
+/// A customer as the meter keeps it: who is billed, the team whose credit pool it shares, the models its plan
+/// includes.
+public struct CustomerRecord: Sendable, Equatable, Codable {
+    /// Customer id (what virtual keys and events name).
+    public var id: String
+    /// A display name.
+    public var name: String?
+    /// The team whose credit pool it shares, if any.
+    public var team: String?
+    /// Model patterns the plan includes (`gpt-4o*`, `claude-*`); `nil`: every model.
+    public var models: [String]?
+    /// Creation time (ms since 1970).
+    public var createdMs: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, team, models
+        case createdMs = "created_ms"
+    }
+
+    /// The credit account the customer draws from: its team's pool, or its own.
+    public var creditAccount: String { team.map { "team:\($0)" } ?? "customer:\(id)" }
+
+    /// Whether the plan includes `model` (glob patterns with `*`); a request without a model is allowed.
+    public func allows(model: String?) -> Bool {
+        guard let models, let model else { return true }
+        return models.contains { PriceTable.glob($0, matches: model) }
+    }
+}
+
+/// A team: customers that share one credit pool (and may share team-scoped limits).
+public struct TeamRecord: Sendable, Equatable, Codable {
+    /// Team id.
+    public var id: String
+    /// A display name.
+    public var name: String?
+    /// Creation time (ms since 1970).
+    public var createdMs: Int64
+    /// Its customers' ids.
+    public var customers: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, customers
+        case createdMs = "created_ms"
+    }
+}
+
+/// Who is making a request: the key, its customer's record, and whether admission has anything to check.
+public struct Principal: Sendable {
+    /// The virtual key.
+    public var key: VirtualKey
+    /// The customer's team, if any.
+    public var team: String?
+    /// The customer's model patterns (`nil`: every model).
+    public var models: [String]?
+    /// Whether the customer, its team or the key has credits or limits: only then does a request go through
+    /// admission (a reservation); everyone else pays nothing for the feature.
+    public var controlled: Bool
+
+    /// The customer.
+    public var customer: String { key.customer }
+    /// The credit account the customer draws from.
+    public var creditAccount: String { team.map { "team:\($0)" } ?? "customer:\(key.customer)" }
+}
+
+extension Meter {
+    /// Ids allowed for customers and teams: what a URL path segment and a log line can carry unharmed.
+    static func validateID(_ id: String, what: String) throws(MeterError) {
+        guard !id.isEmpty, id.count <= 200, id.allSatisfy({ $0.isLetter || $0.isNumber || "-_.@:".contains($0) }) else {
+            throw MeterError.rejected("a \(what) id is 1 to 200 letters, digits, '-', '_', '.', '@' or ':' (not '\(id)')")
+        }
+    }
+
+    /// Creates or updates a customer. `team: ""` takes it out of its team; `models: []` removes the model list (every
+    /// model allowed); `nil` leaves a field as it is. A team named for the first time is created.
+    @discardableResult
+    public func setCustomer(id: String, name: String? = nil, team: String? = nil, models: [String]? = nil) async throws(MeterError) -> CustomerRecord {
+        try Self.validateID(id, what: "customer")
+        if let team, !team.isEmpty { try Self.validateID(team, what: "team") }
+        let now = Self.nowMs()
+        do {
+            try await pool.write { db in
+                try db.execute(sql: "INSERT OR IGNORE INTO customers (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [id, now])
+                if let name { try db.execute(sql: "UPDATE customers SET name = ? WHERE id = ?", arguments: [name.isEmpty ? nil : name, id]) }
+                if let team {
+                    if !team.isEmpty {
+                        try db.execute(sql: "INSERT OR IGNORE INTO teams (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [team, now])
+                        let ownGrants = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM credit_grants WHERE account = ?", arguments: ["customer:\(id)"]) ?? 0
+                        if ownGrants > 0 {
+                            throw MeterError.rejected(
+                                "customer \(id) has credit grants of its own; a team member draws from the team's pool only (void or spend them first)")
+                        }
+                    }
+                    try db.execute(sql: "UPDATE customers SET team_id = ? WHERE id = ?", arguments: [team.isEmpty ? nil : team, id])
+                }
+                if let models {
+                    let text = models.isEmpty ? nil : String(decoding: try JSONEncoder().encode(models), as: UTF8.self)
+                    try db.execute(sql: "UPDATE customers SET models = ? WHERE id = ?", arguments: [text, id])
+                }
+            }
+        } catch let error as MeterError {
+            throw error
+        } catch {
+            throw MeterError.writeFailed("\(error)")
+        }
+        guard let record = try await customer(id: id) else { throw MeterError.readFailed("customer \(id) vanished") }
+        return record
+    }
+
+    /// One customer, or `nil`.
+    public func customer(id: String) async throws(MeterError) -> CustomerRecord? {
+        try await customers(only: id).first
+    }
+
+    /// Every customer (or one), by id.
+    public func customers(only id: String? = nil) async throws(MeterError) -> [CustomerRecord] {
+        do {
+            return try await pool.read { db in
+                let filter = id == nil ? "" : " WHERE id = ?"
+                return try Row.fetchAll(db, sql: "SELECT * FROM customers\(filter) ORDER BY id", arguments: StatementArguments(id.map { [$0] } ?? []))
+                    .map(Self.customerRecord)
+            }
+        } catch {
+            throw MeterError.readFailed("\(error)")
+        }
+    }
+
+    /// Creates a team (or renames it).
+    @discardableResult
+    public func setTeam(id: String, name: String? = nil) async throws(MeterError) -> TeamRecord {
+        try Self.validateID(id, what: "team")
+        let now = Self.nowMs()
+        do {
+            try await pool.write { db in
+                try db.execute(sql: "INSERT OR IGNORE INTO teams (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [id, now])
+                if let name { try db.execute(sql: "UPDATE teams SET name = ? WHERE id = ?", arguments: [name.isEmpty ? nil : name, id]) }
+            }
+        } catch {
+            throw MeterError.writeFailed("\(error)")
+        }
+        return try await teams().first { $0.id == id }!
+    }
+
+    /// Every team with its members.
+    public func teams() async throws(MeterError) -> [TeamRecord] {
+        do {
+            return try await pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM teams ORDER BY id").map { row in
+                    let id: String = row["id"]
+                    let members = try String.fetchAll(db, sql: "SELECT id FROM customers WHERE team_id = ? ORDER BY id", arguments: [id])
+                    return TeamRecord(id: id, name: row["name"], createdMs: row["created_ms"], customers: members)
+                }
+            }
+        } catch {
+            throw MeterError.readFailed("\(error)")
+        }
+    }
+
+    /// The active key whose secret this is, with what admission needs to know of its customer; `nil` when the key
+    /// is unknown or revoked. One indexed read, like ``authenticate(secret:)``.
+    public func principal(secret: String) throws(MeterError) -> Principal? {
+        guard secret.hasPrefix("tg_"), secret.count < 200 else { return nil }
+        let digest = Self.hash(secret)
+        do {
+            return try pool.read { db in
+                let statement = try db.cachedStatement(
+                    sql: """
+                        SELECT k.*, c.team_id AS team_id, c.models AS models,
+                            EXISTS (SELECT 1 FROM credit_grants g WHERE g.account = 'customer:' || k.customer_id
+                                        OR g.account = 'team:' || c.team_id)
+                            OR EXISTS (SELECT 1 FROM limits l WHERE (l.scope = 'customer' AND l.scope_id = k.customer_id)
+                                        OR (l.scope = 'key' AND l.scope_id = k.id)
+                                        OR (l.scope = 'team' AND l.scope_id = c.team_id)) AS controlled
+                        FROM virtual_keys k LEFT JOIN customers c ON c.id = k.customer_id
+                        WHERE k.key_hash = ? AND k.revoked_ms IS NULL
+                        """)
+                guard let row = try Row.fetchOne(statement, arguments: [digest]) else { return nil }
+                return Principal(
+                    key: Self.key(row), team: row["team_id"], models: Self.modelList(row["models"]), controlled: row["controlled"])
+            }
+        } catch {
+            throw MeterError.readFailed("\(error)")
+        }
+    }
+
+    static func customerRecord(_ row: Row) -> CustomerRecord {
+        CustomerRecord(id: row["id"], name: row["name"], team: row["team_id"], models: modelList(row["models"]), createdMs: row["created_ms"])
+    }
+
+    static func modelList(_ text: String?) -> [String]? {
+        guard let text else { return nil }
+        return try? JSONDecoder().decode([String].self, from: Data(text.utf8))
+    }
+
+    static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+}

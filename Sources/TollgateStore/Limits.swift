@@ -1,0 +1,265 @@
+import Foundation
+import GRDB
+import TollgateCore
+
+/// A limit on a customer, team or key: a cap or threshold on money, tokens or requests per period, or a rate limit
+/// (period `minute`: a token bucket of `amount` per minute).
+public struct LimitRecord: Sendable, Equatable, Codable {
+    /// Limit id (`lim_…`).
+    public var id: String
+    /// What it applies to.
+    public var scope: LimitScope
+    /// The customer, team or key id.
+    public var scopeID: String
+    /// What it counts: money (the events' price), tokens, requests.
+    public var metric: LimitMetric
+    /// The period it resets with.
+    public var period: LimitPeriod
+    /// Anniversary anchor (ms since 1970); `nil`: calendar periods (UTC).
+    public var anchorMs: Int64?
+    /// Its size: a decimal amount of money, or a whole number of tokens or requests.
+    public var amount: String
+    /// Hard: refuse beyond it. Soft: alert only.
+    public var enforcement: Enforcement
+    /// Percentages of the amount that fire an alert once per period.
+    public var thresholds: [Int]
+    /// Creation time.
+    public var createdMs: Int64
+    /// A note.
+    public var note: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, scope, metric, period, amount, enforcement, thresholds, note
+        case scopeID = "scope_id"
+        case anchorMs = "anchor_ms"
+        case createdMs = "created_ms"
+    }
+
+    /// The period anchor.
+    public var anchor: PeriodAnchor { anchorMs.map { .anniversary($0) } ?? .calendar }
+
+    /// Whether it is a per-minute rate limit (429) rather than a cap (402).
+    public var isRateLimit: Bool { period == .minute }
+
+    /// The amount as a number of the metric's unit: money's raw fixed-point value, tokens and requests as they are.
+    var quantity: Int128 { LimitQuantity.parse(amount, metric: metric) ?? 0 }
+
+    /// `5 USD monthly money cap on customer acme` style description.
+    public func describe(currency: String?) -> String {
+        let size = metric == .money ? "\(amount) \(currency ?? "")".trimmingCharacters(in: .whitespaces) : "\(amount) \(metric.rawValue)"
+        let kind = isRateLimit ? "rate limit" : enforcement == .hard ? "cap" : "soft limit"
+        return "\(scope.rawValue) \(scopeID)'s \(period.label) \(kind) of \(size)\(isRateLimit ? "" : "") (\(id))"
+    }
+}
+
+/// Quantities of a limit's metric as integers: money in its raw fixed-point units (exact), tokens and requests whole.
+enum LimitQuantity {
+    static func parse(_ text: String, metric: LimitMetric) -> Int128? {
+        switch metric {
+        case .money: return Money(text).map(\.raw)
+        case .tokens, .requests: return Int(text).map { Int128($0) }
+        }
+    }
+
+    static func format(_ value: Int128, metric: LimitMetric) -> String {
+        metric == .money ? Money(raw: value).description : "\(value)"
+    }
+}
+
+extension Meter {
+    /// Adds a limit. Money amounts are decimals, tokens and requests whole numbers; thresholds are percentages.
+    public func addLimit(
+        scope: LimitScope, scopeID: String, metric: LimitMetric, period: LimitPeriod, amount: String, enforcement: Enforcement = .hard,
+        thresholds: [Int] = [50, 80, 100], anchorMs: Int64? = nil, note: String? = nil
+    ) async throws(MeterError) -> LimitRecord {
+        if scope != .key { try Self.validateID(scopeID, what: scope.rawValue) }
+        guard let quantity = LimitQuantity.parse(amount, metric: metric), quantity > 0 else {
+            throw MeterError.rejected(
+                metric == .money ? "a money limit is a positive decimal amount (not '\(amount)')" : "a \(metric.rawValue) limit is a positive whole number (not '\(amount)')")
+        }
+        if period == .minute, metric == .money { throw MeterError.rejected("per-minute limits count requests or tokens, not money") }
+        guard thresholds.allSatisfy({ (1...1000).contains($0) }) else { throw MeterError.rejected("thresholds are percentages from 1 to 1000") }
+        let record = LimitRecord(
+            id: "lim_" + Self.randomToken(bytes: 9), scope: scope, scopeID: scopeID, metric: metric, period: period, anchorMs: anchorMs,
+            amount: LimitQuantity.format(quantity, metric: metric), enforcement: enforcement, thresholds: Array(Set(thresholds)).sorted(),
+            createdMs: Self.nowMs(), note: note)
+        do {
+            try await pool.write { db in
+                switch scope {
+                case .key:
+                    guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM virtual_keys WHERE id = ?)", arguments: [scopeID]) == true else {
+                        throw MeterError.rejected("no key with id \(scopeID)")
+                    }
+                case .customer:
+                    try db.execute(sql: "INSERT OR IGNORE INTO customers (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [scopeID, record.createdMs])
+                case .team:
+                    try db.execute(sql: "INSERT OR IGNORE INTO teams (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [scopeID, record.createdMs])
+                }
+                try db.execute(
+                    sql: """
+                        INSERT INTO limits (id, scope, scope_id, metric, period, anchor_ms, amount, enforcement, thresholds, created_ms, note)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        record.id, scope.rawValue, scopeID, metric.rawValue, period.rawValue, anchorMs, record.amount, enforcement.rawValue,
+                        record.thresholds.map(String.init).joined(separator: ","), record.createdMs, note,
+                    ])
+            }
+        } catch let error as MeterError {
+            throw error
+        } catch {
+            throw MeterError.writeFailed("\(error)")
+        }
+        return record
+    }
+
+    /// Removes a limit (its alerts stay).
+    public func removeLimit(id: String) async throws(MeterError) {
+        let changed: Int
+        do {
+            changed = try await pool.write { db in
+                try db.execute(sql: "DELETE FROM limits WHERE id = ?", arguments: [id])
+                let count = db.changesCount
+                try db.execute(sql: "DELETE FROM limit_usage WHERE limit_id = ?", arguments: [id])
+                return count
+            }
+        } catch {
+            throw MeterError.writeFailed("\(error)")
+        }
+        if changed == 0 { throw MeterError.rejected("no limit with id \(id)") }
+    }
+
+    /// Limits, optionally of one scope and id.
+    public func limits(scope: LimitScope? = nil, scopeID: String? = nil) async throws(MeterError) -> [LimitRecord] {
+        do {
+            return try await pool.read { db in
+                var sql = "SELECT * FROM limits WHERE 1 = 1"
+                var arguments: [any DatabaseValueConvertible] = []
+                if let scope {
+                    sql += " AND scope = ?"
+                    arguments.append(scope.rawValue)
+                }
+                if let scopeID {
+                    sql += " AND scope_id = ?"
+                    arguments.append(scopeID)
+                }
+                return try Row.fetchAll(db, sql: sql + " ORDER BY created_ms, id", arguments: StatementArguments(arguments)).map(Self.limit)
+            }
+        } catch {
+            throw MeterError.readFailed("\(error)")
+        }
+    }
+
+    /// What a limit has used and holds in its current period.
+    public func limitStatus(_ limit: LimitRecord, nowMs: Int64? = nil) async throws(MeterError) -> LimitStatus {
+        let now = nowMs ?? Self.nowMs()
+        do {
+            return try await pool.write { db in try LimitUsage.status(db, limit: limit, nowMs: now) }
+        } catch {
+            throw MeterError.readFailed("\(error)")
+        }
+    }
+
+    static func limit(_ row: Row) -> LimitRecord {
+        LimitRecord(
+            id: row["id"], scope: LimitScope(rawValue: row["scope"]) ?? .customer, scopeID: row["scope_id"],
+            metric: LimitMetric(rawValue: row["metric"]) ?? .money, period: LimitPeriod(rawValue: row["period"]) ?? .month, anchorMs: row["anchor_ms"],
+            amount: row["amount"], enforcement: Enforcement(rawValue: row["enforcement"]) ?? .hard,
+            thresholds: (row["thresholds"] as String).split(separator: ",").compactMap { Int($0) }, createdMs: row["created_ms"], note: row["note"])
+    }
+}
+
+/// A limit in its current period: its size, what settled requests used, what requests in flight hold.
+public struct LimitStatus: Sendable, Equatable, Codable {
+    /// The limit.
+    public var limit: LimitRecord
+    /// Period start (ms since 1970).
+    public var periodStartMs: Int64
+    /// Period end, if the period ends.
+    public var periodEndMs: Int64?
+    /// Used by settled requests (decimal or whole number).
+    public var used: String
+    /// Held by requests in flight.
+    public var reserved: String
+    /// What is left: amount − used − reserved (never below zero).
+    public var remaining: String
+
+    enum CodingKeys: String, CodingKey {
+        case limit, used, reserved, remaining
+        case periodStartMs = "period_start_ms"
+        case periodEndMs = "period_end_ms"
+    }
+}
+
+/// Per-period usage of caps, kept with the events (same transaction) so that admission reads one row, not a sum.
+enum LimitUsage {
+    /// The usage row of a limit's period, created from the events already in it when missing (a limit added mid-month
+    /// starts from what the month has used).
+    static func load(_ db: Database, limit: LimitRecord, periodStartMs: Int64, periodEndMs: Int64?) throws -> (used: Int128, reserved: Int128) {
+        if let row = try Row.fetchOne(
+            db, sql: "SELECT used, reserved FROM limit_usage WHERE limit_id = ? AND period_start_ms = ?", arguments: [limit.id, periodStartMs])
+        {
+            return (LimitQuantity.parse(row["used"], metric: limit.metric) ?? 0, LimitQuantity.parse(row["reserved"], metric: limit.metric) ?? 0)
+        }
+        let used = try usedByEvents(db, limit: limit, fromMs: periodStartMs, toMs: periodEndMs)
+        try db.execute(
+            sql: "INSERT INTO limit_usage (limit_id, period_start_ms, used, reserved) VALUES (?, ?, ?, ?)",
+            arguments: [limit.id, periodStartMs, LimitQuantity.format(used, metric: limit.metric), LimitQuantity.format(0, metric: limit.metric)])
+        try db.execute(
+            sql: "DELETE FROM limit_usage WHERE limit_id = ? AND period_start_ms < ? AND reserved IN ('0')", arguments: [limit.id, periodStartMs])
+        return (used, 0)
+    }
+
+    static func store(_ db: Database, limit: LimitRecord, periodStartMs: Int64, used: Int128, reserved: Int128) throws {
+        try db.execute(
+            sql: "UPDATE limit_usage SET used = ?, reserved = ? WHERE limit_id = ? AND period_start_ms = ?",
+            arguments: [
+                LimitQuantity.format(used, metric: limit.metric), LimitQuantity.format(max(reserved, 0), metric: limit.metric), limit.id, periodStartMs,
+            ])
+    }
+
+    /// The sum of the limit's metric over the events of its scope in [from, to).
+    static func usedByEvents(_ db: Database, limit: LimitRecord, fromMs: Int64, toMs: Int64?) throws -> Int128 {
+        let scopeFilter: String
+        switch limit.scope {
+        case .customer: scopeFilter = "customer_id = ?"
+        case .key: scopeFilter = "key_id = ?"
+        case .team: scopeFilter = "customer_id IN (SELECT id FROM customers WHERE team_id = ?)"
+        }
+        let column: String
+        switch limit.metric {
+        case .money: column = "price"
+        case .tokens:
+            column =
+                "input_tokens + cache_read_tokens + cache_write_tokens + cache_write_1h_tokens + output_tokens"
+        case .requests: column = "1"
+        }
+        // Requests Tollgate refused itself (admission, unreadable bodies) are events too, but never reached a provider.
+        var sql = "SELECT \(column) FROM events WHERE \(scopeFilter) AND ts_ms >= ? AND (note IS NULL OR note NOT LIKE 'refused:%')"
+        var arguments: [any DatabaseValueConvertible] = [limit.scopeID, fromMs]
+        if let toMs {
+            sql += " AND ts_ms < ?"
+            arguments.append(toMs)
+        }
+        var total: Int128 = 0
+        let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(arguments))
+        while let row = try rows.next() {
+            if limit.metric == .money {
+                total += (Money(row[0] as String) ?? .zero).raw
+            } else {
+                total += Int128(row[0] as Int64)
+            }
+        }
+        return total
+    }
+
+    static func status(_ db: Database, limit: LimitRecord, nowMs: Int64) throws -> LimitStatus {
+        let window = limit.period.window(containing: nowMs, anchor: limit.anchor)
+        let (used, reserved) =
+            limit.isRateLimit ? (0, 0) : try load(db, limit: limit, periodStartMs: window.startMs, periodEndMs: window.endMs)
+        return LimitStatus(
+            limit: limit, periodStartMs: window.startMs, periodEndMs: window.endMs, used: LimitQuantity.format(used, metric: limit.metric),
+            reserved: LimitQuantity.format(reserved, metric: limit.metric),
+            remaining: LimitQuantity.format(max(limit.quantity - used - reserved, 0), metric: limit.metric))
+    }
+}
