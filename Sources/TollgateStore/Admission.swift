@@ -120,7 +120,8 @@ public final class AdmissionControl: Sendable {
                     let capacity = Int(limit.quantity)
                     let waitMs: Int64? = self.buckets.withLock { all in
                         // A changed limit starts a fresh bucket.
-                        let bucket = all[limit.id].flatMap { $0.capacity == capacity ? $0 : nil } ?? TokenBucket(capacity: capacity, nowMs: request.nowMs)
+                        let bucket =
+                            all[limit.id].flatMap { $0.capacity == capacity ? $0 : nil } ?? TokenBucket(capacity: capacity, nowMs: request.nowMs)
                         all[limit.id] = bucket
                         var probe = bucket
                         if case .refused(let retry) = probe.take(1, nowMs: request.nowMs) { return retry }
@@ -149,7 +150,8 @@ public final class AdmissionControl: Sendable {
                     case .requests: need = 1
                     }
                     if limit.enforcement == .hard, used + reserved + need > limit.quantity {
-                        return .failure(Self.capRefusal(limit, used: used, reserved: reserved, need: need, currency: request.currency, window: window))
+                        return .failure(
+                            Self.capRefusal(limit, used: used, reserved: reserved, need: need, currency: request.currency, window: window))
                     }
                     held.append(ReservedLimit(id: limit.id, start: window.startMs, held: LimitQuantity.format(need, metric: limit.metric)))
                     pendingUsage.append((limit, window.startMs, used, reserved, need))
@@ -178,7 +180,8 @@ public final class AdmissionControl: Sendable {
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
-                        id, prepaid ? account : nil, principal.customer, principal.key.id, request.worstCasePrice.description, request.worstCaseTokens,
+                        id, prepaid ? account : nil, principal.customer, principal.key.id, request.worstCasePrice.description,
+                        request.worstCaseTokens,
                         limitsText, self.instanceID, request.nowMs,
                     ])
                 for (limit, start, used, reserved, need) in pendingUsage {
@@ -246,7 +249,8 @@ extension Meter {
                 var released = 0
                 for instance in orphanInstances {
                     for row in try Row.fetchAll(db, sql: "SELECT * FROM reservations WHERE instance = ?", arguments: [instance]) {
-                        try Settlement.release(db, reservation: row, note: "released at restart: the process holding it (\(instance)) ended", nowMs: now)
+                        try Settlement.release(
+                            db, reservation: row, note: "released at restart: the process holding it (\(instance)) ended", nowMs: now)
                         released += 1
                     }
                 }
@@ -267,10 +271,12 @@ enum Settlement {
         guard let reservation = try Row.fetchOne(db, sql: "SELECT * FROM reservations WHERE id = ?", arguments: [reservationID]) else {
             // Released already (a process taken for dead): the spend still counts.
             if event.price > .zero {
-                let account = try String.fetchOne(db, sql: "SELECT team_id FROM customers WHERE id = ?", arguments: [event.customer]).map { "team:\($0)" }
+                let account =
+                    try String.fetchOne(db, sql: "SELECT team_id FROM customers WHERE id = ?", arguments: [event.customer]).map { "team:\($0)" }
                     ?? "customer:\(event.customer)"
                 if try Ledger.isPrepaid(db, account: account) {
-                    try Ledger.spend(db, account: account, amount: event.price, eventID: event.id, customer: event.customer, keyID: event.keyId, nowMs: nowMs)
+                    try Ledger.spend(
+                        db, account: account, amount: event.price, eventID: event.id, customer: event.customer, keyID: event.keyId, nowMs: nowMs)
                 }
             }
             return []
@@ -295,7 +301,9 @@ enum Settlement {
         }
         if eventID == nil {
             for share in try heldLimits(reservation) {
-                guard let limit = try Row.fetchOne(db, sql: "SELECT * FROM limits WHERE id = ?", arguments: [share.id]).map(Meter.limit) else { continue }
+                guard let limit = try Row.fetchOne(db, sql: "SELECT * FROM limits WHERE id = ?", arguments: [share.id]).map(Meter.limit) else {
+                    continue
+                }
                 let (used, reserved) = try LimitUsage.load(db, limit: limit, periodStartMs: share.start, periodEndMs: nil)
                 let held = LimitQuantity.parse(share.held, metric: limit.metric) ?? 0
                 try LimitUsage.store(db, limit: limit, periodStartMs: share.start, used: used, reserved: reserved - held)
@@ -328,10 +336,12 @@ enum Settlement {
                 let mark = limit.quantity * Int128(threshold)
                 guard used * 100 < mark, (used + actual) * 100 >= mark else { continue }
                 let alert = AlertRecord(
-                    id: "alr_" + Meter.randomToken(bytes: 9), limitId: limit.id, periodStartMs: share.start, threshold: threshold, scope: limit.scope.rawValue,
+                    id: "alr_" + Meter.randomToken(bytes: 9), limitId: limit.id, periodStartMs: share.start, threshold: threshold,
+                    scope: limit.scope.rawValue,
                     scopeId: limit.scopeID, metric: limit.metric.rawValue, period: limit.period.rawValue, enforcement: limit.enforcement.rawValue,
                     amount: limit.amount, used: LimitQuantity.format(used + actual, metric: limit.metric),
-                    currency: limit.metric == .money ? event.effectivePriceCurrency : nil, periodEndMs: window.endMs, firedMs: nowMs, deliveredMs: nil,
+                    currency: limit.metric == .money ? event.effectivePriceCurrency : nil, periodEndMs: window.endMs, firedMs: nowMs,
+                    deliveredMs: nil,
                     attempts: 0, nextAttemptMs: nowMs, lastError: nil)
                 if try Meter.insertAlert(db, alert) { fired.append(alert) }
             }

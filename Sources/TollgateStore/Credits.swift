@@ -122,7 +122,8 @@ extension Meter {
         let now = Self.nowMs()
         let effective = effectiveMs ?? now
         if let expiresMs, expiresMs <= effective {
-            throw MeterError.rejected("a grant must expire after it takes effect (\(Timestamps.iso8601(expiresMs)) ≤ \(Timestamps.iso8601(effective)))")
+            throw MeterError.rejected(
+                "a grant must expire after it takes effect (\(Timestamps.iso8601(expiresMs)) ≤ \(Timestamps.iso8601(effective)))")
         }
         let grant = CreditGrant(
             id: "grant_" + Self.randomToken(bytes: 9), account: account, amount: amount, remaining: amount, currency: currency, unitName: unit?.name,
@@ -225,9 +226,11 @@ extension Meter {
 
     static func grant(_ row: Row) -> CreditGrant {
         CreditGrant(
-            id: row["id"], account: row["account"], amount: Money(row["amount"] as String) ?? .zero, remaining: Money(row["remaining"] as String) ?? .zero,
+            id: row["id"], account: row["account"], amount: Money(row["amount"] as String) ?? .zero,
+            remaining: Money(row["remaining"] as String) ?? .zero,
             currency: row["currency"], unitName: row["unit_name"], unitAmount: row["unit_amount"], priority: row["priority"],
-            effectiveMs: row["effective_ms"], expiresMs: row["expires_ms"], createdMs: row["created_ms"], note: row["note"], closedMs: row["closed_ms"],
+            effectiveMs: row["effective_ms"], expiresMs: row["expires_ms"], createdMs: row["created_ms"], note: row["note"],
+            closedMs: row["closed_ms"],
             closedReason: row["closed_reason"])
     }
 }
@@ -294,7 +297,9 @@ enum Ledger {
             let grant = grants.first { $0.id == part.grantID }!
             try db.execute(
                 sql: "UPDATE credit_grants SET remaining = ? WHERE id = ?", arguments: [(grant.remaining - part.amount).description, grant.id])
-            try append(db, account: account, kind: "spend", amount: part.amount, grantID: grant.id, eventID: eventID, customer: customer, keyID: keyID, nowMs: nowMs)
+            try append(
+                db, account: account, kind: "spend", amount: part.amount, grantID: grant.id, eventID: eventID, customer: customer, keyID: keyID,
+                nowMs: nowMs)
         }
         if overdraft > .zero {
             let (current, _) = try holdings(db, account: account)

@@ -77,7 +77,8 @@ extension Meter {
     /// Creates or updates a customer. `team: ""` takes it out of its team; `models: []` removes the model list (every
     /// model allowed); `nil` leaves a field as it is. A team named for the first time is created.
     @discardableResult
-    public func setCustomer(id: String, name: String? = nil, team: String? = nil, models: [String]? = nil) async throws(MeterError) -> CustomerRecord {
+    public func setCustomer(id: String, name: String? = nil, team: String? = nil, models: [String]? = nil) async throws(MeterError) -> CustomerRecord
+    {
         try Self.validateID(id, what: "customer")
         if let team, !team.isEmpty { try Self.validateID(team, what: "team") }
         let now = Self.nowMs()
@@ -88,10 +89,12 @@ extension Meter {
                 if let team {
                     if !team.isEmpty {
                         try db.execute(sql: "INSERT OR IGNORE INTO teams (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [team, now])
-                        let ownGrants = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM credit_grants WHERE account = ?", arguments: ["customer:\(id)"]) ?? 0
+                        let ownGrants =
+                            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM credit_grants WHERE account = ?", arguments: ["customer:\(id)"]) ?? 0
                         if ownGrants > 0 {
                             throw MeterError.rejected(
-                                "customer \(id) has credit grants of its own; a team member draws from the team's pool only (void or spend them first)")
+                                "customer \(id) has credit grants of its own; a team member draws from the team's pool only (void or spend them first)"
+                            )
                         }
                     }
                     try db.execute(sql: "UPDATE customers SET team_id = ? WHERE id = ?", arguments: [team.isEmpty ? nil : team, id])

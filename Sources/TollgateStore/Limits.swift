@@ -75,7 +75,9 @@ extension Meter {
         if scope != .key { try Self.validateID(scopeID, what: scope.rawValue) }
         guard let quantity = LimitQuantity.parse(amount, metric: metric), quantity > 0 else {
             throw MeterError.rejected(
-                metric == .money ? "a money limit is a positive decimal amount (not '\(amount)')" : "a \(metric.rawValue) limit is a positive whole number (not '\(amount)')")
+                metric == .money
+                    ? "a money limit is a positive decimal amount (not '\(amount)')"
+                    : "a \(metric.rawValue) limit is a positive whole number (not '\(amount)')")
         }
         if period == .minute, metric == .money { throw MeterError.rejected("per-minute limits count requests or tokens, not money") }
         guard thresholds.allSatisfy({ (1...1000).contains($0) }) else { throw MeterError.rejected("thresholds are percentages from 1 to 1000") }
@@ -91,9 +93,11 @@ extension Meter {
                         throw MeterError.rejected("no key with id \(scopeID)")
                     }
                 case .customer:
-                    try db.execute(sql: "INSERT OR IGNORE INTO customers (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [scopeID, record.createdMs])
+                    try db.execute(
+                        sql: "INSERT OR IGNORE INTO customers (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [scopeID, record.createdMs])
                 case .team:
-                    try db.execute(sql: "INSERT OR IGNORE INTO teams (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [scopeID, record.createdMs])
+                    try db.execute(
+                        sql: "INSERT OR IGNORE INTO teams (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [scopeID, record.createdMs])
                 }
                 try db.execute(
                     sql: """
@@ -163,7 +167,8 @@ extension Meter {
     static func limit(_ row: Row) -> LimitRecord {
         LimitRecord(
             id: row["id"], scope: LimitScope(rawValue: row["scope"]) ?? .customer, scopeID: row["scope_id"],
-            metric: LimitMetric(rawValue: row["metric"]) ?? .money, period: LimitPeriod(rawValue: row["period"]) ?? .month, anchorMs: row["anchor_ms"],
+            metric: LimitMetric(rawValue: row["metric"]) ?? .money, period: LimitPeriod(rawValue: row["period"]) ?? .month,
+            anchorMs: row["anchor_ms"],
             amount: row["amount"], enforcement: Enforcement(rawValue: row["enforcement"]) ?? .hard,
             thresholds: (row["thresholds"] as String).split(separator: ",").compactMap { Int($0) }, createdMs: row["created_ms"], note: row["note"])
     }
@@ -214,7 +219,8 @@ enum LimitUsage {
         try db.execute(
             sql: "UPDATE limit_usage SET used = ?, reserved = ? WHERE limit_id = ? AND period_start_ms = ?",
             arguments: [
-                LimitQuantity.format(used, metric: limit.metric), LimitQuantity.format(max(reserved, 0), metric: limit.metric), limit.id, periodStartMs,
+                LimitQuantity.format(used, metric: limit.metric), LimitQuantity.format(max(reserved, 0), metric: limit.metric), limit.id,
+                periodStartMs,
             ])
     }
 

@@ -129,7 +129,8 @@ public final class MeterWriter: Sendable {
                         "limit threshold crossed",
                         metadata: [
                             "alert_id": "\(alert.id)", "limit_id": "\(alert.limitId)", "scope": "\(alert.scope) \(alert.scopeId)",
-                            "threshold": "\(alert.threshold)%", "used": "\(alert.used)", "amount": "\(alert.amount) \(alert.currency ?? alert.metric)",
+                            "threshold": "\(alert.threshold)%", "used": "\(alert.used)",
+                            "amount": "\(alert.amount) \(alert.currency ?? alert.metric)",
                         ])
                 }
                 return

@@ -43,7 +43,10 @@ extension Meter {
                 var byModel: [String: ModelConsumption] = [:]
                 while let row = try rows.next() {
                     let name: String = row["name"]
-                    var line = byModel[name] ?? ModelConsumption(model: name, requests: 0, inputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, outputTokens: 0, price: .zero)
+                    var line =
+                        byModel[name]
+                        ?? ModelConsumption(
+                            model: name, requests: 0, inputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, outputTokens: 0, price: .zero)
                     line.requests += 1
                     line.inputTokens += row["input_tokens"] as Int
                     line.cacheReadTokens += row["cache_read_tokens"] as Int

@@ -9,7 +9,10 @@ struct Tollgate: AsyncParsableCommand {
             Point an OpenAI SDK at http://127.0.0.1:8787/v1 with a Tollgate virtual key; every inference is metered \
             into a local SQLite file. Without --config, Tollgate runs on its embedded defaults.
             """,
-        subcommands: [Serve.self, Check.self, Keys.self, Events.self, Quote.self, Rates.self, Lines.self, Rerate.self]
+        subcommands: [
+            Serve.self, Check.self, Keys.self, Events.self, Quote.self, Rates.self, Lines.self, Rerate.self, Customers.self, Credits.self,
+            Limits.self,
+        ]
     )
 }
 

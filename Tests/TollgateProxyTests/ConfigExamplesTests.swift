@@ -8,7 +8,9 @@ import TollgateCore
 @Suite("Config examples")
 struct ConfigExamplesTests {
     private static let folder = repositoryRoot.appendingPathComponent("config")
-    private static let environment = ["OPENAI_API_KEY": "sk-o", "GROQ_API_KEY": "sk-g", "DEEPSEEK_API_KEY": "sk-d"]
+    private static let environment = [
+        "OPENAI_API_KEY": "sk-o", "GROQ_API_KEY": "sk-g", "DEEPSEEK_API_KEY": "sk-d", "TOLLGATE_ADMIN_TOKEN": "admin-token-0123456789",
+    ]
 
     @Test(
         "every file in config/ loads",
@@ -17,6 +19,20 @@ struct ConfigExamplesTests {
         let config = try ConfigFiles.load(path: Self.folder.appendingPathComponent(file).path, environment: Self.environment)
         #expect(config.providers["openai"] != nil)
         #expect(config.listen == ListenAddress(host: "127.0.0.1", port: 8787))
+    }
+
+    @Test("the credits example has an admin listener, a credit unit and signed alerts")
+    func credits() throws {
+        let path = Self.folder.appendingPathComponent("credits.yaml").path
+        let config = try ConfigFiles.load(path: path, environment: Self.environment.merging(["TOLLGATE_ALERT_SECRET": "whsec"]) { $1 })
+        #expect(config.admin.listen == ListenAddress(host: "127.0.0.1", port: 8788))
+        #expect(config.admin.token == "admin-token-0123456789")
+        #expect(config.credits.unitName == "credit" && config.credits.unitValue == Money("0.01"))
+        #expect(config.alerts.secret == "whsec" && config.alerts.defaultThresholds == [50, 80, 100])
+        var unset = Self.environment
+        unset["TOLLGATE_ADMIN_TOKEN"] = nil
+        let error = try #require(throws: ConfigError.self) { try ConfigFiles.load(path: path, environment: unset) }
+        #expect(error.message.contains("TOLLGATE_ADMIN_TOKEN is unset"))
     }
 
     @Test("the OpenAI-compatible example routes Groq by its own paths and by alias")

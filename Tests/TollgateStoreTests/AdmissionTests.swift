@@ -19,7 +19,8 @@ struct AdmissionTests {
     }
 
     private func request(_ principal: Principal, worst: String, tokens: Int = 100, nowMs: Int64 = Meter.nowMs()) -> AdmissionRequest {
-        AdmissionRequest(principal: principal, model: "gpt-4o-mini", worstCasePrice: usd(worst), currency: "USD", worstCaseTokens: tokens, nowMs: nowMs)
+        AdmissionRequest(
+            principal: principal, model: "gpt-4o-mini", worstCasePrice: usd(worst), currency: "USD", worstCaseTokens: tokens, nowMs: nowMs)
     }
 
     private func event(_ id: String, _ principal: Principal, price: String, tokens: Int = 50, nowMs: Int64 = Meter.nowMs()) -> UsageEvent {
@@ -53,7 +54,9 @@ struct AdmissionTests {
                 for await result in group { all.append(result) }
                 return all
             }
-            let tickets = results.compactMap { result -> AdmissionTicket? in if case .success(let ticket)? = result { return ticket } else { return nil } }
+            let tickets = results.compactMap { result -> AdmissionTicket? in
+                if case .success(let ticket)? = result { return ticket } else { return nil }
+            }
             let refusals = results.compactMap { result -> Refusal? in if case .failure(let refusal)? = result { return refusal } else { return nil } }
             #expect(tickets.count == 50, "5 USD holds exactly fifty 0.1 worst cases")
             #expect(refusals.count == 450)
@@ -99,11 +102,14 @@ struct AdmissionTests {
         try await withTemporaryMeter { meter in
             let now = Meter.nowMs()
             let day: Int64 = 86_400_000
-            let late = try await meter.grantCredits(account: "customer:acme", amount: usd("1"), currency: "USD", priority: 5, expiresMs: now + 30 * day)
+            let late = try await meter.grantCredits(
+                account: "customer:acme", amount: usd("1"), currency: "USD", priority: 5, expiresMs: now + 30 * day)
             let never = try await meter.grantCredits(account: "customer:acme", amount: usd("1"), currency: "USD", priority: 5)
-            let soon = try await meter.grantCredits(account: "customer:acme", amount: usd("1"), currency: "USD", priority: 5, expiresMs: now + 2 * day)
+            let soon = try await meter.grantCredits(
+                account: "customer:acme", amount: usd("1"), currency: "USD", priority: 5, expiresMs: now + 2 * day)
             let first = try await meter.grantCredits(account: "customer:acme", amount: usd("1"), currency: "USD", priority: 1)
-            let future = try await meter.grantCredits(account: "customer:acme", amount: usd("9"), currency: "USD", priority: 0, effectiveMs: now + day)
+            let future = try await meter.grantCredits(
+                account: "customer:acme", amount: usd("9"), currency: "USD", priority: 0, effectiveMs: now + day)
             let control = AdmissionControl(meter: meter)
             let who = try await principal(meter)
             guard case .success(let ticket) = try await control.admit(request(who, worst: "4")) else { Issue.record("refused"); return }
@@ -160,14 +166,17 @@ struct AdmissionTests {
             #expect(who.controlled)
             var fired: [Int] = []
             for index in 0..<5 {
-                guard case .success(let ticket) = try await control.admit(request(who, worst: "0.2")) else { Issue.record("refused \(index)"); return }
+                guard case .success(let ticket) = try await control.admit(request(who, worst: "0.2")) else {
+                    Issue.record("refused \(index)"); return
+                }
                 fired += try await meter.insert([(event("evt_cap\(index)", who, price: "0.2"), ticket.reservationID)]).map(\.threshold)
             }
             #expect(fired == [50, 80, 100])
             let refusal = try #require(try await control.admit(request(who, worst: "0.01")).refusal)
             #expect(refusal.reason == .cap)
             #expect(refusal.limitID == limit.id)
-            #expect(refusal.message.contains("monthly cap of 1 USD") && refusal.message.contains("used 1 USD") && refusal.message.contains("resets at"))
+            #expect(
+                refusal.message.contains("monthly cap of 1 USD") && refusal.message.contains("used 1 USD") && refusal.message.contains("resets at"))
             #expect(try await meter.alerts().count == 3)
             let status = try await meter.limitStatus(limit)
             #expect(status.used == "1" && status.reserved == "0" && status.remaining == "0")
@@ -177,11 +186,14 @@ struct AdmissionTests {
     @Test("a soft limit never refuses; it only alerts")
     func softLimit() async throws {
         try await withTemporaryMeter { meter in
-            _ = try await meter.addLimit(scope: .customer, scopeID: "acme", metric: .tokens, period: .day, amount: "100", enforcement: .soft, thresholds: [100])
+            _ = try await meter.addLimit(
+                scope: .customer, scopeID: "acme", metric: .tokens, period: .day, amount: "100", enforcement: .soft, thresholds: [100])
             let control = AdmissionControl(meter: meter)
             let who = try await principal(meter)
             for index in 0..<3 {
-                guard case .success(let ticket) = try await control.admit(request(who, worst: "0", tokens: 1000)) else { Issue.record("refused"); return }
+                guard case .success(let ticket) = try await control.admit(request(who, worst: "0", tokens: 1000)) else {
+                    Issue.record("refused"); return
+                }
                 let fired = try await meter.insert([(event("evt_soft\(index)", who, price: "0", tokens: 60), ticket.reservationID)])
                 #expect(fired.count == (index == 1 ? 1 : 0))
             }

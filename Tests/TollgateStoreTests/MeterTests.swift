@@ -37,7 +37,11 @@ struct MeterTests {
             #expect(try await meter.eventCount() == 0)
             #expect(try await meter.events().isEmpty)
             let applied = try await meter.pool.read { try MeterSchema.migrator.appliedIdentifiers($0) }
-            #expect(applied == ["v1: customers, keys, events", "v2: image tokens, server-tool requests, price book"])
+            #expect(
+                applied == [
+                    "v1: customers, keys, events", "v2: image tokens, server-tool requests, price book",
+                    "v3: teams, credits ledger, reservations, limits, alerts",
+                ])
         }
     }
 
@@ -53,7 +57,7 @@ struct MeterTests {
             let reopened = try Meter(path: path)
             #expect(try await reopened.events() == events)
             let migrations = try await reopened.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM grdb_migrations") }
-            #expect(migrations == 2)
+            #expect(migrations == 3)
         }
     }
 

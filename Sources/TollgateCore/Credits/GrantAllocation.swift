@@ -51,7 +51,9 @@ public enum GrantAllocation {
 
     /// Splits `amount` across the grants active at `nowMs`, in spending order: the part taken from each grant (only
     /// non-zero parts) and the overdraft left over.
-    public static func allocate(_ amount: Money, over grants: [CreditGrantState], at nowMs: Int64) -> (
+    public static func allocate(
+        _ amount: Money, over grants: [CreditGrantState], at nowMs: Int64
+    ) -> (
         parts: [(grantID: String, amount: Money)], overdraft: Money
     ) {
         var left = amount

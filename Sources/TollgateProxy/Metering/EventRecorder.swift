@@ -7,12 +7,15 @@ struct EventRecorder: Sendable {
     let writer: MeterWriter
     let durability: Durability
     let pricing: PricingState
+    /// Admission control, to charge tokens-per-minute limits with the actual tokens.
+    let admission: AdmissionControl?
     let logger: Logger
 
     /// Whether the last bytes of a response wait for the event's commit.
     var strict: Bool { durability == .strict }
 
-    /// Rates and records the event of `context`; with strict durability, returns only once it is committed.
+    /// Rates and records the event of `context` (settling its reservation in the same transaction); with strict
+    /// durability, returns only once it is committed.
     func record(_ context: InferenceContext, _ outcome: ResponseOutcome) async throws {
         let event = context.event(outcome: outcome, rules: pricing.rules)
         logger.debug(
@@ -21,10 +24,14 @@ struct EventRecorder: Sendable {
                 "event_id": "\(event.id)", "customer": "\(event.customer)", "model": "\(event.servedModel ?? "-")",
                 "status": "\(event.status)", "input": "\(event.usage.inputTokens)", "output": "\(event.usage.outputTokens)",
             ])
+        let reservation = context.ticket?.reservationID
         if strict {
-            try await writer.record(event)
+            try await writer.record(event, settling: reservation)
         } else {
-            writer.submit(event)
+            writer.submit(event, settling: reservation)
+        }
+        if let ticket = context.ticket {
+            admission?.chargeTokens(ticket, tokens: event.usage.totalTokens, nowMs: event.timestampMs)
         }
     }
 }

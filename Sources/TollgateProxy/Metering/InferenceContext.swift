@@ -17,6 +17,8 @@ struct InferenceContext: Sendable {
     let endUser: String?
     let project: String?
     let idempotencyKey: String?
+    /// The reservation admission took for it, settled with its event.
+    var ticket: AdmissionTicket? = nil
 }
 
 /// How the response phase went, for the event.

@@ -16,6 +16,7 @@ struct ProxyResponder: HTTPResponder {
     let routes: RouteResolver
     let meter: Meter
     let recorder: EventRecorder
+    let admitter: Admitter
     let upstream: UpstreamClient
     let logger: Logger
 
@@ -29,6 +30,11 @@ struct ProxyResponder: HTTPResponder {
             guard let path = RouteResolver.canonicalPath(rawPath) else {
                 throw ErrorResponse.badRequest(
                     "The path \(rawPath) is not allowed (escaped '/', dot segments or a bad escape).", code: "invalid_path")
+            }
+            if path == UsageView.path, request.method == .get {
+                let principal = try await authenticate(request.headers, query: request.uri.query)
+                return try await UsageView(meter: meter, currency: config.pricing.currency).respond(
+                    principal: principal, query: request.uri.query, nowMs: Int64(arrival.timeIntervalSince1970 * 1000))
             }
             guard var target = routes.resolve(path: path) else {
                 throw ErrorResponse.notFound(
@@ -61,15 +67,15 @@ struct ProxyResponder: HTTPResponder {
         return .openai
     }
 
-    private func authenticate(_ headers: HTTPFields, query: String?) async throws -> VirtualKey {
+    private func authenticate(_ headers: HTTPFields, query: String?) async throws -> Principal {
         guard let (secret, _) = Self.presentedKey(headers, query: query) else {
             throw ErrorResponse.unauthorized(
                 "You didn't provide an API key. Send your Tollgate virtual key as 'Authorization: Bearer tg_…' "
                     + "(or in x-api-key, x-goog-api-key, api-key or ?key=).")
         }
-        let key: VirtualKey?
+        let key: Principal?
         do {
-            key = try meter.authenticate(secret: secret)
+            key = try meter.principal(secret: secret)
         } catch {
             logger.error("key lookup failed", metadata: ["error": "\(error)"])
             throw ErrorResponse(status: .serviceUnavailable, message: "The meter is unavailable.", type: "server_error", code: "meter_unavailable")
@@ -127,9 +133,10 @@ struct ProxyResponder: HTTPResponder {
     }
 
     private func infer(
-        _ request: Request, body: ByteBuffer, target: RouteResolver.Target, api: APIName, key: VirtualKey, arrival: Date,
+        _ request: Request, body: ByteBuffer, target: RouteResolver.Target, api: APIName, key principal: Principal, arrival: Date,
         started: ContinuousClock.Instant
     ) async throws -> Response {
+        let key = principal.key
         let bytes = Array(body.readableBytesView)
         var target = target
         var prepared: PreparedRequest
@@ -155,8 +162,16 @@ struct ProxyResponder: HTTPResponder {
             try await recorder.record(context, ResponseOutcome(status: 400, upstreamFailure: "refused: \(error)"))
             throw ErrorResponse.badRequest(error.description, code: "invalid_json")
         }
-        let context = makeContext(
+        var context = makeContext(
             request, target: target, api: api, key: key, prepared: prepared, bytes: bytes.count, arrival: arrival, started: started)
+        do {
+            context.ticket = try await admitter.admit(
+                principal, provider: target.provider, request: prepared, requestBytes: bytes.count, nowMs: Int64(arrival.timeIntervalSince1970 * 1000)
+            )
+        } catch {
+            try await recorder.record(context, ResponseOutcome(status: error.reason.status, upstreamFailure: "refused: \(error.message)"))
+            throw error.errorResponse
+        }
         let upstreamBody = prepared.rewrittenBody.map { ByteBuffer(bytes: $0) } ?? body
         let upstreamStarted = ContinuousClock.now
         let response: HTTPClientResponse

@@ -36,25 +36,43 @@ public struct TollgateServer: Sendable {
         let writer = MeterWriter(meter: meter, maxBatch: config.meter.maxBatch, logger: logger)
         let upstream = UpstreamClient(settings: config.proxy)
         let pricing = PricingState(config.pricingRules)
+        let admission = AdmissionControl(meter: meter)
+        let released = try await admission.start()
+        if released > 0 { logger.notice("released \(released) credit reservations left by a process that stopped") }
         let responder = ProxyResponder(
             config: config, routes: RouteResolver(config: config), meter: meter,
-            recorder: EventRecorder(writer: writer, durability: config.meter.durability, pricing: pricing, logger: logger),
-            upstream: upstream, logger: logger)
+            recorder: EventRecorder(writer: writer, durability: config.meter.durability, pricing: pricing, admission: admission, logger: logger),
+            admitter: Admitter(control: admission, pricing: pricing, settings: config.credits), upstream: upstream, logger: logger)
         let application = Application(
             responder: responder,
             configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: nil),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
-        var configuration = ServiceGroupConfiguration(
-            services: [
-                .init(service: MeterWriterService(writer: writer, upstream: upstream)),
-                .init(service: application),
-                .init(service: PricingReloader(configPath: configPath, state: pricing, loaded: config, interval: reloadInterval, logger: logger)),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: MeterWriterService(writer: writer, upstream: upstream)),
+            .init(service: application),
+            .init(service: PricingReloader(configPath: configPath, state: pricing, loaded: config, interval: reloadInterval, logger: logger)),
+            .init(service: AdmissionHeartbeat(admission: admission, logger: logger)),
+            .init(service: WebhookSender(meter: meter, settings: config.alerts, logger: logger)),
+        ]
+        if let admin = adminApplication(meter: meter) { services.append(.init(service: admin)) }
+        var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         configuration.maximumGracefulShutdownDuration = .milliseconds(Int64(config.proxy.shutdownGraceSeconds * 1000))
         try await ServiceGroup(configuration: configuration).run()
+    }
+}
+
+extension TollgateServer {
+    /// The admin listener (API, OpenAPI document), when the config has `admin.listen`.
+    func adminApplication(meter: Meter) -> (any Service)? {
+        guard let address = config.admin.listen, let token = config.admin.token else { return nil }
+        let unit = config.credits.unitName.flatMap { name in config.credits.unitValue.map { (name: name, value: $0) } }
+        let api = AdminAPI(meter: meter, token: token, currency: config.pricing.currency, creditUnit: unit, logger: logger)
+        return Application(
+            responder: api.responder(), configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
+            onServerRunning: { [logger] channel in logger.notice("admin API listening on http://\(address.host):\(channel.localAddress?.port ?? 0)")
+            },
+            logger: logger)
     }
 }
 
@@ -75,5 +93,28 @@ struct MeterWriterService: Service {
             writer.close()
         }
         await upstream.shutdown()
+    }
+}
+
+/// Keeps this process's registration fresh and releases the holds of replicas that stopped without settling them.
+struct AdmissionHeartbeat: Service {
+    let admission: AdmissionControl
+    let logger: Logger
+    var interval: Duration = .seconds(10)
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: interval)
+                do {
+                    try await admission.heartbeat()
+                    let released = try await admission.releaseOrphans()
+                    if released > 0 { logger.notice("released \(released) credit reservations of a replica that stopped") }
+                } catch {
+                    logger.error("admission heartbeat failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        await admission.stop()
     }
 }

@@ -22,7 +22,7 @@ struct Serve: AsyncParsableCommand {
         let logger = makeLogger(level: config.logLevel)
         let keyless = config.providers.values.sorted(by: { $0.name < $1.name }).filter { !$0.hasCredentials }
         if !keyless.isEmpty {
-            let names = keyless.map { provider in
+            let names = keyless.map { provider -> String in
                 let source = provider.apiKeyEnv ?? "api_key"
                 return "\(provider.name) (\(provider.auth == .sigv4 ? "AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, or \(source)" : source))"
             }.joined(separator: ", ")

@@ -1,0 +1,261 @@
+import ArgumentParser
+import Foundation
+import TollgateCore
+import TollgateStore
+
+/// `tollgate credits`: prepaid credit grants, balances and the ledger that explains them.
+struct Credits: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Grant credits, read balances and the ledger, void grants.",
+        discussion: """
+            Credits are money in the pricing currency (pricing.currency). A customer in a team draws from the team's \
+            pool: grant to the team, and read the customer's balance to see the team's. Grants are spent by priority \
+            (lower first), then soonest expiry (none last), then oldest.
+            """,
+        subcommands: [Grant.self, Balance.self, Ledger.self, VoidGrant.self])
+
+    /// `tollgate credits grant`.
+    struct Grant: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Grant credits to a customer or a team.")
+        @OptionGroup var options: ConfigOption
+        @OptionGroup var account: CreditAccountOption
+        @Option(help: "The amount, a decimal in the pricing currency.") var amount: String?
+        @Option(help: "The amount as a number of credit units (needs credits.unit in the config).") var credits: String?
+        @Option(help: "Lower is spent first.") var priority: Int = 10
+        @Option(help: "When it starts to count: an ISO 8601 time or a date (default: now).") var effective: String?
+        @Option(help: "When what is left lapses: an ISO 8601 time or a date (default: never).") var expires: String?
+        @Option(help: "A note (purchase order, promotion).") var note: String?
+        @Option(help: "table or json.") var format: OutputFormat = .table
+
+        func validate() throws {
+            _ = try account.grantee()
+            switch (amount, credits) {
+            case (let text?, nil):
+                guard let money = Money(text), money > .zero else {
+                    throw ValidationError("--amount expects a positive decimal amount (like 25 or 12.50), not '\(text)'")
+                }
+            case (nil, let text?):
+                guard let units = Money(text), units > .zero else { throw ValidationError("--credits expects a positive number, not '\(text)'") }
+            default:
+                throw ValidationError("give either --amount or --credits")
+            }
+            _ = try effective.map { try parseInstant($0, option: "--effective") }
+            _ = try expires.map { try parseInstant($0, option: "--expires") }
+        }
+
+        func run() async throws {
+            let config = try loadConfig(options.config)
+            let (money, unit) = try grantAmount(unit: config.credits)
+            let effectiveMs = try effective.map { try parseInstant($0, option: "--effective") }
+            let expiresMs = try expires.map { try parseInstant($0, option: "--expires") }
+            let grantee = try account.grantee()
+            let meter = try openMeter(options.config)
+            let grant = try await reportingMeterErrors {
+                try await meter.grantCredits(
+                    account: grantee, amount: money, currency: config.pricing.currency, priority: priority, effectiveMs: effectiveMs,
+                    expiresMs: expiresMs, note: note, unit: unit)
+            }
+            if format == .json { return try printEncoded(grant) }
+            print("granted \(grant.id) to \(grant.account)")
+            printFields([
+                ("amount", "\(grant.amount) \(grant.currency)" + (grant.unitName.map { " (\(grant.unitAmount ?? "?") \($0))" } ?? "")),
+                ("priority", String(grant.priority)), ("effective", Timestamps.iso8601(grant.effectiveMs)),
+                ("expires", grant.expiresMs.map(Timestamps.iso8601) ?? "never"), ("note", grant.note ?? ""),
+            ])
+        }
+
+        /// The grant's money amount (`--amount`, or `--credits` × the unit's value, exact) and the unit it was given
+        /// in; the arguments were checked by `validate()`.
+        private func grantAmount(unit settings: CreditSettings) throws -> (Money, (name: String, amount: String)?) {
+            guard let text = credits, let units = Money(text) else { return (Money(amount ?? "") ?? .zero, nil) }
+            guard let name = settings.unitName, let value = settings.unitValue else {
+                throw refusal("--credits needs a credit unit in the config (credits: {unit: {name: credit, value: \"0.01\"}}); or give --amount")
+            }
+            // Both are fixed point with Money.scale: the product is exact when it divides back without a remainder.
+            let (product, overflow) = units.raw.multipliedReportingOverflow(by: value.raw)
+            guard !overflow, product % Money.scale == 0 else {
+                throw refusal("--credits \(text) × \(value) (the value of a \(name)) is too large or too precise for an exact amount")
+            }
+            return (Money(raw: product / Money.scale), (name, units.description))
+        }
+    }
+
+    /// `tollgate credits balance`.
+    struct Balance: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The balance of a customer's or a team's account: available = granted − spent − expired − reserved.")
+        @OptionGroup var options: ConfigOption
+        @OptionGroup var account: CreditAccountOption
+        @Option(help: "table or json (one object, amounts as decimal strings).") var format: OutputFormat = .table
+
+        func validate() throws { _ = try account.grantee() }
+
+        func run() async throws {
+            let config = try loadConfig(options.config)
+            let meter = try openMeter(options.config)
+            let balance = try await reportingMeterErrors {
+                try await meter.balance(account: try await account.drawnAccount(meter), currency: config.pricing.currency)
+            }
+            if format == .json { return try printEncoded(balance) }
+            printBalance(balance, customer: account.customer)
+        }
+    }
+
+    /// `tollgate credits ledger`.
+    struct Ledger: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Every ledger line of an account, oldest first, with the sums per kind and the balance they explain.")
+        @OptionGroup var options: ConfigOption
+        @OptionGroup var account: CreditAccountOption
+        @Option(help: "Only the last N lines (the sums still cover every line).") var limit: Int?
+        @Option(help: "table or json (an array of lines).") var format: OutputFormat = .table
+
+        func validate() throws {
+            _ = try account.grantee()
+            if let limit, limit < 1 { throw ValidationError("--limit expects a positive number of lines, not \(limit)") }
+        }
+
+        func run() async throws {
+            let config = try loadConfig(options.config)
+            let meter = try openMeter(options.config)
+            let (balance, every) = try await reportingMeterErrors {
+                let name = try await account.drawnAccount(meter)
+                // The balance first: it records the expiry of lapsed grants, which the ledger then shows.
+                let balance = try await meter.balance(account: name, currency: config.pricing.currency)
+                return (balance, try await meter.ledger(account: name))
+            }
+            let shown = limit.map { Array(every.suffix($0)) } ?? every
+            if format == .json { return try printEncoded(shown) }
+            printTable(
+                header: ["seq", "time", "kind", "amount", "grant", "reservation", "event", "customer", "key", "note"],
+                rows: shown.map { entry in
+                    [
+                        String(entry.seq), Timestamps.iso8601(entry.timestampMs), entry.kind, Self.signed(entry), entry.grantID ?? "",
+                        entry.reservationID ?? "", entry.eventID ?? "", entry.customer ?? "", entry.keyID ?? "", entry.note ?? "",
+                    ]
+                })
+            if shown.count < every.count { print("(last \(shown.count) of \(every.count) lines; the sums below cover all of them)") }
+            print("")
+            var sums: [String: Money] = [:]
+            for entry in every { sums[entry.kind, default: .zero] += entry.amount }
+            let kinds = ["grant", "spend", "expire", "void", "reserve", "release"]
+            print("sums: " + (kinds + sums.keys.filter { !kinds.contains($0) }.sorted()).map { "\($0) \(sums[$0] ?? .zero)" }.joined(separator: ", "))
+            print(
+                "granted \(balance.granted) − spent \(balance.spent) − expired \(balance.expired) − reserved \(balance.reserved)"
+                    + " = available \(balance.available) \(balance.currency)")
+            if balance.upcoming > .zero { print("(granted leaves out \(balance.upcoming) of grants not in effect yet)") }
+        }
+
+        /// The amount as it moves what is available: grants and releases add, the rest takes away.
+        private static func signed(_ entry: LedgerEntry) -> String {
+            (["grant", "release"].contains(entry.kind) ? "+" : "-") + entry.amount.description
+        }
+    }
+
+    /// `tollgate credits void GRANT_ID`.
+    struct VoidGrant: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "void", abstract: "Void what is left of a grant (a refund, a mistake).")
+        @OptionGroup var options: ConfigOption
+        @Argument(help: "The grant id (grant_…), as `credits balance` shows it.") var id: String
+        @Option(help: "Why, for the ledger.") var note: String?
+
+        func run() async throws {
+            let meter = try openMeter(options.config)
+            try await reportingMeterErrors { try await meter.voidGrant(id: id, note: note) }
+            print("voided \(id)")
+        }
+    }
+}
+
+/// `--customer ID | --team ID`: the credit account a command works on.
+struct CreditAccountOption: ParsableArguments {
+    @Option(help: "A customer (a team member's balance is its team's).") var customer: String?
+    @Option(help: "A team.") var team: String?
+
+    /// The account a grant goes to: the customer's own or the team's (the meter refuses a grant to a team member).
+    func grantee() throws -> String {
+        switch (customer, team) {
+        case (let customer?, nil): return "customer:\(customer)"
+        case (nil, let team?): return "team:\(team)"
+        default: throw ValidationError("give either --customer or --team")
+        }
+    }
+
+    /// The account the customer draws from (its team's when it has one), or the team's.
+    func drawnAccount(_ meter: Meter) async throws -> String {
+        let account = try grantee()
+        guard let customer else { return account }
+        return try await meter.creditAccount(customer: customer)
+    }
+}
+
+/// Prints a balance as labelled figures, then its grants in spending order.
+func printBalance(_ balance: CreditBalance, customer: String?) {
+    let drawnBy = customer.flatMap { balance.account == "customer:\($0)" ? nil : " (customer \($0) draws from it)" } ?? ""
+    printFields([
+        ("account", balance.account + drawnBy), ("currency", balance.currency), ("granted", balance.granted.description),
+        ("spent", balance.spent.description), ("expired", balance.expired.description), ("reserved", balance.reserved.description),
+        ("available", balance.available.description), ("upcoming", balance.upcoming.description), ("overdraft", balance.overdraft.description),
+    ])
+    guard !balance.grants.isEmpty else { return }
+    print("")
+    print("grants, in spending order:")
+    let now = Int64(Date().timeIntervalSince1970 * 1000)
+    printTable(
+        header: ["id", "amount", "remaining", "priority", "effective", "expires", "state", "note"],
+        rows: balance.grants.map { grant in
+            let state =
+                grant.closedReason ?? (grant.effectiveMs > now ? "upcoming" : grant.remaining == .zero ? "spent" : "active")
+            return [
+                grant.id, grant.amount.description, grant.remaining.description, String(grant.priority), Timestamps.iso8601(grant.effectiveMs),
+                grant.expiresMs.map(Timestamps.iso8601) ?? "never", state, grant.note ?? "",
+            ]
+        })
+}
+
+/// `table` or `json`, the two outputs of the credits, limits and customers commands.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    /// Aligned columns for people.
+    case table
+    /// JSON for programs: snake_case keys, money as decimal strings.
+    case json
+}
+
+/// Runs a meter operation; a refusal or failure is printed as `error: …` and exits with status 1, never a trace.
+func reportingMeterErrors<T>(_ operation: () async throws -> T) async throws -> T {
+    do {
+        return try await operation()
+    } catch let error as MeterError {
+        throw refusal(error.description)
+    }
+}
+
+/// Prints `error: message` and returns the failure to throw: for refusals that depend on the config or the meter
+/// rather than on the arguments alone.
+func refusal(_ message: String) -> ExitCode {
+    standardError("error: \(message)")
+    return ExitCode.failure
+}
+
+/// Prints a value as one line of JSON: sorted snake_case keys, money as decimal strings.
+func printEncoded(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// Prints `label  value` lines with the values aligned, leaving out empty values.
+func printFields(_ fields: [(String, String)]) {
+    let shown = fields.filter { !$0.1.isEmpty }
+    let width = shown.map(\.0.count).max() ?? 0
+    for (label, value) in shown { print(label.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value) }
+}
+
+/// Parses an absolute time (ISO 8601 or a date, UTC) into ms since 1970, refusing anything else by the option's name.
+func parseInstant(_ text: String, option: String) throws -> Int64 {
+    guard let milliseconds = Timestamps.parse(text) else {
+        throw ValidationError("\(option) expects an ISO 8601 time (2026-12-31T23:59:59Z) or a date (2026-12-31), not '\(text)'")
+    }
+    return milliseconds
+}

@@ -1,0 +1,149 @@
+import ArgumentParser
+import Foundation
+import TollgateCore
+import TollgateStore
+
+/// `tollgate customers`: who is billed, the team whose credits they share, the models their plan includes.
+struct Customers: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List, show and update customers and their teams.", subcommands: [List.self, Show.self, SetCustomer.self, Teams.self])
+
+    /// `tollgate customers list`.
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List customers.")
+        @OptionGroup var options: ConfigOption
+        @Option(help: "table or json (an array of customers).") var format: OutputFormat = .table
+
+        func run() async throws {
+            let meter = try openMeter(options.config)
+            let customers = try await reportingMeterErrors { try await meter.customers() }
+            if format == .json { return try printEncoded(customers) }
+            printTable(
+                header: ["id", "name", "team", "models", "created"],
+                rows: customers.map { [$0.id, $0.name ?? "", $0.team ?? "", modelsText($0.models), Timestamps.iso8601($0.createdMs)] })
+        }
+    }
+
+    /// `tollgate customers show --customer ID`.
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "One customer: its record, the balance it draws from, the limits on it, on its team and on its keys (with their current period), and its keys."
+        )
+        @OptionGroup var options: ConfigOption
+        @Option(help: "The customer id.") var customer: String
+        @Option(help: "table or json (one object).") var format: OutputFormat = .table
+
+        func run() async throws {
+            let config = try loadConfig(options.config)
+            let meter = try openMeter(options.config)
+            let view = try await reportingMeterErrors { try await CustomerView.load(customer, from: meter, currency: config.pricing.currency) }
+            if format == .json { return try printEncoded(view) }
+            let record = view.customer
+            printFields([
+                ("customer", record.id), ("name", record.name ?? ""), ("team", record.team ?? ""), ("models", modelsText(record.models)),
+                ("created", Timestamps.iso8601(record.createdMs)),
+            ])
+            print("")
+            printBalance(view.balance, customer: record.id)
+            print("")
+            if view.limits.isEmpty {
+                print("limits: none")
+            } else {
+                print("limits:")
+                printLimitTable(view.limits, currency: config.pricing.currency)
+            }
+            print("")
+            print("keys:")
+            printTable(
+                header: ["id", "prefix", "name", "created", "revoked"],
+                rows: view.keys.map { key in
+                    [key.id, key.prefix + "…", key.name ?? "", Timestamps.iso8601(key.createdMs), key.revokedMs.map(Timestamps.iso8601) ?? "active"]
+                })
+        }
+    }
+
+    /// `tollgate customers set --customer ID`.
+    struct SetCustomer: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set", abstract: "Create or update a customer; options not given are left as they are.")
+        @OptionGroup var options: ConfigOption
+        @Option(help: "The customer id (created if new).") var customer: String
+        @Option(help: "A display name (empty: none).") var name: String?
+        @Option(help: "Put it in this team (created if new): it then draws from the team's credits.") var team: String?
+        @Flag(help: "Take it out of its team.") var noTeam = false
+        @Option(help: "The model patterns its plan includes, separated by commas (gpt-4o*,claude-*).") var models: String?
+        @Flag(help: "Allow every model.") var allModels = false
+
+        func validate() throws {
+            if team != nil, noTeam { throw ValidationError("give --team or --no-team, not both") }
+            if models != nil, allModels { throw ValidationError("give --models or --all-models, not both") }
+        }
+
+        func run() async throws {
+            let patterns = try models.map(Self.parsePatterns) ?? (allModels ? [] : nil)
+            let meter = try openMeter(options.config)
+            let record = try await reportingMeterErrors {
+                try await meter.setCustomer(id: customer, name: name, team: noTeam ? "" : team, models: patterns)
+            }
+            print("customer \(record.id)")
+            printFields([
+                ("name", record.name ?? ""), ("team", record.team ?? ""), ("models", modelsText(record.models)),
+                ("credits from", record.creditAccount),
+            ])
+        }
+
+        private static func parsePatterns(_ text: String) throws -> [String] {
+            let patterns = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard !patterns.isEmpty else {
+                throw ValidationError("--models expects model patterns like gpt-4o*,claude-*; for every model, --all-models")
+            }
+            return patterns
+        }
+    }
+
+    /// `tollgate customers teams`.
+    struct Teams: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List teams and their customers.")
+        @OptionGroup var options: ConfigOption
+        @Option(help: "table or json (an array of teams).") var format: OutputFormat = .table
+
+        func run() async throws {
+            let meter = try openMeter(options.config)
+            let teams = try await reportingMeterErrors { try await meter.teams() }
+            if format == .json { return try printEncoded(teams) }
+            printTable(
+                header: ["id", "name", "customers", "created"],
+                rows: teams.map { [$0.id, $0.name ?? "", $0.customers.joined(separator: ","), Timestamps.iso8601($0.createdMs)] })
+        }
+    }
+}
+
+/// Everything `customers show` tells about a customer, and its JSON shape.
+struct CustomerView: Encodable {
+    /// The record.
+    var customer: CustomerRecord
+    /// The balance of the account it draws from (its team's when it has one).
+    var balance: CreditBalance
+    /// The limits on it, on its team and on its keys, with their current period.
+    var limits: [LimitStatus]
+    /// Its keys, revoked ones included.
+    var keys: [VirtualKey]
+
+    /// Reads the customer's view; an unknown customer is refused.
+    static func load(_ id: String, from meter: Meter, currency: String) async throws -> CustomerView {
+        guard let record = try await meter.customer(id: id) else { throw MeterError.rejected("no customer with id \(id)") }
+        let keys = try await meter.keys(customer: id)
+        var limits = try await meter.limits(scope: .customer, scopeID: id)
+        if let team = record.team { limits += try await meter.limits(scope: .team, scopeID: team) }
+        for key in keys { limits += try await meter.limits(scope: .key, scopeID: key.id) }
+        return CustomerView(
+            customer: record, balance: try await meter.balance(account: record.creditAccount, currency: currency),
+            limits: try await currentStatuses(of: limits, in: meter), keys: keys)
+    }
+}
+
+/// A model list as people read it: `all` when every model is allowed.
+private func modelsText(_ models: [String]?) -> String {
+    models?.joined(separator: ",") ?? "all"
+}
