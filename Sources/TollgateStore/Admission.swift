@@ -156,19 +156,26 @@ public final class AdmissionControl: Sendable {
                     held.append(ReservedLimit(id: limit.id, start: window.startMs, held: LimitQuantity.format(need, metric: limit.metric)))
                     pendingUsage.append((limit, window.startMs, used, reserved, need))
                 }
-                // Credits: a prepaid account must hold the worst case.
+                // Credits: a prepaid account holds the worst case, or, for the last request a balance admits, all that
+                // is left (so a small balance stays usable; the overshoot bound is that one request, docs/CREDITS.md).
                 let account = principal.creditAccount
                 let prepaid = try Ledger.isPrepaid(db, account: account)
+                var hold = request.worstCasePrice
+                var holdNote = request.model.map { "worst case of a \($0) request" }
                 if prepaid {
                     let (available, currency) = try Ledger.available(db, account: account, nowMs: request.nowMs)
-                    let worst = request.worstCasePrice
-                    if available <= .zero || worst > available {
+                    if available <= .zero {
                         let unit = currency ?? request.currency
-                        let why =
-                            available <= .zero
-                            ? "the prepaid credit balance of \(account) is exhausted (available \(available) \(unit))"
-                            : "this request's worst-case cost of \(worst) \(unit) exceeds the available credit of \(available) \(unit) on \(account); lower max_tokens or add credit"
-                        return .failure(Refusal(reason: .credits, message: "Insufficient credits: \(why)."))
+                        return .failure(
+                            Refusal(
+                                reason: .credits,
+                                message:
+                                    "Insufficient credits: the prepaid credit balance of \(account) is exhausted (available \(available) \(unit)); add credit to continue."
+                            ))
+                    }
+                    if hold > available {
+                        holdNote = "worst case \(hold) capped to the remaining balance: the last request it admits"
+                        hold = available
                     }
                 }
                 // Everything passes: hold.
@@ -180,7 +187,7 @@ public final class AdmissionControl: Sendable {
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
-                        id, prepaid ? account : nil, principal.customer, principal.key.id, request.worstCasePrice.description,
+                        id, prepaid ? account : nil, principal.customer, principal.key.id, hold.description,
                         request.worstCaseTokens,
                         limitsText, self.instanceID, request.nowMs,
                     ])
@@ -188,10 +195,10 @@ public final class AdmissionControl: Sendable {
                     try LimitUsage.store(db, limit: limit, periodStartMs: start, used: used, reserved: reserved + need)
                 }
                 if prepaid {
-                    try Ledger.addReserved(db, account: account, request.worstCasePrice)
+                    try Ledger.addReserved(db, account: account, hold)
                     try Ledger.append(
-                        db, account: account, kind: "reserve", amount: request.worstCasePrice, reservationID: id, customer: principal.customer,
-                        keyID: principal.key.id, note: request.model.map { "worst case of a \($0) request" }, nowMs: request.nowMs)
+                        db, account: account, kind: "reserve", amount: hold, reservationID: id, customer: principal.customer,
+                        keyID: principal.key.id, note: holdNote, nowMs: request.nowMs)
                 }
                 self.buckets.withLock { all in
                     for limit in rateLimits where limit.metric == .requests { _ = all[limit.id]?.take(1, nowMs: request.nowMs) }

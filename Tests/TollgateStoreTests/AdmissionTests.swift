@@ -152,7 +152,9 @@ struct AdmissionTests {
             let b = try await principal(meter, customer: "b")
             #expect(a.creditAccount == "team:t1")
             #expect(try await control.admit(request(a, worst: "0.6")).refusal == nil)
-            #expect(try await control.admit(request(b, worst: "0.6")).refusal?.reason == .credits, "the pool holds 0.4 after a's hold")
+            #expect(try await control.admit(request(b, worst: "0.6")).refusal == nil, "the last request holds what is left")
+            #expect(try await meter.balance(account: "team:t1", currency: "USD").reserved == usd("1"))
+            #expect(try await control.admit(request(a, worst: "0.01")).refusal?.reason == .credits, "the pool is fully held")
         }
     }
 

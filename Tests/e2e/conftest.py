@@ -194,6 +194,21 @@ def direct(sim: Simulator) -> openai.OpenAI:
 # --- proxy -------------------------------------------------------------------------------------------------------
 
 
+def run_cli(config_path: Path, *args: str, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Runs `tollgate ARGS --config FILE`; with `check`, fails the test with its output unless it exits 0."""
+    command = [str(TOLLGATE_BIN), *args, "--config", str(config_path)]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=CLI_TIMEOUT, cwd=cwd)
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"`{' '.join(command)}` did not finish in {CLI_TIMEOUT}s: {error.stderr}", pytrace=False)
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"`{' '.join(command)}` exited {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}",
+            pytrace=False,
+        )
+    return result
+
+
 class Tollgate:
     """A running `tollgate serve`, plus its CLI on the same config."""
 
@@ -211,17 +226,7 @@ class Tollgate:
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """Runs `tollgate ARGS --config FILE`."""
-        command = [str(TOLLGATE_BIN), *args, "--config", str(self.config_path)]
-        try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=CLI_TIMEOUT)
-        except subprocess.TimeoutExpired as error:
-            pytest.fail(f"`{' '.join(command)}` did not finish in {CLI_TIMEOUT}s: {error.stderr}", pytrace=False)
-        if check and result.returncode != 0:
-            pytest.fail(
-                f"`{' '.join(command)}` exited {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}",
-                pytrace=False,
-            )
-        return result
+        return run_cli(self.config_path, *args, check=check)
 
     def create_key(self, customer: str) -> str:
         """A new virtual key for `customer` (the last line `keys create` prints)."""

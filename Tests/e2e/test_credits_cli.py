@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLI_TIMEOUT, TOLLGATE_BIN, is_decimal_string
+from conftest import TOLLGATE_BIN, is_decimal_string, run_cli
 
 pytestmark = pytest.mark.proxy
 
@@ -31,17 +31,7 @@ class Cli:
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """Runs the command; with `check`, fails the test with its output unless it exits 0."""
-        command = [str(TOLLGATE_BIN), *args, "--config", str(self.config_path)]
-        try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=CLI_TIMEOUT, cwd=self.directory)
-        except subprocess.TimeoutExpired as error:
-            pytest.fail(f"`{' '.join(command)}` did not finish in {CLI_TIMEOUT}s: {error.stderr}", pytrace=False)
-        if check and result.returncode != 0:
-            pytest.fail(
-                f"`{' '.join(command)}` exited {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}",
-                pytrace=False,
-            )
-        return result
+        return run_cli(self.config_path, *args, check=check, cwd=self.directory)
 
     def json(self, *args: str) -> object:
         """The command's `--format json` output, parsed."""
