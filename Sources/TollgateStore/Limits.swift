@@ -48,7 +48,7 @@ public struct LimitRecord: Sendable, Equatable, Codable {
     public func describe(currency: String?) -> String {
         let size = metric == .money ? "\(amount) \(currency ?? "")".trimmingCharacters(in: .whitespaces) : "\(amount) \(metric.rawValue)"
         let kind = isRateLimit ? "rate limit" : enforcement == .hard ? "cap" : "soft limit"
-        return "\(scope.rawValue) \(scopeID)'s \(period.label) \(kind) of \(size)\(isRateLimit ? "" : "") (\(id))"
+        return "\(scope.rawValue) \(scopeID)'s \(period.label) \(kind) of \(size) (\(id))"
     }
 }
 
