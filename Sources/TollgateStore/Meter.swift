@@ -49,15 +49,20 @@ public final class Meter: Sendable {
                 let statement = try db.cachedStatement(sql: EventRow.insertSQL)
                 let now = Self.nowMs()
                 var fired: [AlertRecord] = []
+                var stored: [UsageEvent] = []
+                stored.reserveCapacity(events.count)
                 for (event, reservationID) in events {
                     try statement.execute(arguments: EventRow.arguments(event))
+                    let isNew = db.changesCount == 1
+                    if isNew { stored.append(event) }
                     guard let reservationID else { continue }
-                    if db.changesCount == 1 {
+                    if isNew {
                         fired += try Settlement.settle(db, event: event, reservationID: reservationID, nowMs: now)
                     } else if let reservation = try Row.fetchOne(db, sql: "SELECT * FROM reservations WHERE id = ?", arguments: [reservationID]) {
                         try Settlement.release(db, reservation: reservation, note: "event \(event.id) was already recorded", nowMs: now)
                     }
                 }
+                try Rollups.add(stored, to: db)
                 return fired
             }
         } catch {
@@ -121,6 +126,16 @@ public final class Meter: Sendable {
             throw error
         } catch {
             throw MeterError.readFailed("\(error)")
+        }
+    }
+
+    /// Rebuilds the report rollups from the events, in one transaction; returns the number of events read.
+    @discardableResult
+    public func rebuildRollups() async throws(MeterError) -> Int {
+        do {
+            return try await pool.write { try Rollups.rebuild($0) }
+        } catch {
+            throw MeterError.writeFailed("\(error)")
         }
     }
 

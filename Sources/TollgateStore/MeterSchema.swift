@@ -183,6 +183,10 @@ enum MeterSchema {
                     );
                     """)
         }
+        migrator.registerMigration("v4: usage rollups for reports") { db in
+            try db.execute(sql: Rollups.createSQL)
+            try Rollups.rebuild(db)
+        }
         return migrator
     }
 }

@@ -1,0 +1,239 @@
+import GRDB
+import TollgateCore
+
+/// Sums of the events kept up to date in the events' own transactions, so that reports over millions of events read
+/// thousands of rows: `usage_daily` (day × customer × key × feature × provider × model) and `usage_hourly`
+/// (hour × customer × provider × model), both also split by cost and price currency.
+///
+/// Money is summed exactly as two integers per amount: the amount in units of 10⁻⁷ (truncated) and the remainder
+/// in 10⁻¹⁵ (femto) units, so that SQLite's integer `SUM` never overflows nor rounds (10⁻⁷ units reach 9.2 × 10¹¹
+/// currency units; remainders stay under 10⁸ each) and the pair recombines into the exact ``Money``.
+enum Rollups {
+    /// One rollup table: its name, its time grain and the event dimensions it keeps.
+    struct Table: Sendable {
+        let name: String
+        let grainMs: Int64
+        let dimensions: [RollupDimension]
+    }
+
+    static let daily = Table(
+        name: "usage_daily", grainMs: 86_400_000,
+        dimensions: [.customer, .key, .feature, .provider, .model, .currency, .priceCurrency])
+    static let hourly = Table(
+        name: "usage_hourly", grainMs: 3_600_000, dimensions: [.customer, .provider, .model, .currency, .priceCurrency])
+    static let tables = [daily, hourly]
+
+    /// The summed columns, in the order ``Totals/values`` gives them.
+    static let measures = [
+        "requests", "errors", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",
+        "cost_e7", "cost_rem", "price_e7", "price_rem",
+    ]
+
+    /// The DDL of every rollup table.
+    static var createSQL: String {
+        tables.map { table in
+            let keys = ["bucket_ms"] + table.dimensions.map(\.column)
+            return """
+                CREATE TABLE \(table.name) (
+                    bucket_ms INTEGER NOT NULL,
+                    \(table.dimensions.map { "\($0.column) TEXT NOT NULL" }.joined(separator: ",\n    "))
+                    , \(measures.map { "\($0) INTEGER NOT NULL" }.joined(separator: ", "))
+                    , PRIMARY KEY (\(keys.joined(separator: ", ")))
+                ) WITHOUT ROWID;
+                """
+        }.joined(separator: "\n")
+    }
+
+    /// Adds newly stored events to every rollup (call it in the transaction that stored them).
+    static func add(_ events: some Sequence<UsageEvent>, to db: Database) throws {
+        for table in tables {
+            var groups: [[String]: Totals] = [:]
+            for event in events {
+                let bucket = event.timestampMs - positiveModulo(event.timestampMs, table.grainMs)
+                let key = [String(bucket)] + table.dimensions.map { $0.value(of: event) }
+                groups[key, default: Totals()].add(event)
+            }
+            guard !groups.isEmpty else { continue }
+            let statement = try db.cachedStatement(sql: upsertSQL(table))
+            for (key, totals) in groups {
+                let bucket = Int64(key[0]) ?? 0
+                var values: [any DatabaseValueConvertible] = [bucket]
+                values += key.dropFirst().map { $0 as any DatabaseValueConvertible }
+                values += totals.values.map { $0 as any DatabaseValueConvertible }
+                try statement.execute(arguments: StatementArguments(values))
+            }
+        }
+    }
+
+    /// Rebuilds every rollup from the events (after an import, or to check them); returns the number of events read.
+    @discardableResult
+    static func rebuild(_ db: Database) throws -> Int {
+        for table in tables { try db.execute(sql: "DELETE FROM \(table.name)") }
+        var count = 0
+        var batch: [UsageEvent] = []
+        let rows = try Row.fetchCursor(db, sql: "SELECT * FROM events ORDER BY ts_ms")
+        while let row = try rows.next() {
+            batch.append(EventRow.event(row))
+            count += 1
+            if batch.count == 50_000 {
+                try add(batch, to: db)
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+        try add(batch, to: db)
+        return count
+    }
+
+    private static func upsertSQL(_ table: Table) -> String {
+        let columns = ["bucket_ms"] + table.dimensions.map(\.column) + measures
+        return """
+            INSERT INTO \(table.name) (\(columns.joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))
+            ON CONFLICT DO UPDATE SET \(measures.map { "\($0) = \($0) + excluded.\($0)" }.joined(separator: ", "))
+            """
+    }
+}
+
+/// An event field a rollup (or a report) groups by.
+enum RollupDimension: String, Sendable {
+    case customer, key, feature, provider, model, currency, priceCurrency
+
+    /// The column in the rollup tables.
+    var column: String {
+        switch self {
+        case .customer: "customer_id"
+        case .key: "key_id"
+        case .feature: "feature"
+        case .provider: "provider"
+        case .model: "model"
+        case .currency: "currency"
+        case .priceCurrency: "price_currency"
+        }
+    }
+
+    /// The SQL expression giving the same value from the `events` table.
+    var eventsExpression: String {
+        switch self {
+        case .customer: "customer_id"
+        case .key: "key_id"
+        case .feature: "COALESCE(feature, '')"
+        case .provider: "provider"
+        case .model: "COALESCE(model, served_model, '')"
+        case .currency: "currency"
+        case .priceCurrency: "COALESCE(price_currency, currency)"
+        }
+    }
+
+    /// The event's value (empty when it has none): the requested model, else the served one.
+    func value(of event: UsageEvent) -> String {
+        switch self {
+        case .customer: event.customer
+        case .key: event.keyId
+        case .feature: event.feature ?? ""
+        case .provider: event.provider
+        case .model: event.model ?? event.servedModel ?? ""
+        case .currency: event.currency
+        case .priceCurrency: event.effectivePriceCurrency
+        }
+    }
+}
+
+/// Request counts, token classes and money summed over events.
+public struct Totals: Sendable, Equatable {
+    /// Events (every request, refused and failed ones included).
+    public var requests = 0
+    /// Events whose status was 400 or more (refusals, upstream errors, clients gone: 499).
+    public var errors = 0
+    /// Uncached prompt tokens.
+    public var inputTokens = 0
+    /// Prompt tokens read from a cache.
+    public var cacheReadTokens = 0
+    /// Prompt tokens written to a cache (all lifetimes).
+    public var cacheWriteTokens = 0
+    /// Generated tokens (reasoning included).
+    public var outputTokens = 0
+    /// The reasoning part of the output.
+    public var reasoningTokens = 0
+    /// What the provider charged (cost).
+    public var cost = Money.zero
+    /// What the customer is charged (price).
+    public var revenue = Money.zero
+
+    /// Zero.
+    public init() {}
+
+    /// Revenue minus cost.
+    public var margin: Money { revenue - cost }
+
+    /// Margin as a percentage of revenue, two decimals, rounded half to even; `nil` without revenue.
+    public var marginPercent: String? {
+        guard revenue.raw != 0 else { return nil }
+        // Hundredths of a percent: margin × 10 000 / revenue, rounded half to even.
+        let numerator = margin.raw * 10_000
+        var quotient = numerator / revenue.raw
+        let remainder = numerator % revenue.raw
+        let twice = (remainder * 2).magnitude
+        if twice > revenue.raw.magnitude || (twice == revenue.raw.magnitude && quotient % 2 != 0) {
+            quotient += (numerator < 0) != (revenue.raw < 0) ? -1 : 1
+        }
+        let sign = quotient < 0 ? "-" : ""
+        let magnitude = quotient.magnitude
+        let cents = magnitude % 100
+        return "\(sign)\(magnitude / 100).\(cents < 10 ? "0" : "")\(cents)"
+    }
+
+    mutating func add(_ event: UsageEvent) {
+        requests += 1
+        if event.status >= 400 { errors += 1 }
+        inputTokens += event.usage.inputTokens
+        cacheReadTokens += event.usage.cacheReadTokens
+        cacheWriteTokens += event.usage.cacheWriteTokens
+        outputTokens += event.usage.outputTokens
+        reasoningTokens += event.usage.reasoningTokens
+        cost += event.cost
+        revenue += event.price
+    }
+
+    /// Adds other totals.
+    public static func += (lhs: inout Totals, rhs: Totals) {
+        lhs.requests += rhs.requests
+        lhs.errors += rhs.errors
+        lhs.inputTokens += rhs.inputTokens
+        lhs.cacheReadTokens += rhs.cacheReadTokens
+        lhs.cacheWriteTokens += rhs.cacheWriteTokens
+        lhs.outputTokens += rhs.outputTokens
+        lhs.reasoningTokens += rhs.reasoningTokens
+        lhs.cost += rhs.cost
+        lhs.revenue += rhs.revenue
+    }
+
+    /// The values of ``Rollups/measures``, money split in two integers.
+    var values: [Int64] {
+        [
+            Int64(requests), Int64(errors), Int64(inputTokens), Int64(cacheReadTokens), Int64(cacheWriteTokens), Int64(outputTokens),
+            Int64(reasoningTokens), Int64(cost.raw / Self.split), Int64(cost.raw % Self.split), Int64(revenue.raw / Self.split),
+            Int64(revenue.raw % Self.split),
+        ]
+    }
+
+    /// Totals read back from ``Rollups/measures`` sums, starting at column `offset` of `row`.
+    init(row: Row, offset: Int) {
+        requests = row[offset]
+        errors = row[offset + 1]
+        inputTokens = row[offset + 2]
+        cacheReadTokens = row[offset + 3]
+        cacheWriteTokens = row[offset + 4]
+        outputTokens = row[offset + 5]
+        reasoningTokens = row[offset + 6]
+        cost = Money(raw: Int128(row[offset + 7] as Int64) * Self.split + Int128(row[offset + 8] as Int64))
+        revenue = Money(raw: Int128(row[offset + 9] as Int64) * Self.split + Int128(row[offset + 10] as Int64))
+    }
+
+    /// 10⁸ femto-units: the split between the two integers of an amount.
+    static let split: Int128 = 100_000_000
+}
+
+/// `value mod divisor` in [0, divisor), for times before 1970 too.
+func positiveModulo(_ value: Int64, _ divisor: Int64) -> Int64 {
+    let remainder = value % divisor
+    return remainder < 0 ? remainder + divisor : remainder
+}
