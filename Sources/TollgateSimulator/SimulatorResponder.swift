@@ -7,6 +7,7 @@ import Hummingbird
 struct SimulatorResponder: HTTPResponder {
     /// No custom context: the simulator needs nothing per request beyond the request itself.
     typealias Context = BasicRequestContext
+    static let openAIRequestIDHeader = HeaderName("x-request-id")!
 
     /// Largest request body accepted.
     static let maxBodyBytes = 64 * 1024 * 1024
@@ -34,8 +35,13 @@ struct SimulatorResponder: HTTPResponder {
         } catch {
             response = error.response(for: exchange)
         }
-        if exchange.family == .anthropic {
-            response.headers[AnthropicMessages.requestIDHeader] = AnthropicMessages.requestID(for: exchange)
+        switch exchange.family {
+        case .anthropic: response.headers[AnthropicMessages.requestIDHeader] = AnthropicMessages.requestID(for: exchange)
+        // OpenAI's `x-request-id` (`req_` and 32 hex digits), derived from the request like every simulator id.
+        case .openAI:
+            let seed = [exchange.path, String(buffer: exchange.body)]
+            response.headers[Self.openAIRequestIDHeader] = "req_" + StableID.hash(["x-request-id"] + seed) + StableID.hash(["x-request-id-2"] + seed)
+        case .gemini: break
         }
         return response
     }

@@ -8,7 +8,7 @@ enum EventRow {
         "served_model", "status", "stream", "input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens",
         "output_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens", "raw_usage", "service_tier",
         "latency_ms", "ttfb_ms", "upstream_ms", "cost", "price", "currency", "estimated", "priced", "note", "idempotency_key",
-        "input_image_tokens", "output_image_tokens", "web_search_requests", "web_fetch_requests", "price_book", "price_currency",
+        "input_image_tokens", "output_image_tokens", "web_search_requests", "web_fetch_requests", "price_book", "price_currency", "request_id",
     ]
 
     /// Insert that keeps the stored row when the id is already there: a retried write never duplicates.
@@ -24,7 +24,7 @@ enum EventRow {
             usage.inputAudioTokens, usage.outputAudioTokens, event.rawUsage, event.serviceTier, event.latencyMs, event.ttfbMs,
             event.upstreamMs, event.cost.description, event.price.description, event.currency, event.estimated, event.priced,
             event.note, event.idempotencyKey, usage.inputImageTokens, usage.outputImageTokens, usage.webSearchRequests,
-            usage.webFetchRequests, event.priceBook, event.priceCurrency,
+            usage.webFetchRequests, event.priceBook, event.priceCurrency, event.requestId,
         ]
         return StatementArguments(values)
     }
@@ -45,7 +45,7 @@ enum EventRow {
             rawUsage: row["raw_usage"], serviceTier: row["service_tier"], latencyMs: row["latency_ms"], ttfbMs: row["ttfb_ms"],
             upstreamMs: row["upstream_ms"], cost: Money(row["cost"] as String) ?? .zero, price: Money(row["price"] as String) ?? .zero,
             currency: row["currency"], estimated: row["estimated"], priced: row["priced"], note: row["note"],
-            idempotencyKey: row["idempotency_key"], priceBook: row["price_book"], priceCurrency: row["price_currency"]
+            idempotencyKey: row["idempotency_key"], priceBook: row["price_book"], priceCurrency: row["price_currency"], requestId: row["request_id"]
         )
     }
 }

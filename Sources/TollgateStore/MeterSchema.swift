@@ -183,7 +183,8 @@ enum MeterSchema {
                     );
                     """)
         }
-        migrator.registerMigration("v4: usage rollups for reports") { db in
+        migrator.registerMigration("v4: usage rollups for reports, the provider's request id") { db in
+            try db.execute(sql: "ALTER TABLE events ADD COLUMN request_id TEXT")
             try db.execute(sql: Rollups.createSQL)
             try Rollups.rebuild(db)
         }

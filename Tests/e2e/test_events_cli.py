@@ -23,3 +23,17 @@ def test_jsonl_is_one_object_per_line(tollgate: Tollgate) -> None:
             assert isinstance(json.loads(line), dict)
         except json.JSONDecodeError as error:
             pytest.fail(f"line {number} of `tollgate events --format jsonl` is not a JSON object ({error}): {line[:200]!r}")
+
+
+def test_event_id_header_and_provider_request_id(tollgate: Tollgate) -> None:
+    # The client gets the id of the event its response is metered under; the event keeps the provider's request id,
+    # which the OpenAI SDK exposes as `_request_id`: both let a customer match a charge to their own logs.
+    mark = tollgate.mark()
+    raw = tollgate.client().chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
+    event_id = raw.headers.get("x-tollgate-event-id")
+    completion = raw.parse()
+    event = tollgate.one_new_event(mark)
+    assert event_id == event["id"]
+    assert completion._request_id and completion._request_id.startswith("req_")
+    assert event["request_id"] == completion._request_id
+    assert "request_id" in tollgate.cli("events", "--format", "csv").stdout.splitlines()[0].split(",")

@@ -58,6 +58,7 @@ public enum EventFields {
             ("price_currency", .text(event.effectivePriceCurrency)),
             ("service_tier", .text(event.serviceTier)),
             ("idempotency_key", .text(event.idempotencyKey)),
+            ("request_id", .text(event.requestId)),
             ("note", .text(event.note)),
             ("raw_usage", .json(event.rawUsage)),
         ]

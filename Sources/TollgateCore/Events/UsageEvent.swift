@@ -63,6 +63,9 @@ public struct UsageEvent: Sendable, Equatable, Codable {
     public var idempotencyKey: String?
     /// The price book (and version) that set ``price``: `standard@2026-01-01T00:00:00Z`, or `markup` without one.
     public var priceBook: String?
+    /// The provider's id for the request (its `x-request-id`, `request-id` or `x-amzn-requestid` response header):
+    /// what the client's SDK logs, and what the provider's own records name.
+    public var requestId: String?
 
     /// Creates an event.
     public init(
@@ -70,7 +73,8 @@ public struct UsageEvent: Sendable, Equatable, Codable {
         project: String? = nil, provider: String, route: String, path: String, model: String?, servedModel: String?,
         status: Int, stream: Bool, usage: TokenUsage, rawUsage: String? = nil, serviceTier: String? = nil, latencyMs: Double,
         ttfbMs: Double?, upstreamMs: Double?, cost: Money, price: Money, currency: String, estimated: Bool, priced: Bool,
-        note: String? = nil, idempotencyKey: String? = nil, priceBook: String? = nil, priceCurrency: String? = nil
+        note: String? = nil, idempotencyKey: String? = nil, priceBook: String? = nil, priceCurrency: String? = nil,
+        requestId: String? = nil
     ) {
         self.id = id
         self.timestampMs = timestampMs
@@ -101,6 +105,7 @@ public struct UsageEvent: Sendable, Equatable, Codable {
         self.idempotencyKey = idempotencyKey
         self.priceBook = priceBook
         self.priceCurrency = priceCurrency
+        self.requestId = requestId
     }
 
     /// The currency the price is in.

@@ -19,6 +19,8 @@ struct InferenceContext: Sendable {
     let idempotencyKey: String?
     /// The reservation admission took for it, settled with its event.
     var ticket: AdmissionTicket? = nil
+    /// The provider's id for the request, from its response headers.
+    var requestID: String? = nil
 }
 
 /// How the response phase went, for the event.
@@ -63,7 +65,7 @@ extension InferenceContext {
             upstreamMs: outcome.upstreamStarted.map { milliseconds((outcome.upstreamEnded ?? now) - $0) }, cost: rating.cost,
             price: rating.price, currency: rating.currency, estimated: estimated, priced: rating.priced,
             note: notes.isEmpty ? nil : notes.joined(separator: "; "), idempotencyKey: idempotencyKey, priceBook: rating.priceBook,
-            priceCurrency: rating.priceCurrency == rating.currency ? nil : rating.priceCurrency
+            priceCurrency: rating.priceCurrency == rating.currency ? nil : rating.priceCurrency, requestId: requestID
         )
     }
 }

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import TollgateCore
 import TollgateStore
 
@@ -182,13 +183,15 @@ struct ProxyResponder: HTTPResponder {
                 context, ResponseOutcome(status: Int(error.status.code), upstreamStarted: upstreamStarted, upstreamFailure: error.message))
             throw error
         }
+        context.requestID = Self.providerRequestID(response.headers)
         let contentType = response.headers.first(name: "content-type")
         let format = api.wireFormat
         let tap = MeteringTap(
             meter: format.makeMeter(for: prepared, contentType: contentType) { response.headers.first(name: $0) },
             contentEncoding: response.headers.first(name: "content-encoding"))
         let rewrites = tap.meter.rewrites
-        let headers = HeaderPolicy.client(from: response.headers, bodyRewritten: rewrites || tap.forwardsDecoded, bodyDecoded: tap.forwardsDecoded)
+        var headers = HeaderPolicy.client(from: response.headers, bodyRewritten: rewrites || tap.forwardsDecoded, bodyDecoded: tap.forwardsDecoded)
+        headers[Self.eventIDField] = context.id
         let relay = RelayGuard(
             ResponseRelay(
                 context: context, status: Int(response.status.code), body: response.body, tap: tap,
@@ -198,6 +201,18 @@ struct ProxyResponder: HTTPResponder {
         return Response(
             status: HTTPResponse.Status(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase),
             headers: headers, body: ResponseBody(contentLength: length) { writer in try await relay.run(writer: &writer) })
+    }
+
+    /// `x-tollgate-event-id`: the id of the event a metered response is recorded under, for the client's logs.
+    static let eventIDField = HTTPField.Name("x-tollgate-event-id")!
+
+    /// The provider's request id: OpenAI and the compatible APIs send `x-request-id`, Anthropic `request-id`, Bedrock
+    /// `x-amzn-requestid`; Gemini none.
+    static func providerRequestID(_ headers: HTTPHeaders) -> String? {
+        for name in ["x-request-id", "request-id", "x-amzn-requestid"] {
+            if let value = headers.first(name: name), !value.isEmpty { return String(value.prefix(200)) }
+        }
+        return nil
     }
 
     private func makeContext(
