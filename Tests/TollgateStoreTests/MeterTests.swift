@@ -41,6 +41,7 @@ struct MeterTests {
                 applied == [
                     "v1: customers, keys, events", "v2: image tokens, server-tool requests, price book",
                     "v3: teams, credits ledger, reservations, limits, alerts",
+                    "v4: usage rollups for reports, the provider's request id",
                 ])
         }
     }
@@ -57,7 +58,7 @@ struct MeterTests {
             let reopened = try Meter(path: path)
             #expect(try await reopened.events() == events)
             let migrations = try await reopened.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM grdb_migrations") }
-            #expect(migrations == 3)
+            #expect(migrations == 4)
         }
     }
 

@@ -126,6 +126,7 @@ struct ReportSegment: Equatable {
 
     /// Cuts [from, to) into segments for a report grouped by `dimensions`.
     static func plan(fromMs: Int64?, toMs: Int64?, dimensions: [ReportDimension]) -> [ReportSegment] {
+        if let fromMs, let toMs, toMs <= fromMs { return [] }  // an empty range
         let hourlyServes = dimensions.allSatisfy { $0.rollup.map(Rollups.hourly.dimensions.contains) ?? true }
         if dimensions.contains(.hour) {
             return hourlyServes
@@ -181,8 +182,20 @@ private struct MarginReportReader {
     var groups: [[String]: MarginRow] = [:]
     var rollupRows = 0
     var events = 0
+    /// The time labels of each hour read so far (a day's and a month's labels are the same for all its hours):
+    /// formatting dates is slow, and a report over events reads many per hour.
+    var timeLabels: [Int64: [String]] = [:]
 
-    init(query: MarginQuery) { self.query = query }
+    /// The time dimensions of the query, in its order.
+    let timeDimensions: [ReportDimension]
+    /// The event fields the query groups by, in its order.
+    let fieldDimensions: [RollupDimension]
+
+    init(query: MarginQuery) {
+        self.query = query
+        timeDimensions = query.by.filter { $0.rollup == nil }
+        fieldDimensions = query.by.compactMap(\.rollup)
+    }
 
     mutating func read(_ db: Database) throws -> MarginReport {
         for segment in ReportSegment.plan(fromMs: query.fromMs, toMs: query.toMs, dimensions: query.by) {
@@ -238,9 +251,6 @@ private struct MarginReportReader {
         return (conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "), arguments)
     }
 
-    private var timeDimensions: [ReportDimension] { query.by.filter { $0.rollup == nil } }
-    private var fieldDimensions: [RollupDimension] { query.by.compactMap(\.rollup) }
-
     private mutating func readRollup(_ db: Database, table: Rollups.Table, segment: ReportSegment) throws {
         let fields = fieldDimensions + [.currency, .priceCurrency]
         let keys = (timeDimensions.isEmpty ? [] : ["bucket_ms"]) + fields.map(\.column)
@@ -250,15 +260,10 @@ private struct MarginReportReader {
             GROUP BY \(keys.joined(separator: ", "))
             """
         let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(arguments))
-        var labels: [Int64: [String]] = [:]
         while let row = try rows.next() {
             rollupRows += 1
             var values: [String] = []
-            if !timeDimensions.isEmpty {
-                let bucket: Int64 = row[0]
-                if labels[bucket] == nil { labels[bucket] = timeDimensions.map { $0.label(ofTime: bucket) } }
-                values += labels[bucket] ?? []
-            }
+            if !timeDimensions.isEmpty { values += labels(ofTime: row[0]) }
             let offset = timeDimensions.isEmpty ? 0 : 1
             for index in fields.indices { values.append(row[offset + index] as String) }
             merge(values: values, totals: Totals(row: row, offset: offset + fields.count))
@@ -275,8 +280,7 @@ private struct MarginReportReader {
         let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(arguments))
         while let row = try rows.next() {
             events += 1
-            let time: Int64 = row[0]
-            var values = timeDimensions.map { $0.label(ofTime: time) }
+            var values = timeDimensions.isEmpty ? [] : labels(ofTime: row[0])
             for index in fields.indices { values.append(row[1 + index] as String) }
             let base = 1 + fields.count
             var totals = Totals()
@@ -293,12 +297,19 @@ private struct MarginReportReader {
         }
     }
 
+    /// The labels of the time dimensions for a time, computed once per hour.
+    private mutating func labels(ofTime milliseconds: Int64) -> [String] {
+        let hour = milliseconds - positiveModulo(milliseconds, Rollups.hourly.grainMs)
+        if let labels = timeLabels[hour] { return labels }
+        let labels = timeDimensions.map { $0.label(ofTime: hour) }
+        timeLabels[hour] = labels
+        return labels
+    }
+
     /// Adds a partial sum to its group; `values` are the time labels, the field values, then cost and price currency.
     private mutating func merge(values: [String], totals: Totals) {
-        if let existing = groups[values] {
-            var row = existing
-            row.totals += totals
-            groups[values] = row
+        if groups[values] != nil {
+            groups[values]?.totals += totals
             return
         }
         var group: [ReportDimension: String] = [:]

@@ -7,7 +7,8 @@ import TollgateCore
 ///
 /// Money is summed exactly as two integers per amount: the amount in units of 10⁻⁷ (truncated) and the remainder
 /// in 10⁻¹⁵ (femto) units, so that SQLite's integer `SUM` never overflows nor rounds (10⁻⁷ units reach 9.2 × 10¹¹
-/// currency units; remainders stay under 10⁸ each) and the pair recombines into the exact ``Money``.
+/// currency units; each row's remainder is carried into the 10⁻⁷ units as it grows, so it stays under 10⁸ in
+/// magnitude) and the pair recombines into the exact ``Money``.
 enum Rollups {
     /// One rollup table: its name, its time grain and the event dimensions it keeps.
     struct Table: Sendable {
@@ -59,7 +60,8 @@ enum Rollups {
                 let bucket = Int64(key[0]) ?? 0
                 var values: [any DatabaseValueConvertible] = [bucket]
                 values += key.dropFirst().map { $0 as any DatabaseValueConvertible }
-                values += totals.values.map { $0 as any DatabaseValueConvertible }
+                guard let measures = totals.values else { throw RollupOverflow(table: table.name, bucketMs: bucket) }
+                values += measures.map { $0 as any DatabaseValueConvertible }
                 try statement.execute(arguments: StatementArguments(values))
             }
         }
@@ -71,9 +73,11 @@ enum Rollups {
         for table in tables { try db.execute(sql: "DELETE FROM \(table.name)") }
         var count = 0
         var batch: [UsageEvent] = []
-        let rows = try Row.fetchCursor(db, sql: "SELECT * FROM events ORDER BY ts_ms")
+        // Only the columns the rollups keep (all there since schema v2): the v4 migration runs this on meters whose
+        // `events` table lacks the columns later versions add, and it reads less.
+        let rows = try Row.fetchCursor(db, sql: "SELECT \(rebuildColumns.joined(separator: ", ")) FROM events ORDER BY ts_ms")
         while let row = try rows.next() {
-            batch.append(EventRow.event(row))
+            batch.append(rollupEvent(row))
             count += 1
             if batch.count == 50_000 {
                 try add(batch, to: db)
@@ -84,13 +88,55 @@ enum Rollups {
         return count
     }
 
+    /// The columns of `events` that ``rollupEvent(_:)`` reads.
+    static let rebuildColumns = [
+        "ts_ms", "customer_id", "key_id", "feature", "provider", "model", "served_model", "status", "input_tokens", "cache_read_tokens",
+        "cache_write_tokens", "output_tokens", "reasoning_tokens", "cost", "price", "currency", "price_currency",
+    ]
+
+    /// An event with the fields a rollup keeps (the others empty), from a row of ``rebuildColumns``.
+    static func rollupEvent(_ row: Row) -> UsageEvent {
+        UsageEvent(
+            id: "", timestampMs: row["ts_ms"], customer: row["customer_id"], keyId: row["key_id"], feature: row["feature"],
+            provider: row["provider"], route: "", path: "", model: row["model"], servedModel: row["served_model"],
+            status: row["status"], stream: false,
+            usage: TokenUsage(
+                inputTokens: row["input_tokens"], cacheReadTokens: row["cache_read_tokens"], cacheWriteTokens: row["cache_write_tokens"],
+                outputTokens: row["output_tokens"], reasoningTokens: row["reasoning_tokens"]),
+            latencyMs: 0, ttfbMs: nil, upstreamMs: nil, cost: Money(row["cost"] as String) ?? .zero,
+            price: Money(row["price"] as String) ?? .zero, currency: row["currency"], estimated: false, priced: true,
+            priceCurrency: row["price_currency"])
+    }
+
+    /// Adds to an existing row; each remainder sum is carried into its 10⁻⁷ units so it never grows past 10⁸
+    /// (SQLite's `/` truncates and `%` keeps the dividend's sign, as Swift's do: the pair still sums exactly).
     private static func upsertSQL(_ table: Table) -> String {
         let columns = ["bucket_ms"] + table.dimensions.map(\.column) + measures
+        let split = String(Totals.split)
+        let updates = measures.map { measure -> String in
+            switch measure {
+            case "cost_e7", "price_e7":
+                let remainder = measure.replacingOccurrences(of: "_e7", with: "_rem")
+                return "\(measure) = \(measure) + excluded.\(measure) + (\(remainder) + excluded.\(remainder)) / \(split)"
+            case "cost_rem", "price_rem":
+                return "\(measure) = (\(measure) + excluded.\(measure)) % \(split)"
+            default:
+                return "\(measure) = \(measure) + excluded.\(measure)"
+            }
+        }
         return """
             INSERT INTO \(table.name) (\(columns.joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))
-            ON CONFLICT DO UPDATE SET \(measures.map { "\($0) = \($0) + excluded.\($0)" }.joined(separator: ", "))
+            ON CONFLICT DO UPDATE SET \(updates.joined(separator: ", "))
             """
     }
+}
+
+/// An amount too large for a rollup's 64-bit columns (over 9.2 × 10¹¹ currency units in one bucket of one batch).
+struct RollupOverflow: Error, CustomStringConvertible {
+    let table: String
+    let bucketMs: Int64
+
+    var description: String { "an amount in \(table) at \(bucketMs) does not fit the rollup's 64-bit columns" }
 }
 
 /// An event field a rollup (or a report) groups by.
@@ -206,12 +252,14 @@ public struct Totals: Sendable, Equatable {
         lhs.revenue += rhs.revenue
     }
 
-    /// The values of ``Rollups/measures``, money split in two integers.
-    var values: [Int64] {
-        [
+    /// The values of ``Rollups/measures``, money split in two integers; `nil` when an amount does not fit.
+    var values: [Int64]? {
+        guard let costUnits = Int64(exactly: cost.raw / Self.split), let revenueUnits = Int64(exactly: revenue.raw / Self.split) else {
+            return nil
+        }
+        return [
             Int64(requests), Int64(errors), Int64(inputTokens), Int64(cacheReadTokens), Int64(cacheWriteTokens), Int64(outputTokens),
-            Int64(reasoningTokens), Int64(cost.raw / Self.split), Int64(cost.raw % Self.split), Int64(revenue.raw / Self.split),
-            Int64(revenue.raw % Self.split),
+            Int64(reasoningTokens), costUnits, Int64(cost.raw % Self.split), revenueUnits, Int64(revenue.raw % Self.split),
         ]
     }
 

@@ -42,6 +42,9 @@ struct Report: AsyncParsableCommand {
             if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
             let dimensions: [ReportDimension]
             do { dimensions = try ReportDimension.list(by) } catch { throw ValidationError("--by: \(error)") }
+            guard !dimensions.isEmpty else {
+                throw ValidationError("--by needs one or more of \(ReportDimension.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
             var fromMs: Int64?
             var toMs: Int64?
             if let period {
@@ -49,8 +52,8 @@ struct Report: AsyncParsableCommand {
                 guard let month = Timestamps.month(period) else { throw ValidationError("--period expects a month such as 2026-11, not '\(period)'") }
                 (fromMs, toMs) = (month.startMs, month.endMs)
             } else {
-                fromMs = try from.map { Int64(try parseTime($0, option: "--from").timeIntervalSince1970 * 1000) }
-                toMs = try to.map { Int64(try parseTime($0, option: "--to").timeIntervalSince1970 * 1000) }
+                fromMs = try from.map { try reportTimeMs($0, option: "--from") }
+                toMs = try to.map { try reportTimeMs($0, option: "--to") }
                 if let fromMs, let toMs, toMs <= fromMs { throw ValidationError("--to must be after --from") }
             }
             let config = try loadConfig(options.config)
@@ -82,6 +85,13 @@ struct Report: AsyncParsableCommand {
             print("rebuilt the rollups from \(count) events in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
         }
     }
+}
+
+/// A time option in milliseconds: an ISO 8601 time or date exactly as written (`.123` is 123 ms, not the 122.99…
+/// a round trip through `Date` can give), else an age such as `7d` before now.
+func reportTimeMs(_ text: String, option: String) throws -> Int64 {
+    if let milliseconds = Timestamps.parse(text) { return milliseconds }
+    return Int64((try parseTime(text, option: option).timeIntervalSince1970 * 1000).rounded())
 }
 
 /// How `--sort` orders rows.
@@ -174,7 +184,7 @@ enum MarginOutput {
     }
 
     static func table(_ report: MarginReport, defaultCurrency: String) {
-        let header = report.query.by.map(\.rawValue) + ["requests", "input", "cached", "output", "revenue", "cost", "margin", "margin %", ""]
+        let header = report.query.by.map(\.rawValue) + ["requests", "input", "cached", "output", "revenue", "cost", "margin", "margin %", "currency"]
         func cells(_ groups: [String], _ row: MarginRow) -> [String] {
             let totals = row.totals
             let sameCurrency = row.currency == row.costCurrency
