@@ -27,7 +27,7 @@ struct Lines: AsyncParsableCommand {
         let meter = try openMeter(options.config)
         var builder = PeriodAggregate.Builder()
         try meter.forEachEvent(customer: customer, fromMs: startMs, toMs: endMs) { builder.add($0) }
-        let statements = ratePeriod(
+        let statements = PeriodRater.statements(
             aggregates: builder.aggregates, rules: config.pricingRules, startMs: startMs, endMs: endMs, only: customer)
         switch format {
         case "json": printJSON(["from": Timestamps.iso8601(startMs), "to": Timestamps.iso8601(endMs), "statements": statements.map(statementJSON)])
@@ -88,18 +88,7 @@ func periodRange(period: String?, from: String?, to: String?) throws -> (Int64, 
     return (start, end)
 }
 
-/// Statements for every customer with events in the aggregates, plus customers whose plan bills a period without
-/// events (base fees, minimums).
-func ratePeriod(aggregates: [PeriodAggregate], rules: PricingRules, startMs: Int64, endMs: Int64, only: String?) -> [PeriodStatement] {
-    var customers = Set(aggregates.map(\.customer))
-    for customer in rules.customers.keys where only == nil || only == customer {
-        if let (_, version) = rules.priceBook(for: customer, at: startMs), version.baseFee != nil || version.periodMinimum != nil {
-            customers.insert(customer)
-        }
-    }
-    return customers.sorted().map { PeriodRater.rate(customer: $0, startMs: startMs, endMs: endMs, aggregates: aggregates, rules: rules) }
-}
-
+/// A rated period as JSON: lines with their brackets, exact amounts and amounts due (decimal strings).
 func statementJSON(_ statement: PeriodStatement) -> [String: Any] {
     [
         "customer": statement.customer, "price_book": statement.priceBook, "events": statement.events,

@@ -47,8 +47,8 @@ struct Rerate: AsyncParsableCommand {
                 at: event.timestampMs, billable: event.isBillable)
             drafted.add(event, price: priced.price, priceBook: priced.label, priceCurrency: priced.currency)
         }
-        let before = ratePeriod(aggregates: actual.aggregates, rules: actualRules, startMs: startMs, endMs: endMs, only: customer)
-        let after = ratePeriod(aggregates: drafted.aggregates, rules: draftRules, startMs: startMs, endMs: endMs, only: customer)
+        let before = PeriodRater.statements(aggregates: actual.aggregates, rules: actualRules, startMs: startMs, endMs: endMs, only: customer)
+        let after = PeriodRater.statements(aggregates: drafted.aggregates, rules: draftRules, startMs: startMs, endMs: endMs, only: customer)
         let draftByCustomer = Dictionary(after.map { ($0.customer, $0) }, uniquingKeysWith: { first, _ in first })
         var rows: [[String: Any]] = []
         var table: [[String]] = []

@@ -1,0 +1,116 @@
+import ArgumentParser
+import Foundation
+import TollgateCore
+import TollgateProxy
+import TollgateStore
+
+/// `tollgate statement`: a customer's statement for a period.
+struct Statement: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A customer's statement for a period: rated lines with their brackets, credits, balance and the events behind each line.",
+        discussion: """
+            html (default): a self-contained printable page. csv: one row per line and per bracket, with totals. \
+            events-csv: the events behind each line (event id, time, model, tokens, price, idempotency key, request id), \
+            to check against your own logs. json: all of it. Lines are rated as `tollgate lines` rates them; amounts are \
+            exact, amounts due rounded half to even to the currency's minor unit. docs/STATEMENTS.md explains each figure.
+            """)
+
+    @OptionGroup var options: ConfigOption
+    @Option(help: "The customer.") var customer: String
+    @Option(help: "Calendar month (UTC), such as 2026-11.") var period: String?
+    @Option(help: "Start (inclusive), instead of --period.") var from: String?
+    @Option(help: "End (exclusive), instead of --period.") var to: String?
+    @Option(help: "html, csv, events-csv or json.") var format: String = "html"
+    @Option(help: "Write to this file instead of standard output.") var output: String?
+
+    func run() async throws {
+        guard ["html", "csv", "events-csv", "json"].contains(format) else { throw ValidationError("--format is html, csv, events-csv or json") }
+        let (startMs, endMs) = try periodRange(period: period, from: from, to: to)
+        let config = try loadConfig(options.config)
+        let meter = try openMeter(options.config)
+        let statement: CustomerStatement
+        do {
+            statement = try await meter.customerStatement(customer: customer, startMs: startMs, endMs: endMs, rules: config.pricingRules)
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+            throw ExitCode(1)
+        }
+        let text: String
+        switch format {
+        case "csv": text = StatementCSV.lines(statement)
+        case "events-csv": text = StatementCSV.events(statement)
+        case "json": text = Self.jsonText(statement)
+        default: text = StatementHTML.render(statement)
+        }
+        if let output {
+            do {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: output))
+            } catch {
+                FileHandle.standardError.write(Data("error: cannot write \(output): \(error.localizedDescription)\n".utf8))
+                throw ExitCode(1)
+            }
+        } else {
+            print(text, terminator: "")
+        }
+    }
+
+    /// The statement as one JSON object (money as decimal strings; no provider cost, which is not the customer's).
+    static func jsonText(_ statement: CustomerStatement) -> String {
+        var object = statementJSON(statement.rated)
+        object["costs"] = nil
+        object["name"] = statement.customerName ?? NSNull()
+        object["period_start"] = Timestamps.iso8601(statement.startMs)
+        object["period_end"] = Timestamps.iso8601(statement.endMs)
+        object["currency"] = statement.currency
+        object["total"] = statement.total.description
+        object["amount_due"] = statement.amountDue.description
+        object["amount_due_after_credits"] = statement.amountDueAfterCredits?.description ?? NSNull()
+        object["issued"] = Timestamps.iso8601(statement.generatedMs)
+        let rendered = (object["lines"] as? [[String: Any]]) ?? []
+        object["lines"] = zip(statement.lines, rendered).map { line, json -> [String: Any] in
+            var json = json
+            json["cost"] = nil
+            json["reference"] = line.reference
+            json["per"] = line.per
+            json["event_count"] = line.items.count
+            json["events"] = line.items.map { item -> [String: Any] in
+                var entry: [String: Any] = ["id": statement.event(item).id, "units": item.units]
+                if line.rated.kind == .usage { entry["line_amount"] = statement.event(item).usageAmount.description }
+                return entry
+            }
+            return json
+        }
+        object["event_details"] = statement.events.map { event -> [String: Any] in
+            [
+                "id": event.id, "timestamp": EventFields.timestamp(event.timestampMs), "key_id": event.keyId, "model": event.model ?? NSNull(),
+                "served_model": event.servedModel ?? NSNull(), "status": event.status, "input_tokens": event.usage.inputTokens,
+                "cache_read_tokens": event.usage.cacheReadTokens, "cache_write_tokens": event.usage.cacheWriteTokens,
+                "output_tokens": event.usage.outputTokens, "reasoning_tokens": event.usage.reasoningTokens, "price": event.price.description,
+                "price_currency": event.priceCurrency, "idempotency_key": event.idempotencyKey ?? NSNull(), "request_id": event.requestId ?? NSNull(),
+            ]
+        }
+        if let credits = statement.credits {
+            object["credits"] =
+                [
+                    "account": credits.account, "currency": credits.currency, "applied": credits.applied.description,
+                    "overdraft": credits.overdraft.description, "opening_balance": credits.openingBalance.description,
+                    "granted": credits.granted.description, "spent": credits.spent.description, "expired": credits.expired.description,
+                    "closing_balance": credits.closingBalance.description,
+                    "current": [
+                        "available": credits.current.available.description, "reserved": credits.current.reserved.description,
+                        "as_of": Timestamps.iso8601(credits.currentAsOfMs),
+                    ],
+                    "movements": credits.movements.map { movement -> [String: Any] in
+                        [
+                            "kind": movement.kind, "time": Timestamps.iso8601(movement.timestampMs), "amount": movement.amount.description,
+                            "grant_id": movement.grantID ?? NSNull(), "note": movement.note ?? NSNull(),
+                        ]
+                    },
+                ] as [String: Any]
+        } else {
+            object["credits"] = NSNull()
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+}
