@@ -24,6 +24,8 @@ import TollgateStore
 public struct AdminAPI: Sendable {
     let meter: Meter
     let tokenDigest: [UInt8]
+    /// The dashboard's browser session, which the token middleware accepts on `/dashboard` pages.
+    let dashboardSession: DashboardSession
     let currency: String
     let creditUnit: (name: String, value: Money)?
     let logger: Logger
@@ -37,6 +39,7 @@ public struct AdminAPI: Sendable {
     public init(meter: Meter, token: String, currency: String, creditUnit: (name: String, value: Money)?, logger: Logger) {
         self.meter = meter
         self.tokenDigest = Array(SHA256.hash(data: Data(token.utf8)))
+        self.dashboardSession = DashboardSession(token: token)
         self.currency = currency
         self.creditUnit = creditUnit
         self.logger = logger
@@ -51,7 +54,8 @@ public struct AdminAPI: Sendable {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: AdminErrorMiddleware(logger: logger))
         router.add(
-            middleware: AdminTokenMiddleware(tokenDigest: tokenDigest, openPaths: Set(AdminRoute.all.filter { !$0.requiresToken }.map(\.path))))
+            middleware: AdminTokenMiddleware(
+                tokenDigest: tokenDigest, openPaths: Set(AdminRoute.all.filter { !$0.requiresToken }.map(\.path)), dashboard: dashboardSession))
         for route in AdminRoute.all {
             router.on(
                 RouterPath(route.path), method: route.method,
@@ -687,12 +691,21 @@ struct AdminErrorMiddleware: RouterMiddleware {
 
 /// Lets a request through only with `Authorization: Bearer <admin token>`, compared in constant time (as SHA-256
 /// digests, so that neither the content nor the length of the token leaks through timing); `openPaths` need none.
+///
+/// Dashboard pages (under `/dashboard`) also pass with the session cookie the login form sets; a browser with
+/// neither the cookie nor an `Authorization` header is sent to the login form (303) rather than answered 401. The
+/// login form and logout need nothing.
 struct AdminTokenMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
     let tokenDigest: [UInt8]
     let openPaths: Set<String>
+    var dashboard: DashboardSession? = nil
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let dashboard, DashboardSession.covers(request.uri.path) {
+            if DashboardSession.isOpen(request.uri.path) || dashboard.accepts(request) { return try await next(request, context) }
+            if request.headers[.authorization] == nil { return DashboardSession.loginRedirect(for: request) }
+        }
         if !openPaths.contains(request.uri.path) {
             guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
                 throw AdminError.unauthorized("missing admin token: send Authorization: Bearer <token>")

@@ -63,13 +63,15 @@ public struct TollgateServer: Sendable {
 }
 
 extension TollgateServer {
-    /// The admin listener (API, OpenAPI document), when the config has `admin.listen`.
+    /// The admin listener (API, OpenAPI document, finance dashboard), when the config has `admin.listen`.
     func adminApplication(meter: Meter) -> (any Service)? {
         guard let address = config.admin.listen, let token = config.admin.token else { return nil }
         let unit = config.credits.unitName.flatMap { name in config.credits.unitValue.map { (name: name, value: $0) } }
         let api = AdminAPI(meter: meter, token: token, currency: config.pricing.currency, creditUnit: unit, logger: logger)
+        let router = api.makeRouter()
+        Dashboard(meter: meter, token: token, currency: config.pricing.currency, logger: logger).addRoutes(to: router)
         return Application(
-            responder: api.responder(), configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
+            responder: router.buildResponder(), configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
             onServerRunning: { [logger] channel in logger.notice("admin API listening on http://\(address.host):\(channel.localAddress?.port ?? 0)")
             },
             logger: logger)
