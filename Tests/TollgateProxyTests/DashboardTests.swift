@@ -219,6 +219,23 @@ struct DashboardTests {
         }
     }
 
+    @Test("a customer's statement: the HTML page and its CSVs, behind the token; unknown customers and bad periods refused")
+    func statement() async throws {
+        try await withDashboard { client, _ in
+            let page = try await client.get("/dashboard/customers/acme/statement?period=2026-11")
+            #expect(page.status == .ok)
+            #expect(page.headers[.contentType] == "text/html; charset=utf-8")
+            #expect(page.text.contains("acme") && page.text.contains("statement.csv?period=2026-11"))
+            let csv = try await client.get("/dashboard/customers/acme/statement.csv?period=2026-11")
+            #expect(csv.status == .ok && csv.headers[.contentType] == "text/csv; charset=utf-8")
+            let events = try await client.get("/dashboard/customers/acme/statement.csv?period=2026-11&events=1")
+            #expect(events.status == .ok && events.text.contains("evt_"))
+            #expect(try await client.get("/dashboard/customers/nobody/statement?period=2026-11").status == .notFound)
+            #expect(try await client.get("/dashboard/customers/acme/statement?period=2026-13").status == .badRequest)
+            #expect(try await client.get("/dashboard/customers/acme/statement?period=2026-11", token: nil).status == .seeOther)
+        }
+    }
+
     @Test("events page newest first, paged with an older link that neither skips nor repeats an event")
     func eventsPaging() async throws {
         try await withDashboard { client, meter in
@@ -336,7 +353,9 @@ private func withDashboard(_ test: @escaping @Sendable (DashboardClient, Meter) 
     let logger = Logger(label: "dashboard-tests")
     let api = AdminAPI(meter: meter, token: DashboardTests.token, currency: "USD", creditUnit: nil, logger: logger)
     let router = api.makeRouter()
-    Dashboard(meter: meter, token: DashboardTests.token, currency: "USD", logger: logger, now: { DashboardTests.now }).addRoutes(to: router)
+    let rules = PricingRules()
+    Dashboard(meter: meter, token: DashboardTests.token, currency: "USD", logger: logger, rules: { rules }, now: { DashboardTests.now })
+        .addRoutes(to: router)
     try await Application(responder: router.buildResponder()).test(.router) { client in
         try await test(DashboardClient(client: client), meter)
     }

@@ -29,6 +29,8 @@ public struct Dashboard: Sendable {
     let logger: Logger
     /// The current time (milliseconds since 1970); a test passes a fixed one.
     let now: @Sendable () -> Int64
+    /// The pricing rules statements are rated with (the proxy's current ones); `nil`: no statements.
+    let rules: (@Sendable () -> PricingRules)?
 
     /// The largest login form read.
     static let maxFormBytes = 16 * 1024
@@ -40,9 +42,10 @@ public struct Dashboard: Sendable {
     /// A dashboard over `meter`. `token` is the admin token (the login form checks it; the session cookie derives
     /// from it), `currency` the pricing currency (`pricing.currency`): the one the chart and the caps are in.
     public init(
-        meter: Meter, token: String, currency: String, logger: Logger,
+        meter: Meter, token: String, currency: String, logger: Logger, rules: (@Sendable () -> PricingRules)? = nil,
         now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
     ) {
+        self.rules = rules
         self.meter = meter
         self.session = DashboardSession(token: token)
         self.currency = currency
@@ -73,6 +76,48 @@ public struct Dashboard: Sendable {
         router.get(RouterPath(DashboardSession.root + "/customers/{id}/events")) { request, context -> Response in
             let id = context.parameters.get("id").map(PercentDecoding.decoded) ?? ""
             return await page { try await events(id, request) }
+        }
+        router.get(RouterPath(DashboardSession.root + "/customers/{id}/statement")) { request, context -> Response in
+            await statement(context.parameters.get("id").map(PercentDecoding.decoded) ?? "", request, csv: false)
+        }
+        router.get(RouterPath(DashboardSession.root + "/customers/{id}/statement.csv")) { request, context -> Response in
+            await statement(context.parameters.get("id").map(PercentDecoding.decoded) ?? "", request, csv: true)
+        }
+    }
+
+    /// A customer's statement for `?period=YYYY-MM` (default: this month): the printable HTML page, or with `.csv` its
+    /// lines (`&events=1`: the events behind them) as CSV (docs/STATEMENTS.md).
+    func statement(_ customer: String, _ request: Request, csv: Bool) async -> Response {
+        let period = request.uri.queryParameters["period"].map(String.init) ?? Timestamps.monthName(of: now())
+        guard let rules, let range = Timestamps.month(period) else {
+            let message = rules == nil ? "Statements are not available here." : "period must be a month such as 2026-11, not '\(period)'."
+            return DashboardPages.response(
+                DashboardPages.error(DashboardError.badRequest(message), nowMs: now()), status: rules == nil ? .notFound : .badRequest)
+        }
+        do {
+            if csv {
+                let text = try await statementCSV(
+                    meter: meter, rules: rules(), customer: customer, startMs: range.startMs, endMs: range.endMs,
+                    events: request.uri.queryParameters["events"] == "1")
+                var headers = HTTPFields()
+                headers[.contentType] = "text/csv; charset=utf-8"
+                headers[.contentDisposition] = "attachment; filename=\"statement-\(customer)-\(period).csv\""
+                return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+            }
+            let page = try await statementPage(
+                meter: meter, rules: rules(), customer: customer, startMs: range.startMs, endMs: range.endMs,
+                csvHref: "statement.csv?period=\(period)", eventsCSVHref: "statement.csv?period=\(period)&events=1")
+            var headers = HTTPFields()
+            headers[.contentType] = "text/html; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: page)))
+        } catch let error as MeterError {
+            if case .rejected(let reason) = error {
+                return DashboardPages.response(
+                    DashboardPages.error(DashboardError(status: .notFound, message: reason), nowMs: now()), status: .notFound)
+            }
+            return await page { throw error }
+        } catch {
+            return await page { throw error }
         }
     }
 

@@ -55,7 +55,7 @@ public struct TollgateServer: Sendable {
             .init(service: AdmissionHeartbeat(admission: admission, logger: logger)),
             .init(service: WebhookSender(meter: meter, settings: config.alerts, logger: logger)),
         ]
-        if let admin = adminApplication(meter: meter) { services.append(.init(service: admin)) }
+        if let admin = adminApplication(meter: meter, pricing: pricing) { services.append(.init(service: admin)) }
         var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         configuration.maximumGracefulShutdownDuration = .milliseconds(Int64(config.proxy.shutdownGraceSeconds * 1000))
         try await ServiceGroup(configuration: configuration).run()
@@ -64,12 +64,12 @@ public struct TollgateServer: Sendable {
 
 extension TollgateServer {
     /// The admin listener (API, OpenAPI document, finance dashboard), when the config has `admin.listen`.
-    func adminApplication(meter: Meter) -> (any Service)? {
+    func adminApplication(meter: Meter, pricing: PricingState) -> (any Service)? {
         guard let address = config.admin.listen, let token = config.admin.token else { return nil }
         let unit = config.credits.unitName.flatMap { name in config.credits.unitValue.map { (name: name, value: $0) } }
         let api = AdminAPI(meter: meter, token: token, currency: config.pricing.currency, creditUnit: unit, logger: logger)
         let router = api.makeRouter()
-        Dashboard(meter: meter, token: token, currency: config.pricing.currency, logger: logger).addRoutes(to: router)
+        Dashboard(meter: meter, token: token, currency: config.pricing.currency, logger: logger, rules: { pricing.rules }).addRoutes(to: router)
         return Application(
             responder: router.buildResponder(), configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
             onServerRunning: { [logger] channel in logger.notice("admin API listening on http://\(address.host):\(channel.localAddress?.port ?? 0)")
