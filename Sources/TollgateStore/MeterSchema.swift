@@ -188,6 +188,9 @@ enum MeterSchema {
             try db.execute(sql: Rollups.createSQL)
             try Rollups.rebuild(db)
         }
+        migrator.registerMigration("v5: billing export outbox, customers' ids in billing systems") { db in
+            try db.execute(sql: ExportCoding.createSQL)
+        }
         return migrator
     }
 }

@@ -11,7 +11,7 @@ struct Tollgate: AsyncParsableCommand {
             """,
         subcommands: [
             Serve.self, Check.self, Keys.self, Events.self, Quote.self, Rates.self, Lines.self, Rerate.self, Customers.self, Credits.self,
-            Limits.self, Report.self, Statement.self,
+            Limits.self, Report.self, Export.self, Statement.self,
         ]
     )
 }

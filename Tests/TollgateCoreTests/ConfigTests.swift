@@ -110,7 +110,61 @@ struct ConfigErrorTests {
                       - path: /api/chat
                         api: foo.chat
                 """, line: 6, mentions: "'foo.chat'"),
+        Broken(
+            testDescription: "unknown sink type",
+            yaml: """
+                sinks:
+                  billing:
+                    type: chargebee
+                """, line: 3, mentions: "unknown sink type 'chargebee'"),
+        Broken(
+            testDescription: "API sink without base_url",
+            yaml: """
+                sinks:
+                  billing: {type: stripe, api_key: sk}
+                """, line: 2, mentions: "needs a base_url"),
+        Broken(
+            testDescription: "file sink without path",
+            yaml: """
+                sinks:
+                  files: {type: focus}
+                """, line: 2, mentions: "needs a path"),
+        Broken(
+            testDescription: "Stripe mode on another sink",
+            yaml: """
+                sinks:
+                  lago:
+                    type: lago
+                    base_url: https://api.getlago.com
+                    mode: meter_events
+                """, line: 5, mentions: "mode is for Stripe sinks"),
     ]
+
+    @Test("sinks and continuous export parse with their defaults; export.sinks must name configured sinks")
+    func sinks() throws {
+        let document = try ConfigLoader.parse(
+            yaml: """
+                sinks:
+                  stripe: {type: stripe, base_url: "http://127.0.0.1:9/", api_key_env: STRIPE_KEY, mode: meter_events, event_name: tokens}
+                  files: {type: jsonl, path: "out/{period}.jsonl", max_attempts: 3, initial_backoff_s: 0.5}
+                export: {interval_s: 60, sinks: [files]}
+                """, file: configFile)
+        let stripe = try #require(document.config.sinks["stripe"])
+        #expect(stripe.kind == .stripe && stripe.baseURL == "http://127.0.0.1:9" && stripe.stripeMode == "meter_events")
+        #expect(stripe.eventName == "tokens" && stripe.apiKeyEnv == "STRIPE_KEY" && stripe.idSystem == "stripe" && stripe.maxAttempts == 8)
+        let files = try #require(document.config.sinks["files"])
+        #expect(files.kind == .jsonl && files.kind.isFile && files.maxAttempts == 3 && files.initialBackoffSeconds == 0.5)
+        #expect(document.config.export.intervalSeconds == 60 && document.config.export.sinks == ["files"])
+        var config = document.config
+        try ConfigLoader.resolveSecrets(&config, document: document, environment: ["STRIPE_KEY": "sk_test_1"])
+        #expect(config.sinks["stripe"]?.apiKey == "sk_test_1")
+        let unknown = try ConfigLoader.parse(yaml: "export: {sinks: [nope]}", file: configFile)
+        var unknownConfig = unknown.config
+        let error = try #require(throws: ConfigError.self) {
+            try ConfigLoader.resolveSecrets(&unknownConfig, document: unknown, environment: [:])
+        }
+        #expect(error.message.contains("'nope'"))
+    }
 
     @Test("the error names file and line", arguments: broken)
     func namesFileAndLine(_ broken: Broken) throws {

@@ -35,6 +35,17 @@ struct ConfigExamplesTests {
         #expect(error.message.contains("TOLLGATE_ADMIN_TOKEN is unset"))
     }
 
+    @Test("the export example configures every kind of sink and continuous export to the files")
+    func export() throws {
+        let path = Self.folder.appendingPathComponent("export.yaml").path
+        let config = try ConfigFiles.load(path: path, environment: Self.environment.merging(["STRIPE_API_KEY": "sk_test_x"]) { $1 })
+        #expect(Set(config.sinks.values.map(\.kind)) == [.csv, .stripe, .lago, .openmeter, .metronome, .orb])
+        #expect(config.sinks["stripe"]?.apiKey == "sk_test_x" && config.sinks["stripe"]?.stripeMode == "invoice_items")
+        #expect(config.sinks["lago"]?.apiKey == nil && config.sinks["lago"]?.eventName == "llm_usage")
+        #expect(config.sinks["files"]?.path == "exports/lines-{period}.csv")
+        #expect(config.export.intervalSeconds == 3600 && config.export.sinks == ["files"])
+    }
+
     @Test("the OpenAI-compatible example routes Groq by its own paths and by alias")
     func openAICompatible() throws {
         let config = try ConfigFiles.load(path: Self.folder.appendingPathComponent("openai-compatible.yaml").path, environment: Self.environment)

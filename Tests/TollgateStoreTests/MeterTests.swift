@@ -42,6 +42,7 @@ struct MeterTests {
                     "v1: customers, keys, events", "v2: image tokens, server-tool requests, price book",
                     "v3: teams, credits ledger, reservations, limits, alerts",
                     "v4: usage rollups for reports, the provider's request id",
+                    "v5: billing export outbox, customers' ids in billing systems",
                 ])
         }
     }
@@ -58,7 +59,7 @@ struct MeterTests {
             let reopened = try Meter(path: path)
             #expect(try await reopened.events() == events)
             let migrations = try await reopened.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM grdb_migrations") }
-            #expect(migrations == 4)
+            #expect(migrations == 5)
         }
     }
 

@@ -26,7 +26,7 @@ public enum ConfigLoader {
 
     static let topKeys = [
         "listen", "meter", "providers", "providers_dir", "default_provider", "models", "pricing", "proxy", "log_level", "admin",
-        "credits", "alerts",
+        "credits", "alerts", "sinks", "export",
     ]
 
     /// Parses a config file's text.
@@ -69,6 +69,21 @@ public enum ConfigLoader {
             case "admin": try parseAdmin(value, into: &document.config.admin)
             case "credits": try parseCredits(value, into: &document.config.credits)
             case "alerts": try parseAlerts(value, into: &document.config.alerts)
+            case "sinks":
+                for (name, entry) in try value.mapping() {
+                    guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+                        throw entry.error("a sink name uses letters, digits, - and _ only")
+                    }
+                    document.config.sinks[name] = try parseSink(name, entry)
+                }
+            case "export":
+                for (field, member) in try value.mapping(allowed: ["interval_s", "sinks"]) {
+                    if field == "interval_s" {
+                        document.config.export.intervalSeconds = max(1, try member.seconds())
+                    } else {
+                        document.config.export.sinks = try member.sequence().map { (item) throws(ConfigError) in try item.string() }
+                    }
+                }
             case "log_level":
                 let level = try value.string()
                 let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
@@ -136,6 +151,55 @@ public enum ConfigLoader {
             default: break
             }
         }
+    }
+
+    private static func parseSink(_ name: String, _ value: YAMLValue) throws(ConfigError) -> SinkSettings {
+        let fields = [
+            "type", "base_url", "api_key", "api_key_env", "path", "customer_id_system", "mode", "event_name", "timeout_s", "max_attempts",
+            "initial_backoff_s", "max_backoff_s",
+        ]
+        let members = try value.mapping(allowed: fields)
+        guard let typeValue = members.first(where: { $0.key == "type" })?.value else {
+            throw value.error("sink '\(name)' needs a type: \(SinkSettings.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let typeName = try typeValue.string()
+        guard let kind = SinkSettings.Kind(rawValue: typeName) else {
+            throw typeValue.error("unknown sink type '\(typeName)': use \(SinkSettings.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        var sink = SinkSettings(name: name, kind: kind)
+        for (field, member) in members {
+            switch field {
+            case "base_url":
+                let url = try member.string()
+                guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw member.error("expected an http(s) URL, not '\(url)'") }
+                sink.baseURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+            case "api_key": sink.apiKey = try member.string()
+            case "api_key_env": sink.apiKeyEnv = try member.string()
+            case "path": sink.path = try member.string()
+            case "customer_id_system": sink.customerIDSystem = try member.string()
+            case "mode":
+                let mode = try member.string()
+                guard kind == .stripe, ["invoice_items", "meter_events"].contains(mode) else {
+                    throw member.error("mode is for Stripe sinks: invoice_items or meter_events")
+                }
+                sink.stripeMode = mode
+            case "event_name": sink.eventName = try member.string()
+            case "timeout_s": sink.timeoutSeconds = max(0.1, try member.seconds())
+            case "max_attempts": sink.maxAttempts = try member.int(in: 1...1000)
+            case "initial_backoff_s": sink.initialBackoffSeconds = max(0.01, try member.seconds())
+            case "max_backoff_s": sink.maxBackoffSeconds = max(0.01, try member.seconds())
+            default: break
+            }
+        }
+        if kind == .stripe, sink.eventName.isEmpty || sink.eventName.count > 100 {
+            throw value.error("sink '\(name)': Stripe's event_name is 1 to 100 characters")
+        }
+        if kind.isFile {
+            guard sink.path != nil else { throw value.error("sink '\(name)' (\(typeName)) needs a path") }
+        } else {
+            guard sink.baseURL != nil else { throw value.error("sink '\(name)' (\(typeName)) needs a base_url") }
+        }
+        return sink
     }
 
     private static func parseCredits(_ value: YAMLValue, into credits: inout CreditSettings) throws(ConfigError) {
@@ -264,6 +328,14 @@ public enum ConfigLoader {
         }
         if config.admin.token == nil { config.admin.token = variable(config.admin.tokenEnv) }
         if config.alerts.secret == nil { config.alerts.secret = variable(config.alerts.secretEnv) }
+        for (name, sink) in config.sinks where sink.apiKey == nil {
+            config.sinks[name]?.apiKey = variable(sink.apiKeyEnv)
+        }
+        for name in config.export.sinks ?? [] where config.sinks[name] == nil {
+            throw ConfigError(
+                file: document.file, line: nil,
+                message: "export.sinks names '\(name)', which is not under sinks: (\(config.sinks.keys.sorted().joined(separator: ", ")))")
+        }
         if config.admin.listen != nil, (config.admin.token ?? "").count < 16 {
             throw ConfigError(
                 file: document.file, line: nil,

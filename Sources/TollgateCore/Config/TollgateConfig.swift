@@ -25,6 +25,10 @@ public struct TollgateConfig: Sendable {
     public var credits = CreditSettings()
     /// Where threshold alerts go.
     public var alerts = AlertSettings()
+    /// Billing systems and files rated lines are exported to, by name.
+    public var sinks: [String: SinkSettings] = [:]
+    /// Continuous export from `serve`.
+    public var export = ExportSettings()
 
     /// The defaults, with no providers.
     public init() {}

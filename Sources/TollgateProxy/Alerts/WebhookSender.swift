@@ -26,7 +26,7 @@ final class WebhookSender: Service, Sendable {
     /// Deliveries in flight at once within a pass, so that one slow receiver does not hold back the rest.
     static let concurrentDeliveries = 8
     /// The longest `Retry-After` honoured: a day.
-    static let maxRetryAfterSeconds = 86_400
+    static let maxRetryAfterSeconds = RetryBackoff.maxRetryAfterSeconds
 
     /// The client deliveries go through when none is given: lives as long as the process, so it needs no
     /// shutdown. Redirects are not followed (a 3xx is a failed delivery, as with Stripe).
@@ -178,14 +178,9 @@ final class WebhookSender: Service, Sendable {
     }
 
     /// The wait before the next attempt after `attempts` failed ones: 1 s doubled per attempt up to
-    /// `maxBackoffSeconds`, times `jitter` (drawn in [0.5, 1] so that a burst of alerts spreads out), and never
-    /// less than the receiver's `Retry-After`.
+    /// `maxBackoffSeconds`, jittered, never less than the receiver's `Retry-After` (``RetryBackoff``).
     static func retryDelayMs(attempts: Int, maxBackoffSeconds: Double, retryAfterSeconds: Int?, jitter: Double) -> Int64 {
-        let ceilingMs = max(0, maxBackoffSeconds * 1000)
-        let backoffMs = min(ceilingMs, 1000 * pow(2, Double(min(max(attempts, 0), 62))))
-        let delayMs = Int64((backoffMs * min(max(jitter, 0), 1)).rounded())
-        guard let retryAfterSeconds else { return delayMs }
-        return max(delayMs, Int64(min(max(retryAfterSeconds, 0), maxRetryAfterSeconds)) * 1000)
+        RetryBackoff.delayMs(attempts: attempts, maxBackoffSeconds: maxBackoffSeconds, retryAfterSeconds: retryAfterSeconds, jitter: jitter)
     }
 
     /// `hex(HMAC-SHA256(secret, "<timestamp>.<body>"))`: the `v1` of the `Tollgate-Signature` header. A receiver

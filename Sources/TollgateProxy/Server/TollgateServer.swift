@@ -56,6 +56,14 @@ public struct TollgateServer: Sendable {
             .init(service: WebhookSender(meter: meter, settings: config.alerts, logger: logger)),
         ]
         if let admin = adminApplication(meter: meter, pricing: pricing) { services.append(.init(service: admin)) }
+        if let interval = config.export.intervalSeconds {
+            let names = config.export.sinks ?? config.sinks.keys.sorted()
+            let exporters = names.compactMap { name in
+                config.sinks[name].map { Exporter(meter: meter, sink: SinkFactory.make($0), rules: { pricing.rules }, logger: logger) }
+            }
+            logger.notice("continuous export every \(interval) s to \(names.joined(separator: ", "))")
+            services.append(.init(service: ExportScheduler(exporters: exporters, interval: .milliseconds(Int64(interval * 1000)), logger: logger)))
+        }
         var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         configuration.maximumGracefulShutdownDuration = .milliseconds(Int64(config.proxy.shutdownGraceSeconds * 1000))
         try await ServiceGroup(configuration: configuration).run()

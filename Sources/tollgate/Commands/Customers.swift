@@ -40,10 +40,11 @@ struct Customers: AsyncParsableCommand {
             let view = try await reportingMeterErrors { try await CustomerView.load(customer, from: meter, currency: config.pricing.currency) }
             if format == .json { return try printEncoded(view) }
             let record = view.customer
-            printFields([
-                ("customer", record.id), ("name", record.name ?? ""), ("team", record.team ?? ""), ("models", modelsText(record.models)),
-                ("created", Timestamps.iso8601(record.createdMs)),
-            ])
+            printFields(
+                [
+                    ("customer", record.id), ("name", record.name ?? ""), ("team", record.team ?? ""), ("models", modelsText(record.models)),
+                    ("created", Timestamps.iso8601(record.createdMs)),
+                ] + view.externalIds.sorted { $0.key < $1.key }.map { ("id in \($0.key)", $0.value) })
             print("")
             printBalance(view.balance, customer: record.id)
             print("")
@@ -74,6 +75,11 @@ struct Customers: AsyncParsableCommand {
         @Flag(help: "Take it out of its team.") var noTeam = false
         @Option(help: "The model patterns its plan includes, separated by commas (gpt-4o*,claude-*).") var models: String?
         @Flag(help: "Allow every model.") var allModels = false
+        @Option(
+            help: ArgumentHelp(
+                "The customer's id in a billing system, SYSTEM=ID (stripe=cus_123; SYSTEM= removes it); repeatable.",
+                discussion: "SYSTEM is a sink's type (stripe, lago, openmeter, metronome, orb) or its customer_id_system."))
+        var external: [String] = []
 
         func validate() throws {
             if team != nil, noTeam { throw ValidationError("give --team or --no-team, not both") }
@@ -82,15 +88,26 @@ struct Customers: AsyncParsableCommand {
 
         func run() async throws {
             let patterns = try models.map(Self.parsePatterns) ?? (allModels ? [] : nil)
+            let ids = try external.map { entry -> (String, String) in
+                let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+                guard parts.count == 2, !parts[0].isEmpty else {
+                    throw ValidationError("--external expects SYSTEM=ID, such as stripe=cus_123, not '\(entry)'")
+                }
+                return (parts[0], parts[1])
+            }
             let meter = try openMeter(options.config)
             let record = try await reportingMeterErrors {
-                try await meter.setCustomer(id: customer, name: name, team: noTeam ? "" : team, models: patterns)
+                let record = try await meter.setCustomer(id: customer, name: name, team: noTeam ? "" : team, models: patterns)
+                for (system, id) in ids { try await meter.setExternalID(customer: customer, system: system, id: id.isEmpty ? nil : id) }
+                return record
             }
+            let externalIDs = try await reportingMeterErrors { try await meter.externalIDs(customer: customer) }
             print("customer \(record.id)")
-            printFields([
-                ("name", record.name ?? ""), ("team", record.team ?? ""), ("models", modelsText(record.models)),
-                ("credits from", record.creditAccount),
-            ])
+            printFields(
+                [
+                    ("name", record.name ?? ""), ("team", record.team ?? ""), ("models", modelsText(record.models)),
+                    ("credits from", record.creditAccount),
+                ] + externalIDs.sorted { $0.key < $1.key }.map { ("id in \($0.key)", $0.value) })
         }
 
         private static func parsePatterns(_ text: String) throws -> [String] {
@@ -129,6 +146,8 @@ struct CustomerView: Encodable {
     var limits: [LimitStatus]
     /// Its keys, revoked ones included.
     var keys: [VirtualKey]
+    /// Its ids in billing systems, by system.
+    var externalIds: [String: String]
 
     /// Reads the customer's view; an unknown customer is refused.
     static func load(_ id: String, from meter: Meter, currency: String) async throws -> CustomerView {
@@ -139,7 +158,7 @@ struct CustomerView: Encodable {
         for key in keys { limits += try await meter.limits(scope: .key, scopeID: key.id) }
         return CustomerView(
             customer: record, balance: try await meter.balance(account: record.creditAccount, currency: currency),
-            limits: try await currentStatuses(of: limits, in: meter), keys: keys)
+            limits: try await currentStatuses(of: limits, in: meter), keys: keys, externalIds: try await meter.externalIDs(customer: id))
     }
 }
 

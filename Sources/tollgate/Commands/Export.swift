@@ -1,0 +1,218 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TollgateCore
+import TollgateProxy
+import TollgateStore
+
+/// `tollgate export`: rated lines to billing systems and files, exactly once.
+struct Export: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Export rated lines to billing systems (Stripe, Lago, OpenMeter, Metronome, Orb) and files (CSV, JSON Lines, FOCUS).",
+        discussion: "Sinks are configured under `sinks:` (docs/EXPORT.md). Every line goes through the meter's outbox with a deterministic "
+            + "idempotency key: a failed or interrupted export resumes where it stopped and never bills twice.",
+        subcommands: [Run.self, Status.self, Retry.self, Lines.self])
+
+    /// `tollgate export run`.
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stage a period's lines (late events become corrections) and send everything due, retrying until sent, held or dead.",
+            discussion: """
+                Without --period: every closed calendar month (UTC) with events that was never exported, or that gained \
+                events since (their difference is exported as correction lines). With --period, that month, even if it is \
+                still open (what it gains later is exported as corrections). Exits 0 when every line is sent or held \
+                (the customer has no id in the sink's system; the reason says how to add one), 1 when some are dead.
+                """)
+
+        @OptionGroup var options: ConfigOption
+        @Option(help: "The sink's name under `sinks:`.") var sink: String
+        @Option(help: "A calendar month, such as 2026-11.") var period: String?
+        @Flag(help: "Send what is due once, without waiting for retries.") var noWait = false
+
+        func run() async throws {
+            if let period, Timestamps.month(period) == nil { throw ValidationError("--period expects a month such as 2026-11, not '\(period)'") }
+            let config = try loadConfig(options.config)
+            let exporter = try makeExporter(sink, config: config)
+            let progress = ProgressLine()
+            let staging = try await exporter.stage(period: period)
+            FileHandle.standardError.write(
+                Data("staged: \(staging.added) new lines, \(staging.corrections) corrections (\(staging.unchanged) unchanged)\n".utf8))
+            var total = ExportPass()
+            while true {
+                let pass = try await exporter.sendDue { done, count in progress.show(done: done, total: count, label: "sending to \(sink)") }
+                progress.finish()
+                total.sent += pass.sent
+                total.dead += pass.dead
+                total.held = pass.held
+                if let error = pass.lastError { total.lastError = error }
+                guard !noWait, let next = try await exporter.nextRetryMs() else {
+                    total.failed = pass.failed
+                    break
+                }
+                let wait = max(0, Double(next - Int64(Date().timeIntervalSince1970 * 1000)) / 1000)
+                FileHandle.standardError.write(
+                    Data("\(pass.failed) lines failed (\(pass.lastError ?? "?")); retrying in \(String(format: "%.1f", wait)) s\n".utf8))
+                try await Task.sleep(for: .milliseconds(Int64(wait * 1000)))
+            }
+            let meter = try openMeter(options.config)
+            let remaining = try await meter.exportLines(sink: sink, states: [.pending, .failed, .dead])
+            print(
+                "sent \(total.sent), held \(total.held), failed \(remaining.filter { $0.state != .dead }.count), dead \(remaining.filter { $0.state == .dead }.count)"
+            )
+            for line in try await meter.exportLines(sink: sink, states: [.held, .dead]).prefix(20) {
+                print("  \(line.state.rawValue) \(line.key) \(line.customer) \(line.period) \(line.meter): \(line.lastError ?? "")")
+            }
+            if !remaining.isEmpty { throw ExitCode(1) }
+        }
+    }
+
+    /// `tollgate export status`.
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Per sink: lines pending, sent, failed, dead and held, and the last error.")
+        @OptionGroup var options: ConfigOption
+        @Option(help: "table or json.") var format: OutputFormat = .table
+
+        func run() async throws {
+            let config = try loadConfig(options.config)
+            let meter = try openMeter(options.config)
+            var statuses = Dictionary(uniqueKeysWithValues: try await meter.exportStatus().map { ($0.sink, $0) })
+            for name in config.sinks.keys where statuses[name] == nil {
+                statuses[name] = ExportSinkStatus(sink: name, counts: [:], lastError: nil, lastSentMs: nil)
+            }
+            let rows = statuses.values.sorted { $0.sink < $1.sink }
+            if format == .json {
+                printJSON(
+                    rows.map { status -> [String: Any] in
+                        var object: [String: Any] = ["sink": status.sink, "type": config.sinks[status.sink]?.kind.rawValue ?? NSNull()]
+                        for state in ExportState.allCases { object[state.rawValue] = status.counts[state] ?? 0 }
+                        object["last_error"] = status.lastError ?? NSNull()
+                        object["last_sent"] = status.lastSentMs.map(Timestamps.iso8601) ?? NSNull()
+                        return object
+                    })
+                return
+            }
+            printTable(
+                header: ["sink", "type"] + ExportState.allCases.map(\.rawValue) + ["last sent", "last error"],
+                rows: rows.map { status in
+                    [status.sink, config.sinks[status.sink]?.kind.rawValue ?? "(not configured)"]
+                        + ExportState.allCases.map { String(status.counts[$0] ?? 0) }
+                        + [status.lastSentMs.map(Timestamps.iso8601) ?? "", status.lastError ?? ""]
+                })
+        }
+    }
+
+    /// `tollgate export retry --dead`.
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make dead lines pending again (after fixing what refused them); the next run sends them.")
+        @OptionGroup var options: ConfigOption
+        @Flag(help: "Retry the dead lines (required: says what is retried).") var dead = false
+        @Option(help: "Only this sink's.") var sink: String?
+
+        func run() async throws {
+            guard dead else { throw ValidationError("say what to retry: --dead") }
+            let count = try await reportingMeterErrors { try await openMeter(options.config).retryDeadExports(sink: sink) }
+            print("\(count) dead lines are pending again")
+        }
+    }
+
+    /// `tollgate export lines`.
+    struct Lines: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The outbox: a sink's lines with their keys and states.")
+        @OptionGroup var options: ConfigOption
+        @Option(help: "The sink's name.") var sink: String
+        @Option(help: "Only lines in this state (pending, failed, sent, dead, held).") var state: String?
+        @Option(help: "table or json.") var format: OutputFormat = .table
+
+        func run() async throws {
+            let states: Set<ExportState>
+            if let state {
+                guard let parsed = ExportState(rawValue: state) else {
+                    throw ValidationError("--state is one of \(ExportState.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                states = [parsed]
+            } else {
+                states = []
+            }
+            let lines = try await reportingMeterErrors { try await openMeter(options.config).exportLines(sink: sink, states: states) }
+            if format == .json {
+                printJSON(lines.map(Self.json))
+                return
+            }
+            printTable(
+                header: ["key", "state", "customer", "period", "meter", "version", "quantity", "amount", "currency", "attempts", "error"],
+                rows: lines.map {
+                    [
+                        $0.key, $0.state.rawValue, $0.customer, $0.period, $0.meter, String($0.version), String($0.quantity), $0.amount.description,
+                        $0.currency, String($0.attempts), $0.lastError ?? "",
+                    ]
+                })
+        }
+
+        static func json(_ line: ExportLine) -> [String: Any] {
+            [
+                "key": line.key, "state": line.state.rawValue, "customer": line.customer, "period": line.period, "meter": line.meter,
+                "kind": line.kind, "description": line.description, "model": line.model ?? NSNull(), "version": line.version,
+                "correction": line.isCorrection, "quantity": line.quantity, "amount": line.amount.description,
+                "amount_due": line.amountDue.description, "currency": line.currency, "event_ids": line.eventIDs, "attempts": line.attempts,
+                "last_error": line.lastError ?? NSNull(), "usage_time": Timestamps.iso8601(line.usageMs),
+                "sent": line.sentMs.map(Timestamps.iso8601) ?? NSNull(),
+                "input_tokens": line.usage.inputTokens, "cache_read_tokens": line.usage.cacheReadTokens,
+                "cache_write_tokens": line.usage.cacheWriteTokens, "output_tokens": line.usage.outputTokens,
+                "reasoning_tokens": line.usage.reasoningTokens,
+            ]
+        }
+    }
+}
+
+/// The exporter for a configured sink.
+func makeExporter(_ name: String, config: TollgateConfig) throws -> Exporter {
+    guard let settings = config.sinks[name] else {
+        throw ValidationError(ExportError.unknownSink(name, known: config.sinks.keys.sorted()).description)
+    }
+    if !settings.kind.isFile, (settings.apiKey ?? "").isEmpty {
+        throw ValidationError(
+            ExportError.unusableSink(
+                name, "no API key (api_key, or api_key_env naming a set variable\(settings.apiKeyEnv.map { ": \($0) is unset" } ?? ""))"
+            )
+            .description)
+    }
+    var logger = Logger(label: "tollgate.export")
+    logger.logLevel = .warning
+    let rules = config.pricingRules
+    let meter: Meter
+    do { meter = try Meter(path: config.meter.path) } catch { throw ValidationError(error.description) }
+    return Exporter(meter: meter, sink: SinkFactory.make(settings), rules: { rules }, logger: logger)
+}
+
+/// One progress line on standard error: redrawn in place on a terminal, a line per 10 % otherwise.
+final class ProgressLine: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lastDecile = -1
+    private var drawn = false
+    private let terminal = isatty(STDERR_FILENO) != 0
+
+    func show(done: Int, total: Int, label: String) {
+        guard total > 0 else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        let width = 30
+        let filled = width * done / total
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        if terminal {
+            FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(done)/\(total)".utf8))
+            drawn = true
+        } else if done * 10 / total > lastDecile {
+            lastDecile = done * 10 / total
+            FileHandle.standardError.write(Data("\(label): \(done)/\(total)\n".utf8))
+        }
+    }
+
+    func finish() {
+        lock.lock()
+        defer { lock.unlock() }
+        if drawn { FileHandle.standardError.write(Data("\n".utf8)) }
+        drawn = false
+        lastDecile = -1
+    }
+}
