@@ -15,9 +15,10 @@ import TollgateStore
 ///   `event_name`, ≤ 100 characters), `payload[stripe_customer_id]`, `payload[value]` (a whole number: a usage
 ///   line's total tokens — input + cache read + cache write + output —, a charge line's quantity), `identifier` (the
 ///   line's key: Stripe's dedupe) and `timestamp` (the usage time, Unix seconds; Stripe refuses times more than 35
-///   days back). What a meter event cannot carry is refused without a request: a correction whose value is zero or
-///   negative (meter events only add; `meter_event_adjustments` only cancel within 24 h), and fee, discount and
-///   minimum lines (no usage to count: price those in Stripe, or use `invoice_items`).
+///   days back). What a meter event cannot carry goes without a request: a correction whose value is zero or
+///   negative is refused (meter events only add; `meter_event_adjustments` only cancel within 24 h), and fee,
+///   discount and minimum lines are held (no usage to count: price those in Stripe, or export them to a second sink
+///   with `invoice_items`).
 ///
 /// Answers: 2xx sent; a 400 `resource_already_exists` for the identifier (an earlier attempt got through) sent; an
 /// `idempotency_error` (the key was used with other parameters) and other 4xx refused with Stripe's message; 409
