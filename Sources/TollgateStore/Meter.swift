@@ -131,9 +131,34 @@ public final class Meter: Sendable {
 
     /// Rebuilds the report rollups from the events, in one transaction; returns the number of events read.
     @discardableResult
-    public func rebuildRollups() async throws(MeterError) -> Int {
+    ///
+    /// One UTC day per transaction (its rollup rows deleted and summed again from its events), so that a running
+    /// `serve` waits at most one day's worth for the write lock; an event written meanwhile is counted once either way.
+    /// `progress` gets (days done, days).
+    public func rebuildRollups(progress: @Sendable (Int, Int) -> Void = { _, _ in }) async throws(MeterError) -> Int {
         do {
-            return try await pool.write { try Rollups.rebuild($0) }
+            let bounds = try await pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT MIN(ts_ms) AS first, MAX(ts_ms) AS last FROM events")
+            }
+            let day: Int64 = 86_400_000
+            guard let first: Int64 = bounds?["first"], let last: Int64 = bounds?["last"] else {
+                return try await pool.write { try Rollups.rebuild($0) }
+            }
+            let start = first - positiveModulo(first, day)
+            let days = Int((last - start) / day) + 1
+            let end = start + Int64(days) * day
+            try await pool.write { db in
+                for table in Rollups.tables {
+                    try db.execute(sql: "DELETE FROM \(table.name) WHERE bucket_ms < ? OR bucket_ms >= ?", arguments: [start, end])
+                }
+            }
+            var count = 0
+            for index in 0..<days {
+                let from = start + Int64(index) * day
+                count += try await pool.write { try Rollups.rebuild($0, fromMs: from, toMs: from + day) }
+                progress(index + 1, days)
+            }
+            return count
         } catch {
             throw MeterError.writeFailed("\(error)")
         }

@@ -69,13 +69,23 @@ enum Rollups {
 
     /// Rebuilds every rollup from the events (after an import, or to check them); returns the number of events read.
     @discardableResult
-    static func rebuild(_ db: Database) throws -> Int {
-        for table in tables { try db.execute(sql: "DELETE FROM \(table.name)") }
+    static func rebuild(_ db: Database, fromMs: Int64? = nil, toMs: Int64? = nil) throws -> Int {
+        var range = ""
+        var arguments: [any DatabaseValueConvertible] = []
+        if let fromMs, let toMs {
+            range = " WHERE bucket_ms >= ? AND bucket_ms < ?"
+            arguments = [fromMs, toMs]
+        }
+        for table in tables { try db.execute(sql: "DELETE FROM \(table.name)\(range)", arguments: StatementArguments(arguments)) }
         var count = 0
         var batch: [UsageEvent] = []
         // Only the columns the rollups keep (all there since schema v2): the v4 migration runs this on meters whose
         // `events` table lacks the columns later versions add, and it reads less.
-        let rows = try Row.fetchCursor(db, sql: "SELECT \(rebuildColumns.joined(separator: ", ")) FROM events ORDER BY ts_ms")
+        let rows = try Row.fetchCursor(
+            db,
+            sql:
+                "SELECT \(rebuildColumns.joined(separator: ", ")) FROM events\(range.replacingOccurrences(of: "bucket_ms", with: "ts_ms")) ORDER BY ts_ms",
+            arguments: StatementArguments(arguments))
         while let row = try rows.next() {
             batch.append(rollupEvent(row))
             count += 1

@@ -74,14 +74,17 @@ struct Report: AsyncParsableCommand {
     /// `tollgate report rebuild`.
     struct Rebuild: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Rebuild the report rollups from the events (after importing events by hand; never needed otherwise).")
+            abstract: "Rebuild the report rollups from the events (after importing events by hand; never needed otherwise).",
+            discussion: "One UTC day per transaction: serve may keep running (its writes wait for at most one day's rebuild).")
 
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
             let meter = try openMeter(options.config)
             let started = Date()
-            let count = try await meter.rebuildRollups()
+            let progress = ProgressLine()
+            let count = try await meter.rebuildRollups { done, days in progress.show(done: done, total: days, label: "rebuilding days") }
+            progress.finish()
             print("rebuilt the rollups from \(count) events in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
         }
     }
