@@ -13,7 +13,8 @@ extension Meter {
         }
         var lines: [RatedExportLine] = []
         for customer in customers.sorted() {
-            let statement = try await customerStatement(customer: customer, startMs: startMs, endMs: endMs, rules: rules, nowMs: endMs)
+            let statement = try await customerStatement(
+                customer: customer, startMs: startMs, endMs: endMs, rules: rules, nowMs: endMs, includeCredits: false)
             lines += Self.exportLines(of: statement, endMs: endMs)
         }
         return lines

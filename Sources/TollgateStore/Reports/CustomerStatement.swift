@@ -172,9 +172,10 @@ public struct CustomerStatement: Sendable, Equatable {
 extension Meter {
     /// The statement of `customer` for [`startMs`, `endMs`) under `rules`: the period rated as `tollgate lines`
     /// rates it, each line with the events behind it, the credits applied to those events and the balance.
-    /// Refused for a customer with no events in the period, no record in the meter and no terms in the rules.
+    /// Refused for a customer with no events in the period, no record in the meter and no terms in the rules. Without
+    /// `includeCredits` (billing export) the ledger is not read and ``CustomerStatement/credits`` is `nil`.
     public func customerStatement(
-        customer: String, startMs: Int64, endMs: Int64, rules: PricingRules, nowMs: Int64? = nil
+        customer: String, startMs: Int64, endMs: Int64, rules: PricingRules, nowMs: Int64? = nil, includeCredits: Bool = true
     ) async throws(MeterError) -> CustomerStatement {
         guard startMs < endMs else { throw .rejected("a statement's period must end after it starts") }
         let now = nowMs ?? Self.nowMs()
@@ -201,9 +202,11 @@ extension Meter {
         let lines = Self.statementLines(
             rated: rated, aggregates: aggregates, groups: groups, events: events,
             charges: PeriodRater.planCharges(customer: customer, rules: rules, startMs: startMs))
-        let credits = try await statementCredits(
-            customer: customer, account: record?.creditAccount ?? "customer:\(customer)", currency: rated.total.currency,
-            eventIDs: Set(events.map(\.id)), startMs: startMs, endMs: endMs, nowMs: now)
+        let credits: StatementCredits? =
+            includeCredits
+            ? try await statementCredits(
+                customer: customer, account: record?.creditAccount ?? "customer:\(customer)", currency: rated.total.currency,
+                eventIDs: Set(events.map(\.id)), startMs: startMs, endMs: endMs, nowMs: now) : nil
         return CustomerStatement(
             customer: customer, customerName: record?.name, rated: rated, lines: lines, events: events, credits: credits, generatedMs: now)
     }
