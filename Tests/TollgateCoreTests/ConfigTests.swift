@@ -166,6 +166,17 @@ struct ConfigErrorTests {
         #expect(error.message.contains("'nope'"))
     }
 
+    @Test("a customer entry may carry its ids in billing systems")
+    func customerExternalIDs() throws {
+        let document = try ConfigLoader.parse(
+            yaml: """
+                pricing:
+                  customers:
+                    acme: {markup: "1.1", external_ids: {stripe: cus_123, lago: sub_acme}}
+                """, file: configFile)
+        #expect(document.config.pricing.customers["acme"]?.externalIDs == ["stripe": "cus_123", "lago": "sub_acme"])
+    }
+
     @Test("the error names file and line", arguments: broken)
     func namesFileAndLine(_ broken: Broken) throws {
         let error = try #require(throws: ConfigError.self) { try ConfigLoader.parse(yaml: broken.yaml, file: configFile) }

@@ -122,6 +122,24 @@ struct ExporterTests {
         }
     }
 
+    @Test("a customer's id can come from its entry in the config (pricing.customers.ID.external_ids); the meter's wins")
+    func externalIDFromConfig() async throws {
+        let sink = ScriptedSink(needsCustomerID: true)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-exporter-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let meter = try Meter(path: directory.appendingPathComponent("meter.db").path)
+        var terms = CustomerPricing()
+        terms.externalIDs = ["stripe": "cus_config"]
+        let rules = PricingRules(customers: ["acme": terms, "globex": terms])
+        let exporter = Exporter(meter: meter, sink: sink, rules: { rules }, logger: Logger(label: "test"), clock: { Self.december + 1000 })
+        try await meter.insert([Self.event("a", customer: "acme", at: Self.november + 1), Self.event("g", customer: "globex", at: Self.november + 2)])
+        try await meter.setExternalID(customer: "globex", system: "stripe", id: "cus_meter")
+        _ = try await exporter.stage()
+        let pass = try await exporter.sendDue()
+        #expect(pass.sent == 2)
+        #expect(Set(sink.received.withLock { $0.compactMap(\.externalCustomerID) }) == ["cus_config", "cus_meter"])
+    }
+
     @Test("a restart resumes from the outbox: sent lines are not sent again, the rest are, in batches")
     func resumes() async throws {
         let clock = TestClock(Self.december + 1000)

@@ -124,7 +124,7 @@ public enum PriceBookFile {
         return tiers
     }
 
-    static let customerKeys = ["price_book", "hold", "discounts", "markup", "rates"]
+    static let customerKeys = ["price_book", "hold", "discounts", "markup", "rates", "external_ids"]
 
     /// A customer's terms under `pricing.customers`.
     static func customer(_ value: YAMLValue) throws(ConfigError) -> (CustomerPricing, holdVersionLine: Int?) {
@@ -135,6 +135,8 @@ public enum PriceBookFile {
             case "price_book": terms.priceBook = try member.string()
             case "markup": terms.markup = try PriceParsing.ratio(member)
             case "rates": terms.rates = PriceTable(models: try PriceParsing.modelPrices(member))
+            case "external_ids":
+                for (system, id) in try member.mapping() { terms.externalIDs[system] = try id.string() }
             case "hold":
                 var version: Int64?
                 var until: Int64?

@@ -154,6 +154,9 @@ public struct CustomerPricing: Sendable, Equatable {
     public var rates: PriceTable
     /// The customer's own markup, replacing the book's.
     public var markup: DecimalRatio?
+    /// The customer's ids in billing systems (`stripe: cus_123`), for billing export; an id set with `tollgate
+    /// customers set --external` wins.
+    public var externalIDs: [String: String] = [:]
 
     /// Creates an assignment.
     public init(

@@ -83,7 +83,10 @@ public struct Exporter: Sendable {
             var results: [(key: String, state: ExportState, nextAttemptMs: Int64, error: String?)] = []
             for line in batch {
                 if ids[line.customer] == nil {
-                    ids[line.customer] = try await meter.externalIDs(customer: line.customer)[sink.settings.idSystem]
+                    let system = sink.settings.idSystem
+                    let recorded = try await meter.externalIDs(customer: line.customer)[system]
+                    let configured = rules().customers[line.customer]?.externalIDs[system]
+                    ids[line.customer] = .some(recorded ?? configured)
                 }
                 let externalID = ids[line.customer] ?? nil
                 if sink.needsCustomerID, externalID == nil {
