@@ -1,5 +1,3 @@
-import Foundation
-
 /// An exact amount of money in one currency unit, as a fixed-point integer with ``Money/scale`` fractional digits.
 ///
 /// Money never passes through floating point: it is parsed from and printed as decimal strings
@@ -101,45 +99,140 @@ public struct DecimalRatio: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Decimal string ⇄ fixed-point integer conversion shared by ``Money`` and ``DecimalRatio``.
+///
+/// Both directions work on UTF-8 bytes: reports read millions of amounts back from the meter.
 enum FixedPoint {
     /// Parses `[-+]digits[.digits]` into an integer scaled by 10^digits; `nil` on anything else or on excess precision.
+    ///
+    /// Accepted: an optional sign, then ASCII digits with at most one `.` and at least one digit before or after it
+    /// (`"5"`, `"5."`, `".5"`), surrounded by any number of the whitespace of `CharacterSet.whitespaces` (tab, space,
+    /// no-break and the other Unicode spaces, zero-width space). Trailing zeros of the fraction are ignored; more than
+    /// `digits` fractional digits after them, or more than 22 whole digits (leading zeros count), is `nil`: never
+    /// rounded.
     static func parse(_ text: String, digits: Int) -> Int128? {
-        var bytes = Substring(text.trimmingCharacters(in: .whitespaces))
+        if let parsed = text.utf8.withContiguousStorageIfAvailable({ parse(bytes: $0, digits: digits) }) { return parsed }
+        return Array(text.utf8).withUnsafeBufferPointer { parse(bytes: $0, digits: digits) }
+    }
+
+    /// ``parse(_:digits:)`` on the UTF-8 bytes of the text.
+    private static func parse(bytes: UnsafeBufferPointer<UInt8>, digits: Int) -> Int128? {
+        var start = 0
+        var end = bytes.count
+        while start < end, let length = whitespaceLength(bytes, from: start, to: end) { start += length }
+        while end > start, let length = whitespaceLength(bytes, endingAt: end, from: start) { end -= length }
+        var index = start
         var negative = false
-        if bytes.first == "-" || bytes.first == "+" {
-            negative = bytes.first == "-"
-            bytes = bytes.dropFirst()
+        if index < end, bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "+") {
+            negative = bytes[index] == UInt8(ascii: "-")
+            index += 1
         }
-        let parts = bytes.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let whole = parts.first, !(whole.isEmpty && parts.count == 1) else { return nil }
-        let fraction = parts.count == 2 ? parts[1] : ""
-        guard whole.allSatisfy(\.isASCIIDigit), fraction.allSatisfy(\.isASCIIDigit), !(whole.isEmpty && fraction.isEmpty) else {
-            return nil
+        let wholeStart = index
+        while index < end, isDigit(bytes[index]) { index += 1 }
+        let wholeEnd = index
+        var fractionStart = index
+        if index < end, bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            fractionStart = index
+            while index < end, isDigit(bytes[index]) { index += 1 }
         }
-        let trimmedFraction = fraction.reversed().drop(while: { $0 == "0" }).reversed()
-        guard trimmedFraction.count <= digits, whole.count <= 22 else { return nil }
+        var fractionEnd = index
+        guard index == end, wholeEnd > wholeStart || fractionEnd > fractionStart else { return nil }
+        while fractionEnd > fractionStart, bytes[fractionEnd - 1] == UInt8(ascii: "0") { fractionEnd -= 1 }
+        let fractionCount = fractionEnd - fractionStart
+        guard fractionCount <= digits, wholeEnd - wholeStart <= 22 else { return nil }
         var value: Int128 = 0
-        for character in whole { value = value * 10 + Int128(character.asciiValue! - 48) }
-        var fractionValue: Int128 = 0
-        for character in trimmedFraction { fractionValue = fractionValue * 10 + Int128(character.asciiValue! - 48) }
-        fractionValue *= power10(digits - trimmedFraction.count)
-        let result = value * power10(digits) + fractionValue
-        return negative ? -result : result
+        for position in wholeStart..<wholeEnd { value = value * 10 + Int128(bytes[position] &- UInt8(ascii: "0")) }
+        for position in fractionStart..<fractionEnd { value = value * 10 + Int128(bytes[position] &- UInt8(ascii: "0")) }
+        value *= power10(digits - fractionCount)
+        return negative ? -value : value
+    }
+
+    /// Whether a byte is an ASCII digit.
+    private static func isDigit(_ byte: UInt8) -> Bool { byte &- UInt8(ascii: "0") < 10 }
+
+    /// The length in bytes of the whitespace scalar that starts at `position`, or `nil` when there is none.
+    private static func whitespaceLength(_ bytes: UnsafeBufferPointer<UInt8>, from position: Int, to end: Int) -> Int? {
+        let lead = bytes[position]
+        if lead < 0x80 { return lead == 0x20 || lead == 0x09 ? 1 : nil }
+        let length = lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4
+        guard position + length <= end else { return nil }
+        return isWhitespace(decode(bytes, at: position, length: length)) ? length : nil
+    }
+
+    /// The length in bytes of the whitespace scalar that ends just before `end`, or `nil` when there is none.
+    private static func whitespaceLength(_ bytes: UnsafeBufferPointer<UInt8>, endingAt end: Int, from start: Int) -> Int? {
+        let last = bytes[end - 1]
+        if last < 0x80 { return last == 0x20 || last == 0x09 ? 1 : nil }
+        var lead = end - 1
+        while lead > start, bytes[lead] & 0xC0 == 0x80 { lead -= 1 }
+        guard bytes[lead] & 0xC0 == 0xC0 else { return nil }
+        return isWhitespace(decode(bytes, at: lead, length: end - lead)) ? end - lead : nil
+    }
+
+    /// The scalar value of a valid UTF-8 sequence of `length` bytes.
+    private static func decode(_ bytes: UnsafeBufferPointer<UInt8>, at position: Int, length: Int) -> UInt32 {
+        var value = UInt32(bytes[position]) & (0x7F >> length)
+        for offset in 1..<length { value = value << 6 | UInt32(bytes[position + offset] & 0x3F) }
+        return value
+    }
+
+    /// Whether a scalar is in Foundation's `CharacterSet.whitespaces`: tab, and the spaces of Unicode (category Zs)
+    /// plus U+200B ZERO WIDTH SPACE, as that set has them. Newlines are not whitespace here.
+    static func isWhitespace(_ scalar: UInt32) -> Bool {
+        switch scalar {
+        case 0x09, 0x20, 0xA0, 0x1680, 0x2000...0x200B, 0x202F, 0x205F, 0x3000: true
+        default: false
+        }
     }
 
     /// Formats a scaled integer as a plain decimal string without trailing zeros.
     static func format(_ value: Int128, digits: Int) -> String {
-        let magnitude = value.magnitude
-        let unit = UInt128(power10(digits))
-        let whole = magnitude / unit
-        var fraction = String(magnitude % unit)
-        var text = (value < 0 ? "-" : "") + String(whole)
-        if fraction != "0" {
-            fraction = String(repeating: "0", count: digits - fraction.count) + fraction
-            while fraction.hasSuffix("0") { fraction.removeLast() }
-            text += "." + fraction
+        let (whole, fraction) = value.magnitude.quotientAndRemainder(dividingBy: UInt128(power10(digits)))
+        let capacity = 41 + digits  // sign, 39 digits of a UInt128, point, fraction
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer in
+            var end = capacity
+            var start = end
+            if fraction != 0 {
+                start = writeDigits(fraction, before: end, count: digits, into: buffer)
+                while buffer[end - 1] == UInt8(ascii: "0") { end -= 1 }
+                start -= 1
+                buffer[start] = UInt8(ascii: ".")
+            }
+            start = writeDigits(whole, before: start, count: 1, into: buffer)
+            if value < 0 {
+                start -= 1
+                buffer[start] = UInt8(ascii: "-")
+            }
+            return String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<end]), as: UTF8.self)
         }
-        return text
+    }
+
+    /// Writes `value` in decimal, zero-padded to at least `count` digits, ending just before `end`; returns where it
+    /// starts.
+    private static func writeDigits(_ value: UInt128, before end: Int, count: Int, into buffer: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        var position = end
+        var rest = value
+        while rest > UInt128(UInt64.max) {
+            let (quotient, chunk) = rest.quotientAndRemainder(dividingBy: 10_000_000_000_000_000_000)
+            var small = UInt64(chunk)
+            for _ in 0..<19 {
+                position -= 1
+                buffer[position] = UInt8(ascii: "0") + UInt8(small % 10)
+                small /= 10
+            }
+            rest = quotient
+        }
+        var small = UInt64(rest)
+        repeat {
+            position -= 1
+            buffer[position] = UInt8(ascii: "0") + UInt8(small % 10)
+            small /= 10
+        } while small != 0
+        while end - position < count {
+            position -= 1
+            buffer[position] = UInt8(ascii: "0")
+        }
+        return position
     }
 
     /// Integer division that rounds half to even (banker's rounding).
@@ -159,10 +252,6 @@ enum FixedPoint {
         for _ in 0..<exponent { result *= 10 }
         return result
     }
-}
-
-extension Character {
-    fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
 }
 
 extension Money {
