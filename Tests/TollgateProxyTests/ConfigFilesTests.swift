@@ -46,7 +46,7 @@ struct ConfigFilesTests {
         #expect(try #require(config.providers["openai"]).apiKey == nil)
     }
 
-    @Test("a config file's relative meter path is taken from the file's folder")
+    @Test("a config file's relative meter and file-sink paths are taken from the file's folder")
     func configFile() throws {
         try withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("tollgate.yaml").path
@@ -55,11 +55,16 @@ struct ConfigFilesTests {
                 meter: {path: data/meter.db}
                 providers:
                   openai: {base_url: "http://127.0.0.1:9000/"}
+                sinks:
+                  files: {type: csv, path: "exports/lines-{period}.csv"}
+                  absolute: {type: jsonl, path: "/var/exports/lines.jsonl"}
                 """
             try Data(yaml.utf8).write(to: URL(fileURLWithPath: path))
             let config = try ConfigFiles.load(path: path, environment: [:])
             #expect(config.listen == ListenAddress(host: "0.0.0.0", port: 9999))
             #expect(config.meter.path == directory.appendingPathComponent("data/meter.db").path)
+            #expect(config.sinks["files"]?.path == directory.appendingPathComponent("exports/lines-{period}.csv").path)
+            #expect(config.sinks["absolute"]?.path == "/var/exports/lines.jsonl")
             #expect(config.providers["openai"]?.baseURL == "http://127.0.0.1:9000")
             #expect(config.providers["openai"]?.prices.price(for: "gpt-4o", at: 0)?.name == "gpt-4o", "prices kept from the definition")
         }

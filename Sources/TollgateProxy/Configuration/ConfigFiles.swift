@@ -5,8 +5,8 @@ import TollgateCore
 ///
 /// Provider definitions come from, in order of precedence: the folder named by `providers_dir` (relative to the
 /// config file), else `providers/` beside the config file, else `providers/` in the working directory; the
-/// definitions compiled into the binary fill in any name none of those has. A relative meter path is taken
-/// relative to the config file's folder (the working directory when there is no file).
+/// definitions compiled into the binary fill in any name none of those has. A relative meter path (and a file sink's
+/// path) is taken relative to the config file's folder (the working directory when there is no file).
 ///
 /// Price books come from `pricing.price_books` (files or folders, relative to the config file), else
 /// `price-books/` beside the config file, else `price-books/` in the working directory.
@@ -32,6 +32,9 @@ public enum ConfigFiles {
         let priceBooks = try loadPriceBooks(document: document, baseDirectory: baseDirectory)
         var config = try ConfigLoader.resolve(document, definitions: definitions, priceBooks: priceBooks, environment: environment)
         config.meter.path = absolute(config.meter.path, in: baseDirectory)
+        for (name, sink) in config.sinks {
+            if let path = sink.path, !path.hasPrefix("~") { config.sinks[name]?.path = absolute(path, in: baseDirectory) }
+        }
         return config
     }
 
