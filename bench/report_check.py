@@ -98,23 +98,23 @@ def times(a) -> None:
 
 
 def plan(a) -> None:
-    """The SQL of the target report as MarginReport.swift builds it for a whole month (one daily-rollup segment), run
+    """The SQL of the target report as MarginReport.swift builds it for a whole month (one monthly-rollup segment), run
     alone here with Python's sqlite3 (same system SQLite) and explained: the share of the time that is SQLite's."""
     measures = ["requests", "errors", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",
                 "cost_e7", "cost_rem", "price_e7", "price_rem"]
     db = sqlite3.connect(a.meter)
     for label, keys in [("month by customer", ["customer_id"]), ("month by customer,model", ["customer_id", "model"])]:
         keys = keys + ["currency", "price_currency"]
-        sql = (f"SELECT {', '.join(keys + [f'SUM({m})' for m in measures])} FROM usage_daily WHERE bucket_ms >= ? AND bucket_ms < ? "
+        sql = (f"SELECT {', '.join(keys + [f'SUM({m})' for m in measures])} FROM usage_monthly WHERE bucket_ms >= ? AND bucket_ms < ? "
                f"GROUP BY {', '.join(keys)}")
-        scanned = db.execute("SELECT COUNT(*) FROM usage_daily WHERE bucket_ms >= ? AND bucket_ms < ?", MONTH).fetchone()[0]
+        scanned = db.execute("SELECT COUNT(*) FROM usage_monthly WHERE bucket_ms >= ? AND bucket_ms < ?", MONTH).fetchone()[0]
         samples = []
         for _ in range(7):
             started = time.perf_counter()
             db.execute(sql, MONTH).fetchall()
             samples.append((time.perf_counter() - started) * 1000)
         steps = "; ".join(row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql, MONTH))
-        print(f"- {label}, its rollup query alone: {statistics.median(samples):.0f} ms median over {scanned:,} usage_daily rows ({steps})")
+        print(f"- {label}, its rollup query alone: {statistics.median(samples):.0f} ms median over {scanned:,} usage_monthly rows ({steps})")
     db.close()
 
 
@@ -229,17 +229,18 @@ def size(a) -> None:
     for name, pages in db.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"):
         table = tables.get(name, name)
         per_table[table] = per_table.get(table, 0) + pages
-    counts = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("events", "usage_daily", "usage_hourly")}
+    counts = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("events", "usage_monthly", "usage_daily", "usage_hourly")}
     db.close()
     mb = lambda n: f"{n / 1e6:,.1f} MB"  # noqa: E731
     print(f"meter on disk after a checkpoint: {mb(main_bytes + wal_bytes)} (file {mb(main_bytes)}, wal {mb(wal_bytes)})")
     print(f"  events (table and its 3 indexes): {mb(per_table.get('events', 0))} for {counts['events']:,} events "
           f"({per_table.get('events', 0) / max(counts['events'], 1):.0f} bytes per event)")
-    rollups = per_table.get("usage_daily", 0) + per_table.get("usage_hourly", 0)
+    rollups = per_table.get("usage_monthly", 0) + per_table.get("usage_daily", 0) + per_table.get("usage_hourly", 0)
     print(f"  rollups: {mb(rollups)} ({100 * rollups / max(main_bytes, 1):.1f} % of the file): "
+          f"usage_monthly {counts['usage_monthly']:,} rows {mb(per_table.get('usage_monthly', 0))}, "
           f"usage_daily {counts['usage_daily']:,} rows {mb(per_table.get('usage_daily', 0))}, "
           f"usage_hourly {counts['usage_hourly']:,} rows {mb(per_table.get('usage_hourly', 0))}")
-    rest = main_bytes - sum(per_table.get(t, 0) for t in ("events", "usage_daily", "usage_hourly"))
+    rest = main_bytes - sum(per_table.get(t, 0) for t in ("events", "usage_monthly", "usage_daily", "usage_hourly"))
     print(f"  everything else (customers, keys, schema, free pages): {mb(rest)}")
 
 

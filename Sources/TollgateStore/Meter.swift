@@ -129,12 +129,13 @@ public final class Meter: Sendable {
         }
     }
 
-    /// Rebuilds the report rollups from the events, in one transaction; returns the number of events read.
-    @discardableResult
+    /// Rebuilds the report rollups from the events; returns the number of events read.
     ///
-    /// One UTC day per transaction (its rollup rows deleted and summed again from its events), so that a running
-    /// `serve` waits at most one day's worth for the write lock; an event written meanwhile is counted once either way.
-    /// `progress` gets (days done, days).
+    /// One UTC day per transaction (its hourly and daily rows deleted and summed again from its events), so that a
+    /// running `serve` waits at most one day's worth for the write lock; an event written meanwhile is counted once
+    /// either way. A month's `usage_monthly` rows are summed again from its daily rows in the transaction of its last
+    /// day (of the range), when all of them are rebuilt. `progress` gets (days done, days).
+    @discardableResult
     public func rebuildRollups(progress: @Sendable (Int, Int) -> Void = { _, _ in }) async throws(MeterError) -> Int {
         do {
             let bounds = try await pool.read { db in
@@ -148,14 +149,22 @@ public final class Meter: Sendable {
             let days = Int((last - start) / day) + 1
             let end = start + Int64(days) * day
             try await pool.write { db in
+                // The buckets outside the ones the events' days fall in (for months: outside their months).
                 for table in Rollups.tables {
-                    try db.execute(sql: "DELETE FROM \(table.name) WHERE bucket_ms < ? OR bucket_ms >= ?", arguments: [start, end])
+                    try db.execute(
+                        sql: "DELETE FROM \(table.name) WHERE bucket_ms < ? OR bucket_ms >= ?",
+                        arguments: [table.grain.start(containing: start), table.grain.next(after: end - 1)])
                 }
             }
             var count = 0
             for index in 0..<days {
                 let from = start + Int64(index) * day
-                count += try await pool.write { try Rollups.rebuild($0, fromMs: from, toMs: from + day) }
+                let to = from + day
+                count += try await pool.write { db in
+                    let count = try Rollups.rebuildDays(db, fromMs: from, toMs: to)
+                    if to == end || Rollups.monthly.grain.isBoundary(to) { try Rollups.resumMonths(db, fromMs: from, toMs: to) }
+                    return count
+                }
                 progress(index + 1, days)
             }
             return count

@@ -294,11 +294,12 @@ struct MarginReportTests {
 
     @Test("plans: whole days from the daily rollup, whole hours from the hourly one, the rest from the events")
     func plans() {
+        let monthly = ReportSource.rollup(Rollups.monthly)
         let daily = ReportSource.rollup(Rollups.daily)
         let hourly = ReportSource.rollup(Rollups.hourly)
         let (d0, day, hour) = (Self.d0, Self.day, Self.hour)
         let segment = Self.segment
-        #expect(ReportSegment.plan(fromMs: nil, toMs: nil, dimensions: [.customer]) == [segment(daily, nil, nil)])
+        #expect(ReportSegment.plan(fromMs: nil, toMs: nil, dimensions: [.customer]) == [segment(monthly, nil, nil)])
         #expect(ReportSegment.plan(fromMs: d0, toMs: d0 + 2 * day, dimensions: [.customer]) == [segment(daily, d0, d0 + 2 * day)])
         let from = d0 + hour + 30 * 60_000
         let to = d0 + 2 * day + 2 * hour + 15 * 60_000
@@ -324,26 +325,119 @@ struct MarginReportTests {
         #expect(ReportSegment.plan(fromMs: nil, toMs: nil, dimensions: [.key, .hour]) == [segment(.events, nil, nil)])
         #expect(ReportSegment.plan(fromMs: nil, toMs: nil, dimensions: [.hour]) == [segment(hourly, nil, nil)])
         #expect(ReportSegment.plan(fromMs: d0, toMs: d0 + day, dimensions: []) == [segment(daily, d0, d0 + day)])
+        #expect(ReportSegment.plan(fromMs: nil, toMs: nil, dimensions: [.day]) == [segment(daily, nil, nil)])
+        #expect(ReportSegment.plan(fromMs: nil, toMs: nil, dimensions: [.month, .key]) == [segment(monthly, nil, nil)])
+    }
+
+    @Test("plans: whole months from the monthly rollup unless the report is by day or hour, over year ends and leap days")
+    func monthPlans() {
+        let monthly = ReportSource.rollup(Rollups.monthly)
+        let daily = ReportSource.rollup(Rollups.daily)
+        let hourly = ReportSource.rollup(Rollups.hourly)
+        let (day, hour) = (Self.day, Self.hour)
+        let segment = Self.segment
+        let (october, november, december) = (at("2026-10-01T00:00:00Z"), at("2026-11-01T00:00:00Z"), at("2026-12-01T00:00:00Z"))
+        let from = at("2026-10-15T10:30:00Z")
+        let to = at("2026-12-03T01:15:00Z")
+        #expect(october + 14 * day + 10 * hour + 30 * 60_000 == from && december + 2 * day + hour + 15 * 60_000 == to)
+        let (october16, december3) = (october + 15 * day, december + 2 * day)
+        for by in [[ReportDimension.customer], [.month, .model, .provider], []] {
+            #expect(
+                ReportSegment.plan(fromMs: from, toMs: to, dimensions: by) == [
+                    segment(.events, from, from + 30 * 60_000), segment(hourly, from + 30 * 60_000, october16),
+                    segment(daily, october16, november), segment(monthly, november, december), segment(daily, december, december3),
+                    segment(hourly, december3, december3 + hour), segment(.events, december3 + hour, to),
+                ], "by \(by)")
+        }
+        // Key and feature: no hourly edges.
+        #expect(
+            ReportSegment.plan(fromMs: from, toMs: to, dimensions: [.month, .feature]) == [
+                segment(.events, from, october16), segment(daily, october16, november), segment(monthly, november, december),
+                segment(daily, december, december3), segment(.events, december3, to),
+            ])
+        // By day or hour: no months (whatever else the report groups by).
+        #expect(
+            ReportSegment.plan(fromMs: from, toMs: to, dimensions: [.month, .day]) == [
+                segment(.events, from, from + 30 * 60_000), segment(hourly, from + 30 * 60_000, october16),
+                segment(daily, october16, december3), segment(hourly, december3, december3 + hour), segment(.events, december3 + hour, to),
+            ])
+        #expect(
+            ReportSegment.plan(fromMs: from, toMs: to, dimensions: [.month, .hour]) == [
+                segment(.events, from, from + 30 * 60_000), segment(hourly, from + 30 * 60_000, december3 + hour),
+                segment(.events, december3 + hour, to),
+            ])
+        // Open ends.
+        #expect(
+            ReportSegment.plan(fromMs: nil, toMs: to, dimensions: [.customer]) == [
+                segment(monthly, nil, december), segment(daily, december, december3), segment(hourly, december3, december3 + hour),
+                segment(.events, december3 + hour, to),
+            ])
+        #expect(
+            ReportSegment.plan(fromMs: from, toMs: nil, dimensions: [.feature]) == [
+                segment(.events, from, october16), segment(daily, october16, november), segment(monthly, november, nil),
+            ])
+        // Exactly a month, exactly two, a month less a millisecond, a month and a millisecond.
+        #expect(ReportSegment.plan(fromMs: november, toMs: december, dimensions: [.customer]) == [segment(monthly, november, december)])
+        #expect(ReportSegment.plan(fromMs: october, toMs: december, dimensions: [.model]) == [segment(monthly, october, december)])
+        #expect(
+            ReportSegment.plan(fromMs: november, toMs: december - 1, dimensions: [.customer]) == [
+                segment(daily, november, december - day), segment(hourly, december - day, december - hour),
+                segment(.events, december - hour, december - 1),
+            ])
+        #expect(
+            ReportSegment.plan(fromMs: november - 1, toMs: december, dimensions: [.key]) == [
+                segment(.events, november - 1, november), segment(monthly, november, december),
+            ])
+        // Over a year's end, and February of a common and of a leap year.
+        let (december31, january, march) = (at("2026-12-31T12:00:00Z"), at("2027-01-01T00:00:00Z"), at("2027-03-01T00:00:00Z"))
+        #expect(
+            ReportSegment.plan(fromMs: december31, toMs: march + 1, dimensions: [.customer]) == [
+                segment(hourly, december31, january), segment(monthly, january, march), segment(.events, march, march + 1),
+            ])
+        #expect(
+            ReportSegment.plan(fromMs: at("2027-02-01T00:00:00Z"), toMs: march, dimensions: [.customer]) == [
+                segment(monthly, at("2027-02-01T00:00:00Z"), march)
+            ])
+        let (leapDay, march2028) = (at("2028-02-29T00:00:00Z"), at("2028-03-01T00:00:00Z"))
+        #expect(ReportSegment.plan(fromMs: leapDay, toMs: march2028, dimensions: [.customer]) == [segment(daily, leapDay, march2028)])
+        #expect(
+            ReportSegment.plan(fromMs: leapDay - 28 * day, toMs: march2028, dimensions: [.customer]) == [
+                segment(monthly, leapDay - 28 * day, march2028)
+            ])
+        // Before 1970: November 15, 1969 to February 1, 1970, 01:00.
+        let (november1969, december1969, february1970) = (at("1969-11-15T00:00:00Z"), at("1969-12-01T00:00:00Z"), at("1970-02-01T00:00:00Z"))
+        #expect(december1969 == -31 * day && february1970 == 31 * day)
+        #expect(
+            ReportSegment.plan(fromMs: november1969, toMs: february1970 + hour, dimensions: [.customer]) == [
+                segment(daily, november1969, december1969), segment(monthly, december1969, february1970),
+                segment(hourly, february1970, february1970 + hour),
+            ])
+        #expect(ReportSegment.plan(fromMs: nil, toMs: 0, dimensions: [.provider]) == [segment(monthly, nil, 0)])
     }
 
     @Test("plans: open ends, ranges inside one hour, empty and inverted ranges, times before 1970")
     func planEdges() {
+        let monthly = ReportSource.rollup(Rollups.monthly)
         let daily = ReportSource.rollup(Rollups.daily)
         let hourly = ReportSource.rollup(Rollups.hourly)
         let (d0, day, hour) = (Self.d0, Self.day, Self.hour)
         let segment = Self.segment
         let by: [ReportDimension] = [.customer]
+        // d0 is 2026-11-20: open ends read the months before November or from December.
+        let (november, december) = (d0 - 19 * day, d0 + 11 * day)
         #expect(
             ReportSegment.plan(fromMs: nil, toMs: d0 + day + hour + 1, dimensions: by) == [
-                segment(daily, nil, d0 + day), segment(hourly, d0 + day, d0 + day + hour), segment(.events, d0 + day + hour, d0 + day + hour + 1),
+                segment(monthly, nil, november), segment(daily, november, d0 + day), segment(hourly, d0 + day, d0 + day + hour),
+                segment(.events, d0 + day + hour, d0 + day + hour + 1),
             ])
         #expect(
             ReportSegment.plan(fromMs: d0 - 1, toMs: nil, dimensions: by) == [
-                segment(.events, d0 - 1, d0), segment(daily, d0, nil),
+                segment(.events, d0 - 1, d0), segment(daily, d0, december), segment(monthly, december, nil),
             ])
         #expect(
             ReportSegment.plan(fromMs: d0 + 30 * 60_000, toMs: nil, dimensions: by) == [
-                segment(.events, d0 + 30 * 60_000, d0 + hour), segment(hourly, d0 + hour, d0 + day), segment(daily, d0 + day, nil),
+                segment(.events, d0 + 30 * 60_000, d0 + hour), segment(hourly, d0 + hour, d0 + day), segment(daily, d0 + day, december),
+                segment(monthly, december, nil),
             ])
         #expect(ReportSegment.plan(fromMs: d0 + 1, toMs: d0 + 2, dimensions: by) == [segment(.events, d0 + 1, d0 + 2)])
         #expect(ReportSegment.plan(fromMs: d0 + hour, toMs: d0 + 2 * hour, dimensions: by) == [segment(hourly, d0 + hour, d0 + 2 * hour)])
@@ -365,10 +459,15 @@ struct MarginReportTests {
     @Test("plans of random ranges tile [from, to) exactly, rollup segments on whole buckets of their grain")
     func planTiles() {
         var random = ReportRandom(seed: 0x5EED_0001)
-        let dimensionSets: [[ReportDimension]] = [[.customer], [.feature], [.hour], [.hour, .key], [.day, .model], [.month, .provider], []]
-        for _ in 0..<5000 {
-            let from = random.bool(1, in: 8) ? nil : random.instant(around: Self.d0, spread: 3 * Self.day)
-            let to = random.bool(1, in: 8) ? nil : random.instant(around: Self.d0, spread: 3 * Self.day)
+        let dimensionSets: [[ReportDimension]] = [
+            [.customer], [.feature], [.hour], [.hour, .key], [.day, .model], [.month, .provider], [.month, .day], [.month, .hour], [],
+        ]
+        for index in 0..<10_000 {
+            // Around 2026-11-20 and around 1970, within days or within months.
+            let center = index % 4 < 2 ? Self.d0 : 0
+            let spread = (index % 2 == 0 ? 3 : 100) * Self.day
+            let from = random.bool(1, in: 8) ? nil : random.instant(around: center, spread: spread)
+            let to = random.bool(1, in: 8) ? nil : random.instant(around: center, spread: spread)
             let dimensions = dimensionSets[random.index(dimensionSets.count)]
             let plan = ReportSegment.plan(fromMs: from, toMs: to, dimensions: dimensions)
             if let from, let to, to <= from {
@@ -382,20 +481,77 @@ struct MarginReportTests {
             for segment in plan {
                 if let a = segment.fromMs, let b = segment.toMs { #expect(a < b) }
                 guard case .rollup(let table) = segment.source else { continue }
-                #expect(segment.fromMs.map { positiveModulo($0, table.grainMs) == 0 } ?? true)
-                #expect(segment.toMs.map { positiveModulo($0, table.grainMs) == 0 } ?? true)
+                #expect(segment.fromMs.map(table.grain.isBoundary) ?? true)
+                #expect(segment.toMs.map(table.grain.isBoundary) ?? true)
+                if table.name == Rollups.monthly.name { #expect(!dimensions.contains(.hour) && !dimensions.contains(.day)) }
                 if table.name == Rollups.daily.name { #expect(!dimensions.contains(.hour)) }
                 if table.name == Rollups.hourly.name { #expect(!dimensions.contains(.key) && !dimensions.contains(.feature)) }
+            }
+            // The coarsest table the dimensions allow: no finer segment holds a whole bucket of it.
+            let hourlyServes = !dimensions.contains(.key) && !dimensions.contains(.feature)
+            for segment in plan {
+                guard let a = segment.fromMs, let b = segment.toMs else { continue }
+                let finer: [Rollups.Table]
+                switch segment.source {
+                case .rollup(let table) where table.name == Rollups.monthly.name: finer = []
+                case .rollup(let table) where table.name == Rollups.daily.name: finer = [Rollups.monthly]
+                case .rollup: finer = [Rollups.monthly, Rollups.daily]
+                case .events: finer = [Rollups.monthly, Rollups.daily] + (hourlyServes ? [Rollups.hourly] : [])
+                }
+                for table in finer where table.name != Rollups.monthly.name || !dimensions.contains(.day) {
+                    guard !dimensions.contains(.hour) || table.name == Rollups.hourly.name else { continue }
+                    let firstStart = table.grain.isBoundary(a) ? a : table.grain.next(after: a)
+                    #expect(table.grain.next(after: firstStart) > b, "\(segment) holds a whole bucket of \(table.name), by \(dimensions)")
+                }
             }
         }
     }
 
+    @Test("month starts: integer civil-date arithmetic agrees with the Gregorian calendar, 1900 to 2400, before 1970 too")
+    func monthStarts() {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC") ?? .current
+        func start(_ year: Int, _ month: Int) -> Int64 {
+            let date = calendar.date(from: DateComponents(year: year, month: month, day: 1)) ?? .distantPast
+            return Int64(date.timeIntervalSince1970) * 1000
+        }
+        for year in [1900, 1904, 1969, 1970, 1971, 2000, 2024, 2026, 2100, 2400] {
+            for month in 1...12 {
+                let (first, next) = (start(year, month), month == 12 ? start(year + 1, 1) : start(year, month + 1))
+                for instant in [first, first + 1, first + 86_400_000 - 1, next - 1, (first + next) / 2] {
+                    #expect(Timestamps.monthStart(containing: instant) == first, "\(year)-\(month) at \(instant)")
+                    #expect(Timestamps.nextMonthStart(after: instant) == next, "\(year)-\(month) at \(instant)")
+                }
+                #expect(Rollups.monthly.grain.isBoundary(first) && !Rollups.monthly.grain.isBoundary(first + 86_400_000))
+            }
+        }
+        #expect(Timestamps.monthStart(containing: -1) == -31 * Self.day && Timestamps.nextMonthStart(after: -1) == 0)
+        #expect(Timestamps.monthStart(containing: 0) == 0 && Timestamps.nextMonthStart(after: 0) == 31 * Self.day)
+        #expect(Timestamps.nextMonthStart(after: at("2028-02-29T23:59:59.999Z")) == at("2028-03-01T00:00:00Z"))
+        #expect(Timestamps.nextMonthStart(after: at("2027-02-28T12:00:00Z")) == at("2027-03-01T00:00:00Z"))
+    }
+
     // MARK: - Random events against brute force
 
-    @Test("random events, ranges and group-bys: the report equals the sums over the events, exactly", arguments: [MarginReportTests.d0, 0])
-    func randomReports(center: Int64) async throws {
-        var random = ReportRandom(seed: UInt64(bitPattern: center) ^ 0xA11C_E5ED)
-        let events = randomEvents(400, around: center, random: &random)
+    /// Where random events fall: within `days` days of `center`.
+    struct RandomSpan: Sendable, CustomTestStringConvertible {
+        var center: Int64
+        var days: Int64
+        var testDescription: String { "\(days) days around \(Timestamps.iso8601(center))" }
+    }
+
+    @Test(
+        "random events, ranges and group-bys: the report equals the sums over the events, exactly",
+        arguments: [
+            RandomSpan(center: MarginReportTests.d0, days: 3), RandomSpan(center: 0, days: 3),
+            // Over several months (2026-12-01 ± 70 days: September to February) and around 1970.
+            RandomSpan(center: 1_796_083_200_000, days: 70), RandomSpan(center: 0, days: 70),
+        ])
+    func randomReports(span: RandomSpan) async throws {
+        let center = span.center
+        let spread = span.days * Self.day
+        var random = ReportRandom(seed: UInt64(bitPattern: center) ^ 0xA11C_E5ED ^ UInt64(span.days))
+        let events = randomEvents(span.days > 3 ? 1000 : 400, around: center, spread: spread, random: &random)
         try await withTemporaryMeter { meter in
             // Stored in batches of random sizes, out of time order.
             var pending = events.shuffled(using: &random)
@@ -404,7 +560,7 @@ struct MarginReportTests {
                 try await meter.insert(Array(pending.prefix(size)))
                 pending.removeFirst(size)
             }
-            let queries = (0..<150).map { _ in randomQuery(around: center, events: events, random: &random) }
+            let queries = (0..<150).map { _ in randomQuery(around: center, spread: spread + Self.day, events: events, random: &random) }
             for query in queries { try await expectBruteForce(meter, query, events) }
 
             // The same events again, in one batch with repeats inside it and in other batches: nothing changes.
@@ -414,10 +570,56 @@ struct MarginReportTests {
             #expect(try await meter.eventCount() == events.count)
             #expect(try await reports(meter, queries) == before)
 
-            // Rebuilt from the events: the same reports.
+            // Rebuilt from the events: the same reports, and every monthly row the sum of its month's daily rows.
             #expect(try await meter.rebuildRollups() == events.count)
             #expect(try await reports(meter, queries) == before)
+            try await expectMonthsSumDays(meter)
+
+            // Rollups wrong or missing (events written by hand, rows lost): the rebuild puts them right.
+            let farMonth = Timestamps.monthStart(containing: center + 400 * Self.day)
+            try await meter.pool.write { db in
+                try db.execute(sql: "DELETE FROM usage_monthly WHERE customer_id = 'acme' OR bucket_ms < ?", arguments: [center])
+                try db.execute(sql: "UPDATE usage_monthly SET requests = requests + 1, cost_rem = cost_rem + 7")
+                try db.execute(sql: "DELETE FROM usage_daily WHERE key_id LIKE '%_0'")
+                try db.execute(sql: "UPDATE usage_hourly SET price_e7 = price_e7 - 1")
+                for month in [farMonth, Timestamps.monthStart(containing: center)] {
+                    try db.execute(
+                        sql: "INSERT OR IGNORE INTO usage_monthly SELECT ?, \(Rollups.monthly.dimensions.map(\.column).joined(separator: ", ")), "
+                            + "\(Rollups.measures.joined(separator: ", ")) FROM usage_daily LIMIT 5",
+                        arguments: [month])
+                }
+            }
+            #expect(try await meter.rebuildRollups() == events.count)
+            #expect(try await reports(meter, queries) == before)
+            try await expectMonthsSumDays(meter)
         }
+    }
+
+    /// Each `usage_monthly` row is the sum of its month's `usage_daily` rows, remainders under 10⁸, no month missing.
+    private func expectMonthsSumDays(_ meter: Meter, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let (months, days) = try await meter.pool.read { db in
+            (try Row.fetchAll(db, sql: "SELECT * FROM usage_monthly"), try Row.fetchAll(db, sql: "SELECT * FROM usage_daily"))
+        }
+        let columns = Rollups.monthly.dimensions.map(\.column)
+        func sums(_ rows: [Row], bucket: (Int64) -> Int64) -> [[String]: Totals] {
+            var sums: [[String]: Totals] = [:]
+            for row in rows {
+                let key = [String(bucket(row["bucket_ms"]))] + columns.map { row[$0] as String }
+                sums[key, default: Totals()] += Totals(row: row, offset: 1 + columns.count)
+            }
+            return sums
+        }
+        #expect(!months.isEmpty, sourceLocation: sourceLocation)
+        let (monthSums, daySums) = (sums(months) { $0 }, sums(days, bucket: Timestamps.monthStart(containing:)))
+        let wrong = Set(monthSums.keys).union(daySums.keys).filter { monthSums[$0] != daySums[$0] }
+        #expect(
+            wrong.isEmpty,
+            "\(wrong.count) monthly groups differ from their days, e.g. \(wrong.sorted { $0.lexicographicallyPrecedes($1) }.prefix(3))",
+            sourceLocation: sourceLocation)
+        #expect(Set(months.map { $0["bucket_ms"] as Int64 }).allSatisfy(Rollups.monthly.grain.isBoundary), sourceLocation: sourceLocation)
+        #expect(
+            months.allSatisfy { ($0["cost_rem"] as Int64).magnitude < 100_000_000 && ($0["price_rem"] as Int64).magnitude < 100_000_000 },
+            sourceLocation: sourceLocation)
     }
 
     @Test("large amounts and many events in one bucket stay exact (remainders carried, negatives included)")
@@ -442,7 +644,12 @@ struct MarginReportTests {
             #expect(report.eventsRead == 0)
             #expect(report.rows.map(\.totals) == ["c0", "c1"].map { customer in bruteTotals(events.filter { $0.customer == customer }) })
             let remainders = try await meter.pool.read { db in
-                try Int64.fetchAll(db, sql: "SELECT cost_rem FROM usage_hourly UNION ALL SELECT price_rem FROM usage_daily")
+                try Int64.fetchAll(
+                    db,
+                    sql: """
+                        SELECT cost_rem FROM usage_hourly UNION ALL SELECT price_rem FROM usage_daily
+                        UNION ALL SELECT cost_rem FROM usage_monthly UNION ALL SELECT price_rem FROM usage_monthly
+                        """)
             }
             #expect(remainders.allSatisfy { $0.magnitude < 100_000_000 })
         }
@@ -470,7 +677,7 @@ struct MarginReportTests {
             let meter = try Meter(path: path)
             let applied = try await meter.pool.read { try MeterSchema.migrator.appliedIdentifiers($0) }
             #expect(applied.contains { $0.hasPrefix("v4") })
-            for by in [[ReportDimension.customer], [.model, .day], [.feature, .key], [.hour, .provider]] {
+            for by in [[ReportDimension.customer], [.model, .day], [.feature, .key], [.hour, .provider], [.month, .feature]] {
                 let report = try await meter.marginReport(MarginQuery(by: by))
                 #expect(report.eventsRead == 0)  // all from the rollups the upgrade filled
                 expectRows(report, brute(MarginQuery(by: by), events))
@@ -685,10 +892,12 @@ private func reportEvent(
         priced: true, priceCurrency: priceCurrency)
 }
 
-/// `count` random events within three days of `center`: three customers with two keys each, two providers, two
+/// `count` random events within `spread` of `center`: three customers with two keys each, two providers, two
 /// requested models and requests naming none, features or none, failed requests, amounts with 15 fractional digits
 /// (a few negative, as a refund would be), and a few prices in another currency.
-private func randomEvents(_ count: Int, around center: Int64, random: inout ReportRandom) -> [UsageEvent] {
+private func randomEvents(
+    _ count: Int, around center: Int64, spread: Int64 = 3 * MarginReportTests.day, random: inout ReportRandom
+) -> [UsageEvent] {
     let customers = ["acme", "globex", "initech"]
     let statuses = [200, 200, 200, 200, 400, 402, 429, 499, 502]
     return (0..<count).map { index in
@@ -699,7 +908,7 @@ private func randomEvents(_ count: Int, around center: Int64, random: inout Repo
         let currency = random.bool(1, in: 10) ? "EUR" : "USD"
         let priceCurrency: String? = random.bool(1, in: 6) ? "EUR" : (random.bool(1, in: 2) ? nil : currency)
         return UsageEvent(
-            id: "rnd_\(index)", timestampMs: random.instant(around: center, spread: 3 * MarginReportTests.day), customer: customer,
+            id: "rnd_\(index)", timestampMs: random.instant(around: center, spread: spread), customer: customer,
             keyId: "key_\(customer)_\(random.index(2))", feature: features[random.index(3)],
             provider: random.bool(1, in: 3) ? "anthropic" : "openai", route: APIName.openAIChat.rawValue, path: "/v1/chat/completions",
             model: model, servedModel: random.bool(1, in: 5) ? nil : "served-\(modelIndex)", status: statuses[random.index(statuses.count)],
@@ -712,16 +921,19 @@ private func randomEvents(_ count: Int, around center: Int64, random: inout Repo
     }
 }
 
-/// A random query: each end open, on a whole day, on a whole hour, on an event's instant or anywhere; one to three
+/// A random query: each end open, on a whole month, day or hour, on an event's instant or anywhere; one to three
 /// group-bys in any order; sometimes a filter.
-private func randomQuery(around center: Int64, events: [UsageEvent], random: inout ReportRandom) -> MarginQuery {
+private func randomQuery(
+    around center: Int64, spread: Int64 = 4 * MarginReportTests.day, events: [UsageEvent], random: inout ReportRandom
+) -> MarginQuery {
     func end() -> Int64? {
-        let instant = random.instant(around: center, spread: 4 * MarginReportTests.day)
-        switch random.index(6) {
+        let instant = random.instant(around: center, spread: spread)
+        switch random.index(7) {
         case 0: return nil
         case 1: return instant - positiveModulo(instant, MarginReportTests.day)
         case 2: return instant - positiveModulo(instant, MarginReportTests.hour)
         case 3: return events[random.index(events.count)].timestampMs
+        case 4: return Timestamps.monthStart(containing: instant)
         default: return instant
         }
     }
@@ -759,12 +971,13 @@ private struct ReportRandom: RandomNumberGenerator {
     /// True `chances` times in `outOf`.
     mutating func bool(_ chances: Int, in outOf: Int) -> Bool { index(outOf) < chances }
 
-    /// A millisecond within `spread` of `center`; a quarter of them on a whole hour or day, where edges are.
+    /// A millisecond within `spread` of `center`; a quarter of them on a whole hour, day or month, where edges are.
     mutating func instant(around center: Int64, spread: Int64) -> Int64 {
         let instant = center + Int64.random(in: -spread...spread, using: &self)
-        switch index(8) {
-        case 0: return instant - positiveModulo(instant, MarginReportTests.hour)
-        case 1: return instant - positiveModulo(instant, MarginReportTests.day)
+        switch index(16) {
+        case 0, 1: return instant - positiveModulo(instant, MarginReportTests.hour)
+        case 2, 3: return instant - positiveModulo(instant, MarginReportTests.day)
+        case 4: return Timestamps.monthStart(containing: instant)
         default: return instant
         }
     }

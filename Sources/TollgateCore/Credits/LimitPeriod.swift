@@ -140,7 +140,7 @@ public enum Enforcement: String, Sendable, Codable {
 }
 
 /// A proleptic Gregorian date, counted in days from 1970-01-01 (the civil-date algorithms of Howard Hinnant).
-private struct CivilDate {
+struct CivilDate {
     var year: Int64
     var month: Int64
     var day: Int64

@@ -45,4 +45,28 @@ public enum Timestamps {
 
     /// The month (`2026-11`) a time falls in.
     public static func monthName(of milliseconds: Int64) -> String { String(iso8601(milliseconds).prefix(7)) }
+
+    /// The first millisecond of the calendar month (UTC) that holds `milliseconds`; times before 1970 too.
+    ///
+    /// Integer civil-date arithmetic, no date formatting: the rollups call it for every event they add.
+    public static func monthStart(containing milliseconds: Int64) -> Int64 {
+        let date = CivilDate(days: floorDays(milliseconds))
+        return CivilDate.days(year: date.year, month: date.month, day: 1) * dayMs
+    }
+
+    /// The first millisecond of the calendar month (UTC) after the one that holds `milliseconds`.
+    public static func nextMonthStart(after milliseconds: Int64) -> Int64 {
+        let date = CivilDate(days: floorDays(milliseconds))
+        let next = date.monthIndex + 1
+        let year = next >= 0 ? next / 12 : (next - 11) / 12
+        return CivilDate.days(year: year, month: next - year * 12 + 1, day: 1) * dayMs
+    }
+
+    private static let dayMs: Int64 = 86_400_000
+
+    /// Whole days since 1970-01-01, rounded towards minus infinity.
+    private static func floorDays(_ milliseconds: Int64) -> Int64 {
+        let quotient = milliseconds / dayMs
+        return milliseconds % dayMs < 0 ? quotient - 1 : quotient
+    }
 }

@@ -97,7 +97,7 @@ public struct MarginReport: Sendable {
     public var rows: [MarginRow]
     /// One row per currency pair with no group values: the sums of the rows.
     public var totals: [MarginRow]
-    /// Rollup rows read (daily and hourly).
+    /// Rollup rows read (monthly, daily and hourly).
     public var rollupRowsRead: Int
     /// Events read one by one (the edges of a range that does not start or end on a whole hour or day).
     public var eventsRead: Int
@@ -117,8 +117,9 @@ enum ReportSource: Equatable {
     }
 }
 
-/// A time range of a report and where it is read from: whole days from the daily rollup, whole hours from the
-/// hourly one when the report needs no key or feature, the rest from the events.
+/// A time range of a report and where it is read from: whole months from the monthly rollup when the report needs
+/// no day nor hour, whole days from the daily one, whole hours from the hourly one when the report needs no key or
+/// feature, the rest from the events.
 struct ReportSegment: Equatable {
     var source: ReportSource
     var fromMs: Int64?
@@ -128,40 +129,36 @@ struct ReportSegment: Equatable {
     static func plan(fromMs: Int64?, toMs: Int64?, dimensions: [ReportDimension]) -> [ReportSegment] {
         if let fromMs, let toMs, toMs <= fromMs { return [] }  // an empty range
         let hourlyServes = dimensions.allSatisfy { $0.rollup.map(Rollups.hourly.dimensions.contains) ?? true }
-        if dimensions.contains(.hour) {
-            return hourlyServes
-                ? split(fromMs, toMs, grainMs: Rollups.hourly.grainMs, into: .rollup(Rollups.hourly)) { a, b in
-                    [ReportSegment(source: .events, fromMs: a, toMs: b)]
-                } : [ReportSegment(source: .events, fromMs: fromMs, toMs: toMs)]
-        }
-        return split(fromMs, toMs, grainMs: Rollups.daily.grainMs, into: .rollup(Rollups.daily)) { a, b in
-            hourlyServes
-                ? split(a, b, grainMs: Rollups.hourly.grainMs, into: .rollup(Rollups.hourly)) { c, d in
-                    [ReportSegment(source: .events, fromMs: c, toMs: d)]
-                }
-                : [ReportSegment(source: .events, fromMs: a, toMs: b)]
-        }
+        let events: Edge = { a, b in [ReportSegment(source: .events, fromMs: a, toMs: b)] }
+        let hours: Edge = hourlyServes ? { a, b in split(a, b, Rollups.hourly, edge: events) } : events
+        if dimensions.contains(.hour) { return hours(fromMs, toMs) }
+        let days: Edge = { a, b in split(a, b, Rollups.daily, edge: hours) }
+        if dimensions.contains(.day) { return days(fromMs, toMs) }
+        return split(fromMs, toMs, Rollups.monthly, edge: days)
     }
 
-    /// The whole buckets of [from, to) read from `source`, the edges handed to `edge`.
-    private static func split(
-        _ fromMs: Int64?, _ toMs: Int64?, grainMs: Int64, into source: ReportSource, edge: (Int64?, Int64?) -> [ReportSegment]
-    ) -> [ReportSegment] {
-        let start = fromMs.map { $0 % grainMs == 0 ? $0 : $0 - positiveModulo($0, grainMs) + grainMs }
-        let end = toMs.map { $0 - positiveModulo($0, grainMs) }
+    /// Plans the segments of [from, to) (either end open).
+    private typealias Edge = (Int64?, Int64?) -> [ReportSegment]
+
+    /// The whole buckets of [from, to) read from `table`, the edges handed to `edge`.
+    private static func split(_ fromMs: Int64?, _ toMs: Int64?, _ table: Rollups.Table, edge: Edge) -> [ReportSegment] {
+        let grain = table.grain
+        let start = fromMs.map { grain.isBoundary($0) ? $0 : grain.next(after: $0) }
+        let end = toMs.map { grain.start(containing: $0) }
         if let start, let end, let fromMs, let toMs, start >= end {  // no whole bucket inside
             return toMs > fromMs ? edge(fromMs, toMs) : []
         }
         var segments: [ReportSegment] = []
         if let fromMs, let start, start > fromMs { segments += edge(fromMs, start) }
-        segments.append(ReportSegment(source: source, fromMs: start, toMs: end))
+        segments.append(ReportSegment(source: .rollup(table), fromMs: start, toMs: end))
         if let toMs, let end, toMs > end { segments += edge(end, toMs) }
         return segments
     }
 }
 
 extension Meter {
-    /// The margin report for a query, read from the rollups for whole days and hours and from the events for the rest.
+    /// The margin report for a query, read from the rollups for whole months, days and hours and from the events for
+    /// the rest.
     public func marginReport(_ query: MarginQuery) async throws(MeterError) -> MarginReport {
         do {
             return try await pool.read { db in
@@ -299,7 +296,7 @@ private struct MarginReportReader {
 
     /// The labels of the time dimensions for a time, computed once per hour.
     private mutating func labels(ofTime milliseconds: Int64) -> [String] {
-        let hour = milliseconds - positiveModulo(milliseconds, Rollups.hourly.grainMs)
+        let hour = Rollups.hourly.grain.start(containing: milliseconds)
         if let labels = timeLabels[hour] { return labels }
         let labels = timeDimensions.map { $0.label(ofTime: hour) }
         timeLabels[hour] = labels

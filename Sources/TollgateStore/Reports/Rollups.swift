@@ -2,27 +2,31 @@ import GRDB
 import TollgateCore
 
 /// Sums of the events kept up to date in the events' own transactions, so that reports over millions of events read
-/// thousands of rows: `usage_daily` (day × customer × key × feature × provider × model) and `usage_hourly`
-/// (hour × customer × provider × model), both also split by cost and price currency.
+/// thousands of rows: `usage_monthly` and `usage_daily` (month or day × customer × key × feature × provider × model)
+/// and `usage_hourly` (hour × customer × provider × model), all also split by cost and price currency.
 ///
 /// Money is summed exactly as two integers per amount: the amount in units of 10⁻⁷ (truncated) and the remainder
 /// in 10⁻¹⁵ (femto) units, so that SQLite's integer `SUM` never overflows nor rounds (10⁻⁷ units reach 9.2 × 10¹¹
 /// currency units; each row's remainder is carried into the 10⁻⁷ units as it grows, so it stays under 10⁸ in
 /// magnitude) and the pair recombines into the exact ``Money``.
 enum Rollups {
-    /// One rollup table: its name, its time grain and the event dimensions it keeps.
+    /// One rollup table: its name, its time buckets and the event dimensions it keeps.
     struct Table: Sendable {
         let name: String
-        let grainMs: Int64
+        let grain: RollupGrain
         let dimensions: [RollupDimension]
     }
 
+    static let monthly = Table(
+        name: "usage_monthly", grain: .month, dimensions: [.customer, .key, .feature, .provider, .model, .currency, .priceCurrency])
     static let daily = Table(
-        name: "usage_daily", grainMs: 86_400_000,
+        name: "usage_daily", grain: .fixed(86_400_000),
         dimensions: [.customer, .key, .feature, .provider, .model, .currency, .priceCurrency])
     static let hourly = Table(
-        name: "usage_hourly", grainMs: 3_600_000, dimensions: [.customer, .provider, .model, .currency, .priceCurrency])
-    static let tables = [daily, hourly]
+        name: "usage_hourly", grain: .fixed(3_600_000), dimensions: [.customer, .provider, .model, .currency, .priceCurrency])
+    static let tables = [monthly, daily, hourly]
+    /// The tables whose buckets fit in a UTC day: rebuilt a day at a time from the events.
+    static let dayTables = [daily, hourly]
 
     /// The summed columns, in the order ``Totals/values`` gives them.
     static let measures = [
@@ -45,12 +49,13 @@ enum Rollups {
         }.joined(separator: "\n")
     }
 
-    /// Adds newly stored events to every rollup (call it in the transaction that stored them).
-    static func add(_ events: some Sequence<UsageEvent>, to db: Database) throws {
+    /// Adds newly stored events to every rollup (call it in the transaction that stored them): one upsert per table
+    /// and distinct group of the batch.
+    static func add(_ events: some Sequence<UsageEvent>, to db: Database, tables: [Table] = tables) throws {
         for table in tables {
             var groups: [[String]: Totals] = [:]
             for event in events {
-                let bucket = event.timestampMs - positiveModulo(event.timestampMs, table.grainMs)
+                let bucket = table.grain.start(containing: event.timestampMs)
                 let key = [String(bucket)] + table.dimensions.map { $0.value(of: event) }
                 groups[key, default: Totals()].add(event)
             }
@@ -69,32 +74,76 @@ enum Rollups {
 
     /// Rebuilds every rollup from the events (after an import, or to check them); returns the number of events read.
     @discardableResult
-    static func rebuild(_ db: Database, fromMs: Int64? = nil, toMs: Int64? = nil) throws -> Int {
+    static func rebuild(_ db: Database) throws -> Int {
+        for table in tables { try db.execute(sql: "DELETE FROM \(table.name)") }
+        return try addEvents(db, fromMs: nil, toMs: nil, tables: tables)
+    }
+
+    /// Rebuilds the rows of the whole UTC days [fromMs, toMs) of ``dayTables`` from their events; returns the number
+    /// of events read. The months they fall in are left as they are: ``resumMonths(_:fromMs:toMs:)`` redoes them.
+    @discardableResult
+    static func rebuildDays(_ db: Database, fromMs: Int64, toMs: Int64) throws -> Int {
+        for table in dayTables {
+            try db.execute(sql: "DELETE FROM \(table.name) WHERE bucket_ms >= ? AND bucket_ms < ?", arguments: [fromMs, toMs])
+        }
+        return try addEvents(db, fromMs: fromMs, toMs: toMs, tables: dayTables)
+    }
+
+    /// Sums the `usage_monthly` rows of every month that [fromMs, toMs) touches again from the month's `usage_daily`
+    /// rows: exact, as those are, and far fewer rows to read than the events. Each remainder sum is carried into its
+    /// 10⁻⁷ units as ``upsertSQL(_:)`` does, so it stays under 10⁸ in magnitude.
+    static func resumMonths(_ db: Database, fromMs: Int64, toMs: Int64) throws {
+        guard fromMs < toMs else { return }
+        let dimensions = monthly.dimensions.map(\.column).joined(separator: ", ")
+        let split = String(Totals.split)
+        let sums = measures.map { measure -> String in
+            switch measure {
+            case "cost_e7", "price_e7":
+                let remainder = measure.replacingOccurrences(of: "_e7", with: "_rem")
+                return "SUM(\(measure)) + SUM(\(remainder)) / \(split)"
+            case "cost_rem", "price_rem": return "SUM(\(measure)) % \(split)"
+            default: return "SUM(\(measure))"
+            }
+        }
+        let insert = """
+            INSERT INTO \(monthly.name) (bucket_ms, \(dimensions), \(measures.joined(separator: ", ")))
+            SELECT ?, \(dimensions), \(sums.joined(separator: ", ")) FROM \(daily.name) WHERE bucket_ms >= ? AND bucket_ms < ?
+            GROUP BY \(dimensions)
+            """
+        var month = monthly.grain.start(containing: fromMs)
+        while month < toMs {
+            let next = monthly.grain.next(after: month)
+            try db.execute(sql: "DELETE FROM \(monthly.name) WHERE bucket_ms = ?", arguments: [month])
+            try db.execute(sql: insert, arguments: [month, month, next])
+            month = next
+        }
+    }
+
+    /// Adds the events of [fromMs, toMs) (all of them without both ends) to `tables`, 50,000 at a time; returns how
+    /// many.
+    private static func addEvents(_ db: Database, fromMs: Int64?, toMs: Int64?, tables: [Table]) throws -> Int {
         var range = ""
         var arguments: [any DatabaseValueConvertible] = []
         if let fromMs, let toMs {
-            range = " WHERE bucket_ms >= ? AND bucket_ms < ?"
+            range = " WHERE ts_ms >= ? AND ts_ms < ?"
             arguments = [fromMs, toMs]
         }
-        for table in tables { try db.execute(sql: "DELETE FROM \(table.name)\(range)", arguments: StatementArguments(arguments)) }
         var count = 0
         var batch: [UsageEvent] = []
         // Only the columns the rollups keep (all there since schema v2): the v4 migration runs this on meters whose
         // `events` table lacks the columns later versions add, and it reads less.
         let rows = try Row.fetchCursor(
-            db,
-            sql:
-                "SELECT \(rebuildColumns.joined(separator: ", ")) FROM events\(range.replacingOccurrences(of: "bucket_ms", with: "ts_ms")) ORDER BY ts_ms",
+            db, sql: "SELECT \(rebuildColumns.joined(separator: ", ")) FROM events\(range) ORDER BY ts_ms",
             arguments: StatementArguments(arguments))
         while let row = try rows.next() {
             batch.append(rollupEvent(row))
             count += 1
             if batch.count == 50_000 {
-                try add(batch, to: db)
+                try add(batch, to: db, tables: tables)
                 batch.removeAll(keepingCapacity: true)
             }
         }
-        try add(batch, to: db)
+        try add(batch, to: db, tables: tables)
         return count
     }
 
@@ -139,6 +188,33 @@ enum Rollups {
             ON CONFLICT DO UPDATE SET \(updates.joined(separator: ", "))
             """
     }
+}
+
+/// How a rollup cuts time into buckets (UTC): fixed lengths from 1970 (hours, days) or calendar months.
+enum RollupGrain: Sendable, Equatable {
+    /// Buckets of this many milliseconds, the first starting at 1970-01-01T00:00:00Z.
+    case fixed(Int64)
+    /// Calendar months.
+    case month
+
+    /// The start of the bucket that holds `milliseconds` (times before 1970 too).
+    func start(containing milliseconds: Int64) -> Int64 {
+        switch self {
+        case .fixed(let length): milliseconds - positiveModulo(milliseconds, length)
+        case .month: Timestamps.monthStart(containing: milliseconds)
+        }
+    }
+
+    /// The start of the bucket after the one that holds `milliseconds`.
+    func next(after milliseconds: Int64) -> Int64 {
+        switch self {
+        case .fixed(let length): start(containing: milliseconds) + length
+        case .month: Timestamps.nextMonthStart(after: milliseconds)
+        }
+    }
+
+    /// Whether a bucket starts at `milliseconds`.
+    func isBoundary(_ milliseconds: Int64) -> Bool { start(containing: milliseconds) == milliseconds }
 }
 
 /// An amount too large for a rollup's 64-bit columns (over 9.2 × 10¹¹ currency units in one bucket of one batch).
