@@ -36,12 +36,20 @@ public struct Exporter: Sendable {
         var months: [String] = []
         let staged = try await meter.stagedPeriods(sink: name)
         if let period {
+            guard let range = Timestamps.month(period) else { throw ExportError.badPeriod(period) }
+            guard range.startMs <= now else { throw ExportError.futurePeriod(period) }
             months = [period]
-        } else if let first = try await meter.firstEventMs() {
-            var month = Timestamps.monthName(of: first)
+        } else {
+            // From the first event's month (or, without events, the last closed month: plan fees bill empty months).
+            let rules = rules()
+            var month = Timestamps.monthName(
+                of: try await meter.firstEventMs() ?? (Timestamps.month(Timestamps.monthName(of: now))?.startMs ?? now) - 1)
             while let range = Timestamps.month(month), range.endMs <= now {
                 let events = try await meter.eventCount(startMs: range.startMs, endMs: range.endMs)
-                if events > 0, staged[month] != events { months.append(month) }
+                let billsFees =
+                    staged[month] == nil
+                    && rules.customers.keys.contains { PeriodRater.billsEmptyPeriod(customer: $0, rules: rules, startMs: range.startMs) }
+                if (events > 0 && staged[month] != events) || billsFees { months.append(month) }
                 month = Timestamps.monthName(of: range.endMs)
             }
         }
@@ -167,12 +175,14 @@ public struct ExportPass: Sendable, Equatable {
 /// Why an export cannot run.
 public enum ExportError: Error, CustomStringConvertible {
     case badPeriod(String)
+    case futurePeriod(String)
     case unknownSink(String, known: [String])
     case unusableSink(String, String)
 
     public var description: String {
         switch self {
         case .badPeriod(let period): "--period expects a month such as 2026-11, not '\(period)'"
+        case .futurePeriod(let period): "--period \(period) has not begun: a month is exported once it starts (and normally once it ends)"
         case .unknownSink(let name, let known):
             known.isEmpty
                 ? "no sink '\(name)': the config has no sinks (sinks: {NAME: {type, base_url, api_key, path}})"

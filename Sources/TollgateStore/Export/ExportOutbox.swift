@@ -43,8 +43,9 @@ public struct ExportLine: Sendable, Equatable {
     public var bracketsJSON: String
     /// The events behind the line (for a correction, the ones not in earlier versions).
     public var eventIDs: [String]
-    /// The usage time sent to the sink: the line's last event (a fee: the period's last millisecond); for a correction,
-    /// when it was staged (billing systems refuse or misplace usage far in the past).
+    /// The usage time sent to the sink: the period's last second (when it was staged before the period ended, the
+    /// staging time); for a correction, when it was staged. As late as the period allows, because billing systems
+    /// refuse usage far in the past (Stripe: 35 days, Metronome: 34) and place it by this time.
     public var usageMs: Int64
     /// When it was staged.
     public var createdMs: Int64
@@ -193,7 +194,7 @@ extension Meter {
                         model: line.model, quantity: correction ? delta.quantity : line.quantity,
                         usage: correction ? delta.usage : line.usage, amount: correction ? delta.amount : line.amount,
                         currency: line.currency, bracketsJSON: correction ? "[]" : line.bracketsJSON, eventIDs: eventIDs,
-                        usageMs: correction ? now : min(line.lastEventMs ?? (endMs - 1), endMs - 1), createdMs: now,
+                        usageMs: correction ? now : min(endMs - 1000, now), createdMs: now,
                         state: .pending, attempts: 0, nextAttemptMs: now, lastError: nil, sentMs: nil)
                     staged.key = ExportCoding.key(staged)
                     try ExportCoding.insert(staged, db)

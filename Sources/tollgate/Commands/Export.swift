@@ -30,7 +30,10 @@ struct Export: AsyncParsableCommand {
         @Flag(help: "Send what is due once, without waiting for retries.") var noWait = false
 
         func run() async throws {
-            if let period, Timestamps.month(period) == nil { throw ValidationError("--period expects a month such as 2026-11, not '\(period)'") }
+            if let period {
+                guard let range = Timestamps.month(period) else { throw ValidationError("--period expects a month such as 2026-11, not '\(period)'") }
+                if range.startMs > Int64(Date().timeIntervalSince1970 * 1000) { throw ValidationError(ExportError.futurePeriod(period).description) }
+            }
             let config = try loadConfig(options.config)
             let exporter = try makeExporter(sink, config: config)
             let progress = ProgressLine()
@@ -111,6 +114,7 @@ struct Export: AsyncParsableCommand {
 
         func run() async throws {
             guard dead else { throw ValidationError("say what to retry: --dead") }
+            if let sink { try requireSink(sink, config: try loadConfig(options.config)) }
             let count = try await reportingMeterErrors { try await openMeter(options.config).retryDeadExports(sink: sink) }
             print("\(count) dead lines are pending again")
         }
@@ -134,6 +138,7 @@ struct Export: AsyncParsableCommand {
             } else {
                 states = []
             }
+            try requireSink(sink, config: try loadConfig(options.config))
             let lines = try await reportingMeterErrors { try await openMeter(options.config).exportLines(sink: sink, states: states) }
             if format == .json {
                 printJSON(lines.map(Self.json))
@@ -165,11 +170,15 @@ struct Export: AsyncParsableCommand {
     }
 }
 
+/// Refuses a sink name the config does not have.
+func requireSink(_ name: String, config: TollgateConfig) throws {
+    guard config.sinks[name] != nil else { throw ValidationError(ExportError.unknownSink(name, known: config.sinks.keys.sorted()).description) }
+}
+
 /// The exporter for a configured sink.
 func makeExporter(_ name: String, config: TollgateConfig) throws -> Exporter {
-    guard let settings = config.sinks[name] else {
-        throw ValidationError(ExportError.unknownSink(name, known: config.sinks.keys.sorted()).description)
-    }
+    try requireSink(name, config: config)
+    guard let settings = config.sinks[name] else { throw ExitCode(2) }
     if !settings.kind.isFile, (settings.apiKey ?? "").isEmpty {
         throw ValidationError(
             ExportError.unusableSink(
