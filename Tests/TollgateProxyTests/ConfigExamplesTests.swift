@@ -42,7 +42,7 @@ struct ConfigExamplesTests {
         #expect(Set(config.sinks.values.map(\.kind)) == [.csv, .stripe, .lago, .openmeter, .metronome, .orb])
         #expect(config.sinks["stripe"]?.apiKey == "sk_test_x" && config.sinks["stripe"]?.stripeMode == "invoice_items")
         #expect(config.sinks["lago"]?.apiKey == nil && config.sinks["lago"]?.eventName == "llm_usage")
-        #expect(config.sinks["files"]?.path == "exports/lines-{period}.csv")
+        #expect(config.sinks["files"]?.path == Self.folder.appendingPathComponent("exports/lines-{period}.csv").path)
         #expect(config.export.intervalSeconds == 3600 && config.export.sinks == ["files"])
     }
 
