@@ -138,7 +138,7 @@ public final class Meter: Sendable {
     @discardableResult
     public func rebuildRollups(progress: @Sendable (Int, Int) -> Void = { _, _ in }) async throws(MeterError) -> Int {
         do {
-            let bounds = try await pool.read { db in
+            let bounds = try pool.read { db in
                 try Row.fetchOne(db, sql: "SELECT MIN(ts_ms) AS first, MAX(ts_ms) AS last FROM events")
             }
             let day: Int64 = 86_400_000
