@@ -223,27 +223,16 @@ private struct MarginReportReader {
     /// Filters as SQL conditions over columns named as in both the rollups and `events` (`customer_id`, `provider`);
     /// the model filter uses `modelColumn`.
     private func filters(timeColumn: String, segment: ReportSegment, modelColumn: String) -> (String, [any DatabaseValueConvertible]) {
+        let clauses: [(String, (any DatabaseValueConvertible)?)] = [
+            ("\(timeColumn) >= ?", segment.fromMs), ("\(timeColumn) < ?", segment.toMs), ("customer_id = ?", query.customer),
+            ("provider = ?", query.provider), ("\(modelColumn) = ?", query.model),
+        ]
         var conditions: [String] = []
         var arguments: [any DatabaseValueConvertible] = []
-        if let from = segment.fromMs {
-            conditions.append("\(timeColumn) >= ?")
-            arguments.append(from)
-        }
-        if let to = segment.toMs {
-            conditions.append("\(timeColumn) < ?")
-            arguments.append(to)
-        }
-        if let customer = query.customer {
-            conditions.append("customer_id = ?")
-            arguments.append(customer)
-        }
-        if let provider = query.provider {
-            conditions.append("provider = ?")
-            arguments.append(provider)
-        }
-        if let model = query.model {
-            conditions.append("\(modelColumn) = ?")
-            arguments.append(model)
+        for (condition, value) in clauses {
+            guard let value else { continue }
+            conditions.append(condition)
+            arguments.append(value)
         }
         return (conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "), arguments)
     }
