@@ -25,12 +25,25 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CBrotli", path: "Sources/CBrotli", providers: [.apt(["libbrotli-dev"])]),
 
-        // Pure domain: usage, wire formats and stream parsers, money, prices, config model. No I/O.
+        // The pure domain, no I/O: usage and the wire families (one folder each, with its descriptor), JSON and SSE
+        // scanning, money, pricing and rating, credits policy, the config model.
         .target(
             name: "TollgateCore",
             dependencies: [.product(name: "Yams", package: "Yams")]
         ),
-        // The meter: SQLite through GRDB.
+        // Reading configuration from disk: the config file, providers/ and price-books/ folders, the embedded
+        // provider, LiteLLM's price table, and the watcher that reloads rates while serving.
+        .target(
+            name: "TollgateConfiguration",
+            dependencies: [
+                "TollgateCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The meter store (SQLite through GRDB): events and their writer, keys, customers, credits, limits,
+        // admission, rollups and reports, the export outbox.
         .target(
             name: "TollgateStore",
             dependencies: [
@@ -40,9 +53,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // HTTP server, upstream client, stream tap, metering pipeline.
+        // The request path only: the proxy listener's responder, forwarding, the metering tap and relay, admission,
+        // content decoding, the hand-off to the event writer.
         .target(
-            name: "TollgateProxy",
+            name: "TollgateGateway",
             dependencies: [
                 "TollgateCore", "TollgateStore", "CZlib", "CBrotli",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -52,11 +66,36 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
-        // An OpenAI-shaped upstream for tests and benchmarks.
+        // Billing: export to billing systems (outbox runner and one file per sink), statements as HTML and CSV,
+        // alert webhooks. An HTTP client, no HTTP server.
+        .target(
+            name: "TollgateBilling",
+            dependencies: [
+                "TollgateCore", "TollgateStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The admin listener: the admin API with its OpenAPI document, and the finance dashboard.
+        .target(
+            name: "TollgateAdmin",
+            dependencies: [
+                "TollgateCore", "TollgateStore", "TollgateBilling",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("API/openapi.json")]
+        ),
+        // An OpenAI-, Anthropic- and Gemini-shaped upstream for tests and benchmarks.
         .executableTarget(
             name: "TollgateSimulator",
             dependencies: [
@@ -65,23 +104,44 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The command line: wires the targets together (Server/ assembles `serve`) and holds the commands.
         .executableTarget(
             name: "tollgate",
             dependencies: [
-                "TollgateCore", "TollgateStore", "TollgateProxy",
+                "TollgateCore", "TollgateConfiguration", "TollgateStore", "TollgateGateway", "TollgateBilling", "TollgateAdmin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "TollgateCoreTests", dependencies: ["TollgateCore"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "TollgateConfigurationTests", dependencies: ["TollgateConfiguration"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TollgateStoreTests", dependencies: ["TollgateStore"]),
         .testTarget(
-            name: "TollgateProxyTests",
+            name: "TollgateGatewayTests",
             dependencies: [
-                "TollgateProxy", "TollgateStore",
+                "TollgateGateway", "TollgateStore", "CZlib",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+        .testTarget(
+            name: "TollgateBillingTests",
+            dependencies: [
+                "TollgateBilling", "TollgateStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
+            name: "TollgateAdminTests",
+            dependencies: [
+                "TollgateAdmin", "TollgateStore",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
     ],

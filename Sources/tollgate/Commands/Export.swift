@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import TollgateBilling
 import TollgateCore
-import TollgateProxy
 import TollgateStore
 
 /// `tollgate export`: rated lines to billing systems and files, exactly once.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TollgateConfiguration
 import TollgateCore
 
 /// `tollgate rates`: price catalogs: import LiteLLM's table, show a catalog's prices.

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import TollgateConfiguration
 import TollgateCore
-import TollgateProxy
 
 /// `tollgate serve`: runs the proxy until SIGTERM or SIGINT.
 struct Serve: AsyncParsableCommand {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import TollgateBilling
 import TollgateCore
-import TollgateProxy
 import TollgateStore
 
 /// `tollgate statement`: a customer's statement for a period.

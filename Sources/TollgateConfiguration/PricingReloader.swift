@@ -1,0 +1,107 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import TollgateCore
+import UnixSignals
+
+/// Applies edits of the config, provider and price-book files to new requests without a restart.
+///
+/// Every `interval` it compares the files' sizes and modification times (and the folders' listings) with the last
+/// look; on a change, or on SIGHUP, it loads the whole config again. A config that loads replaces the pricing
+/// rules (catalogs, price books, customers' terms) at once; one that does not is refused with its `FILE:LINE`
+/// message in the log and the rules in force stay. Settings that only a restart can change (listen address,
+/// meter, providers' addresses) are reported, not applied.
+public struct PricingReloader: Service {
+    let configPath: String?
+    let state: PricingState
+    let loaded: TollgateConfig
+    let interval: Duration
+    let logger: Logger
+
+    /// Creates a reloader of the files behind `loaded` (read from `configPath`, `nil` for the embedded defaults).
+    public init(configPath: String?, state: PricingState, loaded: TollgateConfig, interval: Duration, logger: Logger) {
+        self.configPath = configPath
+        self.state = state
+        self.loaded = loaded
+        self.interval = interval
+        self.logger = logger
+    }
+
+    /// Watches until graceful shutdown.
+    public func run() async throws {
+        // The list of files is worked out again only when one of them (or a folder's listing) changes, so a tick
+        // costs a few stat calls.
+        var sources = ConfigFiles.sources(path: configPath)
+        var fingerprint = Self.fingerprint(sources)
+        var applied = loaded
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        let (ticks, continuation) = AsyncStream.makeStream(of: Bool.self, bufferingPolicy: .bufferingNewest(1))
+        let interval = self.interval
+        let hangups = Task {
+            for await _ in signals { continuation.yield(true) }
+        }
+        let timer = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                continuation.yield(false)
+            }
+        }
+        await withGracefulShutdownHandler {
+            for await forced in ticks {
+                guard forced || Self.fingerprint(sources) != fingerprint else { continue }
+                sources = ConfigFiles.sources(path: configPath)
+                fingerprint = Self.fingerprint(sources)
+                reload(reason: forced ? "SIGHUP" : "files changed", applied: &applied)
+            }
+        } onGracefulShutdown: {
+            continuation.finish()
+        }
+        hangups.cancel()
+        timer.cancel()
+        continuation.finish()
+    }
+
+    private func reload(reason: String, applied: inout TollgateConfig) {
+        do {
+            let fresh = try ConfigFiles.load(path: configPath)
+            state.replace(fresh.pricingRules)
+            logger.notice(
+                "pricing reloaded (\(reason))",
+                metadata: [
+                    "catalogs": "\(fresh.providers.count)", "price_books": "\(fresh.pricing.priceBooks.keys.sorted().joined(separator: ","))",
+                    "customers": "\(fresh.pricing.customers.count)",
+                ])
+            let restartOnly = Self.restartOnlyChanges(from: applied, to: fresh)
+            if !restartOnly.isEmpty {
+                logger.warning("settings changed that apply only after a restart: \(restartOnly.joined(separator: ", "))")
+            }
+            applied = fresh
+        } catch {
+            logger.error("rate change refused, the rates in force stay: \(error.description)")
+        }
+    }
+
+    static func restartOnlyChanges(from old: TollgateConfig, to new: TollgateConfig) -> [String] {
+        var changed: [String] = []
+        if old.listen != new.listen { changed.append("listen") }
+        if old.meter != new.meter { changed.append("meter") }
+        if old.proxy != new.proxy { changed.append("proxy") }
+        if old.defaultProvider != new.defaultProvider { changed.append("default_provider") }
+        if old.modelAliases != new.modelAliases { changed.append("models") }
+        let routing = { (config: TollgateConfig) in
+            config.providers.mapValues { "\($0.baseURL) \($0.auth) \($0.apiKey ?? "") \($0.routes.count) \($0.acceptsStreamUsageOption)" }
+        }
+        if routing(old) != routing(new) { changed.append("providers (addresses, keys, routes)") }
+        return changed
+    }
+
+    /// Sizes and modification times of the files, and the names in the folders.
+    static func fingerprint(_ paths: [String]) -> [String] {
+        paths.map { path in
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return "\(path) -" }
+            let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            let size = (attributes[.size] as? NSNumber)?.int64Value ?? 0
+            return "\(path) \(modified) \(size)"
+        }
+    }
+}

@@ -1,0 +1,298 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import TollgateCore
+import TollgateStore
+
+/// The path of one request: authenticate the virtual key, route, read and prepare the body, forward, and relay the
+/// answer through the meter. Everything Tollgate answers itself is in OpenAI's error shape.
+public struct ProxyResponder: HTTPResponder {
+    public typealias Context = BasicRequestContext
+
+    let config: TollgateConfig
+    let routes: RouteResolver
+    let meter: Meter
+    let recorder: EventRecorder
+    let admitter: Admitter
+    let upstream: UpstreamClient
+    let logger: Logger
+
+    /// Creates the responder of the proxy listener.
+    public init(
+        config: TollgateConfig, routes: RouteResolver, meter: Meter, recorder: EventRecorder, admitter: Admitter,
+        upstream: UpstreamClient, logger: Logger
+    ) {
+        self.config = config
+        self.routes = routes
+        self.meter = meter
+        self.recorder = recorder
+        self.admitter = admitter
+        self.upstream = upstream
+        self.logger = logger
+    }
+
+    /// Answers one request: `/healthz`, the usage view, or a proxied (metered or passed-through) request.
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        let started = ContinuousClock.now
+        let arrival = Date()
+        let rawPath = request.uri.path
+        if rawPath == "/healthz" { return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n"))) }
+        var family = Self.family(guessedFrom: rawPath)
+        do {
+            guard let path = RouteResolver.canonicalPath(rawPath) else {
+                throw ErrorResponse.badRequest(
+                    "The path \(rawPath) is not allowed (escaped '/', dot segments or a bad escape).", code: "invalid_path")
+            }
+            if path == UsageView.path, request.method == .get {
+                let principal = try await authenticate(request.headers, query: request.uri.query)
+                return try await UsageView(meter: meter, currency: config.pricing.currency).respond(
+                    principal: principal, query: request.uri.query, nowMs: Int64(arrival.timeIntervalSince1970 * 1000))
+            }
+            guard var target = routes.resolve(path: path) else {
+                throw ErrorResponse.notFound(
+                    "Unknown route \(request.method.rawValue) \(path). OpenAI-compatible paths start with /v1/; "
+                        + "a provider's own paths with /PROVIDER/ (configured: \(config.providers.keys.sorted().joined(separator: ", "))).")
+            }
+            family = target.api?.family ?? target.provider.family
+            let key = try await authenticate(request.headers, query: request.uri.query)
+            // A `key` parameter is a credential (Gemini's): it never goes upstream, whichever key authenticated.
+            target.upstreamQuery = Self.removingKey(from: request.uri.query)
+            var request = request
+            let body = try await collectBody(&request)
+            guard let api = target.api, request.method == .post else {
+                return try await passThrough(request, body: body, target: target)
+            }
+            return try await infer(
+                request, body: body, target: target, api: api, key: key, arrival: arrival, started: started)
+        } catch let error as ErrorResponse {
+            return error.response(for: family)
+        }
+    }
+
+    /// The family whose error shape a path that matched no route most likely expects.
+    static func family(guessedFrom path: String) -> WireFamily {
+        if path.hasPrefix("/v1beta/") || path.hasPrefix("/gemini/") { return .gemini }
+        if path.hasPrefix("/v1/messages") || path.hasPrefix("/anthropic/") { return .anthropic }
+        if path.hasPrefix("/bedrock/") { return .bedrock }
+        if path.hasPrefix("/cohere/") { return .cohere }
+        if path.hasPrefix("/ollama/") { return .ollama }
+        return .openai
+    }
+
+    private func authenticate(_ headers: HTTPFields, query: String?) async throws -> Principal {
+        guard let (secret, _) = Self.presentedKey(headers, query: query) else {
+            throw ErrorResponse.unauthorized(
+                "You didn't provide an API key. Send your Tollgate virtual key as 'Authorization: Bearer tg_…' "
+                    + "(or in x-api-key, x-goog-api-key, api-key or ?key=).")
+        }
+        let key: Principal?
+        do {
+            key = try meter.principal(secret: secret)
+        } catch {
+            logger.error("key lookup failed", metadata: ["error": "\(error)"])
+            throw ErrorResponse(status: .serviceUnavailable, message: "The meter is unavailable.", type: "server_error", code: "meter_unavailable")
+        }
+        guard let key else {
+            throw ErrorResponse.unauthorized("Incorrect API key provided: \(Self.redacted(secret)). It is unknown or revoked.")
+        }
+        return key
+    }
+
+    /// The virtual key where each official SDK sends its key: `Authorization: Bearer` (OpenAI, Bedrock API keys),
+    /// the access key id of an AWS SigV4 `Authorization` (an AWS SDK given the virtual key as its access key id),
+    /// `x-api-key` (Anthropic), `x-goog-api-key` or `?key=` (Gemini), `api-key` (Azure). `inQuery` says it came in
+    /// the query (which loses every `key` parameter before going upstream anyway).
+    static func presentedKey(_ headers: HTTPFields, query: String? = nil) -> (secret: String, inQuery: Bool)? {
+        if let authorization = headers[.authorization] {
+            let parts = authorization.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" { return (parts[1].trimmingCharacters(in: .whitespaces), false) }
+            // An AWS SDK signing with the virtual key as its access key id (`Credential=tg_…/DATE/REGION/bedrock/…`):
+            // the signature cannot be checked (the secret is the provider's business), the key id is the key.
+            if parts.count == 2, parts[0] == "AWS4-HMAC-SHA256", let range = parts[1].range(of: "Credential=") {
+                let keyID = parts[1][range.upperBound...].prefix { $0 != "/" && $0 != "," && $0 != " " }
+                if !keyID.isEmpty { return (String(keyID), false) }
+            }
+        }
+        for name in ["x-api-key", "x-goog-api-key", "api-key"] {
+            if let fieldName = HTTPField.Name(name), let value = headers[fieldName] { return (value, false) }
+        }
+        if let value = Provider.queryValue("key", in: query), !value.isEmpty {
+            return (value.removingPercentEncoding ?? value, true)
+        }
+        return nil
+    }
+
+    /// The query without its `key` parameters (a Gemini client's key, which must not reach the provider).
+    static func removingKey(from query: String?) -> String? {
+        guard let query else { return nil }
+        let kept = query.split(separator: "&").filter { !($0 == "key" || $0.hasPrefix("key=")) }
+        return kept.isEmpty ? nil : kept.joined(separator: "&")
+    }
+
+    /// `tg_abc…xyz`: enough to recognise a key in a message, not enough to use it.
+    static func redacted(_ secret: String) -> String {
+        secret.count <= 10 ? "***" : "\(secret.prefix(6))…\(secret.suffix(3))"
+    }
+
+    private func collectBody(_ request: inout Request) async throws -> ByteBuffer {
+        do {
+            return try await request.collectBody(upTo: config.proxy.maxRequestBodyBytes)
+        } catch {
+            throw ErrorResponse(
+                status: .contentTooLarge, message: "The request body exceeds \(config.proxy.maxRequestBodyBytes) bytes.",
+                type: "invalid_request_error", code: "request_too_large")
+        }
+    }
+
+    private func infer(
+        _ request: Request, body: ByteBuffer, target: RouteResolver.Target, api: APIName, key principal: Principal, arrival: Date,
+        started: ContinuousClock.Instant
+    ) async throws -> Response {
+        let key = principal.key
+        let bytes = Array(body.readableBytesView)
+        var target = target
+        var prepared: PreparedRequest
+        func options(_ target: RouteResolver.Target, upstreamModel: String? = nil) -> RequestOptions {
+            RequestOptions(
+                acceptsStreamUsageOption: target.provider.acceptsStreamUsageOption(query: target.upstreamQuery), upstreamModel: upstreamModel,
+                path: target.upstreamPath, query: target.upstreamQuery)
+        }
+        do {
+            prepared = try api.wireFormat.prepare(body: bytes, options: options(target))
+            let aliased = routes.applyingAlias(to: target, model: prepared.model)
+            if aliased.target.provider.name != target.provider.name || aliased.upstreamModel != nil {
+                let query = target.upstreamQuery
+                target = aliased.target
+                target.upstreamQuery = query
+                prepared = try api.wireFormat.prepare(body: bytes, options: options(target, upstreamModel: aliased.upstreamModel))
+            }
+            if prepared.model == nil { prepared.model = target.provider.modelFromPath(target.upstreamPath) }
+        } catch {
+            let context = makeContext(
+                request, target: target, api: api, key: key, prepared: PreparedRequest(model: nil, stream: false), bytes: bytes.count,
+                arrival: arrival, started: started)
+            try await recorder.record(context, ResponseOutcome(status: 400, upstreamFailure: "refused: \(error)"))
+            throw ErrorResponse.badRequest(error.description, code: "invalid_json")
+        }
+        var context = makeContext(
+            request, target: target, api: api, key: key, prepared: prepared, bytes: bytes.count, arrival: arrival, started: started)
+        do {
+            context.ticket = try await admitter.admit(
+                principal, provider: target.provider, request: prepared, requestBytes: bytes.count, nowMs: Int64(arrival.timeIntervalSince1970 * 1000)
+            )
+        } catch {
+            try await recorder.record(context, ResponseOutcome(status: error.reason.status, upstreamFailure: "refused: \(error.message)"))
+            throw error.errorResponse
+        }
+        let upstreamBody = prepared.rewrittenBody.map { ByteBuffer(bytes: $0) } ?? body
+        let upstreamStarted = ContinuousClock.now
+        let response: HTTPClientResponse
+        do {
+            response = try await send(request, body: upstreamBody, target: target, forceIdentity: prepared.injectedStreamUsage)
+        } catch let error as ErrorResponse {
+            try await recorder.record(
+                context, ResponseOutcome(status: Int(error.status.code), upstreamStarted: upstreamStarted, upstreamFailure: error.message))
+            throw error
+        }
+        context.requestID = Self.providerRequestID(response.headers)
+        let contentType = response.headers.first(name: "content-type")
+        let format = api.wireFormat
+        let tap = MeteringTap(
+            meter: format.makeMeter(for: prepared, contentType: contentType) { response.headers.first(name: $0) },
+            contentEncoding: response.headers.first(name: "content-encoding"))
+        let rewrites = tap.meter.rewrites
+        var headers = HeaderPolicy.client(from: response.headers, bodyRewritten: rewrites || tap.forwardsDecoded, bodyDecoded: tap.forwardsDecoded)
+        headers[Self.eventIDField] = context.id
+        let relay = RelayGuard(
+            ResponseRelay(
+                context: context, status: Int(response.status.code), body: response.body, tap: tap,
+                clientGetsEventStream: isEventStreamBody(contentType), recorder: recorder,
+                upstreamStarted: upstreamStarted, drainSeconds: config.proxy.disconnectDrainSeconds, logger: logger))
+        let length = rewrites || tap.forwardsDecoded ? nil : response.headers.first(name: "content-length").flatMap(Int.init)
+        return Response(
+            status: HTTPResponse.Status(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase),
+            headers: headers, body: ResponseBody(contentLength: length) { writer in try await relay.run(writer: &writer) })
+    }
+
+    /// `x-tollgate-event-id`: the id of the event a metered response is recorded under, for the client's logs.
+    static let eventIDField = HTTPField.Name("x-tollgate-event-id")!
+
+    /// The provider's request id: OpenAI and the compatible APIs send `x-request-id`, Anthropic `request-id`, Bedrock
+    /// `x-amzn-requestid`; Gemini none.
+    static func providerRequestID(_ headers: HTTPHeaders) -> String? {
+        for name in ["x-request-id", "request-id", "x-amzn-requestid"] {
+            if let value = headers.first(name: name), !value.isEmpty { return String(value.prefix(200)) }
+        }
+        return nil
+    }
+
+    private func makeContext(
+        _ request: Request, target: RouteResolver.Target, api: APIName, key: VirtualKey, prepared: PreparedRequest, bytes: Int,
+        arrival: Date, started: ContinuousClock.Instant
+    ) -> InferenceContext {
+        InferenceContext(
+            id: UsageEvent.newID(at: arrival), arrival: arrival, started: started, key: key, provider: target.provider, api: api,
+            path: request.uri.path, request: prepared, requestBytes: bytes,
+            feature: HeaderPolicy.dimension("x-tollgate-feature", in: request.headers),
+            endUser: HeaderPolicy.dimension("x-tollgate-end-user", in: request.headers),
+            project: HeaderPolicy.dimension("x-tollgate-project", in: request.headers),
+            idempotencyKey: HeaderPolicy.dimension("idempotency-key", in: request.headers))
+    }
+
+    /// Forwards a request to the provider; failures to reach it become 502/504 in OpenAI's error shape.
+    private func send(_ request: Request, body: ByteBuffer, target: RouteResolver.Target, forceIdentity: Bool) async throws -> HTTPClientResponse {
+        let provider = target.provider
+        if !provider.hasCredentials {
+            throw ErrorResponse.upstream(
+                .internalServerError,
+                provider.auth == .sigv4
+                    ? "Provider '\(provider.name)' has no credentials configured: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                        + "or a Bedrock API key in \(provider.apiKeyEnv ?? "api_key")."
+                    : "Provider '\(provider.name)' has no API key configured\(provider.apiKeyEnv.map { ": set \($0)" } ?? "").",
+                code: "provider_key_missing")
+        }
+        var outgoing = HTTPClientRequest(url: provider.baseURL + target.upstreamPath + (target.upstreamQuery.map { "?\($0)" } ?? ""))
+        outgoing.method = .init(rawValue: request.method.rawValue)
+        outgoing.headers = HeaderPolicy.upstream(from: request.headers, provider: provider, forceIdentityEncoding: forceIdentity)
+        if provider.auth == .sigv4, provider.apiKey == nil, let credentials = provider.aws {
+            UpstreamSigning.sign(
+                &outgoing, baseURL: provider.baseURL, path: target.upstreamPath, query: target.upstreamQuery, body: body, credentials: credentials)
+        }
+        if body.readableBytes > 0 || request.method == .post { outgoing.body = .bytes(body) }
+        do {
+            return try await upstream.execute(outgoing)
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            throw ErrorResponse.upstream(.gatewayTimeout, "Provider '\(provider.name)' did not answer in time.", code: "upstream_timeout")
+        } catch {
+            logger.warning(
+                "upstream unreachable", metadata: ["provider": "\(provider.name)", "error": "\(redacted(error, secret: provider.apiKey))"])
+            throw ErrorResponse.upstream(.badGateway, "Provider '\(provider.name)' could not be reached.", code: "upstream_unreachable")
+        }
+    }
+
+    /// An error's text with the provider key blanked out, should a library have quoted it.
+    private func redacted(_ error: any Error, secret: String?) -> String {
+        let text = "\(error)"
+        guard let secret, !secret.isEmpty else { return text }
+        return text.replacingOccurrences(of: secret, with: "[provider key]")
+    }
+
+    /// Paths that are not inferences (model lists, files, …) go through unmetered, still behind a virtual key.
+    private func passThrough(_ request: Request, body: ByteBuffer, target: RouteResolver.Target) async throws -> Response {
+        let response = try await send(request, body: body, target: target, forceIdentity: false)
+        let headers = HeaderPolicy.client(from: response.headers, bodyRewritten: false, bodyDecoded: false)
+        let length = response.headers.first(name: "content-length").flatMap(Int.init)
+        let upstreamBody = response.body
+        return Response(
+            status: HTTPResponse.Status(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase),
+            headers: headers,
+            body: ResponseBody(contentLength: length) { writer in
+                for try await piece in upstreamBody { try await writer.write(piece) }
+                try await writer.finish(nil)
+            })
+    }
+}

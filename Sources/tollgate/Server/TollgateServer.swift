@@ -1,0 +1,129 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import TollgateAdmin
+import TollgateBilling
+import TollgateConfiguration
+import TollgateCore
+import TollgateGateway
+import TollgateStore
+
+/// Tollgate's server: the proxy listener, the upstream client and the meter writer, run and shut down together.
+///
+/// SIGTERM or SIGINT: the listener stops accepting, in-flight responses get up to `shutdown_grace_s` to finish
+/// (their events are recorded), then the meter writer writes its backlog and the process ends.
+struct TollgateServer: Sendable {
+    let config: TollgateConfig
+    let configPath: String?
+    let reloadInterval: Duration
+    let logger: Logger
+
+    /// Creates a server for a resolved config; `configPath` (the file it came from, `nil` for the embedded
+    /// defaults) is watched, with the provider and price-book folders, so that rate edits apply without a restart.
+    init(config: TollgateConfig, configPath: String? = nil, reloadInterval: Duration = .milliseconds(250), logger: Logger) {
+        self.config = config
+        self.configPath = configPath
+        self.reloadInterval = reloadInterval
+        self.logger = logger
+    }
+
+    /// Runs until a shutdown signal. `onListening` receives the bound port (useful with port 0).
+    func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let meter = try Meter(path: config.meter.path, synchronousFull: config.meter.fsync)
+        let writer = MeterWriter(meter: meter, maxBatch: config.meter.maxBatch, logger: logger)
+        let upstream = UpstreamClient(settings: config.proxy)
+        let pricing = PricingState(config.pricingRules)
+        let admission = AdmissionControl(meter: meter)
+        let released = try await admission.start()
+        if released > 0 { logger.notice("released \(released) credit reservations left by a process that stopped") }
+        let responder = ProxyResponder(
+            config: config, routes: RouteResolver(config: config), meter: meter,
+            recorder: EventRecorder(writer: writer, durability: config.meter.durability, pricing: pricing, admission: admission, logger: logger),
+            admitter: Admitter(control: admission, pricing: pricing, settings: config.credits), upstream: upstream, logger: logger)
+        let application = Application(
+            responder: responder,
+            configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: nil),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: MeterWriterService(writer: writer, upstream: upstream)),
+            .init(service: application),
+            .init(service: PricingReloader(configPath: configPath, state: pricing, loaded: config, interval: reloadInterval, logger: logger)),
+            .init(service: AdmissionHeartbeat(admission: admission, logger: logger)),
+            .init(service: WebhookSender(meter: meter, settings: config.alerts, logger: logger)),
+        ]
+        if let admin = adminApplication(meter: meter, pricing: pricing) { services.append(.init(service: admin)) }
+        if let interval = config.export.intervalSeconds {
+            let names = config.export.sinks ?? config.sinks.keys.sorted()
+            let exporters = names.compactMap { name in
+                config.sinks[name].map { Exporter(meter: meter, sink: SinkFactory.make($0), rules: { pricing.rules }, logger: logger) }
+            }
+            logger.notice("continuous export every \(interval) s to \(names.joined(separator: ", "))")
+            services.append(.init(service: ExportScheduler(exporters: exporters, interval: .milliseconds(Int64(interval * 1000)), logger: logger)))
+        }
+        var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = .milliseconds(Int64(config.proxy.shutdownGraceSeconds * 1000))
+        try await ServiceGroup(configuration: configuration).run()
+    }
+}
+
+extension TollgateServer {
+    /// The admin listener (API, OpenAPI document, finance dashboard), when the config has `admin.listen`.
+    func adminApplication(meter: Meter, pricing: PricingState) -> (any Service)? {
+        guard let address = config.admin.listen, let token = config.admin.token else { return nil }
+        let unit = config.credits.unitName.flatMap { name in config.credits.unitValue.map { (name: name, value: $0) } }
+        let api = AdminAPI(meter: meter, token: token, currency: config.pricing.currency, creditUnit: unit, logger: logger)
+        let router = api.makeRouter()
+        Dashboard(meter: meter, token: token, currency: config.pricing.currency, logger: logger, rules: { pricing.rules }).addRoutes(to: router)
+        return Application(
+            responder: router.buildResponder(), configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
+            onServerRunning: { [logger] channel in logger.notice("admin API listening on http://\(address.host):\(channel.localAddress?.port ?? 0)")
+            },
+            logger: logger)
+    }
+}
+
+/// Runs the meter writer for as long as the server; on shutdown (after the listener has stopped) writes the
+/// backlog, then closes the upstream client.
+struct MeterWriterService: Service {
+    let writer: MeterWriter
+    let upstream: UpstreamClient
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await writer.run()
+            } onCancel: {
+                writer.close()
+            }
+        } onGracefulShutdown: {
+            writer.close()
+        }
+        await upstream.shutdown()
+    }
+}
+
+/// Keeps this process's registration fresh and releases the holds of replicas that stopped without settling them.
+struct AdmissionHeartbeat: Service {
+    let admission: AdmissionControl
+    let logger: Logger
+    var interval: Duration = .seconds(10)
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: interval)
+                do {
+                    try await admission.heartbeat()
+                    let released = try await admission.releaseOrphans()
+                    if released > 0 { logger.notice("released \(released) credit reservations of a replica that stopped") }
+                } catch {
+                    logger.error("admission heartbeat failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        await admission.stop()
+    }
+}
