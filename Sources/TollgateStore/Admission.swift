@@ -50,22 +50,22 @@ struct ReservedLimit: Codable, Equatable {
 /// Per-minute limits are token buckets in this process's memory.
 public final class AdmissionControl: Sendable {
     /// The meter.
-    public let meter: Meter
+    public let meter: MeterStore
     /// This process's id on reservations (`ins_…`), to release the holds of a process that died.
     public let instanceID: String
     private let buckets = Mutex<[String: TokenBucket]>([:])
 
     /// Creates the admission control of one running server.
-    public init(meter: Meter) {
+    public init(meter: MeterStore) {
         self.meter = meter
-        self.instanceID = "ins_" + Meter.randomToken(bytes: 9)
+        self.instanceID = "ins_" + MeterStore.randomToken(bytes: 9)
     }
 
     /// Registers this process and releases the reservations of processes that are gone (a crash, a kill): their
     /// requests will never settle. Returns how many were released.
     @discardableResult
     public func start() async throws(MeterError) -> Int {
-        let now = Meter.nowMs()
+        let now = MeterStore.nowMs()
         do {
             try await meter.pool.write { [instanceID] db in
                 try db.execute(
@@ -82,7 +82,7 @@ public final class AdmissionControl: Sendable {
     public func heartbeat() async throws(MeterError) {
         do {
             try await meter.pool.write { [instanceID] db in
-                try db.execute(sql: "UPDATE instances SET heartbeat_ms = ? WHERE id = ?", arguments: [Meter.nowMs(), instanceID])
+                try db.execute(sql: "UPDATE instances SET heartbeat_ms = ? WHERE id = ?", arguments: [MeterStore.nowMs(), instanceID])
             }
         } catch {
             throw MeterError.writeFailed("\(error)")
@@ -113,7 +113,7 @@ public final class AdmissionControl: Sendable {
                         SELECT * FROM limits WHERE (scope = 'customer' AND scope_id = ?) OR (scope = 'key' AND scope_id = ?)
                             OR (scope = 'team' AND scope_id = ?)
                         """, arguments: [principal.customer, principal.key.id, principal.team]
-                ).map(Meter.limit)
+                ).map(MeterStore.limit)
                 // Per-minute limits: checked first, taken only once everything passes.
                 let rateLimits = limits.filter(\.isRateLimit)
                 for limit in rateLimits {
@@ -179,7 +179,7 @@ public final class AdmissionControl: Sendable {
                     }
                 }
                 // Everything passes: hold.
-                let id = "rsv_" + Meter.randomToken(bytes: 9)
+                let id = "rsv_" + MeterStore.randomToken(bytes: 9)
                 let limitsText = String(decoding: try JSONEncoder().encode(held), as: UTF8.self)
                 try db.execute(
                     sql: """
@@ -232,7 +232,7 @@ public final class AdmissionControl: Sendable {
     }
 }
 
-extension Meter {
+extension MeterStore {
     /// Releases the reservations of instances that are gone (see ``AdmissionControl/releaseOrphans(staleAfterMs:)``).
     func releaseOrphanedReservations(keeping instanceID: String, staleAfterMs: Int64) async throws(MeterError) -> Int {
         let now = Self.nowMs()
@@ -283,13 +283,13 @@ enum Settlement {
                     ?? "customer:\(event.customer)"
                 if try Ledger.isPrepaid(db, account: account) {
                     try Ledger.spend(
-                        db, account: account, amount: event.price, eventID: event.id, customer: event.customer, keyID: event.keyId, nowMs: nowMs)
+                        db, account: account, amount: event.price, eventID: event.id, customer: event.customer, keyID: event.keyID, nowMs: nowMs)
                 }
             }
             return []
         }
         if let account: String = reservation["account"] {
-            try Ledger.spend(db, account: account, amount: event.price, eventID: event.id, customer: event.customer, keyID: event.keyId, nowMs: nowMs)
+            try Ledger.spend(db, account: account, amount: event.price, eventID: event.id, customer: event.customer, keyID: event.keyID, nowMs: nowMs)
         }
         let fired = try applyToLimits(db, reservation: reservation, event: event, nowMs: nowMs)
         try release(db, reservation: reservation, eventID: event.id, note: "settled by \(event.id)", nowMs: nowMs)
@@ -308,7 +308,7 @@ enum Settlement {
         }
         if eventID == nil {
             for share in try heldLimits(reservation) {
-                guard let limit = try Row.fetchOne(db, sql: "SELECT * FROM limits WHERE id = ?", arguments: [share.id]).map(Meter.limit) else {
+                guard let limit = try Row.fetchOne(db, sql: "SELECT * FROM limits WHERE id = ?", arguments: [share.id]).map(MeterStore.limit) else {
                     continue
                 }
                 let (used, reserved) = try LimitUsage.load(db, limit: limit, periodStartMs: share.start, periodEndMs: nil)
@@ -327,7 +327,9 @@ enum Settlement {
     private static func applyToLimits(_ db: Database, reservation: Row, event: UsageEvent, nowMs: Int64) throws -> [AlertRecord] {
         var fired: [AlertRecord] = []
         for share in try heldLimits(reservation) {
-            guard let limit = try Row.fetchOne(db, sql: "SELECT * FROM limits WHERE id = ?", arguments: [share.id]).map(Meter.limit) else { continue }
+            guard let limit = try Row.fetchOne(db, sql: "SELECT * FROM limits WHERE id = ?", arguments: [share.id]).map(MeterStore.limit) else {
+                continue
+            }
             let window = limit.period.window(containing: share.start, anchor: limit.anchor)
             let (used, reserved) = try LimitUsage.load(db, limit: limit, periodStartMs: share.start, periodEndMs: window.endMs)
             let actual: Int128
@@ -343,14 +345,14 @@ enum Settlement {
                 let mark = limit.quantity * Int128(threshold)
                 guard used * 100 < mark, (used + actual) * 100 >= mark else { continue }
                 let alert = AlertRecord(
-                    id: "alr_" + Meter.randomToken(bytes: 9), limitId: limit.id, periodStartMs: share.start, threshold: threshold,
+                    id: "alr_" + MeterStore.randomToken(bytes: 9), limitID: limit.id, periodStartMs: share.start, threshold: threshold,
                     scope: limit.scope.rawValue,
-                    scopeId: limit.scopeID, metric: limit.metric.rawValue, period: limit.period.rawValue, enforcement: limit.enforcement.rawValue,
+                    scopeID: limit.scopeID, metric: limit.metric.rawValue, period: limit.period.rawValue, enforcement: limit.enforcement.rawValue,
                     amount: limit.amount, used: LimitQuantity.format(used + actual, metric: limit.metric),
                     currency: limit.metric == .money ? event.effectivePriceCurrency : nil, periodEndMs: window.endMs, firedMs: nowMs,
                     deliveredMs: nil,
                     attempts: 0, nextAttemptMs: nowMs, lastError: nil)
-                if try Meter.insertAlert(db, alert) { fired.append(alert) }
+                if try MeterStore.insertAlert(db, alert) { fired.append(alert) }
             }
         }
         return fired

@@ -11,7 +11,7 @@ public struct AlertRecord: Sendable, Equatable, Codable {
     /// Alert id (`alr_…`), sent as the `Tollgate-Event-Id` header so that receivers can drop repeats.
     public var id: String
     /// The limit that crossed a threshold.
-    public var limitId: String
+    public var limitID: String
     /// The start of the limit's period the crossing happened in (ms since 1970).
     public var periodStartMs: Int64
     /// The threshold crossed, in percent of the limit (50, 80, 100, …).
@@ -19,7 +19,7 @@ public struct AlertRecord: Sendable, Equatable, Codable {
     /// What the limit applies to: `customer`, `team` or `key`.
     public var scope: String
     /// The customer, team or key id.
-    public var scopeId: String
+    public var scopeID: String
     /// What the limit counts: `money`, `tokens` or `requests`.
     public var metric: String
     /// The limit's period (`day`, `month`, `total`, …).
@@ -48,16 +48,16 @@ public struct AlertRecord: Sendable, Equatable, Codable {
     /// Creates a record; a new alert is undelivered, has no attempts and is due at once (`nextAttemptMs` defaults
     /// to `firedMs`).
     public init(
-        id: String, limitId: String, periodStartMs: Int64, threshold: Int, scope: String, scopeId: String, metric: String, period: String,
+        id: String, limitID: String, periodStartMs: Int64, threshold: Int, scope: String, scopeID: String, metric: String, period: String,
         enforcement: String, amount: String, used: String, currency: String? = nil, periodEndMs: Int64? = nil, firedMs: Int64,
         deliveredMs: Int64? = nil, attempts: Int = 0, nextAttemptMs: Int64? = nil, lastError: String? = nil
     ) {
         self.id = id
-        self.limitId = limitId
+        self.limitID = limitID
         self.periodStartMs = periodStartMs
         self.threshold = threshold
         self.scope = scope
-        self.scopeId = scopeId
+        self.scopeID = scopeID
         self.metric = metric
         self.period = period
         self.enforcement = enforcement
@@ -74,10 +74,10 @@ public struct AlertRecord: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case id
-        case limitId = "limit_id"
+        case limitID = "limit_id"
         case periodStartMs = "period_start_ms"
         case threshold, scope
-        case scopeId = "scope_id"
+        case scopeID = "scope_id"
         case metric, period, enforcement, amount, used, currency
         case periodEndMs = "period_end_ms"
         case firedMs = "fired_ms"
@@ -88,7 +88,7 @@ public struct AlertRecord: Sendable, Equatable, Codable {
     }
 }
 
-extension Meter {
+extension MeterStore {
     /// Alerts, newest first; with `pendingOnly`, only those not delivered yet (given up ones included).
     public func alerts(limit: Int = 100, pendingOnly: Bool = false) async throws(MeterError) -> [AlertRecord] {
         do {
@@ -163,7 +163,7 @@ extension Meter {
                 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
         try statement.execute(arguments: [
-            record.id, record.limitId, record.periodStartMs, record.threshold, record.scope, record.scopeId, record.metric, record.period,
+            record.id, record.limitID, record.periodStartMs, record.threshold, record.scope, record.scopeID, record.metric, record.period,
             record.enforcement, record.amount, record.used, record.currency, record.periodEndMs, record.firedMs, record.deliveredMs,
             record.attempts, record.nextAttemptMs, record.lastError,
         ])
@@ -172,8 +172,8 @@ extension Meter {
 
     private static func alert(_ row: Row) -> AlertRecord {
         AlertRecord(
-            id: row["id"], limitId: row["limit_id"], periodStartMs: row["period_start_ms"], threshold: row["threshold"], scope: row["scope"],
-            scopeId: row["scope_id"], metric: row["metric"], period: row["period"], enforcement: row["enforcement"], amount: row["amount"],
+            id: row["id"], limitID: row["limit_id"], periodStartMs: row["period_start_ms"], threshold: row["threshold"], scope: row["scope"],
+            scopeID: row["scope_id"], metric: row["metric"], period: row["period"], enforcement: row["enforcement"], amount: row["amount"],
             used: row["used"], currency: row["currency"], periodEndMs: row["period_end_ms"], firedMs: row["fired_ms"],
             deliveredMs: row["delivered_ms"], attempts: row["attempts"], nextAttemptMs: row["next_attempt_ms"], lastError: row["last_error"])
     }

@@ -110,7 +110,7 @@ public struct CreditBalance: Sendable, Equatable, Codable {
     public var grants: [CreditGrant]
 }
 
-extension Meter {
+extension MeterStore {
     /// Grants credit to a customer (its own account, or refused when it is in a team: grant to the team) or a team.
     /// `amount` is in `currency`; `unit` records a grant made in a credit unit (name and number of units).
     public func grantCredits(
@@ -258,7 +258,7 @@ enum Ledger {
 
     /// The account's open grants (not expired or voided in the ledger yet).
     static func openGrants(_ db: Database, account: String) throws -> [CreditGrant] {
-        try Row.fetchAll(db, sql: "SELECT * FROM credit_grants WHERE account = ? AND closed_ms IS NULL", arguments: [account]).map(Meter.grant)
+        try Row.fetchAll(db, sql: "SELECT * FROM credit_grants WHERE account = ? AND closed_ms IS NULL", arguments: [account]).map(MeterStore.grant)
     }
 
     /// Whether the account has ever been granted credit (then it is prepaid: requests need a balance).
@@ -331,7 +331,7 @@ enum Ledger {
 
     /// The balance as sums over the ledger.
     static func balance(_ db: Database, account: String, currency: String, nowMs: Int64) throws -> CreditBalance {
-        let grants = try Row.fetchAll(db, sql: "SELECT * FROM credit_grants WHERE account = ?", arguments: [account]).map(Meter.grant)
+        let grants = try Row.fetchAll(db, sql: "SELECT * FROM credit_grants WHERE account = ?", arguments: [account]).map(MeterStore.grant)
         var sums: [String: Money] = [:]
         var upcoming = Money.zero
         let effective = Dictionary(uniqueKeysWithValues: grants.map { ($0.id, $0.effectiveMs <= nowMs) })

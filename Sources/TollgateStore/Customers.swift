@@ -66,7 +66,7 @@ public struct Principal: Sendable {
     public var creditAccount: String { team.map { "team:\($0)" } ?? "customer:\(key.customer)" }
 }
 
-extension Meter {
+extension MeterStore {
     /// Ids allowed for customers and teams: what a URL path segment and a log line can carry unharmed.
     static func validateID(_ id: String, what: String) throws(MeterError) {
         guard !id.isEmpty, id.count <= 200, id.allSatisfy({ $0.isLetter || $0.isNumber || "-_.@:".contains($0) }) else {

@@ -18,20 +18,20 @@ enum EventRow {
     static func arguments(_ event: UsageEvent) -> StatementArguments {
         let usage = event.usage
         let values: [(any DatabaseValueConvertible)?] = [
-            event.id, event.timestampMs, event.customer, event.keyId, event.feature, event.endUser, event.project, event.provider,
+            event.id, event.timestampMs, event.customer, event.keyID, event.feature, event.endUser, event.project, event.provider,
             event.route, event.path, event.model, event.servedModel, event.status, event.stream, usage.inputTokens,
             usage.cacheReadTokens, usage.cacheWriteTokens, usage.cacheWrite1hTokens, usage.outputTokens, usage.reasoningTokens,
             usage.inputAudioTokens, usage.outputAudioTokens, event.rawUsage, event.serviceTier, event.latencyMs, event.ttfbMs,
             event.upstreamMs, event.cost.description, event.price.description, event.currency, event.estimated, event.priced,
             event.note, event.idempotencyKey, usage.inputImageTokens, usage.outputImageTokens, usage.webSearchRequests,
-            usage.webFetchRequests, event.priceBook, event.priceCurrency, event.requestId,
+            usage.webFetchRequests, event.priceBook, event.priceCurrency, event.requestID,
         ]
         return StatementArguments(values)
     }
 
     static func event(_ row: Row) -> UsageEvent {
         UsageEvent(
-            id: row["id"], timestampMs: row["ts_ms"], customer: row["customer_id"], keyId: row["key_id"], feature: row["feature"],
+            id: row["id"], timestampMs: row["ts_ms"], customer: row["customer_id"], keyID: row["key_id"], feature: row["feature"],
             endUser: row["end_user"], project: row["project"], provider: row["provider"], route: row["route"], path: row["path"],
             model: row["model"], servedModel: row["served_model"], status: row["status"], stream: row["stream"],
             usage: TokenUsage(
@@ -45,7 +45,7 @@ enum EventRow {
             rawUsage: row["raw_usage"], serviceTier: row["service_tier"], latencyMs: row["latency_ms"], ttfbMs: row["ttfb_ms"],
             upstreamMs: row["upstream_ms"], cost: Money(row["cost"] as String) ?? .zero, price: Money(row["price"] as String) ?? .zero,
             currency: row["currency"], estimated: row["estimated"], priced: row["priced"], note: row["note"],
-            idempotencyKey: row["idempotency_key"], priceBook: row["price_book"], priceCurrency: row["price_currency"], requestId: row["request_id"]
+            idempotencyKey: row["idempotency_key"], priceBook: row["price_book"], priceCurrency: row["price_currency"], requestID: row["request_id"]
         )
     }
 }

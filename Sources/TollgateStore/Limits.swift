@@ -66,7 +66,7 @@ enum LimitQuantity {
     }
 }
 
-extension Meter {
+extension MeterStore {
     /// Adds a limit. Money amounts are decimals, tokens and requests whole numbers; thresholds are percentages.
     public func addLimit(
         scope: LimitScope, scopeID: String, metric: LimitMetric, period: LimitPeriod, amount: String, enforcement: Enforcement = .hard,

@@ -27,7 +27,7 @@ public struct ModelConsumption: Sendable, Equatable, Codable {
     }
 }
 
-extension Meter {
+extension MeterStore {
     /// A customer's consumption by model in [from, to), largest price first. Requests Tollgate refused itself
     /// (admission, unreadable bodies) are left out.
     public func consumption(customer: String, fromMs: Int64, toMs: Int64) async throws(MeterError) -> [ModelConsumption] {

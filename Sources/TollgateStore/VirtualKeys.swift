@@ -19,7 +19,7 @@ public struct VirtualKey: Sendable, Equatable, Codable {
     public var revokedMs: Int64?
 }
 
-extension Meter {
+extension MeterStore {
     /// Creates a key for `customer` (creating the customer if new) and returns the record and the secret,
     /// which is shown this once and never stored.
     public func createKey(customer: String, name: String? = nil) async throws(MeterError) -> (key: VirtualKey, secret: String) {

@@ -337,10 +337,10 @@ struct AdminAPITests {
             let fired: Int64 = 1_767_225_601_500
             try await meter.pool.write { db in
                 for (id, offset) in [("alr_old", 0), ("alr_new", 1000)] as [(String, Int64)] {
-                    _ = try Meter.insertAlert(
+                    _ = try MeterStore.insertAlert(
                         db,
                         AlertRecord(
-                            id: id, limitId: "lim_\(id)", periodStartMs: 1_767_225_600_000, threshold: 80, scope: "customer", scopeId: "acme",
+                            id: id, limitID: "lim_\(id)", periodStartMs: 1_767_225_600_000, threshold: 80, scope: "customer", scopeID: "acme",
                             metric: "money", period: "month", enforcement: "hard", amount: "100", used: "80.25", currency: "USD",
                             periodEndMs: 1_769_904_000_000, firedMs: fired + offset))
                 }
@@ -404,7 +404,7 @@ struct AdminAPITests {
     /// An event of `customer` now, at `price`.
     static func event(customer: String, price: String) -> UsageEvent {
         UsageEvent(
-            id: "evt_\(UUID().uuidString)", timestampMs: Int64(Date().timeIntervalSince1970 * 1000), customer: customer, keyId: "key_test",
+            id: "evt_\(UUID().uuidString)", timestampMs: Int64(Date().timeIntervalSince1970 * 1000), customer: customer, keyID: "key_test",
             provider: "openai", route: APIName.openAIChat.rawValue, path: "/v1/chat/completions", model: "gpt-4o-mini", servedModel: nil,
             status: 200, stream: false, usage: TokenUsage(inputTokens: 10, outputTokens: 2), latencyMs: 12.5, ttfbMs: nil, upstreamMs: nil,
             cost: Money(raw: 1), price: Money(price)!, currency: "USD", estimated: false, priced: true)
@@ -415,11 +415,11 @@ struct AdminAPITests {
 
 /// Runs `test` with a client of an admin API over a meter on a new file in a temporary folder, removed afterwards.
 private func withAdminAPI(
-    creditUnit: (name: String, value: Money)? = nil, _ test: @escaping @Sendable (AdminClient, Meter) async throws -> Void
+    creditUnit: (name: String, value: Money)? = nil, _ test: @escaping @Sendable (AdminClient, MeterStore) async throws -> Void
 ) async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-admin-tests-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: directory) }
-    let meter = try Meter(path: directory.appendingPathComponent("meter.db").path)
+    let meter = try MeterStore(path: directory.appendingPathComponent("meter.db").path)
     let api = AdminAPI(meter: meter, token: AdminAPITests.token, currency: "USD", creditUnit: creditUnit, logger: Logger(label: "admin-tests"))
     try await Application(responder: api.responder()).test(.router) { client in
         try await test(AdminClient(client: client), meter)

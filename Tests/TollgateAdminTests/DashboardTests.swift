@@ -314,7 +314,7 @@ struct DashboardTests {
         id: String, customer: String, ms: Int64, model: String, cost: String, price: String, status: Int = 200, note: String? = nil
     ) -> UsageEvent {
         UsageEvent(
-            id: id, timestampMs: ms, customer: customer, keyId: "key_\(customer.count)", provider: "openai", route: APIName.openAIChat.rawValue,
+            id: id, timestampMs: ms, customer: customer, keyID: "key_\(customer.count)", provider: "openai", route: APIName.openAIChat.rawValue,
             path: "/v1/chat/completions", model: model, servedModel: model + "-2026-01-01", status: status, stream: false,
             usage: TokenUsage(inputTokens: 100, cacheReadTokens: 10, outputTokens: 20), latencyMs: 12.5, ttfbMs: nil, upstreamMs: nil,
             cost: Money(cost)!, price: Money(price)!, currency: "USD", estimated: false, priced: true, note: note)
@@ -322,7 +322,7 @@ struct DashboardTests {
 
     /// acme: two gpt-4o requests and a failed one today and yesterday, one gpt-4o-mini 51 days ago; beta: one
     /// gpt-4o-mini at a loss; the hostile id: one gpt-4o. A monthly cap of 1 USD and 25 USD of credit for acme.
-    static func fixture(_ meter: Meter) async throws {
+    static func fixture(_ meter: MeterStore) async throws {
         try await meter.insert([
             event(id: "evt_a1", customer: "acme", ms: now - 2 * hour, model: "gpt-4o", cost: "0.1", price: "0.3"),
             event(id: "evt_a2", customer: "acme", ms: now - day - hour, model: "gpt-4o", cost: "0.1", price: "0.300000000000001"),
@@ -345,10 +345,10 @@ struct DashboardTests {
 
 /// Runs `test` with a client of the admin router (API and dashboard) over a meter holding ``DashboardTests/fixture(_:)``,
 /// the dashboard's clock at ``DashboardTests/now``.
-private func withDashboard(_ test: @escaping @Sendable (DashboardClient, Meter) async throws -> Void) async throws {
+private func withDashboard(_ test: @escaping @Sendable (DashboardClient, MeterStore) async throws -> Void) async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-dashboard-tests-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: directory) }
-    let meter = try Meter(path: directory.appendingPathComponent("meter.db").path)
+    let meter = try MeterStore(path: directory.appendingPathComponent("meter.db").path)
     try await DashboardTests.fixture(meter)
     let logger = Logger(label: "dashboard-tests")
     let api = AdminAPI(meter: meter, token: DashboardTests.token, currency: "USD", creditUnit: nil, logger: logger)

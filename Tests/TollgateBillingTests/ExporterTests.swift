@@ -44,18 +44,18 @@ struct ExporterTests {
 
     static func event(_ id: String, customer: String, at ms: Int64, price: String = "0.01") -> UsageEvent {
         UsageEvent(
-            id: id, timestampMs: ms, customer: customer, keyId: "key_1", provider: "openai", route: "openai.chat", path: "/v1/chat/completions",
+            id: id, timestampMs: ms, customer: customer, keyID: "key_1", provider: "openai", route: "openai.chat", path: "/v1/chat/completions",
             model: "gpt-4o", servedModel: "gpt-4o", status: 200, stream: false, usage: TokenUsage(inputTokens: 10, outputTokens: 5),
             latencyMs: 1, ttfbMs: nil, upstreamMs: nil, cost: Money("0.005") ?? .zero, price: Money(price) ?? .zero, currency: "USD",
             estimated: false, priced: true)
     }
 
     func withExporter(
-        _ sink: ScriptedSink, clock: TestClock, _ body: (Exporter, Meter) async throws -> Void
+        _ sink: ScriptedSink, clock: TestClock, _ body: (Exporter, MeterStore) async throws -> Void
     ) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-exporter-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let meter = try Meter(path: directory.appendingPathComponent("meter.db").path)
+        let meter = try MeterStore(path: directory.appendingPathComponent("meter.db").path)
         let exporter = Exporter(meter: meter, sink: sink, rules: { PricingRules() }, logger: Logger(label: "test"), clock: { clock.value })
         try await body(exporter, meter)
     }
@@ -127,7 +127,7 @@ struct ExporterTests {
         let sink = ScriptedSink(needsCustomerID: true)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-exporter-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let meter = try Meter(path: directory.appendingPathComponent("meter.db").path)
+        let meter = try MeterStore(path: directory.appendingPathComponent("meter.db").path)
         var terms = CustomerPricing()
         terms.externalIDs = ["stripe": "cus_config"]
         let rules = PricingRules(customers: ["acme": terms, "globex": terms])

@@ -35,10 +35,10 @@ import TollgateStore
         let rating = rules.rate(
             provider: "openai", customer: "acme", usage: usage, servedModel: model, requestedModel: model, serviceTier: nil, at: timestamp)
         return UsageEvent(
-            id: id, timestampMs: timestamp, customer: "acme", keyId: "key_1", provider: "openai", route: "openai.chat",
+            id: id, timestampMs: timestamp, customer: "acme", keyID: "key_1", provider: "openai", route: "openai.chat",
             path: "/v1/chat/completions", model: model, servedModel: model, status: 200, stream: false, usage: usage, latencyMs: 1,
             ttfbMs: nil, upstreamMs: nil, cost: rating.cost, price: rating.price, currency: rating.currency, estimated: false,
-            priced: rating.priced, idempotencyKey: idempotencyKey, priceBook: rating.priceBook, requestId: "req_\(id)")
+            priced: rating.priced, idempotencyKey: idempotencyKey, priceBook: rating.priceBook, requestID: "req_\(id)")
     }
 
     /// Three gpt-4o calls and one of a model whose name needs escaping, for a customer whose name does too.
@@ -47,7 +47,7 @@ import TollgateStore
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-statement-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let meter = try Meter(path: directory.appendingPathComponent("meter.db").path)
+        let meter = try MeterStore(path: directory.appendingPathComponent("meter.db").path)
         try await meter.insert([
             event("evt_a", day: 1, model: "gpt-4o", idempotencyKey: "order-1", rules: rules),
             event("evt_b", day: 2, model: "gpt-4o", idempotencyKey: "<b>\"2\"</b>", rules: rules),

@@ -293,18 +293,18 @@ struct WebhookSenderTests {
     /// A money alert of limit `limit`, fired 1.5 s into 2026, for the month.
     static func alert(_ id: String, limit: String = "lim_a") -> AlertRecord {
         AlertRecord(
-            id: id, limitId: limit, periodStartMs: yearStartMs, threshold: 80, scope: "customer", scopeId: "acme", metric: "money", period: "month",
+            id: id, limitID: limit, periodStartMs: yearStartMs, threshold: 80, scope: "customer", scopeID: "acme", metric: "money", period: "month",
             enforcement: "hard", amount: "100.000000001", used: "80.25", currency: "USD", periodEndMs: 1_769_904_000_000, firedMs: firedMs)
     }
 
-    static func insert(_ records: [AlertRecord], into meter: Meter) async throws {
+    static func insert(_ records: [AlertRecord], into meter: MeterStore) async throws {
         try await meter.pool.write { db in
-            for record in records { _ = try Meter.insertAlert(db, record) }
+            for record in records { _ = try MeterStore.insertAlert(db, record) }
         }
     }
 
     static func sender(
-        meter: Meter, port: Int, secret: String? = secret, maxAttempts: Int = 20, attemptTimeout: Duration = .seconds(10),
+        meter: MeterStore, port: Int, secret: String? = secret, maxAttempts: Int = 20, attemptTimeout: Duration = .seconds(10),
         logger: Logger = Logger(label: "test")
     ) -> WebhookSender {
         var settings = AlertSettings()
@@ -319,13 +319,13 @@ struct WebhookSenderTests {
     }
 }
 
-// MARK: - Meter
+// MARK: - MeterStore
 
 /// Runs `body` with a meter on a new file in a temporary folder, removed afterwards.
-private func withAlertMeter<T>(_ body: (Meter) async throws -> T) async throws -> T {
+private func withAlertMeter<T>(_ body: (MeterStore) async throws -> T) async throws -> T {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-webhook-tests-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: directory) }
-    return try await body(Meter(path: directory.appendingPathComponent("meter.db").path))
+    return try await body(MeterStore(path: directory.appendingPathComponent("meter.db").path))
 }
 
 // MARK: - Receiver

@@ -20,7 +20,7 @@ struct AdversarialBodyTests {
         let usageEnd = try offset(after: #""obfuscation":"t9"}"#, in: body)
         let doneEnd = try offset(after: "data: [DONE]", in: body)
         for length in 0...body.count {
-            let reading = chatStreamMeter().run([body[..<length]]).reading
+            let reading = chatStreamReader().run([body[..<length]]).reading
             #expect(reading.completed == (length >= doneEnd), "cut at \(length)")
             #expect((reading.usage != nil) == (length >= usageEnd), "cut at \(length)")
         }
@@ -30,14 +30,14 @@ struct AdversarialBodyTests {
     func streamCutMidEvent() throws {
         let body = Self.usageStream.body
         let cut = try offset(after: #""usage":{"prompt_tokens":12,"#, in: body)
-        let run = chatStreamMeter().run([body[..<cut]])
+        let run = chatStreamReader().run([body[..<cut]])
         #expect(!run.reading.completed)
         #expect(run.reading.usage == nil)
         #expect(run.reading.note != nil, "the broken last event is noted")
         #expect(run.reading.servedModel == "gpt-5-nano-2025-08-07", "what came before is still read")
         #expect(run.clientBytes == Array(body[..<cut]))
         // Rewriting: the unfinished event is still handed to the client at the end, not lost.
-        let rewritten = chatStreamMeter(rewriting: true).run([body[..<cut]])
+        let rewritten = chatStreamReader(rewriting: true).run([body[..<cut]])
         #expect(!rewritten.reading.completed)
         #expect(rewritten.clientBytes.text.hasSuffix(#""usage":{"prompt_tokens":12,"#))
     }
@@ -52,18 +52,18 @@ struct AdversarialBodyTests {
             chatChunk(content: nil, usage: chatUsage(prompt: 20, completion: 7, cached: 4), choicesEmpty: true),
             "[DONE]",
         ])
-        let run = chatStreamMeter().run(stream)
+        let run = chatStreamReader().run(stream)
         #expect(run.reading.note != nil)
         #expect(TokenClasses(run.reading.usage) == TokenClasses(input: 16, cacheRead: 4, output: 7))
         #expect(run.reading.completed)
         #expect(run.clientBytes == stream)
-        expectSplitInvariant(stream, equals: run) { chatStreamMeter() }
+        expectSplitInvariant(stream, equals: run) { chatStreamReader() }
     }
 
     @Test("usage null everywhere: no usage")
     func usageNullEverywhere() {
         let stream = sseStream([chatChunk(content: "a", usage: "null"), chatChunk(content: "b", usage: "null"), "[DONE]"])
-        let reading = chatStreamMeter().run(stream).reading
+        let reading = chatStreamReader().run(stream).reading
         #expect(reading.usage == nil)
         #expect(reading.rawUsage == nil)
         #expect(reading.completed)
@@ -80,13 +80,13 @@ struct AdversarialBodyTests {
             chatChunk(content: nil, usage: chatUsage(prompt: 5, completion: 9), choicesEmpty: true),
             "[DONE]",
         ])
-        #expect(TokenClasses(chatStreamMeter().run(stream).reading.usage) == TokenClasses(input: 5, output: 9))
+        #expect(TokenClasses(chatStreamReader().run(stream).reading.usage) == TokenClasses(input: 5, output: 9))
     }
 
     @Test("a usage object without token counts is noted, not read as zero")
     func usageWithoutCounts() {
         let stream = sseStream([chatChunk(content: nil, usage: #"{"cost":0.1}"#, choicesEmpty: true), "[DONE]"])
-        let reading = chatStreamMeter().run(stream).reading
+        let reading = chatStreamReader().run(stream).reading
         #expect(reading.usage == nil)
         #expect(reading.note != nil)
     }
@@ -100,26 +100,26 @@ struct AdversarialBodyTests {
         let events = original.components(separatedBy: "\n\n").filter { !$0.isEmpty }
         // Comments inside events, keep-alive comment blocks between them, the chosen line end everywhere.
         let stream = Array(utf8: events.map { ": keep-alive\(commentEnd)\(commentEnd): ping\(commentEnd)\($0)\(lineEnd)\(lineEnd)" }.joined())
-        let plain = chatStreamMeter().run(Self.usageStream.body)
-        let run = chatStreamMeter().run(stream)
+        let plain = chatStreamReader().run(Self.usageStream.body)
+        let run = chatStreamReader().run(stream)
         #expect(run.reading == plain.reading)
         #expect(TokenClasses(run.reading.usage) == Self.usageStream.expected.classes)
         #expect(run.clientBytes == stream)
-        expectSplitInvariant(stream, equals: run) { chatStreamMeter() }
+        expectSplitInvariant(stream, equals: run) { chatStreamReader() }
     }
 
     @Test("a last event without its blank line is still read")
     func missingFinalBlankLine() {
         let stream = Array(
             utf8: "data: " + chatChunk(content: nil, usage: chatUsage(prompt: 3, completion: 2), choicesEmpty: true) + "\n\ndata: [DONE]")
-        let reading = chatStreamMeter().run(stream).reading
+        let reading = chatStreamReader().run(stream).reading
         #expect(reading.completed)
         #expect(TokenClasses(reading.usage) == TokenClasses(input: 3, output: 2))
     }
 
     @Test("an empty body", arguments: [false, true])
     func emptyBody(stream: Bool) {
-        let run = (stream ? chatStreamMeter(rewriting: true) : chatJSONMeter()).run([UInt8]())
+        let run = (stream ? chatStreamReader(rewriting: true) : chatJSONReader()).run([UInt8]())
         #expect(!run.reading.completed)
         #expect(run.reading.usage == nil)
         #expect(run.reading.servedModel == nil)
@@ -158,17 +158,17 @@ struct AdversarialBodyTests {
         ]
     )
     func notJSON(_ text: String) {
-        let reading = chatJSONMeter().run(Array(utf8: text)).reading
+        let reading = chatJSONReader().run(Array(utf8: text)).reading
         #expect(!reading.completed)
         #expect(reading.note != nil)
-        let streamed = chatStreamMeter().run(Array(utf8: text)).reading
+        let streamed = chatStreamReader().run(Array(utf8: text)).reading
         #expect(!streamed.completed)
         #expect(streamed.usage == nil)
     }
 
     @Test("bare JSON scalars are complete bodies without usage", arguments: ["null", "true", "42", "-1.5e3", #""text""#, "[]"])
     func scalars(_ text: String) {
-        let reading = chatJSONMeter().run(Array(utf8: text)).reading
+        let reading = chatJSONReader().run(Array(utf8: text)).reading
         #expect(reading.completed)
         #expect(reading.usage == nil)
     }
@@ -180,7 +180,7 @@ struct AdversarialBodyTests {
             body: Array(utf8: #"{"model":"gpt-5-nano","stream":true}"#), options: RequestOptions(acceptsStreamUsageOption: true)
         )
         #expect(request.injectedStreamUsage)
-        let run = APIName.openAIChat.wireFormat.makeMeter(for: request, contentType: recorded.contentType).run(recorded.body)
+        let run = APIName.openAIChat.wireFormat.makeReader(for: request, contentType: recorded.contentType).run(recorded.body)
         #expect(run.clientBytes == recorded.body)
         #expect(run.reading.completed)
         #expect(run.reading.usage == nil)

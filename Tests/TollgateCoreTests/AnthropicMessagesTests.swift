@@ -60,11 +60,11 @@ struct AnthropicMessagesTests {
     func lineEnds(_ lineEnd: String) {
         let recorded = RecordedCase.named("anthropic-stream-tools-2")
         let stream = Array(utf8: ": keep-alive\n\n" + recorded.body.text.replacingOccurrences(of: "\n", with: lineEnd))
-        let plain = anthropicStreamMeter().run(recorded.body)
-        let run = anthropicStreamMeter().run(stream)
+        let plain = anthropicStreamReader().run(recorded.body)
+        let run = anthropicStreamReader().run(stream)
         #expect(run.reading == plain.reading)
         #expect(run.clientBytes == stream)
-        expectSplitInvariant(stream, equals: run) { anthropicStreamMeter() }
+        expectSplitInvariant(stream, equals: run) { anthropicStreamReader() }
     }
 
     // MARK: - Mapping
@@ -77,7 +77,7 @@ struct AnthropicMessagesTests {
                 + #""cache_creation":{"ephemeral_5m_input_tokens":100,"ephemeral_1h_input_tokens":200},"output_tokens":90,"#
                 + #""output_tokens_details":{"thinking_tokens":60},"server_tool_use":{"web_search_requests":3,"web_fetch_requests":1},"#
                 + #""service_tier":"priority"}}"#)
-        let run = anthropicJSONMeter().run(body)
+        let run = anthropicJSONReader().run(body)
         #expect(
             run.reading.usage
                 == TokenUsage(
@@ -87,7 +87,7 @@ struct AnthropicMessagesTests {
         #expect(run.reading.servedModel == "claude-sonnet-4-6")
         #expect(run.reading.serviceTier == "priority")
         #expect(run.reading.completed && run.reading.note == nil)
-        expectSplitInvariant(body, equals: run) { anthropicJSONMeter() }
+        expectSplitInvariant(body, equals: run) { anthropicJSONReader() }
     }
 
     @Test(
@@ -123,7 +123,7 @@ struct AnthropicMessagesTests {
             ("message_delta", #"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":15}}"#),
             messageStop,
         ])
-        let run = anthropicStreamMeter().run(stream)
+        let run = anthropicStreamReader().run(stream)
         #expect(
             run.reading.usage
                 == TokenUsage(inputTokens: 25, cacheReadTokens: 1000, cacheWriteTokens: 40, cacheWrite1hTokens: 30, outputTokens: 15))
@@ -131,7 +131,7 @@ struct AnthropicMessagesTests {
         #expect(run.reading.rawUsage == #"{"output_tokens":15}"#)
         #expect(run.reading.completed && run.reading.note == nil)
         #expect(run.reading.contentEvents == 1)
-        expectSplitInvariant(stream, equals: run) { anthropicStreamMeter() }
+        expectSplitInvariant(stream, equals: run) { anthropicStreamReader() }
     }
 
     @Test("null input-side fields in message_delta keep message_start's values")
@@ -145,7 +145,7 @@ struct AnthropicMessagesTests {
             ),
             messageStop,
         ])
-        #expect(anthropicStreamMeter().run(stream).reading.usage == TokenUsage(inputTokens: 25, cacheReadTokens: 7, outputTokens: 9))
+        #expect(anthropicStreamReader().run(stream).reading.usage == TokenUsage(inputTokens: 25, cacheReadTokens: 7, outputTokens: 9))
     }
 
     @Test("several message_delta events (server tools): the last value of each field, never a sum")
@@ -167,7 +167,7 @@ struct AnthropicMessagesTests {
             ),
             messageStop,
         ])
-        let run = anthropicStreamMeter().run(stream)
+        let run = anthropicStreamReader().run(stream)
         #expect(
             run.reading.usage
                 == TokenUsage(
@@ -176,7 +176,7 @@ struct AnthropicMessagesTests {
                 ))
         #expect(run.reading.rawUsage?.hasPrefix(#"{"input_tokens":5300,"#) == true)
         #expect(run.reading.contentEvents == 2)
-        expectSplitInvariant(stream, equals: run) { anthropicStreamMeter() }
+        expectSplitInvariant(stream, equals: run) { anthropicStreamReader() }
     }
 
     @Test("the event name is optional: the data's type is read when it is missing")
@@ -184,8 +184,8 @@ struct AnthropicMessagesTests {
         let recorded = RecordedCase.named("anthropic-stream-prompt")
         let lines = recorded.body.text.split(separator: "\n", omittingEmptySubsequences: false)
         let stream = Array(utf8: lines.filter { !$0.hasPrefix("event:") }.joined(separator: "\n"))
-        let run = anthropicStreamMeter().run(stream)
-        #expect(run.reading == anthropicStreamMeter().run(recorded.body).reading)
+        let run = anthropicStreamReader().run(stream)
+        #expect(run.reading == anthropicStreamReader().run(recorded.body).reading)
         #expect(TokenClasses(run.reading.usage) == recorded.expected.classes)
     }
 
@@ -200,7 +200,7 @@ struct AnthropicMessagesTests {
         let deltaEnd = try lineEnd(after: #"data: {"type":"message_delta""#, in: body)
         let stopEnd = try #require(body.lastIndex(of: UInt8(ascii: "}"))) + 1
         for length in 0...body.count {
-            let reading = anthropicStreamMeter().run([body[..<length]]).reading
+            let reading = anthropicStreamReader().run([body[..<length]]).reading
             #expect(reading.completed == (length >= stopEnd), "cut at \(length)")
             #expect((reading.note == nil) == (length >= stopEnd), "cut at \(length): \(reading.note ?? "")")
             #expect((reading.usage != nil) == (length >= startEnd), "cut at \(length)")
@@ -216,13 +216,13 @@ struct AnthropicMessagesTests {
     func cutBeforeStop() throws {
         let recorded = RecordedCase.named("anthropic-stream-thinking")
         let cut = try offset(after: "event: message_stop\n", in: recorded.body)
-        let run = anthropicStreamMeter().run([recorded.body[..<cut]])
+        let run = anthropicStreamReader().run([recorded.body[..<cut]])
         #expect(!run.reading.completed)
         #expect(run.reading.note == "stream ended before message_stop")
         #expect(TokenClasses(run.reading.usage) == recorded.expected.classes)
         #expect(run.clientBytes == Array(recorded.body[..<cut]))
 
-        var meter = anthropicStreamMeter()
+        var meter = anthropicStreamReader()
         _ = recorded.body[..<cut].withUnsafeBytes { meter.observe($0) }
         #expect(!meter.reachedEnd)
         _ = recorded.body[cut...].withUnsafeBytes { meter.observe($0) }
@@ -238,12 +238,12 @@ struct AnthropicMessagesTests {
             ("message_delta", #"{"type":"message_delta","delta":{},"usage":{"output_tokens":6}}"#),
             messageStop,
         ])
-        let run = anthropicStreamMeter().run(stream)
+        let run = anthropicStreamReader().run(stream)
         #expect(run.reading.note == "malformed stream event")
         #expect(run.reading.usage == TokenUsage(inputTokens: 8, outputTokens: 6))
         #expect(run.reading.completed)
         #expect(run.clientBytes == stream)
-        expectSplitInvariant(stream, equals: run) { anthropicStreamMeter() }
+        expectSplitInvariant(stream, equals: run) { anthropicStreamReader() }
     }
 
     @Test("unknown event types and pings are ignored, usage objects in them included")
@@ -262,11 +262,11 @@ struct AnthropicMessagesTests {
             ("ping", #"{"type": "ping"}"#),
             messageStop,
         ])
-        let run = anthropicStreamMeter().run(stream)
-        #expect(run.reading == anthropicStreamMeter().run(plain).reading)
+        let run = anthropicStreamReader().run(stream)
+        #expect(run.reading == anthropicStreamReader().run(plain).reading)
         #expect(run.reading.note == nil)
         #expect(run.clientBytes == stream)
-        expectSplitInvariant(stream, equals: run) { anthropicStreamMeter() }
+        expectSplitInvariant(stream, equals: run) { anthropicStreamReader() }
     }
 
     @Test("usage null or missing everywhere: no usage, no raw usage, no note")
@@ -281,7 +281,7 @@ struct AnthropicMessagesTests {
             ("message_delta", #"{"type":"message_delta","delta":{},"usage":null}"#),
             messageStop,
         ])
-        let reading = anthropicStreamMeter().run(stream).reading
+        let reading = anthropicStreamReader().run(stream).reading
         #expect(reading.usage == nil)
         #expect(reading.rawUsage == nil)
         #expect(reading.completed)
@@ -297,7 +297,7 @@ struct AnthropicMessagesTests {
             ("message_delta", #"{"type":"message_delta","delta":{},"usage":{"iterations":[{"input_tokens":8}]}}"#),
             messageStop,
         ])
-        let reading = anthropicStreamMeter().run(stream).reading
+        let reading = anthropicStreamReader().run(stream).reading
         #expect(reading.note == "usage object without token counts")
         #expect(reading.usage == TokenUsage(inputTokens: 8, outputTokens: 1))
         #expect(reading.rawUsage == #"{"input_tokens":8,"output_tokens":1}"#)
@@ -310,28 +310,28 @@ struct AnthropicMessagesTests {
             textDelta("Once upon"),
             ("error", #"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#),
         ])
-        let run = anthropicStreamMeter().run(stream)
+        let run = anthropicStreamReader().run(stream)
         #expect(!run.reading.completed)
         #expect(run.reading.note == "stream error event: overloaded_error: Overloaded")
         #expect(run.reading.usage == TokenUsage(inputTokens: 30, cacheReadTokens: 5, outputTokens: 1))
         #expect(run.reading.contentEvents == 1)
         #expect(run.clientBytes == stream)
-        var meter = anthropicStreamMeter()
+        var meter = anthropicStreamReader()
         _ = stream.withUnsafeBytes { meter.observe($0) }
         #expect(meter.reachedEnd, "the error is the stream's terminal event")
-        expectSplitInvariant(stream, equals: run) { anthropicStreamMeter() }
+        expectSplitInvariant(stream, equals: run) { anthropicStreamReader() }
 
         // Alone, with no message before it; and a message_stop after an error does not make it complete.
-        let alone = anthropicStreamMeter().run(anthropicStream([("error", #"{"type":"error","error":{"type":"api_error"}}"#)])).reading
+        let alone = anthropicStreamReader().run(anthropicStream([("error", #"{"type":"error","error":{"type":"api_error"}}"#)])).reading
         #expect(alone.note == "stream error event: api_error")
         #expect(!alone.completed && alone.usage == nil)
-        let stopped = anthropicStreamMeter().run(stream + anthropicStream([messageStop])).reading
+        let stopped = anthropicStreamReader().run(stream + anthropicStream([messageStop])).reading
         #expect(!stopped.completed)
     }
 
     @Test("a body that is not an event stream never crashes and never completes", arguments: ["", "nope", "data: {", "\u{0}\r\r\n:"])
     func notAStream(_ text: String) {
-        let reading = anthropicStreamMeter().run(Array(utf8: text)).reading
+        let reading = anthropicStreamReader().run(Array(utf8: text)).reading
         #expect(!reading.completed)
         #expect(reading.usage == nil)
         #expect(reading.note != nil)
@@ -342,7 +342,7 @@ struct AnthropicMessagesTests {
     @Test("an error body reads as complete, without usage or model")
     func errorBody() {
         let body = Array(utf8: #"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: Field required"}}"#)
-        let reading = anthropicJSONMeter().run(body).reading
+        let reading = anthropicJSONReader().run(body).reading
         #expect(reading.completed)
         #expect(reading.usage == nil && reading.rawUsage == nil && reading.servedModel == nil)
         #expect(reading.note == nil)
@@ -351,7 +351,7 @@ struct AnthropicMessagesTests {
     @Test("a plain body cut short is noted, never complete")
     func plainBodyCut() {
         let recorded = RecordedCase.named("anthropic-messages-json-basic")
-        let reading = anthropicJSONMeter().run([recorded.body.dropLast()]).reading
+        let reading = anthropicJSONReader().run([recorded.body.dropLast()]).reading
         #expect(!reading.completed)
         #expect(reading.note != nil)
     }
@@ -380,15 +380,15 @@ struct AnthropicMessagesTests {
 // MARK: - Helpers
 
 /// An Anthropic meter for a synthetic stream.
-private func anthropicStreamMeter() -> any ResponseMeter {
-    APIName.anthropicMessages.wireFormat.makeMeter(
+private func anthropicStreamReader() -> any ResponseReader {
+    APIName.anthropicMessages.wireFormat.makeReader(
         for: PreparedRequest(model: "claude-sonnet-4-5", stream: true), contentType: "text/event-stream; charset=utf-8"
     )
 }
 
 /// An Anthropic meter for a synthetic plain JSON body.
-private func anthropicJSONMeter() -> any ResponseMeter {
-    APIName.anthropicMessages.wireFormat.makeMeter(for: PreparedRequest(model: "claude-sonnet-4-5", stream: false), contentType: "application/json")
+private func anthropicJSONReader() -> any ResponseReader {
+    APIName.anthropicMessages.wireFormat.makeReader(for: PreparedRequest(model: "claude-sonnet-4-5", stream: false), contentType: "application/json")
 }
 
 /// A stream of named events, each `event:` and `data:` line followed by a blank line, as Anthropic writes them.

@@ -100,7 +100,7 @@ struct BedrockTests {
             "x-amzn-bedrock-cache-read-input-token-count": "not a number",
         ]
         let body = Array(#"{"generation":"Hello!","prompt_token_count":12,"generation_token_count":5,"stop_reason":"stop"}"#.utf8)
-        let reading = format.makeMeter(for: request, contentType: "application/json") { headers[$0] }.run(body).reading
+        let reading = format.makeReader(for: request, contentType: "application/json") { headers[$0] }.run(body).reading
         #expect(reading.usage == TokenUsage(inputTokens: 12, outputTokens: 5))
         #expect(reading.rawUsage == #"{"inputTokenCount":12,"outputTokenCount":5}"#)
         #expect(reading.servedModel == "meta.llama3-3-70b-instruct-v1:0")
@@ -109,9 +109,9 @@ struct BedrockTests {
         // An Anthropic body's own usage wins over the headers; without headers nothing changes.
         let anthropic = RecordedCase.handmade("bedrock-invoke-json-basic")
         let anthropicRequest = try anthropic.prepare()
-        let withHeaders = format.makeMeter(for: anthropicRequest, contentType: "application/json") { headers[$0] }.run(anthropic.body)
+        let withHeaders = format.makeReader(for: anthropicRequest, contentType: "application/json") { headers[$0] }.run(anthropic.body)
         #expect(TokenClasses(withHeaders.reading.usage) == anthropic.expected.classes)
-        let withoutHeaders = format.makeMeter(for: request, contentType: "application/json") { _ in nil }.run(body).reading
+        let withoutHeaders = format.makeReader(for: request, contentType: "application/json") { _ in nil }.run(body).reading
         #expect(withoutHeaders.usage == nil)
     }
 
@@ -153,13 +153,13 @@ struct BedrockTests {
                 + #""usage":{"inputTokens":12,"outputTokens":90,"totalTokens":4402,"cacheReadInputTokens":4000,"#
                 + #""cacheWriteInputTokens":300,"cacheDetails":[{"ttl":"1h","inputTokens":200},{"ttl":"5m","inputTokens":100}]},"#
                 + #""metrics":{"latencyMs":900},"serviceTier":{"type":"priority"}}"#)
-        let run = converseMeter().run(body)
+        let run = converseReader().run(body)
         #expect(
             run.reading.usage == TokenUsage(inputTokens: 12, cacheReadTokens: 4000, cacheWriteTokens: 300, cacheWrite1hTokens: 200, outputTokens: 90))
         #expect(run.reading.servedModel == "us.anthropic.claude-sonnet-4-5-20250929-v1:0")
         #expect(run.reading.serviceTier == "priority")
         #expect(run.reading.completed && run.reading.note == nil)
-        expectSplitInvariant(body, equals: run) { converseMeter() }
+        expectSplitInvariant(body, equals: run) { converseReader() }
     }
 
     @Test(
@@ -181,16 +181,16 @@ struct BedrockTests {
     @Test("an error body reads as complete, without usage or model; a cut body is noted")
     func converseErrorBody() {
         let body = Array(utf8: #"{"message":"The provided model identifier is invalid."}"#)
-        let reading = converseMeter().run(body).reading
+        let reading = converseReader().run(body).reading
         #expect(reading.completed && reading.note == nil)
         #expect(reading.usage == nil && reading.rawUsage == nil && reading.servedModel == nil)
-        let cut = converseMeter().run([RecordedCase.named("bedrock-converse-json-nova").body.dropLast()]).reading
+        let cut = converseReader().run([RecordedCase.named("bedrock-converse-json-nova").body.dropLast()]).reading
         #expect(!cut.completed && cut.note != nil)
     }
 
     @Test("an error answered as JSON on a streaming route is read as JSON")
     func streamRouteErrorBody() {
-        let meter = APIName.bedrockConverseStream.wireFormat.makeMeter(
+        let meter = APIName.bedrockConverseStream.wireFormat.makeReader(
             for: PreparedRequest(model: "m", stream: true), contentType: "application/json")
         let reading = meter.run(Array(utf8: #"{"message":"Too many requests, please wait before trying again."}"#)).reading
         #expect(reading.completed && reading.note == nil && reading.usage == nil)
@@ -203,7 +203,7 @@ struct BedrockTests {
         let recorded = RecordedCase.named("bedrock-converse-stream-gpt-oss")
         let metadataStart = recorded.body.count - 235
         for length in 0...recorded.body.count {
-            let reading = converseStreamMeter().run([recorded.body[..<length]]).reading
+            let reading = converseStreamReader().run([recorded.body[..<length]]).reading
             #expect(reading.completed == (length == recorded.body.count), "cut at \(length)")
             #expect((reading.note == nil) == (length == recorded.body.count), "cut at \(length)")
             #expect((reading.usage != nil) == (length == recorded.body.count), "cut at \(length)")
@@ -211,7 +211,7 @@ struct BedrockTests {
                 #expect(reading.note?.contains("truncated") == true, "cut at \(length): \(reading.note ?? "")")
             }
         }
-        let beforeMetadata = converseStreamMeter().run([recorded.body[..<metadataStart]]).reading
+        let beforeMetadata = converseStreamReader().run([recorded.body[..<metadataStart]]).reading
         #expect(beforeMetadata.note == "stream ended before the metadata event")
         #expect(beforeMetadata.contentEvents == 3)
     }
@@ -222,19 +222,19 @@ struct BedrockTests {
             bedrockEvent("messageStart", #"{"role":"assistant"}"#)
             + bedrockEvent("contentBlockDelta", #"{"contentBlockIndex":0,"delta":{"text":"Once"}}"#)
             + bedrockException("throttlingException", message: "Too many tokens, please wait before trying again.")
-        let run = converseStreamMeter().run(stream)
+        let run = converseStreamReader().run(stream)
         #expect(!run.reading.completed)
         #expect(run.reading.note == "stream exception: throttlingException: Too many tokens, please wait before trying again.")
         #expect(run.reading.usage == nil && run.reading.servedModel == nil)
         #expect(run.reading.contentEvents == 1)
         #expect(run.clientBytes == stream)
-        var meter = converseStreamMeter()
+        var meter = converseStreamReader()
         _ = stream.withUnsafeBytes { meter.observe($0) }
         #expect(meter.reachedEnd)
-        expectSplitInvariant(stream, equals: run) { converseStreamMeter() }
+        expectSplitInvariant(stream, equals: run) { converseStreamReader() }
 
         // A metadata event after the exception does not make the inference complete.
-        let afterwards = converseStreamMeter().run(stream + metadata(input: 5, output: 1)).reading
+        let afterwards = converseStreamReader().run(stream + metadata(input: 5, output: 1)).reading
         #expect(!afterwards.completed && afterwards.usage == nil)
         #expect(afterwards.note?.hasPrefix("stream exception: throttlingException") == true)
     }
@@ -248,7 +248,7 @@ struct BedrockTests {
             ("serviceUnavailableException", "Bedrock is unable to process your request."),
         ])
     func exceptionKinds(type: String, message: String) {
-        let reading = converseStreamMeter().run(bedrockException(type, message: message)).reading
+        let reading = converseStreamReader().run(bedrockException(type, message: message)).reading
         #expect(reading.note == "stream exception: \(type): \(message)")
         #expect(!reading.completed)
     }
@@ -261,7 +261,7 @@ struct BedrockTests {
                 EventStreamHeader(name: ":error-code", value: .string("InternalFailure")),
                 EventStreamHeader(name: ":error-message", value: .string("An internal error occurred")),
             ], payload: [])
-        let reading = converseStreamMeter().run(bedrockEvent("messageStart", "{}") + frame).reading
+        let reading = converseStreamReader().run(bedrockEvent("messageStart", "{}") + frame).reading
         #expect(reading.note == "stream error: InternalFailure: An internal error occurred")
         #expect(!reading.completed)
     }
@@ -272,7 +272,7 @@ struct BedrockTests {
         let stream =
             bedrockEvent("messageStart", "{}") + bedrockEvent("futureEvent", #"{"usage":{"inputTokens":999}}"#) + unknownMessage
             + bedrockEvent("messageStop", #"{"stopReason":"end_turn"}"#) + metadata(input: 5, output: 2)
-        let reading = converseStreamMeter().run(stream).reading
+        let reading = converseStreamReader().run(stream).reading
         #expect(reading.completed)
         #expect(reading.usage == TokenUsage(inputTokens: 5, outputTokens: 2))
         #expect(reading.note == "event stream message of unknown type 'future' skipped")
@@ -283,20 +283,20 @@ struct BedrockTests {
         var last = metadata(input: 5, output: 2)
         last[last.count - 20] ^= 0x20
         let stream = bedrockEvent("messageStart", "{}") + bedrockEvent("contentBlockDelta", #"{"delta":{"text":"a"}}"#) + last
-        let run = converseStreamMeter().run(stream)
+        let run = converseStreamReader().run(stream)
         #expect(!run.reading.completed && run.reading.usage == nil)
         #expect(run.reading.note?.hasPrefix("event stream frame at byte ") == true)
         #expect(run.reading.note?.contains("message CRC mismatch") == true)
         #expect(run.reading.note?.hasSuffix("; stream ended before the metadata event") == true)
         #expect(run.reading.contentEvents == 1)
         #expect(run.clientBytes == stream, "the client gets the bytes as they came")
-        expectSplitInvariant(stream, equals: run) { converseStreamMeter() }
+        expectSplitInvariant(stream, equals: run) { converseStreamReader() }
     }
 
     @Test("garbage after the metadata event: the usage and completion stand, the fault is noted")
     func faultAfterTheEnd() {
         let stream = bedrockEvent("messageStart", "{}") + metadata(input: 5, output: 2) + Array(utf8: "garbage!!!!!")
-        let reading = converseStreamMeter().run(stream).reading
+        let reading = converseStreamReader().run(stream).reading
         #expect(reading.completed)
         #expect(reading.usage == TokenUsage(inputTokens: 5, outputTokens: 2))
         #expect(reading.note?.contains("prelude CRC mismatch") == true)
@@ -306,7 +306,7 @@ struct BedrockTests {
         "bodies that are not an event stream never crash and never complete",
         arguments: ["", "{", #"{"message":"The security token included in the request is invalid."}"#, "\u{0}\u{0}\u{0}\u{10}"])
     func notAStream(_ text: String) {
-        for meter in [converseStreamMeter(), invokeStreamMeter()] {
+        for meter in [converseStreamReader(), invokeStreamReader()] {
             let reading = meter.run(Array(utf8: text)).reading
             #expect(!reading.completed)
             #expect(reading.usage == nil)
@@ -317,7 +317,7 @@ struct BedrockTests {
     @Test("random mutations of the recorded stream: never a crash; a changed reading always says why")
     func mutatedStreams() {
         let recorded = RecordedCase.named("bedrock-converse-stream-gpt-oss")
-        let whole = converseStreamMeter().run(recorded.body).reading
+        let whole = converseStreamReader().run(recorded.body).reading
         var generator = SeededGenerator(seed: 2026)
         for _ in 0..<200 {
             var body = recorded.body
@@ -325,7 +325,7 @@ struct BedrockTests {
                 body[Int.random(in: 0..<body.count, using: &generator)] ^= UInt8.random(in: 1...255, using: &generator)
             }
             let cuts = (0..<3).map { _ in Int.random(in: 0...body.count, using: &generator) }.sorted()
-            let reading = converseStreamMeter().run(body.pieces(cutAt: cuts)).reading
+            let reading = converseStreamReader().run(body.pieces(cutAt: cuts)).reading
             #expect(reading == whole || reading.note != nil)
         }
     }
@@ -337,12 +337,12 @@ struct BedrockTests {
         var events = invokeStream(handmadeEvents)
         let secondFrame = Int(events[0..<4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
         events[secondFrame + 30] ^= 0x01
-        let run = invokeStreamMeter().run(events)
+        let run = invokeStreamReader().run(events)
         #expect(!run.reading.completed)
         #expect(run.reading.usage == TokenUsage(inputTokens: 22, outputTokens: 1))
         #expect(run.reading.servedModel == "claude-sonnet-4-5-20250929")
         #expect(run.reading.note?.hasPrefix("event stream frame at byte \(secondFrame): message CRC mismatch") == true)
-        expectSplitInvariant(events, equals: run) { invokeStreamMeter() }
+        expectSplitInvariant(events, equals: run) { invokeStreamReader() }
     }
 
     @Test("the invocation metrics are used only when the Anthropic events report no usage")
@@ -357,22 +357,22 @@ struct BedrockTests {
             #"{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":7,"outputTokenCount":126,"#
             + #""invocationLatency":4069,"firstByteLatency":1117,"cacheReadInputTokenCount":14486,"cacheWriteInputTokenCount":2238}}"#
         let stream = invokeStream(Array(withoutUsage.dropLast()) + [stopWithCache])
-        let run = invokeStreamMeter().run(stream)
+        let run = invokeStreamReader().run(stream)
         #expect(run.reading.usage == TokenUsage(inputTokens: 7, cacheReadTokens: 14486, cacheWriteTokens: 2238, outputTokens: 126))
         #expect(run.reading.rawUsage?.hasPrefix(#"{"inputTokenCount":7,"outputTokenCount":126,"#) == true)
         #expect(run.reading.completed && run.reading.note == nil)
         #expect(run.reading.servedModel == "claude-sonnet-4-5-20250929")
-        expectSplitInvariant(stream, equals: run) { invokeStreamMeter() }
+        expectSplitInvariant(stream, equals: run) { invokeStreamReader() }
 
         // With usage in the events, the metrics (here deliberately different) are ignored.
-        let reported = invokeStreamMeter().run(invokeStream(Array(handmadeEvents.dropLast()) + [stopWithCache])).reading
+        let reported = invokeStreamReader().run(invokeStream(Array(handmadeEvents.dropLast()) + [stopWithCache])).reading
         #expect(reported.usage == TokenUsage(inputTokens: 22, outputTokens: 11))
     }
 
     @Test("without a model in the events, the path's model is the served one")
     func invokeStreamWithoutModel() {
         let events = handmadeEvents.map { $0.replacingOccurrences(of: #""model":"claude-sonnet-4-5-20250929","#, with: "") }
-        let reading = invokeStreamMeter().run(invokeStream(events)).reading
+        let reading = invokeStreamReader().run(invokeStream(events)).reading
         #expect(reading.servedModel == "us.anthropic.claude-sonnet-4-5-20250929-v1:0")
         #expect(reading.usage == TokenUsage(inputTokens: 22, outputTokens: 11))
     }
@@ -385,14 +385,14 @@ struct BedrockTests {
                 + #""amazon-bedrock-invocationMetrics":{"inputTokenCount":12,"outputTokenCount":2,"invocationLatency":210,"#
                 + #""firstByteLatency":95}}"#,
         ]
-        let run = invokeStreamMeter().run(invokeStream(chunks))
+        let run = invokeStreamReader().run(invokeStream(chunks))
         #expect(run.reading.usage == TokenUsage(inputTokens: 12, outputTokens: 2))
         #expect(run.reading.completed)
         #expect(run.reading.note == nil)
         #expect(run.reading.contentEvents == 2)
         #expect(run.reading.servedModel == pathModel)
         // Cut before the metrics chunk: no usage, not completed, and said so.
-        let cut = invokeStreamMeter().run(invokeStream(Array(chunks.prefix(1)))).reading
+        let cut = invokeStreamReader().run(invokeStream(Array(chunks.prefix(1)))).reading
         #expect(!cut.completed)
         #expect(cut.usage == nil)
         #expect(cut.note != nil)
@@ -403,11 +403,11 @@ struct BedrockTests {
         let frames = invokeStream(Array(handmadeEvents.prefix(3)))
         let bad = bedrockEvent("chunk", #"{"bytes":"not base64!"}"#) + bedrockEvent("chunk", #"{"bytes":42}"#)
         let stream = frames + bad + invokeStream(Array(handmadeEvents.dropFirst(3)))
-        let reading = invokeStreamMeter().run(stream).reading
+        let reading = invokeStreamReader().run(stream).reading
         #expect(reading.note == "malformed chunk event")
         #expect(reading.usage == TokenUsage(inputTokens: 22, outputTokens: 11))
         #expect(reading.completed)
-        let brokenEvent = invokeStreamMeter().run(frames + invokeStream(["{not json"]) + invokeStream(Array(handmadeEvents.dropFirst(3))))
+        let brokenEvent = invokeStreamReader().run(frames + invokeStream(["{not json"]) + invokeStream(Array(handmadeEvents.dropFirst(3))))
         #expect(brokenEvent.reading.note == "malformed stream event")
     }
 
@@ -416,18 +416,18 @@ struct BedrockTests {
         let stream =
             invokeStream(Array(handmadeEvents.prefix(4)))
             + bedrockException("modelStreamErrorException", message: "Model produced invalid sequence as part of ToolUse.")
-        let run = invokeStreamMeter().run(stream)
+        let run = invokeStreamReader().run(stream)
         #expect(!run.reading.completed)
         #expect(run.reading.note == "stream exception: modelStreamErrorException: Model produced invalid sequence as part of ToolUse.")
         #expect(run.reading.usage == TokenUsage(inputTokens: 22, outputTokens: 1))
         #expect(run.reading.contentEvents == 2)
-        expectSplitInvariant(stream, equals: run) { invokeStreamMeter() }
+        expectSplitInvariant(stream, equals: run) { invokeStreamReader() }
     }
 
     @Test("a stream cut before message_stop is noted with the usage seen so far")
     func invokeStreamCut() {
         let stream = invokeStream(Array(handmadeEvents.dropLast()))
-        let reading = invokeStreamMeter().run(stream).reading
+        let reading = invokeStreamReader().run(stream).reading
         #expect(!reading.completed)
         #expect(reading.note == "stream ended before message_stop")
         #expect(reading.usage == TokenUsage(inputTokens: 22, outputTokens: 11))
@@ -435,7 +435,7 @@ struct BedrockTests {
 
     @Test("a streaming API's body without a content type is read as an event stream")
     func noContentType() {
-        let meter = APIName.bedrockInvokeStream.wireFormat.makeMeter(
+        let meter = APIName.bedrockInvokeStream.wireFormat.makeReader(
             for: PreparedRequest(model: "m", stream: true), contentType: nil)
         #expect(meter.run(invokeStream(handmadeEvents)).reading.usage == TokenUsage(inputTokens: 22, outputTokens: 11))
     }
@@ -482,16 +482,16 @@ private func metadata(input: Int, output: Int) -> [UInt8] {
 /// The path model of the synthetic Bedrock responses.
 private let pathModel = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 
-private func converseMeter() -> any ResponseMeter {
-    APIName.bedrockConverse.wireFormat.makeMeter(for: PreparedRequest(model: pathModel, stream: false), contentType: "application/json")
+private func converseReader() -> any ResponseReader {
+    APIName.bedrockConverse.wireFormat.makeReader(for: PreparedRequest(model: pathModel, stream: false), contentType: "application/json")
 }
 
-private func converseStreamMeter() -> any ResponseMeter {
-    APIName.bedrockConverseStream.wireFormat.makeMeter(
+private func converseStreamReader() -> any ResponseReader {
+    APIName.bedrockConverseStream.wireFormat.makeReader(
         for: PreparedRequest(model: pathModel, stream: true), contentType: "application/vnd.amazon.eventstream")
 }
 
-private func invokeStreamMeter() -> any ResponseMeter {
-    APIName.bedrockInvokeStream.wireFormat.makeMeter(
+private func invokeStreamReader() -> any ResponseReader {
+    APIName.bedrockInvokeStream.wireFormat.makeReader(
         for: PreparedRequest(model: pathModel, stream: true), contentType: "application/vnd.amazon.eventstream")
 }

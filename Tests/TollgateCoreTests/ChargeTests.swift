@@ -279,8 +279,8 @@ struct ChargeTests {
         #expect(charge.provisionalUnitPrice == money(perUnit))
     }
 
-    @Test("each meter counts its own quantity of an aggregate", arguments: Charge.Meter.allCases)
-    func meters(meter: Charge.Meter) {
+    @Test("each meter counts its own quantity of an aggregate", arguments: Charge.Metric.allCases)
+    func meters(meter: Charge.Metric) {
         let usage = TokenUsage(
             inputTokens: 100, cacheReadTokens: 20, cacheWriteTokens: 30, cacheWrite1hTokens: 10, outputTokens: 50, reasoningTokens: 10,
             webSearchRequests: 2)

@@ -42,11 +42,11 @@ struct CohereTests {
         let fixture = RecordedCase.handmade("cohere-chat-stream-basic")
         let lines = fixture.body.text.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.hasPrefix("event:") }
         let stream = Array(utf8: ": keep-alive" + lineEnd + lineEnd + lines.joined(separator: lineEnd))
-        let plain = cohereStreamMeter().run(fixture.body)
-        let run = cohereStreamMeter().run(stream)
+        let plain = cohereStreamReader().run(fixture.body)
+        let run = cohereStreamReader().run(stream)
         #expect(run.reading == plain.reading)
         #expect(run.clientBytes == stream)
-        expectSplitInvariant(stream, equals: run) { cohereStreamMeter() }
+        expectSplitInvariant(stream, equals: run) { cohereStreamReader() }
     }
 
     // MARK: - Mapping
@@ -75,7 +75,7 @@ struct CohereTests {
             messageStart, contentDelta("a"),
             messageEnd(#"{"finish_reason":"COMPLETE","usage":{"tokens":{"input_tokens":542,"output_tokens":63}}}"#),
         ])
-        let reading = cohereStreamMeter().run(stream).reading
+        let reading = cohereStreamReader().run(stream).reading
         #expect(reading.usage == nil)
         #expect(reading.rawUsage == #"{"tokens":{"input_tokens":542,"output_tokens":63}}"#)
         #expect(reading.note == "usage object without billed units")
@@ -93,14 +93,14 @@ struct CohereTests {
         // The data line of message-end is read at the finish even without the blank line after it.
         let whole = body.text.utf8.distance(from: body.text.startIndex, to: endLine)
         for length in 0...body.count {
-            let reading = cohereStreamMeter().run([body[..<length]]).reading
+            let reading = cohereStreamReader().run([body[..<length]]).reading
             #expect(reading.completed == (length >= whole), "cut at \(length)")
             #expect((reading.usage != nil) == (length >= whole), "cut at \(length)")
             #expect((reading.note == nil) == (length >= whole), "cut at \(length): \(reading.note ?? "")")
         }
-        let cut = cohereStreamMeter().run([body[..<(whole - 1)]]).reading
+        let cut = cohereStreamReader().run([body[..<(whole - 1)]]).reading
         #expect(cut.note == "malformed stream event")
-        let beforeEnd = cohereStreamMeter().run([body[..<body.text.utf8.distance(from: body.text.startIndex, to: endData.lowerBound)]])
+        let beforeEnd = cohereStreamReader().run([body[..<body.text.utf8.distance(from: body.text.startIndex, to: endData.lowerBound)]])
         #expect(beforeEnd.reading.note == "stream ended before message-end")
         #expect(beforeEnd.reading.servedModel == "command-a-03-2025", "the answer had started")
         #expect(beforeEnd.reading.contentEvents == 15)
@@ -117,11 +117,11 @@ struct CohereTests {
         ])
     func errorAtEnd(_ delta: String, _ message: String) {
         let stream = cohereStream([messageStart, contentDelta("a"), messageEnd(delta)])
-        let run = cohereStreamMeter().run(stream)
+        let run = cohereStreamReader().run(stream)
         #expect(!run.reading.completed)
         #expect(run.reading.note == "stream ended with an error: \(message)")
         #expect(run.reading.usage == TokenUsage(inputTokens: 5, outputTokens: 2))
-        var meter = cohereStreamMeter()
+        var meter = cohereStreamReader()
         _ = stream.withUnsafeBytes { meter.observe($0) }
         #expect(meter.reachedEnd, "message-end is the terminal event, error or not")
     }
@@ -132,7 +132,7 @@ struct CohereTests {
             messageStart, contentDelta("a"),
             messageEnd(#"{"finish_reason":"\#(reason)","usage":{"billed_units":{"input_tokens":5,"output_tokens":2}}}"#),
         ])
-        let reading = cohereStreamMeter().run(stream).reading
+        let reading = cohereStreamReader().run(stream).reading
         #expect(reading.completed && reading.note == nil)
     }
 
@@ -142,11 +142,11 @@ struct CohereTests {
             messageStart, contentDelta("a"), ("content-delta", #"{"type":"content-delta","index":0,"delta":{"#),
             messageEnd(#"{"finish_reason":"COMPLETE","usage":{"billed_units":{"input_tokens":5,"output_tokens":2}}}"#),
         ])
-        let run = cohereStreamMeter().run(stream)
+        let run = cohereStreamReader().run(stream)
         #expect(run.reading.note == "malformed stream event")
         #expect(run.reading.usage == TokenUsage(inputTokens: 5, outputTokens: 2))
         #expect(run.reading.completed)
-        expectSplitInvariant(stream, equals: run) { cohereStreamMeter() }
+        expectSplitInvariant(stream, equals: run) { cohereStreamReader() }
     }
 
     @Test("unknown events, debug events and a trailing [DONE] are passed over quietly")
@@ -159,8 +159,8 @@ struct CohereTests {
                 ("future-event", #"{"type":"future-event","delta":{"usage":{"billed_units":{"input_tokens":999}}}}"#),
                 contentDelta("a"), ("citation-start", #"{"type":"citation-start","index":0,"delta":{"message":{"citations":{}}}}"#), end,
             ]) + Array(utf8: "data: [DONE]\n\n")
-        let run = cohereStreamMeter().run(stream)
-        #expect(run.reading == cohereStreamMeter().run(plain).reading)
+        let run = cohereStreamReader().run(stream)
+        #expect(run.reading == cohereStreamReader().run(plain).reading)
         #expect(run.reading.note == nil && run.reading.completed)
         #expect(run.clientBytes == stream)
     }
@@ -168,7 +168,7 @@ struct CohereTests {
     @Test("usage missing or null in message-end: completed, no usage, no note")
     func usageMissing() {
         for delta in [#"{"finish_reason":"COMPLETE"}"#, #"{"finish_reason":"COMPLETE","usage":null}"#] {
-            let reading = cohereStreamMeter().run(cohereStream([messageStart, contentDelta("a"), messageEnd(delta)])).reading
+            let reading = cohereStreamReader().run(cohereStream([messageStart, contentDelta("a"), messageEnd(delta)])).reading
             #expect(reading.usage == nil && reading.rawUsage == nil)
             #expect(reading.completed && reading.note == nil)
             #expect(reading.servedModel == "command-a-03-2025")
@@ -177,7 +177,7 @@ struct CohereTests {
 
     @Test("a body that is not an event stream never crashes and never completes", arguments: ["", "nope", "data: {", "\u{0}\r\r\n:"])
     func notAStream(_ text: String) {
-        let reading = cohereStreamMeter().run(Array(utf8: text)).reading
+        let reading = cohereStreamReader().run(Array(utf8: text)).reading
         #expect(!reading.completed && reading.usage == nil && reading.note != nil)
     }
 
@@ -186,7 +186,7 @@ struct CohereTests {
     @Test("an error body reads as complete, without usage or model")
     func errorBody() {
         let body = Array(utf8: #"{"id":"5d5e5ab4-0f2b-4c3b-9b8e-2f1c7e0a6a11","message":"invalid request: model 'command-x' not found"}"#)
-        let reading = cohereJSONMeter().run(body).reading
+        let reading = cohereJSONReader().run(body).reading
         #expect(reading.completed)
         #expect(reading.usage == nil && reading.rawUsage == nil && reading.servedModel == nil)
         #expect(reading.note == nil)
@@ -195,7 +195,7 @@ struct CohereTests {
     @Test("a plain body cut short is noted, never complete")
     func plainBodyCut() {
         let recorded = RecordedCase.named("cohere-chat-json-basic")
-        let reading = cohereJSONMeter().run([recorded.body.dropLast()]).reading
+        let reading = cohereJSONReader().run([recorded.body.dropLast()]).reading
         #expect(!reading.completed && reading.note != nil)
     }
 
@@ -220,13 +220,13 @@ struct CohereTests {
 // MARK: - Helpers
 
 /// A Cohere meter for a synthetic stream answering a request for command-a-03-2025.
-private func cohereStreamMeter() -> any ResponseMeter {
-    APIName.cohereChat.wireFormat.makeMeter(for: PreparedRequest(model: "command-a-03-2025", stream: true), contentType: "text/event-stream")
+private func cohereStreamReader() -> any ResponseReader {
+    APIName.cohereChat.wireFormat.makeReader(for: PreparedRequest(model: "command-a-03-2025", stream: true), contentType: "text/event-stream")
 }
 
 /// A Cohere meter for a synthetic plain body.
-private func cohereJSONMeter() -> any ResponseMeter {
-    APIName.cohereChat.wireFormat.makeMeter(for: PreparedRequest(model: "command-a-03-2025", stream: false), contentType: "application/json")
+private func cohereJSONReader() -> any ResponseReader {
+    APIName.cohereChat.wireFormat.makeReader(for: PreparedRequest(model: "command-a-03-2025", stream: false), contentType: "application/json")
 }
 
 /// A stream of typed events, each an `event:` and a `data:` line and a blank line, as Cohere writes them.

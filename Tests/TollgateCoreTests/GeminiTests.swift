@@ -67,7 +67,7 @@ struct GeminiTests {
         let plain = recorded.meter(for: try recorded.prepare()).run(recorded.body).reading
         for separator in [",", ",\r\n", "\n,\n", " ,\t"] {
             let body = Array(utf8: "[" + chunks.map(\.text).joined(separator: separator) + "]\r\n")
-            let reading = geminiArrayMeter().run(body).reading
+            let reading = geminiArrayReader().run(body).reading
             #expect(reading.usage == plain.usage)
             #expect(reading.servedModel == plain.servedModel && reading.contentEvents == plain.contentEvents)
             #expect(reading.completed && reading.note == nil)
@@ -126,7 +126,7 @@ struct GeminiTests {
     @Test("a cut array stream says why; a cut plain body is not complete but keeps what it showed")
     func cutNotes() throws {
         let stream = RecordedCase.named("gemini-stream-array-tools-3")
-        let cut = geminiArrayMeter().run([stream.body.dropLast()]).reading
+        let cut = geminiArrayReader().run([stream.body.dropLast()]).reading
         #expect(cut.note == "stream ended before the array's closing ]")
         #expect(!cut.completed && TokenClasses(cut.usage) == stream.expected.classes)
 
@@ -146,13 +146,13 @@ struct GeminiTests {
             #"{"candidates": [{"content": {"parts": [{"text": "b"}]}}], "usageMetadata": {"promptTokenCount": 10 x}}"#,
             chunk(text: "c", usage: usage(prompt: 10, candidates: 5), finish: true),
         ])
-        let run = geminiArrayMeter().run(body)
+        let run = geminiArrayReader().run(body)
         #expect(run.reading.note == "malformed stream chunk")
         #expect(run.reading.usage == TokenUsage(inputTokens: 10, outputTokens: 5))
         #expect(run.reading.completed)
         #expect(run.reading.contentEvents == 2)
         #expect(run.clientBytes == body)
-        expectSplitInvariant(body, equals: run) { geminiArrayMeter() }
+        expectSplitInvariant(body, equals: run) { geminiArrayReader() }
     }
 
     @Test(
@@ -160,17 +160,17 @@ struct GeminiTests {
         arguments: ["} garbage", "{\"a\":1} {\"b\":2}]", "]]", ",]", "x"])
     func brokenArray(_ tail: String) {
         let body = Array(utf8: "[" + chunk(text: "a", usage: usage(prompt: 7, candidates: 2)) + tail)
-        let reading = geminiArrayMeter().run(body).reading
+        let reading = geminiArrayReader().run(body).reading
         #expect(reading.usage == TokenUsage(inputTokens: 7, outputTokens: 2))
         #expect(reading.note?.hasPrefix("malformed JSON array stream: ") == true || reading.note == "stream ended before the array's closing ]")
         #expect(!reading.completed || tail == "]]")
-        expectSplitInvariant(body, equals: geminiArrayMeter().run(body)) { geminiArrayMeter() }
+        expectSplitInvariant(body, equals: geminiArrayReader().run(body)) { geminiArrayReader() }
     }
 
     @Test("data after the array's ] is noted; the stream stays complete")
     func dataAfterArray() {
         let body = arrayStream([chunk(text: "a", usage: usage(prompt: 7, candidates: 2), finish: true)]) + Array(utf8: "\n]")
-        let reading = geminiArrayMeter().run(body).reading
+        let reading = geminiArrayReader().run(body).reading
         #expect(reading.completed)
         #expect(reading.note == "malformed JSON array stream: data after the array's closing ]")
     }
@@ -181,18 +181,18 @@ struct GeminiTests {
             chunk(text: "Once upon", usage: usage(prompt: 30, candidates: 4, cached: 20)),
             #"{"error": {"code": 503, "message": "The model is overloaded. Please try again later.", "status": "UNAVAILABLE"}}"#,
         ])
-        let run = geminiArrayMeter().run(body)
+        let run = geminiArrayReader().run(body)
         #expect(!run.reading.completed)
         #expect(run.reading.note == "stream error: 503 UNAVAILABLE: The model is overloaded. Please try again later.")
         #expect(run.reading.usage == TokenUsage(inputTokens: 10, cacheReadTokens: 20, outputTokens: 4))
         #expect(run.reading.contentEvents == 1)
-        expectSplitInvariant(body, equals: run) { geminiArrayMeter() }
+        expectSplitInvariant(body, equals: run) { geminiArrayReader() }
 
-        var meter = geminiArrayMeter()
+        var meter = geminiArrayReader()
         _ = body.dropLast().withUnsafeBytes { meter.observe($0) }
         #expect(meter.reachedEnd, "the error chunk ends the stream before its ]")
         // An array holding only an error (Gemini's answer to a bad streaming request).
-        let alone = geminiArrayMeter().run(arrayStream([#"{"error": {"code": 400, "status": "INVALID_ARGUMENT"}}"#])).reading
+        let alone = geminiArrayReader().run(arrayStream([#"{"error": {"code": 400, "status": "INVALID_ARGUMENT"}}"#])).reading
         #expect(alone.note == "stream error: 400 INVALID_ARGUMENT" && !alone.completed && alone.usage == nil)
     }
 
@@ -202,11 +202,11 @@ struct GeminiTests {
             chunk(text: "a", usage: usage(prompt: 5, candidates: 1)),
             #"{"error":{"code":500,"message":"An internal error has occurred.","status":"INTERNAL"}}"#,
         ])
-        let run = geminiSSEMeter().run(stream)
+        let run = geminiSSEReader().run(stream)
         #expect(!run.reading.completed)
         #expect(run.reading.note == "stream error: 500 INTERNAL: An internal error has occurred.")
         #expect(run.reading.usage == TokenUsage(inputTokens: 5, outputTokens: 1))
-        var meter = geminiSSEMeter()
+        var meter = geminiSSEReader()
         _ = stream.withUnsafeBytes { meter.observe($0) }
         #expect(meter.reachedEnd)
     }
@@ -217,12 +217,12 @@ struct GeminiTests {
             chunk(text: "a", usage: usage(prompt: 5, candidates: 1)), "{not json",
             chunk(text: "b", usage: usage(prompt: 5, candidates: 3, thoughts: 4), finish: true),
         ])
-        let run = geminiSSEMeter().run(finished)
+        let run = geminiSSEReader().run(finished)
         #expect(run.reading.completed && run.reading.note == "malformed stream chunk")
         #expect(run.reading.usage == TokenUsage(inputTokens: 5, outputTokens: 7, reasoningTokens: 4))
-        expectSplitInvariant(finished, equals: run) { geminiSSEMeter() }
+        expectSplitInvariant(finished, equals: run) { geminiSSEReader() }
 
-        let unfinished = geminiSSEMeter().run(sseStream([chunk(text: "a", usage: usage(prompt: 5, candidates: 1))])).reading
+        let unfinished = geminiSSEReader().run(sseStream([chunk(text: "a", usage: usage(prompt: 5, candidates: 1))])).reading
         #expect(!unfinished.completed && unfinished.note == "stream ended without a finishReason")
         #expect(unfinished.usage == TokenUsage(inputTokens: 5, outputTokens: 1))
     }
@@ -238,12 +238,12 @@ struct GeminiTests {
         }
         let first = twoCandidateChunk(finished: [0], usage: usage(prompt: 5, candidates: 2))
         let last = twoCandidateChunk(finished: [1], usage: usage(prompt: 5, candidates: 6))
-        var meter = geminiSSEMeter()
+        var meter = geminiSSEReader()
         _ = sseStream([first]).withUnsafeBytes { meter.observe($0) }
         #expect(!meter.reachedEnd, "candidate 1 is still streaming")
-        let cut = geminiSSEMeter().run(sseStream([first])).reading
+        let cut = geminiSSEReader().run(sseStream([first])).reading
         #expect(!cut.completed)
-        let whole = geminiSSEMeter().run(sseStream([first, last])).reading
+        let whole = geminiSSEReader().run(sseStream([first, last])).reading
         #expect(whole.completed)
         #expect(whole.usage == TokenUsage(inputTokens: 5, outputTokens: 6))
     }
@@ -253,7 +253,7 @@ struct GeminiTests {
         let entry = #"{"modality": "AUDIO", "tokenCount": 999999999999999}"#
         let details = "[" + Array(repeating: entry, count: 10_000).joined(separator: ",") + "]"
         let body = #"{"candidates": [], "usageMetadata": {"promptTokenCount": 999999999999999, "promptTokensDetails": \#(details)}}"#
-        let reading = geminiJSONMeter().run(Array(body.utf8)).reading
+        let reading = geminiJSONReader().run(Array(body.utf8)).reading
         #expect(reading.usage != nil)
     }
 
@@ -262,7 +262,7 @@ struct GeminiTests {
         let stream = sseStream([
             #"{"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 9, "totalTokenCount": 9}, "modelVersion": "gemini-2.5-flash"}"#
         ])
-        let reading = geminiSSEMeter().run(stream).reading
+        let reading = geminiSSEReader().run(stream).reading
         #expect(reading.completed && reading.note == nil)
         #expect(reading.usage == TokenUsage(inputTokens: 9))
         #expect(reading.contentEvents == 0)
@@ -273,7 +273,7 @@ struct GeminiTests {
         "bodies that are not a Gemini response never crash and never complete",
         arguments: ["", " \n", "[", "[{", "nope", "data: {", "[{\"a\":\"\\", "[1, 2", "\u{0}\r\r\n:", "{\"usageMetadata\":"])
     func notAResponse(_ text: String) {
-        for meter in [geminiArrayMeter(), geminiSSEMeter(), geminiJSONMeter()] {
+        for meter in [geminiArrayReader(), geminiSSEReader(), geminiJSONReader()] {
             let reading = meter.run(Array(utf8: text)).reading
             #expect(!reading.completed, "\(text)")
             #expect(reading.usage == nil)
@@ -314,12 +314,12 @@ struct GeminiTests {
             utf8: #"{"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT", "#
                 + #""details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]}}"#)
         for api in [APIName.geminiGenerateContent, .geminiBatchEmbedContents, .geminiStreamGenerateContent] {
-            let meter = api.wireFormat.makeMeter(for: PreparedRequest(model: "gemini-embedding-001", stream: false), contentType: "application/json")
+            let meter = api.wireFormat.makeReader(for: PreparedRequest(model: "gemini-embedding-001", stream: false), contentType: "application/json")
             let run = meter.run(body)
             #expect(run.reading.completed)
             #expect(run.reading.usage == nil && run.reading.rawUsage == nil && run.reading.servedModel == nil)
             #expect(run.reading.note == "error response: 400 INVALID_ARGUMENT: API key not valid. Please pass a valid API key.")
-            expectSplitInvariant(body, equals: run) { api.wireFormat.makeMeter(for: PreparedRequest(model: "m", stream: false), contentType: nil) }
+            expectSplitInvariant(body, equals: run) { api.wireFormat.makeReader(for: PreparedRequest(model: "m", stream: false), contentType: nil) }
         }
     }
 
@@ -327,7 +327,7 @@ struct GeminiTests {
     func embeddings() {
         let format = APIName.geminiEmbedContent.wireFormat
         let request = PreparedRequest(model: "gemini-embedding-001", stream: false)
-        let withUsage = format.makeMeter(for: request, contentType: "application/json").run(
+        let withUsage = format.makeReader(for: request, contentType: "application/json").run(
             Array(
                 utf8:
                     #"{"embedding": {"values": [0.1, -0.2]}, "usageMetadata": {"promptTokenCount": 12, "promptTokenDetails": [{"modality": "AUDIO", "tokenCount": 5}]}}"#
@@ -336,11 +336,11 @@ struct GeminiTests {
         #expect(withUsage.usage == TokenUsage(inputTokens: 12, inputAudioTokens: 5))
         #expect(withUsage.servedModel == "gemini-embedding-001")
         #expect(withUsage.completed && withUsage.contentEvents == 0)
-        let without = format.makeMeter(for: request, contentType: "application/json").run(Array(utf8: #"{"embedding": {"values": [0.1]}}"#)).reading
+        let without = format.makeReader(for: request, contentType: "application/json").run(Array(utf8: #"{"embedding": {"values": [0.1]}}"#)).reading
         #expect(without.usage == nil && without.rawUsage == nil && without.note == nil)
         #expect(without.servedModel == "gemini-embedding-001")
         // generateContent names its model in the body only: none, none read.
-        let generate = geminiJSONMeter().run(Array(utf8: #"{"candidates": [], "usageMetadata": {"promptTokenCount": 3}}"#)).reading
+        let generate = geminiJSONReader().run(Array(utf8: #"{"candidates": [], "usageMetadata": {"promptTokenCount": 3}}"#)).reading
         #expect(generate.servedModel == nil && generate.usage == TokenUsage(inputTokens: 3))
     }
 
@@ -363,11 +363,11 @@ struct GeminiTests {
                     inputImageTokens: 50, outputImageTokens: 120
                 ))
         let body = Array(utf8: #"{"modelVersion": "gemini-2.5-flash-image", "usageMetadata": "#) + usage + Array(utf8: "}")
-        let run = geminiJSONMeter().run(body)
+        let run = geminiJSONReader().run(body)
         #expect(run.reading.usage == canonical)
         #expect(run.reading.serviceTier == "priority")
         #expect(run.reading.rawUsage == JSONEdit.compacted(usage).text)
-        expectSplitInvariant(body, equals: run) { geminiJSONMeter() }
+        expectSplitInvariant(body, equals: run) { geminiJSONReader() }
     }
 
     @Test(
@@ -424,7 +424,7 @@ struct GeminiTests {
             chunk(text: "c", usage: nil, model: "gemini-2.5-flash-001"),
             chunk(text: "d", usage: "{}", finish: true, model: "gemini-2.5-pro"),
         ])
-        let run = geminiArrayMeter().run(body)
+        let run = geminiArrayReader().run(body)
         #expect(run.reading.usage == TokenUsage(inputTokens: 10, outputTokens: 8, reasoningTokens: 6))
         #expect(run.reading.rawUsage == usage(prompt: 10, candidates: 2, thoughts: 6).filter { $0 != " " })
         #expect(run.reading.servedModel == "gemini-2.5-pro")
@@ -435,7 +435,7 @@ struct GeminiTests {
             chunk(text: "a", usage: usage(prompt: 10, candidates: 2, thoughts: 6)),
             chunk(text: "b", usage: #"{"promptTokenCount": 10, "candidatesTokenCount": 9}"#, finish: true),
         ])
-        #expect(geminiArrayMeter().run(later).reading.usage == TokenUsage(inputTokens: 10, outputTokens: 9), "replaced whole, never merged or added")
+        #expect(geminiArrayReader().run(later).reading.usage == TokenUsage(inputTokens: 10, outputTokens: 9), "replaced whole, never merged or added")
     }
 
     @Test("content events: chunks whose candidates have parts; usage-only and empty-content chunks are not")
@@ -446,7 +446,7 @@ struct GeminiTests {
             #"{"candidates": [], "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1}}"#,
             #"{"candidates": [{"index": 0}, {"index": 1, "content": {"parts": [{"functionCall": {"name": "f", "args": {"s": "]}\""}}}]}}]}"#,
         ])
-        let reading = geminiArrayMeter().run(body).reading
+        let reading = geminiArrayReader().run(body).reading
         #expect(reading.contentEvents == 2)
         #expect(reading.completed && reading.note == nil)
     }
@@ -539,20 +539,20 @@ private func readmeClasses(_ usage: [String: Any]) -> TokenClasses {
 }
 
 /// A meter for a JSON-array `streamGenerateContent` response.
-private func geminiArrayMeter() -> any ResponseMeter {
-    APIName.geminiStreamGenerateContent.wireFormat.makeMeter(
+private func geminiArrayReader() -> any ResponseReader {
+    APIName.geminiStreamGenerateContent.wireFormat.makeReader(
         for: PreparedRequest(model: "gemini-2.5-flash", stream: true), contentType: "application/json; charset=UTF-8")
 }
 
 /// A meter for an `alt=sse` `streamGenerateContent` response.
-private func geminiSSEMeter() -> any ResponseMeter {
-    APIName.geminiStreamGenerateContent.wireFormat.makeMeter(
+private func geminiSSEReader() -> any ResponseReader {
+    APIName.geminiStreamGenerateContent.wireFormat.makeReader(
         for: PreparedRequest(model: "gemini-2.5-flash", stream: true), contentType: "text/event-stream")
 }
 
 /// A meter for a plain `generateContent` response.
-private func geminiJSONMeter() -> any ResponseMeter {
-    APIName.geminiGenerateContent.wireFormat.makeMeter(
+private func geminiJSONReader() -> any ResponseReader {
+    APIName.geminiGenerateContent.wireFormat.makeReader(
         for: PreparedRequest(model: "gemini-2.5-flash", stream: false), contentType: "application/json")
 }
 

@@ -43,17 +43,17 @@ struct OllamaTests {
     @Test("CRLF line ends, blank lines and a last line without its newline read as the plain stream")
     func lineFraming() {
         let fixture = RecordedCase.handmade("ollama-chat-ndjson-stream")
-        let plain = ollamaStreamMeter().run(fixture.body)
+        let plain = ollamaStreamReader().run(fixture.body)
         let variants = [
             fixture.body.text.replacingOccurrences(of: "\n", with: "\r\n"),
             "\n\n" + fixture.body.text.replacingOccurrences(of: "\n", with: "\n \n\t\n"),
             String(fixture.body.text.dropLast()),
         ]
         for variant in variants.map({ Array(utf8: $0) }) {
-            let run = ollamaStreamMeter().run(variant)
+            let run = ollamaStreamReader().run(variant)
             #expect(run.reading == plain.reading)
             #expect(run.clientBytes == variant)
-            expectSplitInvariant(variant, equals: run) { ollamaStreamMeter() }
+            expectSplitInvariant(variant, equals: run) { ollamaStreamReader() }
         }
     }
 
@@ -66,14 +66,14 @@ struct OllamaTests {
         let end = body.count - 1  // the done line is whole without its newline
         let firstLineEnd = try #require(body.firstIndex(of: 0x0A))
         for length in 0...body.count {
-            let reading = ollamaStreamMeter().run([body[..<length]]).reading
+            let reading = ollamaStreamReader().run([body[..<length]]).reading
             #expect(reading.completed == (length >= end), "cut at \(length)")
             #expect((reading.usage != nil) == (length >= end), "cut at \(length)")
             #expect((reading.note == nil) == (length >= end), "cut at \(length): \(reading.note ?? "")")
             #expect((reading.servedModel != nil) == (length >= firstLineEnd), "cut at \(length)")
         }
-        #expect(ollamaStreamMeter().run([body[..<start]]).reading.note == "stream ended before the done object")
-        #expect(ollamaStreamMeter().run([body[..<(start + 10)]]).reading.note == "malformed stream line")
+        #expect(ollamaStreamReader().run([body[..<start]]).reading.note == "stream ended before the done object")
+        #expect(ollamaStreamReader().run([body[..<(start + 10)]]).reading.note == "malformed stream line")
     }
 
     @Test("a malformed line is noted and passed over; the usage is still read")
@@ -82,20 +82,20 @@ struct OllamaTests {
             chatLine("The"), #"{"model":"llama3.2","message":{"role":"assistant","content":" sky"#, "not json at all", "{}{}",
             chatLine(" is"), doneLine(#""prompt_eval_count":26,"eval_count":3"#),
         ])
-        let run = ollamaStreamMeter().run(stream)
+        let run = ollamaStreamReader().run(stream)
         #expect(run.reading.note == "malformed stream line")
         #expect(run.reading.usage == TokenUsage(inputTokens: 26, outputTokens: 3))
         #expect(run.reading.completed)
         #expect(run.reading.contentEvents == 2)
         #expect(run.clientBytes == stream)
-        expectSplitInvariant(stream, equals: run) { ollamaStreamMeter() }
+        expectSplitInvariant(stream, equals: run) { ollamaStreamReader() }
     }
 
     @Test("a very long line of garbage is framed like any other and leaves the next lines readable")
     func longGarbageLine() {
         let garbage = String(repeating: "[{\"x\":", count: 30_000)
         let stream = ndjson([chatLine("a"), garbage, doneLine(#""prompt_eval_count":26,"eval_count":3"#)])
-        let reading = ollamaStreamMeter().run(stream.pieces(cutAt: [100, 70_000, 150_000])).reading
+        let reading = ollamaStreamReader().run(stream.pieces(cutAt: [100, 70_000, 150_000])).reading
         #expect(reading.usage == TokenUsage(inputTokens: 26, outputTokens: 3))
         #expect(reading.note == "malformed stream line" && reading.completed)
     }
@@ -107,8 +107,8 @@ struct OllamaTests {
             #"{"model":"llama3.2","created_at":"2024-01-01T00:00:00Z","message":{"role":"assistant","content":"","thinking":"hm"},"done":false,"future":{"usage":{"eval_count":999}}}"#,
             chatLine("a"), doneLine(#""prompt_eval_count":26,"eval_count":3,"future_count":7"#),
         ])
-        let reading = ollamaStreamMeter().run(stream).reading
-        #expect(reading.usage == ollamaStreamMeter().run(plain).reading.usage)
+        let reading = ollamaStreamReader().run(stream).reading
+        #expect(reading.usage == ollamaStreamReader().run(plain).reading.usage)
         #expect(reading.note == nil && reading.completed && reading.contentEvents == 2)
     }
 
@@ -124,7 +124,7 @@ struct OllamaTests {
             (#""prompt_eval_count":26,"eval_count":12"#, TokenUsage(inputTokens: 26, outputTokens: 12), nil),
         ])
     func missingCounts(_ counts: String, _ usage: TokenUsage, _ note: String?) {
-        let reading = ollamaStreamMeter().run(ndjson([chatLine("a"), doneLine(counts)])).reading
+        let reading = ollamaStreamReader().run(ndjson([chatLine("a"), doneLine(counts)])).reading
         #expect(reading.usage == usage)
         #expect(reading.note == note)
         #expect(reading.completed)
@@ -133,7 +133,7 @@ struct OllamaTests {
 
     @Test("a done line without counts (a model load) has no usage and no note", arguments: [#""total_duration":1"#, #""eval_count":-1"#])
     func noCounts(_ members: String) {
-        let reading = ollamaStreamMeter().run(ndjson([doneLine(members)])).reading
+        let reading = ollamaStreamReader().run(ndjson([doneLine(members)])).reading
         #expect(reading.usage == nil && reading.rawUsage == nil)
         #expect(reading.completed && reading.note == nil)
     }
@@ -141,13 +141,13 @@ struct OllamaTests {
     @Test("an error line mid-stream ends the inference uncompleted, noted")
     func errorLine() {
         let stream = ndjson([chatLine("a"), #"{"error":"an error was encountered while running the model: unexpected EOF"}"#])
-        let run = ollamaStreamMeter().run(stream)
+        let run = ollamaStreamReader().run(stream)
         #expect(!run.reading.completed && run.reading.usage == nil)
         #expect(run.reading.note == "stream error: an error was encountered while running the model: unexpected EOF")
-        var meter = ollamaStreamMeter()
+        var meter = ollamaStreamReader()
         _ = stream.withUnsafeBytes { meter.observe($0) }
         #expect(meter.reachedEnd)
-        let late = ollamaStreamMeter().run(stream + ndjson([doneLine(#""prompt_eval_count":26,"eval_count":3"#)])).reading
+        let late = ollamaStreamReader().run(stream + ndjson([doneLine(#""prompt_eval_count":26,"eval_count":3"#)])).reading
         #expect(!late.completed, "a done line after an error does not complete the inference")
     }
 
@@ -155,7 +155,7 @@ struct OllamaTests {
 
     @Test("an error body reads as complete, without usage or model")
     func errorBody() {
-        let reading = ollamaJSONMeter().run(Array(utf8: #"{"error":"model \"llama9\" not found, try pulling it first"}"#)).reading
+        let reading = ollamaJSONReader().run(Array(utf8: #"{"error":"model \"llama9\" not found, try pulling it first"}"#)).reading
         #expect(reading.completed && reading.note == nil)
         #expect(reading.usage == nil && reading.rawUsage == nil && reading.servedModel == nil)
     }
@@ -164,12 +164,12 @@ struct OllamaTests {
     func plainBody() throws {
         let fixture = RecordedCase.handmade("ollama-chat-json-basic")
         let pretty = Array(utf8: fixture.body.text.replacingOccurrences(of: ",\"", with: ",\n  \""))
-        #expect(ollamaJSONMeter().run(pretty).reading == ollamaJSONMeter().run(fixture.body).reading)
+        #expect(ollamaJSONReader().run(pretty).reading == ollamaJSONReader().run(fixture.body).reading)
         for body in [Array(fixture.body.dropLast()), []] {
-            let reading = ollamaJSONMeter().run(body).reading
+            let reading = ollamaJSONReader().run(body).reading
             #expect(!reading.completed && reading.note == "response body is not complete JSON")
         }
-        var meter = ollamaJSONMeter()
+        var meter = ollamaJSONReader()
         _ = fixture.body.withUnsafeBytes { meter.observe($0) }
         #expect(meter.reachedEnd, "a plain answer ends with its object")
     }
@@ -182,7 +182,7 @@ struct OllamaTests {
         ])
     func framingChoice(_ contentType: String?, _ stream: Bool, _ expectLines: Bool) {
         let body = ndjson([chatLine("a"), doneLine(#""prompt_eval_count":26,"eval_count":3"#)])
-        let meter = APIName.ollamaChat.wireFormat.makeMeter(for: PreparedRequest(model: "llama3.2", stream: stream), contentType: contentType)
+        let meter = APIName.ollamaChat.wireFormat.makeReader(for: PreparedRequest(model: "llama3.2", stream: stream), contentType: contentType)
         let reading = meter.run(body).reading
         // Two objects read as one body are not one JSON document.
         #expect(reading.completed == expectLines)
@@ -229,13 +229,13 @@ struct OllamaTests {
 // MARK: - Helpers
 
 /// An Ollama meter for a synthetic NDJSON stream.
-private func ollamaStreamMeter() -> any ResponseMeter {
-    APIName.ollamaChat.wireFormat.makeMeter(for: PreparedRequest(model: "llama3.2", stream: true), contentType: "application/x-ndjson")
+private func ollamaStreamReader() -> any ResponseReader {
+    APIName.ollamaChat.wireFormat.makeReader(for: PreparedRequest(model: "llama3.2", stream: true), contentType: "application/x-ndjson")
 }
 
 /// An Ollama meter for a synthetic plain body.
-private func ollamaJSONMeter() -> any ResponseMeter {
-    APIName.ollamaChat.wireFormat.makeMeter(for: PreparedRequest(model: "llama3.2", stream: false), contentType: "application/json; charset=utf-8")
+private func ollamaJSONReader() -> any ResponseReader {
+    APIName.ollamaChat.wireFormat.makeReader(for: PreparedRequest(model: "llama3.2", stream: false), contentType: "application/json; charset=utf-8")
 }
 
 /// NDJSON: each line followed by a newline.

@@ -71,7 +71,7 @@ struct OpenAICompatibleQuirksTests {
             chatChunk(content: "a", model: "deepseek-chat"), chatChunk(content: nil, usage: usage, choicesEmpty: true, model: "deepseek-chat"),
             "[DONE]",
         ])
-        let reading = chatStreamMeter().run(stream).reading
+        let reading = chatStreamReader().run(stream).reading
         #expect(reading.usage == expected)
         #expect(reading.servedModel == "deepseek-chat")
         // Without the split, the OpenAI reading applies.
@@ -110,7 +110,7 @@ struct OpenAICompatibleQuirksTests {
             chatChunk(content: "303", model: "grok-3-mini"), chatChunk(content: "", usage: usage, model: "grok-3-mini"),
             chatChunk(content: nil, choicesEmpty: true, model: "grok-3-mini"), "[DONE]",
         ])
-        let reading = chatStreamMeter().run(stream).reading
+        let reading = chatStreamReader().run(stream).reading
         #expect(reading.usage == TokenUsage(inputTokens: 26, cacheReadTokens: 6, outputTokens: 103, reasoningTokens: 94))
     }
 

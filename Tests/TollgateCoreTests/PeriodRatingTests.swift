@@ -17,7 +17,7 @@ import Testing
             provider: "openai", customer: customer, usage: usage, servedModel: model, requestedModel: model, serviceTier: nil, at: timestamp,
             billable: UsageEvent.isBillable(status: status, usage: usage))
         return UsageEvent(
-            id: UsageEvent.newID(), timestampMs: timestamp, customer: customer, keyId: "key", provider: "openai", route: "openai.chat",
+            id: UsageEvent.newID(), timestampMs: timestamp, customer: customer, keyID: "key", provider: "openai", route: "openai.chat",
             path: "/v1/chat/completions", model: model, servedModel: model, status: status, stream: false, usage: usage, latencyMs: 1,
             ttfbMs: nil, upstreamMs: nil, cost: rating.cost, price: rating.price, currency: rating.currency, estimated: false,
             priced: rating.priced, priceBook: rating.priceBook, priceCurrency: rating.priceCurrency == rating.currency ? nil : rating.priceCurrency)

@@ -243,7 +243,7 @@ extension Array where Element == UInt8 {
 @discardableResult
 func expectReadsAsExpected(
     _ fixture: RecordedCase, rawUsageIsVerbatim: Bool = true, sourceLocation: SourceLocation = #_sourceLocation
-) throws -> MeterRun {
+) throws -> ReaderRun {
     let request = try fixture.prepare()
     #expect(request.stream == fixture.stream, sourceLocation: sourceLocation)
     let run = fixture.meter(for: request).run(fixture.body)

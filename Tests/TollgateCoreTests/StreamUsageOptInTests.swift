@@ -152,10 +152,10 @@ struct StreamUsageOptInTests {
         let format = APIName.openAIChat.wireFormat
         let injected = try prepare(#"{"model":"m","stream":true}"#)
         let asked = try prepare(#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#)
-        #expect(format.makeMeter(for: injected, contentType: "text/event-stream; charset=utf-8").rewrites)
-        #expect(!format.makeMeter(for: asked, contentType: "text/event-stream").rewrites)
+        #expect(format.makeReader(for: injected, contentType: "text/event-stream; charset=utf-8").rewrites)
+        #expect(!format.makeReader(for: asked, contentType: "text/event-stream").rewrites)
         // An error answer to a stream request is plain JSON: nothing to take out.
-        #expect(!format.makeMeter(for: injected, contentType: "application/json").rewrites)
+        #expect(!format.makeReader(for: injected, contentType: "application/json").rewrites)
     }
 
     @Test("request facts: model, stream flag and output limit")

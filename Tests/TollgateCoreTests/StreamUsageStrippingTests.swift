@@ -59,11 +59,11 @@ struct StreamUsageStrippingTests {
             "[DONE]",
         ])
         let expected = sseStream([chatChunk(content: "Hel"), chatChunk(content: "lo"), "[DONE]"])
-        let run = chatStreamMeter(rewriting: true).run(stream)
+        let run = chatStreamReader(rewriting: true).run(stream)
         #expect(run.clientBytes.text == expected.text)
         #expect(TokenClasses(run.reading.usage) == TokenClasses(input: 10, output: 2))
         #expect(run.reading.contentEvents == 2)
-        expectSplitInvariant(stream, equals: run) { chatStreamMeter(rewriting: true) }
+        expectSplitInvariant(stream, equals: run) { chatStreamReader(rewriting: true) }
     }
 
     @Test("usage members anywhere in the chunk, with any spacing, are removed with one comma")
@@ -83,10 +83,10 @@ struct StreamUsageStrippingTests {
             #"{}"#,
             "[DONE]",
         ])
-        let run = chatStreamMeter(rewriting: true).run(stream)
+        let run = chatStreamReader(rewriting: true).run(stream)
         #expect(run.clientBytes.text == expected.text)
         #expect(TokenClasses(run.reading.usage) == TokenClasses(input: 4, output: 3))
-        expectSplitInvariant(stream, equals: run) { chatStreamMeter(rewriting: true) }
+        expectSplitInvariant(stream, equals: run) { chatStreamReader(rewriting: true) }
     }
 
     @Test("CRLF line ends and comments survive stripping byte for byte")
@@ -96,11 +96,11 @@ struct StreamUsageStrippingTests {
         let expected = Array(
             utf8: ": OPENROUTER PROCESSING\r\n\r\n" + Self.withoutUsage(recorded.body).text.replacingOccurrences(of: "\n", with: "\r\n")
         )
-        let run = chatStreamMeter(rewriting: true).run(stream)
+        let run = chatStreamReader(rewriting: true).run(stream)
         #expect(run.clientBytes.text == expected.text)
         #expect(TokenClasses(run.reading.usage) == recorded.expected.classes)
         #expect(run.reading.completed)
-        expectSplitInvariant(stream, equals: run) { chatStreamMeter(rewriting: true) }
+        expectSplitInvariant(stream, equals: run) { chatStreamReader(rewriting: true) }
     }
 
     @Test("a usage chunk without a choices member is dropped too")
@@ -110,17 +110,17 @@ struct StreamUsageStrippingTests {
             #"{"id":"chatcmpl-1","object":"chat.completion.chunk","usage":{"prompt_tokens":9,"completion_tokens":1}}"#,
             "[DONE]",
         ])
-        let run = chatStreamMeter(rewriting: true).run(stream)
+        let run = chatStreamReader(rewriting: true).run(stream)
         #expect(run.clientBytes.text == sseStream([chatChunk(content: "a"), "[DONE]"]).text)
         #expect(TokenClasses(run.reading.usage) == TokenClasses(input: 9, output: 1))
-        #expect(run.reading == chatStreamMeter().run(stream).reading)
+        #expect(run.reading == chatStreamReader().run(stream).reading)
         #expect(run.reading.contentEvents == 1)
     }
 
     @Test("a stream without any usage passes through unchanged")
     func nothingToStrip() {
         let recorded = RecordedCase.named("openai-chat-stream-no-usage")
-        let run = chatStreamMeter(rewriting: true).run(recorded.body)
+        let run = chatStreamReader(rewriting: true).run(recorded.body)
         #expect(run.clientBytes == recorded.body)
         #expect(run.reading.usage == nil)
         #expect(run.reading.completed)
@@ -129,7 +129,7 @@ struct StreamUsageStrippingTests {
     @Test("a partial event is held back only until it is complete")
     func holdsPartialEvent() {
         let first = Array(utf8: "data: " + chatChunk(content: "a", usage: "null") + "\n\n")
-        var meter = chatStreamMeter(rewriting: true)
+        var meter = chatStreamReader(rewriting: true)
         let half = first.count / 2
         let out1 = first[..<half].withUnsafeBytes { meter.observe($0) }
         #expect(out1 == [], "nothing of an unfinished event goes out")

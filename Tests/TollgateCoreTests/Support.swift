@@ -137,8 +137,8 @@ struct RecordedCase: Sendable, CustomTestStringConvertible {
     }
 
     /// A fresh meter for the response to `request`, chosen by the recorded content type.
-    func meter(for request: PreparedRequest) -> any ResponseMeter {
-        format.makeMeter(for: request, contentType: contentType)
+    func meter(for request: PreparedRequest) -> any ResponseReader {
+        format.makeReader(for: request, contentType: contentType)
     }
 
     /// The recorded request body without one top-level member, re-serialized (compact, keys sorted).
@@ -229,15 +229,15 @@ func sameJSON(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
 // MARK: - Driving a meter
 
 /// What one metered response produced: the reading and the bytes the client received.
-struct MeterRun: Equatable {
+struct ReaderRun: Equatable {
     var reading: UsageReading
     /// What the client receives: each piece as `observe` returned it (`nil` = the piece unchanged), then the tail.
     var clientBytes: [UInt8]
 }
 
-extension ResponseMeter {
+extension ResponseReader {
     /// Feeds `pieces` through a copy of this (fresh) meter and finishes it.
-    func run(_ pieces: [ArraySlice<UInt8>]) -> MeterRun {
+    func run(_ pieces: [ArraySlice<UInt8>]) -> ReaderRun {
         var meter = self
         var client: [UInt8] = []
         for piece in pieces {
@@ -249,23 +249,23 @@ extension ResponseMeter {
         }
         let (reading, tail) = meter.finish()
         if let tail { client.append(contentsOf: tail) }
-        return MeterRun(reading: reading, clientBytes: client)
+        return ReaderRun(reading: reading, clientBytes: client)
     }
 
     /// Feeds the whole body as one piece.
-    func run(_ body: [UInt8]) -> MeterRun { run([body[...]]) }
+    func run(_ body: [UInt8]) -> ReaderRun { run([body[...]]) }
 }
 
-/// Runs `makeMeter()` fresh over `body` split in two at every byte position, and one byte at a time, and expects
+/// Runs `makeReader()` fresh over `body` split in two at every byte position, and one byte at a time, and expects
 /// each run to equal `expected` (reading and client bytes). Stops reporting after the first mismatches.
 func expectSplitInvariant(
-    _ body: [UInt8], equals expected: MeterRun, _ makeMeter: () -> any ResponseMeter,
+    _ body: [UInt8], equals expected: ReaderRun, _ makeReader: () -> any ResponseReader,
     sourceLocation: SourceLocation = #_sourceLocation
 ) {
     var mismatches: [Int] = []
-    var first: MeterRun?
+    var first: ReaderRun?
     for cut in 0...body.count {
-        let run = makeMeter().run(body.pieces(cutAt: [cut]))
+        let run = makeReader().run(body.pieces(cutAt: [cut]))
         if run != expected {
             mismatches.append(cut)
             if first == nil { first = run }
@@ -277,7 +277,7 @@ func expectSplitInvariant(
         "two-piece splits at \(mismatches) differ; first: \(String(describing: first?.reading)) client \(first?.clientBytes.text ?? "")",
         sourceLocation: sourceLocation
     )
-    let bytewise = makeMeter().run(body.bytewise)
+    let bytewise = makeReader().run(body.bytewise)
     #expect(bytewise.reading == expected.reading, "one byte at a time", sourceLocation: sourceLocation)
     #expect(bytewise.clientBytes == expected.clientBytes, "one byte at a time: client bytes", sourceLocation: sourceLocation)
 }
@@ -285,16 +285,16 @@ func expectSplitInvariant(
 // MARK: - Synthetic streams
 
 /// A chat meter for a synthetic stream, as if the proxy had (`rewriting`) or had not added the usage opt-in.
-func chatStreamMeter(rewriting: Bool = false) -> any ResponseMeter {
-    APIName.openAIChat.wireFormat.makeMeter(
+func chatStreamReader(rewriting: Bool = false) -> any ResponseReader {
+    APIName.openAIChat.wireFormat.makeReader(
         for: PreparedRequest(model: "gpt-4o-mini", stream: true, injectedStreamUsage: rewriting),
         contentType: "text/event-stream"
     )
 }
 
 /// A chat meter for a synthetic plain JSON body.
-func chatJSONMeter() -> any ResponseMeter {
-    APIName.openAIChat.wireFormat.makeMeter(for: PreparedRequest(model: "gpt-4o-mini", stream: false), contentType: "application/json")
+func chatJSONReader() -> any ResponseReader {
+    APIName.openAIChat.wireFormat.makeReader(for: PreparedRequest(model: "gpt-4o-mini", stream: false), contentType: "application/json")
 }
 
 /// An SSE stream with one `data:` event per payload, each ended by a blank line, using `lineEnd`.

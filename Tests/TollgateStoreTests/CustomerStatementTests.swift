@@ -55,10 +55,10 @@ import TollgateCore
             provider: "openai", customer: customer, usage: usage, servedModel: model, requestedModel: model, serviceTier: nil, at: timestamp,
             billable: UsageEvent.isBillable(status: status, usage: usage))
         return UsageEvent(
-            id: id, timestampMs: timestamp, customer: customer, keyId: "key_1", provider: "openai", route: "openai.chat",
+            id: id, timestampMs: timestamp, customer: customer, keyID: "key_1", provider: "openai", route: "openai.chat",
             path: "/v1/chat/completions", model: model, servedModel: model, status: status, stream: false, usage: usage, latencyMs: 1,
             ttfbMs: nil, upstreamMs: nil, cost: rating.cost, price: rating.price, currency: rating.currency, estimated: false,
-            priced: rating.priced, idempotencyKey: "idem-\(id)", priceBook: rating.priceBook, requestId: "req-\(id)")
+            priced: rating.priced, idempotencyKey: "idem-\(id)", priceBook: rating.priceBook, requestID: "req-\(id)")
     }
 
     /// Four gpt-4o calls (1,000 in, 100 out), two gpt-4o-mini calls (2,000 in, 400 out) and a failed gpt-4o call in

@@ -28,7 +28,7 @@ struct ExportOutboxTests {
         event("evt_g1", customer: "globex", model: "gpt-4o", price: "0.5", hoursIn: 50),
     ]
 
-    func lines(_ meter: Meter) async throws -> [RatedExportLine] {
+    func lines(_ meter: MeterStore) async throws -> [RatedExportLine] {
         try await meter.ratedExportLines(startMs: Self.november.startMs, endMs: Self.november.endMs, rules: PricingRules())
     }
 

@@ -596,7 +596,7 @@ struct MarginReportTests {
     }
 
     /// Each `usage_monthly` row is the sum of its month's `usage_daily` rows, remainders under 10⁸, no month missing.
-    private func expectMonthsSumDays(_ meter: Meter, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    private func expectMonthsSumDays(_ meter: MeterStore, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let (months, days) = try await meter.pool.read { db in
             (try Row.fetchAll(db, sql: "SELECT * FROM usage_monthly"), try Row.fetchAll(db, sql: "SELECT * FROM usage_daily"))
         }
@@ -674,7 +674,7 @@ struct MarginReportTests {
                 }
                 try pool.close()
             }
-            let meter = try Meter(path: path)
+            let meter = try MeterStore(path: path)
             let applied = try await meter.pool.read { try MeterSchema.migrator.appliedIdentifiers($0) }
             #expect(applied.contains { $0.hasPrefix("v4") })
             for by in [[ReportDimension.customer], [.model, .day], [.feature, .key], [.hour, .provider], [.month, .feature]] {
@@ -701,7 +701,7 @@ struct MarginReportTests {
     static func v3Arguments(_ event: UsageEvent) -> StatementArguments {
         let usage = event.usage
         let values: [(any DatabaseValueConvertible)?] = [
-            event.id, event.timestampMs, event.customer, event.keyId, event.feature, event.endUser, event.project, event.provider,
+            event.id, event.timestampMs, event.customer, event.keyID, event.feature, event.endUser, event.project, event.provider,
             event.route, event.path, event.model, event.servedModel, event.status, event.stream, usage.inputTokens, usage.cacheReadTokens,
             usage.cacheWriteTokens, usage.cacheWrite1hTokens, usage.outputTokens, usage.reasoningTokens, usage.inputAudioTokens,
             usage.outputAudioTokens, event.rawUsage, event.serviceTier, event.latencyMs, event.ttfbMs, event.upstreamMs,
@@ -715,7 +715,7 @@ struct MarginReportTests {
     // MARK: - Helpers
 
     /// Runs `body` with a meter holding the fixture.
-    private func withFixture(_ body: (Meter) async throws -> Void) async throws {
+    private func withFixture(_ body: (MeterStore) async throws -> Void) async throws {
         try await withTemporaryMeter { meter in
             try await meter.insert(Self.fixture)
             try await body(meter)
@@ -735,7 +735,7 @@ struct MarginReportTests {
     }
 
     /// Checks a report against the brute-force sums of a query over events.
-    private func expectBruteForce(_ meter: Meter, _ query: MarginQuery, _ events: [UsageEvent]) async throws {
+    private func expectBruteForce(_ meter: MeterStore, _ query: MarginQuery, _ events: [UsageEvent]) async throws {
         let report = try await meter.marginReport(query)
         expectRows(report, brute(query, events))
     }
@@ -754,7 +754,7 @@ struct MarginReportTests {
         #expect(zip(keys, keys.dropFirst()).allSatisfy { $0.lexicographicallyPrecedes($1) }, "\(query)", sourceLocation: sourceLocation)
     }
 
-    private func reports(_ meter: Meter, _ queries: [MarginQuery]) async throws -> [[MarginRow]] {
+    private func reports(_ meter: MeterStore, _ queries: [MarginQuery]) async throws -> [[MarginRow]] {
         var all: [[MarginRow]] = []
         for query in queries {
             let report = try await meter.marginReport(query)
@@ -789,7 +789,7 @@ private func brute(_ query: MarginQuery, _ events: [UsageEvent]) -> BruteReport 
             case .model: model
             case .provider: event.provider
             case .feature: event.feature ?? ""
-            case .key: event.keyId
+            case .key: event.keyID
             case .hour: utcLabel(event.timestampMs, length: 13) + ":00:00Z"
             case .day: utcLabel(event.timestampMs, length: 10)
             case .month: utcLabel(event.timestampMs, length: 7)
@@ -873,7 +873,7 @@ private func reportEvent(
     status: Int = 200, stream: Bool = false, tokens: (Int, Int, Int, Int, Int), cost: String, price: String
 ) -> UsageEvent {
     UsageEvent(
-        id: id, timestampMs: at(time), customer: customer, keyId: key, feature: feature, provider: "openai",
+        id: id, timestampMs: at(time), customer: customer, keyID: key, feature: feature, provider: "openai",
         route: APIName.openAIChat.rawValue, path: "/v1/chat/completions", model: model, servedModel: servedModel ?? model, status: status,
         stream: stream,
         usage: TokenUsage(
@@ -886,7 +886,7 @@ private func reportEvent(
     _ id: String, ms: Int64, customer: String, cost: String, price: String, currency: String = "USD", priceCurrency: String? = nil
 ) -> UsageEvent {
     UsageEvent(
-        id: id, timestampMs: ms, customer: customer, keyId: "key_\(customer)", provider: "openai", route: APIName.openAIChat.rawValue,
+        id: id, timestampMs: ms, customer: customer, keyID: "key_\(customer)", provider: "openai", route: APIName.openAIChat.rawValue,
         path: "/v1/chat/completions", model: "m", servedModel: "m", status: 200, stream: false, usage: TokenUsage(inputTokens: 1),
         latencyMs: 1, ttfbMs: nil, upstreamMs: nil, cost: amount(cost), price: amount(price), currency: currency, estimated: false,
         priced: true, priceCurrency: priceCurrency)
@@ -909,7 +909,7 @@ private func randomEvents(
         let priceCurrency: String? = random.bool(1, in: 6) ? "EUR" : (random.bool(1, in: 2) ? nil : currency)
         return UsageEvent(
             id: "rnd_\(index)", timestampMs: random.instant(around: center, spread: spread), customer: customer,
-            keyId: "key_\(customer)_\(random.index(2))", feature: features[random.index(3)],
+            keyID: "key_\(customer)_\(random.index(2))", feature: features[random.index(3)],
             provider: random.bool(1, in: 3) ? "anthropic" : "openai", route: APIName.openAIChat.rawValue, path: "/v1/chat/completions",
             model: model, servedModel: random.bool(1, in: 5) ? nil : "served-\(modelIndex)", status: statuses[random.index(statuses.count)],
             stream: random.bool(1, in: 2),

@@ -24,9 +24,9 @@ func meterPath(in directory: URL) -> String {
 }
 
 /// Runs `body` with a meter on a new file in a temporary folder; the files are removed afterwards.
-func withTemporaryMeter<T>(_ body: (Meter) async throws -> T) async throws -> T {
+func withTemporaryMeter<T>(_ body: (MeterStore) async throws -> T) async throws -> T {
     try await withTemporaryDirectory { directory in
-        let meter = try Meter(path: meterPath(in: directory), synchronousFull: false)
+        let meter = try MeterStore(path: meterPath(in: directory), synchronousFull: false)
         return try await body(meter)
     }
 }
@@ -36,7 +36,7 @@ func withTemporaryMeter<T>(_ body: (Meter) async throws -> T) async throws -> T 
 /// A minimal, valid event: the given id, time and customer, every optional field left out.
 func makeEvent(id: String, timestampMs: Int64 = 1_700_000_000_000, customer: String = "acme") -> UsageEvent {
     UsageEvent(
-        id: id, timestampMs: timestampMs, customer: customer, keyId: "key_test", provider: "openai", route: APIName.openAIChat.rawValue,
+        id: id, timestampMs: timestampMs, customer: customer, keyID: "key_test", provider: "openai", route: APIName.openAIChat.rawValue,
         path: "/v1/chat/completions", model: "gpt-4o-mini", servedModel: nil, status: 200, stream: false,
         usage: TokenUsage(inputTokens: 10, outputTokens: 2), latencyMs: 12.5, ttfbMs: nil, upstreamMs: nil,
         cost: Money(raw: 1), price: Money(raw: 2), currency: "USD", estimated: false, priced: true
@@ -61,7 +61,7 @@ extension String {
     }
 }
 
-/// A date `milliseconds` after 1970, as `Meter.events(since:until:)` takes it.
+/// A date `milliseconds` after 1970, as `MeterStore.events(since:until:)` takes it.
 func date(ms milliseconds: Int64) -> Date {
     Date(timeIntervalSince1970: Double(milliseconds) / 1000)
 }
@@ -70,8 +70,8 @@ func date(ms milliseconds: Int64) -> Date {
 
 /// Runs `body` with a writer whose `run()` loop is going, then closes the writer and waits for the loop to end,
 /// whether `body` returns or throws (`run()` ignores cancellation, so a failed test must not leave it waiting).
-func withRunningWriter<T>(_ meter: Meter, maxBatch: Int = 512, _ body: (MeterWriter) async throws -> T) async throws -> T {
-    let writer = MeterWriter(meter: meter, maxBatch: maxBatch)
+func withRunningWriter<T>(_ meter: MeterStore, maxBatch: Int = 512, _ body: (EventWriter) async throws -> T) async throws -> T {
+    let writer = EventWriter(meter: meter, maxBatch: maxBatch)
     async let running: Void = writer.run()
     let result: Result<T, any Error>
     do {

@@ -23,7 +23,7 @@ import TollgateStore
 /// The routes are ``AdminRoute/all``; `GET /admin/openapi.json` describes them, docs/ADMIN-API.md shows each
 /// with curl.
 public struct AdminAPI: Sendable {
-    let meter: Meter
+    let meter: MeterStore
     let tokenDigest: [UInt8]
     /// The dashboard's browser session, which the token middleware accepts on `/dashboard` pages.
     let dashboardSession: DashboardSession
@@ -37,7 +37,7 @@ public struct AdminAPI: Sendable {
     /// Creates the API over a meter. `token` is what `Authorization: Bearer …` must carry on every route but
     /// `GET /admin/healthz`; `currency` is the grants' currency (`pricing.currency`); `creditUnit`, when
     /// configured, lets grants be given as a number of credits worth `value` each.
-    public init(meter: Meter, token: String, currency: String, creditUnit: (name: String, value: Money)?, logger: Logger) {
+    public init(meter: MeterStore, token: String, currency: String, creditUnit: (name: String, value: Money)?, logger: Logger) {
         self.meter = meter
         self.tokenDigest = Array(SHA256.hash(data: Data(token.utf8)))
         self.dashboardSession = DashboardSession(token: token)

@@ -11,7 +11,7 @@ import TollgateStore
 /// margin by customer, spend against caps and remaining credits, a page per customer and its events.
 ///
 /// Server-rendered HTML with inline CSS and SVG charts drawn here: no script, nothing fetched from anywhere, every
-/// page refreshes itself every minute. Every figure comes from ``Meter/marginReport(_:)`` (the same sums as
+/// page refreshes itself every minute. Every figure comes from ``MeterStore/marginReport(_:)`` (the same sums as
 /// `tollgate report margin`), the limits' status and the credit balances; money cells carry the exact decimal in
 /// `data-value`. docs/DASHBOARD.md describes the pages.
 ///
@@ -24,7 +24,7 @@ import TollgateStore
 /// let responder = router.buildResponder()
 /// ```
 public struct Dashboard: Sendable {
-    let meter: Meter
+    let meter: MeterStore
     let session: DashboardSession
     let currency: String
     let logger: Logger
@@ -43,7 +43,7 @@ public struct Dashboard: Sendable {
     /// A dashboard over `meter`. `token` is the admin token (the login form checks it; the session cookie derives
     /// from it), `currency` the pricing currency (`pricing.currency`): the one the chart and the caps are in.
     public init(
-        meter: Meter, token: String, currency: String, logger: Logger, rules: (@Sendable () -> PricingRules)? = nil,
+        meter: MeterStore, token: String, currency: String, logger: Logger, rules: (@Sendable () -> PricingRules)? = nil,
         now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
     ) {
         self.rules = rules
@@ -574,7 +574,7 @@ extension Dashboard {
     /// many events as it shows, however long the history.
     func recentEvents(customer: String, before: (ms: Int64, id: String)?, limit: Int, nowMs: Int64) async throws -> ([UsageEvent], Bool) {
         let anchor = before?.ms ?? nowMs
-        // A little past the cursor: `Meter.events` takes `Date`s, whose milliseconds may round down; the filter below
+        // A little past the cursor: `MeterStore.events` takes `Date`s, whose milliseconds may round down; the filter below
         // is what keeps the page exact.
         let until = before.map { Date(timeIntervalSince1970: Double($0.ms + 2) / 1000) }
         var span: Int64? = 60_000

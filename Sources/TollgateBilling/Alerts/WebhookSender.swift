@@ -35,7 +35,7 @@ public final class WebhookSender: Service, Sendable {
         configuration: HTTPClient.Configuration(
             redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(10)), decompression: .disabled))
 
-    let meter: Meter
+    let meter: MeterStore
     let settings: AlertSettings
     let http: HTTPClient
     let pollInterval: Duration
@@ -49,7 +49,7 @@ public final class WebhookSender: Service, Sendable {
     /// `pollInterval`. `attemptTimeout` bounds one attempt, connection and response included (a receiver that
     /// refuses connections also takes that long to fail: the client keeps trying to connect until then).
     public init(
-        meter: Meter, settings: AlertSettings, http: HTTPClient = WebhookSender.sharedClient, pollInterval: Duration = .seconds(1),
+        meter: MeterStore, settings: AlertSettings, http: HTTPClient = WebhookSender.sharedClient, pollInterval: Duration = .seconds(1),
         attemptTimeout: Duration = .seconds(10), logger: Logger
     ) {
         self.meter = meter
@@ -121,7 +121,7 @@ public final class WebhookSender: Service, Sendable {
         do {
             guard let failure = outcome.failure else {
                 try await meter.markAlertDelivered(id: alert.id, nowMs: nowMs)
-                logger.info("alert delivered", metadata: ["alert_id": "\(alert.id)", "limit_id": "\(alert.limitId)"])
+                logger.info("alert delivered", metadata: ["alert_id": "\(alert.id)", "limit_id": "\(alert.limitID)"])
                 return true
             }
             let delayMs = Self.retryDelayMs(
@@ -209,9 +209,9 @@ public final class WebhookSender: Service, Sendable {
         }
 
         enum DataKeys: String, CodingKey {
-            case limitId = "limit_id"
+            case limitID = "limit_id"
             case scope
-            case scopeId = "scope_id"
+            case scopeID = "scope_id"
             case metric, period, enforcement, threshold, amount, used, currency
             case periodStart = "period_start"
             case periodEnd = "period_end"
@@ -223,9 +223,9 @@ public final class WebhookSender: Service, Sendable {
             try event.encode(alert.id, forKey: .id)
             try event.encode(Timestamps.iso8601(alert.firedMs), forKey: .created)
             var data = event.nestedContainer(keyedBy: DataKeys.self, forKey: .data)
-            try data.encode(alert.limitId, forKey: .limitId)
+            try data.encode(alert.limitID, forKey: .limitID)
             try data.encode(alert.scope, forKey: .scope)
-            try data.encode(alert.scopeId, forKey: .scopeId)
+            try data.encode(alert.scopeID, forKey: .scopeID)
             try data.encode(alert.metric, forKey: .metric)
             try data.encode(alert.period, forKey: .period)
             try data.encode(alert.enforcement, forKey: .enforcement)

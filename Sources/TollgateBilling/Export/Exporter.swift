@@ -8,7 +8,7 @@ import TollgateStore
 /// sink down for a day — the next run resumes from the outbox, and a line sent twice is dropped by the sink's
 /// idempotency key.
 public struct Exporter: Sendable {
-    let meter: Meter
+    let meter: MeterStore
     let sink: any BillingSink
     let rules: @Sendable () -> PricingRules
     let logger: Logger
@@ -16,7 +16,7 @@ public struct Exporter: Sendable {
 
     /// An exporter to `sink`, rating with the rules `rules` gives at each staging.
     public init(
-        meter: Meter, sink: any BillingSink, rules: @escaping @Sendable () -> PricingRules, logger: Logger,
+        meter: MeterStore, sink: any BillingSink, rules: @escaping @Sendable () -> PricingRules, logger: Logger,
         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
     ) {
         self.meter = meter

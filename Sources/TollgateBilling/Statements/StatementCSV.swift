@@ -106,12 +106,12 @@ public enum StatementCSV {
             for item in line.items {
                 let event = statement.event(item)
                 let cells = [
-                    line.reference, line.rated.kind.rawValue, line.rated.description, event.id, EventFields.timestamp(event.timestampMs), event.keyId,
+                    line.reference, line.rated.kind.rawValue, line.rated.description, event.id, EventFields.timestamp(event.timestampMs), event.keyID,
                     event.model ?? "", event.servedModel ?? "", String(event.status), String(event.usage.inputTokens),
                     String(event.usage.cacheReadTokens), String(event.usage.cacheWriteTokens), String(event.usage.outputTokens),
                     String(event.usage.reasoningTokens), String(item.units), event.price.description,
                     line.rated.kind == .usage ? event.usageAmount.description : "", event.priceCurrency, event.idempotencyKey ?? "",
-                    event.requestId ?? "",
+                    event.requestID ?? "",
                 ]
                 out += cells.map(EventFields.csvCell).joined(separator: ",") + "\n"
             }
@@ -123,7 +123,7 @@ public enum StatementCSV {
 /// The statement of a customer for [`startMs`, `endMs`) as CSV (`text/csv; charset=utf-8`): its lines and brackets, or
 /// with `events` the events behind each line. For the dashboard's `/dashboard/customers/{id}/statement.csv`.
 public func statementCSV(
-    meter: Meter, rules: PricingRules, customer: String, startMs: Int64, endMs: Int64, events: Bool = false
+    meter: MeterStore, rules: PricingRules, customer: String, startMs: Int64, endMs: Int64, events: Bool = false
 ) async throws -> String {
     let statement = try await meter.customerStatement(customer: customer, startMs: startMs, endMs: endMs, rules: rules)
     return events ? StatementCSV.events(statement) : StatementCSV.lines(statement)

@@ -178,7 +178,7 @@ public enum StatementHTML {
                 let event = statement.event(item)
                 page.add("<tr class=\"event\" data-line=\"\(escape(line.reference))\" data-event=\"\(escape(event.id))\">")
                 page.add("<td class=\"mono\">\(escape(event.id))</td><td class=\"mono\">\(escape(EventFields.timestamp(event.timestampMs)))</td>")
-                page.add("<td class=\"mono\">\(escape(event.keyId))</td><td>\(escape(modelText(event)))</td>\(quantityCell(event.status))")
+                page.add("<td class=\"mono\">\(escape(event.keyID))</td><td>\(escape(modelText(event)))</td>\(quantityCell(event.status))")
                 for tokens in [
                     event.usage.inputTokens, event.usage.cacheReadTokens, event.usage.cacheWriteTokens, event.usage.outputTokens,
                     event.usage.reasoningTokens,
@@ -188,7 +188,7 @@ public enum StatementHTML {
                 page.add("\(quantityCell(item.units))\(moneyCell(event.price))")
                 if rated.kind == .usage { page.add(moneyCell(event.usageAmount)) }
                 page.add(
-                    "<td class=\"mono\">\(escape(event.idempotencyKey ?? ""))</td><td class=\"mono\">\(escape(event.requestId ?? ""))</td></tr>\n")
+                    "<td class=\"mono\">\(escape(event.idempotencyKey ?? ""))</td><td class=\"mono\">\(escape(event.requestID ?? ""))</td></tr>\n")
             }
             page.add("</tbody>\n</table>\n")
         }
@@ -310,7 +310,7 @@ public enum StatementHTML {
 /// dashboard's `/dashboard/customers/{id}/statement`. Throws ``MeterError/rejected(_:)`` for an unknown customer
 /// (no events in the period, no record, no terms) and for an empty period.
 public func statementPage(
-    meter: Meter, rules: PricingRules, customer: String, startMs: Int64, endMs: Int64, csvHref: String? = nil, eventsCSVHref: String? = nil
+    meter: MeterStore, rules: PricingRules, customer: String, startMs: Int64, endMs: Int64, csvHref: String? = nil, eventsCSVHref: String? = nil
 ) async throws -> String {
     let statement = try await meter.customerStatement(customer: customer, startMs: startMs, endMs: endMs, rules: rules)
     return StatementHTML.render(statement, csvHref: csvHref, eventsCSVHref: eventsCSVHref)

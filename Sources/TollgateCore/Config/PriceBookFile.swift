@@ -58,7 +58,7 @@ public enum PriceBookFile {
 
     static func charge(_ item: YAMLValue) throws(ConfigError) -> Charge {
         var name: String?
-        var meter: Charge.Meter?
+        var meter: Charge.Metric?
         var models: [String]?
         var included = 0
         var per = 1
@@ -72,8 +72,8 @@ public enum PriceBookFile {
             case "name": name = try value.string()
             case "meter":
                 let text = try value.string()
-                guard let parsed = Charge.Meter(rawValue: text) else {
-                    throw value.error("unknown meter '\(text)' (known: \(Charge.Meter.allCases.map(\.rawValue).joined(separator: ", ")))")
+                guard let parsed = Charge.Metric(rawValue: text) else {
+                    throw value.error("unknown meter '\(text)' (known: \(Charge.Metric.allCases.map(\.rawValue).joined(separator: ", ")))")
                 }
                 meter = parsed
             case "models": models = try value.sequence().map { (model) throws(ConfigError) in try model.string() }
@@ -93,7 +93,7 @@ public enum PriceBookFile {
             default: break
             }
         }
-        guard let meter else { throw item.error("a charge needs 'meter' (\(Charge.Meter.allCases.map(\.rawValue).joined(separator: ", ")))") }
+        guard let meter else { throw item.error("a charge needs 'meter' (\(Charge.Metric.allCases.map(\.rawValue).joined(separator: ", ")))") }
         guard let scheme else { throw item.error("a charge needs a price: unit_price, tiered, volume or package") }
         return Charge(name: name ?? meter.rawValue, meter: meter, models: models, included: included, scheme: scheme, per: per)
     }

@@ -23,7 +23,7 @@ public enum EventFields {
             ("id", .text(event.id)),
             ("timestamp", .text(timestamp(event.timestampMs))),
             ("customer", .text(event.customer)),
-            ("key_id", .text(event.keyId)),
+            ("key_id", .text(event.keyID)),
             ("feature", .text(event.feature)),
             ("end_user", .text(event.endUser)),
             ("project", .text(event.project)),
@@ -58,7 +58,7 @@ public enum EventFields {
             ("price_currency", .text(event.effectivePriceCurrency)),
             ("service_tier", .text(event.serviceTier)),
             ("idempotency_key", .text(event.idempotencyKey)),
-            ("request_id", .text(event.requestId)),
+            ("request_id", .text(event.requestID)),
             ("note", .text(event.note)),
             ("raw_usage", .json(event.rawUsage)),
         ]
@@ -111,7 +111,7 @@ public enum EventFields {
     }
 
     private static let placeholder = UsageEvent(
-        id: "", timestampMs: 0, customer: "", keyId: "", provider: "", route: "", path: "", model: nil, servedModel: nil, status: 0,
+        id: "", timestampMs: 0, customer: "", keyID: "", provider: "", route: "", path: "", model: nil, servedModel: nil, status: 0,
         stream: false, usage: .zero, latencyMs: 0, ttfbMs: nil, upstreamMs: nil, cost: .zero, price: .zero, currency: "",
         estimated: false, priced: false)
 }

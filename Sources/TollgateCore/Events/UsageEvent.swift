@@ -12,7 +12,7 @@ public struct UsageEvent: Sendable, Equatable, Codable {
     /// Customer the virtual key belongs to.
     public var customer: String
     /// The virtual key's id (never the key).
-    public var keyId: String
+    public var keyID: String
     /// `x-tollgate-feature` request header.
     public var feature: String?
     /// `x-tollgate-end-user` request header.
@@ -65,21 +65,21 @@ public struct UsageEvent: Sendable, Equatable, Codable {
     public var priceBook: String?
     /// The provider's id for the request (its `x-request-id`, `request-id` or `x-amzn-requestid` response header):
     /// what the client's SDK logs, and what the provider's own records name.
-    public var requestId: String?
+    public var requestID: String?
 
     /// Creates an event.
     public init(
-        id: String, timestampMs: Int64, customer: String, keyId: String, feature: String? = nil, endUser: String? = nil,
+        id: String, timestampMs: Int64, customer: String, keyID: String, feature: String? = nil, endUser: String? = nil,
         project: String? = nil, provider: String, route: String, path: String, model: String?, servedModel: String?,
         status: Int, stream: Bool, usage: TokenUsage, rawUsage: String? = nil, serviceTier: String? = nil, latencyMs: Double,
         ttfbMs: Double?, upstreamMs: Double?, cost: Money, price: Money, currency: String, estimated: Bool, priced: Bool,
         note: String? = nil, idempotencyKey: String? = nil, priceBook: String? = nil, priceCurrency: String? = nil,
-        requestId: String? = nil
+        requestID: String? = nil
     ) {
         self.id = id
         self.timestampMs = timestampMs
         self.customer = customer
-        self.keyId = keyId
+        self.keyID = keyID
         self.feature = feature
         self.endUser = endUser
         self.project = project
@@ -105,7 +105,7 @@ public struct UsageEvent: Sendable, Equatable, Codable {
         self.idempotencyKey = idempotencyKey
         self.priceBook = priceBook
         self.priceCurrency = priceCurrency
-        self.requestId = requestId
+        self.requestID = requestID
     }
 
     /// The currency the price is in.

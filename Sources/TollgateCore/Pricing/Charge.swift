@@ -2,7 +2,7 @@
 /// period total by one of the common schemes, with a bracket-by-bracket breakdown.
 public struct Charge: Sendable, Hashable {
     /// What the charge counts over a period.
-    public enum Meter: String, Sendable, Hashable, CaseIterable {
+    public enum Metric: String, Sendable, Hashable, CaseIterable {
         /// Successful inferences.
         case requests
         /// Every token, prompt and output.
@@ -68,7 +68,7 @@ public struct Charge: Sendable, Hashable {
     /// Name on the rated line (`API calls`).
     public var name: String
     /// What it counts.
-    public var meter: Meter
+    public var meter: Metric
     /// Model patterns whose events count (`nil`: all).
     public var models: [String]?
     /// Units included free each period (the allowance of a hybrid plan); the scheme prices the rest.
@@ -79,7 +79,7 @@ public struct Charge: Sendable, Hashable {
     public var per: Int
 
     /// Creates a charge.
-    public init(name: String, meter: Meter, models: [String]? = nil, included: Int = 0, scheme: Scheme, per: Int = 1) {
+    public init(name: String, meter: Metric, models: [String]? = nil, included: Int = 0, scheme: Scheme, per: Int = 1) {
         self.name = name
         self.meter = meter
         self.models = models

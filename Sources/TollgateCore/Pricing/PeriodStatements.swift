@@ -48,7 +48,7 @@ extension PeriodRater {
 
     /// The units an event adds to a period charge's meter: its requests and tokens when it is billable, nothing
     /// otherwise (the rule ``PeriodAggregate`` sums by).
-    public static func units(of event: UsageEvent, on meter: Charge.Meter) -> Int {
+    public static func units(of event: UsageEvent, on meter: Charge.Metric) -> Int {
         guard event.isBillable else { return 0 }
         return meter.quantity(requests: 1, usage: event.usage)
     }

@@ -1,7 +1,7 @@
 /// The API a route speaks: how its requests are read and how usage is read out of its responses.
 ///
 /// A wire format is pure: it turns request bytes into ``PreparedRequest`` facts (and, where metering needs it, a
-/// rewritten body) and makes a ``ResponseMeter`` that reads usage out of the response as it streams past.
+/// rewritten body) and makes a ``ResponseReader`` that reads usage out of the response as it streams past.
 /// Adding a provider that speaks a known format is a data change in providers/, not code.
 public protocol WireFormat: Sendable {
     /// The route's API name as written in provider files (`openai.chat`).
@@ -12,18 +12,18 @@ public protocol WireFormat: Sendable {
     func prepare(body: [UInt8], options: RequestOptions) throws(RequestError) -> PreparedRequest
 
     /// A meter for the response to `request`, chosen by the response's content type.
-    func makeMeter(for request: PreparedRequest, contentType: String?) -> any ResponseMeter
+    func makeReader(for request: PreparedRequest, contentType: String?) -> any ResponseReader
 
     /// A meter for the response to `request`, which may also use the response's headers (`header(name)`, names in
     /// lowercase): Bedrock's InvokeModel reports token counts there for every model. By default, the meter of
-    /// ``makeMeter(for:contentType:)``.
-    func makeMeter(for request: PreparedRequest, contentType: String?, header: (String) -> String?) -> any ResponseMeter
+    /// ``makeReader(for:contentType:)``.
+    func makeReader(for request: PreparedRequest, contentType: String?, header: (String) -> String?) -> any ResponseReader
 }
 
 extension WireFormat {
-    /// The meter of ``makeMeter(for:contentType:)``: most formats find everything in the body.
-    public func makeMeter(for request: PreparedRequest, contentType: String?, header: (String) -> String?) -> any ResponseMeter {
-        makeMeter(for: request, contentType: contentType)
+    /// The meter of ``makeReader(for:contentType:)``: most formats find everything in the body.
+    public func makeReader(for request: PreparedRequest, contentType: String?, header: (String) -> String?) -> any ResponseReader {
+        makeReader(for: request, contentType: contentType)
     }
 }
 
@@ -95,7 +95,7 @@ public enum RequestError: Error, Sendable, Equatable, CustomStringConvertible {
 /// A meter sees the decoded body in pieces of any size. ``observe(_:)`` returns `nil` when the piece goes to the
 /// client unchanged (the common case, no copy), or the bytes to send instead when the meter rewrites the stream
 /// (removing a usage chunk the proxy asked for).
-public protocol ResponseMeter: Sendable {
+public protocol ResponseReader: Sendable {
     /// Observes the next piece; returns replacement bytes, or `nil` to forward the piece as it is.
     mutating func observe(_ piece: UnsafeRawBufferPointer) -> [UInt8]?
     /// Ends the body; returns the reading and any bytes still held back for the client.

@@ -44,7 +44,7 @@ struct ResponseRelay: Sendable {
                 }
                 if outcome.ttfb == nil, outgoing.readableBytes > 0 { outcome.ttfb = .now - context.started }
                 if recorder.strict {
-                    if tap.meter.reachedEnd {
+                    if tap.reader.reachedEnd {
                         held.writeBuffer(&outgoing)
                         continue
                     }

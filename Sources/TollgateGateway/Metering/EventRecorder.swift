@@ -4,7 +4,7 @@ import TollgateStore
 
 /// Hands finished events to the meter writer under the configured durability promise.
 public struct EventRecorder: Sendable {
-    let writer: MeterWriter
+    let writer: EventWriter
     let durability: Durability
     let pricing: PricingState
     /// Admission control, to charge tokens-per-minute limits with the actual tokens.
@@ -12,7 +12,7 @@ public struct EventRecorder: Sendable {
     let logger: Logger
 
     /// Creates a recorder handing events to `writer`, rated by the rules in `pricing`.
-    public init(writer: MeterWriter, durability: Durability, pricing: PricingState, admission: AdmissionControl?, logger: Logger) {
+    public init(writer: EventWriter, durability: Durability, pricing: PricingState, admission: AdmissionControl?, logger: Logger) {
         self.writer = writer
         self.durability = durability
         self.pricing = pricing

@@ -57,7 +57,7 @@ extension InferenceContext {
             billable: UsageEvent.isBillable(status: status, usage: usage))
         if !rating.priced, usage.totalTokens > 0 { notes.append("no price for model \(outcome.reading.servedModel ?? request.model ?? "?")") }
         return UsageEvent(
-            id: id, timestampMs: timestampMs, customer: key.customer, keyId: key.id, feature: feature,
+            id: id, timestampMs: timestampMs, customer: key.customer, keyID: key.id, feature: feature,
             endUser: endUser, project: project, provider: provider.name, route: api.rawValue, path: path, model: request.model,
             servedModel: outcome.reading.servedModel ?? request.model, status: status,
             stream: request.stream, usage: usage, rawUsage: outcome.reading.rawUsage, serviceTier: outcome.reading.serviceTier,
@@ -65,7 +65,7 @@ extension InferenceContext {
             upstreamMs: outcome.upstreamStarted.map { milliseconds((outcome.upstreamEnded ?? now) - $0) }, cost: rating.cost,
             price: rating.price, currency: rating.currency, estimated: estimated, priced: rating.priced,
             note: notes.isEmpty ? nil : notes.joined(separator: "; "), idempotencyKey: idempotencyKey, priceBook: rating.priceBook,
-            priceCurrency: rating.priceCurrency == rating.currency ? nil : rating.priceCurrency, requestId: requestID
+            priceCurrency: rating.priceCurrency == rating.currency ? nil : rating.priceCurrency, requestID: requestID
         )
     }
 }

@@ -2,17 +2,17 @@ import NIOCore
 import TollgateCore
 
 /// The tap on a response body: every piece the client gets passes through it once, is decoded on the side when
-/// compressed, and is read by the wire format's meter. Returns what the client should receive.
+/// compressed, and is read by the wire format's usage reader. Returns what the client should receive.
 struct MeteringTap: @unchecked Sendable {
     // @unchecked: a tap is owned by one task at a time; it moves to the drain task only when the client has gone.
-    private(set) var meter: any ResponseMeter
+    private(set) var reader: any ResponseReader
     private let decoder: (any ContentDecoder)?
     private var decodingFailure: String?
-    /// Whether the client receives decoded bytes (a compressed body that the meter must rewrite).
+    /// Whether the client receives decoded bytes (a compressed body that the reader must rewrite).
     let forwardsDecoded: Bool
 
-    init(meter: any ResponseMeter, contentEncoding: String?) {
-        self.meter = meter
+    init(reader: any ResponseReader, contentEncoding: String?) {
+        self.reader = reader
         var failure: String?
         do {
             decoder = try ContentDecoders.make(for: contentEncoding)
@@ -21,19 +21,19 @@ struct MeteringTap: @unchecked Sendable {
             failure = error.description
         }
         decodingFailure = failure
-        forwardsDecoded = decoder != nil && meter.rewrites
+        forwardsDecoded = decoder != nil && reader.rewrites
     }
 
-    /// Reads a piece; returns the bytes for the client (the piece itself unless the meter rewrites), or `nil` when
+    /// Reads a piece; returns the bytes for the client (the piece itself unless the reader rewrites), or `nil` when
     /// the client was promised decoded bytes and the body can no longer be decoded.
     mutating func pass(_ piece: ByteBuffer) -> ByteBuffer? {
         if decodingFailure != nil { return forwardsDecoded ? nil : piece }
         guard let decoder else {
-            let replacement = piece.withUnsafeReadableBytes { meter.observe($0) }
+            let replacement = piece.withUnsafeReadableBytes { reader.observe($0) }
             return replacement.map { ByteBuffer(bytes: $0) } ?? piece
         }
         var decoded: [UInt8] = []
-        var working = meter
+        var working = reader
         let forwardsDecoded = self.forwardsDecoded
         do {
             try piece.withUnsafeReadableBytes { raw throws(ContentDecodingError) in
@@ -48,14 +48,14 @@ struct MeteringTap: @unchecked Sendable {
         } catch {
             decodingFailure = error.description
         }
-        meter = working
+        reader = working
         if forwardsDecoded && decodingFailure != nil { return nil }
         return forwardsDecoded ? ByteBuffer(bytes: decoded) : piece
     }
 
-    /// Ends the body: the reading, and any bytes the meter still held for the client.
+    /// Ends the body: the reading, and any bytes the reader still held for the client.
     mutating func finish() -> (reading: UsageReading, tail: ByteBuffer?) {
-        var (reading, tail) = meter.finish()
+        var (reading, tail) = reader.finish()
         if let decodingFailure { reading.note = [reading.note, decodingFailure].compactMap { $0 }.joined(separator: "; ") }
         return (reading, tail.map { ByteBuffer(bytes: $0) })
     }

@@ -15,7 +15,7 @@ public struct ProxyResponder: HTTPResponder {
 
     let config: TollgateConfig
     let routes: RouteResolver
-    let meter: Meter
+    let meter: MeterStore
     let recorder: EventRecorder
     let admitter: Admitter
     let upstream: UpstreamClient
@@ -23,7 +23,7 @@ public struct ProxyResponder: HTTPResponder {
 
     /// Creates the responder of the proxy listener.
     public init(
-        config: TollgateConfig, routes: RouteResolver, meter: Meter, recorder: EventRecorder, admitter: Admitter,
+        config: TollgateConfig, routes: RouteResolver, meter: MeterStore, recorder: EventRecorder, admitter: Admitter,
         upstream: UpstreamClient, logger: Logger
     ) {
         self.config = config
@@ -202,9 +202,9 @@ public struct ProxyResponder: HTTPResponder {
         let contentType = response.headers.first(name: "content-type")
         let format = api.wireFormat
         let tap = MeteringTap(
-            meter: format.makeMeter(for: prepared, contentType: contentType) { response.headers.first(name: $0) },
+            reader: format.makeReader(for: prepared, contentType: contentType) { response.headers.first(name: $0) },
             contentEncoding: response.headers.first(name: "content-encoding"))
-        let rewrites = tap.meter.rewrites
+        let rewrites = tap.reader.rewrites
         var headers = HeaderPolicy.client(from: response.headers, bodyRewritten: rewrites || tap.forwardsDecoded, bodyDecoded: tap.forwardsDecoded)
         headers[Self.eventIDField] = context.id
         let relay = RelayGuard(

@@ -10,7 +10,7 @@ import TollgateStore
 struct UsageView: Sendable {
     static let path = "/tollgate/v1/usage"
 
-    let meter: Meter
+    let meter: MeterStore
     let currency: String
 
     struct Body: Encodable {

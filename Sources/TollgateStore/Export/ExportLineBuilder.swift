@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import TollgateCore
 
-extension Meter {
+extension MeterStore {
     /// The rated lines of a period for every customer with events in it (and every customer whose plan bills an empty
     /// period), as statements rate them, each with the ids of the events behind it. Deterministic: the same events and
     /// rules give the same lines in the same order.

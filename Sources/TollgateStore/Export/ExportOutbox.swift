@@ -148,7 +148,7 @@ public struct ExportSinkStatus: Sendable, Equatable {
     }
 }
 
-extension Meter {
+extension MeterStore {
     /// Stages a period's lines for a sink: a line never exported is added as version 0; one whose content grew since
     /// (late events) gets a correction with the difference; an unchanged one is left alone. Deterministic: staging the
     /// same lines twice adds nothing, and the keys depend only on the lines.

@@ -9,7 +9,7 @@ public struct StatementEvent: Sendable, Equatable {
     /// When the request arrived (milliseconds since 1970, UTC).
     public var timestampMs: Int64
     /// The virtual key's id (never the key).
-    public var keyId: String
+    public var keyID: String
     /// The model the client asked for.
     public var model: String?
     /// The model the provider says served it.
@@ -30,7 +30,7 @@ public struct StatementEvent: Sendable, Equatable {
     /// The client's `Idempotency-Key` header.
     public var idempotencyKey: String?
     /// The provider's request id (`x-request-id`), as the client's SDK logs it.
-    public var requestId: String?
+    public var requestID: String?
     /// The `x-tollgate-feature` tag.
     public var feature: String?
 
@@ -38,7 +38,7 @@ public struct StatementEvent: Sendable, Equatable {
     public init(_ event: UsageEvent, provisionalShare: Money) {
         id = event.id
         timestampMs = event.timestampMs
-        keyId = event.keyId
+        keyID = event.keyID
         model = event.model
         servedModel = event.servedModel
         status = event.status
@@ -48,7 +48,7 @@ public struct StatementEvent: Sendable, Equatable {
         priceCurrency = event.effectivePriceCurrency
         usageAmount = event.price - provisionalShare
         idempotencyKey = event.idempotencyKey
-        requestId = event.requestId
+        requestID = event.requestID
         feature = event.feature
     }
 
@@ -127,7 +127,7 @@ public struct StatementCredits: Sendable, Equatable {
 }
 
 /// A customer's statement for a period: the rated lines with their brackets and the events behind each, the totals,
-/// the credits applied and the balance. Built in one read of the period's events (``Meter/customerStatement``).
+/// the credits applied and the balance. Built in one read of the period's events (``MeterStore/customerStatement``).
 public struct CustomerStatement: Sendable, Equatable {
     /// The customer id.
     public var customer: String
@@ -169,7 +169,7 @@ public struct CustomerStatement: Sendable, Equatable {
     public func event(_ item: StatementLine.Item) -> StatementEvent { events[item.event] }
 }
 
-extension Meter {
+extension MeterStore {
     /// The statement of `customer` for [`startMs`, `endMs`) under `rules`: the period rated as `tollgate lines`
     /// rates it, each line with the events behind it, the credits applied to those events and the balance.
     /// Refused for a customer with no events in the period, no record in the meter and no terms in the rules. Without
@@ -270,7 +270,7 @@ extension Meter {
     }
 
     /// The units a statement event adds to a charge's meter (``PeriodRater/units(of:on:)`` for stored events).
-    static func units(of event: StatementEvent, on meter: Charge.Meter) -> Int {
+    static func units(of event: StatementEvent, on meter: Charge.Metric) -> Int {
         event.billable ? meter.quantity(requests: 1, usage: event.usage) : 0
     }
 

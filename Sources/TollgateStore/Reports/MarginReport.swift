@@ -156,7 +156,7 @@ struct ReportSegment: Equatable {
     }
 }
 
-extension Meter {
+extension MeterStore {
     /// The margin report for a query, read from the rollups for whole months, days and hours and from the events for
     /// the rest.
     public func marginReport(_ query: MarginQuery) async throws(MeterError) -> MarginReport {

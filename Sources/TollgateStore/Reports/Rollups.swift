@@ -156,7 +156,7 @@ enum Rollups {
     /// An event with the fields a rollup keeps (the others empty), from a row of ``rebuildColumns``.
     static func rollupEvent(_ row: Row) -> UsageEvent {
         UsageEvent(
-            id: "", timestampMs: row["ts_ms"], customer: row["customer_id"], keyId: row["key_id"], feature: row["feature"],
+            id: "", timestampMs: row["ts_ms"], customer: row["customer_id"], keyID: row["key_id"], feature: row["feature"],
             provider: row["provider"], route: "", path: "", model: row["model"], servedModel: row["served_model"],
             status: row["status"], stream: false,
             usage: TokenUsage(
@@ -259,7 +259,7 @@ enum RollupDimension: String, Sendable {
     func value(of event: UsageEvent) -> String {
         switch self {
         case .customer: event.customer
-        case .key: event.keyId
+        case .key: event.keyID
         case .feature: event.feature ?? ""
         case .provider: event.provider
         case .model: event.model ?? event.servedModel ?? ""

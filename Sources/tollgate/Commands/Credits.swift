@@ -182,7 +182,7 @@ struct CreditAccountOption: ParsableArguments {
     }
 
     /// The account the customer draws from (its team's when it has one), or the team's.
-    func drawnAccount(_ meter: Meter) async throws -> String {
+    func drawnAccount(_ meter: MeterStore) async throws -> String {
         let account = try grantee()
         guard let customer else { return account }
         return try await meter.creditAccount(customer: customer)

@@ -44,7 +44,7 @@ struct Customers: AsyncParsableCommand {
                 [
                     ("customer", record.id), ("name", record.name ?? ""), ("team", record.team ?? ""), ("models", modelsText(record.models)),
                     ("created", Timestamps.iso8601(record.createdMs)),
-                ] + view.externalIds.sorted { $0.key < $1.key }.map { ("id in \($0.key)", $0.value) })
+                ] + view.externalIDs.sorted { $0.key < $1.key }.map { ("id in \($0.key)", $0.value) })
             print("")
             printBalance(view.balance, customer: record.id)
             print("")
@@ -147,10 +147,10 @@ struct CustomerView: Encodable {
     /// Its keys, revoked ones included.
     var keys: [VirtualKey]
     /// Its ids in billing systems, by system.
-    var externalIds: [String: String]
+    var externalIDs: [String: String]
 
     /// Reads the customer's view; an unknown customer is refused.
-    static func load(_ id: String, from meter: Meter, currency: String) async throws -> CustomerView {
+    static func load(_ id: String, from meter: MeterStore, currency: String) async throws -> CustomerView {
         guard let record = try await meter.customer(id: id) else { throw MeterError.rejected("no customer with id \(id)") }
         let keys = try await meter.keys(customer: id)
         var limits = try await meter.limits(scope: .customer, scopeID: id)
@@ -158,7 +158,7 @@ struct CustomerView: Encodable {
         for key in keys { limits += try await meter.limits(scope: .key, scopeID: key.id) }
         return CustomerView(
             customer: record, balance: try await meter.balance(account: record.creditAccount, currency: currency),
-            limits: try await currentStatuses(of: limits, in: meter), keys: keys, externalIds: try await meter.externalIDs(customer: id))
+            limits: try await currentStatuses(of: limits, in: meter), keys: keys, externalIDs: try await meter.externalIDs(customer: id))
     }
 }
 

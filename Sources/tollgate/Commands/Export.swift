@@ -189,8 +189,8 @@ func makeExporter(_ name: String, config: TollgateConfig) throws -> Exporter {
     var logger = Logger(label: "tollgate.export")
     logger.logLevel = .warning
     let rules = config.pricingRules
-    let meter: Meter
-    do { meter = try Meter(path: config.meter.path) } catch { throw ValidationError(error.description) }
+    let meter: MeterStore
+    do { meter = try MeterStore(path: config.meter.path) } catch { throw ValidationError(error.description) }
     return Exporter(meter: meter, sink: SinkFactory.make(settings), rules: { rules }, logger: logger)
 }
 

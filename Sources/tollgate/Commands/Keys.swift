@@ -65,10 +65,10 @@ struct Keys: AsyncParsableCommand {
 }
 
 /// Opens the meter named by a config.
-func openMeter(_ configPath: String?) throws -> Meter {
+func openMeter(_ configPath: String?) throws -> MeterStore {
     let config = try loadConfig(configPath)
     do {
-        return try Meter(path: config.meter.path)
+        return try MeterStore(path: config.meter.path)
     } catch {
         FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
         throw ExitCode(1)

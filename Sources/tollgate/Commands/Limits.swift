@@ -146,7 +146,7 @@ struct Limits: AsyncParsableCommand {
                 header: ["fired", "id", "limit", "scope", "metric", "period", "threshold", "used", "amount", "delivery"],
                 rows: alerts.map { alert in
                     [
-                        Timestamps.iso8601(alert.firedMs), alert.id, alert.limitId, "\(alert.scope) \(alert.scopeId)", alert.metric, alert.period,
+                        Timestamps.iso8601(alert.firedMs), alert.id, alert.limitID, "\(alert.scope) \(alert.scopeID)", alert.metric, alert.period,
                         "\(alert.threshold)%", alert.used, alert.amount + (alert.currency.map { " \($0)" } ?? ""), Self.delivery(alert),
                     ]
                 })
@@ -175,7 +175,7 @@ struct LimitScopeOption: ParsableArguments {
 }
 
 /// The current period's status of each limit, in order.
-func currentStatuses(of limits: [LimitRecord], in meter: Meter) async throws -> [LimitStatus] {
+func currentStatuses(of limits: [LimitRecord], in meter: MeterStore) async throws -> [LimitStatus] {
     var statuses: [LimitStatus] = []
     for limit in limits { statuses.append(try await meter.limitStatus(limit)) }
     return statuses

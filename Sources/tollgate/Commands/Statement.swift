@@ -82,11 +82,11 @@ struct Statement: AsyncParsableCommand {
         }
         object["event_details"] = statement.events.map { event -> [String: Any] in
             [
-                "id": event.id, "timestamp": EventFields.timestamp(event.timestampMs), "key_id": event.keyId, "model": event.model ?? NSNull(),
+                "id": event.id, "timestamp": EventFields.timestamp(event.timestampMs), "key_id": event.keyID, "model": event.model ?? NSNull(),
                 "served_model": event.servedModel ?? NSNull(), "status": event.status, "input_tokens": event.usage.inputTokens,
                 "cache_read_tokens": event.usage.cacheReadTokens, "cache_write_tokens": event.usage.cacheWriteTokens,
                 "output_tokens": event.usage.outputTokens, "reasoning_tokens": event.usage.reasoningTokens, "price": event.price.description,
-                "price_currency": event.priceCurrency, "idempotency_key": event.idempotencyKey ?? NSNull(), "request_id": event.requestId ?? NSNull(),
+                "price_currency": event.priceCurrency, "idempotency_key": event.idempotencyKey ?? NSNull(), "request_id": event.requestID ?? NSNull(),
             ]
         }
         if let credits = statement.credits {

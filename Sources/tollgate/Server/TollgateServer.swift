@@ -31,8 +31,8 @@ struct TollgateServer: Sendable {
 
     /// Runs until a shutdown signal. `onListening` receives the bound port (useful with port 0).
     func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        let meter = try Meter(path: config.meter.path, synchronousFull: config.meter.fsync)
-        let writer = MeterWriter(meter: meter, maxBatch: config.meter.maxBatch, logger: logger)
+        let meter = try MeterStore(path: config.meter.path, synchronousFull: config.meter.fsync)
+        let writer = EventWriter(meter: meter, maxBatch: config.meter.maxBatch, logger: logger)
         let upstream = UpstreamClient(settings: config.proxy)
         let pricing = PricingState(config.pricingRules)
         let admission = AdmissionControl(meter: meter)
@@ -48,7 +48,7 @@ struct TollgateServer: Sendable {
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: MeterWriterService(writer: writer, upstream: upstream)),
+            .init(service: EventWriterService(writer: writer, upstream: upstream)),
             .init(service: application),
             .init(service: PricingReloader(configPath: configPath, state: pricing, loaded: config, interval: reloadInterval, logger: logger)),
             .init(service: AdmissionHeartbeat(admission: admission, logger: logger)),
@@ -71,7 +71,7 @@ struct TollgateServer: Sendable {
 
 extension TollgateServer {
     /// The admin listener (API, OpenAPI document, finance dashboard), when the config has `admin.listen`.
-    func adminApplication(meter: Meter, pricing: PricingState) -> (any Service)? {
+    func adminApplication(meter: MeterStore, pricing: PricingState) -> (any Service)? {
         guard let address = config.admin.listen, let token = config.admin.token else { return nil }
         let unit = config.credits.unitName.flatMap { name in config.credits.unitValue.map { (name: name, value: $0) } }
         let api = AdminAPI(meter: meter, token: token, currency: config.pricing.currency, creditUnit: unit, logger: logger)
@@ -87,8 +87,8 @@ extension TollgateServer {
 
 /// Runs the meter writer for as long as the server; on shutdown (after the listener has stopped) writes the
 /// backlog, then closes the upstream client.
-struct MeterWriterService: Service {
-    let writer: MeterWriter
+struct EventWriterService: Service {
+    let writer: EventWriter
     let upstream: UpstreamClient
 
     func run() async throws {

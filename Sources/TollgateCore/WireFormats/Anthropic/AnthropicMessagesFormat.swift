@@ -10,7 +10,7 @@ public struct AnthropicMessagesFormat: WireFormat {
 
     /// Plain bodies: top-level `model` and `usage`. Anthropic reports the service tier inside `usage` and it is read
     /// there; a top-level `service_tier` is taken only when `usage` names none.
-    public static let plainLayout = JSONBodyMeter.Layout(model: ["model"], usage: ["usage"], serviceTier: ["service_tier"]) {
+    public static let plainLayout = JSONBodyReader.Layout(model: ["model"], usage: ["usage"], serviceTier: ["service_tier"]) {
         model, usage, tier, reading in
         if let model, let name = decodeJSONString(model) { reading.servedModel = name }
         var report = AnthropicUsage.Report()
@@ -25,9 +25,9 @@ public struct AnthropicMessagesFormat: WireFormat {
     }
 
     /// An SSE meter for event streams, a JSON meter for everything else (errors included).
-    public func makeMeter(for request: PreparedRequest, contentType: String?) -> any ResponseMeter {
-        if isEventStream(contentType) { return SSEMeter(reader: AnthropicMessagesStreamReader(), rewrites: false) }
-        return JSONBodyMeter(layout: Self.plainLayout)
+    public func makeReader(for request: PreparedRequest, contentType: String?) -> any ResponseReader {
+        if isEventStream(contentType) { return SSEBodyReader(reader: AnthropicMessagesStreamReader(), rewrites: false) }
+        return JSONBodyReader(layout: Self.plainLayout)
     }
 }
 

@@ -20,7 +20,7 @@ public struct BedrockFormat: WireFormat {
 
     /// Plain Converse bodies: `usage` and, when a tier was asked for, `serviceTier.type`; no model member (the
     /// empty path never matches).
-    static let converseLayout = JSONBodyMeter.Layout(model: [], usage: ["usage"], serviceTier: ["serviceTier", "type"]) {
+    static let converseLayout = JSONBodyReader.Layout(model: [], usage: ["usage"], serviceTier: ["serviceTier", "type"]) {
         _, usage, tier, reading in
         BedrockUsage.read(usage: usage, shape: .converse, into: &reading)
         if let tier { reading.serviceTier = decodeJSONString(tier) }
@@ -47,29 +47,29 @@ public struct BedrockFormat: WireFormat {
         )
     }
 
-    /// The meter of ``makeMeter(for:contentType:)``; for InvokeModel, Bedrock's token-count headers
+    /// The meter of ``makeReader(for:contentType:)``; for InvokeModel, Bedrock's token-count headers
     /// (`x-amzn-bedrock-input-token-count`, `-output-token-count`, `-cache-read-input-token-count`,
     /// `-cache-write-input-token-count`, sent for every model) stand in when the body reports no usage: the body of
     /// a Llama, Nova or Mistral model has no Anthropic `usage`.
-    public func makeMeter(for request: PreparedRequest, contentType: String?, header: (String) -> String?) -> any ResponseMeter {
+    public func makeReader(for request: PreparedRequest, contentType: String?, header: (String) -> String?) -> any ResponseReader {
         meter(for: request, contentType: contentType, headerUsage: isInvoke ? BedrockUsage.headerCounts(header) : nil)
     }
 
     /// An event-stream meter for `application/vnd.amazon.eventstream` (or a streaming API's body without a content
     /// type), a JSON meter for everything else (errors included).
-    public func makeMeter(for request: PreparedRequest, contentType: String?) -> any ResponseMeter {
+    public func makeReader(for request: PreparedRequest, contentType: String?) -> any ResponseReader {
         meter(for: request, contentType: contentType, headerUsage: nil)
     }
 
-    private func meter(for request: PreparedRequest, contentType: String?, headerUsage: (usage: TokenUsage, raw: String)?) -> any ResponseMeter {
+    private func meter(for request: PreparedRequest, contentType: String?, headerUsage: (usage: TokenUsage, raw: String)?) -> any ResponseReader {
         let eventStream =
             contentType.map { $0.lowercased().hasPrefix("application/vnd.amazon.eventstream") } ?? request.stream
-        let base: any ResponseMeter
+        let base: any ResponseReader
         switch (eventStream, isInvoke) {
-        case (true, false): base = EventStreamMeter(reader: BedrockConverseStreamReader())
-        case (true, true): base = EventStreamMeter(reader: BedrockInvokeStreamReader())
-        case (false, false): base = JSONBodyMeter(layout: Self.converseLayout)
-        case (false, true): base = JSONBodyMeter(layout: AnthropicMessagesFormat.plainLayout)
+        case (true, false): base = EventStreamBodyReader(reader: BedrockConverseStreamReader())
+        case (true, true): base = EventStreamBodyReader(reader: BedrockInvokeStreamReader())
+        case (false, false): base = JSONBodyReader(layout: Self.converseLayout)
+        case (false, true): base = JSONBodyReader(layout: AnthropicMessagesFormat.plainLayout)
         }
         return BedrockReadingFallback(base, model: request.model, headerUsage: headerUsage)
     }
@@ -88,13 +88,13 @@ public struct BedrockFormat: WireFormat {
 /// What Bedrock leaves out of a reading, filled in: the usage from InvokeModel's token-count headers when the body
 /// reported none, and the requested model as the served one when the response reported usage but named no model
 /// (Bedrock names the model in the request path only). Error bodies report no usage and keep no model.
-struct BedrockReadingFallback: ResponseMeter {
-    private var base: any ResponseMeter
+struct BedrockReadingFallback: ResponseReader {
+    private var base: any ResponseReader
     private let model: String?
     private let headerUsage: (usage: TokenUsage, raw: String)?
 
     /// Wraps `base`; `model` is the model of the request path, `headerUsage` what the response headers reported.
-    init(_ base: any ResponseMeter, model: String?, headerUsage: (usage: TokenUsage, raw: String)?) {
+    init(_ base: any ResponseReader, model: String?, headerUsage: (usage: TokenUsage, raw: String)?) {
         self.base = base
         self.model = model
         self.headerUsage = headerUsage

@@ -11,8 +11,8 @@ public struct CohereChatFormat: WireFormat {
 
     /// Plain bodies: `usage` at the top. The served model is the requested one (`requestedModel`) for an answer,
     /// which always carries usage; an error body (`{"id": ..., "message": ...}`) carries neither.
-    static func plainLayout(requestedModel: String?) -> JSONBodyMeter.Layout {
-        JSONBodyMeter.Layout(model: ["model"], usage: ["usage"], serviceTier: ["service_tier"]) { model, usage, tier, reading in
+    static func plainLayout(requestedModel: String?) -> JSONBodyReader.Layout {
+        JSONBodyReader.Layout(model: ["model"], usage: ["usage"], serviceTier: ["service_tier"]) { model, usage, tier, reading in
             CohereUsage.read(usage: usage, into: &reading)
             if let model, let name = decodeJSONString(model) {
                 reading.servedModel = name
@@ -30,11 +30,11 @@ public struct CohereChatFormat: WireFormat {
     }
 
     /// An SSE meter for event streams, a JSON meter for everything else (errors included).
-    public func makeMeter(for request: PreparedRequest, contentType: String?) -> any ResponseMeter {
+    public func makeReader(for request: PreparedRequest, contentType: String?) -> any ResponseReader {
         if isEventStream(contentType) {
-            return SSEMeter(reader: CohereChatStreamReader(requestedModel: request.model), rewrites: false)
+            return SSEBodyReader(reader: CohereChatStreamReader(requestedModel: request.model), rewrites: false)
         }
-        return JSONBodyMeter(layout: Self.plainLayout(requestedModel: request.model))
+        return JSONBodyReader(layout: Self.plainLayout(requestedModel: request.model))
     }
 }
 

@@ -7,7 +7,7 @@
 /// inference and never reaches a meter.
 ///
 /// Responses: plain bodies and the JSON-array stream (`streamGenerateContent` without `alt=sse`) are read by
-/// ``GeminiJSONMeter``, `alt=sse` streams by ``GeminiStreamReader``; usage is mapped by ``GeminiUsage``.
+/// ``GeminiJSONBodyReader``, `alt=sse` streams by ``GeminiStreamReader``; usage is mapped by ``GeminiUsage``.
 public struct GeminiFormat: WireFormat {
     /// Which of the four APIs.
     public let api: APIName
@@ -35,10 +35,10 @@ public struct GeminiFormat: WireFormat {
 
     /// An SSE reader for `alt=sse` streams, the JSON meter for everything else (the array stream, plain bodies,
     /// errors). Embedding responses name no model: the path's stands for it.
-    public func makeMeter(for request: PreparedRequest, contentType: String?) -> any ResponseMeter {
-        if isEventStream(contentType) { return SSEMeter(reader: GeminiStreamReader(), rewrites: false) }
+    public func makeReader(for request: PreparedRequest, contentType: String?) -> any ResponseReader {
+        if isEventStream(contentType) { return SSEBodyReader(reader: GeminiStreamReader(), rewrites: false) }
         let embeds = api == .geminiEmbedContent || api == .geminiBatchEmbedContents
-        return GeminiJSONMeter(namedModel: embeds ? request.model : nil)
+        return GeminiJSONBodyReader(namedModel: embeds ? request.model : nil)
     }
 
     /// The model a Gemini path names, percent-decoded: `gemini-2.5-flash` for

@@ -33,13 +33,13 @@ public struct OllamaFormat: WireFormat {
 
     /// An NDJSON meter for `application/x-ndjson`, a whole-body meter for `application/json` (answers and errors);
     /// without a telling content type, the request's `stream` decides.
-    public func makeMeter(for request: PreparedRequest, contentType: String?) -> any ResponseMeter {
+    public func makeReader(for request: PreparedRequest, contentType: String?) -> any ResponseReader {
         let type = contentType?.lowercased() ?? ""
         let streams = type.hasPrefix("application/x-ndjson") || type.hasPrefix("application/ndjson")
         if streams || (!type.hasPrefix("application/json") && request.stream) {
-            return NDJSONMeter(reader: OllamaStreamReader(), framing: .lines)
+            return NDJSONBodyReader(reader: OllamaStreamReader(), framing: .lines)
         }
-        return NDJSONMeter(reader: OllamaAnswerReader(), framing: .wholeBody)
+        return NDJSONBodyReader(reader: OllamaAnswerReader(), framing: .wholeBody)
     }
 }
 

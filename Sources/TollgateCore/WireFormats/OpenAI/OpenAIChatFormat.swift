@@ -11,7 +11,7 @@ public struct OpenAIChatFormat: WireFormat {
     public init(api: APIName) { self.api = api }
 
     /// Plain bodies: top-level `model`, `usage`, `service_tier`.
-    public static let plainLayout = JSONBodyMeter.Layout(model: ["model"], usage: ["usage"], serviceTier: ["service_tier"]) {
+    public static let plainLayout = JSONBodyReader.Layout(model: ["model"], usage: ["usage"], serviceTier: ["service_tier"]) {
         model, usage, tier, reading in
         OpenAIUsage.read(usage: usage, model: model, serviceTier: tier, into: &reading)
     }
@@ -34,11 +34,11 @@ public struct OpenAIChatFormat: WireFormat {
     }
 
     /// An SSE meter for event streams, a JSON meter for everything else (errors included).
-    public func makeMeter(for request: PreparedRequest, contentType: String?) -> any ResponseMeter {
+    public func makeReader(for request: PreparedRequest, contentType: String?) -> any ResponseReader {
         if isEventStream(contentType) {
-            return SSEMeter(reader: OpenAIChatStreamReader(), rewrites: request.injectedStreamUsage)
+            return SSEBodyReader(reader: OpenAIChatStreamReader(), rewrites: request.injectedStreamUsage)
         }
-        return JSONBodyMeter(layout: Self.plainLayout)
+        return JSONBodyReader(layout: Self.plainLayout)
     }
 }
 

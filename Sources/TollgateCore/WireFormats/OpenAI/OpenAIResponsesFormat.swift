@@ -13,9 +13,9 @@ public struct OpenAIResponsesFormat: WireFormat {
     }
 
     /// An SSE meter for event streams, a JSON meter for everything else.
-    public func makeMeter(for request: PreparedRequest, contentType: String?) -> any ResponseMeter {
-        if isEventStream(contentType) { return SSEMeter(reader: OpenAIResponsesStreamReader(), rewrites: false) }
-        return JSONBodyMeter(layout: OpenAIChatFormat.plainLayout)
+    public func makeReader(for request: PreparedRequest, contentType: String?) -> any ResponseReader {
+        if isEventStream(contentType) { return SSEBodyReader(reader: OpenAIResponsesStreamReader(), rewrites: false) }
+        return JSONBodyReader(layout: OpenAIChatFormat.plainLayout)
     }
 }
 

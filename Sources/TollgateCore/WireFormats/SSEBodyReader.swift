@@ -23,7 +23,7 @@ public protocol SSEUsageReader: Sendable {
 /// When not rewriting, every piece goes to the client untouched the moment it arrives. When rewriting (the proxy
 /// added the usage opt-in), complete events go out as soon as their blank line arrives, with the added usage
 /// taken out; a partial event waits only for the rest of itself.
-public struct SSEMeter<Reader: SSEUsageReader>: ResponseMeter {
+public struct SSEBodyReader<Reader: SSEUsageReader>: ResponseReader {
     private var framer = SSEFramer()
     private var reader: Reader
     /// Whether events are rewritten on their way to the client.

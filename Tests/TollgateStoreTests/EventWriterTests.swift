@@ -7,8 +7,8 @@ import TollgateCore
 /// The single event writer: `record` returns only once its event is committed, however many callers there are;
 /// `submit`ted events are all written before `run` returns after `close`; an event handed over after `close` is
 /// still written.
-@Suite("Meter writer")
-struct MeterWriterTests {
+@Suite("MeterStore writer")
+struct EventWriterTests {
     @Test("1,000 concurrent record() calls each return after their event is committed")
     func concurrentRecords() async throws {
         try await withTemporaryMeter { meter in
@@ -33,7 +33,7 @@ struct MeterWriterTests {
     @Test("submit(), then close(), then run() returns with every event written", arguments: [1, 7, 512])
     func submitCloseRun(maxBatch: Int) async throws {
         try await withTemporaryMeter { meter in
-            let writer = MeterWriter(meter: meter, maxBatch: maxBatch)
+            let writer = EventWriter(meter: meter, maxBatch: maxBatch)
             let events = makeEvents(100, prefix: "submitted")
             for event in events { writer.submit(event) }
             writer.close()
@@ -54,7 +54,7 @@ struct MeterWriterTests {
     @Test("record() after close() still writes the event", arguments: [false, true])
     func recordAfterClose(hadRun: Bool) async throws {
         try await withTemporaryMeter { meter in
-            let writer = MeterWriter(meter: meter)
+            let writer = EventWriter(meter: meter)
             writer.close()
             if hadRun { await writer.run() }
             let late = makeEvent(id: "evt_late")

@@ -15,7 +15,7 @@ protocol EventStreamUsageReader: Sendable {
 /// the inference without completing it, noted with its type and message. A fault in the framing (a bad checksum,
 /// an implausible length, a truncated frame) stops decoding: the usage read from the frames before it is kept and
 /// the fault becomes the reading's note.
-struct EventStreamMeter<Reader: EventStreamUsageReader>: ResponseMeter {
+struct EventStreamBodyReader<Reader: EventStreamUsageReader>: ResponseReader {
     private var decoder = EventStreamDecoder()
     private var reader: Reader
     /// The note of an `exception` or `error` message, once one has arrived.

@@ -4,11 +4,11 @@ import TollgateCore
 
 /// The meter database: events, customers and virtual keys in one SQLite file (WAL mode), through GRDB.
 ///
-/// Open it once per process; it is safe to share. Writes of events go through ``MeterWriter`` (one writer,
+/// Open it once per process; it is safe to share. Writes of events go through ``EventWriter`` (one writer,
 /// batched transactions); reads run concurrently on the pool's readers. Other processes (the `tollgate` CLI)
 /// may open the same file while `serve` runs: SQLite's locking keeps them consistent, and a busy database is
 /// waited on for up to five seconds.
-public final class Meter: Sendable {
+public final class MeterStore: Sendable {
     let pool: DatabasePool
     /// The file the meter lives in.
     public let path: String

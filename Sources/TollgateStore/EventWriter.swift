@@ -8,7 +8,7 @@ import TollgateCore
 /// ``record(_:)`` returns once the event is committed (strict durability); ``submit(_:)`` returns at once and the
 /// event is committed with the next batch (relaxed). ``run()`` is the writer task; it ends after ``close()`` once
 /// everything handed over has been written.
-public final class MeterWriter: Sendable {
+public final class EventWriter: Sendable {
     private struct Pending {
         var event: UsageEvent
         var reservationID: String?
@@ -23,13 +23,13 @@ public final class MeterWriter: Sendable {
         var finished = false
     }
 
-    private let meter: Meter
+    private let meter: MeterStore
     private let maxBatch: Int
     private let logger: Logger
     private let state = Mutex(State())
 
     /// Creates a writer for `meter`, writing at most `maxBatch` events per transaction.
-    public init(meter: Meter, maxBatch: Int = 512, logger: Logger = Logger(label: "tollgate.meter")) {
+    public init(meter: MeterStore, maxBatch: Int = 512, logger: Logger = Logger(label: "tollgate.meter")) {
         self.meter = meter
         self.maxBatch = maxBatch
         self.logger = logger
@@ -128,7 +128,7 @@ public final class MeterWriter: Sendable {
                     logger.warning(
                         "limit threshold crossed",
                         metadata: [
-                            "alert_id": "\(alert.id)", "limit_id": "\(alert.limitId)", "scope": "\(alert.scope) \(alert.scopeId)",
+                            "alert_id": "\(alert.id)", "limit_id": "\(alert.limitID)", "scope": "\(alert.scope) \(alert.scopeID)",
                             "threshold": "\(alert.threshold)%", "used": "\(alert.used)",
                             "amount": "\(alert.amount) \(alert.currency ?? alert.metric)",
                         ])

@@ -7,13 +7,13 @@ import TollgateCore
 
 /// The meter file: created and migrated on first open, reopened as it is, events written once per id and read back
 /// filtered, in time order and field for field as they were written.
-@Suite("Meter")
-struct MeterTests {
+@Suite("MeterStore")
+struct MeterStoreTests {
     /// An event with every field set to a value that would show a lossy column: exact money with 15 fractional digits,
     /// doubles that are not short decimals, text with quotes, commas and non-ASCII letters, JSON usage.
     static let full = UsageEvent(
         id: "evt_0192f0c4a1b27c3d8e9fa0b1c2d3e4f5", timestampMs: 1_731_234_567_891, customer: "cüstomer 'quoted', \"double\"",
-        keyId: "key_AbC-123_x", feature: "summarize", endUser: "user-42", project: "proj,with,commas", provider: "groq",
+        keyID: "key_AbC-123_x", feature: "summarize", endUser: "user-42", project: "proj,with,commas", provider: "groq",
         route: APIName.openAIResponses.rawValue, path: "/groq/openai/v1/responses", model: "fast", servedModel: "llama-3.1-8b-instant",
         status: 499, stream: true,
         usage: TokenUsage(
@@ -31,7 +31,7 @@ struct MeterTests {
         try await withTemporaryDirectory { directory in
             let path = meterPath(in: directory)
             #expect(!FileManager.default.fileExists(atPath: path))
-            let meter = try Meter(path: path)
+            let meter = try MeterStore(path: path)
             #expect(meter.path == path)
             #expect(FileManager.default.fileExists(atPath: path))
             #expect(try await meter.eventCount() == 0)
@@ -53,10 +53,10 @@ struct MeterTests {
             let path = meterPath(in: directory)
             let events = makeEvents(3, prefix: "reopen")
             do {
-                let first = try Meter(path: path)
+                let first = try MeterStore(path: path)
                 try await first.insert(events)
             }
-            let reopened = try Meter(path: path)
+            let reopened = try MeterStore(path: path)
             #expect(try await reopened.events() == events)
             let migrations = try await reopened.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM grdb_migrations") }
             #expect(migrations == 5)
@@ -67,8 +67,8 @@ struct MeterTests {
     func sharedFile() async throws {
         try await withTemporaryDirectory { directory in
             let path = meterPath(in: directory)
-            let server = try Meter(path: path)
-            let cli = try Meter(path: path)
+            let server = try MeterStore(path: path)
+            let cli = try MeterStore(path: path)
             try await server.insert(makeEvents(2, prefix: "shared"))
             #expect(try await cli.eventCount() == 2)
         }
@@ -79,7 +79,7 @@ struct MeterTests {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("notes.txt").path
             #expect(FileManager.default.createFile(atPath: path, contents: Data(String(repeating: "not a database\n", count: 100).utf8)))
-            let error = #expect(throws: MeterError.self) { try Meter(path: path) }
+            let error = #expect(throws: MeterError.self) { try MeterStore(path: path) }
             guard case .cannotOpen(let reported, _) = error else {
                 Issue.record("expected cannotOpen, got \(String(describing: error))")
                 return
@@ -146,7 +146,7 @@ struct MeterTests {
         makeEvent(id: "evt_e", timestampMs: base + 3_000, customer: "globex"),
     ]
 
-    /// A filter of ``Meter/events(customer:since:until:limit:)`` and the ids it must return, in order.
+    /// A filter of ``MeterStore/events(customer:since:until:limit:)`` and the ids it must return, in order.
     struct Filter: Sendable, CustomTestStringConvertible {
         var customer: String?
         var since: Int64?

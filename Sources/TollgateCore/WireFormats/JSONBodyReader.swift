@@ -2,7 +2,7 @@
 ///
 /// The body is never held whole: only the members at ``paths`` are kept, so a 50 MB embeddings answer costs the
 /// same few bytes of state as a short chat answer.
-public struct JSONBodyMeter: ResponseMeter {
+public struct JSONBodyReader: ResponseReader {
     /// Where a format's plain body keeps the served model, the usage object and the service tier.
     public struct Layout: Sendable {
         let paths: JSONFieldScanner.KeyPaths

@@ -20,7 +20,7 @@ public protocol JSONDocumentReader: Sendable {
 /// are skipped; a last line without its newline is read at the finish. Each line is fed to a fresh field scanner as
 /// its bytes arrive, never held, so memory stays bounded whatever the length of a line. The client always gets the
 /// bytes unchanged.
-public struct NDJSONMeter<Reader: JSONDocumentReader>: ResponseMeter {
+public struct NDJSONBodyReader<Reader: JSONDocumentReader>: ResponseReader {
     /// How the body divides into documents.
     public enum Framing: Sendable, Equatable {
         /// One document per line (NDJSON).

@@ -13,7 +13,7 @@
 /// Embedding responses name no model (no `modelVersion`): their served model is the one the path named, given as
 /// `namedModel`, as for the other APIs whose responses name none. (The proxy would fall back to the requested model
 /// all the same; saying it here keeps every successful reading's served model filled in.) An error body gets none.
-struct GeminiJSONMeter: ResponseMeter {
+struct GeminiJSONBodyReader: ResponseReader {
     private var splitter = JSONArraySplitter()
     /// The scanner of the chunk (or body) in progress.
     private var chunk: JSONFieldScanner?
