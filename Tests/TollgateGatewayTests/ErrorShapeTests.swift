@@ -62,11 +62,18 @@ struct ErrorShapeTests {
         #expect(try json(error, .ollama)["error"] as? String == "bad key")
     }
 
-    @Test("a path that matched no route gets the shape its prefix suggests")
+    @Test("a path that matched no route gets the shape its provider or prefix suggests")
     func guessedFamily() {
-        #expect(ProxyResponder.family(guessedFrom: "/v1beta/models/x:generateContent") == .gemini)
-        #expect(ProxyResponder.family(guessedFrom: "/v1/messages") == .anthropic)
-        #expect(ProxyResponder.family(guessedFrom: "/v1/chat/completions") == .openai)
-        #expect(ProxyResponder.family(guessedFrom: "/nope") == .openai)
+        var config = TollgateConfig()
+        config.providers = [
+            "openai": Provider(name: "openai", baseURL: "http://127.0.0.1:1"),
+            "claude": Provider(name: "claude", baseURL: "http://127.0.0.1:1", family: .anthropic),
+        ]
+        let routes = RouteResolver(config: config)
+        #expect(routes.family(guessedFrom: "/v1beta/models/x:generateContent") == .gemini)
+        #expect(routes.family(guessedFrom: "/v1/messages") == .anthropic)
+        #expect(routes.family(guessedFrom: "/claude/v1/nope") == .anthropic)
+        #expect(routes.family(guessedFrom: "/v1/chat/completions") == .openai)
+        #expect(routes.family(guessedFrom: "/nope") == .openai)
     }
 }

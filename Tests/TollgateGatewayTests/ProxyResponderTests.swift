@@ -25,8 +25,8 @@ struct ProxyResponderTests {
             testDescription: "bearer wins over x-api-key",
             fields: clientFields(["x-api-key": "tg_second", "Authorization": "Bearer tg_first"]), key: "tg_first"),
         Presented(
-            testDescription: "x-api-key wins over api-key", fields: clientFields(["api-key": "tg_second", "x-api-key": "tg_first"]),
-            key: "tg_first"),
+            testDescription: "headers in family order: api-key (OpenAI's Azure clients) before x-api-key (Anthropic's)",
+            fields: clientFields(["x-api-key": "tg_second", "api-key": "tg_first"]), key: "tg_first"),
         Presented(
             testDescription: "not bearer: falls back to x-api-key",
             fields: clientFields(["Authorization": "Basic dXNlcjpwdw==", "x-api-key": "tg_xyz"]), key: "tg_xyz"),
@@ -48,7 +48,7 @@ struct ProxyResponderTests {
     ]
 
     @Test(
-        "the presented key comes from Authorization: Bearer, then x-api-key, x-goog-api-key, api-key, then ?key=",
+        "the presented key comes from Authorization, then the families' key headers, then ?key=",
         arguments: presented)
     func presentedKey(_ case: Presented) {
         let found = ProxyResponder.presentedKey(`case`.fields, query: `case`.query)

@@ -293,10 +293,10 @@ public enum ConfigLoader {
                 throw ConfigError(
                     file: entry.file, line: entry.line, message: "providers.\(name): the API key contains control characters")
             }
-            let family = spec.wireFormat ?? .openai
+            let family = spec.wireFormat ?? WireFamilies.default
             config.providers[name] = Provider(
                 name: name, baseURL: baseURL, auth: spec.auth ?? .bearer, apiKey: apiKey?.isEmpty == true ? nil : apiKey, apiKeyEnv: spec.apiKeyEnv,
-                acceptsStreamUsageOption: spec.streamOptions ?? true, routes: spec.routes ?? RouteRule.defaults(for: family),
+                acceptsStreamUsageOption: spec.streamOptions ?? true, routes: spec.routes ?? family.defaultRoutes,
                 prices: spec.catalog(currency: config.pricing.currency), family: family,
                 nativePaths: (spec.nativePaths ?? []).map(PathPattern.init), streamUsageSinceAPIVersion: spec.streamOptionsSinceAPIVersion,
                 deployments: spec.deployments ?? [:], aws: try awsCredentials(spec, name: name, environment: environment)

@@ -37,7 +37,7 @@ public struct Provider: Sendable {
     public init(
         name: String, baseURL: String, auth: ProviderAuth = .bearer, apiKey: String? = nil, apiKeyEnv: String? = nil,
         acceptsStreamUsageOption: Bool = true, routes: [RouteRule] = RouteRule.openAICompatible, prices: PriceCatalog = PriceCatalog(),
-        family: WireFamily = .openai, nativePaths: [PathPattern] = [], streamUsageSinceAPIVersion: String? = nil,
+        family: WireFamily = WireFamilies.default, nativePaths: [PathPattern] = [], streamUsageSinceAPIVersion: String? = nil,
         deployments: [String: String] = [:], aws: AWSCredentials? = nil
     ) {
         self.name = name
@@ -136,37 +136,6 @@ public struct RouteRule: Sendable, Equatable {
     public init(pattern: PathPattern, api: APIName) {
         self.pattern = pattern
         self.api = api
-    }
-
-    /// The routes of an OpenAI-compatible server, whatever prefix it puts before them (`/v1`, `/openai/v1`).
-    public static let openAICompatible: [RouteRule] = [
-        RouteRule(pattern: PathPattern("/**/chat/completions"), api: .openAIChat),
-        RouteRule(pattern: PathPattern("/**/completions"), api: .openAICompletions),
-        RouteRule(pattern: PathPattern("/**/embeddings"), api: .openAIEmbeddings),
-        RouteRule(pattern: PathPattern("/**/responses"), api: .openAIResponses),
-    ]
-
-    /// The routes of a family's native API, for an entry that names its `wire_format` and lists no routes.
-    public static func defaults(for family: WireFamily) -> [RouteRule] {
-        func rules(_ pairs: [(String, APIName)]) -> [RouteRule] { pairs.map { RouteRule(pattern: PathPattern($0.0), api: $0.1) } }
-        switch family {
-        case .openai: return openAICompatible
-        case .anthropic: return rules([("/**/v1/messages", .anthropicMessages)])
-        case .gemini:
-            return rules([
-                ("/**/models/*:generateContent", .geminiGenerateContent),
-                ("/**/models/*:streamGenerateContent", .geminiStreamGenerateContent),
-                ("/**/models/*:embedContent", .geminiEmbedContent),
-                ("/**/models/*:batchEmbedContents", .geminiBatchEmbedContents),
-            ])
-        case .bedrock:
-            return rules([
-                ("/model/*/converse", .bedrockConverse), ("/model/*/converse-stream", .bedrockConverseStream),
-                ("/model/*/invoke", .bedrockInvoke), ("/model/*/invoke-with-response-stream", .bedrockInvokeStream),
-            ])
-        case .cohere: return rules([("/v2/chat", .cohereChat)])
-        case .ollama: return rules([("/api/chat", .ollamaChat), ("/api/generate", .ollamaGenerate)]) + openAICompatible
-        }
     }
 }
 

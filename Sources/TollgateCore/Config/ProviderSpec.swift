@@ -64,9 +64,8 @@ public struct ProviderSpec: Sendable {
             case "use": spec.use = try member.string()
             case "wire_format":
                 let text = try member.string()
-                guard let family = WireFamily(rawValue: text) else {
-                    throw member.error(
-                        "unknown wire format '\(text)' (known: \(WireFamily.allCases.map(\.rawValue).joined(separator: ", ")))")
+                guard let family = WireFamily.named(text) else {
+                    throw member.error("unknown wire format '\(text)' (known: \(WireFamilies.names))")
                 }
                 spec.wireFormat = family
             case "native_paths":

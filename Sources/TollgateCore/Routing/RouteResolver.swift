@@ -38,6 +38,16 @@ public struct RouteResolver: Sendable {
         self.nativeProviders = config.providers.values.filter { !$0.nativePaths.isEmpty }.sorted { $0.name < $1.name }
     }
 
+    /// The family whose error shape a path most likely expects when no route matched it: the family of the provider
+    /// named by its first segment (`/anthropic/…`), else the family claiming its prefix (`/v1beta/` is Gemini's), else
+    /// the default provider's.
+    public func family(guessedFrom path: String) -> WireFamily {
+        let first = path.split(separator: "/", maxSplits: 1).first.map(String.init)
+        if let first, let provider = config.providers[first] { return provider.family }
+        if let family = WireFamilies.claiming(path) { return family }
+        return config.providers[config.defaultProvider]?.family ?? WireFamilies.default
+    }
+
     /// The path in canonical form: percent-escapes of unreserved characters decoded (`/v1/chat/completion%73` is
     /// `/v1/chat/completions`, as the provider would read it), so that no spelling of an inference path escapes
     /// metering. `nil` for paths Tollgate refuses: an escaped `/` or `\` (except an escaped `/` in the segment after

@@ -13,9 +13,9 @@ enum HeaderPolicy {
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
         "proxy-authorization", "proxy-authenticate",
     ]
-    /// Headers a client may carry its credentials in; none of them reaches a provider.
-    /// (`x-amz-security-token` is an AWS client's session token, sent next to its own signature.)
-    static let credentials: Set<String> = ["authorization", "x-api-key", "api-key", "x-goog-api-key", "x-amz-security-token"]
+    /// Headers a client may carry its credentials in (each family's, ``WireFamilies/credentialHeaders``); none of them
+    /// reaches a provider.
+    static let credentials: Set<String> = WireFamilies.credentialHeaders
     /// Headers the proxy sets itself toward the provider.
     static let recomputed: Set<String> = ["host", "content-length"]
 

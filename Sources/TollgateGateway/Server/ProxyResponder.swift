@@ -41,7 +41,7 @@ public struct ProxyResponder: HTTPResponder {
         let arrival = Date()
         let rawPath = request.uri.path
         if rawPath == "/healthz" { return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n"))) }
-        var family = Self.family(guessedFrom: rawPath)
+        var family = routes.family(guessedFrom: rawPath)
         do {
             guard let path = RouteResolver.canonicalPath(rawPath) else {
                 throw ErrorResponse.badRequest(
@@ -73,21 +73,11 @@ public struct ProxyResponder: HTTPResponder {
         }
     }
 
-    /// The family whose error shape a path that matched no route most likely expects.
-    static func family(guessedFrom path: String) -> WireFamily {
-        if path.hasPrefix("/v1beta/") || path.hasPrefix("/gemini/") { return .gemini }
-        if path.hasPrefix("/v1/messages") || path.hasPrefix("/anthropic/") { return .anthropic }
-        if path.hasPrefix("/bedrock/") { return .bedrock }
-        if path.hasPrefix("/cohere/") { return .cohere }
-        if path.hasPrefix("/ollama/") { return .ollama }
-        return .openai
-    }
-
     private func authenticate(_ headers: HTTPFields, query: String?) async throws -> Principal {
         guard let (secret, _) = Self.presentedKey(headers, query: query) else {
             throw ErrorResponse.unauthorized(
                 "You didn't provide an API key. Send your Tollgate virtual key as 'Authorization: Bearer tg_…' "
-                    + "(or in x-api-key, x-goog-api-key, api-key or ?key=).")
+                    + "(or in \(Self.otherKeyLocations)).")
         }
         let key: Principal?
         do {
@@ -102,29 +92,46 @@ public struct ProxyResponder: HTTPResponder {
         return key
     }
 
-    /// The virtual key where each official SDK sends its key: `Authorization: Bearer` (OpenAI, Bedrock API keys),
-    /// the access key id of an AWS SigV4 `Authorization` (an AWS SDK given the virtual key as its access key id),
-    /// `x-api-key` (Anthropic), `x-goog-api-key` or `?key=` (Gemini), `api-key` (Azure). `inQuery` says it came in
-    /// the query (which loses every `key` parameter before going upstream anyway).
+    /// The virtual key where some family's SDK sends its key (``WireFamilies/keyLocations``: `Authorization: Bearer`,
+    /// the access key id of an AWS SigV4 `Authorization`, `x-api-key`, `x-goog-api-key`, `api-key`, `?key=` …).
+    /// `inQuery` says it came in the query (which loses every `key` parameter before going upstream anyway).
     static func presentedKey(_ headers: HTTPFields, query: String? = nil) -> (secret: String, inQuery: Bool)? {
-        if let authorization = headers[.authorization] {
-            let parts = authorization.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" { return (parts[1].trimmingCharacters(in: .whitespaces), false) }
-            // An AWS SDK signing with the virtual key as its access key id (`Credential=tg_…/DATE/REGION/bedrock/…`):
-            // the signature cannot be checked (the secret is the provider's business), the key id is the key.
-            if parts.count == 2, parts[0] == "AWS4-HMAC-SHA256", let range = parts[1].range(of: "Credential=") {
+        for location in WireFamilies.keyLocations {
+            switch location {
+            case .bearer:
+                guard let parts = headers[.authorization]?.split(separator: " ", maxSplits: 1), parts.count == 2,
+                    parts[0].lowercased() == "bearer"
+                else { continue }
+                return (parts[1].trimmingCharacters(in: .whitespaces), false)
+            case .awsAccessKeyID:
+                // `AWS4-HMAC-SHA256 Credential=tg_…/DATE/REGION/bedrock/aws4_request, SignedHeaders=…, Signature=…`
+                guard let parts = headers[.authorization]?.split(separator: " ", maxSplits: 1), parts.count == 2,
+                    parts[0] == "AWS4-HMAC-SHA256", let range = parts[1].range(of: "Credential=")
+                else { continue }
                 let keyID = parts[1][range.upperBound...].prefix { $0 != "/" && $0 != "," && $0 != " " }
                 if !keyID.isEmpty { return (String(keyID), false) }
+            case .header(let name):
+                if let fieldName = HTTPField.Name(name), let value = headers[fieldName] { return (value, false) }
+            case .query(let name):
+                if let value = Provider.queryValue(name, in: query), !value.isEmpty {
+                    return (value.removingPercentEncoding ?? value, true)
+                }
             }
-        }
-        for name in ["x-api-key", "x-goog-api-key", "api-key"] {
-            if let fieldName = HTTPField.Name(name), let value = headers[fieldName] { return (value, false) }
-        }
-        if let value = Provider.queryValue("key", in: query), !value.isEmpty {
-            return (value.removingPercentEncoding ?? value, true)
         }
         return nil
     }
+
+    /// `x-api-key, api-key, x-goog-api-key or ?key=`: where else a key is accepted, for the 401 message.
+    static let otherKeyLocations: String = {
+        let names = WireFamilies.keyLocations.compactMap { location -> String? in
+            switch location {
+            case .bearer, .awsAccessKeyID: return nil
+            case .header(let name): return name
+            case .query(let name): return "?\(name)="
+            }
+        }
+        return names.dropLast().joined(separator: ", ") + (names.count > 1 ? " or " : "") + (names.last ?? "")
+    }()
 
     /// The query without its `key` parameters (a Gemini client's key, which must not reach the provider).
     static func removingKey(from query: String?) -> String? {
@@ -221,10 +228,10 @@ public struct ProxyResponder: HTTPResponder {
     /// `x-tollgate-event-id`: the id of the event a metered response is recorded under, for the client's logs.
     static let eventIDField = HTTPField.Name("x-tollgate-event-id")!
 
-    /// The provider's request id: OpenAI and the compatible APIs send `x-request-id`, Anthropic `request-id`, Bedrock
-    /// `x-amzn-requestid`; Gemini none.
+    /// The provider's request id, from the first of the families' request-id headers present
+    /// (``WireFamilies/requestIDHeaders``).
     static func providerRequestID(_ headers: HTTPHeaders) -> String? {
-        for name in ["x-request-id", "request-id", "x-amzn-requestid"] {
+        for name in WireFamilies.requestIDHeaders {
             if let value = headers.first(name: name), !value.isEmpty { return String(value.prefix(200)) }
         }
         return nil

@@ -1,0 +1,25 @@
+extension APIName {
+    /// Ollama native chat (`/api/chat`, NDJSON stream).
+    public static let ollamaChat = APIName(declaring: "ollama.chat")
+    /// Ollama native generate (`/api/generate`, NDJSON stream).
+    public static let ollamaGenerate = APIName(declaring: "ollama.generate")
+}
+
+extension WireFamily {
+    /// Ollama's native API; an Ollama server also answers OpenAI-compatible paths.
+    public static let ollama = WireFamily(
+        name: "ollama",
+        apis: [(.ollamaChat, OllamaFormat(api: .ollamaChat)), (.ollamaGenerate, OllamaFormat(api: .ollamaGenerate))],
+        defaultRoutes: [
+            RouteRule(pattern: PathPattern("/api/chat"), api: .ollamaChat),
+            RouteRule(pattern: PathPattern("/api/generate"), api: .ollamaGenerate),
+        ] + RouteRule.openAICompatible,
+        keyLocations: [.bearer],
+        credentialHeaders: ["authorization"],
+        errorShape: OllamaErrorShape())
+}
+
+/// `{"error": "message"}`.
+struct OllamaErrorShape: WireErrorShape {
+    func object(for error: WireError) -> [String: Any] { ["error": error.message] }
+}

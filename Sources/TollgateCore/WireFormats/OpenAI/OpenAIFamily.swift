@@ -1,0 +1,45 @@
+import Foundation
+
+extension APIName {
+    /// OpenAI Chat Completions.
+    public static let openAIChat = APIName(declaring: "openai.chat")
+    /// OpenAI legacy Completions.
+    public static let openAICompletions = APIName(declaring: "openai.completions")
+    /// OpenAI Embeddings.
+    public static let openAIEmbeddings = APIName(declaring: "openai.embeddings")
+    /// OpenAI Responses.
+    public static let openAIResponses = APIName(declaring: "openai.responses")
+}
+
+extension WireFamily {
+    /// OpenAI and the OpenAI-compatible servers (Azure OpenAI, Groq, Mistral, DeepSeek, vLLM …).
+    public static let openai = WireFamily(
+        name: "openai",
+        apis: [
+            (.openAIChat, OpenAIChatFormat(api: .openAIChat)), (.openAICompletions, OpenAIChatFormat(api: .openAICompletions)),
+            (.openAIEmbeddings, OpenAIChatFormat(api: .openAIEmbeddings)), (.openAIResponses, OpenAIResponsesFormat()),
+        ],
+        defaultRoutes: RouteRule.openAICompatible,
+        // `api-key`: Azure OpenAI's SDKs.
+        keyLocations: [.bearer, .header("api-key")],
+        credentialHeaders: ["authorization", "api-key"],
+        requestIDHeaders: ["x-request-id"],
+        errorShape: OpenAIErrorShape())
+}
+
+extension RouteRule {
+    /// The routes of an OpenAI-compatible server, whatever prefix it puts before them (`/v1`, `/openai/v1`).
+    public static let openAICompatible: [RouteRule] = [
+        RouteRule(pattern: PathPattern("/**/chat/completions"), api: .openAIChat),
+        RouteRule(pattern: PathPattern("/**/completions"), api: .openAICompletions),
+        RouteRule(pattern: PathPattern("/**/embeddings"), api: .openAIEmbeddings),
+        RouteRule(pattern: PathPattern("/**/responses"), api: .openAIResponses),
+    ]
+}
+
+/// `{"error": {"message", "type", "param", "code"}}` (OpenAI and the compatible servers).
+struct OpenAIErrorShape: WireErrorShape {
+    func object(for error: WireError) -> [String: Any] {
+        ["error": ["message": error.message, "type": error.type, "param": NSNull(), "code": error.code]]
+    }
+}
