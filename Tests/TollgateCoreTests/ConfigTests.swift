@@ -74,6 +74,13 @@ struct ConfigErrorTests {
                 """, line: 2, mentions: "'localhost'"),
         Broken(testDescription: "listen port out of range", yaml: #"listen: "127.0.0.1:99999""#, line: 1, mentions: "127.0.0.1:99999"),
         Broken(
+            testDescription: "relaxed_window_ms, never applied, is refused with the fix",
+            yaml: """
+                meter:
+                  durability: relaxed
+                  relaxed_window_ms: 200
+                """, line: 3, mentions: "remove the key"),
+        Broken(
             testDescription: "unknown durability",
             yaml: """
                 meter:
@@ -350,7 +357,7 @@ struct ConfigResolutionTests {
         let config = try resolve(
             """
             listen: "[::1]:9090"
-            meter: {path: /var/lib/tollgate/meter.db, durability: relaxed, relaxed_window_ms: 50, max_batch: 64}
+            meter: {path: /var/lib/tollgate/meter.db, durability: relaxed, max_batch: 64}
             default_provider: acme
             pricing: {markup: "1.25", currency: EUR}
             proxy: {max_request_body_bytes: 2048, connect_timeout_s: 2.5, read_timeout_s: 60}
@@ -358,7 +365,7 @@ struct ConfigResolutionTests {
             """)
         #expect(config.listen == ListenAddress(host: "::1", port: 9090))
         #expect(config.meter.path == "/var/lib/tollgate/meter.db")
-        #expect(config.meter.durability == .relaxed(maxDelayMilliseconds: 50))
+        #expect(config.meter.durability == .relaxed)
         #expect(config.meter.maxBatch == 64)
         #expect(config.defaultProvider == "acme")
         #expect(config.pricing.markup == DecimalRatio("1.25"))

@@ -121,7 +121,6 @@ public enum ConfigLoader {
     }
 
     private static func parseMeter(_ value: YAMLValue, into meter: inout MeterSettings) throws(ConfigError) {
-        var relaxedWindow = 200
         var relaxed = false
         for (key, member) in try value.mapping(allowed: ["path", "durability", "relaxed_window_ms", "max_batch", "fsync"]) {
             switch key {
@@ -130,13 +129,17 @@ public enum ConfigLoader {
                 let text = try member.string()
                 guard text == "strict" || text == "relaxed" else { throw member.error("expected strict or relaxed, not '\(text)'") }
                 relaxed = text == "relaxed"
-            case "relaxed_window_ms": relaxedWindow = try member.int(in: 1...60_000)
+            case "relaxed_window_ms":
+                // Parsed and never applied by earlier versions; refused now rather than silently ignored.
+                throw member.error(
+                    "relaxed_window_ms is no longer a setting: with relaxed durability each event is committed by the writer's next "
+                        + "batch, without a configurable delay; remove the key")
             case "max_batch": meter.maxBatch = try member.int(in: 1...100_000)
             case "fsync": meter.fsync = try member.bool()
             default: break
             }
         }
-        meter.durability = relaxed ? .relaxed(maxDelayMilliseconds: relaxedWindow) : .strict
+        meter.durability = relaxed ? .relaxed : .strict
     }
 
     private static func parseAdmin(_ value: YAMLValue, into admin: inout AdminSettings) throws(ConfigError) {

@@ -73,8 +73,9 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
 public enum Durability: Sendable, Equatable {
     /// The last bytes of a response reach the client only after its event is committed.
     case strict
-    /// Events are committed within the given number of milliseconds; a crash can lose that window.
-    case relaxed(maxDelayMilliseconds: Int)
+    /// Responses never wait: events are committed by the writer's next batch (normally within milliseconds), so a crash
+    /// can lose the events of that batch.
+    case relaxed
 }
 
 /// The meter database.
