@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 
 import pytest
 
@@ -33,7 +34,11 @@ def targets() -> dict[str, dict]:
     swift = shutil.which("swift")
     if swift is None:
         pytest.fail("swift is not on PATH: the manifest cannot be read")
-    dumped = subprocess.run([swift, "package", "dump-package"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    # A scratch path of its own: reading the manifest must not wait for the lock of a build running in .build.
+    with tempfile.TemporaryDirectory() as scratch:
+        dumped = subprocess.run(
+            [swift, "package", "--scratch-path", scratch, "dump-package"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+        )
     assert dumped.returncode == 0, dumped.stderr
     return {target["name"]: target for target in json.loads(dumped.stdout)["targets"]}
 

@@ -53,16 +53,10 @@ public enum JSONEdit {
         var result: [UInt8] = []
         result.reserveCapacity(text.count)
         var inString = false
-        var escaped = false
+        var stringEnd = JSONStringEnd()
         for byte in text {
             if inString {
-                if escaped {
-                    escaped = false
-                } else if byte == UInt8(ascii: "\\") {
-                    escaped = true
-                } else if byte == UInt8(ascii: "\"") {
-                    inString = false
-                }
+                if stringEnd.closes(at: byte) { inString = false }
             } else if byte == UInt8(ascii: "\"") {
                 inString = true
             } else if isWhitespace(byte) {

@@ -34,7 +34,7 @@ public struct JSONFieldScanner: Sendable {
     private var keyStart: [Int] = []
 
     private var inString = false
-    private var escaped = false
+    private var stringEnd = JSONStringEnd()
     private var stringIsKey = false
     private var inScalar = false
     /// The bytes of the scalar being read (`true`, `-12.5e3`), checked when it ends; bounded by ``maxScalarLength``.
@@ -113,7 +113,7 @@ public struct JSONFieldScanner: Sendable {
             if capturing < 0 {
                 var next = index
                 if inString {
-                    if !escaped && !collectingKey {
+                    if !stringEnd.escaping && !collectingKey {
                         while next < count, buffer[next] != UInt8(ascii: "\""), buffer[next] != UInt8(ascii: "\\") { next += 1 }
                     }
                 } else if !inScalar && isObject.count > maxDepth {
@@ -146,11 +146,7 @@ public struct JSONFieldScanner: Sendable {
         currentByte = byte
         if capturing >= 0 { captureBuffer.append(byte) }
         if inString {
-            if escaped {
-                escaped = false
-            } else if byte == UInt8(ascii: "\\") {
-                escaped = true
-            } else if byte == UInt8(ascii: "\"") {
+            if stringEnd.closes(at: byte) {
                 inString = false
                 if stringIsKey {
                     finishKey()

@@ -9,7 +9,7 @@ import TollgateCore
 import TollgateStore
 
 /// The path of one request: authenticate the virtual key, route, read and prepare the body, forward, and relay the
-/// answer through the meter. Everything Tollgate answers itself is in OpenAI's error shape.
+/// answer through the usage reader. What Tollgate answers itself takes the error shape of the route's family.
 public struct ProxyResponder: HTTPResponder {
     public typealias Context = BasicRequestContext
 
@@ -250,7 +250,7 @@ public struct ProxyResponder: HTTPResponder {
             idempotencyKey: HeaderPolicy.dimension("idempotency-key", in: request.headers))
     }
 
-    /// Forwards a request to the provider; failures to reach it become 502/504 in OpenAI's error shape.
+    /// Forwards a request to the provider; failures to reach it become 502/504 (in the route family's error shape, by the caller).
     private func send(_ request: Request, body: ByteBuffer, target: RouteResolver.Target, forceIdentity: Bool) async throws -> HTTPClientResponse {
         let provider = target.provider
         if !provider.hasCredentials {

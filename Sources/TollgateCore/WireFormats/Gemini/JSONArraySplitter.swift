@@ -53,7 +53,7 @@ struct JSONArraySplitter: Sendable {
     /// Open brackets of the current element.
     private var depth = 0
     private var inString = false
-    private var escaped = false
+    private var stringEnd = JSONStringEnd()
     /// Whether the current element is a bare number or literal (`true`, `12`), which ends at a delimiter.
     private var inScalar = false
 
@@ -108,7 +108,7 @@ struct JSONArraySplitter: Sendable {
                     state = .inElement
                     depth = 0
                     inString = false
-                    escaped = false
+                    stringEnd.reset()
                     inScalar = byte != UInt8(ascii: "{") && byte != UInt8(ascii: "[") && byte != UInt8(ascii: "\"")
                 }
             case .inElement:
@@ -160,15 +160,11 @@ struct JSONArraySplitter: Sendable {
             index += 1
             if inString {
                 // The inside of a string (a long text, an image's base64) is skipped in one tight run.
-                if !escaped, byte != UInt8(ascii: "\\"), byte != UInt8(ascii: "\"") {
+                if !stringEnd.escaping, byte != UInt8(ascii: "\\"), byte != UInt8(ascii: "\"") {
                     while index < count, buffer[index] != UInt8(ascii: "\\"), buffer[index] != UInt8(ascii: "\"") { index += 1 }
                     continue
                 }
-                if escaped {
-                    escaped = false
-                } else if byte == UInt8(ascii: "\\") {
-                    escaped = true
-                } else if byte == UInt8(ascii: "\"") {
+                if stringEnd.closes(at: byte) {
                     inString = false
                     if depth == 0 { return true }
                 }
