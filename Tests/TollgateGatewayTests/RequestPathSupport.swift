@@ -100,7 +100,7 @@ final class Watched<Value: Sendable>: Sendable {
 /// Runs the tasks of a request under test on a queue of its own and counts the jobs not yet run, so that a test can
 /// wait until the request is stuck (every one of its tasks suspended or finished) instead of guessing with a sleep.
 ///
-/// Tasks run on it through `withTaskExecutorPreference`; their child tasks inherit it.
+/// A task runs on it by preference (`Task(executorPreference:)`); its child tasks inherit the preference.
 final class CountingExecutor: TaskExecutor {
     private let queue = DispatchQueue(label: "tollgate.tests.request")
     /// Jobs enqueued and not yet run to their next suspension.
@@ -468,12 +468,19 @@ enum OpenAIWire {
     static let stream = [roleChunk, content("Hello!"), content(" How can I help?"), stopChunk, usageChunk, done]
 
     /// An error body in OpenAI's shape.
-    static func error(_ message: String, type: String, code: String) -> String {
-        #"{"error":{"message":"\#(message)","type":"\#(type)","param":null,"code":"\#(code)"}}"#
+    static func error(_ message: String, type: String, code: String?) -> String {
+        let code = code.map { #""\#($0)""# } ?? "null"
+        return #"{"error":{"message":"\#(message)","type":"\#(type)","param":null,"code":\#(code)}}"#
     }
 }
 
 // MARK: - Expectations
+
+/// The one event of a request; an issue (stopping the test) when the meter has none or more than one.
+func onlyEvent(_ events: [UsageEvent], sourceLocation: SourceLocation = #_sourceLocation) throws -> UsageEvent {
+    try #require(events.count == 1, "one event per request, not \(events.count)", sourceLocation: sourceLocation)
+    return events[0]
+}
 
 extension UsageEvent {
     /// Whether the event carries the stub's usage as the provider reported it (not an estimate).

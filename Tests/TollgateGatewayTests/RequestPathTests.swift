@@ -23,10 +23,11 @@ extension RequestPathTests {
     /// What `meter.durability` promises a client: under `strict`, the end of a response waits for its event's commit
     /// (a client never holds a complete answer that the meter could still lose); under `relaxed`, nothing waits.
     ///
-    /// The meter writer's commits are held by the test (``CommitGate``), so that "before the commit" is a state the
-    /// test can look at rather than a race it hopes to win.
+    /// The meter writer's commits are held by the test (``CommitGate``), and the relay runs on a ``CountingExecutor``,
+    /// so that "before the commit, once the relay can do nothing more" is a state the test looks at rather than a race
+    /// it hopes to win.
     @Suite("Request path: durability")
-    struct Durability {
+    struct DurabilityPromises {
         /// One response of the durability tests: the pieces the provider sends before the one in which the meter sees
         /// the end of the inference, and that terminal piece.
         struct Exchange: Sendable, CustomTestStringConvertible {
@@ -82,11 +83,10 @@ extension RequestPathTests {
                     #expect(response.status == .ok)
                     #expect(response.body.text == exchange.whole)
                     // Complete for the client means committed in the meter: no flush needed to read it.
-                    let events = try await gateway.meter.events()
-                    #expect(events.count == 1)
-                    #expect(events.first?.status == 200)
-                    #expect(events.first?.hasReportedUsage == true)
-                    #expect(events.first?.id == response.headers[ProxyResponder.eventIDField])
+                    let event = try onlyEvent(try await gateway.meter.events())
+                    #expect(event.status == 200)
+                    #expect(event.hasReportedUsage)
+                    #expect(event.id == response.headers[ProxyResponder.eventIDField])
                 }
             }
         }
@@ -94,7 +94,6 @@ extension RequestPathTests {
         @Test("relaxed: the client gets the whole response while the event's commit is still held", arguments: exchanges)
         func relaxedDoesNotWait(_ exchange: Exchange) async throws {
             let upstreamBody = PacedBody()
-            defer { upstreamBody.end() }
             for piece in exchange.leading + [exchange.terminal] { upstreamBody.send(piece) }
             upstreamBody.end()
             try await Stub.withUpstream(answering: { upstreamBody.response(contentType: exchange.contentType) }) { port in
@@ -107,9 +106,9 @@ extension RequestPathTests {
                     try await gateway.commits.waitForEvents()
                     #expect(try await gateway.meter.events().isEmpty, "the commit is held: the client did not wait for it")
 
-                    let events = try await gateway.recordedEvents()
-                    #expect(events.count == 1)
-                    #expect(events.first?.hasReportedUsage == true)
+                    let event = try onlyEvent(try await gateway.recordedEvents())
+                    #expect(event.status == 200)
+                    #expect(event.hasReportedUsage)
                 }
             }
         }
@@ -133,7 +132,7 @@ extension RequestPathTests {
                 upstreamBody.end()
 
                 try await gateway.commits.waitForEvents()
-                let event = try #require(try await gateway.recordedEvents().first)
+                let event = try onlyEvent(try await gateway.recordedEvents())
                 #expect(event.status == 499)
                 #expect(event.stream)
                 #expect(event.hasReportedUsage, "usage \(event.usage), note \(event.note ?? "-")")
@@ -146,7 +145,7 @@ extension RequestPathTests {
             try await Self.afterHangUp(configure: { $0.proxy.disconnectDrainSeconds = 0.5 }) { gateway, _, _ in
                 // The provider never ends its answer: only the drain's deadline can end the relay.
                 try await gateway.commits.waitForEvents()
-                let event = try #require(try await gateway.recordedEvents().first)
+                let event = try onlyEvent(try await gateway.recordedEvents())
                 #expect(event.status == 499)
                 #expect(event.estimated, "no usage was read, so it is estimated")
                 #expect(event.note?.contains("stopped reading the upstream 0.5 s after the client left") == true, "\(event.note ?? "-")")
@@ -169,7 +168,7 @@ extension RequestPathTests {
                     upstreamBody.end()
 
                     try await gateway.commits.waitForEvents()
-                    let event = try #require(try await gateway.recordedEvents().first)
+                    let event = try onlyEvent(try await gateway.recordedEvents())
                     #expect(event.status == 499)
                     #expect(event.hasReportedUsage, "usage \(event.usage), note \(event.note ?? "-")")
                 }
@@ -251,10 +250,9 @@ extension RequestPathTests {
                     #expect(Array(response.body.readableBytesView) == body)
                     #expect(response.headers[.contentEncoding] == "gzip")
 
-                    let events = try await gateway.recordedEvents()
-                    #expect(events.count == 1)
-                    #expect(events.first?.status == 200)
-                    #expect(events.first?.note?.contains("compressed body is corrupt") == true, "\(events.first?.note ?? "-")")
+                    let event = try onlyEvent(try await gateway.recordedEvents())
+                    #expect(event.status == 200)
+                    #expect(event.note?.contains("compressed body is corrupt") == true, "\(event.note ?? "-")")
                 }
             }
         }
@@ -270,11 +268,9 @@ extension RequestPathTests {
                     let sent = Watched(SentBytes())
                     // No include_usage: the gateway adds it and must take the usage chunk back out of decoded bytes.
                     await #expect(throws: UpstreamBrokeOff.self) { try await gateway.start(ChatRequest(stream: true), sent: sent).response() }
-                    #expect(sent.value.bytes.isEmpty)
+                    #expect(sent.value.bytes.isEmpty, "no byte of the undecodable body reached the client")
 
-                    let events = try await gateway.recordedEvents()
-                    #expect(events.count == 1)
-                    let note = events.first?.note ?? "-"
+                    let note = try onlyEvent(try await gateway.recordedEvents()).note ?? "-"
                     #expect(note.contains("compressed body is corrupt") && note.contains("could not be decoded for the client"), "\(note)")
                 }
             }
@@ -291,8 +287,16 @@ extension RequestPathTests {
     @Suite("Request path: upstream errors")
     struct UpstreamErrors {
         static let answers: [(HTTPResponse.Status, String)] = [
-            (.tooManyRequests, OpenAIWire.error("Rate limit reached for gpt-4o-mini.", type: "requests", code: "rate_limit_exceeded")),
-            (.internalServerError, OpenAIWire.error("The server had an error while processing your request.", type: "server_error", code: "null")),
+            (
+                .tooManyRequests,
+                OpenAIWire.error(
+                    "Rate limit reached for gpt-4o-mini on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s.",
+                    type: "requests", code: "rate_limit_exceeded")
+            ),
+            (
+                .internalServerError,
+                OpenAIWire.error("The server had an error while processing your request. Sorry about that!", type: "server_error", code: nil)
+            ),
         ]
 
         @Test("a provider's error answer reaches the client unchanged and is recorded with its status", arguments: answers)
@@ -303,12 +307,11 @@ extension RequestPathTests {
                     #expect(response.status == status)
                     #expect(response.body.text == body)
 
-                    let events = try await gateway.recordedEvents()
-                    #expect(events.count == 1)
-                    #expect(events.first?.status == status.code)
-                    #expect(events.first?.usage.totalTokens == 0)
-                    #expect(events.first?.estimated == false, "a failed answer is not billed by estimate")
-                    #expect(events.first?.id == response.headers[ProxyResponder.eventIDField])
+                    let event = try onlyEvent(try await gateway.recordedEvents())
+                    #expect(event.status == status.code)
+                    #expect(event.usage.totalTokens == 0)
+                    #expect(!event.estimated, "a failed answer is not billed by estimate")
+                    #expect(event.id == response.headers[ProxyResponder.eventIDField])
                 }
             }
         }
@@ -326,10 +329,9 @@ extension RequestPathTests {
                 #expect(error.code == "upstream_unreachable")
                 #expect(error.message == "Provider '\(Stub.provider)' could not be reached.")
 
-                let events = try await gateway.recordedEvents()
-                #expect(events.count == 1)
-                #expect(events.first?.status == 502)
-                #expect(events.first?.note == error.message)
+                let event = try onlyEvent(try await gateway.recordedEvents())
+                #expect(event.status == 502)
+                #expect(event.note == error.message)
             }
         }
 
