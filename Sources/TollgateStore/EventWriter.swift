@@ -27,12 +27,21 @@ public final class EventWriter: Sendable {
     private let maxBatch: Int
     private let logger: Logger
     private let state = Mutex(State())
+    /// Awaited with each batch just before its transaction; `nil` outside tests (one check per batch, not per event).
+    /// Tests hold commits back with it, to see what a client is sent while its event is not in the meter yet.
+    private let beforeCommit: (@Sendable ([UsageEvent]) async -> Void)?
 
     /// Creates a writer for `meter`, writing at most `maxBatch` events per transaction.
-    public init(meter: MeterStore, maxBatch: Int = 512, logger: Logger = Logger(label: "tollgate.meter")) {
+    public convenience init(meter: MeterStore, maxBatch: Int = 512, logger: Logger = Logger(label: "tollgate.meter")) {
+        self.init(meter: meter, maxBatch: maxBatch, logger: logger, beforeCommit: nil)
+    }
+
+    /// Creates a writer that awaits `beforeCommit` with each batch before writing it (a test's hold on commits).
+    init(meter: MeterStore, maxBatch: Int, logger: Logger, beforeCommit: (@Sendable ([UsageEvent]) async -> Void)?) {
         self.meter = meter
         self.maxBatch = maxBatch
         self.logger = logger
+        self.beforeCommit = beforeCommit
     }
 
     /// Hands an event over and waits until it is committed (with the settlement of its reservation, if any).
@@ -119,6 +128,7 @@ public final class EventWriter: Sendable {
     }
 
     private func write(_ batch: [Pending]) async {
+        if let beforeCommit { await beforeCommit(batch.map(\.event)) }
         var lastError: (any Error)?
         for attempt in 0..<3 {
             do {
