@@ -30,8 +30,24 @@ public struct CreditGrant: Sendable, Equatable, Codable {
     public var note: String?
     /// When it was closed (expired or voided), and why.
     public var closedMs: Int64?
-    /// `expired` or `voided`.
-    public var closedReason: String?
+    /// Why it was closed.
+    public var closedReason: ClosedReason?
+
+    /// Why a grant stopped counting before it was spent.
+    public enum ClosedReason: String, Sendable, Codable {
+        /// Its expiry time passed.
+        case expired
+        /// It was voided (a refund, a mistake).
+        case voided
+
+        /// The ledger line that takes what was left of the grant away.
+        var ledgerKind: LedgerEntry.Kind {
+            switch self {
+            case .expired: .expire
+            case .voided: .void
+            }
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case id, account, amount, remaining, currency, priority, note
@@ -53,14 +69,30 @@ public struct CreditGrant: Sendable, Equatable, Codable {
 /// One line of the credit ledger. Balance-changing kinds: `grant` (+), `spend`, `expire`, `void` (−); `reserve` and
 /// `release` record holds (a reservation taken at admission and its release at settlement, failure or restart).
 public struct LedgerEntry: Sendable, Equatable, Codable {
+    /// What a ledger line records; stored and shown as its raw value.
+    public enum Kind: String, Sendable, Codable, CaseIterable {
+        /// Credit granted (+).
+        case grant
+        /// Spent by a settled request (−); without a grant, an overdraft.
+        case spend
+        /// What was left of a grant when it lapsed (−).
+        case expire
+        /// What was left of a grant when it was voided (−).
+        case void
+        /// A hold taken at admission.
+        case reserve
+        /// A hold given back at settlement, failure or restart.
+        case release
+    }
+
     /// Order of writing.
     public var seq: Int64
     /// When (ms since 1970).
     public var timestampMs: Int64
     /// `customer:ID` or `team:ID`.
     public var account: String
-    /// grant, spend, expire, void, reserve, release.
-    public var kind: String
+    /// What the line records.
+    public var kind: Kind
     /// Always positive; the kind says which way it goes.
     public var amount: Money
     /// The grant it concerns (a spend without one is an overdraft).
@@ -153,7 +185,7 @@ extension MeterStore {
                         expiresMs, now, note,
                     ])
                 try db.execute(sql: "INSERT OR IGNORE INTO credit_accounts (id) VALUES (?)", arguments: [account])
-                try Ledger.append(db, account: account, kind: "grant", amount: amount, grantID: grant.id, note: note, nowMs: now)
+                try Ledger.append(db, account: account, kind: .grant, amount: amount, grantID: grant.id, note: note, nowMs: now)
             }
         } catch let error as MeterError {
             throw error
@@ -172,7 +204,7 @@ extension MeterStore {
                     throw MeterError.rejected("no grant with id \(id)")
                 }
                 guard row["closed_ms"] as Int64? == nil else { throw MeterError.rejected("grant \(id) is already closed") }
-                try Ledger.close(db, grant: Self.grant(row), reason: "voided", note: note, nowMs: now)
+                try Ledger.close(db, grant: Self.grant(row), reason: .voided, note: note, nowMs: now)
             }
         } catch let error as MeterError {
             throw error
@@ -201,7 +233,7 @@ extension MeterStore {
             return try await pool.read { db in
                 var sql = "SELECT * FROM ledger WHERE account = ? ORDER BY seq"
                 if let limit { sql = "SELECT * FROM (SELECT * FROM ledger WHERE account = ? ORDER BY seq DESC LIMIT \(limit)) ORDER BY seq" }
-                return try Row.fetchAll(db, sql: sql, arguments: [account]).map(Ledger.entry)
+                return try Row.fetchAll(db, sql: sql, arguments: [account]).compactMap(Ledger.entry)
             }
         } catch {
             throw MeterError.readFailed("\(error)")
@@ -230,15 +262,14 @@ extension MeterStore {
             remaining: Money(row["remaining"] as String) ?? .zero,
             currency: row["currency"], unitName: row["unit_name"], unitAmount: row["unit_amount"], priority: row["priority"],
             effectiveMs: row["effective_ms"], expiresMs: row["expires_ms"], createdMs: row["created_ms"], note: row["note"],
-            closedMs: row["closed_ms"],
-            closedReason: row["closed_reason"])
+            closedMs: row["closed_ms"], closedReason: (row["closed_reason"] as String?).flatMap(CreditGrant.ClosedReason.init(rawValue:)))
     }
 }
 
 /// The ledger's SQL, shared by grants, admission and settlement (always inside the caller's transaction).
 enum Ledger {
     static func append(
-        _ db: Database, account: String, kind: String, amount: Money, grantID: String? = nil, reservationID: String? = nil,
+        _ db: Database, account: String, kind: LedgerEntry.Kind, amount: Money, grantID: String? = nil, reservationID: String? = nil,
         eventID: String? = nil, customer: String? = nil, keyID: String? = nil, note: String? = nil, nowMs: Int64
     ) throws {
         try db.execute(
@@ -246,12 +277,14 @@ enum Ledger {
                 INSERT INTO ledger (ts_ms, account, kind, amount, grant_id, reservation_id, event_id, customer_id, key_id, note)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
-            arguments: [nowMs, account, kind, amount.description, grantID, reservationID, eventID, customer, keyID, note])
+            arguments: [nowMs, account, kind.rawValue, amount.description, grantID, reservationID, eventID, customer, keyID, note])
     }
 
-    static func entry(_ row: Row) -> LedgerEntry {
-        LedgerEntry(
-            seq: row["seq"], timestampMs: row["ts_ms"], account: row["account"], kind: row["kind"], amount: Money(row["amount"] as String) ?? .zero,
+    /// A ledger line; `nil` for a kind this version does not know (written by a later one), which it leaves out.
+    static func entry(_ row: Row) -> LedgerEntry? {
+        guard let kind = LedgerEntry.Kind(rawValue: row["kind"]) else { return nil }
+        return LedgerEntry(
+            seq: row["seq"], timestampMs: row["ts_ms"], account: row["account"], kind: kind, amount: Money(row["amount"] as String) ?? .zero,
             grantID: row["grant_id"], reservationID: row["reservation_id"], eventID: row["event_id"], customer: row["customer_id"],
             keyID: row["key_id"], note: row["note"])
     }
@@ -298,7 +331,7 @@ enum Ledger {
             try db.execute(
                 sql: "UPDATE credit_grants SET remaining = ? WHERE id = ?", arguments: [(grant.remaining - part.amount).description, grant.id])
             try append(
-                db, account: account, kind: "spend", amount: part.amount, grantID: grant.id, eventID: eventID, customer: customer, keyID: keyID,
+                db, account: account, kind: .spend, amount: part.amount, grantID: grant.id, eventID: eventID, customer: customer, keyID: keyID,
                 nowMs: nowMs)
         }
         if overdraft > .zero {
@@ -306,48 +339,49 @@ enum Ledger {
             try db.execute(sql: "INSERT OR IGNORE INTO credit_accounts (id) VALUES (?)", arguments: [account])
             try db.execute(sql: "UPDATE credit_accounts SET overdraft = ? WHERE id = ?", arguments: [(current + overdraft).description, account])
             try append(
-                db, account: account, kind: "spend", amount: overdraft, eventID: eventID, customer: customer, keyID: keyID,
+                db, account: account, kind: .spend, amount: overdraft, eventID: eventID, customer: customer, keyID: keyID,
                 note: "overdraft: no grant left to cover it", nowMs: nowMs)
         }
     }
 
     /// Closes a grant: what is left goes to the ledger as `expire` or `void`.
-    static func close(_ db: Database, grant: CreditGrant, reason: String, note: String? = nil, nowMs: Int64) throws {
+    static func close(_ db: Database, grant: CreditGrant, reason: CreditGrant.ClosedReason, note: String? = nil, nowMs: Int64) throws {
         try db.execute(
-            sql: "UPDATE credit_grants SET remaining = '0', closed_ms = ?, closed_reason = ? WHERE id = ?", arguments: [nowMs, reason, grant.id])
+            sql: "UPDATE credit_grants SET remaining = '0', closed_ms = ?, closed_reason = ? WHERE id = ?",
+            arguments: [nowMs, reason.rawValue, grant.id])
         if grant.remaining > .zero {
             try append(
-                db, account: grant.account, kind: reason == "voided" ? "void" : "expire", amount: grant.remaining, grantID: grant.id,
-                note: note ?? (reason == "expired" ? "expired at \(Timestamps.iso8601(grant.expiresMs ?? nowMs))" : nil), nowMs: nowMs)
+                db, account: grant.account, kind: reason.ledgerKind, amount: grant.remaining, grantID: grant.id,
+                note: note ?? (reason == .expired ? "expired at \(Timestamps.iso8601(grant.expiresMs ?? nowMs))" : nil), nowMs: nowMs)
         }
     }
 
     /// Records the expiry of every open grant of the account whose expiry has passed.
     static func expireLapsed(_ db: Database, account: String, nowMs: Int64) throws {
         for grant in try openGrants(db, account: account) where (grant.expiresMs.map { $0 <= nowMs } ?? false) {
-            try close(db, grant: grant, reason: "expired", nowMs: nowMs)
+            try close(db, grant: grant, reason: .expired, nowMs: nowMs)
         }
     }
 
     /// The balance as sums over the ledger.
     static func balance(_ db: Database, account: String, currency: String, nowMs: Int64) throws -> CreditBalance {
         let grants = try Row.fetchAll(db, sql: "SELECT * FROM credit_grants WHERE account = ?", arguments: [account]).map(MeterStore.grant)
-        var sums: [String: Money] = [:]
+        var sums: [LedgerEntry.Kind: Money] = [:]
         var upcoming = Money.zero
         let effective = Dictionary(uniqueKeysWithValues: grants.map { ($0.id, $0.effectiveMs <= nowMs) })
         for row in try Row.fetchAll(db, sql: "SELECT kind, amount, grant_id FROM ledger WHERE account = ?", arguments: [account]) {
-            let kind: String = row["kind"]
+            guard let kind = LedgerEntry.Kind(rawValue: row["kind"]) else { continue }
             let amount = Money(row["amount"] as String) ?? .zero
-            if kind == "grant", let id: String = row["grant_id"], effective[id] == false {
+            if kind == .grant, let id: String = row["grant_id"], effective[id] == false {
                 upcoming += amount
                 continue
             }
             sums[kind, default: .zero] += amount
         }
         let (overdraft, reserved) = try holdings(db, account: account)
-        let granted = sums["grant"] ?? .zero
-        let spent = sums["spend"] ?? .zero
-        let expired = (sums["expire"] ?? .zero) + (sums["void"] ?? .zero)
+        let granted = sums[.grant] ?? .zero
+        let spent = sums[.spend] ?? .zero
+        let expired = (sums[.expire] ?? .zero) + (sums[.void] ?? .zero)
         return CreditBalance(
             account: account, currency: grants.first?.currency ?? currency, granted: granted, spent: spent, expired: expired, reserved: reserved,
             available: granted - spent - expired - reserved, upcoming: upcoming, overdraft: overdraft,

@@ -166,10 +166,9 @@ extension MeterStore {
 
     static func limit(_ row: Row) -> LimitRecord {
         LimitRecord(
-            id: row["id"], scope: LimitScope(rawValue: row["scope"]) ?? .customer, scopeID: row["scope_id"],
-            metric: LimitMetric(rawValue: row["metric"]) ?? .money, period: LimitPeriod(rawValue: row["period"]) ?? .month,
-            anchorMs: row["anchor_ms"],
-            amount: row["amount"], enforcement: Enforcement(rawValue: row["enforcement"]) ?? .hard,
+            id: row["id"], scope: row.choice("scope", or: .customer), scopeID: row["scope_id"], metric: row.choice("metric", or: .money),
+            period: row.choice("period", or: .month), anchorMs: row["anchor_ms"], amount: row["amount"],
+            enforcement: row.choice("enforcement", or: .hard),
             thresholds: (row["thresholds"] as String).split(separator: ",").compactMap { Int($0) }, createdMs: row["created_ms"], note: row["note"])
     }
 }

@@ -396,7 +396,7 @@ extension AdminAPI {
         let note = try body.string("note")
         try await refusable(as: .conflict) { () async throws(MeterError) in try await meter.voidGrant(id: id, note: note) }
         logChange("voided grant \(id)")
-        return try AdminJSON.response(VoidedGrant(id: id, closedReason: "voided"))
+        return try AdminJSON.response(VoidedGrant(id: id, closedReason: .voided))
     }
 
     func ledger(_ owner: AccountOwner, _ id: String, _ query: QueryParameters) async throws -> Response {
@@ -522,7 +522,7 @@ struct LedgerPage: Encodable {
 /// `POST /admin/v1/grants/{id}/void`.
 struct VoidedGrant: Encodable {
     let id: String
-    let closedReason: String
+    let closedReason: CreditGrant.ClosedReason
 }
 
 /// `POST /admin/v1/keys`: the key's members and, this once, its secret.

@@ -145,9 +145,10 @@ public enum StatementHTML {
                 "<table class=\"movements\">\n<thead><tr><th>Time</th><th>Movement</th><th>Grant</th><th>Amount</th><th>Note</th></tr></thead>\n<tbody>\n"
             )
             for movement in credits.movements {
-                let sign = movement.kind == "grant" ? movement.amount : .zero - movement.amount
-                page.add("<tr class=\"movement\" data-kind=\"\(escape(movement.kind))\"><td>\(escape(Timestamps.iso8601(movement.timestampMs)))</td>")
-                page.add("<td>\(escape(movement.kind))</td><td class=\"mono\">\(escape(movement.grantID ?? ""))</td>\(moneyCell(sign))")
+                let sign = movement.kind == .grant ? movement.amount : .zero - movement.amount
+                let kind = escape(movement.kind.rawValue)
+                page.add("<tr class=\"movement\" data-kind=\"\(kind)\"><td>\(escape(Timestamps.iso8601(movement.timestampMs)))</td>")
+                page.add("<td>\(kind)</td><td class=\"mono\">\(escape(movement.grantID ?? ""))</td>\(moneyCell(sign))")
                 page.add("<td>\(escape(movement.note ?? ""))</td></tr>\n")
             }
             page.add("</tbody>\n</table>\n")

@@ -130,16 +130,15 @@ struct Credits: AsyncParsableCommand {
                 header: ["seq", "time", "kind", "amount", "grant", "reservation", "event", "customer", "key", "note"],
                 rows: shown.map { entry in
                     [
-                        String(entry.seq), Timestamps.iso8601(entry.timestampMs), entry.kind, Self.signed(entry), entry.grantID ?? "",
+                        String(entry.seq), Timestamps.iso8601(entry.timestampMs), entry.kind.rawValue, Self.signed(entry), entry.grantID ?? "",
                         entry.reservationID ?? "", entry.eventID ?? "", entry.customer ?? "", entry.keyID ?? "", entry.note ?? "",
                     ]
                 })
             if shown.count < every.count { print("(last \(shown.count) of \(every.count) lines; the sums below cover all of them)") }
             print("")
-            var sums: [String: Money] = [:]
+            var sums: [LedgerEntry.Kind: Money] = [:]
             for entry in every { sums[entry.kind, default: .zero] += entry.amount }
-            let kinds = ["grant", "spend", "expire", "void", "reserve", "release"]
-            print("sums: " + (kinds + sums.keys.filter { !kinds.contains($0) }.sorted()).map { "\($0) \(sums[$0] ?? .zero)" }.joined(separator: ", "))
+            print("sums: " + LedgerEntry.Kind.allCases.map { "\($0.rawValue) \(sums[$0] ?? .zero)" }.joined(separator: ", "))
             print(
                 "granted \(balance.granted) − spent \(balance.spent) − expired \(balance.expired) − reserved \(balance.reserved)"
                     + " = available \(balance.available) \(balance.currency)")
@@ -148,7 +147,7 @@ struct Credits: AsyncParsableCommand {
 
         /// The amount as it moves what is available: grants and releases add, the rest takes away.
         private static func signed(_ entry: LedgerEntry) -> String {
-            (["grant", "release"].contains(entry.kind) ? "+" : "-") + entry.amount.description
+            ([.grant, .release].contains(entry.kind) ? "+" : "-") + entry.amount.description
         }
     }
 
@@ -205,7 +204,7 @@ func printBalance(_ balance: CreditBalance, customer: String?) {
         header: ["id", "amount", "remaining", "priority", "effective", "expires", "state", "note"],
         rows: balance.grants.map { grant in
             let state =
-                grant.closedReason ?? (grant.effectiveMs > now ? "upcoming" : grant.remaining == .zero ? "spent" : "active")
+                grant.closedReason?.rawValue ?? (grant.effectiveMs > now ? "upcoming" : grant.remaining == .zero ? "spent" : "active")
             return [
                 grant.id, grant.amount.description, grant.remaining.description, String(grant.priority), Timestamps.iso8601(grant.effectiveMs),
                 grant.expiresMs.map(Timestamps.iso8601) ?? "never", state, grant.note ?? "",

@@ -146,7 +146,8 @@ struct Limits: AsyncParsableCommand {
                 header: ["fired", "id", "limit", "scope", "metric", "period", "threshold", "used", "amount", "delivery"],
                 rows: alerts.map { alert in
                     [
-                        Timestamps.iso8601(alert.firedMs), alert.id, alert.limitID, "\(alert.scope) \(alert.scopeID)", alert.metric, alert.period,
+                        Timestamps.iso8601(alert.firedMs), alert.id, alert.limitID, "\(alert.scope.rawValue) \(alert.scopeID)", alert.metric.rawValue,
+                        alert.period.rawValue,
                         "\(alert.threshold)%", alert.used, alert.amount + (alert.currency.map { " \($0)" } ?? ""), Self.delivery(alert),
                     ]
                 })

@@ -102,7 +102,7 @@ struct Statement: AsyncParsableCommand {
                     ],
                     "movements": credits.movements.map { movement -> [String: Any] in
                         [
-                            "kind": movement.kind, "time": Timestamps.iso8601(movement.timestampMs), "amount": movement.amount.description,
+                            "kind": movement.kind.rawValue, "time": Timestamps.iso8601(movement.timestampMs), "amount": movement.amount.description,
                             "grant_id": movement.grantID ?? NSNull(), "note": movement.note ?? NSNull(),
                         ]
                     },
