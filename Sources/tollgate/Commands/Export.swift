@@ -157,7 +157,7 @@ struct Export: AsyncParsableCommand {
         static func json(_ line: ExportLine) -> [String: Any] {
             [
                 "key": line.key, "state": line.state.rawValue, "customer": line.customer, "period": line.period, "meter": line.meter,
-                "kind": line.kind, "description": line.description, "model": line.model ?? NSNull(), "version": line.version,
+                "kind": line.kind.rawValue, "description": line.description, "model": line.model ?? NSNull(), "version": line.version,
                 "correction": line.isCorrection, "quantity": line.quantity, "amount": line.amount.description,
                 "amount_due": line.amountDue.description, "currency": line.currency, "event_ids": line.eventIDs, "attempts": line.attempts,
                 "last_error": line.lastError ?? NSNull(), "usage_time": Timestamps.iso8601(line.usageMs),
