@@ -165,7 +165,7 @@ extension MeterStore {
                 if kind == "customer" {
                     try db.execute(sql: "INSERT OR IGNORE INTO customers (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [owner, now])
                     if let team = try String.fetchOne(db, sql: "SELECT team_id FROM customers WHERE id = ?", arguments: [owner]) {
-                        throw MeterError.rejected("customer \(owner) is in team \(team) and draws from its pool: grant to the team (--team \(team))")
+                        throw MeterError.conflict("customer \(owner) is in team \(team) and draws from its pool: grant to the team (--team \(team))")
                     }
                 } else {
                     try db.execute(sql: "INSERT OR IGNORE INTO teams (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [owner, now])
@@ -173,7 +173,7 @@ extension MeterStore {
                 if let other = try String.fetchOne(db, sql: "SELECT currency FROM credit_grants WHERE account = ? LIMIT 1", arguments: [account]),
                     other != currency
                 {
-                    throw MeterError.rejected("account \(account) holds \(other) credits; a grant in \(currency) cannot join them")
+                    throw MeterError.conflict("account \(account) holds \(other) credits; a grant in \(currency) cannot join them")
                 }
                 try db.execute(
                     sql: """
@@ -201,9 +201,9 @@ extension MeterStore {
         do {
             try await pool.write { db in
                 guard let row = try Row.fetchOne(db, sql: "SELECT * FROM credit_grants WHERE id = ?", arguments: [id]) else {
-                    throw MeterError.rejected("no grant with id \(id)")
+                    throw MeterError.notFound(what: "grant", id: id)
                 }
-                guard row["closed_ms"] as Int64? == nil else { throw MeterError.rejected("grant \(id) is already closed") }
+                guard row["closed_ms"] as Int64? == nil else { throw MeterError.conflict("grant \(id) is already closed") }
                 try Ledger.close(db, grant: Self.grant(row), reason: .voided, note: note, nowMs: now)
             }
         } catch let error as MeterError {

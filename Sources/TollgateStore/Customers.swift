@@ -92,7 +92,7 @@ extension MeterStore {
                         let ownGrants =
                             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM credit_grants WHERE account = ?", arguments: ["customer:\(id)"]) ?? 0
                         if ownGrants > 0 {
-                            throw MeterError.rejected(
+                            throw MeterError.conflict(
                                 "customer \(id) has credit grants of its own; a team member draws from the team's pool only (void or spend them first)"
                             )
                         }

@@ -90,7 +90,7 @@ extension MeterStore {
                 switch scope {
                 case .key:
                     guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM virtual_keys WHERE id = ?)", arguments: [scopeID]) == true else {
-                        throw MeterError.rejected("no key with id \(scopeID)")
+                        throw MeterError.notFound(what: "key", id: scopeID)
                     }
                 case .customer:
                     try db.execute(
@@ -130,7 +130,7 @@ extension MeterStore {
         } catch {
             throw MeterError.writeFailed("\(error)")
         }
-        if changed == 0 { throw MeterError.rejected("no limit with id \(id)") }
+        if changed == 0 { throw MeterError.notFound(what: "limit", id: id) }
     }
 
     /// Limits, optionally of one scope and id.

@@ -140,6 +140,23 @@ struct AdmissionTests {
         }
     }
 
+    @Test("voiding an unknown grant is not found, voiding one twice conflicts; the messages name the grant")
+    func voidRefusals() async throws {
+        try await withTemporaryMeter { meter in
+            let grant = try await meter.grantCredits(account: "customer:acme", amount: usd("1"), currency: "USD")
+            try await meter.voidGrant(id: grant.id)
+            let twice = await #expect(throws: MeterError.self) { try await meter.voidGrant(id: grant.id) }
+            let unknown = await #expect(throws: MeterError.self) { try await meter.voidGrant(id: "grant_nope") }
+            if case .conflict = twice {} else { Issue.record("voiding twice: \(String(describing: twice))") }
+            if case .notFound(what: "grant", id: "grant_nope", detail: nil) = unknown {
+            } else {
+                Issue.record("an unknown grant: \(String(describing: unknown))")
+            }
+            #expect(twice?.description == "grant \(grant.id) is already closed")
+            #expect(unknown?.description == "no grant with id grant_nope")
+        }
+    }
+
     @Test("team members draw from the team's pool; a member cannot hold its own grants")
     func teamPool() async throws {
         try await withTemporaryMeter { meter in

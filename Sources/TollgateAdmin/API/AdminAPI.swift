@@ -211,16 +211,21 @@ extension AdminAPI {
         }
     }
 
-    /// Runs a meter change, answering its refusal (`MeterError.rejected`, whose message says why) with `status`, or
-    /// 404 when it says there is no such thing.
+    /// Runs a meter change, answering what it refuses: 404 when something it names does not exist, 409 when it
+    /// conflicts with what the meter holds, and `status` when a value is refused (the message says why, after `field`).
     func refusable<T>(as status: HTTPResponse.Status, field: String? = nil, _ change: () async throws(MeterError) -> T) async throws -> T {
-        do {
+        do throws(MeterError) {
             return try await change()
-        } catch MeterError.rejected(let message) {
-            if message.hasPrefix("no ") { throw AdminError.notFound(message) }
-            var text = message
-            if let field { text = "\(field): \(message)" }
-            throw AdminError(status: status, message: text, code: status == .conflict ? "conflict" : "invalid_field", field: field)
+        } catch {
+            switch error {
+            case .notFound: throw AdminError.notFound(error.description)
+            case .conflict(let message): throw AdminError.conflict(message)
+            case .rejected(let message):
+                throw AdminError(
+                    status: status, message: field.map { "\($0): \(message)" } ?? message, code: status == .conflict ? "conflict" : "invalid_field",
+                    field: field)
+            case .cannotOpen, .writeFailed, .readFailed, .closed: throw error
+            }
         }
     }
 
@@ -629,10 +634,13 @@ struct AdminError: Error, Sendable {
         switch error {
         case let error as AdminError:
             self = error
-        case MeterError.rejected(let message):
-            self = .conflict(message)
         case let error as MeterError:
-            self.init(status: .internalServerError, message: error.description, code: "meter_error")
+            switch error {
+            case .notFound: self = .notFound(error.description)
+            case .rejected(let message), .conflict(let message): self = .conflict(message)
+            case .cannotOpen, .writeFailed, .readFailed, .closed:
+                self.init(status: .internalServerError, message: error.description, code: "meter_error")
+            }
         case let error as any HTTPResponseError:
             switch error.status {
             case .notFound: self = .notFound("no admin route \(path) (GET /admin/openapi.json lists them)")

@@ -308,8 +308,8 @@ public enum StatementHTML {
 }
 
 /// The statement page of a customer for [`startMs`, `endMs`) under `rules` (HTML, `text/html; charset=utf-8`), for the
-/// dashboard's `/dashboard/customers/{id}/statement`. Throws ``MeterError/rejected(_:)`` for an unknown customer
-/// (no events in the period, no record, no terms) and for an empty period.
+/// dashboard's `/dashboard/customers/{id}/statement`. Throws ``MeterError/notFound(what:id:detail:)`` for an unknown
+/// customer (no events in the period, no record, no terms) and ``MeterError/rejected(_:)`` for an empty period.
 public func statementPage(
     meter: MeterStore, rules: PricingRules, customer: String, startMs: Int64, endMs: Int64, csvHref: String? = nil, eventsCSVHref: String? = nil
 ) async throws -> String {

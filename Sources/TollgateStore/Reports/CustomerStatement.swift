@@ -193,8 +193,9 @@ extension MeterStore {
         }
         let record = try await self.customer(id: customer)
         if events.isEmpty, record == nil, rules.customers[customer] == nil {
-            throw .rejected(
-                "no customer '\(customer)': no events from \(Timestamps.iso8601(startMs)) to \(Timestamps.iso8601(endMs)), "
+            throw .notFound(
+                what: "customer", id: customer,
+                detail: "no events from \(Timestamps.iso8601(startMs)) to \(Timestamps.iso8601(endMs)), "
                     + "no record in the meter and no terms in the pricing rules")
         }
         let aggregates = builder.aggregates

@@ -151,7 +151,7 @@ struct CustomerView: Encodable {
 
     /// Reads the customer's view; an unknown customer is refused.
     static func load(_ id: String, from meter: MeterStore, currency: String) async throws -> CustomerView {
-        guard let record = try await meter.customer(id: id) else { throw MeterError.rejected("no customer with id \(id)") }
+        guard let record = try await meter.customer(id: id) else { throw MeterError.notFound(what: "customer", id: id) }
         let keys = try await meter.keys(customer: id)
         var limits = try await meter.limits(scope: .customer, scopeID: id)
         if let team = record.team { limits += try await meter.limits(scope: .team, scopeID: team) }
