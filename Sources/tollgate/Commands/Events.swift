@@ -42,13 +42,3 @@ struct Events: AsyncParsableCommand {
         }
     }
 }
-
-/// Parses an ISO 8601 time, a date, or an age such as `12h`.
-func parseTime(_ text: String, option: String) throws -> Date {
-    if let last = text.last, let amount = Double(text.dropLast()), amount >= 0 {
-        let unit: Double? = ["s": 1, "m": 60, "h": 3600, "d": 86400][last]
-        if let unit { return Date().addingTimeInterval(-amount * unit) }
-    }
-    if let milliseconds = Timestamps.parse(text) { return Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
-    throw ValidationError("\(option) expects an ISO 8601 time, a date or an age like 12h, not '\(text)'")
-}

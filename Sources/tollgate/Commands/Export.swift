@@ -193,35 +193,3 @@ func makeExporter(_ name: String, config: TollgateConfig) throws -> Exporter {
     do { meter = try MeterStore(path: config.meter.path) } catch { throw ValidationError(error.description) }
     return Exporter(meter: meter, sink: SinkFactory.make(settings), rules: { rules }, logger: logger)
 }
-
-/// One progress line on standard error: redrawn in place on a terminal, a line per 10 % otherwise.
-final class ProgressLine: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lastDecile = -1
-    private var drawn = false
-    private let terminal = isatty(STDERR_FILENO) != 0
-
-    func show(done: Int, total: Int, label: String) {
-        guard total > 0 else { return }
-        lock.lock()
-        defer { lock.unlock() }
-        let width = 30
-        let filled = width * done / total
-        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        if terminal {
-            FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(done)/\(total)".utf8))
-            drawn = true
-        } else if done * 10 / total > lastDecile {
-            lastDecile = done * 10 / total
-            FileHandle.standardError.write(Data("\(label): \(done)/\(total)\n".utf8))
-        }
-    }
-
-    func finish() {
-        lock.lock()
-        defer { lock.unlock() }
-        if drawn { FileHandle.standardError.write(Data("\n".utf8)) }
-        drawn = false
-        lastDecile = -1
-    }
-}

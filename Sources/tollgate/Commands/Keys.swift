@@ -63,25 +63,3 @@ struct Keys: AsyncParsableCommand {
         }
     }
 }
-
-/// Opens the meter named by a config.
-func openMeter(_ configPath: String?) throws -> MeterStore {
-    let config = try loadConfig(configPath)
-    do {
-        return try MeterStore(path: config.meter.path)
-    } catch {
-        FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
-        throw ExitCode(1)
-    }
-}
-
-/// Prints rows as aligned columns.
-func printTable(header: [String], rows: [[String]]) {
-    var widths = header.map(\.count)
-    for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
-    func line(_ cells: [String]) -> String {
-        cells.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
-    }
-    print(line(header))
-    for row in rows { print(line(row)) }
-}

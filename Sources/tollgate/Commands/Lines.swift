@@ -74,20 +74,6 @@ struct Lines: AsyncParsableCommand {
     }
 }
 
-/// [start, end) from `--period YYYY-MM` or `--from`/`--to`.
-func periodRange(period: String?, from: String?, to: String?) throws -> (Int64, Int64) {
-    if let period {
-        guard from == nil, to == nil else { throw ValidationError("give --period or --from/--to, not both") }
-        guard let month = Timestamps.month(period) else { throw ValidationError("--period expects a month such as 2026-11, not '\(period)'") }
-        return month
-    }
-    guard let from, let to else { throw ValidationError("give --period YYYY-MM, or both --from and --to") }
-    let start = Int64(try parseTime(from, option: "--from").timeIntervalSince1970 * 1000)
-    let end = Int64(try parseTime(to, option: "--to").timeIntervalSince1970 * 1000)
-    guard start < end else { throw ValidationError("--to must be after --from") }
-    return (start, end)
-}
-
 /// A rated period as JSON: lines with their brackets, exact amounts and amounts due (decimal strings).
 func statementJSON(_ statement: PeriodStatement) -> [String: Any] {
     [
@@ -122,10 +108,4 @@ func statementJSON(_ statement: PeriodStatement) -> [String: Any] {
             return object
         },
     ]
-}
-
-/// Prints a JSON object with sorted keys.
-func printJSON(_ object: Any) {
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-    print(String(decoding: data, as: UTF8.self))
 }

@@ -231,22 +231,6 @@ struct Quote: AsyncParsableCommand {
             }
         }
         FileHandle.standardOutput.write(Data(output.utf8))
-        if failures > 0 {
-            FileHandle.standardError.write(Data("error: \(failures) of \(number) cases could not be priced\n".utf8))
-            throw ExitCode(1)
-        }
-    }
-}
-
-/// Reads a catalog file: a provider file or a catalog written by `tollgate rates import-litellm`.
-func loadCatalog(_ path: String) throws -> PriceCatalog {
-    guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-        throw ValidationError("cannot read the catalog \(path)")
-    }
-    do {
-        return try ProviderSpec.parse(yaml: text, file: path).catalog(currency: "USD")
-    } catch {
-        FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
-        throw ExitCode(2)
+        if failures > 0 { throw refusal("\(failures) of \(number) cases could not be priced") }
     }
 }

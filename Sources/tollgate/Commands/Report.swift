@@ -90,13 +90,6 @@ struct Report: AsyncParsableCommand {
     }
 }
 
-/// A time option in milliseconds: an ISO 8601 time or date exactly as written (`.123` is 123 ms, not the 122.99…
-/// a round trip through `Date` can give), else an age such as `7d` before now.
-func reportTimeMs(_ text: String, option: String) throws -> Int64 {
-    if let milliseconds = Timestamps.parse(text) { return milliseconds }
-    return Int64((try parseTime(text, option: option).timeIntervalSince1970 * 1000).rounded())
-}
-
 /// How `--sort` orders rows.
 enum MarginSort: String, CaseIterable {
     case revenue, cost, margin, marginPct = "margin_pct", requests

@@ -90,7 +90,6 @@ func loadPriceBook(_ path: String) throws -> PriceBook {
     do {
         return try PriceBookFile.parse(yaml: text, file: path, name: ((path as NSString).lastPathComponent as NSString).deletingPathExtension)
     } catch {
-        FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
-        throw ExitCode(2)
+        throw refusal(error.description, exitCode: ExitCode(2))
     }
 }

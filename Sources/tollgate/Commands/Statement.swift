@@ -32,8 +32,7 @@ struct Statement: AsyncParsableCommand {
         do {
             statement = try await meter.customerStatement(customer: customer, startMs: startMs, endMs: endMs, rules: config.pricingRules)
         } catch {
-            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
-            throw ExitCode(1)
+            throw refusal(error.description)
         }
         let text: String
         switch format {
@@ -46,8 +45,7 @@ struct Statement: AsyncParsableCommand {
             do {
                 try Data(text.utf8).write(to: URL(fileURLWithPath: output))
             } catch {
-                FileHandle.standardError.write(Data("error: cannot write \(output): \(error.localizedDescription)\n".utf8))
-                throw ExitCode(1)
+                throw refusal("cannot write \(output): \(error.localizedDescription)")
             }
         } else {
             print(text, terminator: "")
