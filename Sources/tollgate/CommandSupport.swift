@@ -65,12 +65,60 @@ func standardError(_ line: String) {
 
 // MARK: - Output
 
-/// `table` or `json`, the two outputs of the credits, limits and customers commands.
-enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    /// Aligned columns for people.
+/// What `--format` prints. Every command spells a format the same way and takes the ones it can print (see
+/// ``FormatOption``); `table` is for people, the others for programs.
+enum OutputFormat: String, CaseIterable, Sendable, CustomStringConvertible {
+    /// Aligned columns.
     case table
-    /// JSON for programs: snake_case keys, money as decimal strings.
+    /// One JSON document (snake_case keys, money as decimal strings).
     case json
+    /// One JSON object per line.
+    case jsonl
+    /// Comma-separated values with a header row.
+    case csv
+    /// A self-contained page.
+    case html
+    /// The events behind a statement's lines, as CSV.
+    case eventsCSV = "events-csv"
+
+    /// The spelling on the command line.
+    var description: String { rawValue }
+}
+
+/// A command's `--format`: the formats it prints, its default first. The option's help and its reader are made from
+/// this one list, so that they cannot disagree:
+/// `@Option(help: Self.formats.help(), transform: Self.formats.read) var format = Self.formats.defaultFormat`.
+struct FormatOption: Sendable {
+    /// Aligned columns or one JSON document: what most commands print.
+    static let tableOrJSON = FormatOption(.table, .json)
+
+    /// The formats the command prints; the first is its default.
+    let formats: [OutputFormat]
+
+    /// A command printing `formats`, the first by default.
+    init(_ first: OutputFormat, _ others: OutputFormat...) {
+        formats = [first] + others
+    }
+
+    /// The format printed when `--format` is not given.
+    var defaultFormat: OutputFormat { formats[0] }
+
+    /// The formats as a sentence says them: `table, csv or json`.
+    var spelledOut: String {
+        let names = formats.map(\.rawValue)
+        return names.count == 1 ? names[0] : names.dropLast().joined(separator: ", ") + " or " + names[names.count - 1]
+    }
+
+    /// The option's help: the formats, what `note` says the output holds, and the default.
+    func help(_ note: String? = nil) -> ArgumentHelp {
+        ArgumentHelp("\(spelledOut)\(note.map { " (\($0))" } ?? ""). (default: \(defaultFormat))")
+    }
+
+    /// Reads `--format`, refusing a format the command does not print as `--format is table, csv or json`.
+    func read(_ text: String) throws -> OutputFormat {
+        guard let format = OutputFormat(rawValue: text), formats.contains(format) else { throw ValidationError("--format is \(spelledOut)") }
+        return format
+    }
 }
 
 /// Prints rows as aligned columns.

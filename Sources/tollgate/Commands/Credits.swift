@@ -25,7 +25,8 @@ struct Credits: AsyncParsableCommand {
         @Option(help: "When it starts to count: an ISO 8601 time or a date (default: now).") var effective: String?
         @Option(help: "When what is left lapses: an ISO 8601 time or a date (default: never).") var expires: String?
         @Option(help: "A note (purchase order, promotion).") var note: String?
-        @Option(help: "table or json.") var format: OutputFormat = .table
+        @Option(help: FormatOption.tableOrJSON.help(), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func validate() throws {
             _ = try account.grantee()
@@ -86,7 +87,8 @@ struct Credits: AsyncParsableCommand {
             abstract: "The balance of a customer's or a team's account: available = granted − spent − expired − reserved.")
         @OptionGroup var options: ConfigOption
         @OptionGroup var account: CreditAccountOption
-        @Option(help: "table or json (one object, amounts as decimal strings).") var format: OutputFormat = .table
+        @Option(help: FormatOption.tableOrJSON.help("one object, amounts as decimal strings"), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func validate() throws { _ = try account.grantee() }
 
@@ -108,7 +110,8 @@ struct Credits: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
         @OptionGroup var account: CreditAccountOption
         @Option(help: "Only the last N lines (the sums still cover every line).") var limit: Int?
-        @Option(help: "table or json (an array of lines).") var format: OutputFormat = .table
+        @Option(help: FormatOption.tableOrJSON.help("an array of lines"), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func validate() throws {
             _ = try account.grantee()

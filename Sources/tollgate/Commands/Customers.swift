@@ -12,7 +12,8 @@ struct Customers: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List customers.")
         @OptionGroup var options: ConfigOption
-        @Option(help: "table or json (an array of customers).") var format: OutputFormat = .table
+        @Option(help: FormatOption.tableOrJSON.help("an array of customers"), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func run() async throws {
             let meter = try openMeter(options.config)
@@ -32,7 +33,8 @@ struct Customers: AsyncParsableCommand {
         )
         @OptionGroup var options: ConfigOption
         @Option(help: "The customer id.") var customer: String
-        @Option(help: "table or json (one object).") var format: OutputFormat = .table
+        @Option(help: FormatOption.tableOrJSON.help("one object"), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func run() async throws {
             let config = try loadConfig(options.config)
@@ -123,7 +125,8 @@ struct Customers: AsyncParsableCommand {
     struct Teams: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List teams and their customers.")
         @OptionGroup var options: ConfigOption
-        @Option(help: "table or json (an array of teams).") var format: OutputFormat = .table
+        @Option(help: FormatOption.tableOrJSON.help("an array of teams"), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func run() async throws {
             let meter = try openMeter(options.config)

@@ -9,22 +9,24 @@ struct Events: AsyncParsableCommand {
         abstract: "Print metered events, oldest first.",
         discussion: "--since/--until take an ISO 8601 time (2026-11-21T10:00:00Z), a date (2026-11-21), or an age (30m, 12h, 7d).")
 
+    /// What `--format` takes.
+    static let formats = FormatOption(.table, .jsonl, .csv)
+
     @OptionGroup var options: ConfigOption
     @Option(help: "Only this customer's events.") var customer: String?
     @Option(help: "Events at or after this time.") var since: String?
     @Option(help: "Events before this time.") var until: String?
     @Option(help: "At most this many events.") var limit: Int?
-    @Option(help: "table, jsonl or csv.") var format: String = "table"
+    @Option(help: Events.formats.help(), transform: Events.formats.read) var format = Events.formats.defaultFormat
 
     func run() async throws {
-        guard ["table", "jsonl", "csv"].contains(format) else { throw ValidationError("--format is table, jsonl or csv") }
         let sinceDate = try since.map { try parseTime($0, option: "--since") }
         let untilDate = try until.map { try parseTime($0, option: "--until") }
         let events = try await openMeter(options.config).events(customer: customer, since: sinceDate, until: untilDate, limit: limit)
         switch format {
-        case "jsonl":
+        case .jsonl:
             for event in events { print(EventFields.jsonLine(event)) }
-        case "csv":
+        case .csv:
             print(EventFields.names.joined(separator: ","))
             for event in events { print(EventFields.csvRow(event)) }
         default:

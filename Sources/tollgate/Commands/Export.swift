@@ -73,7 +73,8 @@ struct Export: AsyncParsableCommand {
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Per sink: lines pending, sent, failed, dead and held, and the last error.")
         @OptionGroup var options: ConfigOption
-        @Option(help: "table or json.") var format: OutputFormat = .table
+        @Option(help: FormatOption.tableOrJSON.help(), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func run() async throws {
             let config = try loadConfig(options.config)
@@ -126,7 +127,8 @@ struct Export: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
         @Option(help: "The sink's name.") var sink: String
         @Option(help: "Only lines in this state (pending, failed, sent, dead, held).") var state: String?
-        @Option(help: "table or json.") var format: OutputFormat = .table
+        @Option(help: FormatOption.tableOrJSON.help(), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func run() async throws {
             let states: Set<ExportState>

@@ -27,7 +27,8 @@ struct Limits: AsyncParsableCommand {
         var thresholds: String?
         @Option(help: "Count periods from this time (ISO 8601 or a date) instead of the UTC calendar.") var anchor: String?
         @Option(help: "A note.") var note: String?
-        @Option(help: "table or json.") var format: OutputFormat = .table
+        @Option(help: FormatOption.tableOrJSON.help(), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func validate() throws {
             _ = try limitMetric()
@@ -97,7 +98,8 @@ struct Limits: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List limits with what their current period has used.")
         @OptionGroup var options: ConfigOption
         @OptionGroup var scope: LimitScopeOption
-        @Option(help: "table or json (an array of limits with their status).") var format: OutputFormat = .table
+        @Option(help: FormatOption.tableOrJSON.help("an array of limits with their status"), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func validate() throws { _ = try scope.selected() }
 
@@ -132,7 +134,8 @@ struct Limits: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
         @Flag(help: "Only alerts not delivered yet.") var pending = false
         @Option(help: "At most this many alerts.") var limit: Int = 100
-        @Option(help: "table or json (an array of alerts).") var format: OutputFormat = .table
+        @Option(help: FormatOption.tableOrJSON.help("an array of alerts"), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func validate() throws {
             guard limit > 0 else { throw ValidationError("--limit expects a positive number, not \(limit)") }

@@ -13,15 +13,17 @@ struct Lines: AsyncParsableCommand {
             Amounts are exact; amount_due is rounded half to even to the currency's minor unit. Nothing is written.
             """)
 
+    /// What `--format` takes.
+    static let formats = FormatOption(.table, .json, .csv)
+
     @OptionGroup var options: ConfigOption
     @Option(help: "Calendar month (UTC), such as 2026-11.") var period: String?
     @Option(help: "Start (inclusive), instead of --period.") var from: String?
     @Option(help: "End (exclusive), instead of --period.") var to: String?
     @Option(help: "Only this customer.") var customer: String?
-    @Option(help: "table, json or csv.") var format: String = "table"
+    @Option(help: Lines.formats.help(), transform: Lines.formats.read) var format = Lines.formats.defaultFormat
 
     func run() async throws {
-        guard ["table", "json", "csv"].contains(format) else { throw ValidationError("--format is table, json or csv") }
         let (startMs, endMs) = try periodRange(period: period, from: from, to: to)
         let config = try loadConfig(options.config)
         let meter = try openMeter(options.config)
@@ -30,8 +32,8 @@ struct Lines: AsyncParsableCommand {
         let statements = PeriodRater.statements(
             aggregates: builder.aggregates, rules: config.pricingRules, startMs: startMs, endMs: endMs, only: customer)
         switch format {
-        case "json": printJSON(["from": Timestamps.iso8601(startMs), "to": Timestamps.iso8601(endMs), "statements": statements.map(statementJSON)])
-        case "csv":
+        case .json: printJSON(["from": Timestamps.iso8601(startMs), "to": Timestamps.iso8601(endMs), "statements": statements.map(statementJSON)])
+        case .csv:
             print("customer,period_start,period_end,kind,description,model,meter,price_book,quantity,amount,amount_due,currency,cost,events,brackets")
             for statement in statements {
                 for line in statement.lines {

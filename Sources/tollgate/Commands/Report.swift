@@ -22,6 +22,9 @@ struct Report: AsyncParsableCommand {
                 count every event, refused and failed ones included (`errors` counts those with status 400 or more).
                 """)
 
+        /// What `--format` takes.
+        static let formats = FormatOption(.table, .csv, .json)
+
         @OptionGroup var options: ConfigOption
         @Option(help: "Start (inclusive): ISO 8601 time, date, or age such as 7d.") var from: String?
         @Option(help: "End (exclusive).") var to: String?
@@ -32,10 +35,9 @@ struct Report: AsyncParsableCommand {
         @Option(help: "Only this model (as requested).") var model: String?
         @Option(help: "Order rows by revenue, cost, margin, margin_pct or requests, largest first (default: by group).") var sort: String?
         @Option(help: "At most this many rows (after sorting).") var limit: Int?
-        @Option(help: "table, csv or json.") var format: String = "table"
+        @Option(help: Report.Margin.formats.help(), transform: Report.Margin.formats.read) var format = Report.Margin.formats.defaultFormat
 
         func run() async throws {
-            guard ["table", "csv", "json"].contains(format) else { throw ValidationError("--format is table, csv or json") }
             if let sort, !MarginSort.allCases.map(\.rawValue).contains(sort) {
                 throw ValidationError("--sort is one of \(MarginSort.allCases.map(\.rawValue).joined(separator: ", "))")
             }
@@ -64,8 +66,8 @@ struct Report: AsyncParsableCommand {
             if let limit { report.rows = Array(report.rows.prefix(limit)) }
             let currency = config.pricing.currency
             switch format {
-            case "json": printJSON(MarginOutput.json(report, defaultCurrency: currency))
-            case "csv": print(MarginOutput.csv(report), terminator: "")
+            case .json: printJSON(MarginOutput.json(report, defaultCurrency: currency))
+            case .csv: print(MarginOutput.csv(report), terminator: "")
             default: MarginOutput.table(report, defaultCurrency: currency)
             }
         }

@@ -19,10 +19,10 @@ struct Rerate: AsyncParsableCommand {
     @Option(help: "Start (inclusive): ISO 8601 time or date.") var from: String
     @Option(help: "End (exclusive).") var to: String
     @Option(help: "Only this customer.") var customer: String?
-    @Option(help: "table or json.") var format: String = "table"
+    @Option(help: FormatOption.tableOrJSON.help(), transform: FormatOption.tableOrJSON.read)
+    var format = FormatOption.tableOrJSON.defaultFormat
 
     func run() async throws {
-        guard ["table", "json"].contains(format) else { throw ValidationError("--format is table or json") }
         let (startMs, endMs) = try periodRange(period: nil, from: from, to: to)
         let config = try loadConfig(options.config)
         let draft = try loadPriceBook(priceBook)
@@ -71,7 +71,7 @@ struct Rerate: AsyncParsableCommand {
                 chargedCurrency == draftCurrency ? (revenue - charged).description : "n/a",
             ])
         }
-        if format == "json" {
+        if format == .json {
             printJSON([
                 "from": Timestamps.iso8601(startMs), "to": Timestamps.iso8601(endMs), "draft": draft.name, "customers": rows,
             ])

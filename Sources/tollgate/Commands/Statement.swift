@@ -15,16 +15,18 @@ struct Statement: AsyncParsableCommand {
             exact, amounts due rounded half to even to the currency's minor unit. docs/STATEMENTS.md explains each figure.
             """)
 
+    /// What `--format` takes.
+    static let formats = FormatOption(.html, .csv, .eventsCSV, .json)
+
     @OptionGroup var options: ConfigOption
     @Option(help: "The customer.") var customer: String
     @Option(help: "Calendar month (UTC), such as 2026-11.") var period: String?
     @Option(help: "Start (inclusive), instead of --period.") var from: String?
     @Option(help: "End (exclusive), instead of --period.") var to: String?
-    @Option(help: "html, csv, events-csv or json.") var format: String = "html"
+    @Option(help: Statement.formats.help(), transform: Statement.formats.read) var format = Statement.formats.defaultFormat
     @Option(help: "Write to this file instead of standard output.") var output: String?
 
     func run() async throws {
-        guard ["html", "csv", "events-csv", "json"].contains(format) else { throw ValidationError("--format is html, csv, events-csv or json") }
         let (startMs, endMs) = try periodRange(period: period, from: from, to: to)
         let config = try loadConfig(options.config)
         let meter = try openMeter(options.config)
@@ -36,9 +38,9 @@ struct Statement: AsyncParsableCommand {
         }
         let text: String
         switch format {
-        case "csv": text = StatementCSV.lines(statement)
-        case "events-csv": text = StatementCSV.events(statement)
-        case "json": text = Self.jsonText(statement)
+        case .csv: text = StatementCSV.lines(statement)
+        case .eventsCSV: text = StatementCSV.events(statement)
+        case .json: text = Self.jsonText(statement)
         default: text = StatementHTML.render(statement)
         }
         if let output {
