@@ -5,7 +5,7 @@ import TollgateConfiguration
 import TollgateCore
 import TollgateStore
 
-// What every command shares: the config and the meter, printing, and reading times.
+// What every command shares: the config and the meter, printing, and the grammar of times and ranges.
 
 // MARK: - Config and meter
 
@@ -155,35 +155,48 @@ func printJSON(_ object: Any) {
 
 // MARK: - Time
 
-/// Parses an ISO 8601 time, a date, or an age such as `12h`.
-func parseTime(_ text: String, option: String) throws -> Date {
-    if let last = text.last, let amount = Double(text.dropLast()), amount >= 0 {
-        let unit: Double? = ["s": 1, "m": 60, "h": 3600, "d": 86400][last]
-        if let unit { return Date().addingTimeInterval(-amount * unit) }
+/// The range of time a command reads: `--from`/`--to` (also spelled `--since`/`--until`), or a calendar month with
+/// `--period`. Times are UTC; `--from` is inclusive, `--to` exclusive.
+struct TimeRangeOptions: ParsableArguments {
+    @Option(
+        name: [.customLong("from"), .customLong("since")],
+        help: "Start (inclusive): an ISO 8601 time (2026-11-21T10:00:00Z), a date (2026-11-21) or an age (30m, 12h, 7d).")
+    var from: String?
+    @Option(name: [.customLong("to"), .customLong("until")], help: "End (exclusive), written like --from.")
+    var to: String?
+    @Option(help: "A calendar month (UTC), such as 2026-11, instead of --from/--to.")
+    var period: String?
+
+    /// [from, to) in ms since 1970, either end `nil` when not given. Refused: `--period` with `--from` or `--to`, a
+    /// text that is no month or time, and `--to` not after `--from`.
+    func bounds() throws -> (fromMs: Int64?, toMs: Int64?) {
+        if let period {
+            guard from == nil, to == nil else { throw ValidationError("give --period or --from/--to, not both") }
+            guard let month = Timestamps.month(period) else { throw ValidationError("--period expects a month such as 2026-11, not '\(period)'") }
+            return (month.startMs, month.endMs)
+        }
+        let fromMs = try from.map { try parseTimeMs($0, option: "--from") }
+        let toMs = try to.map { try parseTimeMs($0, option: "--to") }
+        if let fromMs, let toMs, toMs <= fromMs { throw ValidationError("--to must be after --from") }
+        return (fromMs, toMs)
     }
-    if let milliseconds = Timestamps.parse(text) { return Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
-    throw ValidationError("\(option) expects an ISO 8601 time, a date or an age like 12h, not '\(text)'")
+
+    /// [from, to) in ms since 1970 for a command that needs both ends: `--period`, or `--from` and `--to`.
+    func closedBounds() throws -> (fromMs: Int64, toMs: Int64) {
+        let (fromMs, toMs) = try bounds()
+        guard let fromMs, let toMs else { throw ValidationError("give --period YYYY-MM, or both --from and --to") }
+        return (fromMs, toMs)
+    }
 }
 
-/// A time option in milliseconds: an ISO 8601 time or date exactly as written (`.123` is 123 ms, not the 122.99…
-/// a round trip through `Date` can give), else an age such as `7d` before now.
-func reportTimeMs(_ text: String, option: String) throws -> Int64 {
+/// A time option in ms since 1970: an ISO 8601 time or date exactly as written (`.123` is 123 ms, not the 122.99…
+/// a round trip through `Date` can give), else an age such as `12h` before now.
+func parseTimeMs(_ text: String, option: String) throws -> Int64 {
     if let milliseconds = Timestamps.parse(text) { return milliseconds }
-    return Int64((try parseTime(text, option: option).timeIntervalSince1970 * 1000).rounded())
-}
-
-/// [start, end) from `--period YYYY-MM` or `--from`/`--to`.
-func periodRange(period: String?, from: String?, to: String?) throws -> (Int64, Int64) {
-    if let period {
-        guard from == nil, to == nil else { throw ValidationError("give --period or --from/--to, not both") }
-        guard let month = Timestamps.month(period) else { throw ValidationError("--period expects a month such as 2026-11, not '\(period)'") }
-        return month
+    if let last = text.last, let amount = Double(text.dropLast()), amount >= 0, let unit = ["s": 1.0, "m": 60, "h": 3600, "d": 86400][last] {
+        return Int64(((Date().timeIntervalSince1970 - amount * unit) * 1000).rounded())
     }
-    guard let from, let to else { throw ValidationError("give --period YYYY-MM, or both --from and --to") }
-    let start = Int64(try parseTime(from, option: "--from").timeIntervalSince1970 * 1000)
-    let end = Int64(try parseTime(to, option: "--to").timeIntervalSince1970 * 1000)
-    guard start < end else { throw ValidationError("--to must be after --from") }
-    return (start, end)
+    throw ValidationError("\(option) expects an ISO 8601 time, a date or an age like 12h, not '\(text)'")
 }
 
 /// Parses an absolute time (ISO 8601 or a date, UTC) into ms since 1970, refusing anything else by the option's name.

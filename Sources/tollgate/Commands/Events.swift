@@ -7,22 +7,24 @@ import TollgateStore
 struct Events: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print metered events, oldest first.",
-        discussion: "--since/--until take an ISO 8601 time (2026-11-21T10:00:00Z), a date (2026-11-21), or an age (30m, 12h, 7d).")
+        discussion: """
+            --from/--to (or --since/--until) take an ISO 8601 time (2026-11-21T10:00:00Z), a date (2026-11-21), or an age \
+            (30m, 12h, 7d); --period a calendar month (2026-11).
+            """)
 
     /// What `--format` takes.
     static let formats = FormatOption(.table, .jsonl, .csv)
 
     @OptionGroup var options: ConfigOption
     @Option(help: "Only this customer's events.") var customer: String?
-    @Option(help: "Events at or after this time.") var since: String?
-    @Option(help: "Events before this time.") var until: String?
+    @OptionGroup var range: TimeRangeOptions
     @Option(help: "At most this many events.") var limit: Int?
     @Option(help: Events.formats.help(), transform: Events.formats.read) var format = Events.formats.defaultFormat
 
     func run() async throws {
-        let sinceDate = try since.map { try parseTime($0, option: "--since") }
-        let untilDate = try until.map { try parseTime($0, option: "--until") }
-        let events = try await openMeter(options.config).events(customer: customer, since: sinceDate, until: untilDate, limit: limit)
+        let (fromMs, toMs) = try range.bounds()
+        let date = { (milliseconds: Int64) in Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
+        let events = try await openMeter(options.config).events(customer: customer, since: fromMs.map(date), until: toMs.map(date), limit: limit)
         switch format {
         case .jsonl:
             for event in events { print(EventFields.jsonLine(event)) }

@@ -17,14 +17,12 @@ struct Lines: AsyncParsableCommand {
     static let formats = FormatOption(.table, .json, .csv)
 
     @OptionGroup var options: ConfigOption
-    @Option(help: "Calendar month (UTC), such as 2026-11.") var period: String?
-    @Option(help: "Start (inclusive), instead of --period.") var from: String?
-    @Option(help: "End (exclusive), instead of --period.") var to: String?
+    @OptionGroup var range: TimeRangeOptions
     @Option(help: "Only this customer.") var customer: String?
     @Option(help: Lines.formats.help(), transform: Lines.formats.read) var format = Lines.formats.defaultFormat
 
     func run() async throws {
-        let (startMs, endMs) = try periodRange(period: period, from: from, to: to)
+        let (startMs, endMs) = try range.closedBounds()
         let config = try loadConfig(options.config)
         let meter = try openMeter(options.config)
         var builder = PeriodAggregate.Builder()

@@ -26,9 +26,7 @@ struct Report: AsyncParsableCommand {
         static let formats = FormatOption(.table, .csv, .json)
 
         @OptionGroup var options: ConfigOption
-        @Option(help: "Start (inclusive): ISO 8601 time, date, or age such as 7d.") var from: String?
-        @Option(help: "End (exclusive).") var to: String?
-        @Option(help: "A calendar month (UTC) instead of --from/--to, such as 2026-11.") var period: String?
+        @OptionGroup var range: TimeRangeOptions
         @Option(help: "Group by: customer, model, provider, feature, key, hour, day, month (comma-separated).") var by: String = "customer"
         @Option(help: "Only this customer.") var customer: String?
         @Option(help: "Only this provider.") var provider: String?
@@ -47,17 +45,7 @@ struct Report: AsyncParsableCommand {
             guard !dimensions.isEmpty else {
                 throw ValidationError("--by needs one or more of \(ReportDimension.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            var fromMs: Int64?
-            var toMs: Int64?
-            if let period {
-                guard from == nil, to == nil else { throw ValidationError("give --period or --from/--to, not both") }
-                guard let month = Timestamps.month(period) else { throw ValidationError("--period expects a month such as 2026-11, not '\(period)'") }
-                (fromMs, toMs) = (month.startMs, month.endMs)
-            } else {
-                fromMs = try from.map { try reportTimeMs($0, option: "--from") }
-                toMs = try to.map { try reportTimeMs($0, option: "--to") }
-                if let fromMs, let toMs, toMs <= fromMs { throw ValidationError("--to must be after --from") }
-            }
+            let (fromMs, toMs) = try range.bounds()
             let config = try loadConfig(options.config)
             let meter = try openMeter(options.config)
             var report = try await meter.marginReport(

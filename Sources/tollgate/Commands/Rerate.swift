@@ -16,14 +16,13 @@ struct Rerate: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigOption
     @Option(name: .customLong("price-book"), help: "The draft price book file.") var priceBook: String
-    @Option(help: "Start (inclusive): ISO 8601 time or date.") var from: String
-    @Option(help: "End (exclusive).") var to: String
+    @OptionGroup var range: TimeRangeOptions
     @Option(help: "Only this customer.") var customer: String?
     @Option(help: FormatOption.tableOrJSON.help(), transform: FormatOption.tableOrJSON.read)
     var format = FormatOption.tableOrJSON.defaultFormat
 
     func run() async throws {
-        let (startMs, endMs) = try periodRange(period: nil, from: from, to: to)
+        let (startMs, endMs) = try range.closedBounds()
         let config = try loadConfig(options.config)
         let draft = try loadPriceBook(priceBook)
         let actualRules = config.pricingRules

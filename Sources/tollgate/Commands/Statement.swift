@@ -20,14 +20,12 @@ struct Statement: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigOption
     @Option(help: "The customer.") var customer: String
-    @Option(help: "Calendar month (UTC), such as 2026-11.") var period: String?
-    @Option(help: "Start (inclusive), instead of --period.") var from: String?
-    @Option(help: "End (exclusive), instead of --period.") var to: String?
+    @OptionGroup var range: TimeRangeOptions
     @Option(help: Statement.formats.help(), transform: Statement.formats.read) var format = Statement.formats.defaultFormat
     @Option(help: "Write to this file instead of standard output.") var output: String?
 
     func run() async throws {
-        let (startMs, endMs) = try periodRange(period: period, from: from, to: to)
+        let (startMs, endMs) = try range.closedBounds()
         let config = try loadConfig(options.config)
         let meter = try openMeter(options.config)
         let statement: CustomerStatement
