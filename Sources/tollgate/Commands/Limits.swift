@@ -12,11 +12,11 @@ struct Limits: AsyncParsableCommand {
             is a rate limit: 429 with Retry-After. The others are caps: a hard cap refuses with 402, a soft one only \
             fires alerts. Each threshold (a percent of the amount) fires one alert per period.
             """,
-        subcommands: [SetLimit.self, List.self, Remove.self, Alerts.self])
+        subcommands: [Create.self, List.self, Remove.self, Alerts.self])
 
-    /// `tollgate limits set`.
-    struct SetLimit: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "set", abstract: "Add a limit to a customer, a team or a key.")
+    /// `tollgate limits create`, also `limits set` (its first name).
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a limit to a customer, a team or a key.", aliases: ["set"])
         @OptionGroup var options: ConfigOption
         @OptionGroup var scope: LimitScopeOption
         @Option(help: "money, tokens or requests.") var metric: String
