@@ -279,8 +279,8 @@ enum Settlement {
             // Released already (a process taken for dead): the spend still counts.
             if event.price > .zero {
                 let account =
-                    try String.fetchOne(db, sql: "SELECT team_id FROM customers WHERE id = ?", arguments: [event.customer]).map { "team:\($0)" }
-                    ?? "customer:\(event.customer)"
+                    try String.fetchOne(db, sql: "SELECT team_id FROM customers WHERE id = ?", arguments: [event.customer])
+                    .map(CreditAccountOwner.team.account) ?? CreditAccountOwner.customer.account(event.customer)
                 if try Ledger.isPrepaid(db, account: account) {
                     try Ledger.spend(
                         db, account: account, amount: event.price, eventID: event.id, customer: event.customer, keyID: event.keyID, nowMs: nowMs)

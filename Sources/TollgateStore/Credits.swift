@@ -2,6 +2,18 @@ import Foundation
 import GRDB
 import TollgateCore
 
+/// Who owns a credit account: a customer (its own account) or a team (the pool its customers draw from). An account
+/// is named `OWNER:ID`: `customer:acme`, `team:acme-group`.
+public enum CreditAccountOwner: String, Sendable, CaseIterable {
+    /// A customer outside any team.
+    case customer
+    /// A team, whose customers all draw from its pool.
+    case team
+
+    /// The name of the account of the customer or team `id`: `customer:acme`.
+    public func account(_ id: String) -> String { "\(rawValue):\(id)" }
+}
+
 /// A prepaid credit grant as stored.
 public struct CreditGrant: Sendable, Equatable, Codable {
     /// Grant id (`grant_…`).
@@ -150,7 +162,7 @@ extension MeterStore {
         note: String? = nil, unit: (name: String, amount: String)? = nil
     ) async throws(MeterError) -> CreditGrant {
         guard amount > .zero else { throw MeterError.rejected("a grant's amount must be positive (got \(amount))") }
-        let (kind, owner) = try Self.splitAccount(account)
+        let (owner, ownerID) = try Self.splitAccount(account)
         let now = Self.nowMs()
         let effective = effectiveMs ?? now
         if let expiresMs, expiresMs <= effective {
@@ -162,13 +174,15 @@ extension MeterStore {
             unitAmount: unit?.amount, priority: priority, effectiveMs: effective, expiresMs: expiresMs, createdMs: now, note: note)
         do {
             try await pool.write { db in
-                if kind == "customer" {
-                    try db.execute(sql: "INSERT OR IGNORE INTO customers (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [owner, now])
-                    if let team = try String.fetchOne(db, sql: "SELECT team_id FROM customers WHERE id = ?", arguments: [owner]) {
-                        throw MeterError.conflict("customer \(owner) is in team \(team) and draws from its pool: grant to the team (--team \(team))")
+                switch owner {
+                case .customer:
+                    try db.execute(sql: "INSERT OR IGNORE INTO customers (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [ownerID, now])
+                    if let team = try String.fetchOne(db, sql: "SELECT team_id FROM customers WHERE id = ?", arguments: [ownerID]) {
+                        throw MeterError.conflict(
+                            "customer \(ownerID) is in team \(team) and draws from its pool: grant to the team (--team \(team))")
                     }
-                } else {
-                    try db.execute(sql: "INSERT OR IGNORE INTO teams (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [owner, now])
+                case .team:
+                    try db.execute(sql: "INSERT OR IGNORE INTO teams (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [ownerID, now])
                 }
                 if let other = try String.fetchOne(db, sql: "SELECT currency FROM credit_grants WHERE account = ? LIMIT 1", arguments: [account]),
                     other != currency
@@ -243,17 +257,17 @@ extension MeterStore {
     /// The credit account a customer draws from (its team's or its own); `customer:ID` for an unknown customer.
     public func creditAccount(customer: String) async throws(MeterError) -> String {
         let record = try await self.customer(id: customer)
-        return record?.creditAccount ?? "customer:\(customer)"
+        return record?.creditAccount ?? CreditAccountOwner.customer.account(customer)
     }
 
     /// `customer:ID` / `team:ID` split, refusing anything else.
-    static func splitAccount(_ account: String) throws(MeterError) -> (kind: String, id: String) {
+    static func splitAccount(_ account: String) throws(MeterError) -> (owner: CreditAccountOwner, id: String) {
         let parts = account.split(separator: ":", maxSplits: 1).map(String.init)
-        guard parts.count == 2, parts[0] == "customer" || parts[0] == "team" else {
+        guard parts.count == 2, let owner = CreditAccountOwner(rawValue: parts[0]) else {
             throw MeterError.rejected("an account is customer:ID or team:ID (not '\(account)')")
         }
-        try validateID(parts[1], what: parts[0])
-        return (parts[0], parts[1])
+        try validateID(parts[1], what: owner.rawValue)
+        return (owner, parts[1])
     }
 
     static func grant(_ row: Row) -> CreditGrant {

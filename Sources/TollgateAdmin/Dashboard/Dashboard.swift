@@ -489,7 +489,7 @@ extension Dashboard {
         }
         let caps = try await capRows(applicable, nowMs: nowMs)
         var account: AccountRow?
-        let accountName = record?.creditAccount ?? "customer:\(id)"
+        let accountName = record?.creditAccount ?? CreditAccountOwner.customer.account(id)
         if let balance = try? await meter.balance(account: accountName, currency: currency, nowMs: nowMs) {
             account = AccountRow(balance: balance, customers: [id])
         }

@@ -206,7 +206,7 @@ extension MeterStore {
         let credits: StatementCredits? =
             includeCredits
             ? try await statementCredits(
-                customer: customer, account: record?.creditAccount ?? "customer:\(customer)", currency: rated.total.currency,
+                customer: customer, account: record?.creditAccount ?? CreditAccountOwner.customer.account(customer), currency: rated.total.currency,
                 eventIDs: Set(events.map(\.id)), startMs: startMs, endMs: endMs, nowMs: now) : nil
         return CustomerStatement(
             customer: customer, customerName: record?.name, rated: rated, lines: lines, events: events, credits: credits, generatedMs: now)

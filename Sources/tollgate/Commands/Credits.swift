@@ -177,8 +177,8 @@ struct CreditAccountOption: ParsableArguments {
     /// The account a grant goes to: the customer's own or the team's (the meter refuses a grant to a team member).
     func grantee() throws -> String {
         switch (customer, team) {
-        case (let customer?, nil): return "customer:\(customer)"
-        case (nil, let team?): return "team:\(team)"
+        case (let customer?, nil): return CreditAccountOwner.customer.account(customer)
+        case (nil, let team?): return CreditAccountOwner.team.account(team)
         default: throw ValidationError("give either --customer or --team")
         }
     }
@@ -193,7 +193,7 @@ struct CreditAccountOption: ParsableArguments {
 
 /// Prints a balance as labelled figures, then its grants in spending order.
 func printBalance(_ balance: CreditBalance, customer: String?) {
-    let drawnBy = customer.flatMap { balance.account == "customer:\($0)" ? nil : " (customer \($0) draws from it)" } ?? ""
+    let drawnBy = customer.flatMap { balance.account == CreditAccountOwner.customer.account($0) ? nil : " (customer \($0) draws from it)" } ?? ""
     printFields([
         ("account", balance.account + drawnBy), ("currency", balance.currency), ("granted", balance.granted.description),
         ("spent", balance.spent.description), ("expired", balance.expired.description), ("reserved", balance.reserved.description),
