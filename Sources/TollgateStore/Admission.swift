@@ -133,7 +133,7 @@ public final class AdmissionControl: Sendable {
                             Refusal(
                                 reason: .rateLimit,
                                 message:
-                                    "Rate limit reached: \(limit.scope.rawValue) \(limit.scopeID) may make \(limit.amount) \(limit.metric.rawValue == "requests" ? "requests" : "tokens") per minute (\(limit.id)). Retry after \(seconds) s.",
+                                    "Rate limit reached: \(limit.scope.rawValue) \(limit.scopeID) may make \(limit.amount) \(limit.metric == .requests ? "requests" : "tokens") per minute (\(limit.id)). Retry after \(seconds) s.",
                                 limitID: limit.id, retryAfterSeconds: seconds))
                     }
                 }
@@ -197,7 +197,7 @@ public final class AdmissionControl: Sendable {
                 if prepaid {
                     try Ledger.addReserved(db, account: account, hold)
                     try Ledger.append(
-                        db, account: account, kind: "reserve", amount: hold, reservationID: id, customer: principal.customer,
+                        db, account: account, kind: .reserve, amount: hold, reservationID: id, customer: principal.customer,
                         keyID: principal.key.id, note: holdNote, nowMs: request.nowMs)
                 }
                 self.buckets.withLock { all in
@@ -279,8 +279,8 @@ enum Settlement {
             // Released already (a process taken for dead): the spend still counts.
             if event.price > .zero {
                 let account =
-                    try String.fetchOne(db, sql: "SELECT team_id FROM customers WHERE id = ?", arguments: [event.customer]).map { "team:\($0)" }
-                    ?? "customer:\(event.customer)"
+                    try String.fetchOne(db, sql: "SELECT team_id FROM customers WHERE id = ?", arguments: [event.customer])
+                    .map(CreditAccountOwner.team.account) ?? CreditAccountOwner.customer.account(event.customer)
                 if try Ledger.isPrepaid(db, account: account) {
                     try Ledger.spend(
                         db, account: account, amount: event.price, eventID: event.id, customer: event.customer, keyID: event.keyID, nowMs: nowMs)
@@ -303,7 +303,7 @@ enum Settlement {
         if let account: String = reservation["account"] {
             try Ledger.addReserved(db, account: account, .zero - amount)
             try Ledger.append(
-                db, account: account, kind: "release", amount: amount, reservationID: id, eventID: eventID, customer: reservation["customer_id"],
+                db, account: account, kind: .release, amount: amount, reservationID: id, eventID: eventID, customer: reservation["customer_id"],
                 keyID: reservation["key_id"], note: note, nowMs: nowMs)
         }
         if eventID == nil {
@@ -346,8 +346,7 @@ enum Settlement {
                 guard used * 100 < mark, (used + actual) * 100 >= mark else { continue }
                 let alert = AlertRecord(
                     id: "alr_" + MeterStore.randomToken(bytes: 9), limitID: limit.id, periodStartMs: share.start, threshold: threshold,
-                    scope: limit.scope.rawValue,
-                    scopeID: limit.scopeID, metric: limit.metric.rawValue, period: limit.period.rawValue, enforcement: limit.enforcement.rawValue,
+                    scope: limit.scope, scopeID: limit.scopeID, metric: limit.metric, period: limit.period, enforcement: limit.enforcement,
                     amount: limit.amount, used: LimitQuantity.format(used + actual, metric: limit.metric),
                     currency: limit.metric == .money ? event.effectivePriceCurrency : nil, periodEndMs: window.endMs, firedMs: nowMs,
                     deliveredMs: nil,

@@ -16,16 +16,16 @@ public struct AlertRecord: Sendable, Equatable, Codable {
     public var periodStartMs: Int64
     /// The threshold crossed, in percent of the limit (50, 80, 100, …).
     public var threshold: Int
-    /// What the limit applies to: `customer`, `team` or `key`.
-    public var scope: String
+    /// What the limit applies to.
+    public var scope: LimitScope
     /// The customer, team or key id.
     public var scopeID: String
-    /// What the limit counts: `money`, `tokens` or `requests`.
-    public var metric: String
-    /// The limit's period (`day`, `month`, `total`, …).
-    public var period: String
-    /// `hard` (requests are refused at the limit) or `soft` (alerts only).
-    public var enforcement: String
+    /// What the limit counts.
+    public var metric: LimitMetric
+    /// The limit's period.
+    public var period: LimitPeriod
+    /// Whether requests are refused at the limit (hard) or it only alerts (soft).
+    public var enforcement: Enforcement
     /// The limit's size: a decimal string for money, a whole number for tokens and requests.
     public var amount: String
     /// The usage when the alert fired, written like `amount`.
@@ -48,9 +48,9 @@ public struct AlertRecord: Sendable, Equatable, Codable {
     /// Creates a record; a new alert is undelivered, has no attempts and is due at once (`nextAttemptMs` defaults
     /// to `firedMs`).
     public init(
-        id: String, limitID: String, periodStartMs: Int64, threshold: Int, scope: String, scopeID: String, metric: String, period: String,
-        enforcement: String, amount: String, used: String, currency: String? = nil, periodEndMs: Int64? = nil, firedMs: Int64,
-        deliveredMs: Int64? = nil, attempts: Int = 0, nextAttemptMs: Int64? = nil, lastError: String? = nil
+        id: String, limitID: String, periodStartMs: Int64, threshold: Int, scope: LimitScope, scopeID: String, metric: LimitMetric,
+        period: LimitPeriod, enforcement: Enforcement, amount: String, used: String, currency: String? = nil, periodEndMs: Int64? = nil,
+        firedMs: Int64, deliveredMs: Int64? = nil, attempts: Int = 0, nextAttemptMs: Int64? = nil, lastError: String? = nil
     ) {
         self.id = id
         self.limitID = limitID
@@ -163,17 +163,18 @@ extension MeterStore {
                 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
         try statement.execute(arguments: [
-            record.id, record.limitID, record.periodStartMs, record.threshold, record.scope, record.scopeID, record.metric, record.period,
-            record.enforcement, record.amount, record.used, record.currency, record.periodEndMs, record.firedMs, record.deliveredMs,
-            record.attempts, record.nextAttemptMs, record.lastError,
+            record.id, record.limitID, record.periodStartMs, record.threshold, record.scope.rawValue, record.scopeID, record.metric.rawValue,
+            record.period.rawValue, record.enforcement.rawValue, record.amount, record.used, record.currency, record.periodEndMs, record.firedMs,
+            record.deliveredMs, record.attempts, record.nextAttemptMs, record.lastError,
         ])
         return db.changesCount == 1
     }
 
     private static func alert(_ row: Row) -> AlertRecord {
         AlertRecord(
-            id: row["id"], limitID: row["limit_id"], periodStartMs: row["period_start_ms"], threshold: row["threshold"], scope: row["scope"],
-            scopeID: row["scope_id"], metric: row["metric"], period: row["period"], enforcement: row["enforcement"], amount: row["amount"],
+            id: row["id"], limitID: row["limit_id"], periodStartMs: row["period_start_ms"], threshold: row["threshold"],
+            scope: row.choice("scope", or: .customer), scopeID: row["scope_id"], metric: row.choice("metric", or: .money),
+            period: row.choice("period", or: .month), enforcement: row.choice("enforcement", or: .hard), amount: row["amount"],
             used: row["used"], currency: row["currency"], periodEndMs: row["period_end_ms"], firedMs: row["fired_ms"],
             deliveredMs: row["delivered_ms"], attempts: row["attempts"], nextAttemptMs: row["next_attempt_ms"], lastError: row["last_error"])
     }

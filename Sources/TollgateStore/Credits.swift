@@ -2,6 +2,18 @@ import Foundation
 import GRDB
 import TollgateCore
 
+/// Who owns a credit account: a customer (its own account) or a team (the pool its customers draw from). An account
+/// is named `OWNER:ID`: `customer:acme`, `team:acme-group`.
+public enum CreditAccountOwner: String, Sendable, CaseIterable {
+    /// A customer outside any team.
+    case customer
+    /// A team, whose customers all draw from its pool.
+    case team
+
+    /// The name of the account of the customer or team `id`: `customer:acme`.
+    public func account(_ id: String) -> String { "\(rawValue):\(id)" }
+}
+
 /// A prepaid credit grant as stored.
 public struct CreditGrant: Sendable, Equatable, Codable {
     /// Grant id (`grant_…`).
@@ -30,8 +42,24 @@ public struct CreditGrant: Sendable, Equatable, Codable {
     public var note: String?
     /// When it was closed (expired or voided), and why.
     public var closedMs: Int64?
-    /// `expired` or `voided`.
-    public var closedReason: String?
+    /// Why it was closed.
+    public var closedReason: ClosedReason?
+
+    /// Why a grant stopped counting before it was spent.
+    public enum ClosedReason: String, Sendable, Codable {
+        /// Its expiry time passed.
+        case expired
+        /// It was voided (a refund, a mistake).
+        case voided
+
+        /// The ledger line that takes what was left of the grant away.
+        var ledgerKind: LedgerEntry.Kind {
+            switch self {
+            case .expired: .expire
+            case .voided: .void
+            }
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case id, account, amount, remaining, currency, priority, note
@@ -53,14 +81,30 @@ public struct CreditGrant: Sendable, Equatable, Codable {
 /// One line of the credit ledger. Balance-changing kinds: `grant` (+), `spend`, `expire`, `void` (−); `reserve` and
 /// `release` record holds (a reservation taken at admission and its release at settlement, failure or restart).
 public struct LedgerEntry: Sendable, Equatable, Codable {
+    /// What a ledger line records; stored and shown as its raw value.
+    public enum Kind: String, Sendable, Codable, CaseIterable {
+        /// Credit granted (+).
+        case grant
+        /// Spent by a settled request (−); without a grant, an overdraft.
+        case spend
+        /// What was left of a grant when it lapsed (−).
+        case expire
+        /// What was left of a grant when it was voided (−).
+        case void
+        /// A hold taken at admission.
+        case reserve
+        /// A hold given back at settlement, failure or restart.
+        case release
+    }
+
     /// Order of writing.
     public var seq: Int64
     /// When (ms since 1970).
     public var timestampMs: Int64
     /// `customer:ID` or `team:ID`.
     public var account: String
-    /// grant, spend, expire, void, reserve, release.
-    public var kind: String
+    /// What the line records.
+    public var kind: Kind
     /// Always positive; the kind says which way it goes.
     public var amount: Money
     /// The grant it concerns (a spend without one is an overdraft).
@@ -118,7 +162,7 @@ extension MeterStore {
         note: String? = nil, unit: (name: String, amount: String)? = nil
     ) async throws(MeterError) -> CreditGrant {
         guard amount > .zero else { throw MeterError.rejected("a grant's amount must be positive (got \(amount))") }
-        let (kind, owner) = try Self.splitAccount(account)
+        let (owner, ownerID) = try Self.splitAccount(account)
         let now = Self.nowMs()
         let effective = effectiveMs ?? now
         if let expiresMs, expiresMs <= effective {
@@ -130,18 +174,20 @@ extension MeterStore {
             unitAmount: unit?.amount, priority: priority, effectiveMs: effective, expiresMs: expiresMs, createdMs: now, note: note)
         do {
             try await pool.write { db in
-                if kind == "customer" {
-                    try db.execute(sql: "INSERT OR IGNORE INTO customers (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [owner, now])
-                    if let team = try String.fetchOne(db, sql: "SELECT team_id FROM customers WHERE id = ?", arguments: [owner]) {
-                        throw MeterError.rejected("customer \(owner) is in team \(team) and draws from its pool: grant to the team (--team \(team))")
+                switch owner {
+                case .customer:
+                    try db.execute(sql: "INSERT OR IGNORE INTO customers (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [ownerID, now])
+                    if let team = try String.fetchOne(db, sql: "SELECT team_id FROM customers WHERE id = ?", arguments: [ownerID]) {
+                        throw MeterError.conflict(
+                            "customer \(ownerID) is in team \(team) and draws from its pool: grant to the team (--team \(team))")
                     }
-                } else {
-                    try db.execute(sql: "INSERT OR IGNORE INTO teams (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [owner, now])
+                case .team:
+                    try db.execute(sql: "INSERT OR IGNORE INTO teams (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [ownerID, now])
                 }
                 if let other = try String.fetchOne(db, sql: "SELECT currency FROM credit_grants WHERE account = ? LIMIT 1", arguments: [account]),
                     other != currency
                 {
-                    throw MeterError.rejected("account \(account) holds \(other) credits; a grant in \(currency) cannot join them")
+                    throw MeterError.conflict("account \(account) holds \(other) credits; a grant in \(currency) cannot join them")
                 }
                 try db.execute(
                     sql: """
@@ -153,7 +199,7 @@ extension MeterStore {
                         expiresMs, now, note,
                     ])
                 try db.execute(sql: "INSERT OR IGNORE INTO credit_accounts (id) VALUES (?)", arguments: [account])
-                try Ledger.append(db, account: account, kind: "grant", amount: amount, grantID: grant.id, note: note, nowMs: now)
+                try Ledger.append(db, account: account, kind: .grant, amount: amount, grantID: grant.id, note: note, nowMs: now)
             }
         } catch let error as MeterError {
             throw error
@@ -169,10 +215,10 @@ extension MeterStore {
         do {
             try await pool.write { db in
                 guard let row = try Row.fetchOne(db, sql: "SELECT * FROM credit_grants WHERE id = ?", arguments: [id]) else {
-                    throw MeterError.rejected("no grant with id \(id)")
+                    throw MeterError.notFound(what: "grant", id: id)
                 }
-                guard row["closed_ms"] as Int64? == nil else { throw MeterError.rejected("grant \(id) is already closed") }
-                try Ledger.close(db, grant: Self.grant(row), reason: "voided", note: note, nowMs: now)
+                guard row["closed_ms"] as Int64? == nil else { throw MeterError.conflict("grant \(id) is already closed") }
+                try Ledger.close(db, grant: Self.grant(row), reason: .voided, note: note, nowMs: now)
             }
         } catch let error as MeterError {
             throw error
@@ -201,7 +247,7 @@ extension MeterStore {
             return try await pool.read { db in
                 var sql = "SELECT * FROM ledger WHERE account = ? ORDER BY seq"
                 if let limit { sql = "SELECT * FROM (SELECT * FROM ledger WHERE account = ? ORDER BY seq DESC LIMIT \(limit)) ORDER BY seq" }
-                return try Row.fetchAll(db, sql: sql, arguments: [account]).map(Ledger.entry)
+                return try Row.fetchAll(db, sql: sql, arguments: [account]).compactMap(Ledger.entry)
             }
         } catch {
             throw MeterError.readFailed("\(error)")
@@ -211,17 +257,17 @@ extension MeterStore {
     /// The credit account a customer draws from (its team's or its own); `customer:ID` for an unknown customer.
     public func creditAccount(customer: String) async throws(MeterError) -> String {
         let record = try await self.customer(id: customer)
-        return record?.creditAccount ?? "customer:\(customer)"
+        return record?.creditAccount ?? CreditAccountOwner.customer.account(customer)
     }
 
     /// `customer:ID` / `team:ID` split, refusing anything else.
-    static func splitAccount(_ account: String) throws(MeterError) -> (kind: String, id: String) {
+    static func splitAccount(_ account: String) throws(MeterError) -> (owner: CreditAccountOwner, id: String) {
         let parts = account.split(separator: ":", maxSplits: 1).map(String.init)
-        guard parts.count == 2, parts[0] == "customer" || parts[0] == "team" else {
+        guard parts.count == 2, let owner = CreditAccountOwner(rawValue: parts[0]) else {
             throw MeterError.rejected("an account is customer:ID or team:ID (not '\(account)')")
         }
-        try validateID(parts[1], what: parts[0])
-        return (parts[0], parts[1])
+        try validateID(parts[1], what: owner.rawValue)
+        return (owner, parts[1])
     }
 
     static func grant(_ row: Row) -> CreditGrant {
@@ -230,15 +276,14 @@ extension MeterStore {
             remaining: Money(row["remaining"] as String) ?? .zero,
             currency: row["currency"], unitName: row["unit_name"], unitAmount: row["unit_amount"], priority: row["priority"],
             effectiveMs: row["effective_ms"], expiresMs: row["expires_ms"], createdMs: row["created_ms"], note: row["note"],
-            closedMs: row["closed_ms"],
-            closedReason: row["closed_reason"])
+            closedMs: row["closed_ms"], closedReason: (row["closed_reason"] as String?).flatMap(CreditGrant.ClosedReason.init(rawValue:)))
     }
 }
 
 /// The ledger's SQL, shared by grants, admission and settlement (always inside the caller's transaction).
 enum Ledger {
     static func append(
-        _ db: Database, account: String, kind: String, amount: Money, grantID: String? = nil, reservationID: String? = nil,
+        _ db: Database, account: String, kind: LedgerEntry.Kind, amount: Money, grantID: String? = nil, reservationID: String? = nil,
         eventID: String? = nil, customer: String? = nil, keyID: String? = nil, note: String? = nil, nowMs: Int64
     ) throws {
         try db.execute(
@@ -246,12 +291,14 @@ enum Ledger {
                 INSERT INTO ledger (ts_ms, account, kind, amount, grant_id, reservation_id, event_id, customer_id, key_id, note)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
-            arguments: [nowMs, account, kind, amount.description, grantID, reservationID, eventID, customer, keyID, note])
+            arguments: [nowMs, account, kind.rawValue, amount.description, grantID, reservationID, eventID, customer, keyID, note])
     }
 
-    static func entry(_ row: Row) -> LedgerEntry {
-        LedgerEntry(
-            seq: row["seq"], timestampMs: row["ts_ms"], account: row["account"], kind: row["kind"], amount: Money(row["amount"] as String) ?? .zero,
+    /// A ledger line; `nil` for a kind this version does not know (written by a later one), which it leaves out.
+    static func entry(_ row: Row) -> LedgerEntry? {
+        guard let kind = LedgerEntry.Kind(rawValue: row["kind"]) else { return nil }
+        return LedgerEntry(
+            seq: row["seq"], timestampMs: row["ts_ms"], account: row["account"], kind: kind, amount: Money(row["amount"] as String) ?? .zero,
             grantID: row["grant_id"], reservationID: row["reservation_id"], eventID: row["event_id"], customer: row["customer_id"],
             keyID: row["key_id"], note: row["note"])
     }
@@ -298,7 +345,7 @@ enum Ledger {
             try db.execute(
                 sql: "UPDATE credit_grants SET remaining = ? WHERE id = ?", arguments: [(grant.remaining - part.amount).description, grant.id])
             try append(
-                db, account: account, kind: "spend", amount: part.amount, grantID: grant.id, eventID: eventID, customer: customer, keyID: keyID,
+                db, account: account, kind: .spend, amount: part.amount, grantID: grant.id, eventID: eventID, customer: customer, keyID: keyID,
                 nowMs: nowMs)
         }
         if overdraft > .zero {
@@ -306,48 +353,49 @@ enum Ledger {
             try db.execute(sql: "INSERT OR IGNORE INTO credit_accounts (id) VALUES (?)", arguments: [account])
             try db.execute(sql: "UPDATE credit_accounts SET overdraft = ? WHERE id = ?", arguments: [(current + overdraft).description, account])
             try append(
-                db, account: account, kind: "spend", amount: overdraft, eventID: eventID, customer: customer, keyID: keyID,
+                db, account: account, kind: .spend, amount: overdraft, eventID: eventID, customer: customer, keyID: keyID,
                 note: "overdraft: no grant left to cover it", nowMs: nowMs)
         }
     }
 
     /// Closes a grant: what is left goes to the ledger as `expire` or `void`.
-    static func close(_ db: Database, grant: CreditGrant, reason: String, note: String? = nil, nowMs: Int64) throws {
+    static func close(_ db: Database, grant: CreditGrant, reason: CreditGrant.ClosedReason, note: String? = nil, nowMs: Int64) throws {
         try db.execute(
-            sql: "UPDATE credit_grants SET remaining = '0', closed_ms = ?, closed_reason = ? WHERE id = ?", arguments: [nowMs, reason, grant.id])
+            sql: "UPDATE credit_grants SET remaining = '0', closed_ms = ?, closed_reason = ? WHERE id = ?",
+            arguments: [nowMs, reason.rawValue, grant.id])
         if grant.remaining > .zero {
             try append(
-                db, account: grant.account, kind: reason == "voided" ? "void" : "expire", amount: grant.remaining, grantID: grant.id,
-                note: note ?? (reason == "expired" ? "expired at \(Timestamps.iso8601(grant.expiresMs ?? nowMs))" : nil), nowMs: nowMs)
+                db, account: grant.account, kind: reason.ledgerKind, amount: grant.remaining, grantID: grant.id,
+                note: note ?? (reason == .expired ? "expired at \(Timestamps.iso8601(grant.expiresMs ?? nowMs))" : nil), nowMs: nowMs)
         }
     }
 
     /// Records the expiry of every open grant of the account whose expiry has passed.
     static func expireLapsed(_ db: Database, account: String, nowMs: Int64) throws {
         for grant in try openGrants(db, account: account) where (grant.expiresMs.map { $0 <= nowMs } ?? false) {
-            try close(db, grant: grant, reason: "expired", nowMs: nowMs)
+            try close(db, grant: grant, reason: .expired, nowMs: nowMs)
         }
     }
 
     /// The balance as sums over the ledger.
     static func balance(_ db: Database, account: String, currency: String, nowMs: Int64) throws -> CreditBalance {
         let grants = try Row.fetchAll(db, sql: "SELECT * FROM credit_grants WHERE account = ?", arguments: [account]).map(MeterStore.grant)
-        var sums: [String: Money] = [:]
+        var sums: [LedgerEntry.Kind: Money] = [:]
         var upcoming = Money.zero
         let effective = Dictionary(uniqueKeysWithValues: grants.map { ($0.id, $0.effectiveMs <= nowMs) })
         for row in try Row.fetchAll(db, sql: "SELECT kind, amount, grant_id FROM ledger WHERE account = ?", arguments: [account]) {
-            let kind: String = row["kind"]
+            guard let kind = LedgerEntry.Kind(rawValue: row["kind"]) else { continue }
             let amount = Money(row["amount"] as String) ?? .zero
-            if kind == "grant", let id: String = row["grant_id"], effective[id] == false {
+            if kind == .grant, let id: String = row["grant_id"], effective[id] == false {
                 upcoming += amount
                 continue
             }
             sums[kind, default: .zero] += amount
         }
         let (overdraft, reserved) = try holdings(db, account: account)
-        let granted = sums["grant"] ?? .zero
-        let spent = sums["spend"] ?? .zero
-        let expired = (sums["expire"] ?? .zero) + (sums["void"] ?? .zero)
+        let granted = sums[.grant] ?? .zero
+        let spent = sums[.spend] ?? .zero
+        let expired = (sums[.expire] ?? .zero) + (sums[.void] ?? .zero)
         return CreditBalance(
             account: account, currency: grants.first?.currency ?? currency, granted: granted, spent: spent, expired: expired, reserved: reserved,
             available: granted - spent - expired - reserved, upcoming: upcoming, overdraft: overdraft,

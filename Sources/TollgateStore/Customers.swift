@@ -22,7 +22,7 @@ public struct CustomerRecord: Sendable, Equatable, Codable {
     }
 
     /// The credit account the customer draws from: its team's pool, or its own.
-    public var creditAccount: String { team.map { "team:\($0)" } ?? "customer:\(id)" }
+    public var creditAccount: String { team.map(CreditAccountOwner.team.account) ?? CreditAccountOwner.customer.account(id) }
 
     /// Whether the plan includes `model` (glob patterns with `*`); a request without a model is allowed.
     public func allows(model: String?) -> Bool {
@@ -63,7 +63,7 @@ public struct Principal: Sendable {
     /// The customer.
     public var customer: String { key.customer }
     /// The credit account the customer draws from.
-    public var creditAccount: String { team.map { "team:\($0)" } ?? "customer:\(key.customer)" }
+    public var creditAccount: String { team.map(CreditAccountOwner.team.account) ?? CreditAccountOwner.customer.account(key.customer) }
 }
 
 extension MeterStore {
@@ -90,9 +90,11 @@ extension MeterStore {
                     if !team.isEmpty {
                         try db.execute(sql: "INSERT OR IGNORE INTO teams (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [team, now])
                         let ownGrants =
-                            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM credit_grants WHERE account = ?", arguments: ["customer:\(id)"]) ?? 0
+                            try Int.fetchOne(
+                                db, sql: "SELECT COUNT(*) FROM credit_grants WHERE account = ?", arguments: [CreditAccountOwner.customer.account(id)])
+                            ?? 0
                         if ownGrants > 0 {
-                            throw MeterError.rejected(
+                            throw MeterError.conflict(
                                 "customer \(id) has credit grants of its own; a team member draws from the team's pool only (void or spend them first)"
                             )
                         }

@@ -138,9 +138,9 @@ public final class EventWriter: Sendable {
                     logger.warning(
                         "limit threshold crossed",
                         metadata: [
-                            "alert_id": "\(alert.id)", "limit_id": "\(alert.limitID)", "scope": "\(alert.scope) \(alert.scopeID)",
+                            "alert_id": "\(alert.id)", "limit_id": "\(alert.limitID)", "scope": "\(alert.scope.rawValue) \(alert.scopeID)",
                             "threshold": "\(alert.threshold)%", "used": "\(alert.used)",
-                            "amount": "\(alert.amount) \(alert.currency ?? alert.metric)",
+                            "amount": "\(alert.amount) \(alert.currency ?? alert.metric.rawValue)",
                         ])
                 }
                 return

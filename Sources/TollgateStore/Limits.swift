@@ -90,7 +90,7 @@ extension MeterStore {
                 switch scope {
                 case .key:
                     guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM virtual_keys WHERE id = ?)", arguments: [scopeID]) == true else {
-                        throw MeterError.rejected("no key with id \(scopeID)")
+                        throw MeterError.notFound(what: "key", id: scopeID)
                     }
                 case .customer:
                     try db.execute(
@@ -130,7 +130,7 @@ extension MeterStore {
         } catch {
             throw MeterError.writeFailed("\(error)")
         }
-        if changed == 0 { throw MeterError.rejected("no limit with id \(id)") }
+        if changed == 0 { throw MeterError.notFound(what: "limit", id: id) }
     }
 
     /// Limits, optionally of one scope and id.
@@ -166,10 +166,9 @@ extension MeterStore {
 
     static func limit(_ row: Row) -> LimitRecord {
         LimitRecord(
-            id: row["id"], scope: LimitScope(rawValue: row["scope"]) ?? .customer, scopeID: row["scope_id"],
-            metric: LimitMetric(rawValue: row["metric"]) ?? .money, period: LimitPeriod(rawValue: row["period"]) ?? .month,
-            anchorMs: row["anchor_ms"],
-            amount: row["amount"], enforcement: Enforcement(rawValue: row["enforcement"]) ?? .hard,
+            id: row["id"], scope: row.choice("scope", or: .customer), scopeID: row["scope_id"], metric: row.choice("metric", or: .money),
+            period: row.choice("period", or: .month), anchorMs: row["anchor_ms"], amount: row["amount"],
+            enforcement: row.choice("enforcement", or: .hard),
             thresholds: (row["thresholds"] as String).split(separator: ",").compactMap { Int($0) }, createdMs: row["created_ms"], note: row["note"])
     }
 }

@@ -191,8 +191,14 @@ public enum MeterError: Error, Sendable, CustomStringConvertible {
     case writeFailed(String)
     /// A read failed.
     case readFailed(String)
-    /// A key or customer operation was refused.
+    /// An operation was refused for a value it was given (an id, an amount, a period); the message says why.
     case rejected(String)
+    /// What an operation names does not exist: `what` (`customer`, `key`, `grant`, `limit`, …) with id `id`;
+    /// `detail` says where it was looked for.
+    case notFound(what: String, id: String, detail: String? = nil)
+    /// A change conflicts with what the meter holds (a grant already closed, credits in another currency, a team
+    /// member's own grants); the message says how.
+    case conflict(String)
     /// The writer has stopped (shutdown).
     case closed
 
@@ -202,7 +208,9 @@ public enum MeterError: Error, Sendable, CustomStringConvertible {
         case .cannotOpen(let path, let reason): return "cannot open the meter at \(path): \(reason)"
         case .writeFailed(let reason): return "meter write failed: \(reason)"
         case .readFailed(let reason): return "meter read failed: \(reason)"
-        case .rejected(let reason): return reason
+        case .rejected(let reason), .conflict(let reason): return reason
+        case .notFound(let what, let id, nil): return "no \(what) with id \(id)"
+        case .notFound(let what, let id, let detail?): return "no \(what) '\(id)': \(detail)"
         case .closed: return "the meter writer has stopped"
         }
     }

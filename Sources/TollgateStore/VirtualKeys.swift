@@ -71,7 +71,7 @@ extension MeterStore {
         } catch {
             throw MeterError.writeFailed("\(error)")
         }
-        if changed == 0 { throw MeterError.rejected("no active key with id \(id)") }
+        if changed == 0 { throw MeterError.notFound(what: "active key", id: id) }
     }
 
     /// The active key whose secret this is, or `nil` (unknown or revoked).

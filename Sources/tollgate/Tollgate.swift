@@ -15,9 +15,3 @@ struct Tollgate: AsyncParsableCommand {
         ]
     )
 }
-
-/// The `--config` option every command shares.
-struct ConfigOption: ParsableArguments {
-    @Option(name: .long, help: "YAML config file (default: embedded defaults).")
-    var config: String?
-}

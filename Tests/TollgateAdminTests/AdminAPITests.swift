@@ -340,8 +340,8 @@ struct AdminAPITests {
                     _ = try MeterStore.insertAlert(
                         db,
                         AlertRecord(
-                            id: id, limitID: "lim_\(id)", periodStartMs: 1_767_225_600_000, threshold: 80, scope: "customer", scopeID: "acme",
-                            metric: "money", period: "month", enforcement: "hard", amount: "100", used: "80.25", currency: "USD",
+                            id: id, limitID: "lim_\(id)", periodStartMs: 1_767_225_600_000, threshold: 80, scope: .customer, scopeID: "acme",
+                            metric: .money, period: .month, enforcement: .hard, amount: "100", used: "80.25", currency: "USD",
                             periodEndMs: 1_769_904_000_000, firedMs: fired + offset))
                 }
             }

@@ -433,7 +433,7 @@ struct BillingSinkTests {
             #expect(
                 orb[0] == .sent && orb[1] == .retry("Orb's answer lists the event neither as ingested nor as a duplicate", retryAfterSeconds: nil))
             var meterEvents = Self.settings(.stripe, port: port)
-            meterEvents.stripeMode = "meter_events"
+            meterEvents.stripeMode = .meterEvents
             #expect(await StripeSink(settings: meterEvents).send(Array(lines.prefix(1))) == [.retry("HTTP 429", retryAfterSeconds: 9)])
 
             let received = await inbox.received
@@ -501,12 +501,12 @@ struct BillingSinkTests {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let run = environment["BILLING_SIM_RUN"] ?? String(now, radix: 16)
         for kind in [SinkSettings.Kind.stripe, .lago, .openmeter, .metronome, .orb] {
-            for mode in kind == .stripe ? ["invoice_items", "meter_events"] : [""] {
+            for mode in kind == .stripe ? SinkSettings.StripeMode.allCases.map(\.rawValue) : [""] {
                 var settings = SinkSettings(name: kind.rawValue, kind: kind)
                 settings.baseURL = environment["BILLING_SIM_ORIGIN"]
                 settings.apiKey = environment["BILLING_SIM_KEY"] ?? "sk_test_billing"
                 settings.timeoutSeconds = 2
-                if !mode.isEmpty { settings.stripeMode = mode }
+                if let mode = SinkSettings.StripeMode(rawValue: mode) { settings.stripeMode = mode }
                 let lines = (0..<(kind == .stripe ? 12 : 250)).map { index in
                     var line =
                         index % 3 == 1 ? Self.chargeLine(quantity: index) : Self.usageLine(version: index % 3 == 2 ? 1 : 0, amount: "\(index).015")
@@ -546,7 +546,7 @@ struct BillingSinkTests {
     static func key(_ index: Int) -> String { "tg_" + String(repeating: "0", count: 36) + String(format: "%04d", index) }
 
     static func line(
-        key: String = "tg_0123456789abcdef0123456789abcdef01234567", meter: String, version: Int = 0, kind: String, description: String,
+        key: String = "tg_0123456789abcdef0123456789abcdef01234567", meter: String, version: Int = 0, kind: RatedLine.Kind, description: String,
         model: String?, quantity: Int, usage: TokenUsage, amount: String, currency: String
     ) -> ExportLine {
         ExportLine(
@@ -561,7 +561,7 @@ struct BillingSinkTests {
         version: Int = 0, amount: String = "12.3456789", currency: String = "USD", key: String = "tg_0123456789abcdef0123456789abcdef01234567"
     ) -> ExportLine {
         line(
-            key: key, meter: "usage:gpt-4o|list", version: version, kind: "usage", description: "gpt-4o usage", model: "gpt-4o", quantity: 3,
+            key: key, meter: "usage:gpt-4o|list", version: version, kind: .usage, description: "gpt-4o usage", model: "gpt-4o", quantity: 3,
             usage: TokenUsage(inputTokens: 1000, cacheReadTokens: 200, cacheWriteTokens: 30, outputTokens: 400, reasoningTokens: 50), amount: amount,
             currency: currency)
     }
@@ -570,13 +570,13 @@ struct BillingSinkTests {
 
     static func chargeLine(quantity: Int) -> ExportLine {
         line(
-            key: "tg_charge_\(quantity)", meter: "charge:API calls|api_calls", kind: "charge", description: "API calls", model: nil,
+            key: "tg_charge_\(quantity)", meter: "charge:API calls|api_calls", kind: .charge, description: "API calls", model: nil,
             quantity: quantity, usage: .zero, amount: "0.5", currency: "USD")
     }
 
     static func feeLine() -> ExportLine {
         line(
-            key: "tg_fee", meter: "base_fee", kind: "base_fee", description: "Base fee", model: nil, quantity: 1, usage: .zero, amount: "49",
+            key: "tg_fee", meter: "base_fee", kind: .baseFee, description: "Base fee", model: nil, quantity: 1, usage: .zero, amount: "49",
             currency: "USD")
     }
 

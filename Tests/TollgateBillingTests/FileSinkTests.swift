@@ -18,7 +18,7 @@ struct FileSinkTests {
 
     /// A line, with the fields a test cares about.
     static func line(
-        _ key: String, period: String = "2026-11", meter: String = "usage:gpt-4o|standard@2026-01", version: Int = 0, kind: String = "usage",
+        _ key: String, period: String = "2026-11", meter: String = "usage:gpt-4o|standard@2026-01", version: Int = 0, kind: RatedLine.Kind = .usage,
         description: String = "gpt-4o, \"fast\"", model: String? = "gpt-4o", quantity: Int = 3,
         usage: TokenUsage = TokenUsage(inputTokens: 1000, cacheReadTokens: 200, outputTokens: 500, reasoningTokens: 100),
         amount: String = "0.012345", bracketsJSON: String = "[]", eventIDs: [String] = ["e1", "e2", "e3"], createdMs: Int64? = nil
@@ -35,7 +35,7 @@ struct FileSinkTests {
 
     /// A charge line billed 1500 requests at 0.002.
     static let charge = line(
-        "c1", meter: "charge:API calls|requests", kind: "charge", description: "API calls", model: nil, quantity: 1500, usage: .zero, amount: "3",
+        "c1", meter: "charge:API calls|requests", kind: .charge, description: "API calls", model: nil, quantity: 1500, usage: .zero, amount: "3",
         bracketsJSON: #"[{"amount":"3","from":1,"label":"units","quantity":1500,"unit_price":"0.002"}]"#, eventIDs: ["e4"])
     /// A correction of the usage line: one late request, staged in December.
     static let correction = line(
@@ -136,9 +136,9 @@ struct FileSinkTests {
         try await Self.withFolder { folder in
             let path = folder + "/focus.csv"
             let fee = Self.line(
-                "f1", meter: "base_fee", kind: "base_fee", description: "Base fee", model: nil, quantity: 1, usage: .zero, amount: "20")
+                "f1", meter: "base_fee", kind: .baseFee, description: "Base fee", model: nil, quantity: 1, usage: .zero, amount: "20")
             let discount = Self.line(
-                "d1", meter: "discount", kind: "discount", description: "Discount", model: nil, quantity: 1, usage: .zero, amount: "-2.5")
+                "d1", meter: "discount", kind: .discount, description: "Discount", model: nil, quantity: 1, usage: .zero, amount: "-2.5")
             let outcomes = await Self.sink(.focus, path).send(Self.outbound([Self.line("a1"), Self.charge, fee, discount]))
             #expect(outcomes == [.sent, .sent, .sent, .sent])
             let lines = try Self.text(path).split(separator: "\n")
@@ -308,7 +308,7 @@ struct FileSinkTests {
         try await Self.withFolder { folder in
             let lines = [
                 Self.line("a1"), Self.charge, Self.correction, Self.line("a2", meter: "usage:o3|standard", amount: "1234.567890123456789"),
-                Self.line("d1", meter: "discount", kind: "discount", description: "Discount", model: nil, quantity: 1, usage: .zero, amount: "-0.75"),
+                Self.line("d1", meter: "discount", kind: .discount, description: "Discount", model: nil, quantity: 1, usage: .zero, amount: "-0.75"),
             ]
             let expected = lines.reduce(Money.zero) { $0 + $1.amount }
             #expect(expected == Money("1236.831235123456789"))

@@ -62,7 +62,7 @@ struct WebhookSenderTests {
 
         var tokens = Self.alert("alr_t")
         (tokens.metric, tokens.amount, tokens.used, tokens.currency, tokens.periodEndMs, tokens.period) = (
-            "tokens", "1000000", "1000001", nil, nil, "total"
+            .tokens, "1000000", "1000001", nil, nil, .total
         )
         let open = try #require(try Self.decode(WebhookSender.body(for: tokens))["data"] as? [String: Any])
         #expect(open["period_end"] is NSNull && open["currency"] is NSNull)
@@ -293,8 +293,8 @@ struct WebhookSenderTests {
     /// A money alert of limit `limit`, fired 1.5 s into 2026, for the month.
     static func alert(_ id: String, limit: String = "lim_a") -> AlertRecord {
         AlertRecord(
-            id: id, limitID: limit, periodStartMs: yearStartMs, threshold: 80, scope: "customer", scopeID: "acme", metric: "money", period: "month",
-            enforcement: "hard", amount: "100.000000001", used: "80.25", currency: "USD", periodEndMs: 1_769_904_000_000, firedMs: firedMs)
+            id: id, limitID: limit, periodStartMs: yearStartMs, threshold: 80, scope: .customer, scopeID: "acme", metric: .money, period: .month,
+            enforcement: .hard, amount: "100.000000001", used: "80.25", currency: "USD", periodEndMs: 1_769_904_000_000, firedMs: firedMs)
     }
 
     static func insert(_ records: [AlertRecord], into meter: MeterStore) async throws {

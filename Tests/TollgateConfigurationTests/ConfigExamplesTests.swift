@@ -40,7 +40,7 @@ struct ConfigExamplesTests {
         let path = Self.folder.appendingPathComponent("export.yaml").path
         let config = try ConfigFiles.load(path: path, environment: Self.environment.merging(["STRIPE_API_KEY": "sk_test_x"]) { $1 })
         #expect(Set(config.sinks.values.map(\.kind)) == [.csv, .stripe, .lago, .openmeter, .metronome, .orb])
-        #expect(config.sinks["stripe"]?.apiKey == "sk_test_x" && config.sinks["stripe"]?.stripeMode == "invoice_items")
+        #expect(config.sinks["stripe"]?.apiKey == "sk_test_x" && config.sinks["stripe"]?.stripeMode == .invoiceItems)
         #expect(config.sinks["lago"]?.apiKey == nil && config.sinks["lago"]?.eventName == "llm_usage")
         #expect(config.sinks["files"]?.path == Self.folder.appendingPathComponent("exports/lines-{period}.csv").path)
         #expect(config.export.intervalSeconds == 3600 && config.export.sinks == ["files"])

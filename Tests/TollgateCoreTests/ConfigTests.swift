@@ -157,7 +157,7 @@ struct ConfigErrorTests {
                 export: {interval_s: 60, sinks: [files]}
                 """, file: configFile)
         let stripe = try #require(document.config.sinks["stripe"])
-        #expect(stripe.kind == .stripe && stripe.baseURL == "http://127.0.0.1:9" && stripe.stripeMode == "meter_events")
+        #expect(stripe.kind == .stripe && stripe.baseURL == "http://127.0.0.1:9" && stripe.stripeMode == .meterEvents)
         #expect(stripe.eventName == "tokens" && stripe.apiKeyEnv == "STRIPE_KEY" && stripe.idSystem == "stripe" && stripe.maxAttempts == 8)
         let files = try #require(document.config.sinks["files"])
         #expect(files.kind == .jsonl && files.kind.isFile && files.maxAttempts == 3 && files.initialBackoffSeconds == 0.5)

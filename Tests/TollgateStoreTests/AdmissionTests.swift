@@ -74,10 +74,10 @@ struct AdmissionTests {
             #expect(balance.granted - balance.spent - balance.expired - balance.reserved == balance.available)
             // The ledger explains it line by line.
             let ledger = try await meter.ledger(account: "customer:acme")
-            let sum = { (kind: String) in ledger.filter { $0.kind == kind }.reduce(Money.zero) { $0 + $1.amount } }
-            #expect(sum("grant") - sum("spend") == balance.available)
-            #expect(sum("reserve") == sum("release"))
-            #expect(ledger.filter { $0.kind == "reserve" }.count == 50)
+            let sum = { (kind: LedgerEntry.Kind) in ledger.filter { $0.kind == kind }.reduce(Money.zero) { $0 + $1.amount } }
+            #expect(sum(.grant) - sum(.spend) == balance.available)
+            #expect(sum(.reserve) == sum(.release))
+            #expect(ledger.filter { $0.kind == .reserve }.count == 50)
         }
     }
 
@@ -114,7 +114,7 @@ struct AdmissionTests {
             let who = try await principal(meter)
             guard case .success(let ticket) = try await control.admit(request(who, worst: "4")) else { Issue.record("refused"); return }
             _ = try await meter.insert([(event("evt_big", who, price: "4.5"), ticket.reservationID)])
-            let spends = try await meter.ledger(account: "customer:acme").filter { $0.kind == "spend" }
+            let spends = try await meter.ledger(account: "customer:acme").filter { $0.kind == .spend }
             #expect(spends.map(\.grantID) == [first.id, soon.id, late.id, never.id, nil])
             #expect(spends.map(\.amount) == [usd("1"), usd("1"), usd("1"), usd("1"), usd("0.5")])
             let balance = try await meter.balance(account: "customer:acme", currency: "USD")
@@ -136,7 +136,24 @@ struct AdmissionTests {
             #expect(balance.granted == usd("5"))
             #expect(balance.expired == usd("2"))
             #expect(balance.available == usd("3"))
-            #expect(try await meter.ledger(account: "team:t1").map(\.kind) == ["grant", "grant", "expire"])
+            #expect(try await meter.ledger(account: "team:t1").map(\.kind) == [.grant, .grant, .expire])
+        }
+    }
+
+    @Test("voiding an unknown grant is not found, voiding one twice conflicts; the messages name the grant")
+    func voidRefusals() async throws {
+        try await withTemporaryMeter { meter in
+            let grant = try await meter.grantCredits(account: "customer:acme", amount: usd("1"), currency: "USD")
+            try await meter.voidGrant(id: grant.id)
+            let twice = await #expect(throws: MeterError.self) { try await meter.voidGrant(id: grant.id) }
+            let unknown = await #expect(throws: MeterError.self) { try await meter.voidGrant(id: "grant_nope") }
+            if case .conflict = twice {} else { Issue.record("voiding twice: \(String(describing: twice))") }
+            if case .notFound(what: "grant", id: "grant_nope", detail: nil) = unknown {
+            } else {
+                Issue.record("an unknown grant: \(String(describing: unknown))")
+            }
+            #expect(twice?.description == "grant \(grant.id) is already closed")
+            #expect(unknown?.description == "no grant with id grant_nope")
         }
     }
 

@@ -15,8 +15,8 @@ struct AlertTests {
         _ id: String, limit: String = "lim_a", periodStartMs: Int64 = 1_767_225_600_000, threshold: Int = 80, firedMs: Int64 = firedMs
     ) -> AlertRecord {
         AlertRecord(
-            id: id, limitID: limit, periodStartMs: periodStartMs, threshold: threshold, scope: "customer", scopeID: "acme", metric: "money",
-            period: "month", enforcement: "hard", amount: "100.00", used: "80.25", currency: "USD", periodEndMs: 1_769_904_000_000,
+            id: id, limitID: limit, periodStartMs: periodStartMs, threshold: threshold, scope: .customer, scopeID: "acme", metric: .money,
+            period: .month, enforcement: .hard, amount: "100.00", used: "80.25", currency: "USD", periodEndMs: 1_769_904_000_000,
             firedMs: firedMs)
     }
 
@@ -36,8 +36,8 @@ struct AlertTests {
             #expect(try await meter.alerts() == [record])
 
             let bare = AlertRecord(
-                id: "alr_2", limitID: "lim_t", periodStartMs: 0, threshold: 50, scope: "key", scopeID: "key_x", metric: "tokens", period: "total",
-                enforcement: "soft", amount: "1000000", used: "500000", firedMs: Self.firedMs + 1)
+                id: "alr_2", limitID: "lim_t", periodStartMs: 0, threshold: 50, scope: .key, scopeID: "key_x", metric: .tokens, period: .total,
+                enforcement: .soft, amount: "1000000", used: "500000", firedMs: Self.firedMs + 1)
             #expect(try await Self.insert([bare], into: meter) == [true])
             let stored = try await meter.alerts()
             #expect(stored.first == bare)

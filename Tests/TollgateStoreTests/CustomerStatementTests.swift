@@ -182,7 +182,7 @@ import TollgateCore
             #expect(credits.overdraft == .zero)
             let ledger = try await meter.ledger(account: "customer:acme")
             let periodIDs = Set(statement.events.map(\.id))
-            let spends = ledger.filter { $0.kind == "spend" && $0.eventID.map(periodIDs.contains) == true }
+            let spends = ledger.filter { $0.kind == .spend && $0.eventID.map(periodIDs.contains) == true }
             #expect(spends.reduce(Money.zero) { $0 + $1.amount } == credits.applied)
             #expect(credits.openingBalance == Money("0.10")!)
             #expect(credits.granted == Money("1.05")!)
@@ -191,7 +191,7 @@ import TollgateCore
             #expect(credits.expired == Money("0.05")!, "the 0.05 grant lapsed unspent on the 20th")
             #expect(credits.closingBalance == Money("0.58263")!)
             #expect(credits.closingBalance == credits.openingBalance + credits.granted - credits.spent - credits.expired)
-            #expect(credits.movements.map(\.kind) == ["grant", "grant", "expire"])
+            #expect(credits.movements.map(\.kind) == [.grant, .grant, .expire])
             #expect(credits.movements.last?.timestampMs == Timestamps.parse("2099-11-20")!)
             #expect(credits.movements.last?.grantID == expiring.id)
             // Now: the closing balance less the December spends (evt_07's and evt_08's, 0.10525 each).

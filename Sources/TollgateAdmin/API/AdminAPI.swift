@@ -88,7 +88,7 @@ enum AdminRoute: Hashable, Sendable {
     case openAPI
     case customers, createCustomer, customer, updateCustomer
     case teams, createTeam, team, updateTeam
-    case grants(AccountOwner), createGrant(AccountOwner), balance(AccountOwner), ledger(AccountOwner)
+    case grants(CreditAccountOwner), createGrant(CreditAccountOwner), balance(CreditAccountOwner), ledger(CreditAccountOwner)
     case voidGrant
     case keys, createKey, revokeKey
     case limits, createLimit, removeLimit
@@ -97,7 +97,7 @@ enum AdminRoute: Hashable, Sendable {
     /// Every route, in the order the OpenAPI document lists them.
     static let all: [AdminRoute] =
         [.health, .openAPI, .customers, .createCustomer, .customer, .updateCustomer, .teams, .createTeam, .team, .updateTeam]
-        + AccountOwner.allCases.flatMap { owner in [.grants(owner), .createGrant(owner), .balance(owner), .ledger(owner)] }
+        + CreditAccountOwner.allCases.flatMap { owner in [.grants(owner), .createGrant(owner), .balance(owner), .ledger(owner)] }
         + [.voidGrant, .keys, .createKey, .revokeKey, .limits, .createLimit, .removeLimit, .alerts]
 
     /// The methods answered with 405 on a route's path when the route does not serve them.
@@ -164,11 +164,8 @@ enum AdminRoute: Hashable, Sendable {
     var requiresToken: Bool { self != .health }
 }
 
-/// Who owns a credit account a grant, balance or ledger route is about.
-enum AccountOwner: String, CaseIterable, Sendable {
-    case customer, team
-
-    /// The path segment of its collection (`customers`, `teams`).
+extension CreditAccountOwner {
+    /// The path segment of its collection (`customers`, `teams`) in the routes of grants, balances and ledgers.
     var collection: String { rawValue + "s" }
 }
 
@@ -211,16 +208,21 @@ extension AdminAPI {
         }
     }
 
-    /// Runs a meter change, answering its refusal (`MeterError.rejected`, whose message says why) with `status`, or
-    /// 404 when it says there is no such thing.
+    /// Runs a meter change, answering what it refuses: 404 when something it names does not exist, 409 when it
+    /// conflicts with what the meter holds, and `status` when a value is refused (the message says why, after `field`).
     func refusable<T>(as status: HTTPResponse.Status, field: String? = nil, _ change: () async throws(MeterError) -> T) async throws -> T {
-        do {
+        do throws(MeterError) {
             return try await change()
-        } catch MeterError.rejected(let message) {
-            if message.hasPrefix("no ") { throw AdminError.notFound(message) }
-            var text = message
-            if let field { text = "\(field): \(message)" }
-            throw AdminError(status: status, message: text, code: status == .conflict ? "conflict" : "invalid_field", field: field)
+        } catch {
+            switch error {
+            case .notFound: throw AdminError.notFound(error.description)
+            case .conflict(let message): throw AdminError.conflict(message)
+            case .rejected(let message):
+                throw AdminError(
+                    status: status, message: field.map { "\($0): \(message)" } ?? message, code: status == .conflict ? "conflict" : "invalid_field",
+                    field: field)
+            case .cannotOpen, .writeFailed, .readFailed, .closed: throw error
+            }
         }
     }
 
@@ -298,7 +300,7 @@ extension AdminAPI {
     func teamDetail(_ id: String) async throws -> Response {
         let record = try await requireTeam(id)
         let limits = try await statuses(of: meter.limits(scope: .team, scopeID: id))
-        return try AdminJSON.response(TeamDetail(team: record, balance: try await balance(of: "team:\(id)"), limits: limits))
+        return try AdminJSON.response(TeamDetail(team: record, balance: try await balance(of: CreditAccountOwner.team.account(id)), limits: limits))
     }
 
     @discardableResult
@@ -322,12 +324,12 @@ extension AdminAPI {
 
 extension AdminAPI {
     /// The credit account a customer draws from (its team's pool when in a team) or a team's; 404 when unknown.
-    func account(_ owner: AccountOwner, _ id: String) async throws -> String {
+    func account(_ owner: CreditAccountOwner, _ id: String) async throws -> String {
         switch owner {
         case .customer: return try await requireCustomer(id).creditAccount
         case .team:
             try await requireTeam(id)
-            return "team:\(id)"
+            return CreditAccountOwner.team.account(id)
         }
     }
 
@@ -335,12 +337,12 @@ extension AdminAPI {
         try await meter.balance(account: account, currency: currency)
     }
 
-    func grants(_ owner: AccountOwner, _ id: String) async throws -> Response {
+    func grants(_ owner: CreditAccountOwner, _ id: String) async throws -> Response {
         let account = try await account(owner, id)
         return try AdminJSON.response(GrantList(account: account, grants: try await balance(of: account).grants))
     }
 
-    func createGrant(_ owner: AccountOwner, _ id: String, _ body: RequestFields) async throws -> Response {
+    func createGrant(_ owner: CreditAccountOwner, _ id: String, _ body: RequestFields) async throws -> Response {
         let (amount, unit) = try grantAmount(body)
         let priority = try body.integer("priority") ?? 10
         let (effective, expires, note) = (try body.time("effective"), try body.time("expires"), try body.string("note"))
@@ -355,7 +357,7 @@ extension AdminAPI {
                 throw AdminError.conflict(
                     "customer \(id) is in team \(team) and draws from the team's pool: grant to the team (POST /admin/v1/teams/\(team)/grants)")
             }
-            account = "customer:\(id)"
+            account = CreditAccountOwner.customer.account(id)
         case .team:
             account = try await self.account(.team, id)
         }
@@ -396,10 +398,10 @@ extension AdminAPI {
         let note = try body.string("note")
         try await refusable(as: .conflict) { () async throws(MeterError) in try await meter.voidGrant(id: id, note: note) }
         logChange("voided grant \(id)")
-        return try AdminJSON.response(VoidedGrant(id: id, closedReason: "voided"))
+        return try AdminJSON.response(VoidedGrant(id: id, closedReason: .voided))
     }
 
-    func ledger(_ owner: AccountOwner, _ id: String, _ query: QueryParameters) async throws -> Response {
+    func ledger(_ owner: CreditAccountOwner, _ id: String, _ query: QueryParameters) async throws -> Response {
         let account = try await account(owner, id)
         let entries = try await meter.ledger(account: account, limit: query.integer("limit", in: 1...10_000) ?? 100)
         return try AdminJSON.response(LedgerPage(account: account, entries: entries))
@@ -522,7 +524,7 @@ struct LedgerPage: Encodable {
 /// `POST /admin/v1/grants/{id}/void`.
 struct VoidedGrant: Encodable {
     let id: String
-    let closedReason: String
+    let closedReason: CreditGrant.ClosedReason
 }
 
 /// `POST /admin/v1/keys`: the key's members and, this once, its secret.
@@ -629,10 +631,13 @@ struct AdminError: Error, Sendable {
         switch error {
         case let error as AdminError:
             self = error
-        case MeterError.rejected(let message):
-            self = .conflict(message)
         case let error as MeterError:
-            self.init(status: .internalServerError, message: error.description, code: "meter_error")
+            switch error {
+            case .notFound: self = .notFound(error.description)
+            case .rejected(let message), .conflict(let message): self = .conflict(message)
+            case .cannotOpen, .writeFailed, .readFailed, .closed:
+                self.init(status: .internalServerError, message: error.description, code: "meter_error")
+            }
         case let error as any HTTPResponseError:
             switch error.status {
             case .notFound: self = .notFound("no admin route \(path) (GET /admin/openapi.json lists them)")

@@ -112,11 +112,13 @@ public struct Dashboard: Sendable {
             headers[.contentType] = "text/html; charset=utf-8"
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: page)))
         } catch let error as MeterError {
-            if case .rejected(let reason) = error {
+            switch error {
+            case .notFound, .rejected:
                 return DashboardPages.response(
-                    DashboardPages.error(DashboardError(status: .notFound, message: reason), nowMs: now()), status: .notFound)
+                    DashboardPages.error(DashboardError(status: .notFound, message: error.description), nowMs: now()), status: .notFound)
+            case .conflict, .cannotOpen, .writeFailed, .readFailed, .closed:
+                return await page { throw error }
             }
-            return await page { throw error }
         } catch {
             return await page { throw error }
         }
@@ -487,7 +489,7 @@ extension Dashboard {
         }
         let caps = try await capRows(applicable, nowMs: nowMs)
         var account: AccountRow?
-        let accountName = record?.creditAccount ?? "customer:\(id)"
+        let accountName = record?.creditAccount ?? CreditAccountOwner.customer.account(id)
         if let balance = try? await meter.balance(account: accountName, currency: currency, nowMs: nowMs) {
             account = AccountRow(balance: balance, customers: [id])
         }

@@ -460,7 +460,7 @@ enum DashboardPages {
         let grants = balance.grants.map { grant -> HTML in
             """
             <tr data-grant="\(grant.id)"><td class="name" title="\(grant.id)">\(grant.id)</td>\(moneyCell(grant.amount, field: "amount"))\
-            \(moneyCell(grant.remaining, field: "remaining"))<td>\(grant.closedReason ?? (grant.effectiveMs > nowMs ? "upcoming" : "open"))</td>\
+            \(moneyCell(grant.remaining, field: "remaining"))<td>\(grant.closedReason?.rawValue ?? (grant.effectiveMs > nowMs ? "upcoming" : "open"))</td>\
             <td>\(grant.expiresMs.map(Figures.time) ?? "never")</td><td class="name">\(grant.note ?? "")</td></tr>
             """
         }

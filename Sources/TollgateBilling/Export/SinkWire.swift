@@ -21,7 +21,7 @@ enum SinkWire {
     /// and `original_period` (the charge period it corrects). All strings; a flat object.
     static func properties(_ line: ExportLine) -> [String: String] {
         var properties = [
-            "customer": line.customer, "period": line.period, "meter": line.meter, "kind": line.kind, "quantity": String(line.quantity),
+            "customer": line.customer, "period": line.period, "meter": line.meter, "kind": line.kind.rawValue, "quantity": String(line.quantity),
             "input_tokens": String(line.usage.inputTokens), "cache_read_tokens": String(line.usage.cacheReadTokens),
             "cache_write_tokens": String(line.usage.cacheWriteTokens), "output_tokens": String(line.usage.outputTokens),
             "reasoning_tokens": String(line.usage.reasoningTokens), "amount": line.amount.description, "currency": line.currency,

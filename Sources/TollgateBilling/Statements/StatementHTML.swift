@@ -145,9 +145,10 @@ public enum StatementHTML {
                 "<table class=\"movements\">\n<thead><tr><th>Time</th><th>Movement</th><th>Grant</th><th>Amount</th><th>Note</th></tr></thead>\n<tbody>\n"
             )
             for movement in credits.movements {
-                let sign = movement.kind == "grant" ? movement.amount : .zero - movement.amount
-                page.add("<tr class=\"movement\" data-kind=\"\(escape(movement.kind))\"><td>\(escape(Timestamps.iso8601(movement.timestampMs)))</td>")
-                page.add("<td>\(escape(movement.kind))</td><td class=\"mono\">\(escape(movement.grantID ?? ""))</td>\(moneyCell(sign))")
+                let sign = movement.kind == .grant ? movement.amount : .zero - movement.amount
+                let kind = escape(movement.kind.rawValue)
+                page.add("<tr class=\"movement\" data-kind=\"\(kind)\"><td>\(escape(Timestamps.iso8601(movement.timestampMs)))</td>")
+                page.add("<td>\(kind)</td><td class=\"mono\">\(escape(movement.grantID ?? ""))</td>\(moneyCell(sign))")
                 page.add("<td>\(escape(movement.note ?? ""))</td></tr>\n")
             }
             page.add("</tbody>\n</table>\n")
@@ -307,8 +308,8 @@ public enum StatementHTML {
 }
 
 /// The statement page of a customer for [`startMs`, `endMs`) under `rules` (HTML, `text/html; charset=utf-8`), for the
-/// dashboard's `/dashboard/customers/{id}/statement`. Throws ``MeterError/rejected(_:)`` for an unknown customer
-/// (no events in the period, no record, no terms) and for an empty period.
+/// dashboard's `/dashboard/customers/{id}/statement`. Throws ``MeterError/notFound(what:id:detail:)`` for an unknown
+/// customer (no events in the period, no record, no terms) and ``MeterError/rejected(_:)`` for an empty period.
 public func statementPage(
     meter: MeterStore, rules: PricingRules, customer: String, startMs: Int64, endMs: Int64, csvHref: String? = nil, eventsCSVHref: String? = nil
 ) async throws -> String {

@@ -181,8 +181,7 @@ public enum ConfigLoader {
             case "path": sink.path = try member.string()
             case "customer_id_system": sink.customerIDSystem = try member.string()
             case "mode":
-                let mode = try member.string()
-                guard kind == .stripe, ["invoice_items", "meter_events"].contains(mode) else {
+                guard kind == .stripe, let mode = SinkSettings.StripeMode(rawValue: try member.string()) else {
                     throw member.error("mode is for Stripe sinks: invoice_items or meter_events")
                 }
                 sink.stripeMode = mode

@@ -8,6 +8,14 @@ public struct SinkSettings: Sendable, Equatable {
         public var isFile: Bool { self == .csv || self == .jsonl || self == .focus }
     }
 
+    /// What a Stripe sink sends (`mode:` in the config, spelled as the raw value).
+    public enum StripeMode: String, Sendable, CaseIterable {
+        /// Invoice items with the amounts Tollgate rated.
+        case invoiceItems = "invoice_items"
+        /// Billing meter events with token counts that Stripe rates.
+        case meterEvents = "meter_events"
+    }
+
     /// The sink's name in the config (and in `tollgate export run --sink NAME`).
     public var name: String
     /// What it speaks.
@@ -22,8 +30,8 @@ public struct SinkSettings: Sendable, Equatable {
     /// The name of the billing system's customer ids on the customers (`tollgate customers set --external
     /// SYSTEM=ID`): the sink's type unless set.
     public var customerIDSystem: String?
-    /// Stripe only: `invoice_items` (amounts Tollgate rated, default) or `meter_events` (token counts Stripe rates).
-    public var stripeMode: String = "invoice_items"
+    /// Stripe only: what the sink sends; invoice items unless set.
+    public var stripeMode: StripeMode = .invoiceItems
     /// The meter or event name the sink's system knows the usage by (Stripe's event_name, Lago's code, OpenMeter's
     /// type, Metronome's event_type, Orb's event_name). Default `tollgate_usage`.
     public var eventName: String = "tollgate_usage"

@@ -46,7 +46,7 @@ extension MeterStore {
             }
             let events = line.items.map { statement.event($0) }
             return RatedExportLine(
-                customer: statement.customer, meter: meter, kind: rated.kind.rawValue, description: rated.description, model: rated.model,
+                customer: statement.customer, meter: meter, kind: rated.kind, description: rated.description, model: rated.model,
                 quantity: rated.quantity, usage: rated.usage ?? .zero, amount: rated.amount, currency: rated.currency,
                 bracketsJSON: bracketsJSON(rated.brackets), eventIDs: events.map(\.id), lastEventMs: events.map(\.timestampMs).max())
         }

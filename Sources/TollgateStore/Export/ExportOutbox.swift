@@ -25,8 +25,8 @@ public struct ExportLine: Sendable, Equatable {
     public var meter: String
     /// 0 for the line itself, 1 … for corrections.
     public var version: Int
-    /// `usage`, `charge`, `base_fee`, `discount`, `minimum`.
-    public var kind: String
+    /// What the line is: usage, a charge, a base fee, a discount or a minimum.
+    public var kind: RatedLine.Kind
     /// What a statement says for it.
     public var description: String
     /// The model (usage lines).
@@ -84,7 +84,7 @@ public enum ExportState: String, Sendable, Codable, CaseIterable {
 public struct RatedExportLine: Sendable, Equatable {
     public var customer: String
     public var meter: String
-    public var kind: String
+    public var kind: RatedLine.Kind
     public var description: String
     public var model: String?
     public var quantity: Int
@@ -97,7 +97,7 @@ public struct RatedExportLine: Sendable, Equatable {
 
     /// A built line.
     public init(
-        customer: String, meter: String, kind: String, description: String, model: String?, quantity: Int, usage: TokenUsage, amount: Money,
+        customer: String, meter: String, kind: RatedLine.Kind, description: String, model: String?, quantity: Int, usage: TokenUsage, amount: Money,
         currency: String, bracketsJSON: String, eventIDs: [String], lastEventMs: Int64?
     ) {
         self.customer = customer
@@ -456,7 +456,7 @@ enum ExportCoding {
     /// target).
     static func key(_ line: ExportLine) -> String {
         let content = [
-            line.customer, line.period, line.meter, String(line.version), line.kind, String(line.quantity), line.amount.description,
+            line.customer, line.period, line.meter, String(line.version), line.kind.rawValue, String(line.quantity), line.amount.description,
             line.currency, usageText(line.usage), line.eventIDs.joined(separator: ","),
         ].joined(separator: "\u{1F}")
         let digest = SHA256.hash(data: Data(content.utf8))
@@ -472,7 +472,7 @@ enum ExportCoding {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
-                line.sink, line.key, line.customer, line.period, line.periodStartMs, line.periodEndMs, line.meter, line.version, line.kind,
+                line.sink, line.key, line.customer, line.period, line.periodStartMs, line.periodEndMs, line.meter, line.version, line.kind.rawValue,
                 line.description, line.model, line.quantity, usageText(line.usage), line.amount.description, line.currency, line.bracketsJSON,
                 stringsText(line.eventIDs), line.usageMs, line.createdMs, line.state.rawValue, line.attempts, line.nextAttemptMs,
                 line.lastError, line.sentMs,
@@ -482,11 +482,11 @@ enum ExportCoding {
     static func line(_ row: Row) -> ExportLine {
         ExportLine(
             key: row["key"], sink: row["sink"], customer: row["customer_id"], period: row["period"], periodStartMs: row["period_start_ms"],
-            periodEndMs: row["period_end_ms"], meter: row["meter"], version: row["version"], kind: row["kind"], description: row["description"],
-            model: row["model"], quantity: row["quantity"], usage: usage(row["usage"]), amount: Money(row["amount"] as String) ?? .zero,
-            currency: row["currency"], bracketsJSON: row["brackets"], eventIDs: strings(row["event_ids"]), usageMs: row["usage_ms"],
-            createdMs: row["created_ms"], state: ExportState(rawValue: row["state"]) ?? .pending, attempts: row["attempts"],
-            nextAttemptMs: row["next_attempt_ms"], lastError: row["last_error"], sentMs: row["sent_ms"])
+            periodEndMs: row["period_end_ms"], meter: row["meter"], version: row["version"], kind: row.choice("kind", or: .usage),
+            description: row["description"], model: row["model"], quantity: row["quantity"], usage: usage(row["usage"]),
+            amount: Money(row["amount"] as String) ?? .zero, currency: row["currency"], bracketsJSON: row["brackets"],
+            eventIDs: strings(row["event_ids"]), usageMs: row["usage_ms"], createdMs: row["created_ms"], state: row.choice("state", or: .pending),
+            attempts: row["attempts"], nextAttemptMs: row["next_attempt_ms"], lastError: row["last_error"], sentMs: row["sent_ms"])
     }
 
     /// The token classes an export carries, as a small JSON object.

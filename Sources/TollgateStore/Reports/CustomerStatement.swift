@@ -81,7 +81,7 @@ public struct StatementLine: Sendable, Equatable {
 /// A credit ledger movement shown on a statement: a grant, an expiry or a void, dated when it counts.
 public struct StatementCreditMovement: Sendable, Equatable {
     /// `grant`, `expire` or `void`.
-    public var kind: String
+    public var kind: LedgerEntry.Kind
     /// When it counts for the balance: a grant when it takes effect, an expiry when the grant lapsed, a void when
     /// it was written.
     public var timestampMs: Int64
@@ -193,8 +193,9 @@ extension MeterStore {
         }
         let record = try await self.customer(id: customer)
         if events.isEmpty, record == nil, rules.customers[customer] == nil {
-            throw .rejected(
-                "no customer '\(customer)': no events from \(Timestamps.iso8601(startMs)) to \(Timestamps.iso8601(endMs)), "
+            throw .notFound(
+                what: "customer", id: customer,
+                detail: "no events from \(Timestamps.iso8601(startMs)) to \(Timestamps.iso8601(endMs)), "
                     + "no record in the meter and no terms in the pricing rules")
         }
         let aggregates = builder.aggregates
@@ -205,7 +206,7 @@ extension MeterStore {
         let credits: StatementCredits? =
             includeCredits
             ? try await statementCredits(
-                customer: customer, account: record?.creditAccount ?? "customer:\(customer)", currency: rated.total.currency,
+                customer: customer, account: record?.creditAccount ?? CreditAccountOwner.customer.account(customer), currency: rated.total.currency,
                 eventIDs: Set(events.map(\.id)), startMs: startMs, endMs: endMs, nowMs: now) : nil
         return CustomerStatement(
             customer: customer, customerName: record?.name, rated: rated, lines: lines, events: events, credits: credits, generatedMs: now)
@@ -291,19 +292,19 @@ extension MeterStore {
             let counts: Int64
             let sign: Int
             switch entry.kind {
-            case "grant":
+            case .grant:
                 counts = max(entry.timestampMs, grant?.effectiveMs ?? entry.timestampMs)
                 sign = 1
-            case "expire":
+            case .expire:
                 counts = min(entry.timestampMs, grant?.expiresMs ?? entry.timestampMs)
                 sign = -1
-            case "spend", "void":
+            case .spend, .void:
                 counts = entry.timestampMs
                 sign = -1
-            default:
-                continue  // reserve and release record holds, not balance changes
+            case .reserve, .release:
+                continue  // holds, not balance changes
             }
-            if entry.kind == "spend", let event = entry.eventID, eventIDs.contains(event) {
+            if entry.kind == .spend, let event = entry.eventID, eventIDs.contains(event) {
                 if entry.grantID == nil { credits.overdraft += entry.amount } else { credits.applied += entry.amount }
             }
             let signed = sign > 0 ? entry.amount : .zero - entry.amount
@@ -311,11 +312,11 @@ extension MeterStore {
                 credits.openingBalance += signed
             } else if counts < endMs {
                 switch entry.kind {
-                case "grant": credits.granted += entry.amount
-                case "spend": credits.spent += entry.amount
+                case .grant: credits.granted += entry.amount
+                case .spend: credits.spent += entry.amount
                 default: credits.expired += entry.amount
                 }
-                if entry.kind != "spend" {
+                if entry.kind != .spend {
                     credits.movements.append(
                         StatementCreditMovement(kind: entry.kind, timestampMs: counts, amount: entry.amount, grantID: entry.grantID, note: entry.note)
                     )

@@ -25,7 +25,8 @@ struct Credits: AsyncParsableCommand {
         @Option(help: "When it starts to count: an ISO 8601 time or a date (default: now).") var effective: String?
         @Option(help: "When what is left lapses: an ISO 8601 time or a date (default: never).") var expires: String?
         @Option(help: "A note (purchase order, promotion).") var note: String?
-        @Option(help: "table or json.") var format: OutputFormat = .table
+        @Option(help: FormatOption.tableOrJSON.help(), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func validate() throws {
             _ = try account.grantee()
@@ -86,7 +87,8 @@ struct Credits: AsyncParsableCommand {
             abstract: "The balance of a customer's or a team's account: available = granted − spent − expired − reserved.")
         @OptionGroup var options: ConfigOption
         @OptionGroup var account: CreditAccountOption
-        @Option(help: "table or json (one object, amounts as decimal strings).") var format: OutputFormat = .table
+        @Option(help: FormatOption.tableOrJSON.help("one object, amounts as decimal strings"), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func validate() throws { _ = try account.grantee() }
 
@@ -108,7 +110,8 @@ struct Credits: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
         @OptionGroup var account: CreditAccountOption
         @Option(help: "Only the last N lines (the sums still cover every line).") var limit: Int?
-        @Option(help: "table or json (an array of lines).") var format: OutputFormat = .table
+        @Option(help: FormatOption.tableOrJSON.help("an array of lines"), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func validate() throws {
             _ = try account.grantee()
@@ -130,16 +133,15 @@ struct Credits: AsyncParsableCommand {
                 header: ["seq", "time", "kind", "amount", "grant", "reservation", "event", "customer", "key", "note"],
                 rows: shown.map { entry in
                     [
-                        String(entry.seq), Timestamps.iso8601(entry.timestampMs), entry.kind, Self.signed(entry), entry.grantID ?? "",
+                        String(entry.seq), Timestamps.iso8601(entry.timestampMs), entry.kind.rawValue, Self.signed(entry), entry.grantID ?? "",
                         entry.reservationID ?? "", entry.eventID ?? "", entry.customer ?? "", entry.keyID ?? "", entry.note ?? "",
                     ]
                 })
             if shown.count < every.count { print("(last \(shown.count) of \(every.count) lines; the sums below cover all of them)") }
             print("")
-            var sums: [String: Money] = [:]
+            var sums: [LedgerEntry.Kind: Money] = [:]
             for entry in every { sums[entry.kind, default: .zero] += entry.amount }
-            let kinds = ["grant", "spend", "expire", "void", "reserve", "release"]
-            print("sums: " + (kinds + sums.keys.filter { !kinds.contains($0) }.sorted()).map { "\($0) \(sums[$0] ?? .zero)" }.joined(separator: ", "))
+            print("sums: " + LedgerEntry.Kind.allCases.map { "\($0.rawValue) \(sums[$0] ?? .zero)" }.joined(separator: ", "))
             print(
                 "granted \(balance.granted) − spent \(balance.spent) − expired \(balance.expired) − reserved \(balance.reserved)"
                     + " = available \(balance.available) \(balance.currency)")
@@ -148,7 +150,7 @@ struct Credits: AsyncParsableCommand {
 
         /// The amount as it moves what is available: grants and releases add, the rest takes away.
         private static func signed(_ entry: LedgerEntry) -> String {
-            (["grant", "release"].contains(entry.kind) ? "+" : "-") + entry.amount.description
+            ([.grant, .release].contains(entry.kind) ? "+" : "-") + entry.amount.description
         }
     }
 
@@ -175,8 +177,8 @@ struct CreditAccountOption: ParsableArguments {
     /// The account a grant goes to: the customer's own or the team's (the meter refuses a grant to a team member).
     func grantee() throws -> String {
         switch (customer, team) {
-        case (let customer?, nil): return "customer:\(customer)"
-        case (nil, let team?): return "team:\(team)"
+        case (let customer?, nil): return CreditAccountOwner.customer.account(customer)
+        case (nil, let team?): return CreditAccountOwner.team.account(team)
         default: throw ValidationError("give either --customer or --team")
         }
     }
@@ -191,7 +193,7 @@ struct CreditAccountOption: ParsableArguments {
 
 /// Prints a balance as labelled figures, then its grants in spending order.
 func printBalance(_ balance: CreditBalance, customer: String?) {
-    let drawnBy = customer.flatMap { balance.account == "customer:\($0)" ? nil : " (customer \($0) draws from it)" } ?? ""
+    let drawnBy = customer.flatMap { balance.account == CreditAccountOwner.customer.account($0) ? nil : " (customer \($0) draws from it)" } ?? ""
     printFields([
         ("account", balance.account + drawnBy), ("currency", balance.currency), ("granted", balance.granted.description),
         ("spent", balance.spent.description), ("expired", balance.expired.description), ("reserved", balance.reserved.description),
@@ -205,57 +207,10 @@ func printBalance(_ balance: CreditBalance, customer: String?) {
         header: ["id", "amount", "remaining", "priority", "effective", "expires", "state", "note"],
         rows: balance.grants.map { grant in
             let state =
-                grant.closedReason ?? (grant.effectiveMs > now ? "upcoming" : grant.remaining == .zero ? "spent" : "active")
+                grant.closedReason?.rawValue ?? (grant.effectiveMs > now ? "upcoming" : grant.remaining == .zero ? "spent" : "active")
             return [
                 grant.id, grant.amount.description, grant.remaining.description, String(grant.priority), Timestamps.iso8601(grant.effectiveMs),
                 grant.expiresMs.map(Timestamps.iso8601) ?? "never", state, grant.note ?? "",
             ]
         })
-}
-
-/// `table` or `json`, the two outputs of the credits, limits and customers commands.
-enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    /// Aligned columns for people.
-    case table
-    /// JSON for programs: snake_case keys, money as decimal strings.
-    case json
-}
-
-/// Runs a meter operation; a refusal or failure is printed as `error: …` and exits with status 1, never a trace.
-func reportingMeterErrors<T>(_ operation: () async throws -> T) async throws -> T {
-    do {
-        return try await operation()
-    } catch let error as MeterError {
-        throw refusal(error.description)
-    }
-}
-
-/// Prints `error: message` and returns the failure to throw: for refusals that depend on the config or the meter
-/// rather than on the arguments alone.
-func refusal(_ message: String) -> ExitCode {
-    standardError("error: \(message)")
-    return ExitCode.failure
-}
-
-/// Prints a value as one line of JSON: sorted snake_case keys, money as decimal strings.
-func printEncoded(_ value: some Encodable) throws {
-    let encoder = JSONEncoder()
-    encoder.keyEncodingStrategy = .convertToSnakeCase
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
-}
-
-/// Prints `label  value` lines with the values aligned, leaving out empty values.
-func printFields(_ fields: [(String, String)]) {
-    let shown = fields.filter { !$0.1.isEmpty }
-    let width = shown.map(\.0.count).max() ?? 0
-    for (label, value) in shown { print(label.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value) }
-}
-
-/// Parses an absolute time (ISO 8601 or a date, UTC) into ms since 1970, refusing anything else by the option's name.
-func parseInstant(_ text: String, option: String) throws -> Int64 {
-    guard let milliseconds = Timestamps.parse(text) else {
-        throw ValidationError("\(option) expects an ISO 8601 time (2026-12-31T23:59:59Z) or a date (2026-12-31), not '\(text)'")
-    }
-    return milliseconds
 }

@@ -12,7 +12,8 @@ struct Customers: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List customers.")
         @OptionGroup var options: ConfigOption
-        @Option(help: "table or json (an array of customers).") var format: OutputFormat = .table
+        @Option(help: FormatOption.tableOrJSON.help("an array of customers"), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func run() async throws {
             let meter = try openMeter(options.config)
@@ -32,7 +33,8 @@ struct Customers: AsyncParsableCommand {
         )
         @OptionGroup var options: ConfigOption
         @Option(help: "The customer id.") var customer: String
-        @Option(help: "table or json (one object).") var format: OutputFormat = .table
+        @Option(help: FormatOption.tableOrJSON.help("one object"), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func run() async throws {
             let config = try loadConfig(options.config)
@@ -123,7 +125,8 @@ struct Customers: AsyncParsableCommand {
     struct Teams: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List teams and their customers.")
         @OptionGroup var options: ConfigOption
-        @Option(help: "table or json (an array of teams).") var format: OutputFormat = .table
+        @Option(help: FormatOption.tableOrJSON.help("an array of teams"), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func run() async throws {
             let meter = try openMeter(options.config)
@@ -151,7 +154,7 @@ struct CustomerView: Encodable {
 
     /// Reads the customer's view; an unknown customer is refused.
     static func load(_ id: String, from meter: MeterStore, currency: String) async throws -> CustomerView {
-        guard let record = try await meter.customer(id: id) else { throw MeterError.rejected("no customer with id \(id)") }
+        guard let record = try await meter.customer(id: id) else { throw MeterError.notFound(what: "customer", id: id) }
         let keys = try await meter.keys(customer: id)
         var limits = try await meter.limits(scope: .customer, scopeID: id)
         if let team = record.team { limits += try await meter.limits(scope: .team, scopeID: team) }

@@ -7,24 +7,28 @@ import TollgateStore
 struct Events: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print metered events, oldest first.",
-        discussion: "--since/--until take an ISO 8601 time (2026-11-21T10:00:00Z), a date (2026-11-21), or an age (30m, 12h, 7d).")
+        discussion: """
+            --from/--to (or --since/--until) take an ISO 8601 time (2026-11-21T10:00:00Z), a date (2026-11-21), or an age \
+            (30m, 12h, 7d); --period a calendar month (2026-11).
+            """)
+
+    /// What `--format` takes.
+    static let formats = FormatOption(.table, .jsonl, .csv)
 
     @OptionGroup var options: ConfigOption
     @Option(help: "Only this customer's events.") var customer: String?
-    @Option(help: "Events at or after this time.") var since: String?
-    @Option(help: "Events before this time.") var until: String?
+    @OptionGroup var range: TimeRangeOptions
     @Option(help: "At most this many events.") var limit: Int?
-    @Option(help: "table, jsonl or csv.") var format: String = "table"
+    @Option(help: Events.formats.help(), transform: Events.formats.read) var format = Events.formats.defaultFormat
 
     func run() async throws {
-        guard ["table", "jsonl", "csv"].contains(format) else { throw ValidationError("--format is table, jsonl or csv") }
-        let sinceDate = try since.map { try parseTime($0, option: "--since") }
-        let untilDate = try until.map { try parseTime($0, option: "--until") }
-        let events = try await openMeter(options.config).events(customer: customer, since: sinceDate, until: untilDate, limit: limit)
+        let (fromMs, toMs) = try range.bounds()
+        let date = { (milliseconds: Int64) in Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
+        let events = try await openMeter(options.config).events(customer: customer, since: fromMs.map(date), until: toMs.map(date), limit: limit)
         switch format {
-        case "jsonl":
+        case .jsonl:
             for event in events { print(EventFields.jsonLine(event)) }
-        case "csv":
+        case .csv:
             print(EventFields.names.joined(separator: ","))
             for event in events { print(EventFields.csvRow(event)) }
         default:
@@ -41,14 +45,4 @@ struct Events: AsyncParsableCommand {
                 rows: rows)
         }
     }
-}
-
-/// Parses an ISO 8601 time, a date, or an age such as `12h`.
-func parseTime(_ text: String, option: String) throws -> Date {
-    if let last = text.last, let amount = Double(text.dropLast()), amount >= 0 {
-        let unit: Double? = ["s": 1, "m": 60, "h": 3600, "d": 86400][last]
-        if let unit { return Date().addingTimeInterval(-amount * unit) }
-    }
-    if let milliseconds = Timestamps.parse(text) { return Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
-    throw ValidationError("\(option) expects an ISO 8601 time, a date or an age like 12h, not '\(text)'")
 }

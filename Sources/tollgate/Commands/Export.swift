@@ -73,7 +73,8 @@ struct Export: AsyncParsableCommand {
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Per sink: lines pending, sent, failed, dead and held, and the last error.")
         @OptionGroup var options: ConfigOption
-        @Option(help: "table or json.") var format: OutputFormat = .table
+        @Option(help: FormatOption.tableOrJSON.help(), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func run() async throws {
             let config = try loadConfig(options.config)
@@ -126,7 +127,8 @@ struct Export: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
         @Option(help: "The sink's name.") var sink: String
         @Option(help: "Only lines in this state (pending, failed, sent, dead, held).") var state: String?
-        @Option(help: "table or json.") var format: OutputFormat = .table
+        @Option(help: FormatOption.tableOrJSON.help(), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func run() async throws {
             let states: Set<ExportState>
@@ -157,7 +159,7 @@ struct Export: AsyncParsableCommand {
         static func json(_ line: ExportLine) -> [String: Any] {
             [
                 "key": line.key, "state": line.state.rawValue, "customer": line.customer, "period": line.period, "meter": line.meter,
-                "kind": line.kind, "description": line.description, "model": line.model ?? NSNull(), "version": line.version,
+                "kind": line.kind.rawValue, "description": line.description, "model": line.model ?? NSNull(), "version": line.version,
                 "correction": line.isCorrection, "quantity": line.quantity, "amount": line.amount.description,
                 "amount_due": line.amountDue.description, "currency": line.currency, "event_ids": line.eventIDs, "attempts": line.attempts,
                 "last_error": line.lastError ?? NSNull(), "usage_time": Timestamps.iso8601(line.usageMs),
@@ -192,36 +194,4 @@ func makeExporter(_ name: String, config: TollgateConfig) throws -> Exporter {
     let meter: MeterStore
     do { meter = try MeterStore(path: config.meter.path) } catch { throw ValidationError(error.description) }
     return Exporter(meter: meter, sink: SinkFactory.make(settings), rules: { rules }, logger: logger)
-}
-
-/// One progress line on standard error: redrawn in place on a terminal, a line per 10 % otherwise.
-final class ProgressLine: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lastDecile = -1
-    private var drawn = false
-    private let terminal = isatty(STDERR_FILENO) != 0
-
-    func show(done: Int, total: Int, label: String) {
-        guard total > 0 else { return }
-        lock.lock()
-        defer { lock.unlock() }
-        let width = 30
-        let filled = width * done / total
-        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        if terminal {
-            FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(done)/\(total)".utf8))
-            drawn = true
-        } else if done * 10 / total > lastDecile {
-            lastDecile = done * 10 / total
-            FileHandle.standardError.write(Data("\(label): \(done)/\(total)\n".utf8))
-        }
-    }
-
-    func finish() {
-        lock.lock()
-        defer { lock.unlock() }
-        if drawn { FileHandle.standardError.write(Data("\n".utf8)) }
-        drawn = false
-        lastDecile = -1
-    }
 }

@@ -29,18 +29,18 @@ struct Keys: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List keys (never the secrets).")
         @OptionGroup var options: ConfigOption
         @Option(help: "Only this customer's keys.") var customer: String?
-        @Option(help: "table or json.") var format: String = "table"
+        @Option(help: FormatOption.tableOrJSON.help(), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func run() async throws {
             let keys = try await openMeter(options.config).keys(customer: customer)
-            if format == "json" {
+            if format == .json {
                 let encoder = JSONEncoder()
                 encoder.keyEncodingStrategy = .convertToSnakeCase
                 encoder.outputFormatting = [.sortedKeys]
                 for key in keys { print(String(decoding: try encoder.encode(key), as: UTF8.self)) }
                 return
             }
-            guard format == "table" else { throw ValidationError("--format is table or json") }
             let rows = keys.map { key in
                 [
                     key.id, key.customer, key.prefix + "…", key.name ?? "", EventFields.timestamp(key.createdMs),
@@ -62,26 +62,4 @@ struct Keys: AsyncParsableCommand {
             print("revoked \(id)")
         }
     }
-}
-
-/// Opens the meter named by a config.
-func openMeter(_ configPath: String?) throws -> MeterStore {
-    let config = try loadConfig(configPath)
-    do {
-        return try MeterStore(path: config.meter.path)
-    } catch {
-        FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
-        throw ExitCode(1)
-    }
-}
-
-/// Prints rows as aligned columns.
-func printTable(header: [String], rows: [[String]]) {
-    var widths = header.map(\.count)
-    for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
-    func line(_ cells: [String]) -> String {
-        cells.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
-    }
-    print(line(header))
-    for row in rows { print(line(row)) }
 }

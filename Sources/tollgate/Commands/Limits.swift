@@ -12,11 +12,11 @@ struct Limits: AsyncParsableCommand {
             is a rate limit: 429 with Retry-After. The others are caps: a hard cap refuses with 402, a soft one only \
             fires alerts. Each threshold (a percent of the amount) fires one alert per period.
             """,
-        subcommands: [SetLimit.self, List.self, Remove.self, Alerts.self])
+        subcommands: [Create.self, List.self, Remove.self, Alerts.self])
 
-    /// `tollgate limits set`.
-    struct SetLimit: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "set", abstract: "Add a limit to a customer, a team or a key.")
+    /// `tollgate limits create`, also `limits set` (its first name).
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a limit to a customer, a team or a key.", aliases: ["set"])
         @OptionGroup var options: ConfigOption
         @OptionGroup var scope: LimitScopeOption
         @Option(help: "money, tokens or requests.") var metric: String
@@ -27,7 +27,8 @@ struct Limits: AsyncParsableCommand {
         var thresholds: String?
         @Option(help: "Count periods from this time (ISO 8601 or a date) instead of the UTC calendar.") var anchor: String?
         @Option(help: "A note.") var note: String?
-        @Option(help: "table or json.") var format: OutputFormat = .table
+        @Option(help: FormatOption.tableOrJSON.help(), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func validate() throws {
             _ = try limitMetric()
@@ -97,7 +98,8 @@ struct Limits: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List limits with what their current period has used.")
         @OptionGroup var options: ConfigOption
         @OptionGroup var scope: LimitScopeOption
-        @Option(help: "table or json (an array of limits with their status).") var format: OutputFormat = .table
+        @Option(help: FormatOption.tableOrJSON.help("an array of limits with their status"), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func validate() throws { _ = try scope.selected() }
 
@@ -132,7 +134,8 @@ struct Limits: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
         @Flag(help: "Only alerts not delivered yet.") var pending = false
         @Option(help: "At most this many alerts.") var limit: Int = 100
-        @Option(help: "table or json (an array of alerts).") var format: OutputFormat = .table
+        @Option(help: FormatOption.tableOrJSON.help("an array of alerts"), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
 
         func validate() throws {
             guard limit > 0 else { throw ValidationError("--limit expects a positive number, not \(limit)") }
@@ -146,7 +149,8 @@ struct Limits: AsyncParsableCommand {
                 header: ["fired", "id", "limit", "scope", "metric", "period", "threshold", "used", "amount", "delivery"],
                 rows: alerts.map { alert in
                     [
-                        Timestamps.iso8601(alert.firedMs), alert.id, alert.limitID, "\(alert.scope) \(alert.scopeID)", alert.metric, alert.period,
+                        Timestamps.iso8601(alert.firedMs), alert.id, alert.limitID, "\(alert.scope.rawValue) \(alert.scopeID)", alert.metric.rawValue,
+                        alert.period.rawValue,
                         "\(alert.threshold)%", alert.used, alert.amount + (alert.currency.map { " \($0)" } ?? ""), Self.delivery(alert),
                     ]
                 })

@@ -13,16 +13,16 @@ struct Lines: AsyncParsableCommand {
             Amounts are exact; amount_due is rounded half to even to the currency's minor unit. Nothing is written.
             """)
 
+    /// What `--format` takes.
+    static let formats = FormatOption(.table, .json, .csv)
+
     @OptionGroup var options: ConfigOption
-    @Option(help: "Calendar month (UTC), such as 2026-11.") var period: String?
-    @Option(help: "Start (inclusive), instead of --period.") var from: String?
-    @Option(help: "End (exclusive), instead of --period.") var to: String?
+    @OptionGroup var range: TimeRangeOptions
     @Option(help: "Only this customer.") var customer: String?
-    @Option(help: "table, json or csv.") var format: String = "table"
+    @Option(help: Lines.formats.help(), transform: Lines.formats.read) var format = Lines.formats.defaultFormat
 
     func run() async throws {
-        guard ["table", "json", "csv"].contains(format) else { throw ValidationError("--format is table, json or csv") }
-        let (startMs, endMs) = try periodRange(period: period, from: from, to: to)
+        let (startMs, endMs) = try range.closedBounds()
         let config = try loadConfig(options.config)
         let meter = try openMeter(options.config)
         var builder = PeriodAggregate.Builder()
@@ -30,8 +30,8 @@ struct Lines: AsyncParsableCommand {
         let statements = PeriodRater.statements(
             aggregates: builder.aggregates, rules: config.pricingRules, startMs: startMs, endMs: endMs, only: customer)
         switch format {
-        case "json": printJSON(["from": Timestamps.iso8601(startMs), "to": Timestamps.iso8601(endMs), "statements": statements.map(statementJSON)])
-        case "csv":
+        case .json: printJSON(["from": Timestamps.iso8601(startMs), "to": Timestamps.iso8601(endMs), "statements": statements.map(statementJSON)])
+        case .csv:
             print("customer,period_start,period_end,kind,description,model,meter,price_book,quantity,amount,amount_due,currency,cost,events,brackets")
             for statement in statements {
                 for line in statement.lines {
@@ -74,20 +74,6 @@ struct Lines: AsyncParsableCommand {
     }
 }
 
-/// [start, end) from `--period YYYY-MM` or `--from`/`--to`.
-func periodRange(period: String?, from: String?, to: String?) throws -> (Int64, Int64) {
-    if let period {
-        guard from == nil, to == nil else { throw ValidationError("give --period or --from/--to, not both") }
-        guard let month = Timestamps.month(period) else { throw ValidationError("--period expects a month such as 2026-11, not '\(period)'") }
-        return month
-    }
-    guard let from, let to else { throw ValidationError("give --period YYYY-MM, or both --from and --to") }
-    let start = Int64(try parseTime(from, option: "--from").timeIntervalSince1970 * 1000)
-    let end = Int64(try parseTime(to, option: "--to").timeIntervalSince1970 * 1000)
-    guard start < end else { throw ValidationError("--to must be after --from") }
-    return (start, end)
-}
-
 /// A rated period as JSON: lines with their brackets, exact amounts and amounts due (decimal strings).
 func statementJSON(_ statement: PeriodStatement) -> [String: Any] {
     [
@@ -122,10 +108,4 @@ func statementJSON(_ statement: PeriodStatement) -> [String: Any] {
             return object
         },
     ]
-}
-
-/// Prints a JSON object with sorted keys.
-func printJSON(_ object: Any) {
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-    print(String(decoding: data, as: UTF8.self))
 }

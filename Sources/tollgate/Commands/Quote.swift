@@ -37,7 +37,8 @@ struct Quote: AsyncParsableCommand {
     @Option(help: "Service tier: batch, flex, priority (default: standard).") var tier: String?
     @Option(help: "Price for this customer's terms (default: the default price book, else the markup).") var customer: String?
     @Option(help: "Price as of this time (ISO 8601; default: now).") var at: String?
-    @Option(help: "table or json.") var format: String = "table"
+    @Option(help: FormatOption.tableOrJSON.help(), transform: FormatOption.tableOrJSON.read)
+    var format = FormatOption.tableOrJSON.defaultFormat
     @Option(help: "Price every case of a JSON Lines file (`-`: stdin), one JSON result per line.") var cases: String?
 
     /// One usage to price.
@@ -57,11 +58,8 @@ struct Quote: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard ["table", "json"].contains(format) else { throw ValidationError("--format is table or json") }
         if cases != nil, model != nil { throw ValidationError("give --model or --cases, not both") }
-        let timestampMs =
-            try at.map { try parseTime($0, option: "--at") }.map { Int64($0.timeIntervalSince1970 * 1000) }
-            ?? Int64(Date().timeIntervalSince1970 * 1000)
+        let timestampMs = try at.map { try parseTimeMs($0, option: "--at") } ?? Int64(Date().timeIntervalSince1970 * 1000)
         let config = try loadConfig(options.config)
         var rules = config.pricingRules
         var fixedProvider: String?
@@ -92,7 +90,7 @@ struct Quote: AsyncParsableCommand {
             outputTokens: output, reasoningTokens: reasoning, inputAudioTokens: inputAudio, outputAudioTokens: outputAudio,
             webSearchRequests: webSearch)
         let quoted = try quote(Case(model: model, usage: usage, tier: tier), pricing: pricing)
-        if format == "json" {
+        if format == .json {
             print(try jsonLine(quoted.object))
             return
         }
@@ -231,22 +229,6 @@ struct Quote: AsyncParsableCommand {
             }
         }
         FileHandle.standardOutput.write(Data(output.utf8))
-        if failures > 0 {
-            FileHandle.standardError.write(Data("error: \(failures) of \(number) cases could not be priced\n".utf8))
-            throw ExitCode(1)
-        }
-    }
-}
-
-/// Reads a catalog file: a provider file or a catalog written by `tollgate rates import-litellm`.
-func loadCatalog(_ path: String) throws -> PriceCatalog {
-    guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-        throw ValidationError("cannot read the catalog \(path)")
-    }
-    do {
-        return try ProviderSpec.parse(yaml: text, file: path).catalog(currency: "USD")
-    } catch {
-        FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
-        throw ExitCode(2)
+        if failures > 0 { throw refusal("\(failures) of \(number) cases could not be priced") }
     }
 }

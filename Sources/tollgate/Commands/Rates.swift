@@ -207,8 +207,3 @@ struct Rates: AsyncParsableCommand {
         }
     }
 }
-
-/// Writes a line to stderr.
-func standardError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
-}

@@ -22,20 +22,20 @@ struct Report: AsyncParsableCommand {
                 count every event, refused and failed ones included (`errors` counts those with status 400 or more).
                 """)
 
+        /// What `--format` takes.
+        static let formats = FormatOption(.table, .csv, .json)
+
         @OptionGroup var options: ConfigOption
-        @Option(help: "Start (inclusive): ISO 8601 time, date, or age such as 7d.") var from: String?
-        @Option(help: "End (exclusive).") var to: String?
-        @Option(help: "A calendar month (UTC) instead of --from/--to, such as 2026-11.") var period: String?
+        @OptionGroup var range: TimeRangeOptions
         @Option(help: "Group by: customer, model, provider, feature, key, hour, day, month (comma-separated).") var by: String = "customer"
         @Option(help: "Only this customer.") var customer: String?
         @Option(help: "Only this provider.") var provider: String?
         @Option(help: "Only this model (as requested).") var model: String?
         @Option(help: "Order rows by revenue, cost, margin, margin_pct or requests, largest first (default: by group).") var sort: String?
         @Option(help: "At most this many rows (after sorting).") var limit: Int?
-        @Option(help: "table, csv or json.") var format: String = "table"
+        @Option(help: Report.Margin.formats.help(), transform: Report.Margin.formats.read) var format = Report.Margin.formats.defaultFormat
 
         func run() async throws {
-            guard ["table", "csv", "json"].contains(format) else { throw ValidationError("--format is table, csv or json") }
             if let sort, !MarginSort.allCases.map(\.rawValue).contains(sort) {
                 throw ValidationError("--sort is one of \(MarginSort.allCases.map(\.rawValue).joined(separator: ", "))")
             }
@@ -45,17 +45,7 @@ struct Report: AsyncParsableCommand {
             guard !dimensions.isEmpty else {
                 throw ValidationError("--by needs one or more of \(ReportDimension.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            var fromMs: Int64?
-            var toMs: Int64?
-            if let period {
-                guard from == nil, to == nil else { throw ValidationError("give --period or --from/--to, not both") }
-                guard let month = Timestamps.month(period) else { throw ValidationError("--period expects a month such as 2026-11, not '\(period)'") }
-                (fromMs, toMs) = (month.startMs, month.endMs)
-            } else {
-                fromMs = try from.map { try reportTimeMs($0, option: "--from") }
-                toMs = try to.map { try reportTimeMs($0, option: "--to") }
-                if let fromMs, let toMs, toMs <= fromMs { throw ValidationError("--to must be after --from") }
-            }
+            let (fromMs, toMs) = try range.bounds()
             let config = try loadConfig(options.config)
             let meter = try openMeter(options.config)
             var report = try await meter.marginReport(
@@ -64,8 +54,8 @@ struct Report: AsyncParsableCommand {
             if let limit { report.rows = Array(report.rows.prefix(limit)) }
             let currency = config.pricing.currency
             switch format {
-            case "json": printJSON(MarginOutput.json(report, defaultCurrency: currency))
-            case "csv": print(MarginOutput.csv(report), terminator: "")
+            case .json: printJSON(MarginOutput.json(report, defaultCurrency: currency))
+            case .csv: print(MarginOutput.csv(report), terminator: "")
             default: MarginOutput.table(report, defaultCurrency: currency)
             }
         }
@@ -88,13 +78,6 @@ struct Report: AsyncParsableCommand {
             print("rebuilt the rollups from \(count) events in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
         }
     }
-}
-
-/// A time option in milliseconds: an ISO 8601 time or date exactly as written (`.123` is 123 ms, not the 122.99…
-/// a round trip through `Date` can give), else an age such as `7d` before now.
-func reportTimeMs(_ text: String, option: String) throws -> Int64 {
-    if let milliseconds = Timestamps.parse(text) { return milliseconds }
-    return Int64((try parseTime(text, option: option).timeIntervalSince1970 * 1000).rounded())
 }
 
 /// How `--sort` orders rows.

@@ -16,14 +16,13 @@ struct Rerate: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigOption
     @Option(name: .customLong("price-book"), help: "The draft price book file.") var priceBook: String
-    @Option(help: "Start (inclusive): ISO 8601 time or date.") var from: String
-    @Option(help: "End (exclusive).") var to: String
+    @OptionGroup var range: TimeRangeOptions
     @Option(help: "Only this customer.") var customer: String?
-    @Option(help: "table or json.") var format: String = "table"
+    @Option(help: FormatOption.tableOrJSON.help(), transform: FormatOption.tableOrJSON.read)
+    var format = FormatOption.tableOrJSON.defaultFormat
 
     func run() async throws {
-        guard ["table", "json"].contains(format) else { throw ValidationError("--format is table or json") }
-        let (startMs, endMs) = try periodRange(period: nil, from: from, to: to)
+        let (startMs, endMs) = try range.closedBounds()
         let config = try loadConfig(options.config)
         let draft = try loadPriceBook(priceBook)
         let actualRules = config.pricingRules
@@ -71,7 +70,7 @@ struct Rerate: AsyncParsableCommand {
                 chargedCurrency == draftCurrency ? (revenue - charged).description : "n/a",
             ])
         }
-        if format == "json" {
+        if format == .json {
             printJSON([
                 "from": Timestamps.iso8601(startMs), "to": Timestamps.iso8601(endMs), "draft": draft.name, "customers": rows,
             ])
@@ -90,7 +89,6 @@ func loadPriceBook(_ path: String) throws -> PriceBook {
     do {
         return try PriceBookFile.parse(yaml: text, file: path, name: ((path as NSString).lastPathComponent as NSString).deletingPathExtension)
     } catch {
-        FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
-        throw ExitCode(2)
+        throw refusal(error.description, exitCode: ExitCode(2))
     }
 }

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import Logging
-import TollgateConfiguration
 import TollgateCore
 
 /// `tollgate serve`: runs the proxy until SIGTERM or SIGINT.
@@ -37,22 +36,4 @@ struct Serve: AsyncParsableCommand {
             logger.notice("tollgate listening on http://\(host):\(port) — \(summary)")
         }
     }
-}
-
-/// Loads a config or exits with its error in `FILE:LINE: message` form.
-func loadConfig(_ path: String?) throws -> TollgateConfig {
-    do {
-        return try ConfigFiles.load(path: path)
-    } catch {
-        FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
-        throw ExitCode(2)
-    }
-}
-
-/// A logger writing to standard error at the configured level.
-func makeLogger(level: String) -> Logger {
-    LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
-    var logger = Logger(label: "tollgate")
-    logger.logLevel = Logger.Level(rawValue: level) ?? .info
-    return logger
 }

@@ -15,39 +15,37 @@ struct Statement: AsyncParsableCommand {
             exact, amounts due rounded half to even to the currency's minor unit. docs/STATEMENTS.md explains each figure.
             """)
 
+    /// What `--format` takes.
+    static let formats = FormatOption(.html, .csv, .eventsCSV, .json)
+
     @OptionGroup var options: ConfigOption
     @Option(help: "The customer.") var customer: String
-    @Option(help: "Calendar month (UTC), such as 2026-11.") var period: String?
-    @Option(help: "Start (inclusive), instead of --period.") var from: String?
-    @Option(help: "End (exclusive), instead of --period.") var to: String?
-    @Option(help: "html, csv, events-csv or json.") var format: String = "html"
+    @OptionGroup var range: TimeRangeOptions
+    @Option(help: Statement.formats.help(), transform: Statement.formats.read) var format = Statement.formats.defaultFormat
     @Option(help: "Write to this file instead of standard output.") var output: String?
 
     func run() async throws {
-        guard ["html", "csv", "events-csv", "json"].contains(format) else { throw ValidationError("--format is html, csv, events-csv or json") }
-        let (startMs, endMs) = try periodRange(period: period, from: from, to: to)
+        let (startMs, endMs) = try range.closedBounds()
         let config = try loadConfig(options.config)
         let meter = try openMeter(options.config)
         let statement: CustomerStatement
         do {
             statement = try await meter.customerStatement(customer: customer, startMs: startMs, endMs: endMs, rules: config.pricingRules)
         } catch {
-            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
-            throw ExitCode(1)
+            throw refusal(error.description)
         }
         let text: String
         switch format {
-        case "csv": text = StatementCSV.lines(statement)
-        case "events-csv": text = StatementCSV.events(statement)
-        case "json": text = Self.jsonText(statement)
+        case .csv: text = StatementCSV.lines(statement)
+        case .eventsCSV: text = StatementCSV.events(statement)
+        case .json: text = Self.jsonText(statement)
         default: text = StatementHTML.render(statement)
         }
         if let output {
             do {
                 try Data(text.utf8).write(to: URL(fileURLWithPath: output))
             } catch {
-                FileHandle.standardError.write(Data("error: cannot write \(output): \(error.localizedDescription)\n".utf8))
-                throw ExitCode(1)
+                throw refusal("cannot write \(output): \(error.localizedDescription)")
             }
         } else {
             print(text, terminator: "")
@@ -102,7 +100,7 @@ struct Statement: AsyncParsableCommand {
                     ],
                     "movements": credits.movements.map { movement -> [String: Any] in
                         [
-                            "kind": movement.kind, "time": Timestamps.iso8601(movement.timestampMs), "amount": movement.amount.description,
+                            "kind": movement.kind.rawValue, "time": Timestamps.iso8601(movement.timestampMs), "amount": movement.amount.description,
                             "grant_id": movement.grantID ?? NSNull(), "note": movement.note ?? NSNull(),
                         ]
                     },

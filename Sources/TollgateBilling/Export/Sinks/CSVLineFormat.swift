@@ -25,7 +25,7 @@ struct CSVLineFormat: FileLineFormat {
         let line = outbound.line
         let cells: [String] = [
             line.key, line.customer, outbound.externalCustomerID ?? "", line.period, FileCells.time(line.periodStartMs),
-            FileCells.time(line.periodEndMs), line.meter, line.kind, line.description, line.model ?? "", String(line.version),
+            FileCells.time(line.periodEndMs), line.meter, line.kind.rawValue, line.description, line.model ?? "", String(line.version),
             line.isCorrection ? "true" : "false", line.isCorrection ? line.period : "", String(line.quantity), String(line.usage.inputTokens),
             String(line.usage.cacheReadTokens), String(line.usage.cacheWriteTokens), String(line.usage.outputTokens),
             String(line.usage.reasoningTokens), line.amount.description, line.amountDue.description, line.currency,

@@ -47,7 +47,7 @@ struct FOCUSFormat: FileLineFormat {
         let cells: [String?] = [
             amount, amount, amount, amount, line.currency, line.customer, FileCells.time(billing.startMs), FileCells.time(billing.endMs),
             FileCells.time(line.periodStartMs), FileCells.time(line.periodEndMs), Self.category(line.kind),
-            line.isCorrection ? "Correction" : nil, line.description, line.kind == "usage" || line.kind == "charge" ? "Usage-Based" : "Recurring",
+            line.isCorrection ? "Correction" : nil, line.description, line.kind == .usage || line.kind == .charge ? "Usage-Based" : "Recurring",
             quantities.consumed.map { String($0.quantity) }, quantities.consumed?.unit, quantities.pricing.map { String($0.quantity) },
             quantities.pricing?.unit, Self.category(line.kind) == "Adjustment" ? nil : "Standard", unitPrice, unitPrice, "LLM inference",
             "AI and Machine Learning", line.model, line.customer, "Tollgate", "Tollgate", line.key, line.meter, String(line.version),
@@ -61,25 +61,25 @@ struct FOCUSFormat: FileLineFormat {
     }
 
     /// FOCUS's ChargeCategory of a line kind.
-    static func category(_ kind: String) -> String {
+    static func category(_ kind: RatedLine.Kind) -> String {
         switch kind {
-        case "base_fee": "Purchase"
-        case "discount", "minimum": "Adjustment"
-        default: "Usage"
+        case .baseFee: "Purchase"
+        case .discount, .minimum: "Adjustment"
+        case .usage, .charge: "Usage"
         }
     }
 
     /// What a line consumed and what it is priced on, each a quantity in a unit; `nil` when FOCUS wants null.
     static func quantities(_ line: ExportLine) -> (consumed: (quantity: Int, unit: String)?, pricing: (quantity: Int, unit: String)?) {
         switch line.kind {
-        case "usage":
+        case .usage:
             let tokens = (quantity: line.usage.totalTokens, unit: "Tokens")
             return (tokens, tokens)
-        case "charge":
+        case .charge:
             let units = (quantity: line.quantity, unit: chargeUnit(line.meter))
             return (units, units)
-        case "base_fee": return (nil, (line.quantity, "Months"))
-        default: return (nil, nil)
+        case .baseFee: return (nil, (line.quantity, "Months"))
+        case .discount, .minimum: return (nil, nil)
         }
     }
 
@@ -99,9 +99,9 @@ struct FOCUSFormat: FileLineFormat {
     /// per-thousand pricing); `nil` otherwise (usage lines: each token class has its own price).
     static func listUnitPrice(_ line: ExportLine) -> String? {
         switch line.kind {
-        case "base_fee":
+        case .baseFee:
             return line.quantity == 1 ? line.amount.description : nil
-        case "charge":
+        case .charge:
             guard line.quantity > 0,
                 let brackets = try? JSONSerialization.jsonObject(with: Data(line.bracketsJSON.utf8)) as? [[String: Any]]
             else { return nil }
@@ -112,7 +112,7 @@ struct FOCUSFormat: FileLineFormat {
                 price.times(line.quantity) == line.amount
             else { return nil }
             return price.description
-        default:
+        case .usage, .discount, .minimum:
             return nil
         }
     }

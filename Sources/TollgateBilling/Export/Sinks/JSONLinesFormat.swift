@@ -22,7 +22,7 @@ struct JSONLinesFormat: FileLineFormat {
             ("period_start", Self.string(FileCells.time(line.periodStartMs))),
             ("period_end", Self.string(FileCells.time(line.periodEndMs))),
             ("meter", Self.string(line.meter)),
-            ("kind", Self.string(line.kind)),
+            ("kind", Self.string(line.kind.rawValue)),
             ("description", Self.string(line.description)),
             ("model", Self.string(line.model)),
             ("version", String(line.version)),

@@ -25,10 +25,7 @@ import TollgateStore
 /// (the same key in flight), 429 (with `Retry-After`) and 5xx retried; no answer retried.
 struct StripeSink: BillingSink {
     /// What the sink sends.
-    enum Mode: String, Sendable {
-        case invoiceItems = "invoice_items"
-        case meterEvents = "meter_events"
-    }
+    typealias Mode = SinkSettings.StripeMode
 
     /// One request: form fields in order and the `Idempotency-Key` header, if any; or why the line cannot be sent.
     enum Request {
@@ -51,7 +48,7 @@ struct StripeSink: BillingSink {
         self.http = SinkHTTP(settings: settings)
     }
 
-    var mode: Mode { Mode(rawValue: settings.stripeMode) ?? .invoiceItems }
+    var mode: Mode { settings.stripeMode }
     var batchLimit: Int { 1 }
     var needsCustomerID: Bool { true }
 
@@ -99,7 +96,7 @@ struct StripeSink: BillingSink {
             ("period[end]", String(SinkWire.unixSeconds(line.periodEndMs))),
         ]
         var metadata: [(String, String)] = [
-            ("tollgate_key", line.key), ("customer", line.customer), ("period", line.period), ("meter", line.meter), ("kind", line.kind),
+            ("tollgate_key", line.key), ("customer", line.customer), ("period", line.period), ("meter", line.meter), ("kind", line.kind.rawValue),
         ]
         if let model = line.model { metadata.append(("model", model)) }
         metadata += [
@@ -119,13 +116,13 @@ struct StripeSink: BillingSink {
         guard line.key.count <= maxNameLength else { return .refuse("the key \(line.key) is longer than Stripe's \(maxNameLength)") }
         let value: Int
         switch line.kind {
-        case "usage":
+        case .usage:
             value = line.usage.inputTokens + line.usage.cacheReadTokens + line.usage.cacheWriteTokens + line.usage.outputTokens
-        case "charge":
+        case .charge:
             value = line.quantity
-        default:
+        case .baseFee, .discount, .minimum:
             return .hold(
-                "a \(line.kind) line (\(line.amount) \(line.currency)) has no usage for a Stripe meter event: "
+                "a \(line.kind.rawValue) line (\(line.amount) \(line.currency)) has no usage for a Stripe meter event: "
                     + "price it in Stripe, or export with mode invoice_items")
         }
         if line.isCorrection, value <= 0 {
