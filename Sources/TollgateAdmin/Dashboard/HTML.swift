@@ -146,10 +146,9 @@ enum Figures {
     /// A margin percentage (`12.34 %`), or a dash without revenue.
     static func percent(_ text: String?) -> String { text.map { "\($0) %" } ?? "—" }
 
-    /// A time as `2026-11-21 10:00:00 UTC` (to the second).
+    /// A time as `2026-11-21 10:00:00 UTC` (to the second, rounded down).
     static func time(_ milliseconds: Int64) -> String {
-        let iso = Timestamps.iso8601(milliseconds - DashboardRange.positiveRemainder(milliseconds, 1000))
-        return iso.replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: " UTC")
+        Timestamps.iso8601(milliseconds, fraction: .wholeSeconds).replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: " UTC")
     }
 
     /// Digits with a comma every three from the right.

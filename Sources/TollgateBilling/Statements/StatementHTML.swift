@@ -260,8 +260,8 @@ public enum StatementHTML {
     static func periodLabel(_ statement: CustomerStatement) -> String {
         let month = Timestamps.monthName(of: statement.startMs)
         if let range = Timestamps.month(month), range.startMs == statement.startMs, range.endMs == statement.endMs { return month }
-        let last = String(Timestamps.iso8601(statement.endMs - 1).prefix(10))
-        let first = String(Timestamps.iso8601(statement.startMs).prefix(10))
+        let last = Timestamps.date(of: statement.endMs - 1)
+        let first = Timestamps.date(of: statement.startMs)
         return first == last ? first : "\(first) – \(last)"
     }
 
