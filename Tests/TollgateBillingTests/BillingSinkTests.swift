@@ -588,10 +588,10 @@ struct BillingSinkTests {
         return settings
     }
 
-    static func reply(_ status: Int, _ body: String = "", retryAfter: String? = nil) -> SinkHTTP.Reply {
+    static func reply(_ status: Int, _ body: String = "", retryAfter: String? = nil) -> HTTPReply {
         var headers = HTTPHeaders()
         if let retryAfter { headers.add(name: "Retry-After", value: retryAfter) }
-        return SinkHTTP.Reply(status: status, headers: headers, body: body)
+        return HTTPReply(status: status, headers: headers, body: body)
     }
 
     struct NotAPost: Error {}

@@ -57,7 +57,7 @@ enum SinkWire {
 
     /// The human part of a JSON error reply (`detail`, `message`, `error.message`, `error`, `title`), else the reply's
     /// start.
-    static func errorMessage(_ reply: SinkHTTP.Reply) -> String {
+    static func errorMessage(_ reply: HTTPReply) -> String {
         let object = jsonObject(reply.body) as? [String: Any]
         let error = object?["error"]
         let candidates: [Any?] = [object?["detail"], object?["message"], (error as? [String: Any])?["message"], error, object?["title"]]
@@ -68,7 +68,7 @@ enum SinkWire {
     /// For APIs that refuse a whole request over its first bad event and name it (`event 3: time is required`): that
     /// event refused with the reason, the others `nil` (not ingested: send them again); a refusal that names no event
     /// refuses every event; any other answer is the usual reading for every event.
-    static func readingIndexedRefusal(_ reply: SinkHTTP.Reply, count: Int, system: String) -> [SendOutcome?] {
+    static func readingIndexedRefusal(_ reply: HTTPReply, count: Int, system: String) -> [SendOutcome?] {
         guard case .rejected = reply.outcome else { return Array(repeating: reply.outcome, count: count) }
         let message = errorMessage(reply)
         if let index = eventIndex(in: message), (0..<count).contains(index) {
@@ -91,8 +91,8 @@ enum SinkWire {
     /// every event is decided. A request that decides nothing, or gets no answer, leaves its events to retry.
     static func sendInRounds(
         _ lines: [OutboundLine], system: String,
-        post: ([OutboundLine]) async throws(SinkTransportError) -> SinkHTTP.Reply,
-        read: (SinkHTTP.Reply, [OutboundLine]) -> [SendOutcome?]
+        post: ([OutboundLine]) async throws(SinkTransportError) -> HTTPReply,
+        read: (HTTPReply, [OutboundLine]) -> [SendOutcome?]
     ) async -> [SendOutcome] {
         var outcomes = [SendOutcome?](repeating: nil, count: lines.count)
         var sendable: [Int] = []

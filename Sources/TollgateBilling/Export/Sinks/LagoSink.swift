@@ -64,7 +64,7 @@ struct LagoSink: BillingSink {
     }
 
     /// What an answer says about each event of the request (`nil`: not ingested, send it again).
-    static func reading(_ reply: SinkHTTP.Reply, count: Int) -> [SendOutcome?] {
+    static func reading(_ reply: HTTPReply, count: Int) -> [SendOutcome?] {
         guard reply.status == 422 else { return Array(repeating: reply.outcome, count: count) }
         let object = SinkWire.jsonObject(reply.body) as? [String: Any]
         let details = object?["error_details"] as? [String: Any] ?? [:]

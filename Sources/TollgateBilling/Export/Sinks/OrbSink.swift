@@ -52,7 +52,7 @@ struct OrbSink: BillingSink {
     }
 
     /// What an answer says about each event of the request, by key.
-    static func reading(_ reply: SinkHTTP.Reply, keys: [String]) -> [SendOutcome?] {
+    static func reading(_ reply: HTTPReply, keys: [String]) -> [SendOutcome?] {
         guard (200..<300).contains(reply.status) else {
             if case .rejected = reply.outcome {
                 return Array(
