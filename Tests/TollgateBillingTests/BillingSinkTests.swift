@@ -42,8 +42,8 @@ struct BillingSinkTests {
         #expect(SinkWire.unixSeconds(Self.usageMs) == 1_795_255_200)
         #expect(SinkWire.unixSeconds(Self.november.endMs - 1) == Self.november.endMs / 1000 - 1)
         #expect(SinkWire.unixSeconds(-1) == -1)
-        #expect(SinkWire.rfc3339(Self.usageMs) == "2026-11-21T10:00:00.250Z")
-        #expect(SinkWire.rfc3339(Self.november.startMs) == "2026-11-01T00:00:00Z")
+        #expect(Timestamps.iso8601(Self.usageMs) == "2026-11-21T10:00:00.250Z")
+        #expect(Timestamps.iso8601(Self.november.startMs) == "2026-11-01T00:00:00Z")
     }
 
     @Test(
@@ -251,9 +251,10 @@ struct BillingSinkTests {
     func lagoRequest() throws {
         let line = Self.usageLine()
         let document = try Self.object(
-            LagoSink.body([.init(line: line, externalCustomerID: "sub_1"), .init(line: Self.jpyLine(), externalCustomerID: "sub_2")], code: "llm"))
+            LagoWire.body(
+                [.init(line: line, externalCustomerID: "sub_1"), .init(line: Self.jpyLine(), externalCustomerID: "sub_2")], eventName: "llm"))
         let events = try #require(document["events"] as? [[String: Any]])
-        #expect(LagoSink.path == "/api/v1/events/batch" && events.count == 2 && document.count == 1)
+        #expect(LagoWire.path == "/api/v1/events/batch" && events.count == 2 && document.count == 1)
         let event = events[0]
         #expect(Set(event.keys) == ["transaction_id", "external_subscription_id", "code", "timestamp", "properties", "precise_total_amount_cents"])
         #expect(event["transaction_id"] as? String == line.key && event["external_subscription_id"] as? String == "sub_1")
@@ -261,7 +262,8 @@ struct BillingSinkTests {
         #expect(event["precise_total_amount_cents"] as? String == "1234.56789")
         #expect(event["properties"] as? [String: String] == SinkWire.properties(line))
         #expect(events[1]["precise_total_amount_cents"] as? String == "12.345675")  // JPY has no minor unit
-        let correction = try Self.object(LagoSink.body([.init(line: Self.usageLine(version: 1, amount: "-2"), externalCustomerID: "s")], code: "c"))
+        let correction = try Self.object(
+            LagoWire.body([.init(line: Self.usageLine(version: 1, amount: "-2"), externalCustomerID: "s")], eventName: "c"))
         let properties = try #require((correction["events"] as? [[String: Any]])?.first?["properties"] as? [String: String])
         #expect(properties["correction"] == "true" && properties["original_period"] == "2026-11")
         #expect((correction["events"] as? [[String: Any]])?.first?["precise_total_amount_cents"] as? String == "-200")
@@ -269,12 +271,12 @@ struct BillingSinkTests {
 
     @Test("Lago answers: 2xx sent; a 422 of duplicates marks those sent and leaves the others for a follow-up")
     func lagoDuplicates() {
-        #expect(LagoSink.reading(Self.reply(200, #"{"events":[]}"#), count: 2) == [.sent, .sent])
+        #expect(LagoWire.reading(Self.reply(200, #"{"events":[]}"#), count: 2) == [.sent, .sent])
         let duplicates =
             #"{"status":422,"error":"Unprocessable Entity","code":"validation_errors","error_details":{"0":["transaction_id: value_already_exist"],"2":["transaction_id: value_already_exist"]}}"#
-        #expect(LagoSink.reading(Self.reply(422, duplicates), count: 4) == [.sent, nil, .sent, nil])
+        #expect(LagoWire.reading(Self.reply(422, duplicates), count: 4) == [.sent, nil, .sent, nil])
         let fieldShape = #"{"status":422,"error_details":{"1":{"transaction_id":["value_already_exist"]}}}"#
-        #expect(LagoSink.reading(Self.reply(422, fieldShape), count: 2) == [nil, .sent])
+        #expect(LagoWire.reading(Self.reply(422, fieldShape), count: 2) == [nil, .sent])
     }
 
     @Test("Lago answers: other 422s refuse the events they name (the rest go again), or all when none is named; 429/500 retry")
@@ -282,19 +284,19 @@ struct BillingSinkTests {
         let mixed =
             #"{"status":422,"error_details":{"0":["transaction_id: value_already_exist"],"1":["code: value_is_mandatory","timestamp: invalid_format"],"2":["transaction_id: value_already_exist","precise_total_amount_cents: invalid_format"]}}"#
         #expect(
-            LagoSink.reading(Self.reply(422, mixed), count: 4) == [
+            LagoWire.reading(Self.reply(422, mixed), count: 4) == [
                 .sent, .rejected("Lago refused the event (HTTP 422): code: value_is_mandatory, timestamp: invalid_format"),
                 .rejected("Lago refused the event (HTTP 422): transaction_id: value_already_exist, precise_total_amount_cents: invalid_format"),
                 nil,
             ])
         let whole = #"{"status":422,"error_details":{"events":["too_many_events"]}}"#
-        let all = LagoSink.reading(Self.reply(422, whole), count: 2)
+        let all = LagoWire.reading(Self.reply(422, whole), count: 2)
         #expect(all.count == 2 && all.allSatisfy { if case .rejected(let reason) = $0 { reason.contains("too_many_events") } else { false } })
-        #expect(LagoSink.reading(Self.reply(422, "not json"), count: 1) == [.rejected("Lago refused the batch: HTTP 422: not json")])
+        #expect(LagoWire.reading(Self.reply(422, "not json"), count: 1) == [.rejected("Lago refused the batch: HTTP 422: not json")])
         #expect(
-            LagoSink.reading(Self.reply(429, "", retryAfter: "3"), count: 2) == Array(repeating: .retry("HTTP 429", retryAfterSeconds: 3), count: 2))
-        #expect(LagoSink.reading(Self.reply(500, "boom"), count: 1) == [.retry("HTTP 500: boom", retryAfterSeconds: nil)])
-        #expect(LagoSink.reading(Self.reply(400, "bad"), count: 1) == [.rejected("HTTP 400: bad")])
+            LagoWire.reading(Self.reply(429, "", retryAfter: "3"), count: 2) == Array(repeating: .retry("HTTP 429", retryAfterSeconds: 3), count: 2))
+        #expect(LagoWire.reading(Self.reply(500, "boom"), count: 1) == [.retry("HTTP 500: boom", retryAfterSeconds: nil)])
+        #expect(LagoWire.reading(Self.reply(400, "bad"), count: 1) == [.rejected("HTTP 400: bad")])
     }
 
     // MARK: - OpenMeter
@@ -303,8 +305,8 @@ struct BillingSinkTests {
     func openMeterRequest() throws {
         let line = Self.usageLine()
         let events = try #require(
-            try Self.json(OpenMeterSink.body([.init(line: line, externalCustomerID: "customer-1")], type: "llm_usage")) as? [[String: Any]])
-        #expect(OpenMeterSink.path == "/api/v1/events" && OpenMeterSink.contentType == "application/cloudevents-batch+json")
+            try Self.json(OpenMeterWire.body([.init(line: line, externalCustomerID: "customer-1")], eventName: "llm_usage")) as? [[String: Any]])
+        #expect(OpenMeterWire.path == "/api/v1/events" && OpenMeterWire.contentType == "application/cloudevents-batch+json")
         let event = try #require(events.first)
         #expect(Set(event.keys) == ["specversion", "id", "source", "type", "subject", "time", "data"])
         #expect(event["specversion"] as? String == "1.0" && event["id"] as? String == line.key && event["source"] as? String == "tollgate")
@@ -339,8 +341,8 @@ struct BillingSinkTests {
     func metronomeRequest() throws {
         let line = Self.usageLine(version: 1, amount: "0.25")
         let events = try #require(
-            try Self.json(MetronomeSink.body([.init(line: line, externalCustomerID: "9f2c")], eventType: "tokens")) as? [[String: Any]])
-        #expect(MetronomeSink.path == "/v1/ingest" && events.count == 1)
+            try Self.json(MetronomeWire.body([.init(line: line, externalCustomerID: "9f2c")], eventName: "tokens")) as? [[String: Any]])
+        #expect(MetronomeWire.path == "/v1/ingest" && events.count == 1)
         let event = try #require(events.first)
         #expect(Set(event.keys) == ["transaction_id", "customer_id", "event_type", "timestamp", "properties"])
         #expect(event["transaction_id"] as? String == line.key && event["customer_id"] as? String == "9f2c")
@@ -365,13 +367,26 @@ struct BillingSinkTests {
         #expect(SinkWire.readingIndexedRefusal(Self.reply(502, ""), count: 1, system: "M") == [.retry("HTTP 502", retryAfterSeconds: nil)])
     }
 
+    @Test("OpenMeter and Metronome read answers the indexed way, under their own names; Lago and Orb their own way")
+    func wireReadings() {
+        let batch = (0..<2).map { OutboundLine(line: Self.usageLine(key: Self.key($0)), externalCustomerID: "ext") }
+        let named = Self.reply(400, #"{"detail":"event 1: time is required"}"#)
+        #expect(OpenMeterWire.reading(named, of: batch) == [nil, .rejected("OpenMeter refused the event (HTTP 400): event 1: time is required")])
+        #expect(MetronomeWire.reading(named, of: batch) == [nil, .rejected("Metronome refused the event (HTTP 400): event 1: time is required")])
+        let duplicate = Self.reply(422, #"{"error_details":{"1":["transaction_id: value_already_exist"]}}"#)
+        #expect(LagoWire.reading(duplicate, of: batch) == LagoWire.reading(duplicate, count: 2))
+        let orb = Self.reply(200, #"{"validation_failed":[],"debug":{"ingested":[],"duplicate":["\#(Self.key(0))"]}}"#)
+        #expect(OrbWire.reading(orb, of: batch) == OrbWire.reading(orb, keys: [Self.key(0), Self.key(1)]))
+        #expect([LagoWire.contentType, MetronomeWire.contentType, OrbWire.contentType] == Array(repeating: "application/json", count: 3))
+    }
+
     // MARK: - Orb
 
     @Test("Orb: {events} with idempotency_key = key, external_customer_id, event_name, ISO 8601 timestamp, flat properties")
     func orbRequest() throws {
         let line = Self.chargeLine(quantity: 5)
-        let document = try Self.object(OrbSink.body([.init(line: line, externalCustomerID: "ext-acme")], eventName: "api_calls"))
-        #expect(OrbSink.path == "/ingest?debug=true")
+        let document = try Self.object(OrbWire.body([.init(line: line, externalCustomerID: "ext-acme")], eventName: "api_calls"))
+        #expect(OrbWire.path == "/ingest?debug=true")
         let event = try #require((document["events"] as? [[String: Any]])?.first)
         #expect(Set(event.keys) == ["idempotency_key", "external_customer_id", "event_name", "timestamp", "properties"])
         #expect(event["idempotency_key"] as? String == line.key && event["external_customer_id"] as? String == "ext-acme")
@@ -388,16 +403,16 @@ struct BillingSinkTests {
              "debug":{"ingested":["tg_a"],"duplicate":["tg_c"]}}
             """#
         #expect(
-            OrbSink.reading(Self.reply(200, body), keys: keys) == [
+            OrbWire.reading(Self.reply(200, body), keys: keys) == [
                 .sent, .rejected("Orb refused the event: timestamp is more than 1 hour ahead; properties must be a flat object"), .sent,
                 .retry("Orb's answer lists the event neither as ingested nor as a duplicate", retryAfterSeconds: nil),
             ])
-        #expect(OrbSink.reading(Self.reply(200, #"{"validation_failed":[]}"#), keys: keys) == Array(repeating: .sent, count: 4))
+        #expect(OrbWire.reading(Self.reply(200, #"{"validation_failed":[]}"#), keys: keys) == Array(repeating: .sent, count: 4))
         #expect(
-            OrbSink.reading(Self.reply(400, #"{"title":"events must be a non-empty array","status":400}"#), keys: ["tg_a"])
+            OrbWire.reading(Self.reply(400, #"{"title":"events must be a non-empty array","status":400}"#), keys: ["tg_a"])
                 == [.rejected("Orb refused the request (HTTP 400): events must be a non-empty array")])
-        #expect(OrbSink.reading(Self.reply(429, "", retryAfter: "4"), keys: ["tg_a"]) == [.retry("HTTP 429", retryAfterSeconds: 4)])
-        #expect(OrbSink.reading(Self.reply(500, ""), keys: ["tg_a"]) == [.retry("HTTP 500", retryAfterSeconds: nil)])
+        #expect(OrbWire.reading(Self.reply(429, "", retryAfter: "4"), keys: ["tg_a"]) == [.retry("HTTP 429", retryAfterSeconds: 4)])
+        #expect(OrbWire.reading(Self.reply(500, ""), keys: ["tg_a"]) == [.retry("HTTP 500", retryAfterSeconds: nil)])
     }
 
     // MARK: - Sinks
