@@ -111,12 +111,8 @@ public struct Dashboard: Sendable {
             var headers = HTTPFields()
             headers[.contentType] = "text/html; charset=utf-8"
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: page)))
-        } catch let error as MeterError {
-            if case .rejected(let reason) = error {
-                return DashboardPages.response(
-                    DashboardPages.error(DashboardError(status: .notFound, message: reason), nowMs: now()), status: .notFound)
-            }
-            return await page { throw error }
+        } catch MeterError.rejected(let reason) {
+            return DashboardPages.response(DashboardPages.error(DashboardError(status: .notFound, message: reason), nowMs: now()), status: .notFound)
         } catch {
             return await page { throw error }
         }

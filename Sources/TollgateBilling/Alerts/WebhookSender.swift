@@ -25,8 +25,6 @@ public final class WebhookSender: Service, Sendable {
     static let eventType = "limit.threshold_crossed"
     /// Deliveries in flight at once within a pass, so that one slow receiver does not hold back the rest.
     static let concurrentDeliveries = 8
-    /// The longest `Retry-After` honoured: a day.
-    static let maxRetryAfterSeconds = RetryBackoff.maxRetryAfterSeconds
 
     /// The client deliveries go through when none is given: lives as long as the process, so it needs no
     /// shutdown. Redirects are not followed (a 3xx is a failed delivery, as with Stripe).
