@@ -11,8 +11,8 @@ import TollgateCore
 @testable import TollgateStore
 
 /// The API sinks' requests (paths, headers, form and JSON fields, limits) and their reading of every answer, from their
-/// pure parts; then each sink end to end against a scripted receiver on loopback. The e2e suite drives the same sinks
-/// against Tests/e2e/billing_sim.py; with `BILLING_SIM_ORIGIN` (and `BILLING_SIM_KEY`) set, the last test here does too.
+/// pure parts; then each sink end to end against a scripted receiver on loopback, and through faults and repeats
+/// against a stub of the systems' ingestion. The e2e suite drives the same sinks against Tests/e2e/billing_sim.py.
 @Suite("Billing sinks")
 struct BillingSinkTests {
     /// 2026-11-21T10:00:00.250Z.
@@ -42,8 +42,8 @@ struct BillingSinkTests {
         #expect(SinkWire.unixSeconds(Self.usageMs) == 1_795_255_200)
         #expect(SinkWire.unixSeconds(Self.november.endMs - 1) == Self.november.endMs / 1000 - 1)
         #expect(SinkWire.unixSeconds(-1) == -1)
-        #expect(SinkWire.rfc3339(Self.usageMs) == "2026-11-21T10:00:00.250Z")
-        #expect(SinkWire.rfc3339(Self.november.startMs) == "2026-11-01T00:00:00Z")
+        #expect(Timestamps.iso8601(Self.usageMs) == "2026-11-21T10:00:00.250Z")
+        #expect(Timestamps.iso8601(Self.november.startMs) == "2026-11-01T00:00:00Z")
     }
 
     @Test(
@@ -251,9 +251,10 @@ struct BillingSinkTests {
     func lagoRequest() throws {
         let line = Self.usageLine()
         let document = try Self.object(
-            LagoSink.body([.init(line: line, externalCustomerID: "sub_1"), .init(line: Self.jpyLine(), externalCustomerID: "sub_2")], code: "llm"))
+            LagoWire.body(
+                [.init(line: line, externalCustomerID: "sub_1"), .init(line: Self.jpyLine(), externalCustomerID: "sub_2")], eventName: "llm"))
         let events = try #require(document["events"] as? [[String: Any]])
-        #expect(LagoSink.path == "/api/v1/events/batch" && events.count == 2 && document.count == 1)
+        #expect(LagoWire.path == "/api/v1/events/batch" && events.count == 2 && document.count == 1)
         let event = events[0]
         #expect(Set(event.keys) == ["transaction_id", "external_subscription_id", "code", "timestamp", "properties", "precise_total_amount_cents"])
         #expect(event["transaction_id"] as? String == line.key && event["external_subscription_id"] as? String == "sub_1")
@@ -261,7 +262,8 @@ struct BillingSinkTests {
         #expect(event["precise_total_amount_cents"] as? String == "1234.56789")
         #expect(event["properties"] as? [String: String] == SinkWire.properties(line))
         #expect(events[1]["precise_total_amount_cents"] as? String == "12.345675")  // JPY has no minor unit
-        let correction = try Self.object(LagoSink.body([.init(line: Self.usageLine(version: 1, amount: "-2"), externalCustomerID: "s")], code: "c"))
+        let correction = try Self.object(
+            LagoWire.body([.init(line: Self.usageLine(version: 1, amount: "-2"), externalCustomerID: "s")], eventName: "c"))
         let properties = try #require((correction["events"] as? [[String: Any]])?.first?["properties"] as? [String: String])
         #expect(properties["correction"] == "true" && properties["original_period"] == "2026-11")
         #expect((correction["events"] as? [[String: Any]])?.first?["precise_total_amount_cents"] as? String == "-200")
@@ -269,12 +271,12 @@ struct BillingSinkTests {
 
     @Test("Lago answers: 2xx sent; a 422 of duplicates marks those sent and leaves the others for a follow-up")
     func lagoDuplicates() {
-        #expect(LagoSink.reading(Self.reply(200, #"{"events":[]}"#), count: 2) == [.sent, .sent])
+        #expect(LagoWire.reading(Self.reply(200, #"{"events":[]}"#), count: 2) == [.sent, .sent])
         let duplicates =
             #"{"status":422,"error":"Unprocessable Entity","code":"validation_errors","error_details":{"0":["transaction_id: value_already_exist"],"2":["transaction_id: value_already_exist"]}}"#
-        #expect(LagoSink.reading(Self.reply(422, duplicates), count: 4) == [.sent, nil, .sent, nil])
+        #expect(LagoWire.reading(Self.reply(422, duplicates), count: 4) == [.sent, nil, .sent, nil])
         let fieldShape = #"{"status":422,"error_details":{"1":{"transaction_id":["value_already_exist"]}}}"#
-        #expect(LagoSink.reading(Self.reply(422, fieldShape), count: 2) == [nil, .sent])
+        #expect(LagoWire.reading(Self.reply(422, fieldShape), count: 2) == [nil, .sent])
     }
 
     @Test("Lago answers: other 422s refuse the events they name (the rest go again), or all when none is named; 429/500 retry")
@@ -282,19 +284,19 @@ struct BillingSinkTests {
         let mixed =
             #"{"status":422,"error_details":{"0":["transaction_id: value_already_exist"],"1":["code: value_is_mandatory","timestamp: invalid_format"],"2":["transaction_id: value_already_exist","precise_total_amount_cents: invalid_format"]}}"#
         #expect(
-            LagoSink.reading(Self.reply(422, mixed), count: 4) == [
+            LagoWire.reading(Self.reply(422, mixed), count: 4) == [
                 .sent, .rejected("Lago refused the event (HTTP 422): code: value_is_mandatory, timestamp: invalid_format"),
                 .rejected("Lago refused the event (HTTP 422): transaction_id: value_already_exist, precise_total_amount_cents: invalid_format"),
                 nil,
             ])
         let whole = #"{"status":422,"error_details":{"events":["too_many_events"]}}"#
-        let all = LagoSink.reading(Self.reply(422, whole), count: 2)
+        let all = LagoWire.reading(Self.reply(422, whole), count: 2)
         #expect(all.count == 2 && all.allSatisfy { if case .rejected(let reason) = $0 { reason.contains("too_many_events") } else { false } })
-        #expect(LagoSink.reading(Self.reply(422, "not json"), count: 1) == [.rejected("Lago refused the batch: HTTP 422: not json")])
+        #expect(LagoWire.reading(Self.reply(422, "not json"), count: 1) == [.rejected("Lago refused the batch: HTTP 422: not json")])
         #expect(
-            LagoSink.reading(Self.reply(429, "", retryAfter: "3"), count: 2) == Array(repeating: .retry("HTTP 429", retryAfterSeconds: 3), count: 2))
-        #expect(LagoSink.reading(Self.reply(500, "boom"), count: 1) == [.retry("HTTP 500: boom", retryAfterSeconds: nil)])
-        #expect(LagoSink.reading(Self.reply(400, "bad"), count: 1) == [.rejected("HTTP 400: bad")])
+            LagoWire.reading(Self.reply(429, "", retryAfter: "3"), count: 2) == Array(repeating: .retry("HTTP 429", retryAfterSeconds: 3), count: 2))
+        #expect(LagoWire.reading(Self.reply(500, "boom"), count: 1) == [.retry("HTTP 500: boom", retryAfterSeconds: nil)])
+        #expect(LagoWire.reading(Self.reply(400, "bad"), count: 1) == [.rejected("HTTP 400: bad")])
     }
 
     // MARK: - OpenMeter
@@ -303,8 +305,8 @@ struct BillingSinkTests {
     func openMeterRequest() throws {
         let line = Self.usageLine()
         let events = try #require(
-            try Self.json(OpenMeterSink.body([.init(line: line, externalCustomerID: "customer-1")], type: "llm_usage")) as? [[String: Any]])
-        #expect(OpenMeterSink.path == "/api/v1/events" && OpenMeterSink.contentType == "application/cloudevents-batch+json")
+            try Self.json(OpenMeterWire.body([.init(line: line, externalCustomerID: "customer-1")], eventName: "llm_usage")) as? [[String: Any]])
+        #expect(OpenMeterWire.path == "/api/v1/events" && OpenMeterWire.contentType == "application/cloudevents-batch+json")
         let event = try #require(events.first)
         #expect(Set(event.keys) == ["specversion", "id", "source", "type", "subject", "time", "data"])
         #expect(event["specversion"] as? String == "1.0" && event["id"] as? String == line.key && event["source"] as? String == "tollgate")
@@ -339,8 +341,8 @@ struct BillingSinkTests {
     func metronomeRequest() throws {
         let line = Self.usageLine(version: 1, amount: "0.25")
         let events = try #require(
-            try Self.json(MetronomeSink.body([.init(line: line, externalCustomerID: "9f2c")], eventType: "tokens")) as? [[String: Any]])
-        #expect(MetronomeSink.path == "/v1/ingest" && events.count == 1)
+            try Self.json(MetronomeWire.body([.init(line: line, externalCustomerID: "9f2c")], eventName: "tokens")) as? [[String: Any]])
+        #expect(MetronomeWire.path == "/v1/ingest" && events.count == 1)
         let event = try #require(events.first)
         #expect(Set(event.keys) == ["transaction_id", "customer_id", "event_type", "timestamp", "properties"])
         #expect(event["transaction_id"] as? String == line.key && event["customer_id"] as? String == "9f2c")
@@ -365,13 +367,26 @@ struct BillingSinkTests {
         #expect(SinkWire.readingIndexedRefusal(Self.reply(502, ""), count: 1, system: "M") == [.retry("HTTP 502", retryAfterSeconds: nil)])
     }
 
+    @Test("OpenMeter and Metronome read answers the indexed way, under their own names; Lago and Orb their own way")
+    func wireReadings() {
+        let batch = (0..<2).map { OutboundLine(line: Self.usageLine(key: Self.key($0)), externalCustomerID: "ext") }
+        let named = Self.reply(400, #"{"detail":"event 1: time is required"}"#)
+        #expect(OpenMeterWire.reading(named, of: batch) == [nil, .rejected("OpenMeter refused the event (HTTP 400): event 1: time is required")])
+        #expect(MetronomeWire.reading(named, of: batch) == [nil, .rejected("Metronome refused the event (HTTP 400): event 1: time is required")])
+        let duplicate = Self.reply(422, #"{"error_details":{"1":["transaction_id: value_already_exist"]}}"#)
+        #expect(LagoWire.reading(duplicate, of: batch) == LagoWire.reading(duplicate, count: 2))
+        let orb = Self.reply(200, #"{"validation_failed":[],"debug":{"ingested":[],"duplicate":["\#(Self.key(0))"]}}"#)
+        #expect(OrbWire.reading(orb, of: batch) == OrbWire.reading(orb, keys: [Self.key(0), Self.key(1)]))
+        #expect([LagoWire.contentType, MetronomeWire.contentType, OrbWire.contentType] == Array(repeating: "application/json", count: 3))
+    }
+
     // MARK: - Orb
 
     @Test("Orb: {events} with idempotency_key = key, external_customer_id, event_name, ISO 8601 timestamp, flat properties")
     func orbRequest() throws {
         let line = Self.chargeLine(quantity: 5)
-        let document = try Self.object(OrbSink.body([.init(line: line, externalCustomerID: "ext-acme")], eventName: "api_calls"))
-        #expect(OrbSink.path == "/ingest?debug=true")
+        let document = try Self.object(OrbWire.body([.init(line: line, externalCustomerID: "ext-acme")], eventName: "api_calls"))
+        #expect(OrbWire.path == "/ingest?debug=true")
         let event = try #require((document["events"] as? [[String: Any]])?.first)
         #expect(Set(event.keys) == ["idempotency_key", "external_customer_id", "event_name", "timestamp", "properties"])
         #expect(event["idempotency_key"] as? String == line.key && event["external_customer_id"] as? String == "ext-acme")
@@ -388,16 +403,16 @@ struct BillingSinkTests {
              "debug":{"ingested":["tg_a"],"duplicate":["tg_c"]}}
             """#
         #expect(
-            OrbSink.reading(Self.reply(200, body), keys: keys) == [
+            OrbWire.reading(Self.reply(200, body), keys: keys) == [
                 .sent, .rejected("Orb refused the event: timestamp is more than 1 hour ahead; properties must be a flat object"), .sent,
                 .retry("Orb's answer lists the event neither as ingested nor as a duplicate", retryAfterSeconds: nil),
             ])
-        #expect(OrbSink.reading(Self.reply(200, #"{"validation_failed":[]}"#), keys: keys) == Array(repeating: .sent, count: 4))
+        #expect(OrbWire.reading(Self.reply(200, #"{"validation_failed":[]}"#), keys: keys) == Array(repeating: .sent, count: 4))
         #expect(
-            OrbSink.reading(Self.reply(400, #"{"title":"events must be a non-empty array","status":400}"#), keys: ["tg_a"])
+            OrbWire.reading(Self.reply(400, #"{"title":"events must be a non-empty array","status":400}"#), keys: ["tg_a"])
                 == [.rejected("Orb refused the request (HTTP 400): events must be a non-empty array")])
-        #expect(OrbSink.reading(Self.reply(429, "", retryAfter: "4"), keys: ["tg_a"]) == [.retry("HTTP 429", retryAfterSeconds: 4)])
-        #expect(OrbSink.reading(Self.reply(500, ""), keys: ["tg_a"]) == [.retry("HTTP 500", retryAfterSeconds: nil)])
+        #expect(OrbWire.reading(Self.reply(429, "", retryAfter: "4"), keys: ["tg_a"]) == [.retry("HTTP 429", retryAfterSeconds: 4)])
+        #expect(OrbWire.reading(Self.reply(500, ""), keys: ["tg_a"]) == [.retry("HTTP 500", retryAfterSeconds: nil)])
     }
 
     // MARK: - Sinks
@@ -493,51 +508,51 @@ struct BillingSinkTests {
         }
     }
 
-    @Test(
-        "against Tests/e2e/billing_sim.py (BILLING_SIM_ORIGIN): every line ends sent, through any faults it is set to serve",
-        .enabled(if: ProcessInfo.processInfo.environment["BILLING_SIM_ORIGIN"] != nil))
-    func simulator() async throws {
-        let environment = ProcessInfo.processInfo.environment
+    @Test("through faults every line ends sent and each key is kept once; sent again, every line is a duplicate, still sent")
+    func throughFaults() async throws {
+        let stub = IngestStub()
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let run = environment["BILLING_SIM_RUN"] ?? String(now, radix: 16)
-        for kind in [SinkSettings.Kind.stripe, .lago, .openmeter, .metronome, .orb] {
-            for mode in kind == .stripe ? SinkSettings.StripeMode.allCases.map(\.rawValue) : [""] {
-                var settings = SinkSettings(name: kind.rawValue, kind: kind)
-                settings.baseURL = environment["BILLING_SIM_ORIGIN"]
-                settings.apiKey = environment["BILLING_SIM_KEY"] ?? "sk_test_billing"
-                settings.timeoutSeconds = 2
-                if let mode = SinkSettings.StripeMode(rawValue: mode) { settings.stripeMode = mode }
-                let lines = (0..<(kind == .stripe ? 12 : 250)).map { index in
-                    var line =
-                        index % 3 == 1 ? Self.chargeLine(quantity: index) : Self.usageLine(version: index % 3 == 2 ? 1 : 0, amount: "\(index).015")
-                    line.key = "tg_\(run)_\(kind)_\(mode)_\(index)"
-                    line.usageMs = now - 3_600_000
-                    line.currency = ["USD", "JPY", "KWD"][index % 3]
-                    return OutboundLine(line: line, externalCustomerID: "cus_\(index % 7)")
-                }
-                let sink = SinkFactory.make(settings)
-                // Sends until every line is sent (retried ones again, as the exporter would), twice: the second time all
-                // are duplicates.
-                for pass in ["first", "again"] {
-                    var pending = lines
-                    for _ in 0..<40 where !pending.isEmpty {
-                        var retry: [OutboundLine] = []
-                        for start in stride(from: 0, to: pending.count, by: sink.batchLimit) {
-                            let batch = Array(pending[start..<min(start + sink.batchLimit, pending.count)])
-                            for (line, outcome) in zip(batch, await sink.send(batch)) {
-                                switch outcome {
-                                case .sent: break
-                                case .retry: retry.append(line)
-                                case .rejected(let reason), .held(let reason):
-                                    Issue.record("\(kind) \(mode) \(pass) \(line.line.key): \(reason)")
+        try await withSinkReceiver(answer: { await stub.answer($0) }) { port, _ in
+            for kind in [SinkSettings.Kind.stripe, .lago, .openmeter, .metronome, .orb] {
+                for mode in kind == .stripe ? SinkSettings.StripeMode.allCases.map(\.rawValue) : [""] {
+                    var settings = Self.settings(kind, port: port)
+                    if let mode = SinkSettings.StripeMode(rawValue: mode) { settings.stripeMode = mode }
+                    let lines = (0..<(kind == .stripe ? 12 : 250)).map { index in
+                        var line =
+                            index % 3 == 1
+                            ? Self.chargeLine(quantity: index) : Self.usageLine(version: index % 3 == 2 ? 1 : 0, amount: "\(index).015")
+                        line.key = "tg_\(kind)_\(mode)_\(index)"
+                        line.usageMs = now - 3_600_000
+                        line.currency = ["USD", "JPY", "KWD"][index % 3]
+                        return OutboundLine(line: line, externalCustomerID: "cus_\(index % 7)")
+                    }
+                    let sink = SinkFactory.make(settings)
+                    // Sends until every line is sent (retried ones again, as the exporter would), twice: the second time all
+                    // are duplicates.
+                    for pass in ["first", "again"] {
+                        var pending = lines
+                        for _ in 0..<40 where !pending.isEmpty {
+                            var retry: [OutboundLine] = []
+                            for start in stride(from: 0, to: pending.count, by: sink.batchLimit) {
+                                let batch = Array(pending[start..<min(start + sink.batchLimit, pending.count)])
+                                for (line, outcome) in zip(batch, await sink.send(batch)) {
+                                    switch outcome {
+                                    case .sent: break
+                                    case .retry: retry.append(line)
+                                    case .rejected(let reason), .held(let reason):
+                                        Issue.record("\(kind) \(mode) \(pass) \(line.line.key): \(reason)")
+                                    }
                                 }
                             }
+                            pending = retry
                         }
-                        pending = retry
+                        let neverSent = pending.map(\.line.key)
+                        #expect(neverSent.isEmpty, "\(kind) \(mode) \(pass)")
                     }
-                    #expect(pending.isEmpty, "\(kind) \(mode) \(pass): \(pending.count) never sent")
+                    #expect(await stub.kept(prefix: "tg_\(kind)_\(mode)_") == Set(lines.map(\.line.key)), "\(kind) \(mode)")
                 }
             }
+            #expect(await stub.faultsServed >= 10)
         }
     }
 
@@ -588,10 +603,10 @@ struct BillingSinkTests {
         return settings
     }
 
-    static func reply(_ status: Int, _ body: String = "", retryAfter: String? = nil) -> SinkHTTP.Reply {
+    static func reply(_ status: Int, _ body: String = "", retryAfter: String? = nil) -> HTTPReply {
         var headers = HTTPHeaders()
         if let retryAfter { headers.add(name: "Retry-After", value: retryAfter) }
-        return SinkHTTP.Reply(status: status, headers: headers, body: body)
+        return HTTPReply(status: status, headers: headers, body: body)
     }
 
     struct NotAPost: Error {}
@@ -622,6 +637,80 @@ struct BillingSinkTests {
 private actor Recorder {
     private(set) var requests: [[String]] = []
     func add(_ keys: [String]) { requests.append(keys) }
+}
+
+// MARK: - Ingestion stub
+
+/// The five systems' ingestion reduced to what the sinks' retries rely on: each key is kept once, a key sent again is
+/// answered the way the system answers a repeat, and every fourth request meets a fault in turn: 500 before
+/// processing, 429 with `Retry-After`, processed and then answered 500 (so that the retry is a repeat). The field
+/// formats and limits are Tests/e2e/billing_sim.py's business (Tests/e2e/test_export.py drives the same sinks there).
+private actor IngestStub {
+    /// The keys the systems kept (an invoice item's: its `Idempotency-Key`).
+    private var keys: Set<String> = []
+    private var served = 0
+    private(set) var faultsServed = 0
+
+    /// The kept keys that start with `prefix`.
+    func kept(prefix: String) -> Set<String> { keys.filter { $0.hasPrefix(prefix) } }
+
+    func answer(_ request: SinkRequest) -> SinkReply {
+        served += 1
+        let fault = served % 4 == 0 ? served / 4 % 3 : nil
+        if fault != nil { faultsServed += 1 }
+        if fault == 0 { return SinkReply(status: 500, body: #"{"error":{"type":"api_error"}}"#) }
+        if fault == 1 { return SinkReply(status: 429, headers: ["Retry-After": "1"]) }
+        let reply = process(request)
+        return fault == 2 && reply.status < 300 ? SinkReply(status: 500) : reply
+    }
+
+    /// Keeps `key`; `false` when it was kept already.
+    private func keep(_ key: String) -> Bool { keys.insert(key).inserted }
+
+    private func process(_ request: SinkRequest) -> SinkReply {
+        let json = try? JSONSerialization.jsonObject(with: Data(request.body))
+        let events = (json as? [[String: Any]]) ?? ((json as? [String: Any])?["events"] as? [[String: Any]]) ?? []
+        func sent(_ field: String) -> [String] { events.map { $0[field] as? String ?? "" } }
+        switch request.path {
+        case "/v1/invoiceitems":
+            // Stripe replays the first answer to a repeated Idempotency-Key.
+            _ = keep(request.header("Idempotency-Key") ?? "")
+            return SinkReply(status: 200, body: #"{"object":"invoiceitem"}"#)
+        case "/v1/billing/meter_events":
+            let form = String(decoding: request.body, as: UTF8.self).split(separator: "&").map { $0.split(separator: "=", maxSplits: 1) }
+            let identifier = form.first { $0.first == "identifier" }.flatMap { $0.last?.removingPercentEncoding } ?? ""
+            if keep(identifier) { return SinkReply(status: 200, body: #"{"object":"billing.meter_event"}"#) }
+            return SinkReply(
+                status: 400,
+                body:
+                    #"{"error":{"type":"invalid_request_error","message":"An event already exists with identifier \#(identifier).","param":"identifier","code":"resource_already_exists"}}"#
+            )
+        case "/api/v1/events/batch":
+            // Lago ingests none of a batch with a transaction_id it has, and names each such event.
+            let repeated = sent("transaction_id").enumerated().filter { keys.contains($0.element) }.map(\.offset)
+            guard repeated.isEmpty else {
+                let details = repeated.map { #""\#($0)":["transaction_id: value_already_exist"]"# }.joined(separator: ",")
+                return SinkReply(status: 422, body: #"{"status":422,"code":"validation_errors","error_details":{\#(details)}}"#)
+            }
+            for key in sent("transaction_id") { _ = keep(key) }
+            return SinkReply(status: 200, body: #"{"event":{}}"#)
+        case "/api/v1/events":
+            // OpenMeter and Metronome drop a repeat silently.
+            for key in sent("id") { _ = keep(key) }
+            return SinkReply(status: 204)
+        case "/v1/ingest":
+            for key in sent("transaction_id") { _ = keep(key) }
+            return SinkReply(status: 200, body: "{}")
+        case "/ingest?debug=true":
+            let (ingested, duplicate) = sent("idempotency_key").reduce(into: ([String](), [String]())) { lists, key in
+                if keep(key) { lists.0.append(key) } else { lists.1.append(key) }
+            }
+            let answer = ["validation_failed": [] as [Any], "debug": ["ingested": ingested, "duplicate": duplicate]] as [String: Any]
+            return SinkReply(status: 200, body: String(decoding: try! JSONSerialization.data(withJSONObject: answer), as: UTF8.self))
+        default:
+            return SinkReply(status: 404)
+        }
+    }
 }
 
 // MARK: - Receiver
@@ -655,13 +744,18 @@ private actor SinkInbox {
     }
 }
 
-/// Runs `body` with a receiver listening on a free loopback port and stops it after.
-private func withSinkReceiver<T: Sendable>(replies: [SinkReply] = [], _ body: (_ port: Int, _ inbox: SinkInbox) async throws -> T) async throws -> T {
+/// Runs `body` with a receiver listening on a free loopback port and stops it after: it gives the scripted `replies`
+/// in turn (200 once they run out), or what `answer` says.
+private func withSinkReceiver<T: Sendable>(
+    replies: [SinkReply] = [], answer: (@Sendable (SinkRequest) async -> SinkReply)? = nil,
+    _ body: (_ port: Int, _ inbox: SinkInbox) async throws -> T
+) async throws -> T {
     let inbox = SinkInbox(replies: replies)
     let router = Router()
     router.post("**") { request, _ -> Response in
         let bytes = try await request.body.collect(upTo: 1 << 20)
-        let reply = await inbox.take(SinkRequest(path: request.uri.description, headers: request.headers, body: Array(buffer: bytes)))
+        let received = SinkRequest(path: request.uri.description, headers: request.headers, body: Array(buffer: bytes))
+        let reply = if let answer { await answer(received) } else { await inbox.take(received) }
         var headers = HTTPFields()
         for (name, value) in reply.headers { headers[HTTPField.Name(name)!] = value }
         return Response(status: .init(code: reply.status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: reply.body)))

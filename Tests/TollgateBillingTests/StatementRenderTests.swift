@@ -72,6 +72,15 @@ import TollgateStore
         #expect(html.contains("2099-11"))
     }
 
+    @Test("the one HTML escaper: the five characters as references, by scalar, so a combining mark cannot shield a quote")
+    func htmlEscaping() {
+        #expect(htmlEscaped(#"<b>x"&'y</b>"#) == "&lt;b&gt;x&quot;&amp;&#39;y&lt;/b&gt;")
+        #expect(htmlEscaped("caf\u{E9} \u{1F600}") == "caf\u{E9} \u{1F600}")
+        // `"` + U+0301 is one Character (not equal to `"`), but still a quote that would end an attribute.
+        #expect(htmlEscaped("\"\u{301} onmouseover=x") == "&quot;\u{301} onmouseover=x")
+        #expect(htmlEscaped("<\u{338}") == "&lt;\u{338}")
+    }
+
     @Test func htmlShowsEveryBracketAndEveryMoneyCellCarriesItsExactValue() async throws {
         let statement = try await Self.statement()
         let html = StatementHTML.render(statement)

@@ -255,8 +255,13 @@ struct WebhookSenderTests {
             var settings = AlertSettings()
             settings.webhookURL = url
             let sender = WebhookSender(meter: meter, settings: settings, pollInterval: .milliseconds(10), logger: Logger(label: "test"))
-            let running = Task { try await sender.run() }
+            let returned = Flag()
+            let running = Task {
+                defer { returned.set() }
+                try await sender.run()
+            }
             try await Task.sleep(for: .milliseconds(100))
+            #expect(!returned.isSet, "run() returned before it was stopped: that would end the service group")
             running.cancel()
             _ = await running.result
             #expect(await sender.deliverDue(nowMs: Self.nowMs) == 0)
@@ -400,6 +405,15 @@ private func withReceiver<T: Sendable>(
     server.cancel()
     _ = await server.result
     return try result.get()
+}
+
+/// A mark one task sets and another reads.
+private final class Flag: Sendable {
+    private let state = Mutex(false)
+
+    var isSet: Bool { state.withLock { $0 } }
+
+    func set() { state.withLock { $0 = true } }
 }
 
 // MARK: - Logs

@@ -98,7 +98,7 @@ extension RequestPathTests {
             upstreamBody.end()
             try await Stub.withUpstream(answering: { upstreamBody.response(contentType: exchange.contentType) }) { port in
                 try await withGateway(
-                    upstreamPort: port, commitsHeld: true, configure: { $0.meter.durability = .relaxed(maxDelayMilliseconds: 50) }
+                    upstreamPort: port, commitsHeld: true, configure: { $0.meter.durability = .relaxed }
                 ) { gateway in
                     let response = try await gateway.start(exchange.request).response()
                     #expect(response.status == .ok)

@@ -245,7 +245,7 @@ struct DashboardRange: Sendable, Equatable {
             throw .badRequest("range: expected a number of hours or days such as 24h, 7d or 90d (got “\(name)”)")
         }
         let grainMs = unit == "h" ? hourMs : dayMs
-        let fromMs = nowMs - positiveRemainder(nowMs, grainMs) - (count - 1) * grainMs
+        let fromMs = nowMs - nowMs.floorModulo(grainMs) - (count - 1) * grainMs
         return DashboardRange(fromMs: fromMs, toMs: nil, preset: name, grain: grain(spanMs: nowMs - fromMs), chartEndMs: nowMs)
     }
 
@@ -274,19 +274,19 @@ struct DashboardRange: Sendable, Equatable {
         var labels: [String] = []
         switch grain {
         case .hour:
-            var time = fromMs - Self.positiveRemainder(fromMs, Self.hourMs)
+            var time = fromMs - fromMs.floorModulo(Self.hourMs)
             while time <= chartEndMs && labels.count < 24 * 400 {
                 labels.append(Timestamps.iso8601(time))
                 time += Self.hourMs
             }
         case .day:
-            var time = fromMs - Self.positiveRemainder(fromMs, Self.dayMs)
+            var time = fromMs - fromMs.floorModulo(Self.dayMs)
             while time <= chartEndMs && labels.count < 800 {
-                labels.append(String(Timestamps.iso8601(time).prefix(10)))
+                labels.append(Timestamps.date(of: time))
                 time += Self.dayMs
             }
         case .month:
-            var time = fromMs - Self.positiveRemainder(fromMs, Self.dayMs)
+            var time = fromMs - fromMs.floorModulo(Self.dayMs)
             while time <= chartEndMs && labels.count < 1200 {
                 let month = Timestamps.monthName(of: time)
                 if labels.last != month { labels.append(month) }
@@ -296,10 +296,6 @@ struct DashboardRange: Sendable, Equatable {
         return labels
     }
 
-    static func positiveRemainder(_ value: Int64, _ divisor: Int64) -> Int64 {
-        let remainder = value % divisor
-        return remainder < 0 ? remainder + divisor : remainder
-    }
 }
 
 /// How a table is ordered: `sort=<column>&dir=asc|desc` in the page's query.

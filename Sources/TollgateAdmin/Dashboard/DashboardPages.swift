@@ -46,8 +46,8 @@ enum DashboardPages {
                 return
                     "<a href=\"\(DashboardURL.make(path, [("range", preset)]))\"\(HTML(markup: active ? " class=\"active\" aria-current=\"page\"" : ""))>\(preset)</a>"
             }
-            let from = String(Timestamps.iso8601(range.fromMs).prefix(10))
-            let to = range.toMs.map { String(Timestamps.iso8601($0).prefix(10)) } ?? ""
+            let from = Timestamps.date(of: range.fromMs)
+            let to = range.toMs.map(Timestamps.date(of:)) ?? ""
             header += """
                 <nav class="ranges" aria-label="Time range">\(presets)</nav>\
                 <form class="custom" method="get" action="\(path)"><label>from <input type="date" name="from" value="\(from)" required></label>\
@@ -401,7 +401,7 @@ enum DashboardPages {
                 "<td class=\"num\" data-field=\"\(field)\" data-value=\"\(text)\">\(money ? text : Figures.count(Int(text) ?? 0))</td>"
             }
             let unit = money ? currency : limit.metric.rawValue
-            let resets = cap.status.periodEndMs.map { "resets \(String(Timestamps.iso8601($0).prefix(10)))" } ?? "never resets"
+            let resets = cap.status.periodEndMs.map { "resets \(Timestamps.date(of: $0))" } ?? "never resets"
             return """
                 <tr data-scope-id="\(limit.scopeID)" data-limit="\(limit.id)"><td class="name" title="\(limit.id)">\(owner)</td>\
                 <td>\(limit.period.label) \(limit.enforcement == .hard ? "cap" : "soft limit"), \(unit)<br><span class="muted">\(resets)</span></td>\

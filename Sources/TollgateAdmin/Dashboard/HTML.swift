@@ -1,4 +1,5 @@
 import Foundation
+import TollgateBilling
 import TollgateCore
 
 /// A piece of HTML that is safe to put in a page as it is: text goes in only through escaping.
@@ -22,7 +23,7 @@ struct HTML: Sendable, Equatable, ExpressibleByStringInterpolation, CustomString
     init(stringInterpolation: Interpolation) { markup = stringInterpolation.markup }
 
     /// Text, escaped.
-    init(text: String) { markup = HTML.escape(text) }
+    init(text: String) { markup = htmlEscaped(text) }
 
     /// Nothing.
     static let empty = HTML(markup: "")
@@ -38,23 +39,6 @@ struct HTML: Sendable, Equatable, ExpressibleByStringInterpolation, CustomString
 
     static func += (lhs: inout HTML, rhs: HTML) { lhs.markup += rhs.markup }
 
-    /// `&`, `<`, `>`, `"` and `'` as character references: safe in text and in quoted attribute values.
-    static func escape(_ text: String) -> String {
-        var escaped = ""
-        escaped.reserveCapacity(text.utf8.count)
-        for character in text.unicodeScalars {
-            switch character {
-            case "&": escaped += "&amp;"
-            case "<": escaped += "&lt;"
-            case ">": escaped += "&gt;"
-            case "\"": escaped += "&quot;"
-            case "'": escaped += "&#39;"
-            default: escaped.unicodeScalars.append(character)
-            }
-        }
-        return escaped
-    }
-
     /// The interpolation of an ``HTML`` literal: literal parts are markup, strings are escaped.
     struct Interpolation: StringInterpolationProtocol {
         var markup = ""
@@ -64,10 +48,10 @@ struct HTML: Sendable, Equatable, ExpressibleByStringInterpolation, CustomString
         mutating func appendLiteral(_ literal: String) { markup += literal }
 
         /// Text, escaped.
-        mutating func appendInterpolation(_ text: String) { markup += HTML.escape(text) }
+        mutating func appendInterpolation(_ text: String) { markup += htmlEscaped(text) }
 
         /// Text, escaped.
-        mutating func appendInterpolation(_ text: Substring) { markup += HTML.escape(String(text)) }
+        mutating func appendInterpolation(_ text: Substring) { markup += htmlEscaped(String(text)) }
 
         /// HTML, as it is.
         mutating func appendInterpolation(_ html: HTML) { markup += html.markup }
@@ -146,10 +130,9 @@ enum Figures {
     /// A margin percentage (`12.34 %`), or a dash without revenue.
     static func percent(_ text: String?) -> String { text.map { "\($0) %" } ?? "—" }
 
-    /// A time as `2026-11-21 10:00:00 UTC` (to the second).
+    /// A time as `2026-11-21 10:00:00 UTC` (to the second, rounded down).
     static func time(_ milliseconds: Int64) -> String {
-        let iso = Timestamps.iso8601(milliseconds - DashboardRange.positiveRemainder(milliseconds, 1000))
-        return iso.replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: " UTC")
+        Timestamps.iso8601(milliseconds, fraction: .wholeSeconds).replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: " UTC")
     }
 
     /// Digits with a comma every three from the right.

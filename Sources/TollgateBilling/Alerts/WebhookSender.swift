@@ -25,8 +25,6 @@ public final class WebhookSender: Service, Sendable {
     static let eventType = "limit.threshold_crossed"
     /// Deliveries in flight at once within a pass, so that one slow receiver does not hold back the rest.
     static let concurrentDeliveries = 8
-    /// The longest `Retry-After` honoured: a day.
-    static let maxRetryAfterSeconds = RetryBackoff.maxRetryAfterSeconds
 
     /// The client deliveries go through when none is given: lives as long as the process, so it needs no
     /// shutdown. Redirects are not followed (a 3xx is a failed delivery, as with Stripe).
@@ -163,13 +161,10 @@ public final class WebhookSender: Service, Sendable {
         do {
             let response = try await http.execute(request, timeout: .nanoseconds(Self.nanoseconds(attemptTimeout)))
             // Read (a little of) the body whatever the status, so that the connection can be used again.
-            let reply = (try? await response.body.collect(upTo: 64 * 1024)).map { String(buffer: $0) } ?? ""
-            let status = Int(response.status.code)
-            if (200..<300).contains(status) { return Outcome() }
-            let retryAfter =
-                status == 429 || status == 503
-                ? response.headers.first(name: "Retry-After").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } : nil
-            return Outcome(failure: Self.describe(status: status, reply: reply), retryAfterSeconds: retryAfter)
+            let body = (try? await response.body.collect(upTo: 64 * 1024)).map { String(buffer: $0) } ?? ""
+            let reply = HTTPReply(status: Int(response.status.code), headers: response.headers, body: body)
+            if (200..<300).contains(reply.status) { return Outcome() }
+            return Outcome(failure: reply.summary(excerpt: 200), retryAfterSeconds: reply.retryAfterSeconds)
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
             return Outcome(failure: "no response within \(attemptTimeout) (\(error))")
         } catch {
@@ -236,12 +231,6 @@ public final class WebhookSender: Service, Sendable {
             try data.encode(Timestamps.iso8601(alert.periodStartMs), forKey: .periodStart)
             try data.encode(alert.periodEndMs.map(Timestamps.iso8601), forKey: .periodEnd)
         }
-    }
-
-    /// `HTTP 500: <start of the reply>`, the reply cut short and on one line.
-    private static func describe(status: Int, reply: String) -> String {
-        let excerpt = reply.prefix(200).map { $0.isNewline ? " " : String($0) }.joined().trimmingCharacters(in: .whitespaces)
-        return excerpt.isEmpty ? "HTTP \(status)" : "HTTP \(status): \(excerpt)"
     }
 
     private static func isHTTPURL(_ text: String) -> Bool {

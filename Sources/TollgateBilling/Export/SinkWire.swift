@@ -5,8 +5,8 @@ import TollgateStore
 /// The conventions every API sink follows, so that the five systems get the same facts in the same shapes:
 ///
 /// - the idempotency/dedupe field is the line's key (`tg_` + 40 hex);
-/// - the time is the line's `usageMs` (Unix seconds for Stripe and Lago, RFC 3339 UTC for the others), unchanged
-///   across retries;
+/// - the time is the line's `usageMs` (Unix seconds for Stripe and Lago, RFC 3339 UTC — ``Timestamps/iso8601(_:)`` —
+///   for the others), unchanged across retries;
 /// - the customer is the line's `externalCustomerID`;
 /// - the properties (``properties(_:)``) are strings: money as exact decimal strings, never floats; whole numbers as
 ///   digit strings (Metronome recommends numbers as strings; Lago, OpenMeter and Orb aggregate numeric strings).
@@ -36,12 +36,7 @@ enum SinkWire {
     }
 
     /// Whole Unix seconds of a time in milliseconds (rounded down: a time inside a period stays inside it).
-    static func unixSeconds(_ milliseconds: Int64) -> Int64 {
-        milliseconds >= 0 ? milliseconds / 1000 : -((-milliseconds + 999) / 1000)
-    }
-
-    /// RFC 3339 in UTC (`2026-11-21T10:00:00Z`, with milliseconds when there are some).
-    static func rfc3339(_ milliseconds: Int64) -> String { Timestamps.iso8601(milliseconds) }
+    static func unixSeconds(_ milliseconds: Int64) -> Int64 { milliseconds.floorDivided(by: 1000) }
 
     /// An amount in the currency's minor unit, exact (`12.345678` USD is `1234.5678`; JPY is unchanged; KWD × 1000).
     static func minorUnits(_ amount: Money, currency: String) -> Money {
@@ -57,7 +52,7 @@ enum SinkWire {
 
     /// The human part of a JSON error reply (`detail`, `message`, `error.message`, `error`, `title`), else the reply's
     /// start.
-    static func errorMessage(_ reply: SinkHTTP.Reply) -> String {
+    static func errorMessage(_ reply: HTTPReply) -> String {
         let object = jsonObject(reply.body) as? [String: Any]
         let error = object?["error"]
         let candidates: [Any?] = [object?["detail"], object?["message"], (error as? [String: Any])?["message"], error, object?["title"]]
@@ -68,7 +63,7 @@ enum SinkWire {
     /// For APIs that refuse a whole request over its first bad event and name it (`event 3: time is required`): that
     /// event refused with the reason, the others `nil` (not ingested: send them again); a refusal that names no event
     /// refuses every event; any other answer is the usual reading for every event.
-    static func readingIndexedRefusal(_ reply: SinkHTTP.Reply, count: Int, system: String) -> [SendOutcome?] {
+    static func readingIndexedRefusal(_ reply: HTTPReply, count: Int, system: String) -> [SendOutcome?] {
         guard case .rejected = reply.outcome else { return Array(repeating: reply.outcome, count: count) }
         let message = errorMessage(reply)
         if let index = eventIndex(in: message), (0..<count).contains(index) {
@@ -91,8 +86,8 @@ enum SinkWire {
     /// every event is decided. A request that decides nothing, or gets no answer, leaves its events to retry.
     static func sendInRounds(
         _ lines: [OutboundLine], system: String,
-        post: ([OutboundLine]) async throws(SinkTransportError) -> SinkHTTP.Reply,
-        read: (SinkHTTP.Reply, [OutboundLine]) -> [SendOutcome?]
+        post: ([OutboundLine]) async throws(SinkTransportError) -> HTTPReply,
+        read: (HTTPReply, [OutboundLine]) -> [SendOutcome?]
     ) async -> [SendOutcome] {
         var outcomes = [SendOutcome?](repeating: nil, count: lines.count)
         var sendable: [Int] = []

@@ -16,12 +16,12 @@ public enum StatementHTML {
         let who = statement.customerName.map { "\($0) (\(statement.customer))" } ?? statement.customer
         page.add("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
         page.add("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
-        page.add("<title>Statement — \(escape(who)) — \(escape(periodLabel(statement)))</title>\n<style>\(css)</style>\n</head>\n<body>\n")
+        page.add("<title>Statement — \(htmlEscaped(who)) — \(htmlEscaped(periodLabel(statement)))</title>\n<style>\(css)</style>\n</head>\n<body>\n")
         header(statement, who: who, into: &page)
         if csvHref != nil || eventsCSVHref != nil {
             page.add("<p class=\"downloads\">")
-            if let csvHref { page.add("<a href=\"\(escape(csvHref))\">Lines (CSV)</a> ") }
-            if let eventsCSVHref { page.add("<a href=\"\(escape(eventsCSVHref))\">Events (CSV)</a>") }
+            if let csvHref { page.add("<a href=\"\(htmlEscaped(csvHref))\">Lines (CSV)</a> ") }
+            if let eventsCSVHref { page.add("<a href=\"\(htmlEscaped(eventsCSVHref))\">Events (CSV)</a>") }
             page.add("</p>\n")
         }
         lines(statement, into: &page)
@@ -38,17 +38,17 @@ public enum StatementHTML {
         func fact(_ name: String, _ value: String, _ attribute: String) {
             page.add("<dt>\(name)</dt><dd \(attribute)>\(value)</dd>\n")
         }
-        fact("Customer", escape(who), "id=\"customer\" data-value=\"\(escape(statement.customer))\"")
+        fact("Customer", htmlEscaped(who), "id=\"customer\" data-value=\"\(htmlEscaped(statement.customer))\"")
         fact(
             "Period",
-            "\(escape(periodLabel(statement))): \(escape(Timestamps.iso8601(statement.startMs))) to "
-                + "\(escape(Timestamps.iso8601(statement.endMs))) (end excluded)",
-            "id=\"period\" data-start=\"\(escape(Timestamps.iso8601(statement.startMs)))\" data-end=\"\(escape(Timestamps.iso8601(statement.endMs)))\""
+            "\(htmlEscaped(periodLabel(statement))): \(htmlEscaped(Timestamps.iso8601(statement.startMs))) to "
+                + "\(htmlEscaped(Timestamps.iso8601(statement.endMs))) (end excluded)",
+            "id=\"period\" data-start=\"\(htmlEscaped(Timestamps.iso8601(statement.startMs)))\" data-end=\"\(htmlEscaped(Timestamps.iso8601(statement.endMs)))\""
         )
-        fact("Price book", escape(statement.rated.priceBook), "id=\"price-book\"")
-        fact("Currency", escape(statement.currency), "id=\"currency\"")
+        fact("Price book", htmlEscaped(statement.rated.priceBook), "id=\"price-book\"")
+        fact("Currency", htmlEscaped(statement.currency), "id=\"currency\"")
         fact("Events", String(statement.events.count), "id=\"event-count\" data-value=\"\(statement.events.count)\"")
-        fact("Issued", escape(Timestamps.iso8601(statement.generatedMs)), "id=\"issued\"")
+        fact("Issued", htmlEscaped(Timestamps.iso8601(statement.generatedMs)), "id=\"issued\"")
         page.add("</dl>\n</header>\n")
     }
 
@@ -67,18 +67,18 @@ public enum StatementHTML {
             let mainLines = main.filter { $0.rated.currency == currency }
             let subtotal = mainLines.reduce(Money.zero) { $0 + $1.rated.amount }
             let subtotalDue = mainLines.reduce(Money.zero) { $0 + $1.rated.amountDue }
-            page.add("<tr class=\"subtotal\" data-currency=\"\(escape(currency))\"><th colspan=\"4\">Subtotal</th>")
-            page.add("\(moneyCell(subtotal))\(dueCell(subtotalDue, currency))<td>\(escape(currency))</td></tr>\n")
+            page.add("<tr class=\"subtotal\" data-currency=\"\(htmlEscaped(currency))\"><th colspan=\"4\">Subtotal</th>")
+            page.add("\(moneyCell(subtotal))\(dueCell(subtotalDue, currency))<td>\(htmlEscaped(currency))</td></tr>\n")
             for line in statement.lines where line.rated.currency == currency && ![.usage, .charge, .baseFee].contains(line.rated.kind) {
                 lineRows(line, into: &page)
             }
             let total = statement.rated.totals[currency] ?? .zero
             let due = statement.rated.totalsDue[currency] ?? .zero
-            page.add("<tr class=\"total\" data-currency=\"\(escape(currency))\"><th colspan=\"4\">Total</th>")
-            page.add("\(moneyCell(total))\(dueCell(due, currency))<td>\(escape(currency))</td></tr>\n")
-            page.add("<tr class=\"amount-due\" data-currency=\"\(escape(currency))\"><th colspan=\"5\">Amount due ")
+            page.add("<tr class=\"total\" data-currency=\"\(htmlEscaped(currency))\"><th colspan=\"4\">Total</th>")
+            page.add("\(moneyCell(total))\(dueCell(due, currency))<td>\(htmlEscaped(currency))</td></tr>\n")
+            page.add("<tr class=\"amount-due\" data-currency=\"\(htmlEscaped(currency))\"><th colspan=\"5\">Amount due ")
             page.add("<span class=\"note\">(each line rounded half to even to \(minorUnitText(currency)))</span></th>")
-            page.add("\(dueCell(due, currency, strong: true))<td>\(escape(currency))</td></tr>\n")
+            page.add("\(dueCell(due, currency, strong: true))<td>\(htmlEscaped(currency))</td></tr>\n")
         }
         page.add("</tfoot>\n</table>\n")
         page.add(
@@ -89,18 +89,18 @@ public enum StatementHTML {
 
     static func lineRows(_ line: StatementLine, into page: inout Page) {
         let rated = line.rated
-        var description = escape(rated.description)
-        if rated.kind == .usage, let book = rated.priceBook { description += " <span class=\"note\">usage, \(escape(book))</span>" }
-        if rated.kind == .charge, let meter = rated.meter { description += " <span class=\"note\">\(escape(meter))</span>" }
-        page.add("<tr class=\"line\" id=\"line-\(escape(line.reference))\" data-line=\"\(escape(line.reference))\" ")
-        page.add("data-kind=\"\(rated.kind.rawValue)\"><td>\(escape(line.reference))</td><td>\(description)</td>")
+        var description = htmlEscaped(rated.description)
+        if rated.kind == .usage, let book = rated.priceBook { description += " <span class=\"note\">usage, \(htmlEscaped(book))</span>" }
+        if rated.kind == .charge, let meter = rated.meter { description += " <span class=\"note\">\(htmlEscaped(meter))</span>" }
+        page.add("<tr class=\"line\" id=\"line-\(htmlEscaped(line.reference))\" data-line=\"\(htmlEscaped(line.reference))\" ")
+        page.add("data-kind=\"\(rated.kind.rawValue)\"><td>\(htmlEscaped(line.reference))</td><td>\(description)</td>")
         page.add("\(quantityCell(rated.quantity))<td></td>\(moneyCell(rated.amount))\(dueCell(rated.amountDue, rated.currency))")
-        page.add("<td>\(escape(rated.currency))</td></tr>\n")
+        page.add("<td>\(htmlEscaped(rated.currency))</td></tr>\n")
         for (index, bracket) in rated.brackets.enumerated() {
-            page.add("<tr class=\"bracket\" data-line=\"\(escape(line.reference))\" data-bracket=\"\(index + 1)\"><td></td>")
-            page.add("<td class=\"indent\">\(escape(bracketText(bracket)))</td>\(quantityCell(bracket.quantity))")
-            page.add("<td class=\"num\" data-value=\"\(bracket.unitPrice.description)\">\(escape(unitPriceText(bracket, per: line.per)))</td>")
-            page.add("\(moneyCell(bracket.amount))<td></td><td>\(escape(rated.currency))</td></tr>\n")
+            page.add("<tr class=\"bracket\" data-line=\"\(htmlEscaped(line.reference))\" data-bracket=\"\(index + 1)\"><td></td>")
+            page.add("<td class=\"indent\">\(htmlEscaped(bracketText(bracket)))</td>\(quantityCell(bracket.quantity))")
+            page.add("<td class=\"num\" data-value=\"\(bracket.unitPrice.description)\">\(htmlEscaped(unitPriceText(bracket, per: line.per)))</td>")
+            page.add("\(moneyCell(bracket.amount))<td></td><td>\(htmlEscaped(rated.currency))</td></tr>\n")
         }
     }
 
@@ -114,7 +114,7 @@ public enum StatementHTML {
         page.add("<table class=\"credits\">\n<tbody>\n")
         func row(_ id: String, _ label: String, _ amount: Money, note: String = "") {
             page.add("<tr id=\"\(id)\"><th>\(label)\(note.isEmpty ? "" : " <span class=\"note\">\(note)</span>")</th>")
-            page.add("\(moneyCell(amount))<td>\(escape(currency))</td></tr>\n")
+            page.add("\(moneyCell(amount))<td>\(htmlEscaped(currency))</td></tr>\n")
         }
         row(
             "credits-applied", "Credits applied", credits.applied,
@@ -123,22 +123,22 @@ public enum StatementHTML {
         if let after = statement.amountDueAfterCredits {
             page.add("<tr id=\"due-after-credits\"><th>Amount due after credits <span class=\"note\">")
             page.add("amount due less credits applied; negative: in your favour</span></th>")
-            page.add("\(dueCell(after, currency, strong: true))<td>\(escape(currency))</td></tr>\n")
+            page.add("\(dueCell(after, currency, strong: true))<td>\(htmlEscaped(currency))</td></tr>\n")
         }
-        page.add("</tbody>\n</table>\n<h3>Balance of \(escape(credits.account))</h3>\n<table class=\"credits\">\n<tbody>\n")
-        row("balance-opening", "Balance at \(escape(Timestamps.iso8601(statement.startMs)))", credits.openingBalance)
+        page.add("</tbody>\n</table>\n<h3>Balance of \(htmlEscaped(credits.account))</h3>\n<table class=\"credits\">\n<tbody>\n")
+        row("balance-opening", "Balance at \(htmlEscaped(Timestamps.iso8601(statement.startMs)))", credits.openingBalance)
         row("credits-granted", "+ granted in the period", credits.granted)
         row("credits-spent", "− spent in the period", credits.spent, note: credits.account.hasPrefix("team:") ? "by every member of the team" : "")
         row("credits-expired", "− expired or voided in the period", credits.expired)
         let closing =
             statement.endMs <= statement.generatedMs
-            ? "Balance at \(escape(Timestamps.iso8601(statement.endMs)))"
-            : "Balance at \(escape(Timestamps.iso8601(statement.generatedMs))) <span class=\"note\">the period is not over</span>"
+            ? "Balance at \(htmlEscaped(Timestamps.iso8601(statement.endMs)))"
+            : "Balance at \(htmlEscaped(Timestamps.iso8601(statement.generatedMs))) <span class=\"note\">the period is not over</span>"
         row("balance-closing", closing, credits.closingBalance)
         row(
             "balance-current", "Current balance", credits.current.available,
-            note: "available now, as of \(escape(Timestamps.iso8601(credits.currentAsOfMs))); holds of requests in flight: "
-                + "\(escape(credits.current.reserved.description))")
+            note: "available now, as of \(htmlEscaped(Timestamps.iso8601(credits.currentAsOfMs))); holds of requests in flight: "
+                + "\(htmlEscaped(credits.current.reserved.description))")
         page.add("</tbody>\n</table>\n")
         if !credits.movements.isEmpty {
             page.add(
@@ -146,10 +146,12 @@ public enum StatementHTML {
             )
             for movement in credits.movements {
                 let sign = movement.kind == .grant ? movement.amount : .zero - movement.amount
-                let kind = escape(movement.kind.rawValue)
-                page.add("<tr class=\"movement\" data-kind=\"\(kind)\"><td>\(escape(Timestamps.iso8601(movement.timestampMs)))</td>")
-                page.add("<td>\(kind)</td><td class=\"mono\">\(escape(movement.grantID ?? ""))</td>\(moneyCell(sign))")
-                page.add("<td>\(escape(movement.note ?? ""))</td></tr>\n")
+                page.add(
+                    "<tr class=\"movement\" data-kind=\"\(htmlEscaped(movement.kind.rawValue))\"><td>\(htmlEscaped(Timestamps.iso8601(movement.timestampMs)))</td>"
+                )
+                page.add(
+                    "<td>\(htmlEscaped(movement.kind.rawValue))</td><td class=\"mono\">\(htmlEscaped(movement.grantID ?? ""))</td>\(moneyCell(sign))")
+                page.add("<td>\(htmlEscaped(movement.note ?? ""))</td></tr>\n")
             }
             page.add("</tbody>\n</table>\n")
         }
@@ -168,18 +170,20 @@ public enum StatementHTML {
         for line in statement.lines where !line.items.isEmpty {
             any = true
             let rated = line.rated
-            page.add("<h3 id=\"events-\(escape(line.reference))\">\(escape(line.reference)) — \(escape(rated.description)) ")
+            page.add("<h3 id=\"events-\(htmlEscaped(line.reference))\">\(htmlEscaped(line.reference)) — \(htmlEscaped(rated.description)) ")
             page.add("<span class=\"note\">\(line.items.count) event\(line.items.count == 1 ? "" : "s"), ")
-            page.add(rated.kind == .usage ? "quantity: billable requests" : "quantity: \(escape(rated.meter ?? "units"))")
+            page.add(rated.kind == .usage ? "quantity: billable requests" : "quantity: \(htmlEscaped(rated.meter ?? "units"))")
             page.add("</span></h3>\n<table class=\"events\">\n<thead><tr><th>Event</th><th>Time</th><th>Key</th><th>Model</th>")
             page.add("<th>Status</th><th>Input</th><th>Cache read</th><th>Cache write</th><th>Output</th><th>Reasoning</th>")
             page.add("<th>Units</th><th>Price</th>\(rated.kind == .usage ? "<th>Line amount</th>" : "")<th>Idempotency key</th>")
             page.add("<th>Request id</th></tr></thead>\n<tbody>\n")
             for item in line.items {
                 let event = statement.event(item)
-                page.add("<tr class=\"event\" data-line=\"\(escape(line.reference))\" data-event=\"\(escape(event.id))\">")
-                page.add("<td class=\"mono\">\(escape(event.id))</td><td class=\"mono\">\(escape(EventFields.timestamp(event.timestampMs)))</td>")
-                page.add("<td class=\"mono\">\(escape(event.keyID))</td><td>\(escape(modelText(event)))</td>\(quantityCell(event.status))")
+                page.add("<tr class=\"event\" data-line=\"\(htmlEscaped(line.reference))\" data-event=\"\(htmlEscaped(event.id))\">")
+                page.add(
+                    "<td class=\"mono\">\(htmlEscaped(event.id))</td><td class=\"mono\">\(htmlEscaped(EventFields.timestamp(event.timestampMs)))</td>"
+                )
+                page.add("<td class=\"mono\">\(htmlEscaped(event.keyID))</td><td>\(htmlEscaped(modelText(event)))</td>\(quantityCell(event.status))")
                 for tokens in [
                     event.usage.inputTokens, event.usage.cacheReadTokens, event.usage.cacheWriteTokens, event.usage.outputTokens,
                     event.usage.reasoningTokens,
@@ -189,7 +193,8 @@ public enum StatementHTML {
                 page.add("\(quantityCell(item.units))\(moneyCell(event.price))")
                 if rated.kind == .usage { page.add(moneyCell(event.usageAmount)) }
                 page.add(
-                    "<td class=\"mono\">\(escape(event.idempotencyKey ?? ""))</td><td class=\"mono\">\(escape(event.requestID ?? ""))</td></tr>\n")
+                    "<td class=\"mono\">\(htmlEscaped(event.idempotencyKey ?? ""))</td><td class=\"mono\">\(htmlEscaped(event.requestID ?? ""))</td></tr>\n"
+                )
             }
             page.add("</tbody>\n</table>\n")
         }
@@ -261,26 +266,9 @@ public enum StatementHTML {
     static func periodLabel(_ statement: CustomerStatement) -> String {
         let month = Timestamps.monthName(of: statement.startMs)
         if let range = Timestamps.month(month), range.startMs == statement.startMs, range.endMs == statement.endMs { return month }
-        let last = String(Timestamps.iso8601(statement.endMs - 1).prefix(10))
-        let first = String(Timestamps.iso8601(statement.startMs).prefix(10))
+        let last = Timestamps.date(of: statement.endMs - 1)
+        let first = Timestamps.date(of: statement.startMs)
         return first == last ? first : "\(first) – \(last)"
-    }
-
-    /// Text made safe for HTML content and attribute values.
-    public static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
     }
 
     /// The page being written.

@@ -60,7 +60,7 @@ public enum LimitPeriod: String, Sendable, CaseIterable, Codable {
             // 1970-01-01 was a Thursday: the ISO weeks line up on Monday 1969-12-29.
             return Self.fixedWindow(containing: timestampMs, origin: -3 * Self.dayMs, length: 7 * Self.dayMs)
         case (.month, .calendar):
-            let date = CivilDate(days: floorDivide(timestampMs, Self.dayMs))
+            let date = CivilDate(days: timestampMs.floorDivided(by: Self.dayMs))
             let start = CivilDate.days(year: date.year, month: date.month, day: 1)
             let next = CivilDate.days(year: date.month == 12 ? date.year + 1 : date.year, month: date.month % 12 + 1, day: 1)
             return (start * Self.dayMs, next * Self.dayMs)
@@ -79,24 +79,24 @@ public enum LimitPeriod: String, Sendable, CaseIterable, Codable {
     private static let dayMs: Int64 = 86_400_000
 
     private static func fixedWindow(containing timestampMs: Int64, origin: Int64, length: Int64) -> (startMs: Int64, endMs: Int64?) {
-        let start = origin + floorDivide(timestampMs - origin, length) * length
+        let start = origin + (timestampMs - origin).floorDivided(by: length) * length
         return (start, start + length)
     }
 
     private static func anniversaryMonth(containing timestampMs: Int64, anchorMs: Int64) -> (startMs: Int64, endMs: Int64?) {
-        let anchorDays = floorDivide(anchorMs, dayMs)
+        let anchorDays = anchorMs.floorDivided(by: dayMs)
         let anchorDate = CivilDate(days: anchorDays)
         let timeOfDay = anchorMs - anchorDays * dayMs
         // Every start is derived from the anchor itself, so a clamped February 28 does not pull March back to the 28th.
         func start(monthsAfterAnchor offset: Int64) -> Int64 {
             let monthIndex = anchorDate.monthIndex + offset
-            let year = floorDivide(monthIndex, 12)
+            let year = monthIndex.floorDivided(by: 12)
             let month = monthIndex - year * 12 + 1
             let day = min(anchorDate.day, CivilDate.length(year: year, month: month))
             return CivilDate.days(year: year, month: month, day: day) * dayMs + timeOfDay
         }
         // The window starts in the timestamp's month or, when that month's start is still ahead, in the month before.
-        var offset = CivilDate(days: floorDivide(timestampMs, dayMs)).monthIndex - anchorDate.monthIndex
+        var offset = CivilDate(days: timestampMs.floorDivided(by: dayMs)).monthIndex - anchorDate.monthIndex
         if start(monthsAfterAnchor: offset) > timestampMs { offset -= 1 }
         return (start(monthsAfterAnchor: offset), start(monthsAfterAnchor: offset + 1))
     }
@@ -151,7 +151,7 @@ struct CivilDate {
     /// The date `days` days after 1970-01-01 (before it when negative).
     init(days: Int64) {
         let shifted = days + 719_468  // days from 0000-03-01, the start of a 400-year era
-        let era = floorDivide(shifted, 146_097)
+        let era = shifted.floorDivided(by: 146_097)
         let dayOfEra = shifted - era * 146_097
         let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
         let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
@@ -164,7 +164,7 @@ struct CivilDate {
     /// Days from 1970-01-01 to this date.
     static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
         let marchYear = month <= 2 ? year - 1 : year
-        let era = floorDivide(marchYear, 400)
+        let era = marchYear.floorDivided(by: 400)
         let yearOfEra = marchYear - era * 400
         let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
         let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
@@ -179,10 +179,4 @@ struct CivilDate {
         default: 31
         }
     }
-}
-
-/// Division rounded towards minus infinity, so that times before 1970 (or before an anchor) fall in the right window.
-private func floorDivide(_ value: Int64, _ divisor: Int64) -> Int64 {
-    let quotient = value / divisor
-    return value % divisor != 0 && (value < 0) != (divisor < 0) ? quotient - 1 : quotient
 }

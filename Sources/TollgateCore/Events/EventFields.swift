@@ -102,13 +102,8 @@ public enum EventFields {
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
-    /// ISO 8601 UTC with milliseconds.
-    public static func timestamp(_ milliseconds: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
-    }
+    /// An event's time as the event fields write it: ISO 8601 UTC, always with milliseconds.
+    public static func timestamp(_ milliseconds: Int64) -> String { Timestamps.iso8601(milliseconds, fraction: .milliseconds) }
 
     private static let placeholder = UsageEvent(
         id: "", timestampMs: 0, customer: "", keyID: "", provider: "", route: "", path: "", model: nil, servedModel: nil, status: 0,

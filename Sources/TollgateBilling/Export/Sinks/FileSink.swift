@@ -139,10 +139,7 @@ enum FileWriteError: Error {
 /// Cells shared by the file formats.
 enum FileCells {
     /// `2026-11-21T10:00:00Z`: UTC, whole seconds (rounded down).
-    static func time(_ milliseconds: Int64) -> String {
-        let remainder = ((milliseconds % 1000) + 1000) % 1000
-        return Timestamps.iso8601(milliseconds - remainder)
-    }
+    static func time(_ milliseconds: Int64) -> String { Timestamps.iso8601(milliseconds, fraction: .wholeSeconds) }
 
     /// The line's brackets when they are a JSON array, else `[]`.
     static func bracketsArray(_ text: String) -> String {

@@ -18,35 +18,16 @@ import TollgateStore
 /// Answers: 2xx: all sent. A 422 lists problems per event index (`error_details: {"3": [...]}`) and ingests none of
 /// the batch: an event whose only problem is `transaction_id: value_already_exist` is already in Lago (sent); one with
 /// another problem is refused with it; the others are sent again in a follow-up request within the same
-/// ``send(_:)``. A 422 that names no event refuses them all. 429 and 5xx: retry (with `Retry-After`).
-struct LagoSink: BillingSink {
-    let settings: SinkSettings
-    var http: SinkHTTP
-
-    /// The request path.
+/// ``EventBatchSink/send(_:)``. A 422 that names no event refuses them all. 429 and 5xx: retry (with `Retry-After`).
+enum LagoWire: EventWire {
+    static let system = "Lago"
     static let path = "/api/v1/events/batch"
+    static let batchShape = BatchShape.eventsMember
     /// The problem Lago reports for a transaction_id it already has.
     static let duplicateProblem = "transaction_id: value_already_exist"
 
-    /// A sink with its settings.
-    init(settings: SinkSettings) {
-        self.settings = settings
-        self.http = SinkHTTP(settings: settings)
-    }
-
-    var batchLimit: Int { SinkWire.batchLimit }
-    var needsCustomerID: Bool { true }
-
-    func send(_ lines: [OutboundLine]) async -> [SendOutcome] {
-        await SinkWire.sendInRounds(lines, system: "Lago") { batch throws(SinkTransportError) in
-            try await http.post(path: Self.path, contentType: "application/json", body: Self.body(batch, code: settings.eventName))
-        } read: { reply, batch in
-            Self.reading(reply, count: batch.count)
-        }
-    }
-
-    /// One line as a Lago event.
-    static func event(_ outbound: OutboundLine, code: String) -> [String: Any] {
+    /// One line as a Lago event, `code` the sink's `event_name`.
+    static func event(_ outbound: OutboundLine, eventName code: String) -> [String: Any] {
         let line = outbound.line
         return [
             "transaction_id": line.key,
@@ -58,13 +39,10 @@ struct LagoSink: BillingSink {
         ]
     }
 
-    /// The request body: `{"events": [...]}`.
-    static func body(_ lines: [OutboundLine], code: String) -> [UInt8] {
-        SinkHTTP.json(["events": lines.map { event($0, code: code) }])
-    }
+    static func reading(_ reply: HTTPReply, of batch: [OutboundLine]) -> [SendOutcome?] { reading(reply, count: batch.count) }
 
     /// What an answer says about each event of the request (`nil`: not ingested, send it again).
-    static func reading(_ reply: SinkHTTP.Reply, count: Int) -> [SendOutcome?] {
+    static func reading(_ reply: HTTPReply, count: Int) -> [SendOutcome?] {
         guard reply.status == 422 else { return Array(repeating: reply.outcome, count: count) }
         let object = SinkWire.jsonObject(reply.body) as? [String: Any]
         let details = object?["error_details"] as? [String: Any] ?? [:]

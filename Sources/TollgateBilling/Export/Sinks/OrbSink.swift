@@ -13,46 +13,25 @@ import TollgateStore
 /// validation_errors}]`): those are refused with their errors, and Orb did not mark their keys (a fixed event can go
 /// with the same key); the others are sent, ingested now or duplicates of an earlier attempt (`debug` lists both; an
 /// event `debug` lists in neither is retried). A 4xx about the whole request refuses them all; 429 and 5xx: retry.
-struct OrbSink: BillingSink {
-    let settings: SinkSettings
-    var http: SinkHTTP
-
+enum OrbWire: EventWire {
+    static let system = "Orb"
     /// The request path (with `debug=true`, the answer lists ingested and duplicate keys).
     static let path = "/ingest?debug=true"
+    static let batchShape = BatchShape.eventsMember
 
-    /// A sink with its settings.
-    init(settings: SinkSettings) {
-        self.settings = settings
-        self.http = SinkHTTP(settings: settings)
-    }
-
-    var batchLimit: Int { SinkWire.batchLimit }
-    var needsCustomerID: Bool { true }
-
-    func send(_ lines: [OutboundLine]) async -> [SendOutcome] {
-        await SinkWire.sendInRounds(lines, system: "Orb") { batch throws(SinkTransportError) in
-            try await http.post(path: Self.path, contentType: "application/json", body: Self.body(batch, eventName: settings.eventName))
-        } read: { reply, batch in
-            Self.reading(reply, keys: batch.map(\.line.key))
-        }
-    }
-
-    /// One line as an Orb event.
+    /// One line as an Orb event, `event_name` the sink's.
     static func event(_ outbound: OutboundLine, eventName: String) -> [String: Any] {
         let line = outbound.line
         return [
             "idempotency_key": line.key, "external_customer_id": outbound.externalCustomerID ?? "", "event_name": eventName,
-            "timestamp": SinkWire.rfc3339(line.usageMs), "properties": SinkWire.properties(line),
+            "timestamp": Timestamps.iso8601(line.usageMs), "properties": SinkWire.properties(line),
         ]
     }
 
-    /// The request body: `{"events": [...]}`.
-    static func body(_ lines: [OutboundLine], eventName: String) -> [UInt8] {
-        SinkHTTP.json(["events": lines.map { event($0, eventName: eventName) }])
-    }
+    static func reading(_ reply: HTTPReply, of batch: [OutboundLine]) -> [SendOutcome?] { reading(reply, keys: batch.map(\.line.key)) }
 
     /// What an answer says about each event of the request, by key.
-    static func reading(_ reply: SinkHTTP.Reply, keys: [String]) -> [SendOutcome?] {
+    static func reading(_ reply: HTTPReply, keys: [String]) -> [SendOutcome?] {
         guard (200..<300).contains(reply.status) else {
             if case .rejected = reply.outcome {
                 return Array(

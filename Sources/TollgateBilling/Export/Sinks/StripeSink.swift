@@ -145,7 +145,7 @@ struct StripeSink: BillingSink {
     }
 
     /// What Stripe's answer means.
-    static func outcome(_ reply: SinkHTTP.Reply) -> SendOutcome {
+    static func outcome(_ reply: HTTPReply) -> SendOutcome {
         let outcome = reply.outcome
         guard case .rejected = outcome else { return outcome }
         let error = (SinkWire.jsonObject(reply.body) as? [String: Any])?["error"] as? [String: Any]
