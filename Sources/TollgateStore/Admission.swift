@@ -65,7 +65,7 @@ public final class AdmissionControl: Sendable {
     /// requests will never settle. Returns how many were released.
     @discardableResult
     public func start() async throws(MeterError) -> Int {
-        let now = MeterStore.nowMs()
+        let now = Timestamps.nowMs()
         do {
             try await meter.pool.write { [instanceID] db in
                 try db.execute(
@@ -82,7 +82,7 @@ public final class AdmissionControl: Sendable {
     public func heartbeat() async throws(MeterError) {
         do {
             try await meter.pool.write { [instanceID] db in
-                try db.execute(sql: "UPDATE instances SET heartbeat_ms = ? WHERE id = ?", arguments: [MeterStore.nowMs(), instanceID])
+                try db.execute(sql: "UPDATE instances SET heartbeat_ms = ? WHERE id = ?", arguments: [Timestamps.nowMs(), instanceID])
             }
         } catch {
             throw MeterError.writeFailed("\(error)")
@@ -235,7 +235,7 @@ public final class AdmissionControl: Sendable {
 extension MeterStore {
     /// Releases the reservations of instances that are gone (see ``AdmissionControl/releaseOrphans(staleAfterMs:)``).
     func releaseOrphanedReservations(keeping instanceID: String, staleAfterMs: Int64) async throws(MeterError) -> Int {
-        let now = Self.nowMs()
+        let now = Timestamps.nowMs()
         let host = ProcessInfo.processInfo.hostName
         let ownPID = Int(getpid())
         do {

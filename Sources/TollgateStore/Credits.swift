@@ -163,7 +163,7 @@ extension MeterStore {
     ) async throws(MeterError) -> CreditGrant {
         guard amount > .zero else { throw MeterError.rejected("a grant's amount must be positive (got \(amount))") }
         let (owner, ownerID) = try Self.splitAccount(account)
-        let now = Self.nowMs()
+        let now = Timestamps.nowMs()
         let effective = effectiveMs ?? now
         if let expiresMs, expiresMs <= effective {
             throw MeterError.rejected(
@@ -211,7 +211,7 @@ extension MeterStore {
 
     /// Voids what is left of a grant (a refund, a mistake): the ledger records it as `void`.
     public func voidGrant(id: String, note: String? = nil) async throws(MeterError) {
-        let now = Self.nowMs()
+        let now = Timestamps.nowMs()
         do {
             try await pool.write { db in
                 guard let row = try Row.fetchOne(db, sql: "SELECT * FROM credit_grants WHERE id = ?", arguments: [id]) else {
@@ -230,7 +230,7 @@ extension MeterStore {
     /// The balance of an account now, after recording the expiry of grants that have lapsed.
     public func balance(account: String, currency: String, nowMs: Int64? = nil) async throws(MeterError) -> CreditBalance {
         _ = try Self.splitAccount(account)
-        let now = nowMs ?? Self.nowMs()
+        let now = nowMs ?? Timestamps.nowMs()
         do {
             return try await pool.write { db in
                 try Ledger.expireLapsed(db, account: account, nowMs: now)

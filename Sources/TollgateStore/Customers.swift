@@ -81,7 +81,7 @@ extension MeterStore {
     {
         try Self.validateID(id, what: "customer")
         if let team, !team.isEmpty { try Self.validateID(team, what: "team") }
-        let now = Self.nowMs()
+        let now = Timestamps.nowMs()
         do {
             try await pool.write { db in
                 try db.execute(sql: "INSERT OR IGNORE INTO customers (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [id, now])
@@ -137,7 +137,7 @@ extension MeterStore {
     @discardableResult
     public func setTeam(id: String, name: String? = nil) async throws(MeterError) -> TeamRecord {
         try Self.validateID(id, what: "team")
-        let now = Self.nowMs()
+        let now = Timestamps.nowMs()
         do {
             try await pool.write { db in
                 try db.execute(sql: "INSERT OR IGNORE INTO teams (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [id, now])
@@ -200,5 +200,4 @@ extension MeterStore {
         return try? JSONDecoder().decode([String].self, from: Data(text.utf8))
     }
 
-    static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 }

@@ -84,7 +84,7 @@ extension MeterStore {
         let record = LimitRecord(
             id: "lim_" + Self.randomToken(bytes: 9), scope: scope, scopeID: scopeID, metric: metric, period: period, anchorMs: anchorMs,
             amount: LimitQuantity.format(quantity, metric: metric), enforcement: enforcement, thresholds: Array(Set(thresholds)).sorted(),
-            createdMs: Self.nowMs(), note: note)
+            createdMs: Timestamps.nowMs(), note: note)
         do {
             try await pool.write { db in
                 switch scope {
@@ -156,7 +156,7 @@ extension MeterStore {
 
     /// What a limit has used and holds in its current period.
     public func limitStatus(_ limit: LimitRecord, nowMs: Int64? = nil) async throws(MeterError) -> LimitStatus {
-        let now = nowMs ?? Self.nowMs()
+        let now = nowMs ?? Timestamps.nowMs()
         do {
             return try await pool.write { db in try LimitUsage.status(db, limit: limit, nowMs: now) }
         } catch {

@@ -47,7 +47,7 @@ public final class MeterStore: Sendable {
         do {
             return try await pool.write { db in
                 let statement = try db.cachedStatement(sql: EventRow.insertSQL)
-                let now = Self.nowMs()
+                let now = Timestamps.nowMs()
                 var fired: [AlertRecord] = []
                 var stored: [UsageEvent] = []
                 stored.reserveCapacity(events.count)
@@ -145,7 +145,7 @@ public final class MeterStore: Sendable {
             guard let first: Int64 = bounds?["first"], let last: Int64 = bounds?["last"] else {
                 return try await pool.write { try Rollups.rebuild($0) }
             }
-            let start = first - positiveModulo(first, day)
+            let start = first - first.floorModulo(day)
             let days = Int((last - start) / day) + 1
             let end = start + Int64(days) * day
             try await pool.write { db in

@@ -27,7 +27,7 @@ extension MeterStore {
         let secret = "tg_" + Self.randomToken(bytes: 30)
         let key = VirtualKey(
             id: "key_" + Self.randomToken(bytes: 9), customer: customer, prefix: String(secret.prefix(10)), name: name,
-            createdMs: Int64(Date().timeIntervalSince1970 * 1000), revokedMs: nil
+            createdMs: Timestamps.nowMs(), revokedMs: nil
         )
         do {
             try await pool.write { db in
@@ -65,7 +65,7 @@ extension MeterStore {
             changed = try await pool.write { db in
                 try db.execute(
                     sql: "UPDATE virtual_keys SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL",
-                    arguments: [Int64(Date().timeIntervalSince1970 * 1000), id])
+                    arguments: [Timestamps.nowMs(), id])
                 return db.changesCount
             }
         } catch {

@@ -18,12 +18,12 @@ struct AdmissionTests {
         return try #require(try meter.principal(secret: secret))
     }
 
-    private func request(_ principal: Principal, worst: String, tokens: Int = 100, nowMs: Int64 = MeterStore.nowMs()) -> AdmissionRequest {
+    private func request(_ principal: Principal, worst: String, tokens: Int = 100, nowMs: Int64 = Timestamps.nowMs()) -> AdmissionRequest {
         AdmissionRequest(
             principal: principal, model: "gpt-4o-mini", worstCasePrice: usd(worst), currency: "USD", worstCaseTokens: tokens, nowMs: nowMs)
     }
 
-    private func event(_ id: String, _ principal: Principal, price: String, tokens: Int = 50, nowMs: Int64 = MeterStore.nowMs()) -> UsageEvent {
+    private func event(_ id: String, _ principal: Principal, price: String, tokens: Int = 50, nowMs: Int64 = Timestamps.nowMs()) -> UsageEvent {
         var event = makeEvent(id: id, timestampMs: nowMs, customer: principal.customer)
         event.keyID = principal.key.id
         event.price = usd(price)
@@ -100,7 +100,7 @@ struct AdmissionTests {
     @Test("grants are spent by priority, then soonest expiry, then oldest; what none covers is overdraft")
     func spendingOrder() async throws {
         try await withTemporaryMeter { meter in
-            let now = MeterStore.nowMs()
+            let now = Timestamps.nowMs()
             let day: Int64 = 86_400_000
             let late = try await meter.grantCredits(
                 account: "customer:acme", amount: usd("1"), currency: "USD", priority: 5, expiresMs: now + 30 * day)
@@ -129,7 +129,7 @@ struct AdmissionTests {
     @Test("an expired grant's remainder leaves the balance as an expire line")
     func expiry() async throws {
         try await withTemporaryMeter { meter in
-            let now = MeterStore.nowMs()
+            let now = Timestamps.nowMs()
             _ = try await meter.grantCredits(account: "team:t1", amount: usd("2"), currency: "USD", effectiveMs: now - 10_000, expiresMs: now - 1)
             _ = try await meter.grantCredits(account: "team:t1", amount: usd("3"), currency: "USD")
             let balance = try await meter.balance(account: "team:t1", currency: "USD")
@@ -225,7 +225,7 @@ struct AdmissionTests {
             let who = try await principal(meter)
             _ = try await meter.addLimit(scope: .key, scopeID: who.key.id, metric: .requests, period: .minute, amount: "5")
             let control = AdmissionControl(meter: meter)
-            let now = MeterStore.nowMs()
+            let now = Timestamps.nowMs()
             for _ in 0..<5 { #expect(try await control.admit(request(who, worst: "0", nowMs: now)).refusal == nil) }
             let refusal = try #require(try await control.admit(request(who, worst: "0", nowMs: now)).refusal)
             #expect(refusal.reason == .rateLimit)

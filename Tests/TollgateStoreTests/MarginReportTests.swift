@@ -930,8 +930,8 @@ private func randomQuery(
         let instant = random.instant(around: center, spread: spread)
         switch random.index(7) {
         case 0: return nil
-        case 1: return instant - positiveModulo(instant, MarginReportTests.day)
-        case 2: return instant - positiveModulo(instant, MarginReportTests.hour)
+        case 1: return instant - instant.floorModulo(MarginReportTests.day)
+        case 2: return instant - instant.floorModulo(MarginReportTests.hour)
         case 3: return events[random.index(events.count)].timestampMs
         case 4: return Timestamps.monthStart(containing: instant)
         default: return instant
@@ -975,8 +975,8 @@ private struct ReportRandom: RandomNumberGenerator {
     mutating func instant(around center: Int64, spread: Int64) -> Int64 {
         let instant = center + Int64.random(in: -spread...spread, using: &self)
         switch index(16) {
-        case 0, 1: return instant - positiveModulo(instant, MarginReportTests.hour)
-        case 2, 3: return instant - positiveModulo(instant, MarginReportTests.day)
+        case 0, 1: return instant - instant.floorModulo(MarginReportTests.hour)
+        case 2, 3: return instant - instant.floorModulo(MarginReportTests.day)
         case 4: return Timestamps.monthStart(containing: instant)
         default: return instant
         }

@@ -346,7 +346,7 @@ extension AdminAPI {
         let (amount, unit) = try grantAmount(body)
         let priority = try body.integer("priority") ?? 10
         let (effective, expires, note) = (try body.time("effective"), try body.time("expires"), try body.string("note"))
-        let start = effective ?? Int64(Date().timeIntervalSince1970 * 1000)
+        let start = effective ?? Timestamps.nowMs()
         if let expires, expires <= start {
             throw AdminError.invalid("expires", "must be after the grant takes effect (\(Timestamps.iso8601(start)))")
         }

@@ -44,7 +44,7 @@ public struct Dashboard: Sendable {
     /// from it), `currency` the pricing currency (`pricing.currency`): the one the chart and the caps are in.
     public init(
         meter: MeterStore, token: String, currency: String, logger: Logger, rules: (@Sendable () -> PricingRules)? = nil,
-        now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+        now: @escaping @Sendable () -> Int64 = Timestamps.nowMs
     ) {
         self.rules = rules
         self.meter = meter

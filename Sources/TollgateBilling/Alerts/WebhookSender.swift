@@ -72,7 +72,7 @@ public final class WebhookSender: Service, Sendable {
         let pollInterval = self.pollInterval
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                _ = await self.deliverDue(nowMs: Self.nowMs())
+                _ = await self.deliverDue(nowMs: Timestamps.nowMs())
                 try? await Task.sleep(for: pollInterval)
             }
         }
@@ -243,5 +243,4 @@ public final class WebhookSender: Service, Sendable {
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 
-    private static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 }

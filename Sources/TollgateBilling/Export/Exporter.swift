@@ -17,7 +17,7 @@ public struct Exporter: Sendable {
     /// An exporter to `sink`, rating with the rules `rules` gives at each staging.
     public init(
         meter: MeterStore, sink: any BillingSink, rules: @escaping @Sendable () -> PricingRules, logger: Logger,
-        clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+        clock: @escaping @Sendable () -> Int64 = Timestamps.nowMs
     ) {
         self.meter = meter
         self.sink = sink

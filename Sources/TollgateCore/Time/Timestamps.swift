@@ -2,6 +2,9 @@ import Foundation
 
 /// Times as Tollgate writes and reads them: milliseconds since 1970 (UTC) inside, ISO 8601 outside.
 public enum Timestamps {
+    /// The current time in milliseconds since 1970 (UTC), the unit of every time in the meter.
+    public static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
     /// Parses `2026-11-21T10:00:00Z`, `2026-11-21T10:00:00.250+01:00`, `2026-11-21 10:00:00` (UTC) or a date
     /// `2026-11-21` (midnight UTC); `nil` otherwise.
     public static func parse(_ text: String) -> Int64? {

@@ -176,22 +176,13 @@ public struct SigV4Signer: Sendable {
     /// `20150830T123600Z`: the UTC time to the second.
     static func timestamp(_ date: Date) -> String {
         let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
-        let (days, secondOfDay) = (seconds.floorDiv(86_400), seconds.floorMod(86_400))
-        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-        let shifted = days + 719_468
-        let era = shifted.floorDiv(146_097)
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let civil = CivilDate(days: seconds.floorDivided(by: 86_400))
+        let secondOfDay = seconds.floorModulo(86_400)
         func padded(_ value: Int64, _ width: Int) -> String {
             let digits = String(value)
             return String(repeating: "0", count: max(0, width - digits.count)) + digits
         }
-        return padded(year, 4) + padded(month, 2) + padded(day, 2) + "T" + padded(secondOfDay / 3600, 2)
+        return padded(civil.year, 4) + padded(civil.month, 2) + padded(civil.day, 2) + "T" + padded(secondOfDay / 3600, 2)
             + padded(secondOfDay % 3600 / 60, 2) + padded(secondOfDay % 60, 2) + "Z"
     }
 
@@ -199,11 +190,4 @@ public struct SigV4Signer: Sendable {
     static func hex(_ bytes: some Sequence<UInt8>) -> String {
         bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
     }
-}
-
-extension Int64 {
-    /// Division rounding toward negative infinity (dates before 1970).
-    fileprivate func floorDiv(_ divisor: Int64) -> Int64 { (self - floorMod(divisor)) / divisor }
-    /// The remainder of ``floorDiv(_:)``, never negative for a positive divisor.
-    fileprivate func floorMod(_ divisor: Int64) -> Int64 { ((self % divisor) + divisor) % divisor }
 }

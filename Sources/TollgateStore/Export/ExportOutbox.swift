@@ -155,7 +155,7 @@ extension MeterStore {
     public func stageExport(
         sink: String, period: String, startMs: Int64, endMs: Int64, lines: [RatedExportLine], nowMs: Int64? = nil
     ) async throws(MeterError) -> ExportStaging {
-        let now = nowMs ?? Self.nowMs()
+        let now = nowMs ?? Timestamps.nowMs()
         do {
             return try await pool.write { db in
                 var staging = ExportStaging()
@@ -224,7 +224,7 @@ extension MeterStore {
 
     /// Records that a period was staged for a sink when it had `events` events.
     public func markStaged(sink: String, period: String, events: Int, nowMs: Int64? = nil) async throws(MeterError) {
-        let now = nowMs ?? Self.nowMs()
+        let now = nowMs ?? Timestamps.nowMs()
         do {
             try await pool.write { db in
                 try db.execute(
@@ -294,7 +294,7 @@ extension MeterStore {
     )
         async throws(MeterError)
     {
-        let now = nowMs ?? Self.nowMs()
+        let now = nowMs ?? Timestamps.nowMs()
         do {
             try await pool.write { db in
                 for result in results {
@@ -318,7 +318,7 @@ extension MeterStore {
     /// Sends dead lines again (all sinks, or one): they become pending with their attempts reset. Returns how many.
     @discardableResult
     public func retryDeadExports(sink: String? = nil, nowMs: Int64? = nil) async throws(MeterError) -> Int {
-        let now = nowMs ?? Self.nowMs()
+        let now = nowMs ?? Timestamps.nowMs()
         do {
             return try await pool.write { db in
                 try db.execute(
@@ -366,7 +366,7 @@ extension MeterStore {
     public func setExternalID(customer: String, system: String, id: String?) async throws(MeterError) {
         try Self.validateID(customer, what: "customer")
         guard !system.isEmpty, system.count <= 100 else { throw .rejected("a billing system name is 1 to 100 characters") }
-        let now = Self.nowMs()
+        let now = Timestamps.nowMs()
         do {
             try await pool.write { db in
                 try db.execute(sql: "INSERT OR IGNORE INTO customers (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [customer, now])

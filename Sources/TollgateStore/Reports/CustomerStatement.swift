@@ -178,7 +178,7 @@ extension MeterStore {
         customer: String, startMs: Int64, endMs: Int64, rules: PricingRules, nowMs: Int64? = nil, includeCredits: Bool = true
     ) async throws(MeterError) -> CustomerStatement {
         guard startMs < endMs else { throw .rejected("a statement's period must end after it starts") }
-        let now = nowMs ?? Self.nowMs()
+        let now = nowMs ?? Timestamps.nowMs()
         var builder = PeriodAggregate.Builder()
         var events: [StatementEvent] = []
         var groups: [GroupKey: [Int]] = [:]

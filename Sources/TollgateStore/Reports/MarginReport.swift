@@ -33,8 +33,8 @@ public enum ReportDimension: String, Sendable, CaseIterable, Codable {
     /// The label of the time bucket starting at `bucketMs` (UTC): `2026-11-21T10:00:00Z`, `2026-11-21`, `2026-11`.
     func label(ofTime milliseconds: Int64) -> String {
         switch self {
-        case .hour: Timestamps.iso8601(milliseconds - positiveModulo(milliseconds, 3_600_000))
-        case .day: String(Timestamps.iso8601(milliseconds).prefix(10))
+        case .hour: Timestamps.iso8601(milliseconds - milliseconds.floorModulo(3_600_000))
+        case .day: Timestamps.date(of: milliseconds)
         case .month: Timestamps.monthName(of: milliseconds)
         default: ""
         }

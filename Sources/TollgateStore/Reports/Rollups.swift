@@ -200,7 +200,7 @@ enum RollupGrain: Sendable, Equatable {
     /// The start of the bucket that holds `milliseconds` (times before 1970 too).
     func start(containing milliseconds: Int64) -> Int64 {
         switch self {
-        case .fixed(let length): milliseconds - positiveModulo(milliseconds, length)
+        case .fixed(let length): milliseconds - milliseconds.floorModulo(length)
         case .month: Timestamps.monthStart(containing: milliseconds)
         }
     }
@@ -364,10 +364,4 @@ public struct Totals: Sendable, Equatable {
 
     /// 10⁸ femto-units: the split between the two integers of an amount.
     static let split: Int128 = 100_000_000
-}
-
-/// `value mod divisor` in [0, divisor), for times before 1970 too.
-func positiveModulo(_ value: Int64, _ divisor: Int64) -> Int64 {
-    let remainder = value % divisor
-    return remainder < 0 ? remainder + divisor : remainder
 }

@@ -202,7 +202,7 @@ func printBalance(_ balance: CreditBalance, customer: String?) {
     guard !balance.grants.isEmpty else { return }
     print("")
     print("grants, in spending order:")
-    let now = Int64(Date().timeIntervalSince1970 * 1000)
+    let now = Timestamps.nowMs()
     printTable(
         header: ["id", "amount", "remaining", "priority", "effective", "expires", "state", "note"],
         rows: balance.grants.map { grant in

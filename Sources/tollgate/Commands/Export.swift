@@ -32,7 +32,7 @@ struct Export: AsyncParsableCommand {
         func run() async throws {
             if let period {
                 guard let range = Timestamps.month(period) else { throw ValidationError("--period expects a month such as 2026-11, not '\(period)'") }
-                if range.startMs > Int64(Date().timeIntervalSince1970 * 1000) { throw ValidationError(ExportError.futurePeriod(period).description) }
+                if range.startMs > Timestamps.nowMs() { throw ValidationError(ExportError.futurePeriod(period).description) }
             }
             let config = try loadConfig(options.config)
             let exporter = try makeExporter(sink, config: config)
@@ -52,7 +52,7 @@ struct Export: AsyncParsableCommand {
                     total.failed = pass.failed
                     break
                 }
-                let wait = max(0, Double(next - Int64(Date().timeIntervalSince1970 * 1000)) / 1000)
+                let wait = max(0, Double(next - Timestamps.nowMs()) / 1000)
                 FileHandle.standardError.write(
                     Data("\(pass.failed) lines failed (\(pass.lastError ?? "?")); retrying in \(String(format: "%.1f", wait)) s\n".utf8))
                 try await Task.sleep(for: .milliseconds(Int64(wait * 1000)))

@@ -51,7 +51,7 @@ struct Limits: AsyncParsableCommand {
                     thresholds: percents, anchorMs: anchorMs, note: note)
             }
             if format == .json { return try printEncoded(record) }
-            let window = period.window(containing: Int64(Date().timeIntervalSince1970 * 1000), anchor: record.anchor)
+            let window = period.window(containing: Timestamps.nowMs(), anchor: record.anchor)
             print("added \(record.describe(currency: config.pricing.currency))")
             printFields([
                 (

@@ -59,7 +59,7 @@ struct Quote: AsyncParsableCommand {
 
     func run() async throws {
         if cases != nil, model != nil { throw ValidationError("give --model or --cases, not both") }
-        let timestampMs = try at.map { try parseTimeMs($0, option: "--at") } ?? Int64(Date().timeIntervalSince1970 * 1000)
+        let timestampMs = try at.map { try parseTimeMs($0, option: "--at") } ?? Timestamps.nowMs()
         let config = try loadConfig(options.config)
         var rules = config.pricingRules
         var fixedProvider: String?

@@ -110,7 +110,7 @@ struct Rates: AsyncParsableCommand {
 
         func run() async throws {
             guard catalog == nil || provider == nil else { throw ValidationError("give --catalog or --provider, not both") }
-            let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+            let nowMs = Timestamps.nowMs()
             var catalogs: [(name: String, catalog: PriceCatalog)] = []
             if let catalog {
                 catalogs = [(catalog, try loadCatalog(catalog))]
