@@ -203,3 +203,15 @@ public struct ChargeRating: Sendable, Hashable {
     /// Sum of the brackets.
     public var amount: Money
 }
+
+extension ChargeRating.Bracket {
+    /// The bracket as JSON members, amounts as decimal strings: how rated lines and `tollgate lines` show it.
+    public var jsonObject: [String: Any] {
+        var object: [String: Any] = [
+            "label": label, "from": from, "quantity": quantity, "unit_price": unitPrice.description, "amount": amount.description,
+        ]
+        if let to { object["to"] = to }
+        if let blocks { object["packages"] = blocks }
+        return object
+    }
+}

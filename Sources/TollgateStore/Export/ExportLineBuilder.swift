@@ -54,15 +54,7 @@ extension MeterStore {
 
     /// Brackets as a JSON array with decimal-string amounts.
     static func bracketsJSON(_ brackets: [ChargeRating.Bracket]) -> String {
-        let objects = brackets.map { bracket -> [String: Any] in
-            var object: [String: Any] = [
-                "label": bracket.label, "from": bracket.from, "quantity": bracket.quantity, "unit_price": bracket.unitPrice.description,
-                "amount": bracket.amount.description,
-            ]
-            if let to = bracket.to { object["to"] = to }
-            if let blocks = bracket.blocks { object["packages"] = blocks }
-            return object
-        }
+        let objects = brackets.map(\.jsonObject)
         let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys])) ?? Data("[]".utf8)
         return String(decoding: data, as: UTF8.self)
     }

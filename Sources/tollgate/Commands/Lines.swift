@@ -95,15 +95,7 @@ func statementJSON(_ statement: PeriodStatement) -> [String: Any] {
                 ]
             }
             if !line.brackets.isEmpty {
-                object["brackets"] = line.brackets.map { bracket -> [String: Any] in
-                    var item: [String: Any] = [
-                        "label": bracket.label, "from": bracket.from, "quantity": bracket.quantity, "unit_price": bracket.unitPrice.description,
-                        "amount": bracket.amount.description,
-                    ]
-                    if let to = bracket.to { item["to"] = to }
-                    if let blocks = bracket.blocks { item["packages"] = blocks }
-                    return item
-                }
+                object["brackets"] = line.brackets.map(\.jsonObject)
             }
             return object
         },
