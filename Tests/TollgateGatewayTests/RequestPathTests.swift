@@ -253,6 +253,7 @@ extension RequestPathTests {
                     let event = try onlyEvent(try await gateway.recordedEvents())
                     #expect(event.status == 200)
                     #expect(event.note?.contains("compressed body is corrupt") == true, "\(event.note ?? "-")")
+                    #expect(event.note?.contains("before its end") == false, "the provider sent its whole body: \(event.note ?? "-")")
                 }
             }
         }
@@ -332,6 +333,7 @@ extension RequestPathTests {
                 let event = try onlyEvent(try await gateway.recordedEvents())
                 #expect(event.status == 502)
                 #expect(event.note == error.message)
+                #expect(response.headers[ProxyResponder.eventIDField] == event.id, "Tollgate's own error names its event")
             }
         }
 

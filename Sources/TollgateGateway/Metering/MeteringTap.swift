@@ -53,6 +53,9 @@ struct MeteringTap: @unchecked Sendable {
         return forwardsDecoded ? ByteBuffer(bytes: decoded) : piece
     }
 
+    /// Whether the body could not be decoded for the reader (the reading's note says why).
+    var couldNotDecode: Bool { decodingFailure != nil }
+
     /// Ends the body: the reading, and any bytes the reader still held for the client.
     mutating func finish() -> (reading: UsageReading, tail: ByteBuffer?) {
         var (reading, tail) = reader.finish()

@@ -31,6 +31,13 @@ struct ErrorResponse: Error {
         ErrorResponse(status: status, message: message, type: "upstream_error", code: code)
     }
 
+    /// The error carrying `x-tollgate-event-id`: Tollgate recorded an event for it, which the client can quote.
+    func recorded(as eventID: String) -> ErrorResponse {
+        var copy = self
+        copy.headers[ProxyResponder.eventIDField] = eventID
+        return copy
+    }
+
     /// The error before a family gives it its shape.
     var wireError: WireError { WireError(status: Int(status.code), message: message, type: type, code: code) }
 

@@ -183,7 +183,7 @@ public struct ProxyResponder: HTTPResponder {
                 request, target: target, api: api, key: key, prepared: PreparedRequest(model: nil, stream: false), bytes: bytes.count,
                 arrival: arrival, started: started)
             try await recorder.record(context, ResponseOutcome(status: 400, upstreamFailure: "refused: \(error)"))
-            throw ErrorResponse.badRequest(error.description, code: "invalid_json")
+            throw ErrorResponse.badRequest(error.description, code: "invalid_json").recorded(as: context.id)
         }
         var context = makeContext(
             request, target: target, api: api, key: key, prepared: prepared, bytes: bytes.count, arrival: arrival, started: started)
@@ -193,7 +193,7 @@ public struct ProxyResponder: HTTPResponder {
             )
         } catch {
             try await recorder.record(context, ResponseOutcome(status: error.reason.status, upstreamFailure: "refused: \(error.message)"))
-            throw error.errorResponse
+            throw error.errorResponse.recorded(as: context.id)
         }
         let upstreamBody = prepared.rewrittenBody.map { ByteBuffer(bytes: $0) } ?? body
         let upstreamStarted = ContinuousClock.now
@@ -203,7 +203,7 @@ public struct ProxyResponder: HTTPResponder {
         } catch let error as ErrorResponse {
             try await recorder.record(
                 context, ResponseOutcome(status: Int(error.status.code), upstreamStarted: upstreamStarted, upstreamFailure: error.message))
-            throw error
+            throw error.recorded(as: context.id)
         }
         context.requestID = Self.providerRequestID(response.headers)
         let contentType = response.headers.first(name: "content-type")
