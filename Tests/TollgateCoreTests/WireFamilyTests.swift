@@ -107,3 +107,47 @@ struct WireFamilyTests {
         #expect(offenders.isEmpty, "families named outside their folder: \(offenders)")
     }
 }
+
+/// Which provider paths may go through unmetered.
+@Suite("Pass-through")
+struct PassThroughTests {
+    @Test(
+        "a provider lets through only its family's read-only paths, and what the operator allowed",
+        arguments: [
+            ("GET", "/v1/models", Passage.free), ("GET", "/v1/models/gpt-4o", .free), ("POST", "/v1/models", .denied),
+            ("POST", "/v1/images/generations", .denied), ("GET", "/v1/files", .denied), ("GET", "/v1/files/f1", .recorded),
+            ("DELETE", "/v1/files/f1", .denied),
+        ] as [(String, String, Passage)])
+    func openAI(method: String, path: String, passage: Passage) {
+        let provider = Provider(
+            name: "openai", baseURL: "http://127.0.0.1:1", allowedPassThrough: [PassThroughRule(["GET"], "/v1/files/*")])
+        #expect(provider.passage(method: method, path: path) == passage)
+    }
+
+    @Test("token counting is free for Anthropic and Gemini; Bedrock lets nothing through")
+    func families() {
+        let anthropic = Provider(name: "anthropic", baseURL: "http://127.0.0.1:1", family: .anthropic)
+        #expect(anthropic.passage(method: "POST", path: "/v1/messages/count_tokens") == .free)
+        #expect(anthropic.passage(method: "POST", path: "/v1/messages/batches") == .denied)
+        let gemini = Provider(name: "gemini", baseURL: "http://127.0.0.1:1", family: .gemini)
+        #expect(gemini.passage(method: "POST", path: "/v1beta/models/gemini-2.5-flash:countTokens") == .free)
+        #expect(gemini.passage(method: "POST", path: "/v1beta/cachedContents") == .denied)
+        let bedrock = Provider(name: "bedrock", baseURL: "http://127.0.0.1:1", family: .bedrock)
+        #expect(bedrock.passage(method: "GET", path: "/foundation-models") == .denied)
+    }
+
+    @Test("pass_through in a provider entry: paths with methods (GET by default), checked")
+    func parsing() throws {
+        let spec = try ProviderSpec.parse(
+            yaml: """
+                base_url: http://127.0.0.1:9
+                pass_through:
+                  - {path: /v1/files/**}
+                  - {path: /v1/batches, methods: [GET, post]}
+                """, file: "test.yaml")
+        #expect(spec.passThrough == [PassThroughRule(["GET"], "/v1/files/**"), PassThroughRule(["GET", "POST"], "/v1/batches")])
+        #expect(throws: ConfigError.self) {
+            try ProviderSpec.parse(yaml: "base_url: http://127.0.0.1:9\npass_through: [{path: /x, methods: [FETCH]}]", file: "t.yaml")
+        }
+    }
+}

@@ -301,7 +301,8 @@ public enum ConfigLoader {
                 acceptsStreamUsageOption: spec.streamOptions ?? true, routes: spec.routes ?? family.defaultRoutes,
                 prices: spec.catalog(currency: config.pricing.currency), family: family,
                 nativePaths: (spec.nativePaths ?? []).map(PathPattern.init), streamUsageSinceAPIVersion: spec.streamOptionsSinceAPIVersion,
-                deployments: spec.deployments ?? [:], aws: try awsCredentials(spec, name: name, environment: environment)
+                deployments: spec.deployments ?? [:], aws: try awsCredentials(spec, name: name, environment: environment),
+                allowedPassThrough: spec.passThrough ?? []
             )
         }
         for book in config.pricing.priceBooks.values.sorted(by: { $0.name < $1.name }) where book.versions.contains(where: { $0.markup != nil }) {

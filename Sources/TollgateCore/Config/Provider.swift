@@ -32,13 +32,19 @@ public struct Provider: Sendable {
     public var deployments: [String: String]
     /// AWS credentials for SigV4 signing (`auth: sigv4`).
     public var aws: AWSCredentials?
+    /// Read-only, non-billable paths that go through unmetered (model lists, token counting): the family's.
+    public var passThrough: [PassThroughRule]
+    /// Further paths an operator allowed to go through unmetered (`pass_through:`): each such request is recorded as
+    /// an event with its path, so that nothing goes through unseen.
+    public var allowedPassThrough: [PassThroughRule]
 
     /// Creates a provider.
     public init(
         name: String, baseURL: String, auth: ProviderAuth = .bearer, apiKey: String? = nil, apiKeyEnv: String? = nil,
         acceptsStreamUsageOption: Bool = true, routes: [RouteRule] = RouteRule.openAICompatible, prices: PriceCatalog = PriceCatalog(),
         family: WireFamily = WireFamilies.default, nativePaths: [PathPattern] = [], streamUsageSinceAPIVersion: String? = nil,
-        deployments: [String: String] = [:], aws: AWSCredentials? = nil
+        deployments: [String: String] = [:], aws: AWSCredentials? = nil, passThrough: [PassThroughRule]? = nil,
+        allowedPassThrough: [PassThroughRule] = []
     ) {
         self.name = name
         self.baseURL = baseURL
@@ -53,6 +59,8 @@ public struct Provider: Sendable {
         self.streamUsageSinceAPIVersion = streamUsageSinceAPIVersion
         self.deployments = deployments
         self.aws = aws
+        self.passThrough = passThrough ?? family.passThroughRoutes
+        self.allowedPassThrough = allowedPassThrough
     }
 
     /// Whether Tollgate can authenticate to the provider: it needs no key, or has a key, or AWS credentials to sign.
@@ -60,9 +68,17 @@ public struct Provider: Sendable {
         auth == .none || apiKey != nil || (auth == .sigv4 && aws != nil)
     }
 
-    /// The metered API of a provider path, or `nil` for a pass-through path.
+    /// The metered API of a provider path, or `nil` for a path that is not an inference.
     public func api(forPath path: String) -> APIName? {
         routes.first { $0.pattern.matches(path) }?.api
+    }
+
+    /// What Tollgate does with a request for a provider path that is not an inference (``api(forPath:)`` is `nil`):
+    /// nothing goes through unless the family or the operator lets it.
+    public func passage(method: String, path: String) -> Passage {
+        if passThrough.contains(where: { $0.admits(method: method, path: path) }) { return .free }
+        if allowedPassThrough.contains(where: { $0.admits(method: method, path: path) }) { return .recorded }
+        return .denied
     }
 
     /// Whether a request with this query may carry the streaming usage opt-in.
@@ -98,6 +114,33 @@ public struct Provider: Sendable {
     public func path(for api: APIName) -> String? {
         routes.first { $0.api == api }?.pattern.literalPath
     }
+}
+
+/// Whether a request that is not an inference may reach the provider.
+public enum Passage: Sendable, Equatable {
+    /// A read-only, non-billable path of the family (a model list, token counting): forwarded unmetered.
+    case free
+    /// A path the operator allowed (`pass_through:`): forwarded unmetered and recorded as an event with its path.
+    case recorded
+    /// Anything else: refused with 404 before it reaches the provider.
+    case denied
+}
+
+/// A path that may go through unmetered, and the methods it may be asked with.
+public struct PassThroughRule: Sendable, Equatable {
+    /// The methods allowed, uppercase (`GET`).
+    public var methods: Set<String>
+    /// Which paths.
+    public var pattern: PathPattern
+
+    /// Creates a rule.
+    public init(_ methods: Set<String>, _ pattern: String) {
+        self.methods = Set(methods.map { $0.uppercased() })
+        self.pattern = PathPattern(pattern)
+    }
+
+    /// Whether the rule lets `method` `path` through.
+    public func admits(method: String, path: String) -> Bool { methods.contains(method.uppercased()) && pattern.matches(path) }
 }
 
 /// How a provider key travels.

@@ -32,6 +32,8 @@ public struct ProviderSpec: Sendable {
     public var streamOptions: Bool?
     /// Paths that are inferences.
     public var routes: [RouteRule]?
+    /// Further paths allowed through unmetered, each request recorded as an event (`pass_through:`).
+    public var passThrough: [PassThroughRule]?
     /// Prices by model.
     public var prices: [String: ModelPrice]?
     /// When ``prices`` took effect (`nil`: always).
@@ -49,7 +51,7 @@ public struct ProviderSpec: Sendable {
         "name", "use", "wire_format", "base_url", "auth", "api_key", "api_key_env", "stream_options", "routes", "prices",
         "currency", "description", "prices_effective", "price_versions", "source", "native_paths",
         "stream_options_since_api_version", "deployments", "region", "aws_access_key_id", "aws_secret_access_key",
-        "aws_session_token",
+        "aws_session_token", "pass_through",
     ]
 
     /// Parses a provider file (or entry) from YAML text.
@@ -92,6 +94,7 @@ public struct ProviderSpec: Sendable {
             case "api_key_env": spec.apiKeyEnv = try member.string()
             case "stream_options": spec.streamOptions = try member.bool()
             case "routes": spec.routes = try parseRoutes(member)
+            case "pass_through": spec.passThrough = try parsePassThrough(member)
             case "prices": spec.prices = try PriceParsing.modelPrices(member)
             case "prices_effective": spec.pricesEffectiveMs = try PriceParsing.time(member)
             case "price_versions": spec.priceVersions = try PriceParsing.priceVersions(member)
@@ -110,6 +113,35 @@ public struct ProviderSpec: Sendable {
         guard !text.contains("?"), !text.contains("#") else { throw member.error("a base URL has no query or fragment") }
         while text.hasSuffix("/") { text.removeLast() }
         return text
+    }
+
+    /// `[{path: /v1/files, methods: [GET]}, …]`; methods default to GET.
+    private static func parsePassThrough(_ member: YAMLValue) throws(ConfigError) -> [PassThroughRule] {
+        var rules: [PassThroughRule] = []
+        for item in try member.sequence() {
+            var path: String?
+            var methods: Set<String> = ["GET"]
+            for (key, field) in try item.mapping(allowed: ["path", "methods"]) {
+                if key == "path" {
+                    let text = try field.string()
+                    guard text.hasPrefix("/") else { throw field.error("a pass-through path starts with /") }
+                    path = text
+                } else {
+                    methods = []
+                    for method in try field.sequence() {
+                        let text = try method.string().uppercased()
+                        guard ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"].contains(text) else {
+                            throw method.error("unknown method '\(text)' (GET, HEAD, POST, PUT, PATCH or DELETE)")
+                        }
+                        methods.insert(text)
+                    }
+                    guard !methods.isEmpty else { throw field.error("list at least one method") }
+                }
+            }
+            guard let path else { throw item.error("a pass-through entry needs a path") }
+            rules.append(PassThroughRule(methods, path))
+        }
+        return rules
     }
 
     private static func parseRoutes(_ member: YAMLValue) throws(ConfigError) -> [RouteRule] {
@@ -152,6 +184,7 @@ public struct ProviderSpec: Sendable {
         result.apiKeyEnv = other.apiKeyEnv ?? apiKeyEnv
         result.streamOptions = other.streamOptions ?? streamOptions
         result.routes = other.routes ?? routes
+        result.passThrough = other.passThrough ?? passThrough
         result.nativePaths = other.nativePaths ?? nativePaths
         result.streamOptionsSinceAPIVersion = other.streamOptionsSinceAPIVersion ?? streamOptionsSinceAPIVersion
         if let extra = other.deployments { result.deployments = (deployments ?? [:]).merging(extra) { $1 } }

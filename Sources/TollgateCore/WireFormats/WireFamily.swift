@@ -14,6 +14,9 @@ public struct WireFamily: Sendable, Hashable, CustomStringConvertible {
     public let apis: [(name: APIName, format: any WireFormat)]
     /// The routes of the native API, for a provider entry that names this family and lists no routes.
     public let defaultRoutes: [RouteRule]
+    /// Read-only, non-billable paths of the native API that go through unmetered (model lists, token counting);
+    /// every other path that is not a route is refused.
+    public let passThroughRoutes: [PassThroughRule]
     /// Root path prefixes whose errors take this family's shape even when no route matches (`/v1beta/` for Gemini).
     public let claimedPathPrefixes: [String]
     /// Where the family's SDKs send their key, as Tollgate accepts the virtual key there.
@@ -30,13 +33,15 @@ public struct WireFamily: Sendable, Hashable, CustomStringConvertible {
 
     /// Describes a family.
     public init(
-        name: String, apis: [(name: APIName, format: any WireFormat)], defaultRoutes: [RouteRule], claimedPathPrefixes: [String] = [],
+        name: String, apis: [(name: APIName, format: any WireFormat)], defaultRoutes: [RouteRule], passThroughRoutes: [PassThroughRule],
+        claimedPathPrefixes: [String] = [],
         keyLocations: [KeyLocation], credentialHeaders: [String], requestIDHeaders: [String] = [], modelInPath: Bool = false,
         errorShape: any WireErrorShape
     ) {
         self.name = name
         self.apis = apis
         self.defaultRoutes = defaultRoutes
+        self.passThroughRoutes = passThroughRoutes
         self.claimedPathPrefixes = claimedPathPrefixes
         self.keyLocations = keyLocations
         self.credentialHeaders = credentialHeaders

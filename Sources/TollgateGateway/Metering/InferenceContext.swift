@@ -9,7 +9,10 @@ struct InferenceContext: Sendable {
     let started: ContinuousClock.Instant
     let key: VirtualKey
     let provider: Provider
-    let api: APIName
+    /// The metered API (`openai.chat`), or `pass_through` for a path an operator allowed through unmetered.
+    let route: String
+    /// Whether the response is read for usage; a pass-through is recorded with its status and no tokens.
+    var metered = true
     let path: String
     let request: PreparedRequest
     let requestBytes: Int
@@ -43,7 +46,7 @@ extension InferenceContext {
         if let note = outcome.reading.note { notes.append(note) }
         if let failure = outcome.upstreamFailure { notes.append(failure) }
         // Only a successful answer is billed by estimate; a failed one (even if the client left) carries no tokens.
-        if outcome.reading.usage == nil, (200..<300).contains(outcome.status), outcome.upstreamStarted != nil {
+        if metered, outcome.reading.usage == nil, (200..<300).contains(outcome.status), outcome.upstreamStarted != nil {
             usage = UsageEstimate.estimate(requestBytes: requestBytes, contentEvents: outcome.reading.contentEvents)
             estimated = true
             notes.append("no usage reported; estimated")
@@ -58,7 +61,7 @@ extension InferenceContext {
         if !rating.priced, usage.totalTokens > 0 { notes.append("no price for model \(outcome.reading.servedModel ?? request.model ?? "?")") }
         return UsageEvent(
             id: id, timestampMs: timestampMs, customer: key.customer, keyID: key.id, feature: feature,
-            endUser: endUser, project: project, provider: provider.name, route: api.rawValue, path: path, model: request.model,
+            endUser: endUser, project: project, provider: provider.name, route: route, path: path, model: request.model,
             servedModel: outcome.reading.servedModel ?? request.model, status: status,
             stream: request.stream, usage: usage, rawUsage: outcome.reading.rawUsage, serviceTier: outcome.reading.serviceTier,
             latencyMs: milliseconds(now - started), ttfbMs: outcome.ttfb.map(milliseconds),

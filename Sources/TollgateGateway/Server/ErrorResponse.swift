@@ -27,6 +27,12 @@ struct ErrorResponse: Error {
         ErrorResponse(status: .notFound, message: message, type: "invalid_request_error", code: "unknown_route")
     }
 
+    static func methodNotAllowed(_ message: String, allow: String) -> ErrorResponse {
+        var error = ErrorResponse(status: .methodNotAllowed, message: message, type: "invalid_request_error", code: "method_not_allowed")
+        error.headers[.allow] = allow
+        return error
+    }
+
     static func upstream(_ status: HTTPResponse.Status, _ message: String, code: String) -> ErrorResponse {
         ErrorResponse(status: status, message: message, type: "upstream_error", code: code)
     }

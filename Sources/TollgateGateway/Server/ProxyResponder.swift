@@ -63,11 +63,28 @@ public struct ProxyResponder: HTTPResponder {
             target.upstreamQuery = Self.removingKey(from: request.uri.query)
             var request = request
             let body = try await collectBody(&request)
-            guard let api = target.api, request.method == .post else {
-                return try await passThrough(request, body: body, target: target)
+            if let api = target.api {
+                guard request.method == .post else {
+                    throw ErrorResponse.methodNotAllowed(
+                        "\(request.method.rawValue) \(path) is not allowed: it is an inference route (\(api)), which takes POST.",
+                        allow: "POST")
+                }
+                return try await infer(
+                    request, body: body, target: target, api: api, key: key, arrival: arrival, started: started)
             }
-            return try await infer(
-                request, body: body, target: target, api: api, key: key, arrival: arrival, started: started)
+            switch target.provider.passage(method: request.method.rawValue, path: target.upstreamPath) {
+            case .free:
+                return try await passThrough(request, body: body, target: target, recording: nil)
+            case .recorded:
+                let context = makeContext(
+                    request, target: target, route: Self.passThroughRoute, key: key.key, prepared: PreparedRequest(model: nil, stream: false),
+                    bytes: body.readableBytes, arrival: arrival, started: started)
+                return try await passThrough(request, body: body, target: target, recording: context)
+            case .denied:
+                throw ErrorResponse.notFound(
+                    "\(request.method.rawValue) \(path) is not a route of provider '\(target.provider.name)': Tollgate forwards its "
+                        + "inference routes and read-only paths such as the model list; an operator can allow more with pass_through.")
+            }
         } catch let error as ErrorResponse {
             return error.response(for: family)
         }
@@ -180,13 +197,13 @@ public struct ProxyResponder: HTTPResponder {
             if prepared.model == nil { prepared.model = target.provider.modelFromPath(target.upstreamPath) }
         } catch {
             let context = makeContext(
-                request, target: target, api: api, key: key, prepared: PreparedRequest(model: nil, stream: false), bytes: bytes.count,
+                request, target: target, route: api.rawValue, key: key, prepared: PreparedRequest(model: nil, stream: false), bytes: bytes.count,
                 arrival: arrival, started: started)
             try await recorder.record(context, ResponseOutcome(status: 400, upstreamFailure: "refused: \(error)"))
             throw ErrorResponse.badRequest(error.description, code: "invalid_json").recorded(as: context.id)
         }
         var context = makeContext(
-            request, target: target, api: api, key: key, prepared: prepared, bytes: bytes.count, arrival: arrival, started: started)
+            request, target: target, route: api.rawValue, key: key, prepared: prepared, bytes: bytes.count, arrival: arrival, started: started)
         do {
             context.ticket = try await admitter.admit(
                 principal, provider: target.provider, request: prepared, requestBytes: bytes.count, nowMs: Int64(arrival.timeIntervalSince1970 * 1000)
@@ -238,11 +255,12 @@ public struct ProxyResponder: HTTPResponder {
     }
 
     private func makeContext(
-        _ request: Request, target: RouteResolver.Target, api: APIName, key: VirtualKey, prepared: PreparedRequest, bytes: Int,
+        _ request: Request, target: RouteResolver.Target, route: String, key: VirtualKey, prepared: PreparedRequest, bytes: Int,
         arrival: Date, started: ContinuousClock.Instant
     ) -> InferenceContext {
         InferenceContext(
-            id: UsageEvent.newID(at: arrival), arrival: arrival, started: started, key: key, provider: target.provider, api: api,
+            id: UsageEvent.newID(at: arrival), arrival: arrival, started: started, key: key, provider: target.provider, route: route,
+            metered: route != Self.passThroughRoute,
             path: request.uri.path, request: prepared, requestBytes: bytes,
             feature: HeaderPolicy.dimension("x-tollgate-feature", in: request.headers),
             endUser: HeaderPolicy.dimension("x-tollgate-end-user", in: request.headers),
@@ -288,17 +306,44 @@ public struct ProxyResponder: HTTPResponder {
         return text.replacingOccurrences(of: secret, with: "[provider key]")
     }
 
-    /// Paths that are not inferences (model lists, files, …) go through unmetered, still behind a virtual key.
-    private func passThrough(_ request: Request, body: ByteBuffer, target: RouteResolver.Target) async throws -> Response {
-        let response = try await send(request, body: body, target: target, forceIdentity: false)
-        let headers = HeaderPolicy.client(from: response.headers, bodyRewritten: false, bodyDecoded: false)
+    /// The `route` of the event of a request an operator allowed through unmetered.
+    static let passThroughRoute = "pass_through"
+
+    /// A path that is not an inference but may go through (a model list, token counting, or what the operator allowed):
+    /// forwarded unmetered, still behind a virtual key. With `recording`, an event with its path and status is recorded
+    /// once the response has been relayed.
+    private func passThrough(
+        _ request: Request, body: ByteBuffer, target: RouteResolver.Target, recording context: InferenceContext?
+    ) async throws -> Response {
+        let upstreamStarted = ContinuousClock.now
+        let response: HTTPClientResponse
+        do {
+            response = try await send(request, body: body, target: target, forceIdentity: false)
+        } catch let error as ErrorResponse {
+            guard let context else { throw error }
+            try await recorder.record(
+                context, ResponseOutcome(status: Int(error.status.code), upstreamStarted: upstreamStarted, upstreamFailure: error.message))
+            throw error.recorded(as: context.id)
+        }
+        var headers = HeaderPolicy.client(from: response.headers, bodyRewritten: false, bodyDecoded: false)
+        if let context { headers[Self.eventIDField] = context.id }
         let length = response.headers.first(name: "content-length").flatMap(Int.init)
         let upstreamBody = response.body
+        let status = Int(response.status.code)
+        let recorder = self.recorder
         return Response(
-            status: HTTPResponse.Status(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase),
+            status: HTTPResponse.Status(code: status, reasonPhrase: response.status.reasonPhrase),
             headers: headers,
             body: ResponseBody(contentLength: length) { writer in
-                for try await piece in upstreamBody { try await writer.write(piece) }
+                var outcome = ResponseOutcome(status: status, upstreamStarted: upstreamStarted)
+                do {
+                    for try await piece in upstreamBody { try await writer.write(piece) }
+                } catch {
+                    outcome.upstreamFailure = "pass-through body broken off: \(error)"
+                }
+                outcome.upstreamEnded = .now
+                if let context { try await recorder.record(context, outcome) }
+                if outcome.upstreamFailure != nil { throw UpstreamBrokeOff() }
                 try await writer.finish(nil)
             })
     }

@@ -9,6 +9,8 @@ extension WireFamily {
         name: "anthropic",
         apis: [(.anthropicMessages, AnthropicMessagesFormat())],
         defaultRoutes: [RouteRule(pattern: PathPattern("/**/v1/messages"), api: .anthropicMessages)],
+        // Token counting is free; the model list is read-only.
+        passThroughRoutes: [PassThroughRule(["POST"], "/**/v1/messages/count_tokens")] + PassThroughRule.openAIModelList,
         claimedPathPrefixes: ["/v1/messages"],
         keyLocations: [.header("x-api-key")],
         credentialHeaders: ["x-api-key", "authorization"],

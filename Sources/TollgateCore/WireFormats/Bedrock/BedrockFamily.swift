@@ -23,6 +23,8 @@ extension WireFamily {
             RouteRule(pattern: PathPattern("/model/*/invoke"), api: .bedrockInvoke),
             RouteRule(pattern: PathPattern("/model/*/invoke-with-response-stream"), api: .bedrockInvokeStream),
         ],
+        // The runtime endpoint has nothing read-only worth passing (model lists are on the control-plane host).
+        passThroughRoutes: [],
         // A Bedrock API key is a bearer token; an AWS SDK signs with the virtual key as its access key id.
         keyLocations: [.bearer, .awsAccessKeyID],
         // `x-amz-security-token`: an AWS client's session token, sent next to its own signature.

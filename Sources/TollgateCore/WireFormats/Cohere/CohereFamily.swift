@@ -9,6 +9,8 @@ extension WireFamily {
         name: "cohere",
         apis: [(.cohereChat, CohereChatFormat())],
         defaultRoutes: [RouteRule(pattern: PathPattern("/v2/chat"), api: .cohereChat)],
+        passThroughRoutes: [PassThroughRule(["POST"], "/v1/tokenize"), PassThroughRule(["POST"], "/v1/detokenize")]
+            + PassThroughRule.openAIModelList,
         keyLocations: [.bearer],
         credentialHeaders: ["authorization"],
         errorShape: MessageErrorShape())

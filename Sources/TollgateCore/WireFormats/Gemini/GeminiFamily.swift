@@ -25,6 +25,7 @@ extension WireFamily {
             RouteRule(pattern: PathPattern("/**/models/*:embedContent"), api: .geminiEmbedContent),
             RouteRule(pattern: PathPattern("/**/models/*:batchEmbedContents"), api: .geminiBatchEmbedContents),
         ],
+        passThroughRoutes: [PassThroughRule(["POST"], "/**/models/*:countTokens")] + PassThroughRule.openAIModelList,
         claimedPathPrefixes: ["/v1beta/"],
         keyLocations: [.header("x-goog-api-key"), .query("key")],
         credentialHeaders: ["x-goog-api-key"],

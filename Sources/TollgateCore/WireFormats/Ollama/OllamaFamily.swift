@@ -14,6 +14,11 @@ extension WireFamily {
             RouteRule(pattern: PathPattern("/api/chat"), api: .ollamaChat),
             RouteRule(pattern: PathPattern("/api/generate"), api: .ollamaGenerate),
         ] + RouteRule.openAICompatible,
+        // The local model list, a model's details, the server's version and its loaded models.
+        passThroughRoutes: [
+            PassThroughRule(["GET"], "/api/tags"), PassThroughRule(["POST"], "/api/show"), PassThroughRule(["GET"], "/api/version"),
+            PassThroughRule(["GET"], "/api/ps"),
+        ] + PassThroughRule.openAIModelList,
         keyLocations: [.bearer],
         credentialHeaders: ["authorization"],
         errorShape: OllamaErrorShape())

@@ -20,6 +20,7 @@ extension WireFamily {
             (.openAIEmbeddings, OpenAIChatFormat(api: .openAIEmbeddings)), (.openAIResponses, OpenAIResponsesFormat()),
         ],
         defaultRoutes: RouteRule.openAICompatible,
+        passThroughRoutes: PassThroughRule.openAIModelList,
         // `api-key`: Azure OpenAI's SDKs.
         keyLocations: [.bearer, .header("api-key")],
         credentialHeaders: ["authorization", "api-key"],
@@ -35,6 +36,11 @@ extension RouteRule {
         RouteRule(pattern: PathPattern("/**/embeddings"), api: .openAIEmbeddings),
         RouteRule(pattern: PathPattern("/**/responses"), api: .openAIResponses),
     ]
+}
+
+extension PassThroughRule {
+    /// The model list and one model (`GET /v1/models`, `GET /v1/models/ID`), whatever prefix the server uses.
+    public static let openAIModelList = [PassThroughRule(["GET"], "/**/models"), PassThroughRule(["GET"], "/**/models/*")]
 }
 
 /// `{"error": {"message", "type", "param", "code"}}` (OpenAI and the compatible servers).

@@ -1,0 +1,112 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+import TollgateCore
+
+@testable import TollgateGateway
+@testable import TollgateStore
+
+/// Nothing billable passes unmetered: a path that is neither an inference route nor a read-only path of its family is
+/// refused before it reaches the provider, a wrong method on an inference route too; what an operator allows through
+/// is recorded.
+@Suite("Deny by default")
+struct DenyByDefaultTests {
+    /// A provider that answers 200 on every path and method, and counts what reached it.
+    static func withCountingUpstream<T>(_ body: (Int, Watched<[String]>) async throws -> T) async throws -> T {
+        let reached = Watched<[String]>([])
+        let responder = CountingResponder(reached: reached)
+        return try await withLoopbackServer(responder) { port in try await body(port, reached) }
+    }
+
+    struct CountingResponder: HTTPResponder {
+        typealias Context = BasicRequestContext
+        let reached: Watched<[String]>
+
+        func respond(to request: Request, context: Context) async throws -> Response {
+            reached.update { $0.append("\(request.method.rawValue) \(request.uri.path)") }
+            return Stub.json(.ok, Array(#"{"object":"list","data":[]}"#.utf8))
+        }
+    }
+
+    /// Sends `method path` with the gateway's key through its responder.
+    static func send(_ gateway: Gateway, _ method: HTTPRequest.Method, _ path: String, body: String = "{}") async throws -> TestResponse {
+        let application = Application(responder: gateway.responder)
+        let headers = gateway.requestHeaders
+        return try await application.test(.router) { client in
+            try await client.execute(uri: path, method: method, headers: headers, body: ByteBuffer(string: body))
+        }
+    }
+
+    @Test(
+        "paths that are not routes are refused with 404 in the family's shape, without reaching the provider",
+        arguments: [
+            (HTTPRequest.Method.post, "/v1/images/generations"), (.post, "/v1/audio/speech"), (.post, "/v1/batches"),
+            (.post, "/v1/realtime/client_secrets"), (.get, "/v1/files"), (.post, "/v1/files"), (.delete, "/v1/models/gpt-4o"),
+            (.post, "/stub/v1/images/generations"),
+        ])
+    func denied(method: HTTPRequest.Method, path: String) async throws {
+        try await Self.withCountingUpstream { port, reached in
+            try await withGateway(upstreamPort: port) { gateway in
+                let response = try await Self.send(gateway, method, path)
+                #expect(response.status == .notFound)
+                let body = String(buffer: response.body)
+                #expect(body.contains(#""code":"unknown_route""#), "\(body)")
+                #expect(reached.value.isEmpty, "reached the provider: \(reached.value)")
+                let events = try await gateway.recordedEvents()
+                #expect(events.isEmpty)
+            }
+        }
+    }
+
+    @Test("a method other than POST on an inference route is refused with 405 and Allow: POST", arguments: [HTTPRequest.Method.get, .put, .delete])
+    func wrongMethod(method: HTTPRequest.Method) async throws {
+        try await Self.withCountingUpstream { port, reached in
+            try await withGateway(upstreamPort: port) { gateway in
+                let response = try await Self.send(gateway, method, "/v1/chat/completions")
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "POST")
+                #expect(reached.value.isEmpty)
+            }
+        }
+    }
+
+    @Test("the family's read-only paths go through unmetered and unrecorded")
+    func freePassThrough() async throws {
+        try await Self.withCountingUpstream { port, reached in
+            try await withGateway(upstreamPort: port) { gateway in
+                let list = try await Self.send(gateway, .get, "/v1/models")
+                let one = try await Self.send(gateway, .get, "/v1/models/gpt-4o-mini")
+                #expect(list.status == .ok && one.status == .ok)
+                #expect(reached.value == ["GET /v1/models", "GET /v1/models/gpt-4o-mini"])
+                let events = try await gateway.recordedEvents()
+                #expect(events.isEmpty)
+            }
+        }
+    }
+
+    @Test("a path the operator allows goes through and is recorded with its path, status and no price")
+    func allowedPassThrough() async throws {
+        try await Self.withCountingUpstream { port, reached in
+            try await withGateway(
+                upstreamPort: port,
+                configure: { config in config.providers[Stub.provider]?.allowedPassThrough = [PassThroughRule(["GET", "POST"], "/v1/files/**")] }
+            ) { gateway in
+                let response = try await Self.send(gateway, .get, "/v1/files/file-abc")
+                #expect(response.status == .ok)
+                #expect(reached.value == ["GET /v1/files/file-abc"])
+                let deleted = try await Self.send(gateway, .delete, "/v1/files/file-abc")
+                #expect(deleted.status == .notFound, "only the methods allowed")
+                let event = try onlyEvent(try await gateway.recordedEvents())
+                #expect(event.route == ProxyResponder.passThroughRoute)
+                #expect(event.path == "/v1/files/file-abc")
+                #expect(event.status == 200)
+                #expect(!event.estimated)
+                #expect(event.usage == .zero)
+                #expect(response.headers[ProxyResponder.eventIDField] == event.id)
+            }
+        }
+    }
+}
