@@ -125,6 +125,7 @@ let package = Package(
             name: "TollgateGatewayTests",
             dependencies: [
                 "TollgateGateway", "TollgateStore", "CZlib",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -21,7 +21,17 @@ public final class EventWriter: Sendable {
         var closed = false
         var running = false
         var finished = false
+        /// Why the last write failed, until a write succeeds again.
+        var failure: String?
+        /// Retries of kept events since ``close()``: bounded, so that a meter that never recovers cannot hold a shutdown.
+        var retriesAfterClose = 0
     }
+
+    /// The most events kept in memory while the meter cannot write (a month of a busy replica's backlog is far less:
+    /// requests are refused while the meter fails, unless `meter.on_failure: serve`).
+    static let maxRetained = 200_000
+    /// How long the writer waits before trying the events it kept again.
+    static let retryInterval: Duration = .seconds(1)
 
     private let meter: MeterStore
     private let maxBatch: Int
@@ -43,6 +53,10 @@ public final class EventWriter: Sendable {
         self.logger = logger
         self.beforeCommit = beforeCommit
     }
+
+    /// Why the meter cannot write, or `nil` while its last write succeeded: inference requests are refused meanwhile
+    /// (fail closed), and `/readyz` says so.
+    public var failure: String? { state.withLock { $0.failure } }
 
     /// Hands an event over and waits until it is committed (with the settlement of its reservation, if any).
     public func record(_ event: UsageEvent, settling reservationID: String? = nil) async throws {
@@ -107,6 +121,24 @@ public final class EventWriter: Sendable {
 
     private func nextBatch() async -> [Pending]? {
         while true {
+            // After a failed write, the events kept are tried again at a measured pace, not in a tight loop; once closed,
+            // a few more times only.
+            let (failing, givingUp): (Bool, [Pending]) = state.withLock { state in
+                guard state.failure != nil, !state.pending.isEmpty else { return (false, []) }
+                guard state.closed else { return (true, []) }
+                state.retriesAfterClose += 1
+                guard state.retriesAfterClose > 5 else { return (true, []) }
+                defer { state.pending.removeAll() }
+                return (false, state.pending)
+            }
+            if !givingUp.isEmpty {
+                for item in givingUp {
+                    logger.critical("event not recorded", metadata: ["event_id": "\(item.event.id)", "customer": "\(item.event.customer)"])
+                    item.waiter?.resume(throwing: MeterError.closed)
+                }
+                return nil
+            }
+            if failing { try? await Task.sleep(for: Self.retryInterval) }
             let taken: [Pending]? = state.withLock { state in
                 if state.pending.isEmpty { return state.closed ? nil : [] }
                 let count = min(maxBatch, state.pending.count)
@@ -134,6 +166,7 @@ public final class EventWriter: Sendable {
             do {
                 let fired = try await meter.insert(batch.map { ($0.event, $0.reservationID) })
                 for item in batch { item.waiter?.resume() }
+                recovered()
                 for alert in fired {
                     logger.warning(
                         "limit threshold crossed",
@@ -147,12 +180,47 @@ public final class EventWriter: Sendable {
             } catch {
                 lastError = error
                 logger.error("meter write failed", metadata: ["attempt": "\(attempt + 1)", "events": "\(batch.count)", "error": "\(error)"])
+                if batch.count > 1 { break }  // one event at a time below: a bad row must not take the others with it
                 try? await Task.sleep(for: .milliseconds(50 * (attempt + 1)))
             }
         }
+        guard batch.count > 1 else { return failed(batch[0], lastError ?? MeterError.closed) }
+        // The batch as a whole failed: each event on its own, so that only the ones that cannot be written wait.
         for item in batch {
+            do {
+                _ = try await meter.insert([(item.event, item.reservationID)])
+                item.waiter?.resume()
+                recovered()
+            } catch {
+                failed(item, error)
+            }
+        }
+    }
+
+    /// A write succeeded: the meter is writable again.
+    private func recovered() {
+        let was = state.withLock { state in
+            defer { state.failure = nil }
+            return state.failure
+        }
+        if was != nil { logger.notice("meter writable again") }
+    }
+
+    /// An event could not be written: its waiter learns it at once (a strict response is cut short rather than
+    /// completed without its event), and the event is kept, to be written once the meter can (its id makes a repeat
+    /// harmless). Beyond ``maxRetained`` kept events, it is lost, loudly.
+    private func failed(_ item: Pending, _ error: any Error) {
+        item.waiter?.resume(throwing: error)
+        let kept = state.withLock { state in
+            // SQLite's message, without the statement it was running.
+            let reason = "\(error)".components(separatedBy: " - while executing").first ?? "\(error)"
+            state.failure = "the meter cannot write events: \(reason)"
+            guard state.pending.count < Self.maxRetained else { return false }
+            state.pending.append(Pending(event: item.event, reservationID: item.reservationID, waiter: nil))
+            return true
+        }
+        if !kept {
             logger.critical("event not recorded", metadata: ["event_id": "\(item.event.id)", "customer": "\(item.event.customer)"])
-            item.waiter?.resume(throwing: lastError ?? MeterError.closed)
         }
     }
 }

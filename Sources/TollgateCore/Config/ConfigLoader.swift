@@ -122,7 +122,7 @@ public enum ConfigLoader {
 
     private static func parseMeter(_ value: YAMLValue, into meter: inout MeterSettings) throws(ConfigError) {
         var relaxed = false
-        for (key, member) in try value.mapping(allowed: ["path", "durability", "relaxed_window_ms", "max_batch", "fsync"]) {
+        for (key, member) in try value.mapping(allowed: ["path", "durability", "relaxed_window_ms", "max_batch", "fsync", "on_failure"]) {
             switch key {
             case "path": meter.path = try member.string()
             case "durability":
@@ -136,6 +136,10 @@ public enum ConfigLoader {
                         + "batch, without a configurable delay; remove the key")
             case "max_batch": meter.maxBatch = try member.int(in: 1...100_000)
             case "fsync": meter.fsync = try member.bool()
+            case "on_failure":
+                let text = try member.string()
+                guard let policy = MeterFailurePolicy(rawValue: text) else { throw member.error("expected refuse or serve, not '\(text)'") }
+                meter.onFailure = policy
             default: break
             }
         }

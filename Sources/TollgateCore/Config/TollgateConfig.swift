@@ -89,6 +89,16 @@ public struct MeterSettings: Sendable, Equatable {
     /// fsync every commit (SQLite `synchronous=FULL`): events survive power loss and OS crashes, at the cost of one
     /// fsync per batch. Off (`NORMAL`, the default), a commit survives any crash of the Tollgate process.
     public var fsync = false
+    /// What inference requests get while the meter cannot write (`on_failure`).
+    public var onFailure = MeterFailurePolicy.refuse
+}
+
+/// What happens to inference requests while the meter cannot write events.
+public enum MeterFailurePolicy: String, Sendable, Equatable, CaseIterable {
+    /// Fail closed (the default): refused with 503 before they reach the provider, until a write succeeds again.
+    case refuse
+    /// Served anyway; their events wait in memory (bounded) until the meter can write them.
+    case serve
 }
 
 /// A model name that routes elsewhere.

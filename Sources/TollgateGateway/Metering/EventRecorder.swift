@@ -20,6 +20,9 @@ public struct EventRecorder: Sendable {
         self.logger = logger
     }
 
+    /// Why the meter cannot write events right now, or `nil` when it can.
+    public var meterFailure: String? { writer.failure }
+
     /// Whether the last bytes of a response wait for the event's commit.
     var strict: Bool { durability == .strict }
 

@@ -40,7 +40,8 @@ public struct ProxyResponder: HTTPResponder {
         let started = ContinuousClock.now
         let arrival = Date()
         let rawPath = request.uri.path
-        if rawPath == "/healthz" { return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n"))) }
+        if rawPath == "/healthz" || rawPath == "/livez" { return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n"))) }
+        if rawPath == "/readyz" { return readiness() }
         var family = routes.family(guessedFrom: rawPath)
         do {
             guard let path = RouteResolver.canonicalPath(rawPath) else {
@@ -172,10 +173,36 @@ public struct ProxyResponder: HTTPResponder {
         }
     }
 
+    /// `/readyz`: 200 while the meter can write events, 503 with the reason while it cannot (requests are refused then).
+    private func readiness() -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.cacheControl] = "no-store"
+        guard let failure = recorder.meterFailure else {
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"ready":true}"# + "\n")))
+        }
+        let body = (try? JSONSerialization.data(withJSONObject: ["ready": false, "reason": failure], options: [.sortedKeys])) ?? Data()
+        return Response(status: .serviceUnavailable, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body + Data("\n".utf8))))
+    }
+
+    /// Fails closed: while the meter cannot write, an inference is refused before it reaches the provider (unless the
+    /// operator chose `meter.on_failure: serve`).
+    private func requireWritableMeter() throws {
+        guard config.meter.onFailure == .refuse, let failure = recorder.meterFailure else { return }
+        var error = ErrorResponse(
+            status: .serviceUnavailable,
+            message: "Tollgate cannot record usage right now, so it does not forward inference requests; retry shortly.",
+            type: "server_error", code: "meter_unavailable")
+        error.headers[.retryAfter] = "1"
+        logger.warning("inference refused: the meter cannot write", metadata: ["reason": "\(failure)"])
+        throw error
+    }
+
     private func infer(
         _ request: Request, body: ByteBuffer, target: RouteResolver.Target, api: APIName, key principal: Principal, arrival: Date,
         started: ContinuousClock.Instant
     ) async throws -> Response {
+        try requireWritableMeter()
         let key = principal.key
         let bytes = Array(body.readableBytesView)
         var target = target
