@@ -319,7 +319,7 @@ extension RequestPathTests {
 
         @Test("a provider that cannot be reached: 502 in OpenAI's error shape, and an event with that status")
         func unreachable() async throws {
-            // A refused connection is retried until the connect timeout; only then is the provider unreachable.
+            // A refused connection is not retried: the 502 comes at once (the short connect timeout only bounds a hang).
             let port = try await Stub.closedPort()
             try await withGateway(upstreamPort: port, configure: { $0.proxy.connectTimeoutSeconds = 1 }) { gateway in
                 let response = try await gateway.start(ChatRequest()).response()

@@ -19,6 +19,9 @@ public struct UpstreamClient: Sendable {
             decompression: .disabled
         )
         configuration.httpVersion = .automatic
+        // A provider that refuses the connection is answered 502 at once (the client's SDK retries 502s itself),
+        // rather than after the whole connect timeout of the pool's own retries.
+        configuration.connectionPool.retryConnectionEstablishment = false
         http = HTTPClient(eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup.singleton), configuration: configuration)
     }
 
