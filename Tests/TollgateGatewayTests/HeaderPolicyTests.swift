@@ -64,12 +64,16 @@ struct HeaderPolicyTests {
     }
 
     @Test(
-        "accept-encoding is forced to identity only when asked",
+        "accept-encoding: identity when asked, otherwise only the codings the meter can read",
         arguments: [
             (client: "gzip, deflate, br", force: true, sent: ["identity"]),
             (client: nil, force: true, sent: ["identity"]),
             (client: "gzip, deflate, br", force: false, sent: ["gzip, deflate, br"]),
             (client: nil, force: false, sent: nil),
+            (client: "zstd, gzip;q=0.8, br;q=0.9", force: false, sent: ["gzip;q=0.8, br;q=0.9"]),
+            (client: "zstd", force: false, sent: ["identity"]),
+            (client: "*", force: false, sent: ["identity"]),
+            (client: "GZIP, compress", force: false, sent: ["GZIP"]),
         ] as [(client: String?, force: Bool, sent: [String]?)])
     func acceptEncoding(_ row: (client: String?, force: Bool, sent: [String]?)) {
         var client = clientFields(["Accept": "text/event-stream"])

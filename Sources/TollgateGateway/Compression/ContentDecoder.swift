@@ -15,6 +15,20 @@ struct ContentDecodingError: Error, CustomStringConvertible {
 /// Picks the decoder for a `Content-Encoding` value.
 enum ContentDecoders {
     /// The decoder for `encoding`, `nil` for identity, or an error for an encoding Tollgate cannot read.
+    /// The content codings a decoder exists for (and `identity`): the only ones offered to a provider, so that a
+    /// client cannot make usage unreadable by asking for another (`zstd`).
+    static let readable: Set<String> = ["gzip", "x-gzip", "deflate", "br", "identity"]
+
+    /// A client's `Accept-Encoding` less the codings the meter cannot read (`*` included, which would let a provider
+    /// pick any); `identity` when none is left.
+    static func readableAcceptEncoding(_ value: String) -> String {
+        let kept = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { item in
+            let coding = item.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+            return readable.contains(coding)
+        }
+        return kept.isEmpty ? "identity" : kept.joined(separator: ", ")
+    }
+
     static func make(for encoding: String?) throws(ContentDecodingError) -> (any ContentDecoder)? {
         guard let encoding = encoding?.trimmingCharacters(in: .whitespaces).lowercased(), !encoding.isEmpty, encoding != "identity" else {
             return nil

@@ -33,7 +33,11 @@ enum HeaderPolicy {
             {
                 continue
             }
-            if forceIdentityEncoding && name == "accept-encoding" { continue }
+            if name == "accept-encoding" {
+                // Only codings the meter can decode are offered: a client must not be able to make usage unreadable.
+                if !forceIdentityEncoding { headers.add(name: field.name.rawName, value: ContentDecoders.readableAcceptEncoding(field.value)) }
+                continue
+            }
             headers.add(name: field.name.rawName, value: field.value)
         }
         if forceIdentityEncoding { headers.add(name: "accept-encoding", value: "identity") }
