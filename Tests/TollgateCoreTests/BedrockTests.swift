@@ -115,16 +115,19 @@ struct BedrockTests {
         #expect(withoutHeaders.usage == nil)
     }
 
-    @Test("a path without a model id gives no model; missing or non-integer limits give none")
+    @Test("a path without a model id gives no model; a missing limit gives none, a limit that is not a whole number is refused")
     func requestWithoutModel() throws {
         let format = APIName.bedrockConverse.wireFormat
         for path in ["", "/converse", "/model/converse", "/model//converse"] {
             let prepared = try format.prepare(body: Array(utf8: "{}"), options: RequestOptions(acceptsStreamUsageOption: true, path: path))
             #expect(prepared.model == nil, "path \(path)")
         }
-        for body in [#"{"inferenceConfig":{}}"#, #"{"inferenceConfig":{"maxTokens":"5"}}"#, #"{"inferenceConfig":{"maxTokens":1.5}}"#] {
-            let prepared = try format.prepare(body: Array(utf8: body), options: RequestOptions(acceptsStreamUsageOption: true))
-            #expect(prepared.maxOutputTokens == nil, "body \(body)")
+        let prepared = try format.prepare(body: Array(utf8: #"{"inferenceConfig":{}}"#), options: RequestOptions(acceptsStreamUsageOption: true))
+        #expect(prepared.maxOutputTokens == nil)
+        for body in [#"{"inferenceConfig":{"maxTokens":"5"}}"#, #"{"inferenceConfig":{"maxTokens":1.5}}"#] {
+            #expect(throws: RequestError.invalidField("inferenceConfig.maxTokens", "must be a whole number"), "body \(body)") {
+                try format.prepare(body: Array(utf8: body), options: RequestOptions(acceptsStreamUsageOption: true))
+            }
         }
     }
 

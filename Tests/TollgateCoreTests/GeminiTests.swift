@@ -493,9 +493,11 @@ struct GeminiTests {
         let snake = try GeminiFormat(api: .geminiGenerateContent).prepare(
             body: Array(utf8: #"{"generation_config": {"max_output_tokens": 64}}"#), options: RequestOptions(acceptsStreamUsageOption: true))
         #expect(snake.maxOutputTokens == 64)
-        let odd = try GeminiFormat(api: .geminiGenerateContent).prepare(
-            body: Array(utf8: #"{"generationConfig": {"maxOutputTokens": "64"}}"#), options: RequestOptions(acceptsStreamUsageOption: true))
-        #expect(odd.maxOutputTokens == nil)
+        // Protobuf's JSON mapping, which Gemini parses with, reads an integer written as a string.
+        let quoted = try GeminiFormat(api: .geminiGenerateContent).prepare(
+            body: Array(utf8: #"{"generationConfig": {"maxOutputTokens": "64", "candidateCount": "2"}}"#),
+            options: RequestOptions(acceptsStreamUsageOption: true))
+        #expect(quoted.maxOutputTokens == 64 && quoted.choices == 2)
     }
 
     @Test(

@@ -215,7 +215,11 @@ struct OllamaTests {
         )
         #expect(request.model == "fast" && request.stream && request.maxOutputTokens == 128)
         #expect(request.rewrittenBody?.text == body.replacingOccurrences(of: #""fast""#, with: #""llama3.2""#))
-        for limit in ["-1", "-2", "0", "null", "\"64\""] {
+        #expect(throws: RequestError.invalidField("options.num_predict", "must be a whole number")) {
+            try format.prepare(
+                body: Array(utf8: #"{"model":"m","options":{"num_predict":"64"}}"#), options: RequestOptions(acceptsStreamUsageOption: true))
+        }
+        for limit in ["-1", "-2", "0", "null"] {
             let unlimited = try format.prepare(
                 body: Array(utf8: #"{"model":"m","options":{"num_predict":\#(limit)}}"#), options: RequestOptions(acceptsStreamUsageOption: true))
             #expect(unlimited.maxOutputTokens == nil, "num_predict \(limit)")

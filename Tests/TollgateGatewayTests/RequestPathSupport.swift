@@ -223,7 +223,11 @@ func withGateway<T>(
     defer { try? FileManager.default.removeItem(at: directory) }
     var config = TollgateConfig()
     config.meter.path = directory.appendingPathComponent("meter.db").path
-    config.providers = [Stub.provider: Provider(name: Stub.provider, baseURL: "http://127.0.0.1:\(upstreamPort)", auth: .none)]
+    config.providers = [
+        Stub.provider: Provider(
+            name: Stub.provider, baseURL: "http://127.0.0.1:\(upstreamPort)", auth: .none,
+            prices: PriceCatalog(models: [Stub.model: ModelPrice(input: Money("0.00000015")!, output: Money("0.0000006")!)]))
+    ]
     config.defaultProvider = Stub.provider
     configure(&config)
 
@@ -367,6 +371,8 @@ enum Stub {
     static let provider = "stub"
     /// The customer the gateway's virtual key bills to.
     static let customer = "acme"
+    /// The model requests name, priced in the stub's catalog.
+    static let model = "gpt-4o-mini"
 
     /// Runs the provider for as long as `body` runs; `body` gets its port.
     static func withUpstream<T>(answering answer: @escaping @Sendable () -> Response, _ body: (Int) async throws -> T) async throws -> T {

@@ -96,7 +96,7 @@ public enum ConfigLoader {
     }
 
     private static func parsePricing(_ value: YAMLValue, into document: inout Document) throws(ConfigError) {
-        let keys = ["markup", "currency", "price_books", "default_price_book", "customers"]
+        let keys = ["markup", "currency", "price_books", "default_price_book", "customers", "unpriced_models", "missing_usage"]
         for (field, member) in try value.mapping(allowed: keys) {
             switch field {
             case "markup": document.config.pricing.markup = try PriceParsing.ratio(member)
@@ -105,6 +105,24 @@ public enum ConfigLoader {
                 document.config.pricing.priceBookPaths =
                     member.node.sequence != nil
                     ? try member.sequence().map { (item) throws(ConfigError) in try item.string() } : [try member.string()]
+            case "unpriced_models":
+                if member.node.mapping != nil {
+                    let entries = try member.mapping(allowed: ["fallback"])
+                    guard let fallback = entries.first(where: { $0.0 == "fallback" })?.1 else {
+                        throw member.error("unpriced_models: write 'refuse' or {fallback: {input: …, output: …}}")
+                    }
+                    document.config.pricing.unpricedModels = .fallback(try PriceParsing.modelPrice(fallback))
+                } else {
+                    guard try member.string() == "refuse" else {
+                        throw member.error("unpriced_models: write 'refuse' or {fallback: {input: …, output: …}}")
+                    }
+                    document.config.pricing.unpricedModels = .refuse
+                }
+            case "missing_usage":
+                guard let billing = MissingUsageBilling(rawValue: try member.string()) else {
+                    throw member.error("missing_usage must be worst_case or estimate")
+                }
+                document.config.pricing.missingUsage = billing
             case "default_price_book":
                 document.config.pricing.defaultPriceBook = try member.string()
                 document.pricingLines["default_price_book"] = member.line
@@ -209,10 +227,11 @@ public enum ConfigLoader {
     }
 
     private static func parseCredits(_ value: YAMLValue, into credits: inout CreditSettings) throws(ConfigError) {
-        for (key, member) in try value.mapping(allowed: ["default_max_output_tokens", "prompt_bytes_per_token", "unit"]) {
+        for (key, member) in try value.mapping(allowed: ["default_max_output_tokens", "default_max_input_tokens", "prompt_bytes_per_token", "unit"]) {
             switch key {
             case "default_max_output_tokens": credits.defaultMaxOutputTokens = try member.int(in: 1...10_000_000)
             case "prompt_bytes_per_token": credits.promptBytesPerToken = try member.int(in: 1...16)
+            case "default_max_input_tokens": credits.defaultMaxInputTokens = try member.int(in: 1...100_000_000)
             case "unit":
                 for (field, part) in try member.mapping(allowed: ["name", "value"]) {
                     if field == "name" {

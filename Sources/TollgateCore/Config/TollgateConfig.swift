@@ -37,7 +37,8 @@ public struct TollgateConfig: Sendable {
     public var pricingRules: PricingRules {
         PricingRules(
             catalogs: providers.mapValues(\.prices), priceBooks: pricing.priceBooks, defaultPriceBook: pricing.defaultPriceBook,
-            markup: pricing.markup, currency: pricing.currency, customers: pricing.customers)
+            markup: pricing.markup, currency: pricing.currency, customers: pricing.customers,
+            fallback: { if case .fallback(let price) = pricing.unpricedModels { return price } else { return nil } }())
     }
 }
 
@@ -123,6 +124,27 @@ public struct PricingSettings: Sendable, Equatable {
     public var defaultPriceBook: String?
     /// Customers' own terms.
     public var customers: [String: CustomerPricing] = [:]
+    /// What happens to a request for a model no catalog prices (`unpriced_models`).
+    public var unpricedModels = UnpricedModels.refuse
+    /// What a completed answer that reports no usage is billed (`missing_usage`).
+    public var missingUsage = MissingUsageBilling.worstCase
+}
+
+/// What happens to a request for a model that neither the provider's catalog nor the customer's rate card prices.
+public enum UnpricedModels: Sendable, Equatable {
+    /// Refused before it reaches the provider (400, the model named): nothing is served at a price of zero.
+    case refuse
+    /// Served and priced at this rate (each event noted `priced at the fallback rate`).
+    case fallback(ModelPrice)
+}
+
+/// What a completed, successful answer is billed when its provider reported no usage in it.
+public enum MissingUsageBilling: String, Sendable, Equatable {
+    /// The admission worst case of the request (what its limits allow), flagged `estimated`: the client cannot pay
+    /// less by making usage go missing.
+    case worstCase = "worst_case"
+    /// An estimate from the request's bytes and the answer's events (``UsageEstimate``), flagged `estimated`.
+    case estimate
 }
 
 /// Limits and timeouts.
@@ -159,6 +181,9 @@ public struct CreditSettings: Sendable, Equatable {
     /// Prompt bytes per reserved input token: 1 reserves a token per byte of the request body, an upper bound for
     /// text (no tokenizer makes more tokens than UTF-8 bytes).
     public var promptBytesPerToken = 1
+    /// Input tokens reserved for a request that references stored content (a previous response, a cached context,
+    /// a file) when the model's catalog entry gives no input limit.
+    public var defaultMaxInputTokens = 1_048_576
     /// The name of the credit unit grants may be given in (`credits grant --credits N`), if one is used.
     public var unitName: String?
     /// The value of one credit unit in the pricing currency (`0.01`: 100 credits = 1 USD).

@@ -1,5 +1,6 @@
 /// Why admission refused a request before it reached the provider: the proxy answers it in the route's error shape
-/// (402 for credits and caps, 429 with Retry-After for rate limits, 403 for a model the plan does not include).
+/// (402 for credits and caps, 429 with Retry-After for rate limits, 403 for a model the plan does not include, 400 for a
+/// model nothing prices).
 public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible {
     /// The kind of limit that refused.
     public enum Reason: String, Sendable, Codable {
@@ -11,6 +12,8 @@ public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible {
         case rateLimit = "rate_limit_exceeded"
         /// The customer's plan does not include the model.
         case model = "model_not_allowed"
+        /// No rate prices the model (and no fallback rate is set): it would be served at a price of zero.
+        case unpriced = "model_not_priced"
 
         /// The HTTP status the client gets.
         public var status: Int {
@@ -18,6 +21,7 @@ public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible {
             case .credits, .cap: return 402
             case .rateLimit: return 429
             case .model: return 403
+            case .unpriced: return 400
             }
         }
     }

@@ -3,7 +3,12 @@
 /// The scanner is told which key paths matter (`["usage"]`, `["response", "usage"]`) and keeps the raw JSON text
 /// of those values only, so a response of any size is metered with a few hundred bytes of state, and a body split
 /// at any byte gives the same result. Members inside arrays are never matched. When a path occurs more than once,
-/// the last occurrence wins (providers repeat running totals).
+/// the last occurrence wins (providers repeat running totals); a request reader that must read a body exactly as
+/// the provider does asks instead for ``duplicate`` (the first watched key seen twice). Keys are compared after
+/// their escapes are decoded (`"mod\u0065l"` is `model`), as every JSON parser reads them.
+///
+/// A scanner can also *tally* keys wherever they occur, inside arrays included (``init(paths:tallying:)``): how
+/// many times each occurs and, for string values, with which value (`"type": "image_url"` parts of a prompt).
 ///
 /// ```swift
 /// var scanner = JSONFieldScanner(paths: [["model"], ["usage"]])
@@ -26,6 +31,20 @@ public struct JSONFieldScanner: Sendable {
     private let paths: [[[UInt8]]]
     private let maxDepth: Int
     private var captures: [Capture?]
+    /// Longest raw key that may still decode to a watched key (an ASCII character is at most `\u0000`, six bytes).
+    private let maxKeyLength: Int
+    /// Every prefix of a watched path (`["generationConfig"]`, `["generationConfig", "maxOutputTokens"]`).
+    private let prefixes: Set<[[UInt8]]>
+    private var seenPrefixes: Set<[[UInt8]]> = []
+    /// The first watched key (or parent of one) that occurred twice in the same object, decoded.
+    public private(set) var duplicate: [String]?
+
+    private let tallyKeys: [[UInt8]]
+    private var tallies: [[String: Int]]
+    /// The tallied key whose value is being read (its index), and that value's bytes when it is a string.
+    private var pendingTally = -1
+    private var tallyingValue = -1
+    private var tallyValue: [UInt8] = []
 
     // Container stack: one entry per open object or array.
     private var isObject: [Bool] = []
@@ -62,11 +81,17 @@ public struct JSONFieldScanner: Sendable {
         self.init(paths: KeyPaths(paths))
     }
 
-    /// Creates a scanner for key paths encoded once (cheaper when one set of paths serves many documents).
-    public init(paths: KeyPaths) {
+    /// Creates a scanner for key paths encoded once (cheaper when one set of paths serves many documents), that
+    /// also tallies the keys in `tallying` wherever they occur.
+    public init(paths: KeyPaths, tallying: [String] = []) {
         self.paths = paths.encoded
         self.maxDepth = paths.maxDepth
         self.captures = Array(repeating: nil, count: paths.encoded.count)
+        self.prefixes = paths.prefixes
+        self.tallyKeys = tallying.map { Array($0.utf8) }
+        self.tallies = Array(repeating: [:], count: tallying.count)
+        let longest = (paths.encoded.flatMap { $0 } + tallyKeys).map(\.count).max() ?? 0
+        self.maxKeyLength = max(64, 6 * longest)
     }
 
     /// A set of key paths, encoded once and shared by many scanners.
@@ -74,16 +99,22 @@ public struct JSONFieldScanner: Sendable {
         let encoded: [[[UInt8]]]
         let maxDepth: Int
 
+        let prefixes: Set<[[UInt8]]>
+
         /// Encodes the paths.
         public init(_ paths: [[String]]) {
             encoded = paths.map { $0.map { Array($0.utf8) } }
             maxDepth = paths.map(\.count).max() ?? 0
+            prefixes = Set(encoded.flatMap { path in (1...max(1, path.count)).map { Array(path.prefix($0)) } })
         }
     }
 
+    /// How often a tallied key occurred, by value: its string value decoded, `""` for any other value.
+    public func tally(at index: Int) -> [String: Int] { tallies[index] }
+
     /// Scans one whole document; `nil` when it is not complete, well-formed JSON.
-    public static func scanWhole(_ document: [UInt8], paths: KeyPaths) -> JSONFieldScanner? {
-        var scanner = JSONFieldScanner(paths: paths)
+    public static func scanWhole(_ document: [UInt8], paths: KeyPaths, tallying: [String] = []) -> JSONFieldScanner? {
+        var scanner = JSONFieldScanner(paths: paths, tallying: tallying)
         scanner.feed(document)
         scanner.finish()
         return scanner.isComplete && !scanner.isMalformed ? scanner : nil
@@ -113,10 +144,10 @@ public struct JSONFieldScanner: Sendable {
             if capturing < 0 {
                 var next = index
                 if inString {
-                    if !stringEnd.escaping && !collectingKey {
+                    if !stringEnd.escaping && !collectingKey && tallyingValue < 0 {
                         while next < count, buffer[next] != UInt8(ascii: "\""), buffer[next] != UInt8(ascii: "\\") { next += 1 }
                     }
-                } else if !inScalar && isObject.count > maxDepth {
+                } else if !inScalar && isObject.count > maxDepth && tallyKeys.isEmpty {
                     while next < count {
                         let byte = buffer[next]
                         if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[")
@@ -151,12 +182,21 @@ public struct JSONFieldScanner: Sendable {
                 if stringIsKey {
                     finishKey()
                 } else {
+                    if tallyingValue >= 0 { endTallyValue() }
                     endValue(at: offset + 1)
                 }
                 return
             }
             if collectingKey {
-                if keyBuffer.count < 64 { keyBuffer.append(byte) } else { collectingKey = false }
+                if keyBuffer.count < maxKeyLength { keyBuffer.append(byte) } else { collectingKey = false }
+            } else if tallyingValue >= 0 {
+                if tallyValue.count < maxKeyLength {
+                    tallyValue.append(byte)
+                } else {
+                    // Too long to be a value anyone tallies for: counted as "some other value".
+                    tallies[tallyingValue]["", default: 0] += 1
+                    tallyingValue = -1
+                }
             }
             return
         }
@@ -180,7 +220,7 @@ public struct JSONFieldScanner: Sendable {
                 stringIsKey = true
                 pendingKeyStart = offset
                 keyBuffer.removeAll(keepingCapacity: true)
-                collectingKey = isTracked
+                collectingKey = isTracked || !tallyKeys.isEmpty
             } else {
                 stringIsKey = false
                 beginValue()
@@ -228,19 +268,58 @@ public struct JSONFieldScanner: Sendable {
 
     private mutating func finishKey() {
         let depth = isObject.count
-        if collectingKey {
-            currentKey[depth - 1] = keyBuffer
-            keyStart[depth - 1] = pendingKeyStart
-        } else {
+        defer { collectingKey = false }
+        guard collectingKey else {
             currentKey[depth - 1] = nil
+            return
         }
-        collectingKey = false
+        var key = keyBuffer
+        if key.contains(UInt8(ascii: "\\")) {
+            guard let decoded = decodeJSONString([UInt8(ascii: "\"")] + key + [UInt8(ascii: "\"")]) else {
+                isMalformed = true
+                currentKey[depth - 1] = nil
+                return
+            }
+            key = Array(decoded.utf8)
+        }
+        if !tallyKeys.isEmpty, let index = tallyKeys.firstIndex(of: key) { pendingTally = index }
+        guard isTracked else {
+            currentKey[depth - 1] = nil
+            return
+        }
+        currentKey[depth - 1] = key
+        keyStart[depth - 1] = pendingKeyStart
+        noteIfDuplicate(depth: depth)
+    }
+
+    /// Records the watched key (or parent of one) just read; the first one read twice becomes ``duplicate``.
+    private mutating func noteIfDuplicate(depth: Int) {
+        guard depth <= maxDepth, !prefixes.isEmpty else { return }
+        var path: [[UInt8]] = []
+        path.reserveCapacity(depth)
+        for level in 0..<depth {
+            guard let key = currentKey[level] else { return }
+            path.append(key)
+        }
+        guard prefixes.contains(path) else { return }
+        if !seenPrefixes.insert(path).inserted, duplicate == nil {
+            duplicate = path.map { String(decoding: $0, as: UTF8.self) }
+        }
     }
 
     private mutating func beginValue() {
         // A second top-level value (`{}{}`, `{} x`): the document was already complete.
         if isComplete && isObject.isEmpty { isMalformed = true }
         sawValue = true
+        if pendingTally >= 0 {
+            if currentByte == UInt8(ascii: "\"") {
+                tallyingValue = pendingTally
+                tallyValue.removeAll(keepingCapacity: true)
+            } else {
+                tallies[pendingTally]["", default: 0] += 1
+            }
+            pendingTally = -1
+        }
         guard capturing < 0, let index = matchingPath() else { return }
         capturing = index
         captureDepth = isObject.count
@@ -264,6 +343,12 @@ public struct JSONFieldScanner: Sendable {
             if matches { return index }
         }
         return nil
+    }
+
+    private mutating func endTallyValue() {
+        let value = decodeJSONString([UInt8(ascii: "\"")] + tallyValue + [UInt8(ascii: "\"")]) ?? ""
+        tallies[tallyingValue][value, default: 0] += 1
+        tallyingValue = -1
     }
 
     private mutating func endScalar(at end: Int) {

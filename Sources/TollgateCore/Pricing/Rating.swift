@@ -13,12 +13,15 @@ public struct PricingRules: Sendable {
     public var currency: String
     /// Customers' own terms by customer id.
     public var customers: [String: CustomerPricing]
+    /// The rate of a model no catalog prices (`pricing.unpriced_models.fallback`), if the operator set one.
+    public var fallback: ModelPrice?
 
     /// Creates rules.
     public init(
         catalogs: [String: PriceCatalog] = [:], priceBooks: [String: PriceBook] = [:], defaultPriceBook: String? = nil,
-        markup: DecimalRatio = .one, currency: String = "USD", customers: [String: CustomerPricing] = [:]
+        markup: DecimalRatio = .one, currency: String = "USD", customers: [String: CustomerPricing] = [:], fallback: ModelPrice? = nil
     ) {
+        self.fallback = fallback
         self.catalogs = catalogs
         self.priceBooks = priceBooks
         self.defaultPriceBook = defaultPriceBook
@@ -43,15 +46,27 @@ public struct PricingRules: Sendable {
     public func cost(
         provider: String, usage: TokenUsage, models: [String], serviceTier: String?, at timestampMs: Int64, billable: Bool
     ) -> (breakdown: PriceBreakdown, currency: String, pricedAs: String)? {
-        guard let catalog = catalogs[provider] else { return nil }
-        for model in models {
-            if let (name, price) = catalog.price(for: model, at: timestampMs) {
-                var breakdown = price.cost(of: usage, serviceTier: serviceTier)
-                if !billable { breakdown = PriceBreakdown(usage: .zero, rates: TokenRates()) }
-                return (breakdown, catalog.currency, name)
+        func costed(_ price: ModelPrice) -> PriceBreakdown {
+            billable ? price.cost(of: usage, serviceTier: serviceTier) : PriceBreakdown(usage: .zero, rates: TokenRates())
+        }
+        if let catalog = catalogs[provider] {
+            for model in models {
+                if let (name, price) = catalog.price(for: model, at: timestampMs) { return (costed(price), catalog.currency, name) }
             }
         }
-        return nil
+        guard let fallback else { return nil }
+        return (costed(fallback), catalogs[provider]?.currency ?? currency, Self.fallbackName)
+    }
+
+    /// The `pricedAs` of an event priced at the fallback rate.
+    public static let fallbackName = "(fallback rate)"
+
+    /// Whether a request for `model` can be priced for `customer`: the provider's catalog, the fallback rate or the
+    /// customer's own rate card prices it.
+    public func prices(model: String, provider: String, customer: String, at timestampMs: Int64) -> Bool {
+        if fallback != nil || catalogs[provider]?.price(for: model, at: timestampMs) != nil { return true }
+        return price(customer: customer, usage: .zero, cost: .zero, models: [model], serviceTier: nil, at: timestampMs, billable: false)
+            .pricedByRateCard
     }
 
     /// Rates one event: its cost from the provider catalog in force at its time, its price from the customer's

@@ -58,8 +58,19 @@ public struct PreparedRequest: Sendable {
     public var rewrittenBody: [UInt8]?
     /// Whether the proxy added the usage opt-in, so the meter must take the extra usage out of the client's stream.
     public var injectedStreamUsage: Bool
-    /// The most output tokens the request allows, when it says.
+    /// The most output tokens the request allows, when it says (the largest of its limit members).
     public var maxOutputTokens: Int?
+    /// How many answers the request asks for (`n`, `best_of`, `candidateCount`): each may run to the limit.
+    public var choices = 1
+    /// The service tier the request asks for (`priority`, `flex`), which changes its rates.
+    public var serviceTier: String?
+    /// Whether the answer is produced in the background and fetched later.
+    public var background = false
+    /// The most input tokens the images of the prompt may cost, beyond their bytes.
+    public var imageInputTokens = 0
+    /// Why the body does not bound the prompt (stored content, a document, a retrieval tool), if so: admission then
+    /// reserves the model's whole input limit.
+    public var unboundedInput: String?
 
     /// Creates request facts.
     public init(
@@ -80,12 +91,25 @@ public enum RequestError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidJSON(String)
     /// A member has the wrong type.
     case invalidField(String, String)
+    /// A member that decides routing, price or admission occurs twice: JSON parsers disagree on which one counts.
+    case duplicateMember(String)
 
     /// A message a client developer can act on.
     public var description: String {
         switch self {
         case .invalidJSON(let why): return "The request body is not valid JSON: \(why)."
         case .invalidField(let field, let why): return "Invalid '\(field)': \(why)."
+        case .duplicateMember(let field):
+            return "The body names '\(field)' more than once; send it once (parsers disagree on which occurrence counts)."
+        }
+    }
+
+    /// Tollgate's machine-readable reason.
+    public var code: String {
+        switch self {
+        case .invalidJSON: return "invalid_json"
+        case .invalidField: return "invalid_field"
+        case .duplicateMember: return "duplicate_member"
         }
     }
 }

@@ -3,8 +3,8 @@ import HTTPTypes
 import TollgateCore
 import TollgateStore
 
-/// The admission step of a request: the plan's models, then (for customers with credits or limits) a reservation of
-/// the request's worst case. Customers with neither pass without touching the meter.
+/// The admission step of a request: the plan's models, a price for the model, then (for customers with credits or
+/// limits) a reservation of the request's worst case. Customers with neither pass without touching the meter.
 public struct Admitter: Sendable {
     let control: AdmissionControl
     let pricing: PricingState
@@ -17,19 +17,27 @@ public struct Admitter: Sendable {
         self.settings = settings
     }
 
-    /// Admits the request or throws the refusal; returns the ticket to settle with the event (`nil`: nothing held).
+    /// What admission decided: the reservation to settle with the event (`nil`: nothing held) and the request's worst
+    /// case, which is also what a completed answer without usage is billed.
+    struct Admission: Sendable {
+        var ticket: AdmissionTicket?
+        var worstCase: TokenUsage
+    }
+
+    /// Admits the request or throws the refusal.
     func admit(
         _ principal: Principal, provider: Provider, request: PreparedRequest, requestBytes: Int, nowMs: Int64
-    ) async throws(Refusal) -> AdmissionTicket? {
+    ) async throws(Refusal) -> Admission {
         if let models = principal.models, let model = request.model, !models.contains(where: { PriceTable.glob($0, matches: model) }) {
             throw Refusal(
                 reason: .model,
                 message:
                     "The plan of customer \(principal.customer) does not include model \(model) (included: \(models.joined(separator: ", "))).")
         }
-        guard principal.controlled else { return nil }
         let rules = pricing.rules
+        try requirePrice(principal, provider: provider, model: request.model, rules: rules, nowMs: nowMs)
         let (usage, price) = worstCase(principal, provider: provider, request: request, requestBytes: requestBytes, rules: rules, nowMs: nowMs)
+        guard principal.controlled else { return Admission(ticket: nil, worstCase: usage) }
         let admission: Result<AdmissionTicket, Refusal>
         do {
             admission = try await control.admit(
@@ -41,23 +49,46 @@ public struct Admitter: Sendable {
             throw Refusal(reason: .credits, message: "Credits and limits cannot be checked right now (the meter is unavailable); retry shortly.")
         }
         switch admission {
-        case .success(let ticket): return ticket
+        case .success(let ticket): return Admission(ticket: ticket, worstCase: usage)
         case .failure(let refusal): throw refusal
         }
     }
 
-    /// The request's worst case: every prompt byte a token (`prompt_bytes_per_token`), and the output limit the
-    /// request sets, else the model's, else `default_max_output_tokens`; priced like an event at the customer's rates.
+    /// Refuses a model nothing prices, unless the operator set a fallback rate: served, it would cost and bill zero.
+    private func requirePrice(_ principal: Principal, provider: Provider, model: String?, rules: PricingRules, nowMs: Int64) throws(Refusal) {
+        guard rules.fallback == nil else { return }
+        guard let model else {
+            throw Refusal(
+                reason: .unpriced,
+                message: "The request names no model, so Tollgate cannot price it; name the model (provider '\(provider.name)').")
+        }
+        guard !rules.prices(model: model, provider: provider.name, customer: principal.customer, at: nowMs) else { return }
+        throw Refusal(
+            reason: .unpriced,
+            message:
+                "Model \(model) has no price at provider '\(provider.name)', so Tollgate does not serve it: add it to the provider's "
+                + "catalog (or set pricing.unpriced_models.fallback).")
+    }
+
+    /// The request's worst case, priced like an event at the customer's rates (in the service tier it asks for):
+    /// - input: every prompt byte a token (`prompt_bytes_per_token`), plus each image at its provider's largest image
+    ///   formula; a request whose prompt the body does not bound (stored content, documents, retrieval tools) reserves
+    ///   the model's whole input limit (else `default_max_input_tokens`);
+    /// - output: the largest limit the request sets, capped by the model's (else the model's, else
+    ///   `default_max_output_tokens`), times the answers it asks for (`n`, `best_of`, `candidateCount`).
     func worstCase(
         _ principal: Principal, provider: Provider, request: PreparedRequest, requestBytes: Int, rules: PricingRules, nowMs: Int64
     ) -> (usage: TokenUsage, price: (amount: Money, currency: String)) {
-        let modelLimit = request.model.flatMap { rules.catalogs[provider.name]?.price(for: $0, at: nowMs)?.price.maxOutputTokens }
+        let modelPrice = request.model.flatMap { rules.catalogs[provider.name]?.price(for: $0, at: nowMs)?.price }
+        let modelLimit = modelPrice?.maxOutputTokens
         let output = [request.maxOutputTokens, modelLimit].compactMap { $0 }.min() ?? settings.defaultMaxOutputTokens
-        let input = (requestBytes + settings.promptBytesPerToken - 1) / settings.promptBytesPerToken
-        let usage = TokenUsage(inputTokens: input, outputTokens: max(0, output))
+        let (outputTokens, overflow) = max(0, output).multipliedReportingOverflow(by: max(1, request.choices))
+        var input = (requestBytes + settings.promptBytesPerToken - 1) / settings.promptBytesPerToken + request.imageInputTokens
+        if request.unboundedInput != nil { input = max(input, modelPrice?.maxInputTokens ?? settings.defaultMaxInputTokens) }
+        let usage = TokenUsage(inputTokens: input, outputTokens: overflow ? Int.max / 2 : outputTokens)
         let rating = rules.rate(
-            provider: provider.name, customer: principal.customer, usage: usage, servedModel: nil, requestedModel: request.model, serviceTier: nil,
-            at: nowMs)
+            provider: provider.name, customer: principal.customer, usage: usage, servedModel: nil, requestedModel: request.model,
+            serviceTier: request.serviceTier, at: nowMs)
         return (usage, (rating.price, rating.priceCurrency))
     }
 }
@@ -70,6 +101,7 @@ extension Refusal {
         case .credits, .cap: type = "insufficient_quota"
         case .rateLimit: type = "rate_limit_exceeded"
         case .model: type = "permission_error"
+        case .unpriced: type = "invalid_request_error"
         }
         var response = ErrorResponse(status: HTTPResponse.Status(code: reason.status), message: message, type: type, code: reason.rawValue)
         if let seconds = retryAfterSeconds { response.headers[.retryAfter] = "\(seconds)" }

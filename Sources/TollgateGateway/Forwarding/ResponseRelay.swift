@@ -69,6 +69,7 @@ struct ResponseRelay: Sendable {
         outcome.upstreamEnded = .now
         let (reading, tail) = tap.finish()
         outcome.reading = reading
+        outcome.undecodable = tap.couldNotDecode
         // A body the reader could not decode never shows its end to it; the reading's note already says so.
         if !reading.completed, outcome.upstreamFailure == nil, !outcome.clientGone, !tap.couldNotDecode, (200..<300).contains(status) {
             outcome.upstreamFailure = "upstream ended the response before its end"

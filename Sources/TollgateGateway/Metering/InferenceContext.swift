@@ -22,6 +22,10 @@ struct InferenceContext: Sendable {
     let idempotencyKey: String?
     /// The reservation admission took for it, settled with its event.
     var ticket: AdmissionTicket? = nil
+    /// The request's admission worst case: what a completed answer without usage is billed.
+    var worstCase: TokenUsage? = nil
+    /// How a completed answer without usage is billed (`pricing.missing_usage`).
+    var missingUsage = MissingUsageBilling.worstCase
     /// The provider's id for the request, from its response headers.
     var requestID: String? = nil
 }
@@ -35,6 +39,8 @@ struct ResponseOutcome: Sendable {
     var upstreamEnded: ContinuousClock.Instant?
     var clientGone = false
     var upstreamFailure: String?
+    /// Whether the body came in a content coding the meter could not decode (its end and usage unseen).
+    var undecodable = false
 }
 
 extension InferenceContext {
@@ -45,11 +51,19 @@ extension InferenceContext {
         var notes: [String] = []
         if let note = outcome.reading.note { notes.append(note) }
         if let failure = outcome.upstreamFailure { notes.append(failure) }
-        // Only a successful answer is billed by estimate; a failed one (even if the client left) carries no tokens.
+        // Only a successful answer is billed without usage; a failed one (even if the client left) carries no tokens.
+        // A complete answer is billed its worst case (unless the operator chose estimates): a client cannot pay less
+        // by making its usage go missing. An answer cut short is billed by estimate.
         if metered, outcome.reading.usage == nil, (200..<300).contains(outcome.status), outcome.upstreamStarted != nil {
-            usage = UsageEstimate.estimate(requestBytes: requestBytes, contentEvents: outcome.reading.contentEvents)
+            let complete = (outcome.reading.completed || outcome.undecodable) && !outcome.clientGone && outcome.upstreamFailure == nil
+            if complete, missingUsage == .worstCase, let worstCase {
+                usage = worstCase
+                notes.append("the complete answer reported no usage; billed the request's worst case")
+            } else {
+                usage = UsageEstimate.estimate(requestBytes: requestBytes, contentEvents: outcome.reading.contentEvents)
+                notes.append("no usage reported; estimated")
+            }
             estimated = true
-            notes.append("no usage reported; estimated")
         }
         if outcome.clientGone { notes.append("client disconnected before the end of the response") }
         let timestampMs = Int64(arrival.timeIntervalSince1970 * 1000)

@@ -221,20 +221,24 @@ public struct ProxyResponder: HTTPResponder {
                 target.upstreamQuery = query
                 prepared = try api.wireFormat.prepare(body: bytes, options: options(target, upstreamModel: aliased.upstreamModel))
             }
-            if prepared.model == nil { prepared.model = target.provider.modelFromPath(target.upstreamPath) }
+            // An Azure deployment decides the model, whatever the body names: it is what the provider serves and bills.
+            if let deployed = target.provider.modelFromPath(target.upstreamPath) { prepared.model = deployed }
         } catch {
             let context = makeContext(
                 request, target: target, route: api.rawValue, key: key, prepared: PreparedRequest(model: nil, stream: false), bytes: bytes.count,
                 arrival: arrival, started: started)
             try await recorder.record(context, ResponseOutcome(status: 400, upstreamFailure: "refused: \(error)"))
-            throw ErrorResponse.badRequest(error.description, code: "invalid_json").recorded(as: context.id)
+            throw ErrorResponse.badRequest(error.description, code: error.code).recorded(as: context.id)
         }
         var context = makeContext(
             request, target: target, route: api.rawValue, key: key, prepared: prepared, bytes: bytes.count, arrival: arrival, started: started)
+        context.missingUsage = config.pricing.missingUsage
         do {
-            context.ticket = try await admitter.admit(
+            let admission = try await admitter.admit(
                 principal, provider: target.provider, request: prepared, requestBytes: bytes.count, nowMs: Int64(arrival.timeIntervalSince1970 * 1000)
             )
+            context.ticket = admission.ticket
+            context.worstCase = admission.worstCase
         } catch {
             try await recorder.record(context, ResponseOutcome(status: error.reason.status, upstreamFailure: "refused: \(error.message)"))
             throw error.errorResponse.recorded(as: context.id)

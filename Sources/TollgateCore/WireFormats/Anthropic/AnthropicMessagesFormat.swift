@@ -18,10 +18,10 @@ public struct AnthropicMessagesFormat: WireFormat {
         if reading.serviceTier == nil, let tier { reading.serviceTier = decodeJSONString(tier) }
     }
 
-    /// Reads the request (`model`, `stream`, `max_tokens`: the members metering needs have the same names and types
-    /// as OpenAI's); the body goes upstream unchanged unless a model alias applies.
+    /// Reads the request (`model`, `stream`, `max_tokens`, `service_tier`: ``RequestLayout/anthropic``); the body
+    /// goes upstream unchanged unless a model alias applies.
     public func prepare(body: [UInt8], options: RequestOptions) throws(RequestError) -> PreparedRequest {
-        try OpenAIRequest.prepareAsIs(body: body, options: options)
+        try OpenAIRequest.prepareAsIs(body: body, options: options, layout: .messages)
     }
 
     /// An SSE meter for event streams, a JSON meter for everything else (errors included).
@@ -86,4 +86,13 @@ struct AnthropicMessagesStreamReader: SSEUsageReader {
         }
         return .keep
     }
+}
+
+extension RequestLayout {
+    /// Anthropic Messages bodies: `max_tokens`, `service_tier`; `mcp_servers` let the provider add retrieved content.
+    ///
+    /// Images: Anthropic scales an image down until it is at most about 1,600 tokens (width × height / 750, long
+    /// edge ≤ 1,568 px), so 1,600 tokens bound one image.
+    static let messages = RequestLayout(
+        outputLimits: [["max_tokens"]], serviceTier: ["service_tier"], references: [["mcp_servers"]], imageTokens: { _ in 1_600 })
 }

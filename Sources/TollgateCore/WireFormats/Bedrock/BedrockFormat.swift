@@ -26,25 +26,15 @@ public struct BedrockFormat: WireFormat {
         if let tier { reading.serviceTier = decodeJSONString(tier) }
     }
 
-    /// The request members holding the output limit: Converse's `inferenceConfig.maxTokens`, Anthropic's
-    /// `max_tokens` for InvokeModel.
-    private static let requestPaths = JSONFieldScanner.KeyPaths([["inferenceConfig", "maxTokens"], ["max_tokens"]])
-
     /// Whether the API is one of the Invoke pair, whose bodies are Anthropic Messages.
     private var isInvoke: Bool { api == .bedrockInvoke || api == .bedrockInvokeStream }
 
     /// Checks that the body is one JSON object and reads the model from the path, the stream from the API and the
     /// output limit from the body; the body is forwarded as it is.
     public func prepare(body: [UInt8], options: RequestOptions) throws(RequestError) -> PreparedRequest {
-        guard let start = body.firstIndex(where: { !JSONEdit.isWhitespace($0) }) else { throw .invalidJSON("the body is empty") }
-        guard body[start] == UInt8(ascii: "{") else { throw .invalidJSON("expected a JSON object") }
-        guard let scanner = JSONFieldScanner.scanWhole(body, paths: Self.requestPaths) else {
-            throw .invalidJSON("the object is not well-formed or is cut short")
-        }
-        return PreparedRequest(
-            model: Self.modelID(inPath: options.path), stream: api == .bedrockConverseStream || api == .bedrockInvokeStream,
-            maxOutputTokens: scanner.value(at: isInvoke ? 1 : 0).flatMap(BedrockUsage.wholeNumber)
-        )
+        let request = try RequestBody(body, layout: isInvoke ? .messages : .bedrockConverse)
+        return request.prepared(
+            stream: api == .bedrockConverseStream || api == .bedrockInvokeStream, model: Self.modelID(inPath: options.path))
     }
 
     /// The meter of ``makeReader(for:contentType:)``; for InvokeModel, Bedrock's token-count headers
@@ -118,4 +108,12 @@ struct BedrockReadingFallback: ResponseReader {
         if reading.servedModel == nil, reading.usage != nil { reading.servedModel = model }
         return (reading, tail)
     }
+}
+
+extension RequestLayout {
+    /// Converse bodies: `inferenceConfig.maxTokens`; content blocks are keyed by kind (`image`, `document`, `video`),
+    /// and an image is bounded like Anthropic's (the largest of Bedrock's image models).
+    static let bedrockConverse = RequestLayout(
+        model: nil, stream: nil, outputLimits: [["inferenceConfig", "maxTokens"]], imageKeys: ["image"],
+        unboundedKeys: ["document", "video", "s3Location"], imageTokens: { _ in 1_600 })
 }

@@ -26,7 +26,7 @@ public struct CohereChatFormat: WireFormat {
     /// Reads the request (`model`, `stream`, `max_tokens` read as OpenAI's do); the body goes upstream unchanged
     /// unless a model alias applies.
     public func prepare(body: [UInt8], options: RequestOptions) throws(RequestError) -> PreparedRequest {
-        try OpenAIRequest.prepareAsIs(body: body, options: options)
+        try OpenAIRequest.prepareAsIs(body: body, options: options, layout: .cohere)
     }
 
     /// An SSE meter for event streams, a JSON meter for everything else (errors included).
@@ -90,4 +90,10 @@ struct CohereChatStreamReader: SSEUsageReader {
         }
         return .keep
     }
+}
+
+extension RequestLayout {
+    /// Cohere v2 chat bodies: `max_tokens`. Images: Cohere's vision models bill an image by 512 px tiles with a
+    /// documented ceiling below OpenAI's patch bound, which is taken.
+    static let cohere = RequestLayout(outputLimits: [["max_tokens"]], imageTokens: { _ in 3_779 })
 }

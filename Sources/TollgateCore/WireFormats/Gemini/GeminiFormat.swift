@@ -15,22 +15,12 @@ public struct GeminiFormat: WireFormat {
     /// Creates the format for one of the Gemini APIs.
     public init(api: APIName) { self.api = api }
 
-    private static let requestPaths = JSONFieldScanner.KeyPaths([
-        ["generationConfig", "maxOutputTokens"], ["generation_config", "max_output_tokens"],
-        ["generationConfig", "max_output_tokens"], ["generation_config", "maxOutputTokens"],
-    ])
-
-    /// Reads the request: the model from the path, a stream exactly for `streamGenerateContent`, the output limit
-    /// from `generationConfig.maxOutputTokens` (Gemini also accepts the snake_case spellings). Throws when the body
-    /// is not one JSON object.
+    /// Reads the request (``RequestLayout/gemini``): the model from the path, a stream exactly for
+    /// `streamGenerateContent`, the output limit and candidate count from `generationConfig`. Throws when the body is
+    /// not one JSON object.
     public func prepare(body: [UInt8], options: RequestOptions) throws(RequestError) -> PreparedRequest {
-        guard let start = body.firstIndex(where: { !JSONEdit.isWhitespace($0) }) else { throw .invalidJSON("the body is empty") }
-        guard body[start] == UInt8(ascii: "{") else { throw .invalidJSON("expected a JSON object") }
-        guard let scanner = JSONFieldScanner.scanWhole(body, paths: Self.requestPaths) else {
-            throw .invalidJSON("the object is not well-formed or is cut short")
-        }
-        let limit = (0..<4).lazy.compactMap { GeminiUsage.wholeNumber(scanner.value(at: $0)) }.first
-        return PreparedRequest(model: Self.model(inPath: options.path), stream: api == .geminiStreamGenerateContent, maxOutputTokens: limit)
+        let request = try RequestBody(body, layout: .gemini)
+        return request.prepared(stream: api == .geminiStreamGenerateContent, model: Self.model(inPath: options.path))
     }
 
     /// An SSE reader for `alt=sse` streams, the JSON meter for everything else (the array stream, plain bodies,
@@ -54,4 +44,23 @@ public struct GeminiFormat: WireFormat {
         let model = decoded.lastIndex(of: ":").map { decoded[..<$0] } ?? decoded[...]
         return model.isEmpty ? nil : String(model)
     }
+}
+
+extension RequestLayout {
+    /// Gemini bodies: `generationConfig.maxOutputTokens` and `candidateCount` (Gemini also accepts the snake_case
+    /// spellings, and the largest of any spelling is taken; integers may be quoted, as protobuf's JSON mapping
+    /// allows), `cachedContent` (stored context).
+    ///
+    /// Images: Gemini counts 258 tokens per 768×768 tile (an image of up to 3,072×3,072 px is 16 tiles, 4,128
+    /// tokens), and Gemini 3 at most 1,120 per image at high media resolution; 4,128 bounds both.
+    static let gemini: RequestLayout = {
+        let configs = ["generationConfig", "generation_config"]
+        var layout = RequestLayout(
+            model: nil, stream: nil,
+            outputLimits: configs.flatMap { [[$0, "maxOutputTokens"], [$0, "max_output_tokens"]] },
+            choiceCounts: configs.flatMap { [[$0, "candidateCount"], [$0, "candidate_count"]] },
+            references: [["cachedContent"], ["cached_content"]], imageTokens: { _ in 4_128 })
+        layout.quotedIntegers = true
+        return layout
+    }()
 }

@@ -11,24 +11,13 @@ public struct OllamaFormat: WireFormat {
     /// Creates the format for chat or generate.
     public init(api: APIName) { self.api = api }
 
-    /// The request members only Ollama has: whether it streams (default true) and its output limit.
-    private static let requestPaths = JSONFieldScanner.KeyPaths([["stream"], ["options", "num_predict"]])
-
     /// Reads the request (`model`, `stream`, `options.num_predict`); the body goes upstream unchanged unless a model
     /// alias applies.
     public func prepare(body: [UInt8], options: RequestOptions) throws(RequestError) -> PreparedRequest {
-        let request = try OpenAIRequest(body: body)
-        var scanner = JSONFieldScanner(paths: Self.requestPaths)
-        scanner.feed(body)
-        scanner.finish()
-        // OpenAIRequest has checked that `stream` is a boolean or null; only an explicit false turns streaming off.
-        let stream = scanner.value(at: 0) != Array("false".utf8)
-        // -1 (no limit) and -2 (fill the context) are not limits.
-        let limit = scanner.tokenCount(at: 1).flatMap { $0 > 0 ? $0 : nil }
+        let request = try OpenAIRequest(body: body, layout: .ollama)
+        // Only an explicit false turns streaming off; -1 (no limit) and -2 (fill the context) are not limits.
         let edit = options.upstreamModel.flatMap { request.modelReplacement($0) }
-        return PreparedRequest(
-            model: request.model, stream: stream, rewrittenBody: edit.map { JSONEdit.apply([$0], to: body) }, maxOutputTokens: limit
-        )
+        return request.body.prepared(stream: request.body.stream ?? true, rewrittenBody: edit.map { JSONEdit.apply([$0], to: body) })
     }
 
     /// An NDJSON meter for `application/x-ndjson`, a whole-body meter for `application/json` (answers and errors);
@@ -162,4 +151,10 @@ struct OllamaStreamReader: JSONDocumentReader {
             seen.contentEvents += 1
         }
     }
+}
+
+extension RequestLayout {
+    /// Ollama bodies: `options.num_predict`; images are base64 strings in a message's `images` list, bounded like
+    /// OpenAI's.
+    static let ollama = RequestLayout(outputLimits: [["options", "num_predict"]], imageKeys: ["images"], imageTokens: { _ in 3_779 })
 }

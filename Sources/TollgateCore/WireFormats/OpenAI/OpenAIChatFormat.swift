@@ -26,11 +26,7 @@ public struct OpenAIChatFormat: WireFormat {
             edits.append(edit)
             injected = true
         }
-        return PreparedRequest(
-            model: request.model, stream: request.stream,
-            rewrittenBody: edits.isEmpty ? nil : JSONEdit.apply(edits, to: body),
-            injectedStreamUsage: injected, maxOutputTokens: request.maxOutputTokens
-        )
+        return request.prepared(edits: edits, injectedStreamUsage: injected)
     }
 
     /// An SSE meter for event streams, a JSON meter for everything else (errors included).

@@ -1,80 +1,81 @@
 /// Reads and minimally rewrites the JSON body of an OpenAI-style request.
 ///
-/// Only the members metering needs are looked at (`model`, `stream`, `stream_options`, the output limits); the
-/// rest of the body is forwarded byte for byte.
+/// Only the members metering needs are looked at (``RequestLayout/openAI``); the rest of the body is forwarded
+/// byte for byte.
 struct OpenAIRequest {
-    private static let paths = JSONFieldScanner.KeyPaths([
-        ["model"], ["stream"], ["stream_options"], ["max_tokens"], ["max_completion_tokens"], ["max_output_tokens"],
-    ])
+    let body: RequestBody
 
-    let body: [UInt8]
-    let scanner: JSONFieldScanner
-    let model: String?
-    let stream: Bool
-    let maxOutputTokens: Int?
+    var model: String? { body.model }
+    var stream: Bool { body.stream ?? false }
 
-    /// Scans `body`; throws when it is not one JSON object or a metered member has the wrong type.
-    init(body: [UInt8]) throws(RequestError) {
-        guard let start = body.firstIndex(where: { !JSONEdit.isWhitespace($0) }) else {
-            throw .invalidJSON("the body is empty")
-        }
-        guard body[start] == UInt8(ascii: "{") else { throw .invalidJSON("expected a JSON object") }
-        var scanner = JSONFieldScanner(paths: Self.paths)
-        scanner.feed(body)
-        scanner.finish()
-        guard scanner.isComplete, !scanner.isMalformed else {
-            throw .invalidJSON("the object is not well-formed or is cut short")
-        }
-        if let raw = scanner.value(at: 0) {
-            guard let model = decodeJSONString(raw) else { throw .invalidField("model", "must be a string") }
-            self.model = model
-        } else {
-            self.model = nil
-        }
-        switch scanner.value(at: 1).map({ String(decoding: $0, as: UTF8.self) }) {
-        case nil, "null", "false": stream = false
-        case "true": stream = true
-        default: throw .invalidField("stream", "must be a boolean")
-        }
-        maxOutputTokens = [3, 4, 5].lazy.compactMap { scanner.value(at: $0).flatMap { Int(String(decoding: $0, as: UTF8.self)) } }.first
-        self.body = body
-        self.scanner = scanner
+    /// Reads `body` by `layout`; throws when it is not one JSON object, repeats a metered member or gives one the
+    /// wrong type.
+    init(body: [UInt8], layout: RequestLayout = .openAI) throws(RequestError) {
+        self.body = try RequestBody(body, layout: layout)
     }
 
     /// The edit that sends `model` upstream in place of the requested model.
     func modelReplacement(_ model: String) -> JSONEdit.Replacement? {
-        guard let capture = scanner.capture(at: 0) else { return nil }
+        guard let capture = body.capture(of: ["model"]) else { return nil }
         return JSONEdit.Replacement(range: capture.start..<capture.end, bytes: encodeJSONString(model))
     }
 
     /// The edit that turns `stream_options.include_usage` on, or `nil` when the client already asked for it.
     func streamUsageOptIn() -> JSONEdit.Replacement? {
-        if let capture = scanner.capture(at: 2), let options = JSONObject(capture.bytes) {
+        if let capture = body.capture(of: ["stream_options"]), let options = JSONObject(capture.bytes) {
             if options.bool("include_usage") == true { return nil }
             var members = options.members
             members["include_usage"] = true
             let text = JSONObject(members: members).serialized
             return JSONEdit.Replacement(range: capture.start..<capture.end, bytes: Array(text.utf8))
         }
-        if let capture = scanner.capture(at: 2) {
+        if let capture = body.capture(of: ["stream_options"]) {
             // `stream_options: null`: replace the null.
             return JSONEdit.Replacement(range: capture.start..<capture.end, bytes: Array(#"{"include_usage":true}"#.utf8))
         }
-        guard let (offset, hasMembers) = JSONEdit.objectInsertionPoint(in: body) else { return nil }
+        guard let (offset, hasMembers) = JSONEdit.objectInsertionPoint(in: body.bytes) else { return nil }
         let member = #""stream_options":{"include_usage":true}"# + (hasMembers ? "," : "")
         return JSONEdit.Replacement(range: offset..<offset, bytes: Array(member.utf8))
+    }
+
+    /// The request facts, with the body rewritten by `edits` (if any).
+    func prepared(edits: [JSONEdit.Replacement] = [], injectedStreamUsage: Bool = false) -> PreparedRequest {
+        body.prepared(
+            stream: stream, rewrittenBody: edits.isEmpty ? nil : JSONEdit.apply(edits, to: body.bytes), injectedStreamUsage: injectedStreamUsage)
     }
 }
 
 extension OpenAIRequest {
     /// The preparation of an API whose body goes upstream as it is (only a model alias rewrites it): the Responses
-    /// API and Anthropic Messages, whose `model`, `stream` and `max_tokens` members read the same way.
-    static func prepareAsIs(body: [UInt8], options: RequestOptions) throws(RequestError) -> PreparedRequest {
-        let request = try OpenAIRequest(body: body)
-        let edit = options.upstreamModel.flatMap { request.modelReplacement($0) }
-        return PreparedRequest(
-            model: request.model, stream: request.stream, rewrittenBody: edit.map { JSONEdit.apply([$0], to: body) },
-            maxOutputTokens: request.maxOutputTokens
-        )
+    /// API, Anthropic Messages and Cohere, whose `model`, `stream` and output limits read the same way.
+    static func prepareAsIs(body: [UInt8], options: RequestOptions, layout: RequestLayout) throws(RequestError) -> PreparedRequest {
+        let request = try OpenAIRequest(body: body, layout: layout)
+        return request.prepared(edits: options.upstreamModel.flatMap { request.modelReplacement($0) }.map { [$0] } ?? [])
+    }
+}
+
+extension RequestLayout {
+    /// OpenAI's Chat Completions, Completions, Embeddings and Responses bodies (and the compatible servers'): the
+    /// output limits of each API (`max_tokens`, `max_completion_tokens`, `max_output_tokens`), `n` and `best_of`,
+    /// `service_tier`, `background`, and the members that reference stored state.
+    static let openAI = RequestLayout(
+        streamOptions: ["stream_options"], outputLimits: [["max_tokens"], ["max_completion_tokens"], ["max_output_tokens"]],
+        choiceCounts: [["n"], ["best_of"]], serviceTier: ["service_tier"], background: ["background"],
+        references: [["previous_response_id"], ["conversation"]], objectReferences: [["prompt"]],
+        imageTokens: OpenAIImageTokens.bound(model:))
+}
+
+/// The most tokens one image costs on OpenAI's models, from OpenAI's published formulas at their largest.
+///
+/// Tile-based models (GPT-4o, GPT-4.1, GPT-5, o1, o3) scale an image to fit 2048×2048, then its short side to 768:
+/// at most 2×4 tiles of 512 px, 85 + 170 per tile = 1,445 tokens (GPT-5 and o-series use smaller base and tile
+/// figures). GPT-4o mini counts 2,833 + 5,667 per tile = 48,169. Patch-based models (GPT-4.1 mini/nano, o4-mini)
+/// cap an image at 1,536 patches of 32 px times a model multiplier of at most 2.46: 3,779. The bound is the largest
+/// formula the model may use.
+enum OpenAIImageTokens {
+    static func bound(model: String?) -> Int {
+        guard let model = model?.lowercased() else { return 48_169 }
+        if model.contains("4o-mini") { return 48_169 }
+        return 3_779
     }
 }

@@ -9,7 +9,7 @@ public struct OpenAIResponsesFormat: WireFormat {
 
     /// Reads the request; the body goes upstream unchanged unless a model alias applies.
     public func prepare(body: [UInt8], options: RequestOptions) throws(RequestError) -> PreparedRequest {
-        try OpenAIRequest.prepareAsIs(body: body, options: options)
+        try OpenAIRequest.prepareAsIs(body: body, options: options, layout: .openAI)
     }
 
     /// An SSE meter for event streams, a JSON meter for everything else.
