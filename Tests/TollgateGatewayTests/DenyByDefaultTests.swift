@@ -44,7 +44,7 @@ struct DenyByDefaultTests {
         "paths that are not routes are refused with 404 in the family's shape, without reaching the provider",
         arguments: [
             (HTTPRequest.Method.post, "/v1/images/generations"), (.post, "/v1/audio/speech"), (.post, "/v1/batches"),
-            (.post, "/v1/realtime/client_secrets"), (.get, "/v1/files"), (.post, "/v1/files"), (.delete, "/v1/models/gpt-4o"),
+            (.get, "/v1/files"), (.post, "/v1/files"), (.delete, "/v1/models/gpt-4o"),
             (.post, "/stub/v1/images/generations"),
         ])
     func denied(method: HTTPRequest.Method, path: String) async throws {
@@ -57,6 +57,25 @@ struct DenyByDefaultTests {
                 #expect(reached.value.isEmpty, "reached the provider: \(reached.value)")
                 let events = try await gateway.recordedEvents()
                 #expect(events.isEmpty)
+            }
+        }
+    }
+
+    @Test(
+        "realtime sessions and client secrets are refused with 403 realtime_not_metered, without reaching the provider",
+        arguments: [
+            (HTTPRequest.Method.get, "/v1/realtime"), (.post, "/v1/realtime/sessions"), (.post, "/v1/realtime/client_secrets"),
+            (.post, "/v1/realtime/transcription_sessions"), (.post, "/v1/realtime/calls"), (.get, "/stub/v1/realtime"),
+        ])
+    func realtime(method: HTTPRequest.Method, path: String) async throws {
+        try await Self.withCountingUpstream { port, reached in
+            try await withGateway(upstreamPort: port) { gateway in
+                let response = try await Self.send(gateway, method, path)
+                #expect(response.status == .forbidden)
+                let body = String(buffer: response.body)
+                #expect(body.contains(#""code":"realtime_not_metered""#), "\(body)")
+                #expect(body.contains("client secrets"), "\(body)")
+                #expect(reached.value.isEmpty, "reached the provider: \(reached.value)")
             }
         }
     }

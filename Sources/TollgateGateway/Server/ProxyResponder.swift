@@ -81,6 +81,10 @@ public struct ProxyResponder: HTTPResponder {
                     request, target: target, route: Self.passThroughRoute, key: key.key, prepared: PreparedRequest(model: nil, stream: false),
                     bytes: body.readableBytes, arrival: arrival, started: started)
                 return try await passThrough(request, body: body, target: target, recording: context)
+            case .refused(let refusal):
+                throw ErrorResponse(
+                    status: HTTPResponse.Status(code: refusal.status), message: refusal.message, type: "invalid_request_error",
+                    code: refusal.code)
             case .denied:
                 throw ErrorResponse.notFound(
                     "\(request.method.rawValue) \(path) is not a route of provider '\(target.provider.name)': Tollgate forwards its "
