@@ -43,8 +43,8 @@ struct DenyByDefaultTests {
     @Test(
         "paths that are not routes are refused with 404 in the family's shape, without reaching the provider",
         arguments: [
-            (HTTPRequest.Method.post, "/v1/images/generations"), (.post, "/v1/audio/speech"), (.post, "/v1/batches"),
-            (.get, "/v1/files"), (.post, "/v1/files"), (.delete, "/v1/models/gpt-4o"),
+            (HTTPRequest.Method.post, "/v1/images/generations"), (.post, "/v1/audio/speech"), (.post, "/v1/vector_stores"),
+            (.post, "/v1/fine_tuning/jobs"), (.delete, "/v1/models/gpt-4o"),
             (.post, "/stub/v1/images/generations"),
         ])
     func denied(method: HTTPRequest.Method, path: String) async throws {
@@ -111,16 +111,18 @@ struct DenyByDefaultTests {
         try await Self.withCountingUpstream { port, reached in
             try await withGateway(
                 upstreamPort: port,
-                configure: { config in config.providers[Stub.provider]?.allowedPassThrough = [PassThroughRule(["GET", "POST"], "/v1/files/**")] }
+                configure: { config in
+                    config.providers[Stub.provider]?.allowedPassThrough = [PassThroughRule(["GET", "POST"], "/v1/vector_stores/**")]
+                }
             ) { gateway in
-                let response = try await Self.send(gateway, .get, "/v1/files/file-abc")
+                let response = try await Self.send(gateway, .get, "/v1/vector_stores/vs-abc")
                 #expect(response.status == .ok)
-                #expect(reached.value == ["GET /v1/files/file-abc"])
-                let deleted = try await Self.send(gateway, .delete, "/v1/files/file-abc")
+                #expect(reached.value == ["GET /v1/vector_stores/vs-abc"])
+                let deleted = try await Self.send(gateway, .delete, "/v1/vector_stores/vs-abc")
                 #expect(deleted.status == .notFound, "only the methods allowed")
                 let event = try onlyEvent(try await gateway.recordedEvents())
                 #expect(event.route == ProxyResponder.passThroughRoute)
-                #expect(event.path == "/v1/files/file-abc")
+                #expect(event.path == "/v1/vector_stores/vs-abc")
                 #expect(event.status == 200)
                 #expect(!event.estimated)
                 #expect(event.usage == .zero)

@@ -22,6 +22,7 @@ extension WireFamily {
         defaultRoutes: RouteRule.openAICompatible,
         passThroughRoutes: PassThroughRule.openAIModelList,
         refusedRoutes: [.openAIRealtime],
+        objects: .openAI,
         // `api-key`: Azure OpenAI's SDKs.
         keyLocations: [.bearer, .header("api-key")],
         credentialHeaders: ["authorization", "api-key"],
