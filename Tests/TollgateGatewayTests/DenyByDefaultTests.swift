@@ -84,7 +84,8 @@ struct DenyByDefaultTests {
     func wrongMethod(method: HTTPRequest.Method) async throws {
         try await Self.withCountingUpstream { port, reached in
             try await withGateway(upstreamPort: port) { gateway in
-                let response = try await Self.send(gateway, method, "/v1/chat/completions")
+                // (`GET /v1/chat/completions` is the list of stored chat completions: an object route.)
+                let response = try await Self.send(gateway, method, "/v1/embeddings")
                 #expect(response.status == .methodNotAllowed)
                 #expect(response.headers[.allow] == "POST")
                 #expect(reached.value.isEmpty)
@@ -102,6 +103,44 @@ struct DenyByDefaultTests {
                 #expect(reached.value == ["GET /v1/models", "GET /v1/models/gpt-4o-mini"])
                 let events = try await gateway.recordedEvents()
                 #expect(events.isEmpty)
+            }
+        }
+    }
+
+    @Test("an object that is not the caller's is refused with the provider's 404, recorded, without reaching the provider")
+    func notOwned() async throws {
+        try await Self.withCountingUpstream { port, reached in
+            try await withGateway(upstreamPort: port) { gateway in
+                for (method, path) in [
+                    (HTTPRequest.Method.get, "/v1/files/file-x"), (.delete, "/v1/files/file-x"), (.get, "/v1/files/file-x/content"),
+                    (.post, "/v1/batches/batch_x/cancel"), (.get, "/v1/responses/resp_x"), (.get, "/v1/chat/completions/chatcmpl-x"),
+                ] {
+                    let response = try await Self.send(gateway, method, path)
+                    #expect(response.status == .notFound, "\(method) \(path)")
+                    #expect(String(buffer: response.body).contains(#""code":"not_found""#))
+                }
+                let batch = try await Self.send(gateway, .post, "/v1/batches", body: #"{"input_file_id":"file-x","endpoint":"/v1/chat/completions"}"#)
+                #expect(String(buffer: batch.body).contains("No such File object: file-x"))
+                let chained = try await Self.send(
+                    gateway, .post, "/v1/responses", body: #"{"model":"gpt-4o-mini","input":"hi","previous_response_id":"resp_x"}"#)
+                #expect(chained.status == .notFound)
+                #expect(reached.value.isEmpty, "reached the provider: \(reached.value)")
+                let events = try await gateway.recordedEvents()
+                #expect(events.count == 8)
+                #expect(events.allSatisfy { $0.status == 404 && $0.usage == .zero })
+                #expect(events.filter { $0.route == ProxyResponder.objectsRoute }.count == 7)
+            }
+        }
+    }
+
+    @Test("the list of stored objects is built from the meter: empty for a customer that created none, no upstream call")
+    func emptyList() async throws {
+        try await Self.withCountingUpstream { port, reached in
+            try await withGateway(upstreamPort: port) { gateway in
+                let response = try await Self.send(gateway, .get, "/v1/files")
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == #"{"object":"list","data":[],"first_id":null,"last_id":null,"has_more":false}"#)
+                #expect(reached.value.isEmpty)
             }
         }
     }
