@@ -40,6 +40,24 @@ enum AnthropicMessages {
         return StreamBody.events(frame.events(), for: exchange)
     }
 
+    /// The Message for a request's `params` (a Message Batch's request): no prompt cache, no streaming.
+    static func message(params: JSON) throws(APIError) -> JSON {
+        let request = try MessagesRequest(body: params, isCountTokens: false)
+        let maxTokens = request.maxTokens ?? 0
+        let thinking = request.thinkingBudget.map { Thinking(about: request.conversation.lastUserText, budget: min($0, maxTokens)) }
+        let generation = Generation(
+            replyText: Reply.text(echoing: request.conversation.lastUserText), model: request.model,
+            promptTokens: request.prompt.tokens, cachedTokens: 0, maxTokens: maxTokens - (thinking?.count ?? 0))
+        let usage = Usage(
+            input: request.prompt.tokens, cache: PromptCache.Accounting(), output: (thinking?.count ?? 0) + generation.tokens.count,
+            thinking: thinking?.count)
+        let hash = StableID.hash(request.conversation.hashParts(model: request.model))
+        let frame = Frame(
+            id: "msg_01" + hash, model: ModelCatalog.servedClaude(request.model), thinking: thinking, generation: generation, usage: usage,
+            signature: signature(seed: hash))
+        return frame.message()
+    }
+
     /// Answers POST /v1/messages/count_tokens: the whole prompt, cache or not, and never an inference.
     static func countTokens(_ exchange: Exchange) throws(APIError) -> Response {
         let request = try MessagesRequest(exchange, isCountTokens: true)
@@ -94,7 +112,11 @@ enum AnthropicMessages {
 
         /// Reads and validates the body the way Anthropic does, with its error messages.
         init(_ exchange: Exchange, isCountTokens: Bool) throws(APIError) {
-            let body = try exchange.jsonObject()
+            try self.init(body: exchange.jsonObject(), isCountTokens: isCountTokens)
+        }
+
+        /// Reads and validates a body.
+        init(body: JSON, isCountTokens: Bool) throws(APIError) {
             guard let model = body["model"]?.stringValue else { throw AnthropicMessages.invalid("model: Field required") }
             guard let conversation = Conversation(anthropicMessages: body["messages"], system: body["system"]) else {
                 throw AnthropicMessages.invalid("messages: Field required")

@@ -20,6 +20,17 @@ enum ChatCompletions {
         return StreamBody.events(frame.chunks(generation, includeUsage: includeUsage), for: exchange)
     }
 
+    /// The `chat.completion` object for a request body (a batch's request line).
+    static func completion(body: JSON) throws(APIError) -> JSON {
+        guard let model = body["model"]?.stringValue else { throw APIError.missing("model") }
+        guard let conversation = Conversation(chatMessages: body["messages"]) else { throw APIError.missing("messages") }
+        let generation = Generation(
+            replyText: Reply.text(echoing: conversation.lastUserText), model: model, promptTokens: conversation.promptTokens,
+            cachedTokens: 0, maxTokens: (body["max_completion_tokens"] ?? body["max_tokens"])?.intValue)
+        let frame = Frame(id: "chatcmpl-" + StableID.hash(conversation.hashParts(model: model)), model: ModelCatalog.served(model))
+        return frame.completion(generation)
+    }
+
     /// The fields every body of one completion shares.
     private struct Frame {
         let id: String

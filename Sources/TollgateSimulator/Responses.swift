@@ -5,6 +5,19 @@ enum Responses {
     /// Answers one Responses request.
     static func respond(_ exchange: Exchange) throws(APIError) -> Response {
         let body = try exchange.jsonObject()
+        let frame = try frame(body, cachedTokens: exchange.integer(SimHeader.cachedTokens) ?? 0)
+        guard body["stream"]?.boolValue == true else {
+            return HTTPReply.json(frame.response(final: true), for: exchange)
+        }
+        return StreamBody.events(frame.events(), for: exchange)
+    }
+
+    /// The final Response object for a request body (a stored or background response, a batch's request line).
+    static func response(body: JSON, cachedTokens: Int = 0) throws(APIError) -> JSON {
+        try frame(body, cachedTokens: cachedTokens).response(final: true)
+    }
+
+    private static func frame(_ body: JSON, cachedTokens: Int) throws(APIError) -> Frame {
         guard let model = body["model"]?.stringValue else { throw APIError.missing("model") }
         let instructions = body["instructions"]?.stringValue
         guard let conversation = Conversation(responsesInput: body["input"], instructions: instructions) else {
@@ -12,18 +25,14 @@ enum Responses {
         }
         let generation = Generation(
             replyText: Reply.text(echoing: conversation.lastUserText), model: model,
-            promptTokens: conversation.promptTokens, cachedTokens: exchange.integer(SimHeader.cachedTokens) ?? 0,
+            promptTokens: conversation.promptTokens, cachedTokens: cachedTokens,
             maxTokens: body["max_output_tokens"]?.intValue
         )
         let hash = StableID.hash(conversation.hashParts(model: model))
-        let frame = Frame(
+        return Frame(
             id: "resp_" + hash, messageID: "msg_" + hash, reasoningID: ModelCatalog.isReasoning(model) ? "rs_" + hash : nil,
             model: ModelCatalog.served(model), request: body, generation: generation
         )
-        guard body["stream"]?.boolValue == true else {
-            return HTTPReply.json(frame.response(final: true), for: exchange)
-        }
-        return StreamBody.events(frame.events(), for: exchange)
     }
 
     /// Everything one response's bodies are built from.

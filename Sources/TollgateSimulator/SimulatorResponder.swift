@@ -16,6 +16,8 @@ struct SimulatorResponder: HTTPResponder {
     let log: RequestLog
     let replay: ReplayStore?
     let promptCache: PromptCache
+    /// Files, batches, stored responses and message batches.
+    let objects = StoredObjects()
 
     /// Answers one request.
     func respond(to request: Request, context: Context) async throws -> Response {
@@ -65,11 +67,17 @@ struct SimulatorResponder: HTTPResponder {
         switch (exchange.method, exchange.path) {
         case (.post, "/v1/messages"): return try AnthropicMessages.respond(exchange, cache: promptCache)
         case (.post, "/v1/messages/count_tokens"): return try AnthropicMessages.countTokens(exchange)
+        case (_, let path) where StoredObjects.handles(path): return try objects.respond(exchange)
         case (_, _) where exchange.family == .gemini: return try Gemini.respond(exchange)
         case (.post, "/v1/chat/completions"): return try ChatCompletions.respond(exchange)
         case (.post, "/v1/completions"): return try Completions.respond(exchange)
         case (.post, "/v1/embeddings"): return try Embeddings.respond(exchange)
-        case (.post, "/v1/responses"): return try Responses.respond(exchange)
+        case (.post, "/v1/responses"):
+            let body = try exchange.jsonObject()
+            guard body["stream"]?.boolValue != true, body["store"]?.boolValue != false else { return try Responses.respond(exchange) }
+            // Stored: retrievable later; a background response answers `queued` first.
+            let final = try Responses.response(body: body, cachedTokens: exchange.integer(SimHeader.cachedTokens) ?? 0)
+            return HTTPReply.json(objects.created(response: final, background: body["background"]?.boolValue == true), for: exchange)
         case (.get, "/v1/models"): return HTTPReply.json(ModelCatalog.list(), for: exchange)
         case (.get, let path) where path.hasPrefix("/v1/models/"):
             let id = String(path.dropFirst("/v1/models/".count))

@@ -191,6 +191,24 @@ enum MeterSchema {
         migrator.registerMigration("v5: billing export outbox, customers' ids in billing systems") { db in
             try db.execute(sql: ExportCoding.createSQL)
         }
+        migrator.registerMigration("v6: provider objects owned by customers") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE objects (
+                        provider TEXT NOT NULL,
+                        id TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        customer_id TEXT NOT NULL,
+                        key_id TEXT,
+                        parent_id TEXT,
+                        created_ms INTEGER NOT NULL,
+                        state TEXT,
+                        reservation_id TEXT,
+                        PRIMARY KEY (provider, id)
+                    );
+                    CREATE INDEX objects_by_owner ON objects(customer_id, provider, kind, created_ms);
+                    """)
+        }
         return migrator
     }
 }

@@ -43,8 +43,8 @@ struct DenyByDefaultTests {
     @Test(
         "paths that are not routes are refused with 404 in the family's shape, without reaching the provider",
         arguments: [
-            (HTTPRequest.Method.post, "/v1/images/generations"), (.post, "/v1/audio/speech"), (.post, "/v1/batches"),
-            (.post, "/v1/realtime/client_secrets"), (.get, "/v1/files"), (.post, "/v1/files"), (.delete, "/v1/models/gpt-4o"),
+            (HTTPRequest.Method.post, "/v1/images/generations"), (.post, "/v1/audio/speech"), (.post, "/v1/vector_stores"),
+            (.post, "/v1/fine_tuning/jobs"), (.delete, "/v1/models/gpt-4o"),
             (.post, "/stub/v1/images/generations"),
         ])
     func denied(method: HTTPRequest.Method, path: String) async throws {
@@ -61,11 +61,31 @@ struct DenyByDefaultTests {
         }
     }
 
+    @Test(
+        "realtime sessions and client secrets are refused with 403 realtime_not_metered, without reaching the provider",
+        arguments: [
+            (HTTPRequest.Method.get, "/v1/realtime"), (.post, "/v1/realtime/sessions"), (.post, "/v1/realtime/client_secrets"),
+            (.post, "/v1/realtime/transcription_sessions"), (.post, "/v1/realtime/calls"), (.get, "/stub/v1/realtime"),
+        ])
+    func realtime(method: HTTPRequest.Method, path: String) async throws {
+        try await Self.withCountingUpstream { port, reached in
+            try await withGateway(upstreamPort: port) { gateway in
+                let response = try await Self.send(gateway, method, path)
+                #expect(response.status == .forbidden)
+                let body = String(buffer: response.body)
+                #expect(body.contains(#""code":"realtime_not_metered""#), "\(body)")
+                #expect(body.contains("client secrets"), "\(body)")
+                #expect(reached.value.isEmpty, "reached the provider: \(reached.value)")
+            }
+        }
+    }
+
     @Test("a method other than POST on an inference route is refused with 405 and Allow: POST", arguments: [HTTPRequest.Method.get, .put, .delete])
     func wrongMethod(method: HTTPRequest.Method) async throws {
         try await Self.withCountingUpstream { port, reached in
             try await withGateway(upstreamPort: port) { gateway in
-                let response = try await Self.send(gateway, method, "/v1/chat/completions")
+                // (`GET /v1/chat/completions` is the list of stored chat completions: an object route.)
+                let response = try await Self.send(gateway, method, "/v1/embeddings")
                 #expect(response.status == .methodNotAllowed)
                 #expect(response.headers[.allow] == "POST")
                 #expect(reached.value.isEmpty)
@@ -87,21 +107,61 @@ struct DenyByDefaultTests {
         }
     }
 
+    @Test("an object that is not the caller's is refused with the provider's 404, recorded, without reaching the provider")
+    func notOwned() async throws {
+        try await Self.withCountingUpstream { port, reached in
+            try await withGateway(upstreamPort: port) { gateway in
+                for (method, path) in [
+                    (HTTPRequest.Method.get, "/v1/files/file-x"), (.delete, "/v1/files/file-x"), (.get, "/v1/files/file-x/content"),
+                    (.post, "/v1/batches/batch_x/cancel"), (.get, "/v1/responses/resp_x"), (.get, "/v1/chat/completions/chatcmpl-x"),
+                ] {
+                    let response = try await Self.send(gateway, method, path)
+                    #expect(response.status == .notFound, "\(method) \(path)")
+                    #expect(String(buffer: response.body).contains(#""code":"not_found""#))
+                }
+                let batch = try await Self.send(gateway, .post, "/v1/batches", body: #"{"input_file_id":"file-x","endpoint":"/v1/chat/completions"}"#)
+                #expect(String(buffer: batch.body).contains("No such File object: file-x"))
+                let chained = try await Self.send(
+                    gateway, .post, "/v1/responses", body: #"{"model":"gpt-4o-mini","input":"hi","previous_response_id":"resp_x"}"#)
+                #expect(chained.status == .notFound)
+                #expect(reached.value.isEmpty, "reached the provider: \(reached.value)")
+                let events = try await gateway.recordedEvents()
+                #expect(events.count == 8)
+                #expect(events.allSatisfy { $0.status == 404 && $0.usage == .zero })
+                #expect(events.filter { $0.route == ProxyResponder.objectsRoute }.count == 7)
+            }
+        }
+    }
+
+    @Test("the list of stored objects is built from the meter: empty for a customer that created none, no upstream call")
+    func emptyList() async throws {
+        try await Self.withCountingUpstream { port, reached in
+            try await withGateway(upstreamPort: port) { gateway in
+                let response = try await Self.send(gateway, .get, "/v1/files")
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == #"{"object":"list","data":[],"first_id":null,"last_id":null,"has_more":false}"#)
+                #expect(reached.value.isEmpty)
+            }
+        }
+    }
+
     @Test("a path the operator allows goes through and is recorded with its path, status and no price")
     func allowedPassThrough() async throws {
         try await Self.withCountingUpstream { port, reached in
             try await withGateway(
                 upstreamPort: port,
-                configure: { config in config.providers[Stub.provider]?.allowedPassThrough = [PassThroughRule(["GET", "POST"], "/v1/files/**")] }
+                configure: { config in
+                    config.providers[Stub.provider]?.allowedPassThrough = [PassThroughRule(["GET", "POST"], "/v1/vector_stores/**")]
+                }
             ) { gateway in
-                let response = try await Self.send(gateway, .get, "/v1/files/file-abc")
+                let response = try await Self.send(gateway, .get, "/v1/vector_stores/vs-abc")
                 #expect(response.status == .ok)
-                #expect(reached.value == ["GET /v1/files/file-abc"])
-                let deleted = try await Self.send(gateway, .delete, "/v1/files/file-abc")
+                #expect(reached.value == ["GET /v1/vector_stores/vs-abc"])
+                let deleted = try await Self.send(gateway, .delete, "/v1/vector_stores/vs-abc")
                 #expect(deleted.status == .notFound, "only the methods allowed")
                 let event = try onlyEvent(try await gateway.recordedEvents())
                 #expect(event.route == ProxyResponder.passThroughRoute)
-                #expect(event.path == "/v1/files/file-abc")
+                #expect(event.path == "/v1/vector_stores/vs-abc")
                 #expect(event.status == 200)
                 #expect(!event.estimated)
                 #expect(event.usage == .zero)

@@ -78,6 +78,7 @@ public struct Provider: Sendable {
     public func passage(method: String, path: String) -> Passage {
         if passThrough.contains(where: { $0.admits(method: method, path: path) }) { return .free }
         if allowedPassThrough.contains(where: { $0.admits(method: method, path: path) }) { return .recorded }
+        if let refused = family.refusedRoutes.first(where: { $0.matches(path) }) { return .refused(refused) }
         return .denied
     }
 
@@ -122,8 +123,34 @@ public enum Passage: Sendable, Equatable {
     case free
     /// A path the operator allowed (`pass_through:`): forwarded unmetered and recorded as an event with its path.
     case recorded
+    /// A path the family knows and Tollgate does not meter yet (realtime): refused with its own status and reason.
+    case refused(RefusedRoute)
     /// Anything else: refused with 404 before it reaches the provider.
     case denied
+}
+
+/// Paths of a family refused, whatever the method, with a status and a reason of their own, so that a client learns
+/// why (`realtime_not_metered`) rather than a bare 404. An operator can still allow them with `pass_through:`.
+public struct RefusedRoute: Sendable, Equatable {
+    /// Which paths.
+    public var patterns: [PathPattern]
+    /// The HTTP status (403).
+    public var status: Int
+    /// The machine-readable reason (OpenAI's `code`).
+    public var code: String
+    /// What the client developer reads.
+    public var message: String
+
+    /// Creates a refusal.
+    public init(_ patterns: [String], status: Int, code: String, message: String) {
+        self.patterns = patterns.map(PathPattern.init)
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    /// Whether `path` is one of the refused paths.
+    public func matches(_ path: String) -> Bool { patterns.contains { $0.matches(path) } }
 }
 
 /// A path that may go through unmetered, and the methods it may be asked with.

@@ -17,6 +17,12 @@ public struct WireFamily: Sendable, Hashable, CustomStringConvertible {
     /// Read-only, non-billable paths of the native API that go through unmetered (model lists, token counting);
     /// every other path that is not a route is refused.
     public let passThroughRoutes: [PassThroughRule]
+    /// Paths refused with their own reason rather than the generic 404 (OpenAI's realtime sessions and client secrets):
+    /// things Tollgate knows of and does not meter yet.
+    public let refusedRoutes: [RefusedRoute]
+    /// The provider objects of the native API (files, batches, stored responses) and the routes that reach them:
+    /// each customer reaches only its own.
+    public let objects: ObjectRoutes
     /// Root path prefixes whose errors take this family's shape even when no route matches (`/v1beta/` for Gemini).
     public let claimedPathPrefixes: [String]
     /// Where the family's SDKs send their key, as Tollgate accepts the virtual key there.
@@ -34,7 +40,7 @@ public struct WireFamily: Sendable, Hashable, CustomStringConvertible {
     /// Describes a family.
     public init(
         name: String, apis: [(name: APIName, format: any WireFormat)], defaultRoutes: [RouteRule], passThroughRoutes: [PassThroughRule],
-        claimedPathPrefixes: [String] = [],
+        refusedRoutes: [RefusedRoute] = [], objects: ObjectRoutes = .none, claimedPathPrefixes: [String] = [],
         keyLocations: [KeyLocation], credentialHeaders: [String], requestIDHeaders: [String] = [], modelInPath: Bool = false,
         errorShape: any WireErrorShape
     ) {
@@ -42,6 +48,8 @@ public struct WireFamily: Sendable, Hashable, CustomStringConvertible {
         self.apis = apis
         self.defaultRoutes = defaultRoutes
         self.passThroughRoutes = passThroughRoutes
+        self.refusedRoutes = refusedRoutes
+        self.objects = objects
         self.claimedPathPrefixes = claimedPathPrefixes
         self.keyLocations = keyLocations
         self.credentialHeaders = credentialHeaders

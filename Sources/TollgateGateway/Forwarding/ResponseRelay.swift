@@ -26,6 +26,8 @@ struct ResponseRelay: Sendable {
     let upstreamStarted: ContinuousClock.Instant
     let drainSeconds: Double
     let logger: Logger
+    /// Who owns the object the inference creates (a stored response), recorded once the response ends.
+    var objectOwnership: ObjectOwnership? = nil
 
     /// Relays the body to `writer` and records the event; throws when the client's response must end abruptly (its
     /// event could not be committed, or the provider broke the response off).
@@ -73,6 +75,9 @@ struct ResponseRelay: Sendable {
         // A body the reader could not decode never shows its end to it; the reading's note already says so.
         if !reading.completed, outcome.upstreamFailure == nil, !outcome.clientGone, !tap.couldNotDecode, (200..<300).contains(status) {
             outcome.upstreamFailure = "upstream ended the response before its end"
+        }
+        if let ownership = objectOwnership, (200..<300).contains(status), let id = (tap.reader as? ObjectIDCapture)?.capturedID {
+            await ownership.record(id: id, createdMs: Int64(context.arrival.timeIntervalSince1970 * 1000), logger: logger)
         }
         try await recorder.record(context, outcome)
         guard !outcome.clientGone else { return }

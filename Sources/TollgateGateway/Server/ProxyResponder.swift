@@ -64,6 +64,11 @@ public struct ProxyResponder: HTTPResponder {
             target.upstreamQuery = Self.removingKey(from: request.uri.query)
             var request = request
             let body = try await collectBody(&request)
+            if target.api == nil || request.method != .post,
+                let object = target.provider.family.objects.request(method: request.method.rawValue, path: target.upstreamPath)
+            {
+                return try await objects(request, body: body, object: object, target: target, principal: key, arrival: arrival, started: started)
+            }
             if let api = target.api {
                 guard request.method == .post else {
                     throw ErrorResponse.methodNotAllowed(
@@ -81,6 +86,10 @@ public struct ProxyResponder: HTTPResponder {
                     request, target: target, route: Self.passThroughRoute, key: key.key, prepared: PreparedRequest(model: nil, stream: false),
                     bytes: body.readableBytes, arrival: arrival, started: started)
                 return try await passThrough(request, body: body, target: target, recording: context)
+            case .refused(let refusal):
+                throw ErrorResponse(
+                    status: HTTPResponse.Status(code: refusal.status), message: refusal.message, type: "invalid_request_error",
+                    code: refusal.code)
             case .denied:
                 throw ErrorResponse.notFound(
                     "\(request.method.rawValue) \(path) is not a route of provider '\(target.provider.name)': Tollgate forwards its "
@@ -187,7 +196,7 @@ public struct ProxyResponder: HTTPResponder {
 
     /// Fails closed: while the meter cannot write, an inference is refused before it reaches the provider (unless the
     /// operator chose `meter.on_failure: serve`).
-    private func requireWritableMeter() throws {
+    func requireWritableMeter() throws {
         guard config.meter.onFailure == .refuse, let failure = recorder.meterFailure else { return }
         var error = ErrorResponse(
             status: .serviceUnavailable,
@@ -233,6 +242,8 @@ public struct ProxyResponder: HTTPResponder {
         var context = makeContext(
             request, target: target, route: api.rawValue, key: key, prepared: prepared, bytes: bytes.count, arrival: arrival, started: started)
         context.missingUsage = config.pricing.missingUsage
+        let ownership = try await objectOwnership(
+            of: bytes, api: api, target: target, principal: principal, prepared: prepared, context: &context)
         do {
             let admission = try await admitter.admit(
                 principal, provider: target.provider, request: prepared, requestBytes: bytes.count, nowMs: Int64(arrival.timeIntervalSince1970 * 1000)
@@ -256,9 +267,9 @@ public struct ProxyResponder: HTTPResponder {
         context.requestID = Self.providerRequestID(response.headers)
         let contentType = response.headers.first(name: "content-type")
         let format = api.wireFormat
-        let tap = MeteringTap(
-            reader: format.makeReader(for: prepared, contentType: contentType) { response.headers.first(name: $0) },
-            contentEncoding: response.headers.first(name: "content-encoding"))
+        var reader = format.makeReader(for: prepared, contentType: contentType) { response.headers.first(name: $0) }
+        if ownership != nil { reader = ObjectIDCapture(inner: reader, stream: isEventStream(contentType)) }
+        let tap = MeteringTap(reader: reader, contentEncoding: response.headers.first(name: "content-encoding"))
         let rewrites = tap.reader.rewrites
         var headers = HeaderPolicy.client(from: response.headers, bodyRewritten: rewrites || tap.forwardsDecoded, bodyDecoded: tap.forwardsDecoded)
         headers[Self.eventIDField] = context.id
@@ -266,7 +277,8 @@ public struct ProxyResponder: HTTPResponder {
             ResponseRelay(
                 context: context, status: Int(response.status.code), body: response.body, tap: tap,
                 clientGetsEventStream: isEventStreamBody(contentType), recorder: recorder,
-                upstreamStarted: upstreamStarted, drainSeconds: config.proxy.disconnectDrainSeconds, logger: logger))
+                upstreamStarted: upstreamStarted, drainSeconds: config.proxy.disconnectDrainSeconds, logger: logger,
+                objectOwnership: ownership))
         let length = rewrites || tap.forwardsDecoded ? nil : response.headers.first(name: "content-length").flatMap(Int.init)
         return Response(
             status: HTTPResponse.Status(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase),
@@ -285,7 +297,7 @@ public struct ProxyResponder: HTTPResponder {
         return nil
     }
 
-    private func makeContext(
+    func makeContext(
         _ request: Request, target: RouteResolver.Target, route: String, key: VirtualKey, prepared: PreparedRequest, bytes: Int,
         arrival: Date, started: ContinuousClock.Instant
     ) -> InferenceContext {
@@ -300,7 +312,14 @@ public struct ProxyResponder: HTTPResponder {
     }
 
     /// Forwards a request to the provider; failures to reach it become 502/504 (in the route family's error shape, by the caller).
-    private func send(_ request: Request, body: ByteBuffer, target: RouteResolver.Target, forceIdentity: Bool) async throws -> HTTPClientResponse {
+    func send(_ request: Request, body: ByteBuffer, target: RouteResolver.Target, forceIdentity: Bool) async throws -> HTTPClientResponse {
+        try await send(method: request.method, headers: request.headers, body: body, target: target, forceIdentity: forceIdentity)
+    }
+
+    /// Forwards `method` with the client's `headers` (less what ``HeaderPolicy`` drops) to the target.
+    func send(
+        method: HTTPRequest.Method, headers: HTTPFields, body: ByteBuffer, target: RouteResolver.Target, forceIdentity: Bool
+    ) async throws -> HTTPClientResponse {
         let provider = target.provider
         if !provider.hasCredentials {
             throw ErrorResponse.upstream(
@@ -312,13 +331,13 @@ public struct ProxyResponder: HTTPResponder {
                 code: "provider_key_missing")
         }
         var outgoing = HTTPClientRequest(url: provider.baseURL + target.upstreamPath + (target.upstreamQuery.map { "?\($0)" } ?? ""))
-        outgoing.method = .init(rawValue: request.method.rawValue)
-        outgoing.headers = HeaderPolicy.upstream(from: request.headers, provider: provider, forceIdentityEncoding: forceIdentity)
+        outgoing.method = .init(rawValue: method.rawValue)
+        outgoing.headers = HeaderPolicy.upstream(from: headers, provider: provider, forceIdentityEncoding: forceIdentity)
         if provider.auth == .sigv4, provider.apiKey == nil, let credentials = provider.aws {
             UpstreamSigning.sign(
                 &outgoing, baseURL: provider.baseURL, path: target.upstreamPath, query: target.upstreamQuery, body: body, credentials: credentials)
         }
-        if body.readableBytes > 0 || request.method == .post { outgoing.body = .bytes(body) }
+        if body.readableBytes > 0 || method == .post { outgoing.body = .bytes(body) }
         do {
             return try await upstream.execute(outgoing)
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
@@ -343,7 +362,7 @@ public struct ProxyResponder: HTTPResponder {
     /// A path that is not an inference but may go through (a model list, token counting, or what the operator allowed):
     /// forwarded unmetered, still behind a virtual key. With `recording`, an event with its path and status is recorded
     /// once the response has been relayed.
-    private func passThrough(
+    func passThrough(
         _ request: Request, body: ByteBuffer, target: RouteResolver.Target, recording context: InferenceContext?
     ) async throws -> Response {
         let upstreamStarted = ContinuousClock.now

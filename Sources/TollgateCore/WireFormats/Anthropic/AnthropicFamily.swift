@@ -11,6 +11,7 @@ extension WireFamily {
         defaultRoutes: [RouteRule(pattern: PathPattern("/**/v1/messages"), api: .anthropicMessages)],
         // Token counting is free; the model list is read-only.
         passThroughRoutes: [PassThroughRule(["POST"], "/**/v1/messages/count_tokens")] + PassThroughRule.openAIModelList,
+        objects: .anthropic,
         claimedPathPrefixes: ["/v1/messages"],
         keyLocations: [.header("x-api-key")],
         credentialHeaders: ["x-api-key", "authorization"],

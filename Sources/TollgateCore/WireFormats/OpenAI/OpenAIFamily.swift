@@ -21,6 +21,8 @@ extension WireFamily {
         ],
         defaultRoutes: RouteRule.openAICompatible,
         passThroughRoutes: PassThroughRule.openAIModelList,
+        refusedRoutes: [.openAIRealtime],
+        objects: .openAI,
         // `api-key`: Azure OpenAI's SDKs.
         keyLocations: [.bearer, .header("api-key")],
         credentialHeaders: ["authorization", "api-key"],
@@ -41,6 +43,16 @@ extension RouteRule {
 extension PassThroughRule {
     /// The model list and one model (`GET /v1/models`, `GET /v1/models/ID`), whatever prefix the server uses.
     public static let openAIModelList = [PassThroughRule(["GET"], "/**/models"), PassThroughRule(["GET"], "/**/models/*")]
+}
+
+extension RefusedRoute {
+    /// Realtime sessions (the WebSocket and WebRTC endpoints) and the ephemeral client secrets that let a browser
+    /// open one straight at the provider: neither can be metered by a proxy that does not hold the session.
+    public static let openAIRealtime = RefusedRoute(
+        ["/**/realtime", "/**/realtime/**"], status: 403, code: "realtime_not_metered",
+        message: "Realtime sessions and their ephemeral client secrets (/v1/realtime, /v1/realtime/sessions, "
+            + "/v1/realtime/client_secrets, /v1/realtime/transcription_sessions) are refused: Tollgate does not meter "
+            + "realtime usage yet, and a client secret would let a client reach the provider without Tollgate.")
 }
 
 /// `{"error": {"message", "type", "param", "code"}}` (OpenAI and the compatible servers).
