@@ -363,10 +363,15 @@ def running_tollgate(sim_origin: str, directory: Path, extra_config: str, custom
         stop_process(proxy.proc)
 
 
+# The recorded traffic names models the current catalogs no longer list (claude-3-opus, gemini-2.0-flash, …), which
+# Tollgate refuses by default: the proxies that replay it price them at a fallback rate instead.
+RETIRED_MODELS_PRICED = 'pricing: {unpriced_models: {fallback: {input: "1.00", output: "4.00"}}}\n'
+
+
 @pytest.fixture(scope="session")
 def tollgate(sim: Simulator, log_dir: Path) -> Iterable[Tollgate]:
     """The session's proxy, in front of the session's simulator, with a virtual key for customer `cust-e2e`."""
-    with running_tollgate(sim.origin, log_dir, "", CUSTOMER) as proxy:
+    with running_tollgate(sim.origin, log_dir, RETIRED_MODELS_PRICED, CUSTOMER) as proxy:
         yield proxy
 
 

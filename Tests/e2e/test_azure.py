@@ -86,7 +86,7 @@ def test_usage_opt_in_only_for_versions_that_accept_it(
     sent = json.loads(stub.received[-1]["body"])
     assert ("stream_options" in sent) is injected
     event = azure.one_new_event(mark)
-    assert event["model"] == "prod-4o"
+    assert event["model"] == "gpt-4o-2024-08-06", "the deployment decides the model"
     if injected:
         assert (event["input_tokens"], event["output_tokens"], event["estimated"]) == (9, 2, False)
     else:

@@ -46,7 +46,9 @@ def bedrock_entry(origin: str, signed: bool) -> str:
         if signed
         else 'api_key: "bedrock-api-key"'
     )
-    return f'  bedrock: {{base_url: "{origin}", region: {REGION}, {credentials}}}\n'
+    # An application inference profile is priced by its operator (Tollgate cannot know which model it routes to).
+    profile = '"arn:aws:bedrock:eu-west-3:123456789012:application-inference-profile/abc123": {input: "0.80", output: "3.20"}'
+    return f'  bedrock: {{base_url: "{origin}", region: {REGION}, {credentials}, prices: {{{profile}}}}}\n'
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import cohere
 import ollama
 import pytest
 
-from conftest import PROVIDER_KEY, Simulator, Tollgate, event_classes, raw_post, running_tollgate
+from conftest import PROVIDER_KEY, RETIRED_MODELS_PRICED, Simulator, Tollgate, event_classes, raw_post, running_tollgate
 from stub_upstream import StubUpstream
 
 pytestmark = pytest.mark.proxy
@@ -48,7 +48,7 @@ def stub() -> Iterable[StubUpstream]:
 @pytest.fixture(scope="module")
 def proxy(sim: Simulator, stub: StubUpstream, log_dir: Path) -> Iterable[Tollgate]:
     entries = "".join(f'  {name}: {{base_url: "{stub.origin}", api_key: "{PROVIDER_KEY}"}}\n' for name in PROVIDERS)
-    with running_tollgate(sim.origin, log_dir / "tollgate-replay", entries, "cust-replay") as tollgate:
+    with running_tollgate(sim.origin, log_dir / "tollgate-replay", entries + RETIRED_MODELS_PRICED, "cust-replay") as tollgate:
         yield tollgate
 
 
