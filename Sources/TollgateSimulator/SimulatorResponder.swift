@@ -70,6 +70,12 @@ struct SimulatorResponder: HTTPResponder {
         case (.post, "/v1/completions"): return try Completions.respond(exchange)
         case (.post, "/v1/embeddings"): return try Embeddings.respond(exchange)
         case (.post, "/v1/responses"): return try Responses.respond(exchange)
+        case (.post, "/v1/images/generations"): return try Media.generateImages(exchange)
+        case (.post, "/v1/images/edits"): return try Media.editImages(exchange)
+        case (.post, "/v1/audio/speech"): return try Media.speech(exchange)
+        case (.post, "/v1/audio/transcriptions"): return try Media.transcribe(exchange, translation: false)
+        case (.post, "/v1/audio/translations"): return try Media.transcribe(exchange, translation: true)
+        case (.post, "/v1/moderations"): return try Media.moderate(exchange)
         case (.get, "/v1/models"): return HTTPReply.json(ModelCatalog.list(), for: exchange)
         case (.get, let path) where path.hasPrefix("/v1/models/"):
             let id = String(path.dropFirst("/v1/models/".count))

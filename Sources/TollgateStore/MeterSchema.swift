@@ -191,6 +191,15 @@ enum MeterSchema {
         migrator.registerMigration("v5: billing export outbox, customers' ids in billing systems") { db in
             try db.execute(sql: ExportCoding.createSQL)
         }
+        migrator.registerMigration("v6: media usage: images, audio seconds, input characters") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE events ADD COLUMN images INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE events ADD COLUMN image_variant TEXT;
+                    ALTER TABLE events ADD COLUMN audio_seconds INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE events ADD COLUMN input_characters INTEGER NOT NULL DEFAULT 0;
+                    """)
+        }
         return migrator
     }
 }

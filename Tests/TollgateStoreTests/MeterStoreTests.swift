@@ -43,6 +43,7 @@ struct MeterStoreTests {
                     "v3: teams, credits ledger, reservations, limits, alerts",
                     "v4: usage rollups for reports, the provider's request id",
                     "v5: billing export outbox, customers' ids in billing systems",
+                    "v6: media usage: images, audio seconds, input characters",
                 ])
         }
     }
@@ -59,7 +60,7 @@ struct MeterStoreTests {
             let reopened = try MeterStore(path: path)
             #expect(try await reopened.events() == events)
             let migrations = try await reopened.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM grdb_migrations") }
-            #expect(migrations == 5)
+            #expect(migrations == 6)
         }
     }
 

@@ -38,13 +38,18 @@ public struct RequestOptions: Sendable {
     public var path: String
     /// The query string without `?`, if any (Gemini's `alt=sse`).
     public var query: String?
+    /// The request's `Content-Type`: a `multipart/form-data` body (image edits, transcriptions) is read by its boundary.
+    public var contentType: String?
 
     /// Creates options.
-    public init(acceptsStreamUsageOption: Bool, upstreamModel: String? = nil, path: String = "", query: String? = nil) {
+    public init(
+        acceptsStreamUsageOption: Bool, upstreamModel: String? = nil, path: String = "", query: String? = nil, contentType: String? = nil
+    ) {
         self.acceptsStreamUsageOption = acceptsStreamUsageOption
         self.upstreamModel = upstreamModel
         self.path = path
         self.query = query
+        self.contentType = contentType
     }
 }
 
@@ -60,6 +65,10 @@ public struct PreparedRequest: Sendable {
     public var injectedStreamUsage: Bool
     /// The most output tokens the request allows, when it says.
     public var maxOutputTokens: Int?
+    /// What a media request (images, speech, transcription, moderation) asks for: the quantities its usage and its
+    /// worst case are counted in (``MediaRequest/worstCase(price:promptTokens:defaultMaxOutputTokens:)``); `nil` for
+    /// token APIs.
+    public var media: MediaRequest? = nil
 
     /// Creates request facts.
     public init(
@@ -80,12 +89,15 @@ public enum RequestError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidJSON(String)
     /// A member has the wrong type.
     case invalidField(String, String)
+    /// A `multipart/form-data` body that cannot be read (no boundary, cut short, a required field missing).
+    case invalidForm(String)
 
     /// A message a client developer can act on.
     public var description: String {
         switch self {
         case .invalidJSON(let why): return "The request body is not valid JSON: \(why)."
         case .invalidField(let field, let why): return "Invalid '\(field)': \(why)."
+        case .invalidForm(let why): return "The multipart/form-data body cannot be read: \(why)."
         }
     }
 }

@@ -51,6 +51,9 @@ public struct Admitter: Sendable {
     func worstCase(
         _ principal: Principal, provider: Provider, request: PreparedRequest, requestBytes: Int, rules: PricingRules, nowMs: Int64
     ) -> (usage: TokenUsage, price: (amount: Money, currency: String)) {
+        if let media = mediaWorstCase(principal, provider: provider, request: request, requestBytes: requestBytes, rules: rules, nowMs: nowMs) {
+            return media
+        }
         let modelLimit = request.model.flatMap { rules.catalogs[provider.name]?.price(for: $0, at: nowMs)?.price.maxOutputTokens }
         let output = [request.maxOutputTokens, modelLimit].compactMap { $0 }.min() ?? settings.defaultMaxOutputTokens
         let input = (requestBytes + settings.promptBytesPerToken - 1) / settings.promptBytesPerToken
