@@ -207,7 +207,8 @@ enum Media {
             "category_applied_input_types": .object(categories.map { ($0, ["text"]) }),
         ]
         let reply: JSON = [
-            "id": .string("modr-" + StableID.hash([input.encoded])), "model": .string(served), "results": .array(Array(repeating: result, count: inputs)),
+            "id": .string("modr-" + StableID.hash([input.encoded])), "model": .string(served),
+            "results": .array(Array(repeating: result, count: inputs)),
         ]
         return HTTPReply.json(reply, for: exchange)
     }

@@ -111,7 +111,9 @@ struct MediaFormatTests {
         let request = try Self.prepare(.openAIImages, Array(utf8: #"{"prompt":"x","model":"dall-e-2","n":3,"size":"512x512"}"#))
         let image = String(repeating: "QUJD", count: 50)
         let body = Array(
-            utf8: #"{"created":1,"data":[{"b64_json":"\#(image)","revised_prompt":"a [data] {x}"},{"b64_json":"\#(image)"},{"url":"https://x/y.png"}]}"#)
+            utf8:
+                #"{"created":1,"data":[{"b64_json":"\#(image)","revised_prompt":"a [data] {x}"},{"b64_json":"\#(image)"},{"url":"https://x/y.png"}]}"#
+        )
         let reading = Self.readAtEverySplit(.openAIImages, request, contentType: "application/json", body: body)
         #expect(reading.usage == TokenUsage(images: 3, imageVariant: "512x512"))
         #expect(reading.completed && !reading.estimated)
@@ -124,12 +126,14 @@ struct MediaFormatTests {
     func gptImageAnswer() throws {
         let request = try Self.prepare(.openAIImages, Array(utf8: #"{"prompt":"x","model":"gpt-image-1"}"#))
         let body = Array(
-            utf8: #"{"created":1,"data":[{"b64_json":"QUJD"}],"usage":{"input_tokens":50,"input_tokens_details":{"image_tokens":40,"text_tokens":10},"output_tokens":4160,"total_tokens":4210}}"#
+            utf8:
+                #"{"created":1,"data":[{"b64_json":"QUJD"}],"usage":{"input_tokens":50,"input_tokens_details":{"image_tokens":40,"text_tokens":10},"output_tokens":4160,"total_tokens":4210}}"#
         )
         let reading = Self.readAtEverySplit(.openAIImages, request, contentType: "application/json", body: body)
         #expect(reading.usage == TokenUsage(inputTokens: 50, outputTokens: 4160, inputImageTokens: 40, outputImageTokens: 4160))
         // $5 text, $10 image input, $40 output per million.
-        let price = ModelPrice(rates: TokenRates([.input: .perMillionTokens("5")!, .inputImage: .perMillionTokens("10")!, .output: .perMillionTokens("40")!]))
+        let price = ModelPrice(
+            rates: TokenRates([.input: .perMillionTokens("5")!, .inputImage: .perMillionTokens("10")!, .output: .perMillionTokens("40")!]))
         #expect(price.cost(of: reading.usage!).total == Self.money("0.16685"))
     }
 
@@ -204,12 +208,15 @@ struct MediaFormatTests {
             .openAITranscriptions, Self.form([("model", "gpt-4o-transcribe")], file: ("file", 40_000)), contentType: Self.formType)
         #expect(request.media == MediaRequest(kind: .transcription, fileBytes: 40_000))
         let tokens = Array(
-            utf8: #"{"text":"Hello.","usage":{"type":"tokens","input_tokens":34,"input_token_details":{"text_tokens":4,"audio_tokens":30},"output_tokens":12,"total_tokens":46}}"#
+            utf8:
+                #"{"text":"Hello.","usage":{"type":"tokens","input_tokens":34,"input_token_details":{"text_tokens":4,"audio_tokens":30},"output_tokens":12,"total_tokens":46}}"#
         )
         let reading = Self.readAtEverySplit(.openAITranscriptions, request, contentType: "application/json", body: tokens)
         #expect(reading.usage == TokenUsage(inputTokens: 34, outputTokens: 12, inputAudioTokens: 30) && !reading.estimated)
         let duration = Array(utf8: #"{"text":"Hello.","usage":{"type":"duration","seconds":9}}"#)
-        #expect(Self.readAtEverySplit(.openAITranscriptions, request, contentType: "application/json", body: duration).usage == TokenUsage(audioSeconds: 9))
+        #expect(
+            Self.readAtEverySplit(.openAITranscriptions, request, contentType: "application/json", body: duration).usage
+                == TokenUsage(audioSeconds: 9))
         let verbose = Array(utf8: #"{"task":"transcribe","language":"english","duration":8.47,"text":"Hello.","segments":[]}"#)
         #expect(Self.read(.openAITranslations, request, contentType: "application/json", pieces: [verbose[...]]).usage == TokenUsage(audioSeconds: 9))
     }

@@ -12,7 +12,9 @@ struct ModelAliasTests {
     }
 
     /// APIs whose body is a JSON object (the multipart ones are tested in MediaFormatTests).
-    static let jsonAPIs = APIName.allCases.filter { !$0.modelInPath && ![.openAIImageEdits, .openAITranscriptions, .openAITranslations].contains($0) }
+    static let jsonAPIs = APIName.allCases.filter {
+        !$0.modelInPath && ![.openAIImageEdits, .openAITranscriptions, .openAITranslations].contains($0)
+    }
 
     @Test("only the model value changes", arguments: jsonAPIs)
     func replacesOnlyTheValue(_ api: APIName) throws {

@@ -59,7 +59,9 @@ extension InferenceContext {
             provider: provider.name, customer: key.customer, usage: usage, servedModel: outcome.reading.servedModel,
             requestedModel: request.model, serviceTier: outcome.reading.serviceTier, at: timestampMs,
             billable: UsageEvent.isBillable(status: status, usage: usage))
-        if !rating.priced, usage.totalTokens > 0 || usage.hasUnits { notes.append("no price for model \(outcome.reading.servedModel ?? request.model ?? "?")") }
+        if !rating.priced, usage.totalTokens > 0 || usage.hasUnits {
+            notes.append("no price for model \(outcome.reading.servedModel ?? request.model ?? "?")")
+        }
         return UsageEvent(
             id: id, timestampMs: timestampMs, customer: key.customer, keyID: key.id, feature: feature,
             endUser: endUser, project: project, provider: provider.name, route: route, path: path, model: request.model,

@@ -58,7 +58,8 @@ public struct OpenAIImagesFormat: WireFormat {
     static func usage(_ raw: [UInt8]) -> TokenUsage? {
         guard
             let scanner = JSONFieldScanner.scanWhole(
-                raw, paths: JSONFieldScanner.KeyPaths([
+                raw,
+                paths: JSONFieldScanner.KeyPaths([
                     ["input_tokens"], ["output_tokens"], ["input_tokens_details", "image_tokens"], ["output_tokens_details", "text_tokens"],
                 ]))
         else { return nil }

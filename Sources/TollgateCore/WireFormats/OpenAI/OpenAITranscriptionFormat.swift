@@ -33,7 +33,8 @@ public struct OpenAITranscriptionFormat: WireFormat {
         if let type = contentType?.lowercased(), type.hasPrefix("application/json") {
             return JSONBodyReader(layout: Self.layout(estimate: estimate))
         }
-        return EstimatedBodyReader(estimate: estimate, note: "a \(contentType ?? "untyped") transcription reports no usage; estimated from the audio's size")
+        return EstimatedBodyReader(
+            estimate: estimate, note: "a \(contentType ?? "untyped") transcription reports no usage; estimated from the audio's size")
     }
 
     static func layout(estimate: TokenUsage) -> JSONBodyReader.Layout {
