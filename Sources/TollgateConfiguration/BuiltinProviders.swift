@@ -28,6 +28,12 @@ routes:
   - {path: /v1/completions, api: openai.completions}
   - {path: /v1/embeddings, api: openai.embeddings}
   - {path: /v1/responses, api: openai.responses}
+  - {path: /v1/images/generations, api: openai.images}
+  - {path: /v1/images/edits, api: openai.image_edits}
+  - {path: /v1/audio/speech, api: openai.speech}
+  - {path: /v1/audio/transcriptions, api: openai.transcriptions}
+  - {path: /v1/audio/translations, api: openai.translations}
+  - {path: /v1/moderations, api: openai.moderations}
 # Standard-tier list prices in USD per million tokens. cache_read is the cached-input rate; a dated snapshot
 # (gpt-4o-2024-08-06) is priced as its family (gpt-4o) unless listed itself.
 # Limits (max_input_tokens, max_output_tokens), long-context rates, cache_write (prompt-cache writes, billed by
@@ -482,6 +488,55 @@ prices:
     max_input_tokens: 8191
     tiers:
       batch: {input: "0.05"}
+  # Images. DALL·E answers report no usage: each image in the answer is billed per image (`image`: the model's
+  # default size and quality; `images`: by QUALITY/SIZE, SIZE or QUALITY). gpt-image-1 reports tokens: text and
+  # image input, image output (max_output_tokens: per image, the largest high-quality image, for worst cases).
+  dall-e-2:
+    image: "0.020"
+    images: {"256x256": "0.016", "512x512": "0.018", "1024x1024": "0.020"}
+  dall-e-3:
+    image: "0.040"
+    images:
+      "1024x1024": "0.040"
+      "1024x1792": "0.080"
+      "1792x1024": "0.080"
+      "hd": "0.080"
+      "hd/1024x1024": "0.080"
+      "hd/1024x1792": "0.120"
+      "hd/1792x1024": "0.120"
+  gpt-image-1:
+    input: "5.00"
+    cache_read: "1.25"
+    input_image: "10.00"
+    output: "40.00"
+    max_output_tokens: 6240
+  # Text to speech: per character of `input` (tts-1 $15, tts-1-hd $30 per million characters). gpt-4o-mini-tts is
+  # billed by OpenAI per token ($0.60 text in, $12 audio out per million), which its answer does not report: its
+  # characters are priced at OpenAI's published estimate of $0.015 a minute, tts-1's rate.
+  tts-1: {input_character: "0.000015"}
+  tts-1-hd: {input_character: "0.00003"}
+  gpt-4o-mini-tts: {input_character: "0.000015"}
+  # Speech to text. whisper-1: per second of audio ($0.006 a minute). The gpt-4o transcribe models report tokens
+  # (audio input at input_audio); `audio_second` is OpenAI's published per-minute estimate ($0.006, $0.003), used
+  # only when an answer reports no usage (text, srt, vtt) and the duration is estimated from the file's size.
+  whisper-1: {audio_second: "0.0001"}
+  gpt-4o-transcribe:
+    input: "2.50"
+    input_audio: "6.00"
+    output: "10.00"
+    audio_second: "0.0001"
+    max_output_tokens: 2000
+  gpt-4o-mini-transcribe:
+    input: "1.25"
+    input_audio: "3.00"
+    output: "5.00"
+    audio_second: "0.00005"
+    max_output_tokens: 2000
+  # Moderation: free; each call is an event priced at zero.
+  omni-moderation-latest: {input: "0"}
+  omni-moderation-*: {input: "0"}
+  text-moderation-latest: {input: "0"}
+  text-moderation-*: {input: "0"}
 
 """#
 }

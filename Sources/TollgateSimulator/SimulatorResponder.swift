@@ -78,6 +78,12 @@ struct SimulatorResponder: HTTPResponder {
             // Stored: retrievable later; a background response answers `queued` first.
             let final = try Responses.response(body: body, cachedTokens: exchange.integer(SimHeader.cachedTokens) ?? 0)
             return HTTPReply.json(objects.created(response: final, background: body["background"]?.boolValue == true), for: exchange)
+        case (.post, "/v1/images/generations"): return try Media.generateImages(exchange)
+        case (.post, "/v1/images/edits"): return try Media.editImages(exchange)
+        case (.post, "/v1/audio/speech"): return try Media.speech(exchange)
+        case (.post, "/v1/audio/transcriptions"): return try Media.transcribe(exchange, translation: false)
+        case (.post, "/v1/audio/translations"): return try Media.transcribe(exchange, translation: true)
+        case (.post, "/v1/moderations"): return try Media.moderate(exchange)
         case (.get, "/v1/models"): return HTTPReply.json(ModelCatalog.list(), for: exchange)
         case (.get, let path) where path.hasPrefix("/v1/models/"):
             let id = String(path.dropFirst("/v1/models/".count))

@@ -9,6 +9,7 @@ enum EventRow {
         "output_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens", "raw_usage", "service_tier",
         "latency_ms", "ttfb_ms", "upstream_ms", "cost", "price", "currency", "estimated", "priced", "note", "idempotency_key",
         "input_image_tokens", "output_image_tokens", "web_search_requests", "web_fetch_requests", "price_book", "price_currency", "request_id",
+        "images", "image_variant", "audio_seconds", "input_characters",
     ]
 
     /// Insert that keeps the stored row when the id is already there: a retried write never duplicates.
@@ -24,7 +25,8 @@ enum EventRow {
             usage.inputAudioTokens, usage.outputAudioTokens, event.rawUsage, event.serviceTier, event.latencyMs, event.ttfbMs,
             event.upstreamMs, event.cost.description, event.price.description, event.currency, event.estimated, event.priced,
             event.note, event.idempotencyKey, usage.inputImageTokens, usage.outputImageTokens, usage.webSearchRequests,
-            usage.webFetchRequests, event.priceBook, event.priceCurrency, event.requestID,
+            usage.webFetchRequests, event.priceBook, event.priceCurrency, event.requestID, usage.images, usage.imageVariant, usage.audioSeconds,
+            usage.inputCharacters,
         ]
         return StatementArguments(values)
     }
@@ -40,7 +42,8 @@ enum EventRow {
                 reasoningTokens: row["reasoning_tokens"], inputAudioTokens: row["input_audio_tokens"],
                 outputAudioTokens: row["output_audio_tokens"], inputImageTokens: row["input_image_tokens"],
                 outputImageTokens: row["output_image_tokens"], webSearchRequests: row["web_search_requests"],
-                webFetchRequests: row["web_fetch_requests"]
+                webFetchRequests: row["web_fetch_requests"], images: row["images"], imageVariant: row["image_variant"],
+                audioSeconds: row["audio_seconds"], inputCharacters: row["input_characters"]
             ),
             rawUsage: row["raw_usage"], serviceTier: row["service_tier"], latencyMs: row["latency_ms"], ttfbMs: row["ttfb_ms"],
             upstreamMs: row["upstream_ms"], cost: Money(row["cost"] as String) ?? .zero, price: Money(row["price"] as String) ?? .zero,

@@ -209,6 +209,15 @@ enum MeterSchema {
                     CREATE INDEX objects_by_owner ON objects(customer_id, provider, kind, created_ms);
                     """)
         }
+        migrator.registerMigration("v7: media usage: images, audio seconds, input characters") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE events ADD COLUMN images INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE events ADD COLUMN image_variant TEXT;
+                    ALTER TABLE events ADD COLUMN audio_seconds INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE events ADD COLUMN input_characters INTEGER NOT NULL DEFAULT 0;
+                    """)
+        }
         return migrator
     }
 }

@@ -22,7 +22,8 @@ extension SeededGenerator {
             cacheWrite1hTokens: cacheWrite > 0 && oneIn(2) ? below(cacheWrite + 1) : 0,
             outputTokens: reasoning + outputAudio + outputImage + below(4_000), reasoningTokens: reasoning, inputAudioTokens: inputAudio,
             outputAudioTokens: outputAudio, inputImageTokens: inputImage, outputImageTokens: outputImage,
-            webSearchRequests: oneIn(10) ? below(5) : 0, webFetchRequests: oneIn(20) ? below(3) : 0)
+            webSearchRequests: oneIn(10) ? below(5) : 0, webFetchRequests: oneIn(20) ? below(3) : 0, images: oneIn(20) ? below(4) : 0,
+            audioSeconds: oneIn(20) ? below(600) : 0, inputCharacters: oneIn(20) ? below(4_096) : 0)
     }
 }
 
@@ -40,7 +41,8 @@ struct MoneyPropertyTests {
             .cacheWrite1h: perMillion("6.000000001"), .inputAudio: perMillion("40"), .inputImage: perMillion("0.000000001"),
             .output: perMillion("15.000000007"), .reasoning: perMillion("60.123456789"), .outputAudio: perMillion("80.000000009"),
             .outputImage: perMillion("30"), .perRequest: money("0.000123456789012"), .webSearch: money("0.01"),
-            .webFetch: money("0.000000000000007"),
+            .webFetch: money("0.000000000000007"), .image: money("0.04"), .audioSecond: money("0.0001"),
+            .inputCharacter: money("0.000015"),
         ]))
 
     @Test("a million events costed one by one sum exactly to the cost of their summed usage, class by class")

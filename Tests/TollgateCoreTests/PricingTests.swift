@@ -700,7 +700,7 @@ struct PriceCatalogTests {
             ("price_versions:\n  - {effective: 2026-01-01, prices: {}}\n  - {effective: 2026-01-01T00:00:00Z, prices: {}}\n", 3, "same time"),
             ("price_versions:\n  - {effective: next week, prices: {}}\n", 2, "'next week'"),
             ("prices_effective: 2026-13-01\n", 1, "'2026-13-01'"),
-            ("prices:\n  m: {max_output_tokens: 10}\n", 2, "at least 'input', 'output' or 'per_request'"),
+            ("prices:\n  m: {max_output_tokens: 10}\n", 2, "at least 'input', 'output', 'per_request', 'image', 'audio_second' or 'input_character'"),
             ("prices:\n  m:\n    input: \"1\"\n    cached_input: \"0.5\"\n", 4, "unknown key 'prices.m.cached_input'"),
             ("prices:\n  m: {input: \"1\", web_search: \"ten\"}\n", 2, "price per unit"),
             ("prices:\n  m: {input: \"0.0000000001\"}\n", 2, "at most 9 decimals"),

@@ -56,7 +56,7 @@ struct WireFamilyTests {
             }
             #expect(!family.defaultRoutes.isEmpty)
         }
-        #expect(APIName(rawValue: "openai.images") == nil)
+        #expect(APIName(rawValue: "openai.realtime") == nil)
         #expect(WireFamily.named("soap") == nil)
     }
 

@@ -44,6 +44,7 @@ struct MeterStoreTests {
                     "v4: usage rollups for reports, the provider's request id",
                     "v5: billing export outbox, customers' ids in billing systems",
                     "v6: provider objects owned by customers",
+                    "v7: media usage: images, audio seconds, input characters",
                 ])
         }
     }
@@ -60,7 +61,7 @@ struct MeterStoreTests {
             let reopened = try MeterStore(path: path)
             #expect(try await reopened.events() == events)
             let migrations = try await reopened.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM grdb_migrations") }
-            #expect(migrations == 6)
+            #expect(migrations == 7)
         }
     }
 

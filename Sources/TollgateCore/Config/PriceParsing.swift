@@ -2,7 +2,7 @@
 /// books and customers' terms. Every complaint names file and line.
 enum PriceParsing {
     static let rateKeys = PriceClass.allCases.map(\.rawValue)
-    static let modelKeys = rateKeys + ["long_context", "tiers", "max_output_tokens", "max_input_tokens"]
+    static let modelKeys = rateKeys + ["long_context", "tiers", "max_output_tokens", "max_input_tokens", "images"]
 
     /// `model: {input: "2.50", output: "10.00", ...}` entries.
     static func modelPrices(_ member: YAMLValue) throws(ConfigError) -> [String: ModelPrice] {
@@ -39,11 +39,20 @@ enum PriceParsing {
                 }
             case "max_output_tokens": price.maxOutputTokens = try value.int(in: 1...100_000_000)
             case "max_input_tokens": price.maxInputTokens = try value.int(in: 1...100_000_000)
+            case "images":
+                // Per-image rates by `QUALITY/SIZE`, `SIZE` or `QUALITY` (`hd/1024x1792: "0.12"`).
+                for (variant, rate) in try value.mapping() {
+                    guard !variant.isEmpty, variant.split(separator: "/", omittingEmptySubsequences: false).count <= 2,
+                        !variant.split(separator: "/", omittingEmptySubsequences: false).contains(where: \.isEmpty)
+                    else { throw rate.error("an image variant is QUALITY/SIZE, SIZE or QUALITY (such as hd/1024x1792), not '\(variant)'") }
+                    price.imageRates[variant] = try self.rate(rate, class: .image)
+                }
             default: rates[PriceClass(rawValue: key)!] = try rate(value, class: PriceClass(rawValue: key)!)
             }
         }
-        guard rates[.input] != nil || rates[.output] != nil || rates[.perRequest] != nil else {
-            throw entry.error("a model price needs at least 'input', 'output' or 'per_request'")
+        let billed: [PriceClass] = [.input, .output, .perRequest, .image, .audioSecond, .inputCharacter]
+        guard billed.contains(where: { rates[$0] != nil }) || !price.imageRates.isEmpty else {
+            throw entry.error("a model price needs at least 'input', 'output', 'per_request', 'image', 'audio_second' or 'input_character'")
         }
         price.rates = rates
         price.longContext = longContext.sorted { $0.threshold < $1.threshold }

@@ -15,6 +15,10 @@ public struct ModelPrice: Sendable, Hashable {
     public var maxOutputTokens: Int?
     /// Longest prompt the model accepts, if known.
     public var maxInputTokens: Int?
+    /// Per-image rates by size and quality, laid over the ``PriceClass/image`` rate: keys are `QUALITY/SIZE`
+    /// (`hd/1024x1792`), `SIZE` (`512x512`) or `QUALITY` (`hd`, at the model's default size). The `image` rate itself
+    /// is the price of the model's default size and quality.
+    public var imageRates: [String: Money] = [:]
 
     /// Share of the standard rate that the batch tier bills for classes it does not price itself.
     public static let batchShare = DecimalRatio("0.5")!
@@ -56,6 +60,7 @@ public struct ModelPrice: Sendable, Hashable {
         let tierPrice = tierName.flatMap { serviceTiers[$0] }
         let prompt = usage.promptTokens
         var resolved = rates
+        if usage.images > 0, let imageRate = imageRate(for: usage.imageVariant) { resolved[.image] = imageRate }
         var crossed: Int?
         func layLongContext(_ tiers: [LongContextTier], at threshold: Int) {
             for tier in tiers where tier.threshold == threshold && tier.applies(to: prompt) {
@@ -81,6 +86,26 @@ public struct ModelPrice: Sendable, Hashable {
             layLongContext(tierPrice?.longContext ?? [], at: threshold)
         }
         return (resolved, tierPrice != nil ? tierName : nil, crossed)
+    }
+
+    /// The per-image rate of a variant (`QUALITY/SIZE`, `SIZE` or `QUALITY`): the exact variant, then its size, then
+    /// its quality; `nil` when none is listed (the ``PriceClass/image`` rate applies).
+    public func imageRate(for variant: String?) -> Money? {
+        guard let variant, !imageRates.isEmpty else { return nil }
+        let parts = variant.split(separator: "/", maxSplits: 1).map(String.init)
+        var keys = [variant]
+        if parts.count == 2 { keys += [parts[1], parts[0]] }
+        return keys.lazy.compactMap { imageRates[$0] }.first
+    }
+
+    /// The most expensive image the model makes: the variant whose rate is highest (`nil`: the `image` rate), and
+    /// that rate. What admission reserves per image when a request leaves size and quality to the model.
+    public var mostExpensiveImage: (variant: String?, rate: Money)? {
+        var best: (variant: String?, rate: Money)? = rates[.image].map { (nil, $0) }
+        for (variant, rate) in imageRates.sorted(by: { $0.key < $1.key }) where best == nil || rate > best!.rate {
+            best = (variant, rate)
+        }
+        return best
     }
 
     /// The exact cost of one inference's usage, class by class.

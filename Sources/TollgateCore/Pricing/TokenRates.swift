@@ -1,5 +1,5 @@
 /// The billing classes a price can name: token classes (rates per token, written per million) and priced units
-/// (rates per unit: a request, a web search).
+/// (rates per unit: a request, a web search, an image, a second of audio, a character of text to speech).
 public enum PriceClass: String, Sendable, CaseIterable, Codable {
     case input
     case cacheRead = "cache_read"
@@ -14,11 +14,17 @@ public enum PriceClass: String, Sendable, CaseIterable, Codable {
     case perRequest = "per_request"
     case webSearch = "web_search"
     case webFetch = "web_fetch"
+    /// Per generated image (DALL·E); the rate of a size and quality comes from ``ModelPrice/imageRates``.
+    case image
+    /// Per second of audio (Whisper).
+    case audioSecond = "audio_second"
+    /// Per character of input text (text to speech).
+    case inputCharacter = "input_character"
 
     /// Whether the rate is per token (written per million tokens) rather than per unit.
     public var isTokenClass: Bool { !Self.unitClasses.contains(self) }
 
-    static let unitClasses: Set<PriceClass> = [.perRequest, .webSearch, .webFetch]
+    static let unitClasses: Set<PriceClass> = [.perRequest, .webSearch, .webFetch, .image, .audioSecond, .inputCharacter]
 
     /// The class a missing rate falls back to, as providers bill: cache and modality tokens at their side's
     /// text rate, a 1-hour cache write at the 5-minute rate, reasoning at the output rate. Units have none.
@@ -27,7 +33,7 @@ public enum PriceClass: String, Sendable, CaseIterable, Codable {
         case .cacheRead, .cacheWrite, .inputAudio, .inputImage: .input
         case .cacheWrite1h: .cacheWrite
         case .reasoning, .outputAudio, .outputImage: .output
-        case .input, .output, .perRequest, .webSearch, .webFetch: nil
+        case .input, .output, .perRequest, .webSearch, .webFetch, .image, .audioSecond, .inputCharacter: nil
         }
     }
 
@@ -47,6 +53,9 @@ public enum PriceClass: String, Sendable, CaseIterable, Codable {
         case .perRequest: 1
         case .webSearch: usage.webSearchRequests
         case .webFetch: usage.webFetchRequests
+        case .image: usage.images
+        case .audioSecond: usage.audioSeconds
+        case .inputCharacter: usage.inputCharacters
         }
     }
 }

@@ -28,6 +28,15 @@ public struct TokenUsage: Sendable, Hashable, Codable {
     public var webSearchRequests: Int
     /// Server-side web fetches the provider ran for the request.
     public var webFetchRequests: Int
+    /// Images generated, where the provider bills per image rather than per token (DALL·E; priced per image).
+    public var images: Int
+    /// The size and quality of those images as priced (`hd/1024x1024`, `512x512`; see ``ModelPrice/imageRates``),
+    /// `nil` when the request left both to the model's default.
+    public var imageVariant: String?
+    /// Seconds of audio, where the provider bills by duration (Whisper; priced per second).
+    public var audioSeconds: Int
+    /// Characters of input text, where the provider bills per character (text to speech; priced per character).
+    public var inputCharacters: Int
 
     /// Zero in every class.
     public static let zero = TokenUsage()
@@ -36,7 +45,8 @@ public struct TokenUsage: Sendable, Hashable, Codable {
     public init(
         inputTokens: Int = 0, cacheReadTokens: Int = 0, cacheWriteTokens: Int = 0, cacheWrite1hTokens: Int = 0,
         outputTokens: Int = 0, reasoningTokens: Int = 0, inputAudioTokens: Int = 0, outputAudioTokens: Int = 0,
-        inputImageTokens: Int = 0, outputImageTokens: Int = 0, webSearchRequests: Int = 0, webFetchRequests: Int = 0
+        inputImageTokens: Int = 0, outputImageTokens: Int = 0, webSearchRequests: Int = 0, webFetchRequests: Int = 0,
+        images: Int = 0, imageVariant: String? = nil, audioSeconds: Int = 0, inputCharacters: Int = 0
     ) {
         self.inputTokens = inputTokens
         self.cacheReadTokens = cacheReadTokens
@@ -50,9 +60,13 @@ public struct TokenUsage: Sendable, Hashable, Codable {
         self.outputImageTokens = outputImageTokens
         self.webSearchRequests = webSearchRequests
         self.webFetchRequests = webFetchRequests
+        self.images = images
+        self.imageVariant = imageVariant
+        self.audioSeconds = audioSeconds
+        self.inputCharacters = inputCharacters
     }
 
-    /// The class-by-class sum of two usages.
+    /// The class-by-class sum of two usages (an image variant survives only when both sides agree on it).
     public static func + (lhs: TokenUsage, rhs: TokenUsage) -> TokenUsage {
         TokenUsage(
             inputTokens: lhs.inputTokens + rhs.inputTokens, cacheReadTokens: lhs.cacheReadTokens + rhs.cacheReadTokens,
@@ -60,7 +74,10 @@ public struct TokenUsage: Sendable, Hashable, Codable {
             outputTokens: lhs.outputTokens + rhs.outputTokens, reasoningTokens: lhs.reasoningTokens + rhs.reasoningTokens,
             inputAudioTokens: lhs.inputAudioTokens + rhs.inputAudioTokens, outputAudioTokens: lhs.outputAudioTokens + rhs.outputAudioTokens,
             inputImageTokens: lhs.inputImageTokens + rhs.inputImageTokens, outputImageTokens: lhs.outputImageTokens + rhs.outputImageTokens,
-            webSearchRequests: lhs.webSearchRequests + rhs.webSearchRequests, webFetchRequests: lhs.webFetchRequests + rhs.webFetchRequests
+            webSearchRequests: lhs.webSearchRequests + rhs.webSearchRequests, webFetchRequests: lhs.webFetchRequests + rhs.webFetchRequests,
+            images: lhs.images + rhs.images,
+            imageVariant: lhs.images == 0 ? rhs.imageVariant : rhs.images == 0 || lhs.imageVariant == rhs.imageVariant ? lhs.imageVariant : nil,
+            audioSeconds: lhs.audioSeconds + rhs.audioSeconds, inputCharacters: lhs.inputCharacters + rhs.inputCharacters
         )
     }
 
@@ -68,6 +85,8 @@ public struct TokenUsage: Sendable, Hashable, Codable {
     public var promptTokens: Int { inputTokens + cacheReadTokens + cacheWriteTokens }
     /// Every token of the inference.
     public var totalTokens: Int { promptTokens + outputTokens }
+    /// Whether the usage bills anything that is not a token: images, audio seconds, characters, server-side tools.
+    public var hasUnits: Bool { images > 0 || audioSeconds > 0 || inputCharacters > 0 || webSearchRequests > 0 || webFetchRequests > 0 }
 }
 
 extension Int {

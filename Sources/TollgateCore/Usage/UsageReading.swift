@@ -14,6 +14,9 @@ public struct UsageReading: Sendable, Equatable {
     public var note: String?
     /// Number of content-bearing stream events seen: the basis of an output estimate when no usage arrives.
     public var contentEvents: Int
+    /// Whether ``usage`` is the format's own estimate rather than the provider's report (a transcription answered as
+    /// plain text carries no usage; its format estimates it from the request): the event is marked `estimated`.
+    public var estimated: Bool = false
 
     /// Creates a reading.
     public init(

@@ -38,13 +38,18 @@ public struct RequestOptions: Sendable {
     public var path: String
     /// The query string without `?`, if any (Gemini's `alt=sse`).
     public var query: String?
+    /// The request's `Content-Type`: a `multipart/form-data` body (image edits, transcriptions) is read by its boundary.
+    public var contentType: String?
 
     /// Creates options.
-    public init(acceptsStreamUsageOption: Bool, upstreamModel: String? = nil, path: String = "", query: String? = nil) {
+    public init(
+        acceptsStreamUsageOption: Bool, upstreamModel: String? = nil, path: String = "", query: String? = nil, contentType: String? = nil
+    ) {
         self.acceptsStreamUsageOption = acceptsStreamUsageOption
         self.upstreamModel = upstreamModel
         self.path = path
         self.query = query
+        self.contentType = contentType
     }
 }
 
@@ -71,6 +76,10 @@ public struct PreparedRequest: Sendable {
     /// Why the body does not bound the prompt (stored content, a document, a retrieval tool), if so: admission then
     /// reserves the model's whole input limit.
     public var unboundedInput: String?
+    /// What a media request (images, speech, transcription, moderation) asks for: the quantities its usage and its
+    /// worst case are counted in (``MediaRequest/worstCase(price:promptTokens:defaultMaxOutputTokens:)``); `nil` for
+    /// token APIs.
+    public var media: MediaRequest? = nil
 
     /// Creates request facts.
     public init(
@@ -93,6 +102,8 @@ public enum RequestError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidField(String, String)
     /// A member that decides routing, price or admission occurs twice: JSON parsers disagree on which one counts.
     case duplicateMember(String)
+    /// A `multipart/form-data` body that cannot be read (no boundary, cut short, a required field missing).
+    case invalidForm(String)
 
     /// A message a client developer can act on.
     public var description: String {
@@ -101,6 +112,7 @@ public enum RequestError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidField(let field, let why): return "Invalid '\(field)': \(why)."
         case .duplicateMember(let field):
             return "The body names '\(field)' more than once; send it once (parsers disagree on which occurrence counts)."
+        case .invalidForm(let why): return "The multipart/form-data body cannot be read: \(why)."
         }
     }
 
@@ -110,6 +122,7 @@ public enum RequestError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidJSON: return "invalid_json"
         case .invalidField: return "invalid_field"
         case .duplicateMember: return "duplicate_member"
+        case .invalidForm: return "invalid_form"
         }
     }
 }

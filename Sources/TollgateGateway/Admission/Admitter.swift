@@ -79,6 +79,9 @@ public struct Admitter: Sendable {
     func worstCase(
         _ principal: Principal, provider: Provider, request: PreparedRequest, requestBytes: Int, rules: PricingRules, nowMs: Int64
     ) -> (usage: TokenUsage, price: (amount: Money, currency: String)) {
+        if let media = mediaWorstCase(principal, provider: provider, request: request, requestBytes: requestBytes, rules: rules, nowMs: nowMs) {
+            return media
+        }
         let modelPrice = request.model.flatMap { rules.catalogs[provider.name]?.price(for: $0, at: nowMs)?.price }
         let modelLimit = modelPrice?.maxOutputTokens
         let output = [request.maxOutputTokens, modelLimit].compactMap { $0 }.min() ?? settings.defaultMaxOutputTokens

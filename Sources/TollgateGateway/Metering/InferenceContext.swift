@@ -47,7 +47,8 @@ extension InferenceContext {
     /// The event for this inference once its outcome is known, rated.
     func event(outcome: ResponseOutcome, rules: PricingRules, now: ContinuousClock.Instant = .now) -> UsageEvent {
         var usage = outcome.reading.usage ?? .zero
-        var estimated = false
+        // A format's own estimate (a transcription answered as plain text) counts only for a successful answer.
+        var estimated = outcome.reading.estimated && outcome.reading.usage != nil && (200..<300).contains(outcome.status)
         var notes: [String] = []
         if let note = outcome.reading.note { notes.append(note) }
         if let failure = outcome.upstreamFailure { notes.append(failure) }
@@ -72,7 +73,9 @@ extension InferenceContext {
             provider: provider.name, customer: key.customer, usage: usage, servedModel: outcome.reading.servedModel,
             requestedModel: request.model, serviceTier: outcome.reading.serviceTier, at: timestampMs,
             billable: UsageEvent.isBillable(status: status, usage: usage))
-        if !rating.priced, usage.totalTokens > 0 { notes.append("no price for model \(outcome.reading.servedModel ?? request.model ?? "?")") }
+        if !rating.priced, usage.totalTokens > 0 || usage.hasUnits {
+            notes.append("no price for model \(outcome.reading.servedModel ?? request.model ?? "?")")
+        }
         return UsageEvent(
             id: id, timestampMs: timestampMs, customer: key.customer, keyID: key.id, feature: feature,
             endUser: endUser, project: project, provider: provider.name, route: route, path: path, model: request.model,

@@ -219,7 +219,7 @@ public struct ProxyResponder: HTTPResponder {
         func options(_ target: RouteResolver.Target, upstreamModel: String? = nil) -> RequestOptions {
             RequestOptions(
                 acceptsStreamUsageOption: target.provider.acceptsStreamUsageOption(query: target.upstreamQuery), upstreamModel: upstreamModel,
-                path: target.upstreamPath, query: target.upstreamQuery)
+                path: target.upstreamPath, query: target.upstreamQuery, contentType: request.headers[.contentType])
         }
         do {
             prepared = try api.wireFormat.prepare(body: bytes, options: options(target))

@@ -9,6 +9,18 @@ extension APIName {
     public static let openAIEmbeddings = APIName(declaring: "openai.embeddings")
     /// OpenAI Responses.
     public static let openAIResponses = APIName(declaring: "openai.responses")
+    /// OpenAI Images generations (JSON body).
+    public static let openAIImages = APIName(declaring: "openai.images")
+    /// OpenAI Images edits (multipart body).
+    public static let openAIImageEdits = APIName(declaring: "openai.image_edits")
+    /// OpenAI text to speech.
+    public static let openAISpeech = APIName(declaring: "openai.speech")
+    /// OpenAI speech to text: transcriptions (multipart body).
+    public static let openAITranscriptions = APIName(declaring: "openai.transcriptions")
+    /// OpenAI speech to text: translations into English (multipart body).
+    public static let openAITranslations = APIName(declaring: "openai.translations")
+    /// OpenAI Moderations (free, one event each).
+    public static let openAIModerations = APIName(declaring: "openai.moderations")
 }
 
 extension WireFamily {
@@ -18,6 +30,9 @@ extension WireFamily {
         apis: [
             (.openAIChat, OpenAIChatFormat(api: .openAIChat)), (.openAICompletions, OpenAIChatFormat(api: .openAICompletions)),
             (.openAIEmbeddings, OpenAIChatFormat(api: .openAIEmbeddings)), (.openAIResponses, OpenAIResponsesFormat()),
+            (.openAIImages, OpenAIImagesFormat(api: .openAIImages)), (.openAIImageEdits, OpenAIImagesFormat(api: .openAIImageEdits)),
+            (.openAISpeech, OpenAISpeechFormat()), (.openAITranscriptions, OpenAITranscriptionFormat(api: .openAITranscriptions)),
+            (.openAITranslations, OpenAITranscriptionFormat(api: .openAITranslations)), (.openAIModerations, OpenAIModerationsFormat()),
         ],
         defaultRoutes: RouteRule.openAICompatible,
         passThroughRoutes: PassThroughRule.openAIModelList,
@@ -31,12 +46,19 @@ extension WireFamily {
 }
 
 extension RouteRule {
-    /// The routes of an OpenAI-compatible server, whatever prefix it puts before them (`/v1`, `/openai/v1`).
+    /// The routes of an OpenAI-compatible server, whatever prefix it puts before them (`/v1`, `/openai/v1`). The first
+    /// match wins: `/**/chat/completions` must stay before `/**/completions`, which would match it too.
     public static let openAICompatible: [RouteRule] = [
         RouteRule(pattern: PathPattern("/**/chat/completions"), api: .openAIChat),
         RouteRule(pattern: PathPattern("/**/completions"), api: .openAICompletions),
         RouteRule(pattern: PathPattern("/**/embeddings"), api: .openAIEmbeddings),
         RouteRule(pattern: PathPattern("/**/responses"), api: .openAIResponses),
+        RouteRule(pattern: PathPattern("/**/images/generations"), api: .openAIImages),
+        RouteRule(pattern: PathPattern("/**/images/edits"), api: .openAIImageEdits),
+        RouteRule(pattern: PathPattern("/**/audio/speech"), api: .openAISpeech),
+        RouteRule(pattern: PathPattern("/**/audio/transcriptions"), api: .openAITranscriptions),
+        RouteRule(pattern: PathPattern("/**/audio/translations"), api: .openAITranslations),
+        RouteRule(pattern: PathPattern("/**/moderations"), api: .openAIModerations),
     ]
 }
 
