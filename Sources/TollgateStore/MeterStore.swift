@@ -40,6 +40,10 @@ public final class MeterStore: Sendable {
         _ = try await insert(events.map { ($0, nil) })
     }
 
+    /// The reservation id of an event whose request was admitted without one and billed later (a batch's result
+    /// line, a background response): settling it spends the event's price from a prepaid account.
+    public static let unreservedSpend = "unreserved-spend"
+
     /// Writes events in one transaction, settling each newly stored event's reservation (its price spent from the
     /// credit account, its usage moved onto the caps) in the same transaction. An event whose id is already stored
     /// is left as it is and settles nothing: a retried write never charges twice. Returns the alerts that fired.

@@ -257,3 +257,32 @@ def test_background_response_billed_once_when_first_retrieved_complete(tollgate:
     # A stored response chains for its owner.
     follow = alice.responses.create(model="gpt-4o-mini", input="and then?", previous_response_id=created.id)
     assert follow.status == "completed"
+
+
+def test_batch_results_are_spent_from_a_prepaid_balance_once(tollgate: Tollgate, sim: Simulator) -> None:
+    """A prepaid customer's batch: each result line's price is spent from its credits when the results are read,
+    and a second reading spends nothing more."""
+    customer = "obj-prepaid"
+    key = tollgate.create_key(customer)
+    tollgate.cli("credits", "grant", "--customer", customer, "--amount", "10")
+    client = tollgate.anthropic_client(key)
+    requests = [
+        {"custom_id": f"p-{n}", "params": {"model": "claude-sonnet-4-5", "max_tokens": 64,
+                                            "messages": [{"role": "user", "content": f"prepaid {n}"}]}}
+        for n in (1, 2)
+    ]
+    batch = client.messages.batches.create(requests=requests)
+    assert client.messages.batches.retrieve(batch.id).processing_status == "ended"
+
+    def spent() -> Decimal:
+        figures = json.loads(tollgate.cli("credits", "balance", "--customer", customer, "--format", "json").stdout)
+        return Decimal(figures["spent"])
+
+    before = spent()
+    list(client.messages.batches.results(batch.id))
+    lines = [e for e in events_of(tollgate, customer, "batch_result")]
+    assert len(lines) == 2
+    total = sum((Decimal(e["price"]) for e in lines), Decimal(0))
+    assert total > 0 and spent() - before == total
+    list(client.messages.batches.results(batch.id))
+    assert spent() - before == total, "a second reading spends nothing more"

@@ -36,7 +36,7 @@ public struct EventRecorder: Sendable {
                 "event_id": "\(event.id)", "customer": "\(event.customer)", "model": "\(event.servedModel ?? "-")",
                 "status": "\(event.status)", "input": "\(event.usage.inputTokens)", "output": "\(event.usage.outputTokens)",
             ])
-        let reservation = context.ticket?.reservationID
+        let reservation = context.ticket?.reservationID ?? (context.spendsUnreserved ? MeterStore.unreservedSpend : nil)
         if strict {
             try await writer.record(event, settling: reservation)
         } else {

@@ -22,6 +22,9 @@ struct InferenceContext: Sendable {
     let idempotencyKey: String?
     /// The reservation admission took for it, settled with its event.
     var ticket: AdmissionTicket? = nil
+    /// Whether its price is spent from a prepaid account when its event is stored, with no reservation (a batch's
+    /// result line, a background response billed when it is retrieved finished).
+    var spendsUnreserved = false
     /// The request's admission worst case: what a completed answer without usage is billed.
     var worstCase: TokenUsage? = nil
     /// How a completed answer without usage is billed (`pricing.missing_usage`).

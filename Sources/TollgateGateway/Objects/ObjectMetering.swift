@@ -64,7 +64,9 @@ extension ProxyResponder {
                             route: Self.batchResultRoute, metered: true, path: context.path,
                             request: PreparedRequest(model: reading.servedModel, stream: false), requestBytes: 0, feature: context.feature,
                             endUser: context.endUser, project: context.project, idempotencyKey: nil)
-                        try await recorder.record(lineContext, ResponseOutcome(status: 200, reading: reading))
+                        var charged = lineContext
+                        charged.spendsUnreserved = true
+                        try await recorder.record(charged, ResponseOutcome(status: 200, reading: reading))
                         billed += 1
                     }
                 }
@@ -145,13 +147,14 @@ extension ProxyResponder {
         _ = body.withUnsafeBytes { reader.observe($0) }
         var (reading, _) = reader.finish()
         reading.note = [reading.note, "background response \(owned.id), metered when retrieved \(status)"].compactMap { $0 }.joined(separator: "; ")
-        let context = InferenceContext(
+        var context = InferenceContext(
             id: Self.derivedEventID(parts: ["background", target.provider.name, owned.id], ms: owned.createdMs), arrival: arrival,
             started: started, key: principal.key, provider: target.provider, route: api.rawValue, metered: reading.usage != nil,
             path: request.uri.path, request: PreparedRequest(model: reading.servedModel, stream: false), requestBytes: 0,
             feature: HeaderPolicy.dimension("x-tollgate-feature", in: request.headers),
             endUser: HeaderPolicy.dimension("x-tollgate-end-user", in: request.headers),
             project: HeaderPolicy.dimension("x-tollgate-project", in: request.headers), idempotencyKey: nil)
+        context.spendsUnreserved = true
         try await recorder.record(context, ResponseOutcome(status: 200, reading: reading))
         do {
             _ = try await meter.claimObjectForMetering(provider: target.provider.name, id: owned.id)
