@@ -120,7 +120,13 @@ public struct UsageEvent: Sendable, Equatable, Codable {
         let random = (generator.next() as UInt64, generator.next() as UInt64)
         for index in 6..<14 { bytes[index] = UInt8(truncatingIfNeeded: random.0 >> (8 * (index - 6))) }
         for index in 14..<16 { bytes[index] = UInt8(truncatingIfNeeded: random.1 >> (8 * (index - 14))) }
-        bytes[6] = (bytes[6] & 0x0F) | 0x70
+        return id(bytes, version: 0x70)
+    }
+
+    /// `evt_` and the 16 bytes in hex, with the UUID version (`0x70`: v7, `0x80`: v8) and variant bits set.
+    public static func id(_ uuid: [UInt8], version: UInt8) -> String {
+        var bytes = uuid
+        bytes[6] = (bytes[6] & 0x0F) | version
         bytes[8] = (bytes[8] & 0x3F) | 0x80
         let digits = Array("0123456789abcdef".utf8)
         var text: [UInt8] = Array("evt_".utf8)

@@ -74,3 +74,19 @@ public struct SSEBodyReader<Reader: SSEUsageReader>: ResponseReader {
         }
     }
 }
+
+extension SSEEvent {
+    /// The event's data scanned for `paths` and the event's type (its `event:` name, else the string at path
+    /// `typeIndex`), or `nil` with `reading.note` set when the data is not one JSON value.
+    func scanned(
+        for paths: JSONFieldScanner.KeyPaths, typeAt typeIndex: Int = 0, noting reading: inout UsageReading
+    )
+        -> (scanner: JSONFieldScanner, type: String?)?
+    {
+        guard let scanner = JSONFieldScanner.scanWhole(data, paths: paths) else {
+            reading.note = "malformed stream event"
+            return nil
+        }
+        return (scanner, name ?? scanner.value(at: typeIndex).flatMap(decodeJSONString))
+    }
+}

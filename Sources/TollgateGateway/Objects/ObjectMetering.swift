@@ -120,15 +120,7 @@ extension ProxyResponder {
         for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: millis >> (8 * (5 - index))) }
         let digest = Array(SHA256.hash(data: Data(parts.joined(separator: "\u{0}").utf8)))
         for index in 6..<16 { bytes[index] = digest[index - 6] }
-        bytes[6] = (bytes[6] & 0x0F) | 0x80
-        bytes[8] = (bytes[8] & 0x3F) | 0x80
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = Array("evt_".utf8)
-        for byte in bytes {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: text, as: UTF8.self)
+        return UsageEvent.id(bytes, version: 0x80)
     }
 
     /// A background response retrieved: when its answer is complete and carries usage, the first such retrieval

@@ -124,11 +124,7 @@ struct OpenAIImagesStreamReader: SSEUsageReader {
 
     mutating func read(_ event: SSEEvent, rewriting: Bool) -> SSEAction {
         guard event.hasData else { return .keep }
-        guard let scanner = JSONFieldScanner.scanWhole(event.data, paths: Self.paths) else {
-            reading.note = "malformed stream event"
-            return .keep
-        }
-        let type = event.name ?? scanner.value(at: 0).flatMap(decodeJSONString)
+        guard let (scanner, type) = event.scanned(for: Self.paths, noting: &reading) else { return .keep }
         if let usage = scanner.value(at: 1), usage.first == UInt8(ascii: "{"), let canonical = OpenAIImagesFormat.usage(usage) {
             reading.usage = canonical
             reading.rawUsage = String(decoding: JSONEdit.compacted(usage), as: UTF8.self)

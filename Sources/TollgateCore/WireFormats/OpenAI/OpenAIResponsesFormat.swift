@@ -31,11 +31,7 @@ struct OpenAIResponsesStreamReader: SSEUsageReader {
 
     mutating func read(_ event: SSEEvent, rewriting: Bool) -> SSEAction {
         guard event.hasData else { return .keep }
-        guard let scanner = JSONFieldScanner.scanWhole(event.data, paths: Self.paths) else {
-            reading.note = "malformed stream event"
-            return .keep
-        }
-        let type = event.name ?? scanner.value(at: 0).flatMap(decodeJSONString)
+        guard let (scanner, type) = event.scanned(for: Self.paths, noting: &reading) else { return .keep }
         OpenAIUsage.read(usage: scanner.value(at: 2), model: scanner.value(at: 1), serviceTier: scanner.value(at: 3), into: &reading)
         if type == "response.output_text.delta" { reading.contentEvents += 1 }
         if let type, Self.terminal.contains(type) {

@@ -99,11 +99,7 @@ struct TranscriptionStreamReader: SSEUsageReader {
 
     mutating func read(_ event: SSEEvent, rewriting: Bool) -> SSEAction {
         guard event.hasData else { return .keep }
-        guard let scanner = JSONFieldScanner.scanWhole(event.data, paths: Self.paths) else {
-            reading.note = "malformed stream event"
-            return .keep
-        }
-        let type = event.name ?? scanner.value(at: 0).flatMap(decodeJSONString)
+        guard let (scanner, type) = event.scanned(for: Self.paths, noting: &reading) else { return .keep }
         reading.contentEvents += 1
         if type == "transcript.text.done" {
             OpenAITranscriptionFormat.read(usage: scanner.value(at: 1), duration: nil, into: &reading)
