@@ -170,7 +170,7 @@ extension MeterStore {
         guard secret.hasPrefix("tg_"), secret.count < 200 else { return nil }
         let digest = Self.hash(secret)
         do {
-            return try pool.read { db in
+            return try lookups.read { db in
                 let statement = try db.cachedStatement(
                     sql: """
                         SELECT k.*, c.team_id AS team_id, c.models AS models,

@@ -10,6 +10,12 @@ import TollgateCore
 /// waited on for up to five seconds.
 public final class MeterStore: Sendable {
     let pool: DatabasePool
+    /// One read-only connection of its own for the request path's synchronous lookups (keys, object owners).
+    ///
+    /// An async read of the pool holds its reader until its task resumes; with Swift concurrency on NIO's event loops,
+    /// a synchronous pool read blocking those loops on the pool's readers could wait for ever for tasks that only
+    /// those loops can resume. Lookups never hold this connection across a suspension, so waiting on it is brief.
+    let lookups: DatabaseQueue
     /// The file the meter lives in.
     public let path: String
 
@@ -30,6 +36,11 @@ public final class MeterStore: Sendable {
             if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
             pool = try DatabasePool(path: path, configuration: configuration)
             try MeterSchema.migrator.migrate(pool)
+            var readOnly = Configuration()
+            readOnly.readonly = true
+            readOnly.busyMode = .timeout(5)
+            readOnly.label = "tollgate.meter.lookups"
+            lookups = try DatabaseQueue(path: path, configuration: readOnly)
         } catch {
             throw MeterError.cannotOpen(path: path, reason: "\(error)")
         }

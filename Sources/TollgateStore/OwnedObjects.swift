@@ -75,10 +75,11 @@ extension MeterStore {
         }
     }
 
-    /// The record of an object, whoever owns it.
-    public func object(provider: String, id: String) async throws(MeterError) -> OwnedObject? {
+    /// The record of an object, whoever owns it: a synchronous indexed read on the lookups connection (the request
+    /// path's, see ``lookups``).
+    public func object(provider: String, id: String) throws(MeterError) -> OwnedObject? {
         do {
-            return try await pool.read { db in
+            return try lookups.read { db in
                 try Row.fetchOne(db, sql: "SELECT * FROM objects WHERE provider = ? AND id = ?", arguments: [provider, id]).map(OwnedObject.init)
             }
         } catch {

@@ -56,17 +56,19 @@ struct MediaFormatTests {
 
     // MARK: Images
 
-    @Test("images: model, n, size and quality from the JSON body; OpenAI's default model when none")
+    @Test("images: model, n, size and quality from the JSON body; a request without a model is refused")
     func imagesRequest() throws {
         let request = try Self.prepare(
             .openAIImages, Array(utf8: #"{"prompt":"a fox","model":"dall-e-3","n":1,"size":"1792x1024","quality":"hd"}"#))
         #expect(request.model == "dall-e-3")
         #expect(request.media == MediaRequest(kind: .images, images: 1, imageVariant: "hd/1792x1024"))
-        let defaults = try Self.prepare(.openAIImages, Array(utf8: #"{"prompt":"a fox","n":3,"size":"auto"}"#))
-        #expect(defaults.model == "dall-e-2")
-        #expect(defaults.media?.images == 3 && defaults.media?.imageVariant == nil)
+        let auto = try Self.prepare(.openAIImages, Array(utf8: #"{"prompt":"a fox","model":"dall-e-2","n":3,"size":"auto"}"#))
+        #expect(auto.media?.images == 3 && auto.media?.imageVariant == nil)
+        #expect(throws: RequestError.self, "OpenAI picks the model of a request without one from its other parameters") {
+            try Self.prepare(.openAIImages, Array(utf8: #"{"prompt":"a fox","n":3,"quality":"high"}"#))
+        }
         #expect(throws: RequestError.invalidField("n", "must be a whole number from 1 to 10")) {
-            try Self.prepare(.openAIImages, Array(utf8: #"{"prompt":"x","n":11}"#))
+            try Self.prepare(.openAIImages, Array(utf8: #"{"prompt":"x","model":"dall-e-2","n":11}"#))
         }
         #expect(throws: RequestError.invalidField("model", "must be a string")) {
             try Self.prepare(.openAIImages, Array(utf8: #"{"prompt":"x","model":7}"#))

@@ -271,3 +271,53 @@ struct RequestBodyDifferentialTests {
         return space() + "{" + parts.joined(separator: ",") + "}" + space()
     }
 }
+
+/// What the review of the one reading found, kept as regressions.
+@Suite("Request body: hostile inputs")
+struct RequestBodyHostileTests {
+    @Test("a huge answer count is refused, not multiplied into an overflow")
+    func hugeChoices() {
+        #expect(throws: RequestError.invalidField("n", "must be at most 128")) {
+            try RequestBody(Array(#"{"model":"gpt-4o","max_tokens":16384,"n":562949953421311}"#.utf8), layout: .openAI)
+        }
+        #expect(throws: RequestError.invalidField("generationConfig.candidateCount", "must be at most 128")) {
+            try RequestBody(Array(#"{"generationConfig":{"candidateCount":"100000"}}"#.utf8), layout: .gemini)
+        }
+    }
+
+    @Test("Ollama reads keys without regard to case (Go's encoding/json): MODEL is model, and both at once are refused")
+    func ollamaCase() throws {
+        let folded = try RequestBody(Array(#"{"MODEL":"llama3.1:405b","Stream":false,"OPTIONS":{"Num_Predict":64}}"#.utf8), layout: .ollama)
+        #expect(folded.model == "llama3.1:405b" && folded.stream == false && folded.maxOutputTokens == 64)
+        #expect(throws: RequestError.duplicateMember("model")) {
+            try RequestBody(Array(#"{"model":"llama3.2:1b","MODEL":"llama3.1:405b"}"#.utf8), layout: .ollama)
+        }
+        #expect(throws: RequestError.duplicateMember("model")) {
+            try RequestBody(Array(#"{"model":"a","mode\u212Al":"b"}"#.replacingOccurrences(of: "\\u212A", with: "\u{212A}").utf8), layout: .ollama)
+        }
+        #expect(throws: RequestError.duplicateMember("model")) {
+            try RequestBody(Array(#"{"model":"a","MODEL":"b"}"#.utf8), layout: .ollama)
+        }
+        let openAI = try RequestBody(Array(#"{"model":"a","MODEL":"b"}"#.utf8), layout: .openAI)
+        #expect(openAI.model == "a", "OpenAI's parsers are case-sensitive: MODEL is another member")
+    }
+
+    @Test("stored items pulled into a prompt, and Gemini's retrieval tools, leave the prompt unbounded")
+    func moreReferences() throws {
+        #expect(try RequestBody(Array(#"{"input":[{"type":"item_reference","id":"msg_1"}]}"#.utf8), layout: .openAI).unboundedInput != nil)
+        #expect(try RequestBody(Array(#"{"tools":[{"codeExecution":{}}]}"#.utf8), layout: .gemini).unboundedInput != nil)
+        #expect(try RequestBody(Array(#"{"tools":[{"google_maps":{}}]}"#.utf8), layout: .gemini).unboundedInput != nil)
+    }
+
+    @Test("a media body that names a member twice is refused; an image request must name its model")
+    func mediaBodies() throws {
+        let options = RequestOptions(acceptsStreamUsageOption: true, path: "/v1/images/generations")
+        #expect(throws: RequestError.duplicateMember("model")) {
+            try APIName.openAIImages.wireFormat.prepare(
+                body: Array(#"{"model":"dall-e-2","model":"gpt-image-1","prompt":"x"}"#.utf8), options: options)
+        }
+        #expect(throws: RequestError.self) {
+            try APIName.openAIImages.wireFormat.prepare(body: Array(#"{"prompt":"x","quality":"high"}"#.utf8), options: options)
+        }
+    }
+}

@@ -81,14 +81,19 @@ public struct JSONFieldScanner: Sendable {
         self.init(paths: KeyPaths(paths))
     }
 
+    /// Whether keys are compared without regard to ASCII case (Go's `encoding/json`, which Ollama parses with, matches
+    /// `MODEL` to `model`); watched paths are then given in lowercase.
+    private let foldsCase: Bool
+
     /// Creates a scanner for key paths encoded once (cheaper when one set of paths serves many documents), that
-    /// also tallies the keys in `tallying` wherever they occur.
-    public init(paths: KeyPaths, tallying: [String] = []) {
+    /// also tallies the keys in `tallying` wherever they occur; with `foldingCase`, keys match whatever their ASCII case.
+    public init(paths: KeyPaths, tallying: [String] = [], foldingCase: Bool = false) {
+        self.foldsCase = foldingCase
         self.paths = paths.encoded
         self.maxDepth = paths.maxDepth
         self.captures = Array(repeating: nil, count: paths.encoded.count)
         self.prefixes = paths.prefixes
-        self.tallyKeys = tallying.map { Array($0.utf8) }
+        self.tallyKeys = tallying.map { Array((foldingCase ? $0.lowercased() : $0).utf8) }
         self.tallies = Array(repeating: [:], count: tallying.count)
         let longest = (paths.encoded.flatMap { $0 } + tallyKeys).map(\.count).max() ?? 0
         self.maxKeyLength = max(64, 6 * longest)
@@ -113,8 +118,8 @@ public struct JSONFieldScanner: Sendable {
     public func tally(at index: Int) -> [String: Int] { tallies[index] }
 
     /// Scans one whole document; `nil` when it is not complete, well-formed JSON.
-    public static func scanWhole(_ document: [UInt8], paths: KeyPaths, tallying: [String] = []) -> JSONFieldScanner? {
-        var scanner = JSONFieldScanner(paths: paths, tallying: tallying)
+    public static func scanWhole(_ document: [UInt8], paths: KeyPaths, tallying: [String] = [], foldingCase: Bool = false) -> JSONFieldScanner? {
+        var scanner = JSONFieldScanner(paths: paths, tallying: tallying, foldingCase: foldingCase)
         scanner.feed(document)
         scanner.finish()
         return scanner.isComplete && !scanner.isMalformed ? scanner : nil
@@ -281,6 +286,13 @@ public struct JSONFieldScanner: Sendable {
                 return
             }
             key = Array(decoded.utf8)
+        }
+        if foldsCase {
+            // Go also folds the Kelvin sign and the long s into k and s: such a key is read as its ASCII twin.
+            if let text = String(validating: key, as: UTF8.self), text.contains(where: { $0 == "\u{212A}" || $0 == "\u{17F}" }) {
+                key = Array(text.replacingOccurrences(of: "\u{212A}", with: "k").replacingOccurrences(of: "\u{17F}", with: "s").utf8)
+            }
+            for index in key.indices where key[index] >= UInt8(ascii: "A") && key[index] <= UInt8(ascii: "Z") { key[index] += 32 }
         }
         if !tallyKeys.isEmpty, let index = tallyKeys.firstIndex(of: key) { pendingTally = index }
         guard isTracked else {

@@ -24,6 +24,9 @@ public struct RequestLayout: Sendable {
     public var objectReferences: [[String]] = []
     /// The most input tokens one image of the prompt may cost on `model`: the provider's own formula at its largest.
     public var imageTokens: @Sendable (_ model: String?) -> Int
+    /// Whether keys match whatever their ASCII case, as Go's `encoding/json` (Ollama's) reads them: `MODEL` is `model`,
+    /// and `model` with `MODEL` is a duplicate.
+    public var caseInsensitiveKeys = false
     /// Whether integers may be written as strings (`"64"`), as protobuf's JSON mapping (Gemini's) reads them.
     public var quotedIntegers = false
     /// Keys that hold an image wherever they occur, for APIs whose parts have no `type` (Bedrock's `image` block).
@@ -98,9 +101,12 @@ public struct RequestBody: Sendable {
     private static let tallied = [
         "type", "mimeType", "mime_type", "file_id", "fileUri", "file_uri", "file_url", "googleSearch", "google_search",
         "googleSearchRetrieval", "google_search_retrieval", "urlContext", "url_context", "fileSearch", "file_search",
+        "codeExecution", "code_execution", "googleMaps", "google_maps", "enterpriseWebSearch", "enterprise_web_search",
     ]
     private static let imageTypes: Set<String> = ["image_url", "input_image", "image"]
     private static let documentTypes: Set<String> = ["document", "input_file", "file"]
+    /// Parts that pull stored items into the prompt (the Responses API's `item_reference`).
+    private static let referenceTypes: Set<String> = ["item_reference"]
     /// Tools (by `type` prefix) with which the provider adds retrieved content to the prompt.
     private static let retrievalTools = ["web_search", "web_fetch", "file_search", "mcp", "code_interpreter", "code_execution"]
 
@@ -111,7 +117,7 @@ public struct RequestBody: Sendable {
         guard body[start] == UInt8(ascii: "{") else { throw .invalidJSON("expected a JSON object") }
         let paths = layout.paths
         let tallied = Self.tallied + layout.imageKeys + layout.unboundedKeys
-        var scanner = JSONFieldScanner(paths: JSONFieldScanner.KeyPaths(paths), tallying: tallied)
+        var scanner = JSONFieldScanner(paths: JSONFieldScanner.KeyPaths(paths), tallying: tallied, foldingCase: layout.caseInsensitiveKeys)
         scanner.feed(body)
         scanner.finish()
         guard scanner.isComplete, !scanner.isMalformed else { throw .invalidJSON("the object is not well-formed or is cut short") }
@@ -157,7 +163,10 @@ public struct RequestBody: Sendable {
         maxOutputTokens = limit
         var choices = 1
         for path in layout.choiceCounts {
-            if let number = try wholeNumber(path) { choices = max(choices, number) }
+            guard let number = try wholeNumber(path) else { continue }
+            // No provider returns more than 128 answers to one request (OpenAI's `n` limit).
+            guard number <= Self.maxChoices else { throw .invalidField(name(path), "must be at most \(Self.maxChoices)") }
+            choices = max(choices, number)
         }
         self.choices = choices
         if let value = raw(layout.serviceTier) {
@@ -185,6 +194,8 @@ public struct RequestBody: Sendable {
             unbounded = "it references stored content (\(name(path)))"
         } else if let path = layout.objectReferences.first(where: { raw($0)?.first == UInt8(ascii: "{") }) {
             unbounded = "it references a stored template (\(name(path)))"
+        } else if let type = types.keys.first(where: { Self.referenceTypes.contains($0) }) {
+            unbounded = "it references stored items (\(type))"
         } else if (3...6).contains(where: { !scanner.tally(at: $0).isEmpty }) {
             unbounded = "it references a stored file"
         } else if let tool = types.keys.first(where: { type in Self.retrievalTools.contains { type.hasPrefix($0) } }) {
@@ -202,6 +213,8 @@ public struct RequestBody: Sendable {
     }
 
     private static let null = Array("null".utf8)
+    /// The most answers one request may ask for.
+    static let maxChoices = 128
 
     /// Where the member at `path` stands in the body (for an edit), if present.
     func capture(of path: [String]?) -> JSONFieldScanner.Capture? {

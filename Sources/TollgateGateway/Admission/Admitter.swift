@@ -34,6 +34,11 @@ public struct Admitter: Sendable {
                 message:
                     "The plan of customer \(principal.customer) does not include model \(model) (included: \(models.joined(separator: ", "))).")
         }
+        if let models = principal.models, request.model == nil {
+            throw Refusal(
+                reason: .model,
+                message: "The plan of customer \(principal.customer) includes only some models (\(models.joined(separator: ", "))): name one.")
+        }
         let rules = pricing.rules
         try requirePrice(principal, provider: provider, model: request.model, rules: rules, nowMs: nowMs)
         let (usage, price) = worstCase(principal, provider: provider, request: request, requestBytes: requestBytes, rules: rules, nowMs: nowMs)
@@ -85,10 +90,14 @@ public struct Admitter: Sendable {
         let modelPrice = request.model.flatMap { rules.catalogs[provider.name]?.price(for: $0, at: nowMs)?.price }
         let modelLimit = modelPrice?.maxOutputTokens
         let output = [request.maxOutputTokens, modelLimit].compactMap { $0 }.min() ?? settings.defaultMaxOutputTokens
+        // Saturating: a hostile limit must price as "too much", never trap. Each side stays under Int.max / 4, so their
+        // sums in TokenUsage cannot overflow either.
+        let cap = Int.max / 4
         let (outputTokens, overflow) = max(0, output).multipliedReportingOverflow(by: max(1, request.choices))
-        var input = (requestBytes + settings.promptBytesPerToken - 1) / settings.promptBytesPerToken + request.imageInputTokens
+        var input = (requestBytes + settings.promptBytesPerToken - 1) / settings.promptBytesPerToken
+        input = min(cap, input.addingReportingOverflow(request.imageInputTokens).overflow ? cap : input + request.imageInputTokens)
         if request.unboundedInput != nil { input = max(input, modelPrice?.maxInputTokens ?? settings.defaultMaxInputTokens) }
-        let usage = TokenUsage(inputTokens: input, outputTokens: overflow ? Int.max / 2 : outputTokens)
+        let usage = TokenUsage(inputTokens: min(cap, input), outputTokens: overflow ? cap : min(cap, outputTokens))
         let rating = rules.rate(
             provider: provider.name, customer: principal.customer, usage: usage, servedModel: nil, requestedModel: request.model,
             serviceTier: request.serviceTier, at: nowMs)

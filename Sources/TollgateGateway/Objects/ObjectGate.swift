@@ -47,6 +47,12 @@ extension ProxyResponder {
         case .create where object.kind == .batch:
             // A batch reads its requests from a file: it must be the caller's.
             let scan = JSONFieldScanner.scanWhole(Array(body.readableBytesView), paths: JSONFieldScanner.KeyPaths([["input_file_id"]]))
+            if scan == nil || scan?.duplicate != nil {
+                // A body Tollgate cannot read is one whose input file it cannot check.
+                try await recorder.record(context, ResponseOutcome(status: 400, upstreamFailure: "refused: batch body not readable"))
+                throw ErrorResponse.badRequest("The batch body is not one JSON object Tollgate can read.", code: "invalid_json")
+                    .recorded(as: context.id)
+            }
             if let fileID = scan?.value(at: 0).flatMap(decodeJSONString),
                 try await ownedObject(provider: provider, id: fileID, kind: .file, customer: principal.customer) == nil
             {
@@ -93,7 +99,7 @@ extension ProxyResponder {
     func ownedObject(provider: String, id: String, kind: ObjectKind, customer: String) async throws -> OwnedObject? {
         let found: OwnedObject?
         do {
-            found = try await meter.object(provider: provider, id: id)
+            found = try meter.object(provider: provider, id: id)
         } catch {
             logger.error("object lookup failed", metadata: ["error": "\(error)"])
             throw ErrorResponse(status: .serviceUnavailable, message: "The meter is unavailable.", type: "server_error", code: "meter_unavailable")

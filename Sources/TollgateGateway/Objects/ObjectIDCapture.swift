@@ -93,6 +93,25 @@ extension ProxyResponder {
             let scan = JSONFieldScanner.scanWhole(body, paths: Self.objectRequestPaths)
         else { return nil }
         let isTrue = { (index: Int) in scan.value(at: index) == Array("true".utf8) }
+        if kind == .response, isTrue(1), prepared.stream {
+            // A streamed background response could be left mid-stream and fetched whole later, unmetered.
+            try await recorder.record(context, ResponseOutcome(status: 400, upstreamFailure: "refused: a streamed background response"))
+            throw ErrorResponse.badRequest(
+                "Tollgate meters a background response when it is retrieved complete: create it without stream, or stream it "
+                    + "without background.", code: "background_stream_not_metered"
+            ).recorded(as: context.id)
+        }
+        if kind == .response, let previous = scan.value(at: 2).flatMap(decodeJSONString), !previous.isEmpty,
+            let owned = try await ownedObject(provider: target.provider.name, id: previous, kind: .response, customer: principal.customer),
+            owned.state == ObjectState.pending
+        {
+            try await recorder.record(
+                context, ResponseOutcome(status: 400, upstreamFailure: "refused: previous response \(previous) is not metered yet"))
+            throw ErrorResponse.badRequest(
+                "Response '\(previous)' is still in the background: retrieve it complete before continuing from it.",
+                code: "previous_response_pending"
+            ).recorded(as: context.id)
+        }
         if kind == .response, let previous = scan.value(at: 2).flatMap(decodeJSONString), !previous.isEmpty,
             try await ownedObject(provider: target.provider.name, id: previous, kind: .response, customer: principal.customer) == nil
         {

@@ -21,6 +21,11 @@ extension ProxyResponder {
         context: InferenceContext
     ) async throws -> Response {
         let batchID = object.parentID ?? object.id
+        // Results are read whole: a range of them would cut every line, and lines that cannot be read bill nothing.
+        var head = request.head
+        head.headerFields[.range] = nil
+        head.headerFields[HTTPField.Name("if-range")!] = nil
+        let request = Request(head: head, body: request.body)
         let upstreamStarted = ContinuousClock.now
         let response: HTTPClientResponse
         do {
@@ -44,7 +49,7 @@ extension ProxyResponder {
             body: ResponseBody(contentLength: length) { writer in
                 var outcome = ResponseOutcome(status: status, upstreamStarted: upstreamStarted)
                 var reader = BatchResultReader(layout: layout)
-                let metering = (200..<300).contains(status)
+                let metering = (200..<300).contains(status) && status != 206
                 var decoder: (any ContentDecoder)?
                 var notes: [String] = []
                 do {

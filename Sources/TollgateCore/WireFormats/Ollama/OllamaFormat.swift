@@ -155,6 +155,10 @@ struct OllamaStreamReader: JSONDocumentReader {
 
 extension RequestLayout {
     /// Ollama bodies: `options.num_predict`; images are base64 strings in a message's `images` list, bounded like
-    /// OpenAI's.
-    static let ollama = RequestLayout(outputLimits: [["options", "num_predict"]], imageKeys: ["images"], imageTokens: { _ in 3_779 })
+    /// OpenAI's. Keys are matched without regard to case, as Go's `encoding/json` does.
+    static let ollama: RequestLayout = {
+        var layout = RequestLayout(outputLimits: [["options", "num_predict"]], imageKeys: ["images"], imageTokens: { _ in 3_779 })
+        layout.caseInsensitiveKeys = true
+        return layout
+    }()
 }

@@ -3,13 +3,11 @@
 /// gpt-image-1 reports token usage (`usage: {input_tokens, output_tokens, input_tokens_details: {text_tokens,
 /// image_tokens}}`): billed per token, image input and output tokens at their own rates. DALL·E 2 and 3 report none:
 /// the images in the answer's `data` array are counted and billed per image at the size and quality the request asked
-/// (`n`, `size`, `quality`; see ``MediaRequest``). A request without `model` is OpenAI's default, dall-e-2.
+/// (`n`, `size`, `quality`; see ``MediaRequest``). A request without `model` is refused (OpenAI picks
+/// its model from the other parameters; Tollgate prices by model).
 public struct OpenAIImagesFormat: WireFormat {
     /// ``APIName/openAIImages`` or ``APIName/openAIImageEdits``.
     public let api: APIName
-
-    /// The model OpenAI uses when a request names none.
-    public static let defaultModel = "dall-e-2"
 
     /// Creates the format for generations or edits.
     public init(api: APIName) { self.api = api }
@@ -37,12 +35,17 @@ public struct OpenAIImagesFormat: WireFormat {
             )
             if let alias = options.upstreamModel { rewritten = OpenAIMediaRequest.replacingModel(scanner, in: body, with: alias) }
         }
+        // OpenAI picks the model of a request that names none from its other parameters (dall-e-2, unless one only
+        // gpt-image-1 takes is used): Tollgate prices by model, so it asks for one.
+        guard let model = fields.model else {
+            throw .invalidField("model", "is required: Tollgate prices an image by its model (for example dall-e-3 or gpt-image-1)")
+        }
         var count = 1
         if let text = fields.n, text != "null" {
             guard let n = Int(text), (1...10).contains(n) else { throw .invalidField("n", "must be a whole number from 1 to 10") }
             count = n
         }
-        var prepared = PreparedRequest(model: fields.model ?? Self.defaultModel, stream: fields.stream == "true", rewrittenBody: rewritten)
+        var prepared = PreparedRequest(model: model, stream: fields.stream == "true", rewrittenBody: rewritten)
         prepared.media = MediaRequest(
             kind: .images, images: count, imageVariant: MediaRequest.imageVariant(quality: fields.quality, size: fields.size), fileBytes: fileBytes)
         return prepared

@@ -8,6 +8,7 @@ enum OpenAIMediaRequest {
         guard let scanner = JSONFieldScanner.scanWhole(body, paths: paths) else {
             throw .invalidJSON("the object is not well-formed or is cut short")
         }
+        if let duplicate = scanner.duplicate { throw .duplicateMember(duplicate.joined(separator: ".")) }
         return scanner
     }
 
