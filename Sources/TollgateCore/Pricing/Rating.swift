@@ -61,14 +61,6 @@ public struct PricingRules: Sendable {
     /// The `pricedAs` of an event priced at the fallback rate.
     public static let fallbackName = "(fallback rate)"
 
-    /// Whether a request for `model` can be priced for `customer`: the provider's catalog, the fallback rate or the
-    /// customer's own rate card prices it.
-    public func prices(model: String, provider: String, customer: String, at timestampMs: Int64) -> Bool {
-        if fallback != nil || catalogs[provider]?.price(for: model, at: timestampMs) != nil { return true }
-        return price(customer: customer, usage: .zero, cost: .zero, models: [model], serviceTier: nil, at: timestampMs, billable: false)
-            .pricedByRateCard
-    }
-
     /// Rates one event: its cost from the provider catalog in force at its time, its price from the customer's
     /// terms. `billable` is false for failed requests: they carry neither per-request fees nor tokens' price.
     public func rate(

@@ -92,7 +92,7 @@ public struct TokenUsage: Sendable, Hashable, Codable {
 extension Int {
     /// The sum, or `Int.max` where it would overflow: token counts summed from an upstream's report must not trap
     /// on hostile numbers.
-    func addingSaturated(_ other: Int) -> Int {
+    public func addingSaturated(_ other: Int) -> Int {
         let (sum, overflow) = addingReportingOverflow(other)
         return overflow ? (other > 0 ? .max : .min) : sum
     }

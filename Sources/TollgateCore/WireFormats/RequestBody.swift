@@ -3,25 +3,25 @@
 /// Every path is a list of object keys from the top of the body. A format lists only the members its API has.
 public struct RequestLayout: Sendable {
     /// The requested model (`model`), when the body names it.
-    public var model: [String]?
+    public let model: [String]?
     /// Whether a stream is asked for (`stream`).
-    public var stream: [String]?
+    public let stream: [String]?
     /// The streaming options object (`stream_options`), which the proxy may edit.
-    public var streamOptions: [String]?
+    public let streamOptions: [String]?
     /// Every member that limits output tokens: the largest one present bounds the answer.
-    public var outputLimits: [[String]] = []
+    public let outputLimits: [[String]]
     /// Members that ask for several answers (`n`, `best_of`, `candidateCount`): the largest multiplies the output.
-    public var choiceCounts: [[String]] = []
+    public let choiceCounts: [[String]]
     /// The service tier asked for (`service_tier`), which changes the rates.
-    public var serviceTier: [String]?
+    public let serviceTier: [String]?
     /// Whether the answer is produced in the background (`background`).
-    public var background: [String]?
+    public let background: [String]?
     /// Members that make the provider read stored content the body does not carry (`previous_response_id`,
     /// `cachedContent`): any value but `null`.
-    public var references: [[String]] = []
+    public let references: [[String]]
     /// Members that reference stored content only when they hold an object (the Responses API's `prompt` template,
     /// where Completions' `prompt` is text).
-    public var objectReferences: [[String]] = []
+    public let objectReferences: [[String]]
     /// The most input tokens one image of the prompt may cost on `model`: the provider's own formula at its largest.
     public var imageTokens: @Sendable (_ model: String?) -> Int
     /// Whether keys match whatever their ASCII case, as Go's `encoding/json` (Ollama's) reads them: `MODEL` is `model`,
@@ -30,9 +30,9 @@ public struct RequestLayout: Sendable {
     /// Whether integers may be written as strings (`"64"`), as protobuf's JSON mapping (Gemini's) reads them.
     public var quotedIntegers = false
     /// Keys that hold an image wherever they occur, for APIs whose parts have no `type` (Bedrock's `image` block).
-    public var imageKeys: [String] = []
+    public let imageKeys: [String]
     /// Keys whose presence anywhere makes the prompt unbounded by the body (Bedrock's `document`, `video`).
-    public var unboundedKeys: [String] = []
+    public let unboundedKeys: [String]
 
     /// Creates a layout.
     public init(
@@ -53,16 +53,21 @@ public struct RequestLayout: Sendable {
         self.imageTokens = imageTokens
         self.imageKeys = imageKeys
         self.unboundedKeys = unboundedKeys
-    }
-
-    /// The paths to scan, each once: model, stream, stream options, service tier, background, then the lists.
-    fileprivate var paths: [[String]] {
         var seen: Set<[String]> = []
         let all =
             [model ?? [], stream ?? [], streamOptions ?? [], serviceTier ?? [], background ?? []] + outputLimits + choiceCounts
             + references + objectReferences
-        return all.filter { !$0.isEmpty && seen.insert($0).inserted }
+        paths = all.filter { !$0.isEmpty && seen.insert($0).inserted }
+        keyPaths = JSONFieldScanner.KeyPaths(paths)
+        tallied = RequestBody.tallied + imageKeys + unboundedKeys
     }
+
+    /// The paths to scan, each once: model, stream, stream options, service tier, background, then the lists.
+    fileprivate let paths: [[String]]
+    /// ``paths`` encoded once for every request of the API.
+    fileprivate let keyPaths: JSONFieldScanner.KeyPaths
+    /// The keys tallied anywhere in a body: the shared ones, then ``imageKeys``, then ``unboundedKeys``.
+    fileprivate let tallied: [String]
 }
 
 /// One reading of a request body, the same as the provider's: keys with their escapes decoded, numbers by value
@@ -98,7 +103,7 @@ public struct RequestBody: Sendable {
 
     /// Keys tallied anywhere in the body: part and tool types (0), media types (1, 2), the members that point at
     /// stored files (3–6) and Gemini's tools that add retrieved content to the prompt (7–).
-    private static let tallied = [
+    fileprivate static let tallied = [
         "type", "mimeType", "mime_type", "file_id", "fileUri", "file_uri", "file_url", "googleSearch", "google_search",
         "googleSearchRetrieval", "google_search_retrieval", "urlContext", "url_context", "fileSearch", "file_search",
         "codeExecution", "code_execution", "googleMaps", "google_maps", "enterpriseWebSearch", "enterprise_web_search",
@@ -116,8 +121,8 @@ public struct RequestBody: Sendable {
         guard let start = body.firstIndex(where: { !JSONEdit.isWhitespace($0) }) else { throw .invalidJSON("the body is empty") }
         guard body[start] == UInt8(ascii: "{") else { throw .invalidJSON("expected a JSON object") }
         let paths = layout.paths
-        let tallied = Self.tallied + layout.imageKeys + layout.unboundedKeys
-        var scanner = JSONFieldScanner(paths: JSONFieldScanner.KeyPaths(paths), tallying: tallied, foldingCase: layout.caseInsensitiveKeys)
+        let tallied = layout.tallied
+        var scanner = JSONFieldScanner(paths: layout.keyPaths, tallying: tallied, foldingCase: layout.caseInsensitiveKeys)
         scanner.feed(body)
         scanner.finish()
         guard scanner.isComplete, !scanner.isMalformed else { throw .invalidJSON("the object is not well-formed or is cut short") }

@@ -28,54 +28,55 @@ public struct Admitter: Sendable {
     func admit(
         _ principal: Principal, provider: Provider, request: PreparedRequest, requestBytes: Int, nowMs: Int64
     ) async throws(Refusal) -> Admission {
-        if let models = principal.models, let model = request.model, !models.contains(where: { PriceTable.glob($0, matches: model) }) {
-            throw Refusal(
-                reason: .model,
-                message:
-                    "The plan of customer \(principal.customer) does not include model \(model) (included: \(models.joined(separator: ", "))).")
+        if let models = principal.models {
+            guard let model = request.model else {
+                throw Refusal(
+                    reason: .model,
+                    message: "The plan of customer \(principal.customer) includes only some models (\(models.joined(separator: ", "))): name one.")
+            }
+            guard models.contains(where: { PriceTable.glob($0, matches: model) }) else {
+                throw Refusal(
+                    reason: .model,
+                    message:
+                        "The plan of customer \(principal.customer) does not include model \(model) (included: \(models.joined(separator: ", "))).")
+            }
         }
-        if let models = principal.models, request.model == nil {
-            throw Refusal(
-                reason: .model,
-                message: "The plan of customer \(principal.customer) includes only some models (\(models.joined(separator: ", "))): name one.")
-        }
-        let rules = pricing.rules
-        try requirePrice(principal, provider: provider, model: request.model, rules: rules, nowMs: nowMs)
-        let (usage, price) = worstCase(principal, provider: provider, request: request, requestBytes: requestBytes, rules: rules, nowMs: nowMs)
-        guard principal.controlled else { return Admission(ticket: nil, worstCase: usage) }
+        let worst = worstCase(principal, provider: provider, request: request, requestBytes: requestBytes, rules: pricing.rules, nowMs: nowMs)
+        // A model nothing prices (and no fallback rate) would cost and bill zero: refused, not served.
+        guard worst.priced else { throw Self.unpriced(model: request.model, provider: provider) }
+        guard principal.controlled else { return Admission(ticket: nil, worstCase: worst.usage) }
         let admission: Result<AdmissionTicket, Refusal>
         do {
             admission = try await control.admit(
                 AdmissionRequest(
-                    principal: principal, model: request.model, worstCasePrice: price.amount, currency: price.currency,
-                    worstCaseTokens: usage.totalTokens, nowMs: nowMs))
+                    principal: principal, model: request.model, worstCasePrice: worst.price, currency: worst.currency,
+                    worstCaseTokens: worst.usage.totalTokens, nowMs: nowMs))
         } catch {
             // The meter cannot hold the reservation: refusing is the only way a cap can hold.
             throw Refusal(reason: .credits, message: "Credits and limits cannot be checked right now (the meter is unavailable); retry shortly.")
         }
         switch admission {
-        case .success(let ticket): return Admission(ticket: ticket, worstCase: usage)
+        case .success(let ticket): return Admission(ticket: ticket, worstCase: worst.usage)
         case .failure(let refusal): throw refusal
         }
     }
 
-    /// Refuses a model nothing prices, unless the operator set a fallback rate: served, it would cost and bill zero.
-    private func requirePrice(_ principal: Principal, provider: Provider, model: String?, rules: PricingRules, nowMs: Int64) throws(Refusal) {
-        guard rules.fallback == nil else { return }
+    private static func unpriced(model: String?, provider: Provider) -> Refusal {
         guard let model else {
-            throw Refusal(
+            return Refusal(
                 reason: .unpriced,
                 message: "The request names no model, so Tollgate cannot price it; name the model (provider '\(provider.name)').")
         }
-        guard !rules.prices(model: model, provider: provider.name, customer: principal.customer, at: nowMs) else { return }
-        throw Refusal(
+        return Refusal(
             reason: .unpriced,
             message:
                 "Model \(model) has no price at provider '\(provider.name)', so Tollgate does not serve it: add it to the provider's "
                 + "catalog (or set pricing.unpriced_models.fallback).")
     }
 
-    /// The request's worst case, priced like an event at the customer's rates (in the service tier it asks for):
+    /// The request's worst case, priced like an event at the customer's rates (in the service tier it asks for), and
+    /// whether anything prices it. A media request's is its ``MediaRequest/worstCase(price:promptTokens:defaultMaxOutputTokens:)``;
+    /// a token request's:
     /// - input: every prompt byte a token (`prompt_bytes_per_token`), plus each image at its provider's largest image
     ///   formula; a request whose prompt the body does not bound (stored content, documents, retrieval tools) reserves
     ///   the model's whole input limit (else `default_max_input_tokens`);
@@ -83,25 +84,26 @@ public struct Admitter: Sendable {
     ///   `default_max_output_tokens`), times the answers it asks for (`n`, `best_of`, `candidateCount`).
     func worstCase(
         _ principal: Principal, provider: Provider, request: PreparedRequest, requestBytes: Int, rules: PricingRules, nowMs: Int64
-    ) -> (usage: TokenUsage, price: (amount: Money, currency: String)) {
-        if let media = mediaWorstCase(principal, provider: provider, request: request, requestBytes: requestBytes, rules: rules, nowMs: nowMs) {
-            return media
-        }
+    ) -> (usage: TokenUsage, price: Money, currency: String, priced: Bool) {
         let modelPrice = request.model.flatMap { rules.catalogs[provider.name]?.price(for: $0, at: nowMs)?.price }
-        let modelLimit = modelPrice?.maxOutputTokens
-        let output = [request.maxOutputTokens, modelLimit].compactMap { $0 }.min() ?? settings.defaultMaxOutputTokens
-        // Saturating: a hostile limit must price as "too much", never trap. Each side stays under Int.max / 4, so their
-        // sums in TokenUsage cannot overflow either.
-        let cap = Int.max / 4
-        let (outputTokens, overflow) = max(0, output).multipliedReportingOverflow(by: max(1, request.choices))
-        var input = (requestBytes + settings.promptBytesPerToken - 1) / settings.promptBytesPerToken
-        input = min(cap, input.addingReportingOverflow(request.imageInputTokens).overflow ? cap : input + request.imageInputTokens)
-        if request.unboundedInput != nil { input = max(input, modelPrice?.maxInputTokens ?? settings.defaultMaxInputTokens) }
-        let usage = TokenUsage(inputTokens: min(cap, input), outputTokens: overflow ? cap : min(cap, outputTokens))
+        let promptTokens = (requestBytes + settings.promptBytesPerToken - 1) / settings.promptBytesPerToken
+        let usage: TokenUsage
+        if let media = request.media {
+            usage = media.worstCase(price: modelPrice, promptTokens: promptTokens, defaultMaxOutputTokens: settings.defaultMaxOutputTokens)
+        } else {
+            // Saturating: a hostile limit must price as "too much", never trap. Each side stays under Int.max / 4, so
+            // their sums in TokenUsage cannot overflow either.
+            let cap = Int.max / 4
+            let limit = [request.maxOutputTokens, modelPrice?.maxOutputTokens].compactMap { $0 }.min() ?? settings.defaultMaxOutputTokens
+            let (output, overflow) = max(0, limit).multipliedReportingOverflow(by: max(1, request.choices))
+            var input = min(cap, promptTokens.addingSaturated(request.imageInputTokens))
+            if request.unboundedInput != nil { input = max(input, modelPrice?.maxInputTokens ?? settings.defaultMaxInputTokens) }
+            usage = TokenUsage(inputTokens: min(cap, input), outputTokens: overflow ? cap : min(cap, output))
+        }
         let rating = rules.rate(
             provider: provider.name, customer: principal.customer, usage: usage, servedModel: nil, requestedModel: request.model,
             serviceTier: request.serviceTier, at: nowMs)
-        return (usage, (rating.price, rating.priceCurrency))
+        return (usage, rating.price, rating.priceCurrency, rating.priced)
     }
 }
 
