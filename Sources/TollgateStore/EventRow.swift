@@ -9,7 +9,7 @@ enum EventRow {
         "output_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens", "raw_usage", "service_tier",
         "latency_ms", "ttfb_ms", "upstream_ms", "cost", "price", "currency", "estimated", "priced", "note", "idempotency_key",
         "input_image_tokens", "output_image_tokens", "web_search_requests", "web_fetch_requests", "price_book", "price_currency", "request_id",
-        "images", "image_variant", "audio_seconds", "input_characters",
+        "images", "image_variant", "audio_seconds", "input_characters", "replay_of",
     ]
 
     /// Insert that keeps the stored row when the id is already there: a retried write never duplicates.
@@ -26,7 +26,7 @@ enum EventRow {
             event.upstreamMs, event.cost.description, event.price.description, event.currency, event.estimated, event.priced,
             event.note, event.idempotencyKey, usage.inputImageTokens, usage.outputImageTokens, usage.webSearchRequests,
             usage.webFetchRequests, event.priceBook, event.priceCurrency, event.requestID, usage.images, usage.imageVariant, usage.audioSeconds,
-            usage.inputCharacters,
+            usage.inputCharacters, event.replayOf,
         ]
         return StatementArguments(values)
     }
@@ -48,7 +48,8 @@ enum EventRow {
             rawUsage: row["raw_usage"], serviceTier: row["service_tier"], latencyMs: row["latency_ms"], ttfbMs: row["ttfb_ms"],
             upstreamMs: row["upstream_ms"], cost: Money(row["cost"] as String) ?? .zero, price: Money(row["price"] as String) ?? .zero,
             currency: row["currency"], estimated: row["estimated"], priced: row["priced"], note: row["note"],
-            idempotencyKey: row["idempotency_key"], priceBook: row["price_book"], priceCurrency: row["price_currency"], requestID: row["request_id"]
+            idempotencyKey: row["idempotency_key"], priceBook: row["price_book"], priceCurrency: row["price_currency"], requestID: row["request_id"],
+            replayOf: row["replay_of"]
         )
     }
 }

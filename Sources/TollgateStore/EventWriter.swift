@@ -10,9 +10,9 @@ import TollgateCore
 /// everything handed over has been written.
 public final class EventWriter: Sendable {
     private struct Pending {
-        var event: UsageEvent
-        var reservationID: String?
+        var write: MeterWrite
         var waiter: CheckedContinuation<Void, any Error>?
+        var event: UsageEvent { write.event }
     }
 
     private struct State {
@@ -60,14 +60,24 @@ public final class EventWriter: Sendable {
 
     /// Hands an event over and waits until it is committed (with the settlement of its reservation, if any).
     public func record(_ event: UsageEvent, settling reservationID: String? = nil) async throws {
+        try await record(MeterWrite(event, settling: reservationID))
+    }
+
+    /// Hands an event over, with what it settles, and waits until it is committed.
+    public func record(_ write: MeterWrite) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            enqueue(Pending(event: event, reservationID: reservationID, waiter: continuation))
+            enqueue(Pending(write: write, waiter: continuation))
         }
     }
 
     /// Hands an event over without waiting for the commit.
     public func submit(_ event: UsageEvent, settling reservationID: String? = nil) {
-        enqueue(Pending(event: event, reservationID: reservationID, waiter: nil))
+        submit(MeterWrite(event, settling: reservationID))
+    }
+
+    /// Hands an event over, with what it settles, without waiting for the commit.
+    public func submit(_ write: MeterWrite) {
+        enqueue(Pending(write: write, waiter: nil))
     }
 
     /// Stops taking events; ``run()`` returns once the backlog is written.
@@ -108,7 +118,7 @@ public final class EventWriter: Sendable {
             // After the loop has ended the event is still written directly: losing it would break the meter's promise.
             Task { [meter] in
                 do {
-                    _ = try await meter.insert([(item.event, item.reservationID)])
+                    _ = try await meter.insert([item.write])
                     item.waiter?.resume()
                 } catch {
                     item.waiter?.resume(throwing: error)
@@ -164,7 +174,7 @@ public final class EventWriter: Sendable {
         var lastError: (any Error)?
         for attempt in 0..<3 {
             do {
-                let fired = try await meter.insert(batch.map { ($0.event, $0.reservationID) })
+                let fired = try await meter.insert(batch.map(\.write))
                 for item in batch { item.waiter?.resume() }
                 recovered()
                 for alert in fired {
@@ -188,7 +198,7 @@ public final class EventWriter: Sendable {
         // The batch as a whole failed: each event on its own, so that only the ones that cannot be written wait.
         for item in batch {
             do {
-                _ = try await meter.insert([(item.event, item.reservationID)])
+                _ = try await meter.insert([item.write])
                 item.waiter?.resume()
                 recovered()
             } catch {
@@ -216,7 +226,7 @@ public final class EventWriter: Sendable {
             let reason = "\(error)".components(separatedBy: " - while executing").first ?? "\(error)"
             state.failure = "the meter cannot write events: \(reason)"
             guard state.pending.count < Self.maxRetained else { return false }
-            state.pending.append(Pending(event: item.event, reservationID: item.reservationID, waiter: nil))
+            state.pending.append(Pending(write: item.write, waiter: nil))
             return true
         }
         if !kept {

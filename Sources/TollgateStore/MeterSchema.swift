@@ -218,6 +218,28 @@ enum MeterSchema {
                     ALTER TABLE events ADD COLUMN input_characters INTEGER NOT NULL DEFAULT 0;
                     """)
         }
+        migrator.registerMigration("v8: idempotent retries: stored responses by customer and key, replay events") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE events ADD COLUMN replay_of TEXT;
+                    CREATE TABLE idempotency_keys (
+                        customer_id TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        request_hash TEXT NOT NULL,
+                        state TEXT NOT NULL CHECK (state IN ('in_flight', 'completed')),
+                        event_id TEXT NOT NULL,
+                        instance TEXT,
+                        created_ms INTEGER NOT NULL,
+                        expires_ms INTEGER NOT NULL,
+                        status INTEGER,
+                        headers TEXT,
+                        body BLOB,
+                        body_bytes INTEGER,
+                        PRIMARY KEY (customer_id, key)
+                    );
+                    CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys(expires_ms);
+                    """)
+        }
         return migrator
     }
 }

@@ -48,7 +48,7 @@ public final class MeterStore: Sendable {
 
     /// Writes events in one transaction; an event whose id is already stored is left as it is.
     public func insert(_ events: [UsageEvent]) async throws(MeterError) {
-        _ = try await insert(events.map { ($0, nil) })
+        _ = try await insert(events.map { MeterWrite($0) })
     }
 
     /// The reservation id of an event whose request was admitted without one and billed later (a batch's result
@@ -59,18 +59,26 @@ public final class MeterStore: Sendable {
     /// credit account, its usage moved onto the caps) in the same transaction. An event whose id is already stored
     /// is left as it is and settles nothing: a retried write never charges twice. Returns the alerts that fired.
     public func insert(_ events: [(event: UsageEvent, reservationID: String?)]) async throws(MeterError) -> [AlertRecord] {
+        try await insert(events.map { MeterWrite($0.event, settling: $0.reservationID) })
+    }
+
+    /// Writes events in one transaction, settling each newly stored event's reservation and resolving its
+    /// `Idempotency-Key` in the same transaction (see ``insert(_:)-(event,reservationID)``). Returns the alerts that fired.
+    public func insert(_ writes: [MeterWrite]) async throws(MeterError) -> [AlertRecord] {
         do {
             return try await pool.write { db in
                 let statement = try db.cachedStatement(sql: EventRow.insertSQL)
                 let now = Timestamps.nowMs()
                 var fired: [AlertRecord] = []
                 var stored: [UsageEvent] = []
-                stored.reserveCapacity(events.count)
-                for (event, reservationID) in events {
+                stored.reserveCapacity(writes.count)
+                for write in writes {
+                    let event = write.event
                     try statement.execute(arguments: EventRow.arguments(event))
                     let isNew = db.changesCount == 1
                     if isNew { stored.append(event) }
-                    guard let reservationID else { continue }
+                    if isNew, let (key, resolution) = write.idempotency { try Self.resolve(db, key, resolution) }
+                    guard let reservationID = write.reservationID else { continue }
                     if isNew {
                         fired += try Settlement.settle(db, event: event, reservationID: reservationID, nowMs: now)
                     } else if let reservation = try Row.fetchOne(db, sql: "SELECT * FROM reservations WHERE id = ?", arguments: [reservationID]) {

@@ -26,7 +26,7 @@ public enum ConfigLoader {
 
     static let topKeys = [
         "listen", "meter", "providers", "providers_dir", "default_provider", "models", "pricing", "proxy", "log_level", "admin",
-        "credits", "alerts", "sinks", "export",
+        "credits", "alerts", "sinks", "export", "idempotency",
     ]
 
     /// Parses a config file's text.
@@ -66,6 +66,7 @@ public enum ConfigLoader {
                 }
             case "pricing": try parsePricing(value, into: &document)
             case "proxy": try parseProxy(value, into: &document.config.proxy)
+            case "idempotency": try parseIdempotency(value, into: &document.config.idempotency)
             case "admin": try parseAdmin(value, into: &document.config.admin)
             case "credits": try parseCredits(value, into: &document.config.credits)
             case "alerts": try parseAlerts(value, into: &document.config.alerts)
@@ -275,6 +276,17 @@ public enum ConfigLoader {
             case "read_timeout_s": proxy.readTimeoutSeconds = try member.seconds()
             case "disconnect_drain_s": proxy.disconnectDrainSeconds = try member.seconds()
             case "shutdown_grace_s": proxy.shutdownGraceSeconds = try member.seconds()
+            default: break
+            }
+        }
+    }
+
+    private static func parseIdempotency(_ value: YAMLValue, into settings: inout IdempotencySettings) throws(ConfigError) {
+        for (key, member) in try value.mapping(allowed: ["window_s", "max_response_bytes", "in_flight_wait_s"]) {
+            switch key {
+            case "window_s": settings.windowSeconds = try member.seconds()
+            case "max_response_bytes": settings.maxResponseBytes = try member.int(in: 0...(1 << 30))
+            case "in_flight_wait_s": settings.inFlightWaitSeconds = try member.seconds()
             default: break
             }
         }

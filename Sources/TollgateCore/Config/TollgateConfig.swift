@@ -29,6 +29,8 @@ public struct TollgateConfig: Sendable {
     public var sinks: [String: SinkSettings] = [:]
     /// Continuous export from `serve`.
     public var export = ExportSettings()
+    /// Retries with an `Idempotency-Key`: how long and how much of a response is kept to replay.
+    public var idempotency = IdempotencySettings()
 
     /// The defaults, with no providers.
     public init() {}
@@ -207,6 +209,21 @@ public struct AlertSettings: Sendable, Equatable {
     public var maxBackoffSeconds = 300.0
     /// Attempts before an alert is given up (kept, with its last error, for `tollgate limits alerts`).
     public var maxAttempts = 20
+
+    /// The defaults.
+    public init() {}
+}
+
+/// Idempotent retries: a request that repeats an earlier one's `Idempotency-Key` (same customer, same body) gets the
+/// earlier response replayed instead of a second inference and a second charge.
+public struct IdempotencySettings: Sendable, Equatable {
+    /// How long a completed response stays replayable (and its key bound to its body), in seconds: 24 h, as Stripe.
+    public var windowSeconds = 86_400.0
+    /// The largest response kept for replay (bytes as the client received them); a larger one completes normally, and
+    /// a retry of it is answered 422 (it cannot be replayed, and running it again would charge twice).
+    public var maxResponseBytes = 4 * 1024 * 1024
+    /// How long a retry waits while the first request with its key is still running, before it is answered 409.
+    public var inFlightWaitSeconds = 30.0
 
     /// The defaults.
     public init() {}

@@ -63,6 +63,7 @@ public enum EventFields {
             ("service_tier", .text(event.serviceTier)),
             ("idempotency_key", .text(event.idempotencyKey)),
             ("request_id", .text(event.requestID)),
+            ("replay_of", .text(event.replayOf)),
             ("note", .text(event.note)),
             ("raw_usage", .json(event.rawUsage)),
         ]

@@ -66,6 +66,10 @@ public struct UsageEvent: Sendable, Equatable, Codable {
     /// The provider's id for the request (its `x-request-id`, `request-id` or `x-amzn-requestid` response header):
     /// what the client's SDK logs, and what the provider's own records name.
     public var requestID: String?
+    /// For the event of an idempotent replay (a retry answered with the stored response of an earlier request with the
+    /// same `Idempotency-Key`): the id of the original event, which carries the usage and the charge. A replay itself
+    /// carries no tokens and costs nothing.
+    public var replayOf: String?
 
     /// Creates an event.
     public init(
@@ -74,7 +78,7 @@ public struct UsageEvent: Sendable, Equatable, Codable {
         status: Int, stream: Bool, usage: TokenUsage, rawUsage: String? = nil, serviceTier: String? = nil, latencyMs: Double,
         ttfbMs: Double?, upstreamMs: Double?, cost: Money, price: Money, currency: String, estimated: Bool, priced: Bool,
         note: String? = nil, idempotencyKey: String? = nil, priceBook: String? = nil, priceCurrency: String? = nil,
-        requestID: String? = nil
+        requestID: String? = nil, replayOf: String? = nil
     ) {
         self.id = id
         self.timestampMs = timestampMs
@@ -106,6 +110,7 @@ public struct UsageEvent: Sendable, Equatable, Codable {
         self.priceBook = priceBook
         self.priceCurrency = priceCurrency
         self.requestID = requestID
+        self.replayOf = replayOf
     }
 
     /// The currency the price is in.

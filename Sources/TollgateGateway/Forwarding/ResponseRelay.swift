@@ -28,12 +28,15 @@ struct ResponseRelay: Sendable {
     let logger: Logger
     /// Who owns the object the inference creates (a stored response), recorded once the response ends.
     var objectOwnership: ObjectOwnership? = nil
+    /// The bytes kept for an idempotent request's retries (what the client receives, drained bytes included).
+    var capture: ResponseCapture? = nil
 
     /// Relays the body to `writer` and records the event; throws when the client's response must end abruptly (its
     /// event could not be committed, or the provider broke the response off).
     func run(writer: inout any ResponseBodyWriter) async throws {
         var outcome = ResponseOutcome(status: status, upstreamStarted: upstreamStarted)
         var tap = self.tap
+        var capture = self.capture
         var held = ByteBuffer()
         var iterator = body.makeAsyncIterator()
         var upstreamBroke = false
@@ -45,6 +48,7 @@ struct ResponseRelay: Sendable {
                     break
                 }
                 if outcome.ttfb == nil, outgoing.readableBytes > 0 { outcome.ttfb = .now - context.started }
+                capture?.append(outgoing)
                 if recorder.strict {
                     if tap.reader.reachedEnd {
                         held.writeBuffer(&outgoing)
@@ -64,12 +68,15 @@ struct ResponseRelay: Sendable {
             upstreamBroke = true
         }
         if outcome.clientGone {
-            let drained = await Self.drain(iterator: UnsafeTransfer(iterator), tap: tap, seconds: drainSeconds)
+            let drained = await Self.drain(iterator: UnsafeTransfer(iterator), tap: tap, capture: capture, seconds: drainSeconds)
             tap = drained.tap
+            capture = drained.capture
             if let failure = drained.failure { outcome.upstreamFailure = failure }
         }
         outcome.upstreamEnded = .now
         let (reading, tail) = tap.finish()
+        if let tail { capture?.append(tail) }
+        outcome.captured = capture
         outcome.reading = reading
         outcome.undecodable = tap.couldNotDecode
         // A body the reader could not decode never shows its end to it; the reading's note already says so.
@@ -99,36 +106,39 @@ struct ResponseRelay: Sendable {
         }
     }
 
-    /// Reads the rest of the upstream body into the tap, for at most `seconds`.
+    /// Reads the rest of the upstream body into the tap (and the capture), for at most `seconds`.
     private static func drain(
-        iterator: UnsafeTransfer<HTTPClientResponse.Body.AsyncIterator>, tap: MeteringTap, seconds: Double
-    ) async -> (tap: MeteringTap, failure: String?) {
+        iterator: UnsafeTransfer<HTTPClientResponse.Body.AsyncIterator>, tap: MeteringTap, capture: ResponseCapture?, seconds: Double
+    ) async -> (tap: MeteringTap, capture: ResponseCapture?, failure: String?) {
         enum Finished: Sendable {
-            case drained(MeteringTap, String?)
+            case drained(MeteringTap, ResponseCapture?, String?)
             case deadline
         }
         return await withTaskGroup(of: Finished.self) { group in
             group.addTask {
                 var iterator = iterator.value
                 var tap = tap
+                var capture = capture
                 do {
-                    while let piece = try await iterator.next() { _ = tap.pass(piece) }
-                    return .drained(tap, nil)
+                    while let piece = try await iterator.next() {
+                        if let outgoing = tap.pass(piece) { capture?.append(outgoing) }
+                    }
+                    return .drained(tap, capture, nil)
                 } catch is CancellationError {
-                    return .drained(tap, "stopped reading the upstream \(seconds) s after the client left")
+                    return .drained(tap, capture, "stopped reading the upstream \(seconds) s after the client left")
                 } catch {
-                    return .drained(tap, "upstream body failed after the client left: \(error)")
+                    return .drained(tap, capture, "upstream body failed after the client left: \(error)")
                 }
             }
             group.addTask {
                 try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
                 return .deadline
             }
-            var result: (MeteringTap, String?) = (tap, nil)
+            var result: (MeteringTap, ResponseCapture?, String?) = (tap, capture, nil)
             while let finished = await group.next() {
                 switch finished {
-                case .drained(let drainedTap, let failure):
-                    result = (drainedTap, failure)
+                case .drained(let drainedTap, let drainedCapture, let failure):
+                    result = (drainedTap, drainedCapture, failure)
                     group.cancelAll()
                 case .deadline:
                     group.cancelAll()

@@ -37,10 +37,13 @@ public struct EventRecorder: Sendable {
                 "status": "\(event.status)", "input": "\(event.usage.inputTokens)", "output": "\(event.usage.outputTokens)",
             ])
         let reservation = context.ticket?.reservationID ?? (context.spendsUnreserved ? MeterStore.unreservedSpend : nil)
+        let write = MeterWrite(
+            event, settling: reservation,
+            idempotency: context.idempotency.map { ($0.key, $0.resolution(outcome, nowMs: Timestamps.nowMs())) })
         if strict {
-            try await writer.record(event, settling: reservation)
+            try await writer.record(write)
         } else {
-            writer.submit(event, settling: reservation)
+            writer.submit(write)
         }
         if let ticket = context.ticket {
             admission?.chargeTokens(ticket, tokens: event.usage.totalTokens, nowMs: event.timestampMs)

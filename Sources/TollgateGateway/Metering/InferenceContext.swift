@@ -31,6 +31,10 @@ struct InferenceContext: Sendable {
     var missingUsage = MissingUsageBilling.worstCase
     /// The provider's id for the request, from its response headers.
     var requestID: String? = nil
+    /// The `Idempotency-Key` the request claimed, resolved with its event.
+    var idempotency: IdempotentRequest? = nil
+    /// For a retry answered with a stored response: the event of the request that was answered first.
+    var replayOf: String? = nil
 }
 
 /// How the response phase went, for the event.
@@ -44,6 +48,8 @@ struct ResponseOutcome: Sendable {
     var upstreamFailure: String?
     /// Whether the body came in a content coding the meter could not decode (its end and usage unseen).
     var undecodable = false
+    /// The response as the client received it, for an idempotent request (kept to replay to its retries).
+    var captured: ResponseCapture?
 }
 
 extension InferenceContext {
@@ -70,6 +76,7 @@ extension InferenceContext {
             estimated = true
         }
         if outcome.clientGone { notes.append("client disconnected before the end of the response") }
+        if let replayOf { notes.append("idempotent retry answered with the response of event \(replayOf); not charged again") }
         let timestampMs = Int64(arrival.timeIntervalSince1970 * 1000)
         let status = outcome.clientGone ? 499 : outcome.status
         let rating = rules.rate(
@@ -88,7 +95,8 @@ extension InferenceContext {
             upstreamMs: outcome.upstreamStarted.map { milliseconds((outcome.upstreamEnded ?? now) - $0) }, cost: rating.cost,
             price: rating.price, currency: rating.currency, estimated: estimated, priced: rating.priced,
             note: notes.isEmpty ? nil : notes.joined(separator: "; "), idempotencyKey: idempotencyKey, priceBook: rating.priceBook,
-            priceCurrency: rating.priceCurrency == rating.currency ? nil : rating.priceCurrency, requestID: requestID
+            priceCurrency: rating.priceCurrency == rating.currency ? nil : rating.priceCurrency, requestID: requestID,
+            replayOf: replayOf
         )
     }
 }

@@ -244,6 +244,7 @@ public struct ProxyResponder: HTTPResponder {
         context.missingUsage = config.pricing.missingUsage
         let ownership = try await objectOwnership(
             of: bytes, api: api, target: target, principal: principal, prepared: prepared, context: &context)
+        if let replay = try await claimIdempotencyKey(request, body: body, target: target, context: &context) { return replay }
         do {
             let admission = try await admitter.admit(
                 principal, provider: target.provider, request: prepared, requestBytes: bytes.count, nowMs: Int64(arrival.timeIntervalSince1970 * 1000)
@@ -258,7 +259,9 @@ public struct ProxyResponder: HTTPResponder {
         let upstreamStarted = ContinuousClock.now
         let response: HTTPClientResponse
         do {
-            response = try await send(request, body: upstreamBody, target: target, forceIdentity: prepared.injectedStreamUsage)
+            response = try await send(
+                method: request.method, headers: request.headers, body: upstreamBody, target: target,
+                forceIdentity: prepared.injectedStreamUsage, idempotencyKey: context.idempotency?.upstreamKey)
         } catch let error as ErrorResponse {
             try await recorder.record(
                 context, ResponseOutcome(status: Int(error.status.code), upstreamStarted: upstreamStarted, upstreamFailure: error.message))
@@ -278,11 +281,38 @@ public struct ProxyResponder: HTTPResponder {
                 context: context, status: Int(response.status.code), body: response.body, tap: tap,
                 clientGetsEventStream: isEventStreamBody(contentType), recorder: recorder,
                 upstreamStarted: upstreamStarted, drainSeconds: config.proxy.disconnectDrainSeconds, logger: logger,
-                objectOwnership: ownership))
+                objectOwnership: ownership, capture: context.idempotency.map { ResponseCapture(headers: headers, limit: $0.maxResponseBytes) }))
         let length = rewrites || tap.forwardsDecoded ? nil : response.headers.first(name: "content-length").flatMap(Int.init)
         return Response(
             status: HTTPResponse.Status(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase),
             headers: headers, body: ResponseBody(contentLength: length) { writer in try await relay.run(writer: &writer) })
+    }
+
+    /// Claims the request's `Idempotency-Key`, if it has one. Returns the replay of an earlier response with the key
+    /// (recorded as an event of its own that charges nothing), or `nil` when the request goes on, holding the key;
+    /// throws (recorded) when it may not (the key in use or reused, see ``IdempotentRetries``).
+    private func claimIdempotencyKey(
+        _ request: Request, body: ByteBuffer, target: RouteResolver.Target, context: inout InferenceContext
+    ) async throws -> Response? {
+        let retries = IdempotentRetries(meter: meter, settings: config.idempotency, instance: admitter.control.instanceID)
+        do {
+            guard let key = try IdempotentRetries.key(in: request.headers) else { return nil }
+            let hash = IdempotentRetries.requestHash(
+                method: request.method.rawValue, path: target.upstreamPath, query: target.upstreamQuery, body: body)
+            switch try await retries.claim(key: key, customer: context.key.customer, requestHash: hash, eventID: context.id) {
+            case .proceed(let claimed):
+                context.idempotency = claimed
+                return nil
+            case .replay(let original, let stored):
+                var replay = context
+                replay.replayOf = original
+                try await recorder.record(replay, ResponseOutcome(status: stored.status))
+                return IdempotentRetries.response(replaying: stored, original: original, eventID: context.id)
+            }
+        } catch let error as ErrorResponse {
+            try await recorder.record(context, ResponseOutcome(status: Int(error.status.code), upstreamFailure: "refused: \(error.message)"))
+            throw error.recorded(as: context.id)
+        }
     }
 
     /// `x-tollgate-event-id`: the id of the event a metered response is recorded under, for the client's logs.
@@ -318,7 +348,8 @@ public struct ProxyResponder: HTTPResponder {
 
     /// Forwards `method` with the client's `headers` (less what ``HeaderPolicy`` drops) to the target.
     func send(
-        method: HTTPRequest.Method, headers: HTTPFields, body: ByteBuffer, target: RouteResolver.Target, forceIdentity: Bool
+        method: HTTPRequest.Method, headers: HTTPFields, body: ByteBuffer, target: RouteResolver.Target, forceIdentity: Bool,
+        idempotencyKey: String? = nil
     ) async throws -> HTTPClientResponse {
         let provider = target.provider
         if !provider.hasCredentials {
@@ -333,6 +364,10 @@ public struct ProxyResponder: HTTPResponder {
         var outgoing = HTTPClientRequest(url: provider.baseURL + target.upstreamPath + (target.upstreamQuery.map { "?\($0)" } ?? ""))
         outgoing.method = .init(rawValue: method.rawValue)
         outgoing.headers = HeaderPolicy.upstream(from: headers, provider: provider, forceIdentityEncoding: forceIdentity)
+        // A customer's Idempotency-Key never reaches the provider as it is: an idempotent request carries one derived
+        // from the customer and the key (``IdempotentRetries/upstreamKey(customer:key:)``).
+        outgoing.headers.remove(name: "idempotency-key")
+        if let idempotencyKey { outgoing.headers.add(name: "Idempotency-Key", value: idempotencyKey) }
         if provider.auth == .sigv4, provider.apiKey == nil, let credentials = provider.aws {
             UpstreamSigning.sign(
                 &outgoing, baseURL: provider.baseURL, path: target.upstreamPath, query: target.upstreamQuery, body: body, credentials: credentials)

@@ -105,7 +105,8 @@ struct EventWriterService: Service {
     }
 }
 
-/// Keeps this process's registration fresh and releases the holds of replicas that stopped without settling them.
+/// Keeps this process's registration fresh, releases the holds of replicas that stopped without settling them, and
+/// purges idempotency keys that expired.
 struct AdmissionHeartbeat: Service {
     let admission: AdmissionControl
     let logger: Logger
@@ -119,6 +120,8 @@ struct AdmissionHeartbeat: Service {
                     try await admission.heartbeat()
                     let released = try await admission.releaseOrphans()
                     if released > 0 { logger.notice("released \(released) credit reservations of a replica that stopped") }
+                    // Idempotency keys past their window, and those a stopped replica held in flight.
+                    try await admission.meter.purgeIdempotencyKeys(nowMs: Timestamps.nowMs())
                 } catch {
                     logger.error("admission heartbeat failed", metadata: ["error": "\(error)"])
                 }
