@@ -55,6 +55,7 @@ def test_realtime_client_secret_through_the_sdk_raises_permission_denied(tollgat
 
 import io
 import json
+import uuid
 from decimal import Decimal
 
 import anthropic
@@ -286,3 +287,23 @@ def test_batch_results_are_spent_from_a_prepaid_balance_once(tollgate: Tollgate,
     assert total > 0 and spent() - before == total
     list(client.messages.batches.results(batch.id))
     assert spent() - before == total, "a second reading spends nothing more"
+
+
+def test_creating_a_file_or_batch_again_with_one_idempotency_key_creates_one(tollgate: Tollgate, sim: Simulator, keys: dict) -> None:
+    """A retried upload or batch creation (the SDK draws a new multipart boundary on each attempt) gets the first
+    answer: one object at the provider, so a batch is never run, and billed, twice."""
+    alice = tollgate.client(keys[ALICE])
+    upload_key, batch_key = f"upload-{uuid.uuid4()}", f"batch-{uuid.uuid4()}"
+    sim.clear_requests()
+    uploads = [
+        alice.files.create(file=("retry.jsonl", io.BytesIO(batch_input("again"))), purpose="batch", extra_headers={"Idempotency-Key": upload_key})
+        for _ in range(2)
+    ]
+    batches = [
+        alice.batches.create(
+            input_file_id=uploads[0].id, endpoint="/v1/chat/completions", completion_window="24h",
+            extra_headers={"Idempotency-Key": batch_key})
+        for _ in range(2)
+    ]
+    assert uploads[0].id == uploads[1].id and batches[0].id == batches[1].id
+    assert upstream_paths(sim) == ["POST /v1/files", "POST /v1/batches"]

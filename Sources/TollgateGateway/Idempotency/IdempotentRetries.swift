@@ -96,14 +96,44 @@ struct IdempotentRetries: Sendable {
     }
 
     /// What binds a key to its request: SHA-256 of the method, path, query and body.
-    static func requestHash(method: String, path: String, query: String?, body: ByteBuffer) -> String {
+    ///
+    /// A multipart body is hashed with its boundary left out: clients draw a new boundary for every attempt (the
+    /// OpenAI SDK does on each of its retries), and a retry of the same upload must match.
+    static func requestHash(method: String, path: String, query: String?, contentType: String?, body: ByteBuffer) -> String {
         var hash = SHA256()
         for part in [method, path, query ?? ""] {
             hash.update(data: Array(part.utf8))
             hash.update(data: [0])
         }
-        body.withUnsafeReadableBytes { hash.update(bufferPointer: $0) }
+        body.withUnsafeReadableBytes { raw in
+            guard let boundary = multipartBoundary(contentType), !boundary.isEmpty else { return hash.update(bufferPointer: raw) }
+            var start = 0
+            var index = 0
+            while index + boundary.count <= raw.count {
+                if raw[index] == boundary[0], boundary.indices.allSatisfy({ raw[index + $0] == boundary[$0] }) {
+                    hash.update(bufferPointer: UnsafeRawBufferPointer(rebasing: raw[start..<index]))
+                    hash.update(data: [0])
+                    index += boundary.count
+                    start = index
+                } else {
+                    index += 1
+                }
+            }
+            hash.update(bufferPointer: UnsafeRawBufferPointer(rebasing: raw[start...]))
+        }
         return hash.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The boundary of a `multipart/…; boundary=…` content type, as bytes.
+    static func multipartBoundary(_ contentType: String?) -> [UInt8]? {
+        guard let contentType, contentType.lowercased().hasPrefix("multipart/") else { return nil }
+        for parameter in contentType.split(separator: ";").dropFirst() {
+            let pair = parameter.split(separator: "=", maxSplits: 1)
+            guard pair.count == 2, pair[0].trimmingCharacters(in: .whitespaces).lowercased() == "boundary" else { continue }
+            let value = pair[1].trimmingCharacters(in: .whitespaces)
+            return Array((value.hasPrefix("\"") && value.hasSuffix("\"") && value.count >= 2 ? String(value.dropFirst().dropLast()) : value).utf8)
+        }
+        return nil
     }
 
     /// Claims `key` for the request of `eventID`, waiting while an earlier request with it runs; throws the answer

@@ -69,11 +69,17 @@ extension ProxyResponder {
         default:
             break
         }
+        // Creating an object (a file, a batch that bills every line) takes part in idempotent retries: a retry gets the
+        // first answer, not a second object.
+        if object.operation == .create, let replay = try await claimIdempotencyKey(request, body: body, target: target, context: &context) {
+            return replay
+        }
         // Metadata: read whole, so that ids can be recorded before the client has them.
         let upstreamStarted = ContinuousClock.now
         let answer: UpstreamAnswer
         do {
-            answer = try await readWhole(method: request.method, headers: request.headers, body: body, target: target)
+            answer = try await readWhole(
+                method: request.method, headers: request.headers, body: body, target: target, idempotencyKey: context.idempotency?.upstreamKey)
         } catch let error as ErrorResponse {
             try await recorder.record(
                 context, ResponseOutcome(status: Int(error.status.code), upstreamStarted: upstreamStarted, upstreamFailure: error.message))
@@ -81,13 +87,26 @@ extension ProxyResponder {
         }
         var bytes = answer.body
         if (200..<300).contains(answer.status) {
-            bytes = try await afterSuccess(
-                request, object: object, owned: owned, body: bytes, target: target, principal: principal, arrival: arrival, started: started)
+            do {
+                bytes = try await afterSuccess(
+                    request, object: object, owned: owned, body: bytes, target: target, principal: principal, arrival: arrival, started: started)
+            } catch let error as ErrorResponse {
+                // The owner could not be recorded: the client is told to retry, and the event (and any idempotency key)
+                // says the request did not complete.
+                try await recorder.record(
+                    context, ResponseOutcome(status: Int(error.status.code), upstreamStarted: upstreamStarted, upstreamFailure: error.message))
+                throw error.recorded(as: context.id)
+            }
         }
         var outcome = ResponseOutcome(status: answer.status, upstreamStarted: upstreamStarted)
         outcome.upstreamEnded = .now
-        try await recorder.record(context, outcome)
         var headers = HeaderPolicy.client(from: answer.headers, bodyRewritten: true, bodyDecoded: true)
+        if let idempotent = context.idempotency {
+            var capture = ResponseCapture(headers: headers, limit: idempotent.maxResponseBytes)
+            capture.append(ByteBuffer(bytes: bytes))
+            outcome.captured = capture
+        }
+        try await recorder.record(context, outcome)
         headers[Self.eventIDField] = context.id
         return Response(
             status: HTTPResponse.Status(code: answer.status, reasonPhrase: answer.reasonPhrase), headers: headers,
@@ -254,8 +273,11 @@ extension ProxyResponder {
     }
 
     /// Sends and reads the whole answer (at most ``maxObjectBodyBytes``).
-    func readWhole(method: HTTPRequest.Method, headers: HTTPFields, body: ByteBuffer, target: RouteResolver.Target) async throws -> UpstreamAnswer {
-        let response = try await send(method: method, headers: headers, body: body, target: target, forceIdentity: true)
+    func readWhole(
+        method: HTTPRequest.Method, headers: HTTPFields, body: ByteBuffer, target: RouteResolver.Target, idempotencyKey: String? = nil
+    ) async throws -> UpstreamAnswer {
+        let response = try await send(
+            method: method, headers: headers, body: body, target: target, forceIdentity: true, idempotencyKey: idempotencyKey)
         var bytes: [UInt8] = []
         do {
             let decoder = try ContentDecoders.make(for: response.headers.first(name: "content-encoding"))

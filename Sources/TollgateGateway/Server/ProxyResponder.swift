@@ -291,14 +291,15 @@ public struct ProxyResponder: HTTPResponder {
     /// Claims the request's `Idempotency-Key`, if it has one. Returns the replay of an earlier response with the key
     /// (recorded as an event of its own that charges nothing), or `nil` when the request goes on, holding the key;
     /// throws (recorded) when it may not (the key in use or reused, see ``IdempotentRetries``).
-    private func claimIdempotencyKey(
+    func claimIdempotencyKey(
         _ request: Request, body: ByteBuffer, target: RouteResolver.Target, context: inout InferenceContext
     ) async throws -> Response? {
         let retries = IdempotentRetries(meter: meter, settings: config.idempotency, instance: admitter.control.instanceID)
         do {
             guard let key = try IdempotentRetries.key(in: request.headers) else { return nil }
             let hash = IdempotentRetries.requestHash(
-                method: request.method.rawValue, path: target.upstreamPath, query: target.upstreamQuery, body: body)
+                method: request.method.rawValue, path: target.upstreamPath, query: target.upstreamQuery,
+                contentType: request.headers[.contentType], body: body)
             switch try await retries.claim(key: key, customer: context.key.customer, requestHash: hash, eventID: context.id) {
             case .proceed(let claimed):
                 context.idempotency = claimed
