@@ -85,6 +85,7 @@ struct IdempotentRetries: Sendable {
 
     /// The client's key, or `nil` when it sent none; throws 400 for a key that is empty, too long or not printable.
     static func key(in headers: HTTPFields) throws(ErrorResponse) -> String? {
+        guard headers.contains(field) else { return nil }  // the common case, without building a list
         let values = headers[values: field]
         guard let key = values.first else { return nil }
         guard values.count == 1, !key.isEmpty, key.utf8.count <= maxKeyLength, key.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {

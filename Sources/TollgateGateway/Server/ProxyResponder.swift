@@ -294,9 +294,9 @@ public struct ProxyResponder: HTTPResponder {
     func claimIdempotencyKey(
         _ request: Request, body: ByteBuffer, target: RouteResolver.Target, context: inout InferenceContext
     ) async throws -> Response? {
-        let retries = IdempotentRetries(meter: meter, settings: config.idempotency, instance: admitter.control.instanceID)
         do {
             guard let key = try IdempotentRetries.key(in: request.headers) else { return nil }
+            let retries = IdempotentRetries(meter: meter, settings: config.idempotency, instance: admitter.control.instanceID)
             let hash = IdempotentRetries.requestHash(
                 method: request.method.rawValue, path: target.upstreamPath, query: target.upstreamQuery,
                 contentType: request.headers[.contentType], body: body)
