@@ -19,11 +19,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterable
 
+import anthropic
 import httpx
 import openai
 import pytest
 
-from conftest import MESSAGES, Tollgate, raw_post, start_tollgate, stop_process
+from conftest import MESSAGES, Simulator, Tollgate, raw_post, start_tollgate, stop_process
 
 MODEL = "gpt-4o-mini"
 
@@ -331,3 +332,19 @@ def test_replays_survive_a_restart(upstream: NumberedUpstream, tmp_path: Path) -
         assert upstream.count() == calls
     finally:
         stop_process(again.proc)
+
+
+def test_an_anthropic_stream_is_replayed_to_the_sdk(tollgate: Tollgate, sim: Simulator) -> None:
+    """Another family through its own SDK: the `anthropic` client's retried stream gets the first stream's events."""
+    claude = tollgate.anthropic_client()
+    key = f"claude-{uuid.uuid4()}"
+    sim.clear_requests()
+    request = {"model": "claude-haiku-4-5", "max_tokens": 64, "messages": [{"role": "user", "content": "Say hi."}]}
+    runs = [
+        [event.model_dump() for event in claude.messages.create(**request, stream=True, extra_headers={"Idempotency-Key": key})]
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1] and runs[0][-1]["type"] == "message_stop"
+    assert len(sim.requests()) == 1
+    with pytest.raises(anthropic.UnprocessableEntityError):
+        claude.messages.create(**{**request, "max_tokens": 65}, extra_headers={"Idempotency-Key": key})
