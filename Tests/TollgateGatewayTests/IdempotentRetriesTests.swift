@@ -48,7 +48,7 @@ struct IdempotentRetriesTests {
         #expect(acme != IdempotentRetries.upstreamKey(customer: "globex", key: "k1"))
     }
 
-    @Test("only a successful answer that ended normally is kept; the capture stops keeping bytes past its limit")
+    @Test("only a successful answer whose end the meter saw is kept; the capture stops keeping bytes past its limit")
     func resolution() {
         let request = IdempotentRequest(
             key: IdempotencyKeyRef(customer: "acme", key: "k1", eventID: "evt_1"), windowMs: 1_000, maxResponseBytes: 4, upstreamKey: "tg-x")
@@ -56,6 +56,8 @@ struct IdempotentRetriesTests {
         capture.append(ByteBuffer(string: "{}"))
         var outcome = ResponseOutcome(status: 200)
         outcome.captured = capture
+        #expect(request.resolution(outcome, nowMs: 5) == .released, "an answer whose end was not seen is not kept")
+        outcome.reading.completed = true
         #expect(
             request.resolution(outcome, nowMs: 5)
                 == .completed(

@@ -19,10 +19,14 @@ struct IdempotentRequest: Sendable {
     /// provider never sees a customer's key and two customers' keys never meet there either.
     let upstreamKey: String
 
-    /// How the key ends, given the request's outcome: a successful answer that ended normally (to the client, or to
-    /// the drain after the client left) is kept for replay; anything else frees the key for a retry.
+    /// How the key ends, given the request's outcome: a successful answer whose end the meter saw (sent to the
+    /// client, or read by the drain after the client left) is kept for replay; anything else frees the key for a retry.
+    /// A body in a coding the meter cannot read counts as whole when the client got it all.
     func resolution(_ outcome: ResponseOutcome, nowMs: Int64) -> IdempotencyResolution {
-        guard (200..<300).contains(outcome.status), outcome.upstreamFailure == nil, let captured = outcome.captured else { return .released }
+        let whole = outcome.reading.completed || (outcome.undecodable && !outcome.clientGone)
+        guard (200..<300).contains(outcome.status), outcome.upstreamFailure == nil, whole, let captured = outcome.captured else {
+            return .released
+        }
         let response = captured.body.map { StoredResponse(status: outcome.status, headers: captured.headers, body: $0) }
         return .completed(response, bytes: captured.bytes, expiresMs: nowMs + windowMs)
     }

@@ -100,6 +100,7 @@ extension ProxyResponder {
         }
         var outcome = ResponseOutcome(status: answer.status, upstreamStarted: upstreamStarted)
         outcome.upstreamEnded = .now
+        outcome.reading.completed = true  // read whole
         var headers = HeaderPolicy.client(from: answer.headers, bodyRewritten: true, bodyDecoded: true)
         if let idempotent = context.idempotency {
             var capture = ResponseCapture(headers: headers, limit: idempotent.maxResponseBytes)
