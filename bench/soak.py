@@ -274,6 +274,10 @@ class StubUpstream:
         handler.wfile.flush()
         call.wrote_all = True
 
+    def in_flight(self) -> int:
+        with self.lock:
+            return self.active
+
     def idle(self) -> bool:
         with self.lock:
             return self.active == 0
@@ -706,6 +710,8 @@ def check(db_path: Path, proxy: Proxy, stub: StubUpstream, clients: Clients, kil
             double += 1
             v.add("2 no double charge", f"{customer}/{key}: {len(charged_complete)} complete charged answers: "
                                         + ", ".join(f"{e['id']} ({e['request_id']}, {e['status']}, price {e['price']})" for e in charged_complete))
+    facts["keys_charged_twice_for_cut_attempts"] = sum(
+        1 for es in keyed_events.values() if sum(1 for e in es if not e["replay_of"] and dec(e["price"]) > 0) > 1)
     replays = [e for e in events if e["replay_of"]]
     for e in replays:
         original = by_id.get(e["replay_of"])
@@ -894,6 +900,7 @@ def run(requests: int, seed: int, workers: int, binary: Path, directory: Path, k
         proxy.cli("limits", "create", "--customer", CREDIT_CUSTOMER, "--metric", "money", "--period", "total", "--amount", "1000")
         proxy.cli("limits", "create", "--customer", CREDIT_CUSTOMER, "--metric", "requests", "--period", "total", "--amount", "10000000")
         kill_times: list[float] = []
+        kill_in_flight: list[int] = []
         restart_s: list[float] = []
         kill_lock = threading.Lock()
         kill_index = int(len(ops) * kill_at) if kill_at is not None else None
@@ -903,8 +910,13 @@ def run(requests: int, seed: int, workers: int, binary: Path, directory: Path, k
                 say(f"  op {index}/{len(ops)} at {now() - clients_t0:.1f} s")
             if kill_index is not None and index == kill_index:
                 with kill_lock:
-                    time.sleep(0.3)  # let the requests of this moment get going
+                    # kill while upstream calls are in flight (streams and drains mid-way), not in a lull
+                    wait_until = now() + 5
+                    while now() < wait_until and stub.in_flight() < 2:
+                        time.sleep(0.01)
+                    time.sleep(0.05)
                     kill_times.append(now())
+                    kill_in_flight.append(stub.in_flight())
                     proxy.kill9()
                     say(f"  kill -9 at op {index}, {now() - clients_t0:.1f} s; restarting")
                     time.sleep(0.5)
@@ -942,7 +954,7 @@ def run(requests: int, seed: int, workers: int, binary: Path, directory: Path, k
         "mismatch_probes": sum(1 for a in attempts if a.variant == "mismatch"),
         "upstream_calls": len(stub.calls),
         "upstream_by_behaviour": dict(Counter(c.behaviour for c in stub.calls)),
-        "kills": len(kill_times), "restart_s": [round(s, 2) for s in restart_s], "final_stop_exit": exit_code,
+        "kills": len(kill_times), "upstream_in_flight_at_kill": kill_in_flight, "restart_s": [round(s, 2) for s in restart_s], "final_stop_exit": exit_code,
         **facts,
         "invariants": {name: ("ok" if not violations.count(name) else f"{violations.count(name)} violation(s)") for name in (
             "1 one event per completed inference", "2 no double charge", "3 ledger explains balance", "4 no reservation left",
