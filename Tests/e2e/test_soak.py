@@ -31,6 +31,10 @@ def test_soak_smoke_invariants_hold(tmp_path: Path) -> None:
     report = soak.run(OPERATIONS, SEED, workers=4, binary=TOLLGATE_BIN, directory=tmp_path, kill_at=0.5, drain_s=5.0,
                       wait_s=2.0, slow_scale=0.5, quiet=True)
     summary = {k: v for k, v in report.items() if k != "violations"}
+    if report["violations"] and all(soak.known_bug(item) for items in report["violations"].values() for item in items):
+        # Only the bug pinned down by test_an_answer_cut_short_after_the_client_left_is_not_replayed (below) showed up:
+        # whether this seed hits it depends on timing. Any other violation fails.
+        pytest.xfail("soak hit only the known cut-short-replay bug:\n" + json.dumps(report["violations"], indent=1))
     assert not report["violations"], (
         "soak invariants violated:\n" + json.dumps(report["violations"], indent=1) + "\nreport:\n" + json.dumps(summary, indent=1))
     # The run exercised what it is meant to: the kill and restart, replays, upstream faults, client disconnects.
