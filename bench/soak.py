@@ -486,6 +486,7 @@ class Clients:
                     cut_at = rng.randint(1, 200) if behaviour == "abandon_mid" else None
                     for piece in response.iter_raw():
                         raw += piece
+                        attempt.raw = raw  # kept as it comes: a stream may show its end before the connection breaks
                         if cut_at is not None and len(raw) >= cut_at:
                             attempt.raw = raw
                             attempt.outcome = "abandoned"
@@ -499,8 +500,8 @@ class Clients:
             except httpx.HTTPError as error:
                 attempt.outcome, attempt.error = "broken", f"{type(error).__name__}: {error}"
                 # a stream may have shown its end before the connection broke: that counts as received
-                if attempt.raw and b"data: [DONE]" in attempt.raw:
-                    attempt.outcome = "complete"
+                if attempt.status == 200 and attempt.stream and complete_answer(attempt.raw, True):
+                    attempt.outcome, attempt.response_id = "complete", answer_id(attempt.raw, True)
                 return
         if attempt.status != 200:
             attempt.outcome = "http_error"
