@@ -894,7 +894,9 @@ clients_t0 = 0.0
 
 
 def run(requests: int, seed: int, workers: int, binary: Path, directory: Path, kill_at: float | None = 0.5,
-        drain_s: float = 8.0, wait_s: float = 3.0, slow_scale: float = 1.0, quiet: bool = False) -> dict:
+        drain_s: float = 8.0, wait_s: float = 3.0, slow_scale: float = 1.0, quiet: bool = False,
+        keep_state: bool = False) -> dict:
+    """Runs the soak and checks it; the report's `state` (with `keep_state`) lets a caller check the meter again."""
     global clients_t0
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     began = now()
@@ -973,6 +975,8 @@ def run(requests: int, seed: int, workers: int, binary: Path, directory: Path, k
         "violations_all_known_bug": bool(violations.items) and all(known_bug(m) for ms in violations.items.values() for m in ms),
         "directory": str(directory),
     }
+    if keep_state:
+        report["state"] = (proxy, stub, clients, kill_times)
     return report
 
 
