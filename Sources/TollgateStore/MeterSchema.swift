@@ -218,6 +218,10 @@ enum MeterSchema {
                     ALTER TABLE events ADD COLUMN input_characters INTEGER NOT NULL DEFAULT 0;
                     """)
         }
+        // Named apart from the other v8+ migrations being added in parallel; registered after them when merged.
+        migrator.registerMigration("v9 (admin): dashboard sessions revoked by logout") { db in
+            try db.execute(sql: MeterStore.dashboardSessionsSQL)
+        }
         return migrator
     }
 }

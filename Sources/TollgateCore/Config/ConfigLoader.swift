@@ -165,7 +165,7 @@ public enum ConfigLoader {
     }
 
     private static func parseAdmin(_ value: YAMLValue, into admin: inout AdminSettings) throws(ConfigError) {
-        for (key, member) in try value.mapping(allowed: ["listen", "token", "token_env"]) {
+        for (key, member) in try value.mapping(allowed: ["listen", "token", "token_env", "session_ttl_s", "secure_cookies", "trusted_proxies"]) {
             switch key {
             case "listen":
                 let text = try member.string()
@@ -173,6 +173,12 @@ public enum ConfigLoader {
                 admin.listen = address
             case "token": admin.token = try member.string()
             case "token_env": admin.tokenEnv = try member.string()
+            case "session_ttl_s":
+                let seconds = try member.seconds()
+                guard seconds >= 60, seconds <= 30 * 86400 else { throw member.error("session_ttl_s is between 60 (a minute) and 2592000 (30 days)") }
+                admin.sessionTTLSeconds = seconds
+            case "secure_cookies": admin.secureCookies = try member.bool()
+            case "trusted_proxies": admin.trustedProxies = try member.sequence().map { (item) throws(ConfigError) in try item.string() }
             default: break
             }
         }

@@ -169,6 +169,17 @@ public struct AdminSettings: Sendable, Equatable {
     public var token: String?
     /// The environment variable the token is read from (when `token` is not written in the file).
     public var tokenEnv: String?
+    /// How long a dashboard login lasts (`session_ttl_s`, seconds; 12 hours by default): then the browser is sent
+    /// to the login form again.
+    public var sessionTTLSeconds: Double = 12 * 3600
+    /// Mark the dashboard cookie `Secure` on every response (`secure_cookies`): for a dashboard only ever reached
+    /// over HTTPS (through a TLS-terminating proxy). Off by default; the cookie is `Secure` anyway on a request a
+    /// trusted proxy says came over HTTPS.
+    public var secureCookies = false
+    /// Addresses of reverse proxies in front of the admin listener (`trusted_proxies`): only from these is
+    /// `X-Forwarded-Proto: https` believed (the cookie is then `Secure`) and `X-Forwarded-For` taken as the client
+    /// address (which login throttling counts by).
+    public var trustedProxies: [String] = []
 
     /// No admin listener.
     public init() {}
