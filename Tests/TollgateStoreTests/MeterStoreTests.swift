@@ -45,6 +45,7 @@ struct MeterStoreTests {
                     "v5: billing export outbox, customers' ids in billing systems",
                     "v6: provider objects owned by customers",
                     "v7: media usage: images, audio seconds, input characters",
+                    "v9 (admin): dashboard sessions revoked by logout",
                 ])
         }
     }
@@ -61,7 +62,7 @@ struct MeterStoreTests {
             let reopened = try MeterStore(path: path)
             #expect(try await reopened.events() == events)
             let migrations = try await reopened.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM grdb_migrations") }
-            #expect(migrations == 7)
+            #expect(migrations == 8)
         }
     }
 
