@@ -123,7 +123,7 @@ struct DashboardSession: Sendable {
     func claims(_ value: String) -> Claims? {
         let parts = value.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0].count == 32, parts[0].allSatisfy(\.isHexDigit), parts[1].count <= 12,
-            parts[1].allSatisfy(\.isASCII), let expires = Int64(parts[1]), let code = Self.bytes(hex: parts[2]), code.count == 32
+            parts[1].allSatisfy({ $0 >= "0" && $0 <= "9" }), let expires = Int64(parts[1]), let code = Self.bytes(hex: parts[2]), code.count == 32
         else { return nil }
         let claims = Claims(id: String(parts[0]), expiresSeconds: expires)
         guard HMAC<SHA256>.isValidAuthenticationCode(code, authenticating: Self.signed(claims), using: key) else { return nil }
