@@ -240,6 +240,9 @@ enum MeterSchema {
                     CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys(expires_ms);
                     """)
         }
+        migrator.registerMigration("v9: dashboard sessions revoked by logout") { db in
+            try db.execute(sql: MeterStore.dashboardSessionsSQL)
+        }
         return migrator
     }
 }

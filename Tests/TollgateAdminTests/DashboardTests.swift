@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import Synchronization
 import Testing
 import TollgateCore
 
@@ -26,7 +27,7 @@ struct DashboardTests {
 
     // MARK: - Access
 
-    @Test("a browser without a session is sent to the login form; the bearer token or the session cookie let it in")
+    @Test("a browser without a session is sent to the login form; the bearer token or a session cookie let it in")
     func access() async throws {
         try await withDashboard { client, _ in
             let anonymous = try await client.get("/dashboard?range=7d", token: nil)
@@ -45,17 +46,18 @@ struct DashboardTests {
             let wrong = try await client.get("/dashboard", token: Self.token + "x")
             #expect(wrong.status == .unauthorized)
 
-            let cookie = try await client.get("/dashboard", token: nil, headers: [.cookie: "tollgate_dashboard=\(Self.expectedCookie)"])
-            #expect(cookie.status == .ok && cookie.text.contains("id=\"margin-by-customer\""))
+            let cookie = try await client.signIn()
+            let signedIn = try await client.get("/dashboard", token: nil, headers: [.cookie: cookie])
+            #expect(signedIn.status == .ok && signedIn.text.contains("id=\"margin-by-customer\""))
             let forged = try await client.get("/dashboard", token: nil, headers: [.cookie: "tollgate_dashboard=\(Self.token)"])
             #expect(forged.status == .seeOther)
             // The cookie opens the dashboard only, never the API.
-            let api = try await client.get("/admin/v1/customers", token: nil, headers: [.cookie: "tollgate_dashboard=\(Self.expectedCookie)"])
+            let api = try await client.get("/admin/v1/customers", token: nil, headers: [.cookie: cookie])
             #expect(api.status == .unauthorized)
         }
     }
 
-    @Test("the login form: the right token sets an HttpOnly, SameSite=Strict cookie that is not the token; a wrong one shows the form again")
+    @Test("the login form: the right token sets an HttpOnly, SameSite=Strict session cookie that is not the token; a wrong one shows the form again")
     func loginForm() async throws {
         try await withDashboard { client, _ in
             let form = try await client.get("/dashboard/login?next=%2Fdashboard%2Fcustomers%2Facme", token: nil)
@@ -73,11 +75,19 @@ struct DashboardTests {
             #expect(right.status == .seeOther)
             #expect(right.headers[.location] == "/dashboard/customers/acme")
             let setCookie = try #require(right.headers[.setCookie])
-            #expect(setCookie == "tollgate_dashboard=\(Self.expectedCookie); Path=/dashboard; HttpOnly; SameSite=Strict")
-            #expect(!setCookie.contains(Self.token))
+            // ID.EXPIRY.MAC: 32 hex digits, the second the session ends (12 hours on), 64 hex digits.
+            let value = try #require(setCookie.split(separator: ";").first?.split(separator: "=", maxSplits: 1).last.map(String.init))
+            let parts = value.split(separator: ".")
+            #expect(parts.count == 3 && parts[0].count == 32 && parts[2].count == 64)
+            #expect(Int64(parts[1]) == Self.now / 1000 + 12 * 3600)
+            #expect(setCookie.hasSuffix("; Path=/dashboard; Max-Age=43200; HttpOnly; SameSite=Strict"))
+            #expect(!setCookie.contains(Self.token) && !setCookie.contains("Secure"))
+            // Every login is a session of its own.
+            let second = try await client.signIn()
+            #expect(second != "tollgate_dashboard=\(value)")
 
             // Signed in already: the form sends the browser on.
-            let again = try await client.get("/dashboard/login", token: nil, headers: [.cookie: "tollgate_dashboard=\(Self.expectedCookie)"])
+            let again = try await client.get("/dashboard/login", token: nil, headers: [.cookie: "tollgate_dashboard=\(value)"])
             #expect(again.status == .seeOther && again.headers[.location] == "/dashboard")
 
             // The form never sends a browser off the dashboard.
@@ -89,10 +99,139 @@ struct DashboardTests {
                 #expect(away.headers[.location] == "/dashboard", "next=\(next)")
             }
 
-            let out = try await client.post("/dashboard/logout", form: "", token: nil)
+            let out = try await client.post("/dashboard/logout", form: "")
             #expect(out.status == .seeOther && out.headers[.location] == "/dashboard/login")
-            #expect(out.headers[.setCookie]?.hasPrefix("tollgate_dashboard=; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age=0") == true)
+            #expect(out.headers[.setCookie]?.hasPrefix("tollgate_dashboard=; Path=/dashboard; Max-Age=0;") == true)
+            #expect(out.headers[.setCookie]?.contains("HttpOnly; SameSite=Strict") == true)
         }
+    }
+
+    @Test("a session expires after admin.session_ttl_s: the browser is sent back to the login form")
+    func sessionExpiry() async throws {
+        let clock = TestClock(Self.now)
+        try await withDashboard(sessions: DashboardSessionSettings(ttlSeconds: 600, now: clock.read)) { client, _ in
+            let cookie = try await client.signIn()
+            clock.advance(by: 599_000)
+            #expect(try await client.get("/dashboard", token: nil, headers: [.cookie: cookie]).status == .ok)
+            clock.advance(by: 1_000)
+            let expired = try await client.get("/dashboard", token: nil, headers: [.cookie: cookie])
+            #expect(expired.status == .seeOther && expired.headers[.location]?.hasPrefix("/dashboard/login") == true)
+            // The login form no longer takes it as signed in either.
+            #expect(try await client.get("/dashboard/login", token: nil, headers: [.cookie: cookie]).status == .ok)
+        }
+    }
+
+    @Test("logout revokes the session server-side: a copy of the cookie is refused afterwards, by every replica of the meter")
+    func logoutRevokes() async throws {
+        try await withDashboard { client, meter in
+            let kept = try await client.signIn()
+            let other = try await client.signIn()
+            #expect(try await client.get("/dashboard", token: nil, headers: [.cookie: kept]).status == .ok)
+            let out = try await client.post("/dashboard/logout", form: "", headers: [.cookie: kept])
+            #expect(out.status == .seeOther && out.headers[.setCookie]?.contains("Max-Age=0") == true)
+            let replayed = try await client.get("/dashboard", token: nil, headers: [.cookie: kept])
+            #expect(replayed.status == .seeOther && replayed.headers[.location]?.hasPrefix("/dashboard/login") == true)
+            // Another session of the same token is untouched.
+            #expect(try await client.get("/dashboard", token: nil, headers: [.cookie: other]).status == .ok)
+            // Another process sharing the meter refuses the revoked cookie too.
+            try await withRouter(meter: meter) { (replica: DashboardClient) async throws in
+                #expect(try await replica.get("/dashboard", token: nil, headers: [.cookie: kept]).status == .seeOther)
+                #expect(try await replica.get("/dashboard", token: nil, headers: [.cookie: other]).status == .ok)
+            }
+            let value = String(kept.dropFirst("tollgate_dashboard=".count))
+            let id = String(value.prefix(32))
+            #expect(try await meter.isDashboardSessionRevoked(id: id))
+        }
+    }
+
+    @Test("a cookie whose id or expiry was changed, or signed under another admin token, is refused")
+    func tamperedCookies() async throws {
+        try await withDashboard { client, meter in
+            let cookie = try await client.signIn()
+            let parts = cookie.dropFirst("tollgate_dashboard=".count).split(separator: ".").map(String.init)
+            let later = "tollgate_dashboard=\(parts[0]).\(Int64(parts[1])! + 86_400).\(parts[2])"
+            let otherID = "tollgate_dashboard=\(String(repeating: "0", count: 32)).\(parts[1]).\(parts[2])"
+            for forged in [later, otherID, "tollgate_dashboard=\(parts[0]).\(parts[1])", "tollgate_dashboard=a.b.c"] {
+                #expect(try await client.get("/dashboard", token: nil, headers: [.cookie: forged]).status == .seeOther, "\(forged)")
+            }
+            let foreign = DashboardSession(
+                token: "another-admin-token-0123456789", meter: meter, settings: DashboardSessionSettings(now: { Self.now }))
+            let own = DashboardSession(token: Self.token, meter: meter, settings: DashboardSessionSettings(now: { Self.now }))
+            let (value, claims) = foreign.issue()
+            #expect(foreign.claims(value) == claims)
+            #expect(own.claims(value) == nil)
+            #expect(try await client.get("/dashboard", token: nil, headers: [.cookie: "tollgate_dashboard=\(value)"]).status == .seeOther)
+        }
+    }
+
+    @Test("the cookie is Secure with admin.secure_cookies, or when a trusted proxy forwarded the request from HTTPS")
+    func secureCookies() async throws {
+        try await withDashboard(sessions: DashboardSessionSettings(secureCookies: true, now: { Self.now })) { client, _ in
+            let right = try await client.post("/dashboard/login", form: "token=\(Self.token)")
+            #expect(right.headers[.setCookie]?.hasSuffix("; HttpOnly; SameSite=Strict; Secure") == true)
+            let out = try await client.post("/dashboard/logout", form: "")
+            #expect(out.headers[.setCookie]?.hasSuffix("; Secure") == true)
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-session-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let meter = try MeterStore(path: directory.appendingPathComponent("meter.db").path)
+        let session = DashboardSession(token: Self.token, meter: meter, settings: DashboardSessionSettings(trustedProxies: ["10.0.0.2"]))
+        func request(_ headers: HTTPFields) -> Request {
+            Request(
+                head: HTTPRequest(method: .post, scheme: "http", authority: "admin", path: "/dashboard/login", headerFields: headers),
+                body: RequestBody(buffer: ByteBuffer()))
+        }
+        let https = request([HTTPField.Name("X-Forwarded-Proto")!: "https", HTTPField.Name("X-Forwarded-For")!: "203.0.113.7, 10.0.0.2"])
+        #expect(session.isSecure(https, peer: "10.0.0.2"))
+        #expect(session.clientAddress(https, peer: "10.0.0.2") == "203.0.113.7")
+        // Anyone else's forwarded headers are not believed.
+        #expect(!session.isSecure(https, peer: "198.51.100.9"))
+        #expect(session.clientAddress(https, peer: "198.51.100.9") == "198.51.100.9")
+        #expect(!session.isSecure(request([HTTPField.Name("X-Forwarded-Proto")!: "http"]), peer: "10.0.0.2"))
+        #expect(session.clientAddress(request([:]), peer: "10.0.0.2") == "10.0.0.2")
+        #expect(session.clientAddress(request([:]), peer: nil) == "unknown")
+    }
+
+    @Test("failed logins are throttled per client: past the limit 429 with Retry-After, even for the right token, until the window passes")
+    func loginThrottling() async throws {
+        let clock = TestClock(Self.now)
+        let throttle = LoginThrottle(perClient: 3, global: 100, windowSeconds: 60)
+        try await withDashboard(sessions: DashboardSessionSettings(now: clock.read), throttle: throttle) { client, _ in
+            for _ in 0..<3 {
+                #expect(try await client.post("/dashboard/login", form: "token=guess").status == .unauthorized)
+                clock.advance(by: 1_000)
+            }
+            let throttled = try await client.post("/dashboard/login", form: "token=\(Self.token)")
+            #expect(throttled.status == .tooManyRequests)
+            #expect(throttled.headers[.retryAfter] == "57")
+            #expect(throttled.headers[.setCookie] == nil && throttled.text.contains("Too many failed sign-ins"))
+            clock.advance(by: 57_000)
+            let right = try await client.post("/dashboard/login", form: "token=\(Self.token)")
+            #expect(right.status == .seeOther && right.headers[.setCookie] != nil)
+        }
+    }
+
+    @Test("the login throttle counts each client and all clients together, and forgets a client that signed in")
+    func throttleLimits() {
+        let throttle = LoginThrottle(perClient: 2, global: 3, windowSeconds: 10)
+        throttle.recordFailure(client: "a", nowMs: 0)
+        #expect(throttle.retryAfter(client: "a", nowMs: 0) == nil)
+        throttle.recordFailure(client: "a", nowMs: 1_000)
+        #expect(throttle.retryAfter(client: "a", nowMs: 1_000) == 9)
+        #expect(throttle.retryAfter(client: "b", nowMs: 1_000) == nil)
+        throttle.recordFailure(client: "b", nowMs: 2_000)
+        // Three failures in all: everyone waits for the oldest to leave the window.
+        #expect(throttle.retryAfter(client: "c", nowMs: 2_000) == 8)
+        #expect(throttle.retryAfter(client: "a", nowMs: 9_000) == 1)
+        #expect(throttle.retryAfter(client: "c", nowMs: 10_000) == nil)
+        #expect(throttle.retryAfter(client: "a", nowMs: 10_000) == nil)
+
+        let forgiving = LoginThrottle(perClient: 2, global: 100, windowSeconds: 10)
+        forgiving.recordFailure(client: "a", nowMs: 0)
+        forgiving.recordFailure(client: "a", nowMs: 0)
+        #expect(forgiving.retryAfter(client: "a", nowMs: 0) == 10)
+        forgiving.recordSuccess(client: "a")
+        #expect(forgiving.retryAfter(client: "a", nowMs: 0) == nil)
     }
 
     // MARK: - Figures
@@ -304,12 +443,6 @@ struct DashboardTests {
 
     // MARK: - Fixtures
 
-    /// HMAC-SHA256(key: token, "tollgate-dashboard-session") in hex, computed here independently.
-    static var expectedCookie: String {
-        HMAC<SHA256>.authenticationCode(for: Data("tollgate-dashboard-session".utf8), using: SymmetricKey(data: Data(token.utf8)))
-            .map { String(format: "%02x", $0) }.joined()
-    }
-
     static func event(
         id: String, customer: String, ms: Int64, model: String, cost: String, price: String, status: Int = 200, note: String? = nil
     ) -> UsageEvent {
@@ -345,20 +478,42 @@ struct DashboardTests {
 
 /// Runs `test` with a client of the admin router (API and dashboard) over a meter holding ``DashboardTests/fixture(_:)``,
 /// the dashboard's clock at ``DashboardTests/now``.
-private func withDashboard(_ test: @escaping @Sendable (DashboardClient, MeterStore) async throws -> Void) async throws {
+private func withDashboard(
+    sessions: DashboardSessionSettings = DashboardSessionSettings(now: { DashboardTests.now }), throttle: LoginThrottle = LoginThrottle(),
+    _ test: @escaping @Sendable (DashboardClient, MeterStore) async throws -> Void
+) async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-dashboard-tests-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: directory) }
     let meter = try MeterStore(path: directory.appendingPathComponent("meter.db").path)
     try await DashboardTests.fixture(meter)
+    try await withRouter(meter: meter, sessions: sessions, throttle: throttle) { client in try await test(client, meter) }
+}
+
+/// Runs `test` with a client of an admin router (API and dashboard) over `meter`.
+private func withRouter(
+    meter: MeterStore, sessions: DashboardSessionSettings = DashboardSessionSettings(now: { DashboardTests.now }),
+    throttle: LoginThrottle = LoginThrottle(), _ test: @escaping @Sendable (DashboardClient) async throws -> Void
+) async throws {
     let logger = Logger(label: "dashboard-tests")
-    let api = AdminAPI(meter: meter, token: DashboardTests.token, currency: "USD", creditUnit: nil, logger: logger)
+    let api = AdminAPI(meter: meter, token: DashboardTests.token, currency: "USD", creditUnit: nil, logger: logger, sessions: sessions)
     let router = api.makeRouter()
     let rules = PricingRules()
-    Dashboard(meter: meter, token: DashboardTests.token, currency: "USD", logger: logger, rules: { rules }, now: { DashboardTests.now })
-        .addRoutes(to: router)
+    Dashboard(
+        meter: meter, token: DashboardTests.token, currency: "USD", logger: logger, rules: { rules }, sessions: sessions, throttle: throttle,
+        now: { DashboardTests.now }
+    )
+    .addRoutes(to: router)
     try await Application(responder: router.buildResponder()).test(.router) { client in
-        try await test(DashboardClient(client: client), meter)
+        try await test(DashboardClient(client: client))
     }
+}
+
+/// A clock a test moves forward.
+private final class TestClock: Sendable {
+    private let ms: Mutex<Int64>
+    init(_ ms: Int64) { self.ms = Mutex(ms) }
+    var read: @Sendable () -> Int64 { { self.ms.withLock { $0 } } }
+    func advance(by delta: Int64) { ms.withLock { $0 += delta } }
 }
 
 /// Sends dashboard requests, with the bearer token unless told otherwise.
@@ -372,8 +527,16 @@ private struct DashboardClient: Sendable {
         return Page(status: response.status, headers: response.headers, text: String(buffer: response.body))
     }
 
-    func post(_ uri: String, form: String, token: String? = nil) async throws -> Page {
-        var fields: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+    /// Signs in with the admin token; the `Cookie` header value of the new session.
+    func signIn() async throws -> String {
+        let response = try await post("/dashboard/login", form: "token=\(DashboardTests.token)")
+        let setCookie = try #require(response.headers[.setCookie])
+        return String(try #require(setCookie.split(separator: ";").first))
+    }
+
+    func post(_ uri: String, form: String, token: String? = nil, headers: HTTPFields = [:]) async throws -> Page {
+        var fields = headers
+        fields[.contentType] = "application/x-www-form-urlencoded"
         if let token { fields[.authorization] = "Bearer \(token)" }
         let response = try await client.executeRequest(uri: uri, method: .post, headers: fields, body: ByteBuffer(string: form))
         return Page(status: response.status, headers: response.headers, text: String(buffer: response.body))

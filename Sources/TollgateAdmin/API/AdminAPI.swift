@@ -36,11 +36,15 @@ public struct AdminAPI: Sendable {
 
     /// Creates the API over a meter. `token` is what `Authorization: Bearer …` must carry on every route but
     /// `GET /admin/healthz`; `currency` is the grants' currency (`pricing.currency`); `creditUnit`, when
-    /// configured, lets grants be given as a number of credits worth `value` each.
-    public init(meter: MeterStore, token: String, currency: String, creditUnit: (name: String, value: Money)?, logger: Logger) {
+    /// configured, lets grants be given as a number of credits worth `value` each; `sessions` are the dashboard's
+    /// session settings (the same as the ``Dashboard``'s).
+    public init(
+        meter: MeterStore, token: String, currency: String, creditUnit: (name: String, value: Money)?, logger: Logger,
+        sessions: DashboardSessionSettings = DashboardSessionSettings()
+    ) {
         self.meter = meter
         self.tokenDigest = Array(SHA256.hash(data: Data(token.utf8)))
-        self.dashboardSession = DashboardSession(token: token)
+        self.dashboardSession = DashboardSession(token: token, meter: meter, settings: sessions)
         self.currency = currency
         self.creditUnit = creditUnit
         self.logger = logger
@@ -51,8 +55,8 @@ public struct AdminAPI: Sendable {
     ///
     /// Routes another feature adds to it afterwards (the dashboard) get the same error shape and token check; then
     /// call `buildResponder()` on it.
-    public func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    public func makeRouter() -> Router<AdminRequestContext> {
+        let router = Router(context: AdminRequestContext.self)
         router.add(middleware: AdminErrorMiddleware(logger: logger))
         router.add(
             middleware: AdminTokenMiddleware(
@@ -74,7 +78,7 @@ public struct AdminAPI: Sendable {
     }
 
     /// The responder for the admin listener, to pass to `Application(responder:configuration:…)`.
-    public func responder() -> RouterResponder<BasicRequestContext> {
+    public func responder() -> RouterResponder<AdminRequestContext> {
         makeRouter().buildResponder()
     }
 }
@@ -173,7 +177,7 @@ extension CreditAccountOwner {
 
 extension AdminAPI {
     /// Reads the route's query parameters and body (refusing any it does not take) and runs its handler.
-    func respond(to route: AdminRoute, request: Request, context: BasicRequestContext) async throws -> Response {
+    func respond(to route: AdminRoute, request: Request, context: AdminRequestContext) async throws -> Response {
         let id = context.parameters.get("id").map(PercentDecoding.decoded) ?? ""
         let query = try QueryParameters(request, allowed: route.queryParameters)
         let body = route.bodyFields.isEmpty ? RequestFields() : try await RequestFields(request, allowed: route.bodyFields)
@@ -679,7 +683,7 @@ struct AdminError: Error, Sendable {
 
 /// Answers every error of the admin listener in the admin shape, and logs the unexpected ones.
 struct AdminErrorMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = AdminRequestContext
     let logger: Logger
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -698,18 +702,19 @@ struct AdminErrorMiddleware: RouterMiddleware {
 /// Lets a request through only with `Authorization: Bearer <admin token>`, compared in constant time (as SHA-256
 /// digests, so that neither the content nor the length of the token leaks through timing); `openPaths` need none.
 ///
-/// Dashboard pages (under `/dashboard`) also pass with the session cookie the login form sets; a browser with
-/// neither the cookie nor an `Authorization` header is sent to the login form (303) rather than answered 401. The
-/// login form and logout need nothing.
+/// Dashboard pages (under `/dashboard`) also pass with a valid session cookie (signed, not expired, not revoked: see
+/// ``DashboardSession``); a browser with neither such a cookie nor an `Authorization` header is sent to the login
+/// form (303) rather than answered 401. The login form and logout need nothing.
 struct AdminTokenMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = AdminRequestContext
     let tokenDigest: [UInt8]
     let openPaths: Set<String>
     var dashboard: DashboardSession? = nil
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if let dashboard, DashboardSession.covers(request.uri.path) {
-            if DashboardSession.isOpen(request.uri.path) || dashboard.accepts(request) { return try await next(request, context) }
+            if DashboardSession.isOpen(request.uri.path) { return try await next(request, context) }
+            if await dashboard.session(of: request) != nil { return try await next(request, context) }
             if request.headers[.authorization] == nil { return DashboardSession.loginRedirect(for: request) }
         }
         if !openPaths.contains(request.uri.path) {

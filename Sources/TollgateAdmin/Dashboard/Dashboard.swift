@@ -16,7 +16,8 @@ import TollgateStore
 /// `data-value`. docs/DASHBOARD.md describes the pages.
 ///
 /// The admin token protects it like the API (``AdminTokenMiddleware``): as a bearer header, or through the login
-/// form, which sets a session cookie (``DashboardSession``).
+/// form, which sets a signed session cookie with an expiry that logout revokes (``DashboardSession``); failed logins
+/// are throttled (``LoginThrottle``).
 ///
 /// ```swift
 /// let router = api.makeRouter()
@@ -26,6 +27,7 @@ import TollgateStore
 public struct Dashboard: Sendable {
     let meter: MeterStore
     let session: DashboardSession
+    let throttle: LoginThrottle
     let currency: String
     let logger: Logger
     /// The current time (milliseconds since 1970); a test passes a fixed one.
@@ -41,14 +43,24 @@ public struct Dashboard: Sendable {
     static let maxTableRows = 200
 
     /// A dashboard over `meter`. `token` is the admin token (the login form checks it; the session cookie derives
-    /// from it), `currency` the pricing currency (`pricing.currency`): the one the chart and the caps are in.
+    /// from it), `currency` the pricing currency (`pricing.currency`): the one the chart and the caps are in;
+    /// `sessions` are the session settings (the same as the ``AdminAPI``'s), `throttle` counts failed logins.
     public init(
         meter: MeterStore, token: String, currency: String, logger: Logger, rules: (@Sendable () -> PricingRules)? = nil,
-        now: @escaping @Sendable () -> Int64 = Timestamps.nowMs
+        sessions: DashboardSessionSettings = DashboardSessionSettings(), now: @escaping @Sendable () -> Int64 = Timestamps.nowMs
+    ) {
+        self.init(
+            meter: meter, token: token, currency: currency, logger: logger, rules: rules, sessions: sessions, throttle: LoginThrottle(), now: now)
+    }
+
+    init(
+        meter: MeterStore, token: String, currency: String, logger: Logger, rules: (@Sendable () -> PricingRules)?,
+        sessions: DashboardSessionSettings, throttle: LoginThrottle, now: @escaping @Sendable () -> Int64
     ) {
         self.rules = rules
         self.meter = meter
-        self.session = DashboardSession(token: token)
+        self.session = DashboardSession(token: token, meter: meter, settings: sessions)
+        self.throttle = throttle
         self.currency = currency
         self.logger = logger
         self.now = now
@@ -56,19 +68,21 @@ public struct Dashboard: Sendable {
 
     /// Adds the dashboard's routes to the admin router (made by ``AdminAPI/makeRouter()``, whose token middleware
     /// also guards these).
-    public func addRoutes(to router: Router<BasicRequestContext>) {
+    public func addRoutes(to router: Router<AdminRequestContext>) {
         router.get(RouterPath(DashboardSession.root)) { request, _ -> Response in
             await page { try await overview(request) }
         }
         router.get(RouterPath(DashboardSession.loginPath)) { request, _ -> Response in
-            if session.accepts(request) { return DashboardSession.redirect(to: returnPath(request.uri.queryParameters["next"].map(String.init))) }
+            if await session.session(of: request) != nil {
+                return DashboardSession.redirect(to: returnPath(request.uri.queryParameters["next"].map(String.init)))
+            }
             return DashboardPages.response(DashboardPages.login(error: nil, next: request.uri.queryParameters["next"].map(String.init)))
         }
-        router.post(RouterPath(DashboardSession.loginPath)) { request, _ -> Response in
-            try await login(request)
+        router.post(RouterPath(DashboardSession.loginPath)) { request, context -> Response in
+            try await login(request, peer: context.peerAddress)
         }
-        router.post(RouterPath(DashboardSession.logoutPath)) { _, _ -> Response in
-            DashboardSession.redirect(to: DashboardSession.loginPath, cookie: DashboardSession.signOutCookie)
+        router.post(RouterPath(DashboardSession.logoutPath)) { request, context -> Response in
+            await logout(request, peer: context.peerAddress)
         }
         router.get(RouterPath(DashboardSession.root + "/customers/{id}")) { request, context -> Response in
             let id = context.parameters.get("id").map(PercentDecoding.decoded) ?? ""
@@ -142,18 +156,51 @@ public struct Dashboard: Sendable {
         next.flatMap(DashboardSession.safeReturnPath) ?? DashboardSession.root
     }
 
-    /// `POST /dashboard/login` with `token=…` (form-encoded): the right token sets the session cookie and goes back
-    /// to the page asked for; a wrong one shows the form again with 401.
-    func login(_ request: Request) async throws -> Response {
+    /// `POST /dashboard/login` with `token=…` (form-encoded): the right token starts a session (sets its cookie) and
+    /// goes back to the page asked for; a wrong one shows the form again with 401. A client past the failed-login
+    /// limit gets 429 with `Retry-After`, the token not even compared.
+    func login(_ request: Request, peer: String?) async throws -> Response {
+        let client = session.clientAddress(request, peer: peer)
         let body = try await request.body.collect(upTo: Self.maxFormBytes)
         let form = FormFields(String(decoding: body.readableBytesView, as: UTF8.self))
         let next = form["next"]
+        if let wait = throttle.retryAfter(client: client, nowMs: session.settings.now()) {
+            logger.warning("dashboard: login throttled after repeated failures", metadata: ["client": "\(client)"])
+            var response = DashboardPages.response(
+                DashboardPages.login(error: "Too many failed sign-ins. Try again in \(wait) s.", next: next), status: .tooManyRequests)
+            response.headers[.retryAfter] = String(wait)
+            return response
+        }
         guard let token = form["token"], session.accepts(token: token) else {
-            logger.notice("dashboard: a login with a wrong admin token was refused")
+            throttle.recordFailure(client: client, nowMs: session.settings.now())
+            logger.notice("dashboard: a login with a wrong admin token was refused", metadata: ["client": "\(client)"])
             return DashboardPages.response(
                 DashboardPages.login(error: "That is not the admin token.", next: next), status: .unauthorized)
         }
-        return DashboardSession.redirect(to: returnPath(next), cookie: session.signInCookie)
+        throttle.recordSuccess(client: client)
+        let (value, _) = session.issue()
+        return DashboardSession.redirect(to: returnPath(next), cookie: session.signInCookie(value, secure: session.isSecure(request, peer: peer)))
+    }
+
+    /// `POST /dashboard/logout`: revokes the request's session (when it carries a valid one) and clears the cookie.
+    func logout(_ request: Request, peer: String?) async -> Response {
+        let cookie = DashboardSession.signOutCookie(secure: session.isSecure(request, peer: peer))
+        if let value = request.cookies[DashboardSession.cookieName]?.value, let claims = session.claims(value) {
+            do {
+                try await session.revoke(claims)
+            } catch {
+                logger.error("dashboard: a session could not be revoked", metadata: ["error": "\(error)"])
+                var response = DashboardPages.response(
+                    DashboardPages.error(
+                        DashboardError(
+                            status: .serviceUnavailable, message: "The session could not be revoked (the meter cannot be written): \(error)"),
+                        nowMs: now()),
+                    status: .serviceUnavailable)
+                response.headers[.setCookie] = cookie
+                return response
+            }
+        }
+        return DashboardSession.redirect(to: DashboardSession.loginPath, cookie: cookie)
     }
 }
 

@@ -130,8 +130,8 @@ enum DashboardPages {
             <label for="token">Admin token</label>
             <input id="token" name="token" type="password" autocomplete="current-password" required autofocus>\(nextField)
             <button type="submit">Sign in</button>
-            <p class="note">The token is the admin listener's (<code>admin.token</code>). The browser keeps a session cookie derived from it, \
-            never the token itself.</p>
+            <p class="note">The token is the admin listener's (<code>admin.token</code>). The browser keeps a signed session cookie, never \
+            the token itself; it expires, and Log out revokes it.</p>
             </form>
             """
         return layout(title: "Sign in", content: content, nowMs: nil, signedIn: false, refresh: false)

@@ -2,8 +2,8 @@ import Foundation
 import TollgateCore
 import TollgateStore
 
-/// A customer statement as CSV (RFC 4180 quoting, `\n` line ends, a header row): its lines, or the events behind
-/// them.
+/// A customer statement as CSV (cells written by ``CSV``: RFC 4180 quoting, formulas neutralised; `\n` line ends, a
+/// header row): its lines, or the events behind them.
 public enum StatementCSV {
     /// The columns of ``lines(_:)``.
     public static let lineColumns = [
@@ -28,7 +28,7 @@ public enum StatementCSV {
         let start = Timestamps.iso8601(statement.startMs)
         let end = Timestamps.iso8601(statement.endMs)
         func row(_ values: [String: String]) {
-            out += lineColumns.map { EventFields.csvCell(values[$0] ?? "") }.joined(separator: ",") + "\n"
+            out += lineColumns.map { CSV.cell(values[$0] ?? "") }.joined(separator: ",") + "\n"
         }
         let common = ["customer": statement.customer, "period_start": start, "period_end": end]
         for line in statement.lines {
@@ -113,7 +113,7 @@ public enum StatementCSV {
                     line.rated.kind == .usage ? event.usageAmount.description : "", event.priceCurrency, event.idempotencyKey ?? "",
                     event.requestID ?? "",
                 ]
-                out += cells.map(EventFields.csvCell).joined(separator: ",") + "\n"
+                out += cells.map(CSV.cell).joined(separator: ",") + "\n"
             }
         }
         return out

@@ -166,7 +166,7 @@ public enum ConfigLoader {
     }
 
     private static func parseAdmin(_ value: YAMLValue, into admin: inout AdminSettings) throws(ConfigError) {
-        for (key, member) in try value.mapping(allowed: ["listen", "token", "token_env"]) {
+        for (key, member) in try value.mapping(allowed: ["listen", "token", "token_env", "session_ttl_s", "secure_cookies", "trusted_proxies"]) {
             switch key {
             case "listen":
                 let text = try member.string()
@@ -174,6 +174,12 @@ public enum ConfigLoader {
                 admin.listen = address
             case "token": admin.token = try member.string()
             case "token_env": admin.tokenEnv = try member.string()
+            case "session_ttl_s":
+                let seconds = try member.seconds()
+                guard seconds >= 1, seconds <= 30 * 86400 else { throw member.error("session_ttl_s is between 1 and 2592000 (30 days)") }
+                admin.sessionTTLSeconds = seconds
+            case "secure_cookies": admin.secureCookies = try member.bool()
+            case "trusted_proxies": admin.trustedProxies = try member.sequence().map { (item) throws(ConfigError) in try item.string() }
             default: break
             }
         }
@@ -294,8 +300,12 @@ public enum ConfigLoader {
 
     /// Combines a parsed config with provider definitions (by name) and the environment into the final config.
     ///
-    /// With no `providers:` in the config, every definition is active. An entry reuses the definition of its own
-    /// name, or the one named by `use:`; an entry with neither is an OpenAI-compatible server.
+    /// With `providers:` in the config, exactly the providers listed are active. Without it, a bundled definition is
+    /// active when its credentials are set (its `api_key_env` variable, or AWS credentials for SigV4); one that needs
+    /// no authentication (`auth: none`: Ollama, vLLM, a local server) is never active unless listed. The others are
+    /// kept in ``TollgateConfig/inactiveProviders``, and ``TollgateConfig/activation`` says why each is in its state.
+    /// An entry reuses the definition of its own name, or the one named by `use:`; an entry with neither is an
+    /// OpenAI-compatible server.
     public static func resolve(
         _ document: Document, definitions: [String: ProviderSpec], priceBooks: [String: PriceBook] = [:], environment: [String: String]
     ) throws(ConfigError) -> TollgateConfig {
@@ -303,45 +313,25 @@ public enum ConfigLoader {
         config.pricing.priceBooks = priceBooks
         try resolveSecrets(&config, document: document, environment: environment)
         try checkPricing(config.pricing, document: document)
+        let listed = !document.providerEntries.isEmpty
         let entries =
-            document.providerEntries.isEmpty
-            ? definitions.keys.sorted().map { (name: $0, spec: ProviderSpec(file: definitions[$0]!.file, line: definitions[$0]!.line)) }
-            : document.providerEntries
+            listed
+            ? document.providerEntries
+            : definitions.keys.sorted().map { (name: $0, spec: ProviderSpec(file: definitions[$0]!.file, line: definitions[$0]!.line)) }
         for (name, entry) in entries {
-            var spec = entry
-            if let base = entry.use ?? (definitions[name] != nil ? name : nil) {
-                guard let definition = resolvedDefinition(base, in: definitions) else {
-                    throw ConfigError(
-                        file: entry.file, line: entry.line,
-                        message:
-                            "providers.\(name): no provider definition named '\(base)' (known: \(definitions.keys.sorted().joined(separator: ", ")))")
-                }
-                spec = definition.overridden(by: entry)
+            let provider = try resolveProvider(name, entry: entry, definitions: definitions, config: config, environment: environment)
+            let activation = listed ? .listed : bundledActivation(of: provider)
+            config.activation[name] = activation
+            if activation.isActive {
+                config.providers[name] = provider
+            } else {
+                config.inactiveProviders[name] = provider
             }
-            guard let baseURL = spec.baseURL else {
-                throw ConfigError(
-                    file: entry.file, line: entry.line,
-                    message: "providers.\(name): base_url is required (the provider has no definition in providers/ to take it from)")
-            }
-            // Keys read from files and secrets often end in a newline: trim, and refuse anything else that would
-            // make an invalid header (an HTTP client would then quote the whole key in its error).
-            let apiKey = (spec.apiKey ?? spec.apiKeyEnv.flatMap { environment[$0] })?.trimmingCharacters(in: .whitespacesAndNewlines)
-            if let apiKey, apiKey.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
-                throw ConfigError(
-                    file: entry.file, line: entry.line, message: "providers.\(name): the API key contains control characters")
-            }
-            let family = spec.wireFormat ?? WireFamilies.default
-            config.providers[name] = Provider(
-                name: name, baseURL: baseURL, auth: spec.auth ?? .bearer, apiKey: apiKey?.isEmpty == true ? nil : apiKey, apiKeyEnv: spec.apiKeyEnv,
-                acceptsStreamUsageOption: spec.streamOptions ?? true, routes: spec.routes ?? family.defaultRoutes,
-                prices: spec.catalog(currency: config.pricing.currency), family: family,
-                nativePaths: (spec.nativePaths ?? []).map(PathPattern.init), streamUsageSinceAPIVersion: spec.streamOptionsSinceAPIVersion,
-                deployments: spec.deployments ?? [:], aws: try awsCredentials(spec, name: name, environment: environment),
-                allowedPassThrough: spec.passThrough ?? []
-            )
         }
         for book in config.pricing.priceBooks.values.sorted(by: { $0.name < $1.name }) where book.versions.contains(where: { $0.markup != nil }) {
-            if let provider = config.providers.values.sorted(by: { $0.name < $1.name }).first(where: { $0.prices.currency != book.currency }) {
+            // Inactive providers too: their catalogs price events as well (``TollgateConfig/pricingRules``).
+            let all = config.providers.values.sorted(by: { $0.name < $1.name }) + config.inactiveProviders.values.sorted(by: { $0.name < $1.name })
+            if let provider = all.first(where: { $0.prices.currency != book.currency }) {
                 throw ConfigError(
                     file: document.file, line: document.pricingLines["default_price_book"],
                     message:
@@ -349,12 +339,65 @@ public enum ConfigLoader {
                 )
             }
         }
-        for (model, alias) in config.modelAliases where config.providers[alias.provider] == nil {
+        // An alias may name an inactive bundled provider: its requests are refused until the provider is activated.
+        for (model, alias) in config.modelAliases where config.providers[alias.provider] == nil && config.inactiveProviders[alias.provider] == nil {
             throw ConfigError(
                 file: document.file, line: document.aliasLines[model],
                 message: "models.\(model): unknown provider '\(alias.provider)' (known: \(config.providers.keys.sorted().joined(separator: ", ")))")
         }
         return config
+    }
+
+    /// One provider entry on top of its definition, with its key from the environment.
+    static func resolveProvider(
+        _ name: String, entry: ProviderSpec, definitions: [String: ProviderSpec], config: TollgateConfig, environment: [String: String]
+    ) throws(ConfigError) -> Provider {
+        var spec = entry
+        if let base = entry.use ?? (definitions[name] != nil ? name : nil) {
+            guard let definition = resolvedDefinition(base, in: definitions) else {
+                throw ConfigError(
+                    file: entry.file, line: entry.line,
+                    message: "providers.\(name): no provider definition named '\(base)' (known: \(definitions.keys.sorted().joined(separator: ", ")))"
+                )
+            }
+            spec = definition.overridden(by: entry)
+        }
+        guard let baseURL = spec.baseURL else {
+            throw ConfigError(
+                file: entry.file, line: entry.line,
+                message: "providers.\(name): base_url is required (the provider has no definition in providers/ to take it from)")
+        }
+        // Keys read from files and secrets often end in a newline: trim, and refuse anything else that would
+        // make an invalid header (an HTTP client would then quote the whole key in its error).
+        let apiKey = (spec.apiKey ?? spec.apiKeyEnv.flatMap { environment[$0] })?.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let apiKey, apiKey.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            throw ConfigError(file: entry.file, line: entry.line, message: "providers.\(name): the API key contains control characters")
+        }
+        let family = spec.wireFormat ?? WireFamilies.default
+        return Provider(
+            name: name, baseURL: baseURL, auth: spec.auth ?? .bearer, apiKey: apiKey?.isEmpty == true ? nil : apiKey, apiKeyEnv: spec.apiKeyEnv,
+            acceptsStreamUsageOption: spec.streamOptions ?? true, routes: spec.routes ?? family.defaultRoutes,
+            prices: spec.catalog(currency: config.pricing.currency), family: family,
+            nativePaths: (spec.nativePaths ?? []).map(PathPattern.init), streamUsageSinceAPIVersion: spec.streamOptionsSinceAPIVersion,
+            deployments: spec.deployments ?? [:], aws: try awsCredentials(spec, name: name, environment: environment),
+            allowedPassThrough: spec.passThrough ?? []
+        )
+    }
+
+    /// Whether a bundled definition is active in a config that lists no providers: when its credentials are set,
+    /// never when it needs none.
+    static func bundledActivation(of provider: Provider) -> ProviderActivation {
+        let variable = provider.apiKeyEnv ?? "api_key"
+        switch provider.auth {
+        case .none: return .unauthenticated
+        case .sigv4:
+            if let aws = provider.aws { return .credentials("AWS credentials set (SigV4 in \(aws.region))") }
+            if provider.apiKey != nil { return .credentials(provider.apiKeyEnv.map { "\($0) set" } ?? "key in its definition") }
+            return .missingCredentials("AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (or \(variable))")
+        default:
+            if provider.apiKey != nil { return .credentials(provider.apiKeyEnv.map { "\($0) set" } ?? "key in its definition") }
+            return .missingCredentials(variable)
+        }
     }
 
     /// The admin token and the alert signing secret, from the environment when the config names a variable; an admin

@@ -7,8 +7,16 @@ public struct TollgateConfig: Sendable {
     public var listen: ListenAddress = ListenAddress(host: "127.0.0.1", port: 8787)
     /// The meter database.
     public var meter = MeterSettings()
-    /// Upstreams by name.
+    /// The active upstreams by name: the ones requests are forwarded to.
     public var providers: [String: Provider] = [:]
+    /// Bundled provider definitions left inactive (a config without `providers:` activates a definition only when
+    /// its credentials are set, and one that needs no authentication only when listed): requests for them get a
+    /// 404 naming how to activate them, and their catalogs still price events (a CLI run without the provider keys
+    /// rates the same as the server).
+    public var inactiveProviders: [String: Provider] = [:]
+    /// Why each provider, active or not, is in the state it is (``ProviderActivation``), for the startup log line
+    /// and `tollgate check`.
+    public var activation: [String: ProviderActivation] = [:]
     /// The provider that `/v1/...` paths go to.
     public var defaultProvider = "openai"
     /// Model names that route `/v1/...` requests to another provider (and optionally another model name).
@@ -38,9 +46,68 @@ public struct TollgateConfig: Sendable {
     /// Everything that prices events, as one value.
     public var pricingRules: PricingRules {
         PricingRules(
-            catalogs: providers.mapValues(\.prices), priceBooks: pricing.priceBooks, defaultPriceBook: pricing.defaultPriceBook,
+            catalogs: inactiveProviders.merging(providers) { $1 }.mapValues(\.prices), priceBooks: pricing.priceBooks,
+            defaultPriceBook: pricing.defaultPriceBook,
             markup: pricing.markup, currency: pricing.currency, customers: pricing.customers,
             fallback: { if case .fallback(let price) = pricing.unpricedModels { return price } else { return nil } }())
+    }
+}
+
+extension TollgateConfig {
+    /// The startup line saying which providers are active and why the others are not: `providers active: openai
+    /// (OPENAI_API_KEY set); inactive: anthropic (ANTHROPIC_API_KEY unset), ollama (no authentication: …)`.
+    public var activationSummary: String {
+        func list(_ names: [String]) -> String {
+            names.map { "\($0) (\(activation[$0]?.description ?? "listed in the config"))" }.joined(separator: ", ")
+        }
+        var line = "providers active: " + (providers.isEmpty ? "none" : list(providers.keys.sorted()))
+        if !inactiveProviders.isEmpty { line += "; inactive: " + list(inactiveProviders.keys.sorted()) }
+        if providers.isEmpty {
+            line += " — every proxied request is refused until a provider's key is set (OPENAI_API_KEY …) or a config lists providers"
+        }
+        return line
+    }
+}
+
+/// Why a provider is active, or why it is not.
+public enum ProviderActivation: Sendable, Equatable, CustomStringConvertible {
+    /// Listed under `providers:` in the config.
+    case listed
+    /// A bundled definition whose credentials are set (where they come from: `OPENAI_API_KEY set`).
+    case credentials(String)
+    /// A bundled definition whose credentials are not set: inactive until they are (what to set).
+    case missingCredentials(String)
+    /// A bundled definition that needs no authentication (a local server such as Ollama or vLLM): inactive unless
+    /// the config lists it.
+    case unauthenticated
+
+    /// Whether the provider is active.
+    public var isActive: Bool {
+        switch self {
+        case .listed, .credentials: true
+        case .missingCredentials, .unauthenticated: false
+        }
+    }
+
+    /// Why, in a few words (`OPENAI_API_KEY set`, `listed in the config`, `ANTHROPIC_API_KEY unset` …).
+    public var description: String {
+        switch self {
+        case .listed: "listed in the config"
+        case .credentials(let source): source
+        case .missingCredentials(let missing): "\(missing) unset"
+        case .unauthenticated: "no authentication: used only when listed under providers:"
+        }
+    }
+
+    /// How to activate an inactive provider, for the error a request for it gets.
+    public func hint(for name: String) -> String {
+        switch self {
+        case .listed, .credentials: return ""
+        case .missingCredentials(let missing):
+            return "set \(missing) in Tollgate's environment, or list it under providers: in the config"
+        case .unauthenticated:
+            return "it needs no credentials (a local server), so Tollgate forwards to it only when the config lists it under providers: (\(name): {})"
+        }
     }
 }
 
@@ -110,6 +177,12 @@ public struct ModelAlias: Sendable, Equatable {
     public var provider: String
     /// Model name to send instead, if different.
     public var model: String?
+
+    /// An alias to `provider`, sending `model` instead when given.
+    public init(provider: String, model: String?) {
+        self.provider = provider
+        self.model = model
+    }
 }
 
 /// How customer prices are derived.
@@ -171,6 +244,17 @@ public struct AdminSettings: Sendable, Equatable {
     public var token: String?
     /// The environment variable the token is read from (when `token` is not written in the file).
     public var tokenEnv: String?
+    /// How long a dashboard login lasts (`session_ttl_s`, seconds; 12 hours by default): then the browser is sent
+    /// to the login form again.
+    public var sessionTTLSeconds: Double = 12 * 3600
+    /// Mark the dashboard cookie `Secure` on every response (`secure_cookies`): for a dashboard only ever reached
+    /// over HTTPS (through a TLS-terminating proxy). Off by default; the cookie is `Secure` anyway on a request a
+    /// trusted proxy says came over HTTPS.
+    public var secureCookies = false
+    /// Addresses of reverse proxies in front of the admin listener (`trusted_proxies`): only from these is
+    /// `X-Forwarded-Proto: https` believed (the cookie is then `Secure`) and `X-Forwarded-For` taken as the client
+    /// address (which login throttling counts by).
+    public var trustedProxies: [String] = []
 
     /// No admin listener.
     public init() {}

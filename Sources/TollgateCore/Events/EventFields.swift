@@ -86,9 +86,9 @@ public enum EventFields {
         return line + "}"
     }
 
-    /// One CSV row (RFC 4180 quoting), fields in the order of ``names``.
+    /// One CSV row (``CSV``: RFC 4180 quoting, formulas neutralised), fields in the order of ``names``.
     public static func csvRow(_ event: UsageEvent) -> String {
-        fields(of: event).map { csvCell(plain($0.value)) }.joined(separator: ",")
+        CSV.row(fields(of: event).map { plain($0.value) })
     }
 
     /// A value as plain text (empty for null).
@@ -99,12 +99,6 @@ public enum EventFields {
         case .number(let number): return number.map { String($0) } ?? ""
         case .flag(let flag): return flag ? "true" : "false"
         }
-    }
-
-    /// Quotes a CSV cell when it needs it.
-    public static func csvCell(_ text: String) -> String {
-        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
-        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     /// An event's time as the event fields write it: ISO 8601 UTC, always with milliseconds.

@@ -31,11 +31,15 @@ public struct RouteResolver: Sendable {
 
     /// Providers that claim root paths, in name order (the first claim wins).
     private let nativeProviders: [Provider]
+    /// Inactive providers that claim root paths, in name order: their paths are refused as inactive rather than sent
+    /// to the default provider.
+    private let inactiveNativeProviders: [Provider]
 
     /// Creates a resolver over a config.
     public init(config: TollgateConfig) {
         self.config = config
         self.nativeProviders = config.providers.values.filter { !$0.nativePaths.isEmpty }.sorted { $0.name < $1.name }
+        self.inactiveNativeProviders = config.inactiveProviders.values.filter { !$0.nativePaths.isEmpty }.sorted { $0.name < $1.name }
     }
 
     /// The family whose error shape a path most likely expects when no route matched it: the family of the provider
@@ -43,7 +47,7 @@ public struct RouteResolver: Sendable {
     /// the default provider's.
     public func family(guessedFrom path: String) -> WireFamily {
         let first = path.split(separator: "/", maxSplits: 1).first.map(String.init)
-        if let first, let provider = config.providers[first] { return provider.family }
+        if let first, let provider = config.providers[first] ?? config.inactiveProviders[first] { return provider.family }
         if let family = WireFamilies.claiming(path) { return family }
         return config.providers[config.defaultProvider]?.family ?? WireFamilies.default
     }
@@ -109,10 +113,33 @@ public struct RouteResolver: Sendable {
         if let provider = nativeProviders.first(where: { provider in provider.nativePaths.contains { $0.matches(path) } }) {
             return Target(provider: provider, upstreamPath: path, api: provider.api(forPath: path), viaDefault: false)
         }
+        if inactiveNativeProviders.contains(where: { provider in provider.nativePaths.contains { $0.matches(path) } }) { return nil }
         if first == "v1", let provider = config.providers[config.defaultProvider] {
             return Target(provider: provider, upstreamPath: path, api: provider.api(forPath: path), viaDefault: true)
         }
         return nil
+    }
+
+    /// The inactive provider a path (that ``resolve(path:)`` found no target for) is meant for, with how to activate
+    /// it: the provider its first segment names, else the one claiming it as a native path, else the default
+    /// provider for `/v1/...`.
+    public func inactiveProvider(for path: String) -> (provider: Provider, hint: String)? {
+        let trimmed = path.drop(while: { $0 == "/" })
+        let first = String(trimmed.prefix(while: { $0 != "/" }))
+        let provider =
+            config.inactiveProviders[first]
+            ?? inactiveNativeProviders.first(where: { provider in provider.nativePaths.contains { $0.matches(path) } })
+            ?? (first == "v1" && config.providers[config.defaultProvider] == nil ? config.inactiveProviders[config.defaultProvider] : nil)
+        guard let provider else { return nil }
+        return (provider, config.activation[provider.name]?.hint(for: provider.name) ?? "list it under providers: in the config")
+    }
+
+    /// The inactive provider a model alias sends a `/v1/...` inference to, when it names one.
+    public func inactiveAliasProvider(for target: Target, model: String?) -> (provider: Provider, hint: String)? {
+        guard target.viaDefault, let model, let alias = config.modelAliases[model], config.providers[alias.provider] == nil,
+            let provider = config.inactiveProviders[alias.provider]
+        else { return nil }
+        return (provider, config.activation[provider.name]?.hint(for: provider.name) ?? "list it under providers: in the config")
     }
 
     /// The target after applying a model alias, and the model to send upstream; the same target when none applies.

@@ -27,6 +27,13 @@ struct ErrorResponse: Error {
         ErrorResponse(status: .notFound, message: message, type: "invalid_request_error", code: "unknown_route")
     }
 
+    /// 404 for a provider Tollgate knows but has not activated (no credentials set, or a local server not listed).
+    static func providerInactive(_ name: String, hint: String) -> ErrorResponse {
+        ErrorResponse(
+            status: .notFound, message: "Provider '\(name)' is not active on this Tollgate: \(hint) (docs/PROVIDERS.md).",
+            type: "invalid_request_error", code: "provider_inactive")
+    }
+
     static func methodNotAllowed(_ message: String, allow: String) -> ErrorResponse {
         var error = ErrorResponse(status: .methodNotAllowed, message: message, type: "invalid_request_error", code: "method_not_allowed")
         error.headers[.allow] = allow

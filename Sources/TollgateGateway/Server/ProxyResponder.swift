@@ -54,6 +54,9 @@ public struct ProxyResponder: HTTPResponder {
                     principal: principal, query: request.uri.query, nowMs: Int64(arrival.timeIntervalSince1970 * 1000))
             }
             guard var target = routes.resolve(path: path) else {
+                if let inactive = routes.inactiveProvider(for: path) {
+                    throw ErrorResponse.providerInactive(inactive.provider.name, hint: inactive.hint)
+                }
                 throw ErrorResponse.notFound(
                     "Unknown route \(request.method.rawValue) \(path). OpenAI-compatible paths start with /v1/; "
                         + "a provider's own paths with /PROVIDER/ (configured: \(config.providers.keys.sorted().joined(separator: ", "))).")
@@ -238,6 +241,9 @@ public struct ProxyResponder: HTTPResponder {
                 arrival: arrival, started: started)
             try await recorder.record(context, ResponseOutcome(status: 400, upstreamFailure: "refused: \(error)"))
             throw ErrorResponse.badRequest(error.description, code: error.code).recorded(as: context.id)
+        }
+        if let inactive = routes.inactiveAliasProvider(for: target, model: prepared.model) {
+            throw ErrorResponse.providerInactive(inactive.provider.name, hint: inactive.hint)
         }
         var context = makeContext(
             request, target: target, route: api.rawValue, key: key, prepared: prepared, bytes: bytes.count, arrival: arrival, started: started)

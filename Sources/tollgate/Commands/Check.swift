@@ -28,9 +28,14 @@ struct Check: AsyncParsableCommand {
             } else {
                 key = "NO KEY (\(provider.apiKeyEnv ?? "set api_key"))"
             }
+            let why = config.activation[provider.name].map { $0 == .listed ? "" : ", active: \($0)" } ?? ""
             print(
-                "  provider:  \(provider.name) → \(provider.baseURL) (\(provider.routes.count) routes, \(provider.prices.modelCount) priced models, \(key))"
+                "  provider:  \(provider.name) → \(provider.baseURL) (\(provider.routes.count) routes, \(provider.prices.modelCount) priced models, \(key)\(why))"
             )
+        }
+        for provider in config.inactiveProviders.values.sorted(by: { $0.name < $1.name }) {
+            let why = config.activation[provider.name]?.description ?? "inactive"
+            print("  inactive:  \(provider.name) → \(provider.baseURL) (\(why))")
         }
         for book in config.pricing.priceBooks.values.sorted(by: { $0.name < $1.name }) {
             let versions = book.versions.map { $0.effectiveMs == .min ? "always" : "from \(Timestamps.iso8601($0.effectiveMs))" }

@@ -43,7 +43,7 @@ struct Lines: AsyncParsableCommand {
                             statement.customer, Timestamps.iso8601(startMs), Timestamps.iso8601(endMs), line.kind.rawValue, line.description,
                             line.model ?? "", line.meter ?? "", line.priceBook ?? "", String(line.quantity), line.amount.description,
                             line.amountDue.description, line.currency, line.cost.description, String(line.events), brackets.joined(separator: "; "),
-                        ].map(EventFields.csvCell).joined(separator: ","))
+                        ].map(CSV.cell).joined(separator: ","))
                 }
             }
         default:

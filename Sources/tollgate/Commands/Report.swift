@@ -162,7 +162,7 @@ enum MarginOutput {
                     default: ""
                     }
                 }
-            text += cells.map(EventFields.csvCell).joined(separator: ",") + "\n"
+            text += cells.map(CSV.cell).joined(separator: ",") + "\n"
         }
         for row in report.rows { line(report.query.by.map { row.group[$0] ?? "" }, row) }
         for total in report.totals { line(groupNames.isEmpty ? [] : ["TOTAL"] + Array(repeating: "", count: groupNames.count - 1), total) }

@@ -19,6 +19,7 @@ struct Serve: AsyncParsableCommand {
             config.listen = address
         }
         let logger = makeLogger(level: config.logLevel)
+        logger.notice("\(config.activationSummary)")
         let keyless = config.providers.values.sorted(by: { $0.name < $1.name }).filter { !$0.hasCredentials }
         if !keyless.isEmpty {
             let names = keyless.map { provider -> String in
@@ -30,7 +31,7 @@ struct Serve: AsyncParsableCommand {
         let server = TollgateServer(config: config, configPath: options.config, logger: logger)
         let summary =
             "meter \(config.meter.path) (\(config.meter.durability == .strict ? "strict" : "relaxed")), providers: "
-            + config.providers.keys.sorted().joined(separator: ", ")
+            + (config.providers.isEmpty ? "none active" : config.providers.keys.sorted().joined(separator: ", "))
         let host = config.listen.host
         try await server.run { port in
             logger.notice("tollgate listening on http://\(host):\(port) — \(summary)")

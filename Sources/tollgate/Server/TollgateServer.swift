@@ -74,9 +74,11 @@ extension TollgateServer {
     func adminApplication(meter: MeterStore, pricing: PricingState) -> (any Service)? {
         guard let address = config.admin.listen, let token = config.admin.token else { return nil }
         let unit = config.credits.unitName.flatMap { name in config.credits.unitValue.map { (name: name, value: $0) } }
-        let api = AdminAPI(meter: meter, token: token, currency: config.pricing.currency, creditUnit: unit, logger: logger)
+        let sessions = DashboardSessionSettings(config.admin)
+        let api = AdminAPI(meter: meter, token: token, currency: config.pricing.currency, creditUnit: unit, logger: logger, sessions: sessions)
         let router = api.makeRouter()
-        Dashboard(meter: meter, token: token, currency: config.pricing.currency, logger: logger, rules: { pricing.rules }).addRoutes(to: router)
+        Dashboard(meter: meter, token: token, currency: config.pricing.currency, logger: logger, rules: { pricing.rules }, sessions: sessions)
+            .addRoutes(to: router)
         return Application(
             responder: router.buildResponder(), configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
             onServerRunning: { [logger] channel in logger.notice("admin API listening on http://\(address.host):\(channel.localAddress?.port ?? 0)")

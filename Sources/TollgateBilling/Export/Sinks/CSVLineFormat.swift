@@ -2,7 +2,8 @@ import TollgateCore
 import TollgateStore
 
 /// The `csv` file sink's rows: one rated line per row, under a header, RFC 4180 quoting (a cell with a comma, quote or
-/// line break is quoted, quotes doubled), rows ending in `\n`.
+/// line break is quoted, quotes doubled) and formulas neutralised (``CSV``: a text cell starting with `=`, `+`, `-`,
+/// `@`, tab or CR gets a `'` in front; numbers stay as they are), rows ending in `\n`.
 ///
 /// Columns: `key` (the idempotency key), `customer` (Tollgate's id), `external_customer_id` (the customer's id in the
 /// sink's id system, empty when none), `period` (the charge period, `2026-11`), `period_start`/`period_end` (the
@@ -32,7 +33,7 @@ struct CSVLineFormat: FileLineFormat {
             FileCells.bracketsArray(line.bracketsJSON), String(line.eventIDs.count), line.eventIDs.joined(separator: " "),
             FileCells.time(line.usageMs),
         ]
-        return cells.map(EventFields.csvCell).joined(separator: ",") + "\n"
+        return cells.map(CSV.cell).joined(separator: ",") + "\n"
     }
 
     func keys(in bytes: [UInt8]) throws(FileFormatError) -> Set<String> {

@@ -3,7 +3,7 @@ import TollgateCore
 import TollgateStore
 
 /// The `focus` file sink's rows: a FOCUS 1.x-style cost and usage CSV (FinOps Open Cost and Usage Specification), one
-/// rated line per row, RFC 4180 quoting, rows ending in `\n`.
+/// rated line per row, cells written by ``CSV`` (RFC 4180 quoting, formulas neutralised), rows ending in `\n`.
 ///
 /// - Costs: `BilledCost`, `EffectiveCost`, `ListCost` and `ContractedCost` are all the line's exact amount. Tollgate
 ///   rates each customer at the price that customer pays (its price book or plan), so there is no separate list or
@@ -53,7 +53,7 @@ struct FOCUSFormat: FileLineFormat {
             "AI and Machine Learning", line.model, line.customer, "Tollgate", "Tollgate", line.key, line.meter, String(line.version),
             String(line.eventIDs.count), outbound.externalCustomerID, line.amountDue.description,
         ]
-        return cells.map { EventFields.csvCell($0 ?? "") }.joined(separator: ",") + "\n"
+        return cells.map { CSV.cell($0 ?? "") }.joined(separator: ",") + "\n"
     }
 
     func keys(in bytes: [UInt8]) throws(FileFormatError) -> Set<String> {
