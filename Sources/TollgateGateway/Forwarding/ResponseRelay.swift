@@ -28,6 +28,8 @@ struct ResponseRelay: Sendable {
     let logger: Logger
     /// Who owns the object the inference creates (a stored response), recorded once the response ends.
     var objectOwnership: ObjectOwnership? = nil
+    /// The request's place under the concurrency limits, held until the relay (a drain included) is over.
+    var slot = ConcurrencyLimiter.current
 
     /// Relays the body to `writer` and records the event; throws when the client's response must end abruptly (its
     /// event could not be committed, or the provider broke the response off).

@@ -87,7 +87,7 @@ extension ProxyResponder {
         var outcome = ResponseOutcome(status: answer.status, upstreamStarted: upstreamStarted)
         outcome.upstreamEnded = .now
         try await recorder.record(context, outcome)
-        var headers = HeaderPolicy.client(from: answer.headers, bodyRewritten: true, bodyDecoded: true)
+        var headers = HeaderPolicy.client(from: answer.headers, provider: target.provider, bodyRewritten: true, bodyDecoded: true)
         headers[Self.eventIDField] = context.id
         return Response(
             status: HTTPResponse.Status(code: answer.status, reasonPhrase: answer.reasonPhrase), headers: headers,
@@ -215,7 +215,7 @@ extension ProxyResponder {
                 var outcome = ResponseOutcome(status: answer.status, upstreamStarted: upstreamStarted)
                 outcome.upstreamFailure = "listing: the provider answered \(answer.status) for \(owned.id)"
                 try await recorder.record(context, outcome)
-                var headers = HeaderPolicy.client(from: answer.headers, bodyRewritten: true, bodyDecoded: true)
+                var headers = HeaderPolicy.client(from: answer.headers, provider: target.provider, bodyRewritten: true, bodyDecoded: true)
                 headers[Self.eventIDField] = context.id
                 return Response(
                     status: HTTPResponse.Status(code: answer.status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body))
