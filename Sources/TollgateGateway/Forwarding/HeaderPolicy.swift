@@ -32,8 +32,9 @@ enum HeaderPolicy {
         headers.reserveCapacity(client.count + 1)
         for field in client {
             let name = field.name.canonicalName
-            if hopByHop.contains(name) || credentials.contains(name) || recomputed.contains(name) || dropped.contains(name)
-                || name.hasPrefix("x-tollgate-") || !provider.headers.forwards(name)
+            // The allow-list first: most of what an SDK sends is not on it.
+            if !provider.headers.forwards(name) || hopByHop.contains(name) || credentials.contains(name) || recomputed.contains(name)
+                || dropped.contains(name) || name.hasPrefix("x-tollgate-")
             {
                 continue
             }
