@@ -397,6 +397,50 @@ struct ConfigResolutionTests {
         #expect(config.proxy.connectTimeoutSeconds == 2.5 && config.proxy.readTimeoutSeconds == 60)
         #expect(config.logLevel == "debug")
     }
+
+    @Test("resource bounds and header rules are read; each has its documented default")
+    func boundsAndHeaders() throws {
+        let defaults = try resolve("log_level: info\n")
+        #expect(defaults.proxy.headerReadTimeoutSeconds == 10 && defaults.proxy.idleTimeoutSeconds == 60)
+        #expect(defaults.proxy.maxConnections == 16_384)
+        #expect(defaults.proxy.maxConcurrentPerKey == 128 && defaults.proxy.maxConcurrentPerCustomer == 256)
+        #expect(defaults.proxy.maxMeterEventBytes == 16 << 20 && defaults.proxy.maxMeterDecodedBytes == 256 << 20)
+        #expect(defaults.proxy.maxRequestBodyBytes(path: "/v1/audio/transcriptions", api: .openAITranscriptions) == 32 << 20)
+        let config = try resolve(
+            """
+            proxy:
+              header_read_timeout_s: 5
+              idle_timeout_s: 30
+              max_connections: 20000
+              max_concurrent_per_key: 4
+              max_concurrent_per_customer: 8
+              customer_concurrency: {acme: 2}
+              max_meter_event_bytes: 65536
+              max_meter_decoded_bytes: 1048576
+              max_request_body_bytes: 1048576
+              max_request_body_bytes_by_route: {openai.transcriptions: 67108864, /v1/files: 134217728, openai.chat: 65536}
+            providers:
+              acme:
+                forward_headers: [OpenAI-Organization, x-trace-*]
+                return_headers: [x-acme-region]
+                ratelimit_headers: pass
+            """)
+        #expect(config.proxy.headerReadTimeoutSeconds == 5 && config.proxy.idleTimeoutSeconds == 30)
+        #expect(config.proxy.maxConnections == 20000)
+        #expect(config.proxy.concurrencyLimit(customer: "acme") == 2 && config.proxy.concurrencyLimit(customer: "other") == 8)
+        #expect(config.proxy.maxMeterEventBytes == 65536 && config.proxy.maxMeterDecodedBytes == 1 << 20)
+        #expect(config.proxy.maxRequestBodyBytes(path: "/v1/audio/transcriptions", api: .openAITranscriptions) == 64 << 20)
+        #expect(config.proxy.maxRequestBodyBytes(path: "/v1/files", api: nil) == 128 << 20)
+        #expect(config.proxy.maxRequestBodyBytes(path: "/v1/chat/completions", api: .openAIChat) == 65536)
+        #expect(config.proxy.maxRequestBodyBytes(path: "/v1/embeddings", api: .openAIEmbeddings) == 1 << 20)
+        let rules = try #require(config.providers["acme"]).headers
+        #expect(rules.forwards("openai-organization") && rules.forwards("x-trace-id") && !rules.forwards("openai-project"))
+        #expect(rules.returns("x-acme-region") && rules.returns("x-ratelimit-remaining-tokens") && !rules.returns("openai-organization"))
+        #expect(rules.rateLimitHeaders == .pass)
+        #expect(throws: ConfigError.self) { try resolve("providers:\n  acme: {ratelimit_headers: customer}\n") }
+        #expect(throws: ConfigError.self) { try resolve("providers:\n  acme: {forward_headers: [\"bad header\"]}\n") }
+        #expect(throws: ConfigError.self) { try resolve("proxy: {max_request_body_bytes_by_route: {nope: 2048}}\n") }
+    }
 }
 
 // MARK: - Pricing

@@ -42,3 +42,74 @@ struct SSEFramerTests {
         #expect(events([]).isEmpty)
     }
 }
+
+/// An event over the framer's bound is not kept: its bytes are handed on as they come, the events around it are
+/// untouched, and a reader meters the stream as estimated, with a note.
+@Suite("SSE event bound")
+struct SSEEventBoundTests {
+    static let stream = Array(
+        ("data: {\"a\":1}\n\n" + "event: big\ndata: " + String(repeating: "x", count: 5000) + "\ndata: more\n\n" + "data: {\"b\":2}\n\n").utf8)
+
+    @Test("an oversized event is handed on, never kept; the others are whole, at any split", arguments: [1, 7, 100, 4096, 100_000])
+    func oversized(pieceSize: Int) {
+        var framer = SSEFramer(maxEventBytes: 1024)
+        var events: [SSEEvent] = []
+        var passed: [UInt8] = []
+        var start = 0
+        while start < Self.stream.count {
+            let piece = Array(Self.stream[start..<min(start + pieceSize, Self.stream.count)])
+            piece.withUnsafeBytes { bytes in
+                framer.feed(
+                    bytes,
+                    onEvent: { event in
+                        events.append(event)
+                        passed += event.raw
+                    }, onOversized: { passed += $0 })
+            }
+            start += pieceSize
+        }
+        framer.finish { events.append($0) }
+        #expect(events.map(\.oversized) == [false, true, false])
+        #expect(events.map(\.data.text) == [#"{"a":1}"#, "", #"{"b":2}"#])
+        #expect(passed == Self.stream, "every byte is passed on once, in order")
+        #expect(events.allSatisfy { $0.raw.count <= 1024 + pieceSize })
+    }
+
+    @Test("a stream that ends inside an oversized event still delivers it")
+    func endsInside() {
+        var framer = SSEFramer(maxEventBytes: 16)
+        var events: [SSEEvent] = []
+        framer.feed(Array("data: \(String(repeating: "y", count: 100))".utf8)) { events.append($0) }
+        framer.finish { events.append($0) }
+        #expect(events.map(\.oversized) == [true])
+    }
+
+    /// Counts data events; its stream ends at `[DONE]`.
+    struct CountingReader: SSEUsageReader {
+        var reading = UsageReading()
+        var reachedEnd = false
+        mutating func read(_ event: SSEEvent, rewriting: Bool) -> SSEAction {
+            if event.data.text == "[DONE]" { reachedEnd = true } else { reading.contentEvents += 1 }
+            return .keep
+        }
+    }
+
+    @Test("a reader over an oversized event meters as estimated, with a note; a rewriting one passes its bytes on", arguments: [false, true])
+    func bodyReader(rewriting: Bool) {
+        var reader = SSEBodyReader(reader: CountingReader(), rewrites: rewriting, maxEventBytes: 1024)
+        var output: [UInt8] = []
+        let stream = Self.stream + Array("data: [DONE]\n\n".utf8)
+        for start in stride(from: 0, to: stream.count, by: 300) {
+            let piece = Array(stream[start..<min(start + 300, stream.count)])
+            let replaced = piece.withUnsafeBytes { reader.observe($0) }
+            output += replaced ?? piece
+        }
+        let (reading, tail) = reader.finish()
+        output += tail ?? []
+        #expect(output == stream, "the client gets the bytes untouched")
+        #expect(reading.estimated)
+        #expect(reading.contentEvents == 2)
+        #expect(reading.note?.contains("1 stream event over 1024 bytes") == true)
+        #expect(reader.reachedEnd)
+    }
+}

@@ -94,13 +94,79 @@ struct HeaderPolicyTests {
             ("Content-Encoding", "gzip"), ("x-request-id", "req_1"), ("openai-processing-ms", "42"),
             ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"),
         ])
-        let sent = HeaderPolicy.client(from: upstream, bodyRewritten: rewritten, bodyDecoded: decoded)
+        let sent = HeaderPolicy.client(from: upstream, provider: provider(), bodyRewritten: rewritten, bodyDecoded: decoded)
         var expected: [String: [String]] = [
-            "content-type": ["application/json"], "x-request-id": ["req_1"], "openai-processing-ms": ["42"], "set-cookie": ["a=1", "b=2"],
+            "content-type": ["application/json"], "x-request-id": ["req_1"], "openai-processing-ms": ["42"],
         ]
         if !rewritten { expected["content-length"] = ["123"] }
         if !decoded { expected["content-encoding"] = ["gzip"] }
         #expect(sent.byName == expected)
+    }
+
+    /// What OpenAI and Anthropic answer with: the operator's organization and project, its shared quota, cookies.
+    static let accountHeaders: [(String, String)] = [
+        ("openai-organization", "org-operator"), ("openai-project", "proj_operator"), ("anthropic-organization-id", "0b1c-operator"),
+        ("x-ratelimit-limit-requests", "10000"), ("x-ratelimit-remaining-requests", "9999"), ("x-ratelimit-reset-tokens", "6ms"),
+        ("anthropic-ratelimit-requests-remaining", "49"), ("anthropic-ratelimit-tokens-limit", "80000"), ("ratelimit-policy", "100;w=60"),
+        ("set-cookie", "__cf_bm=abc; path=/"), ("cf-ray", "8f00-SJC"), ("cf-cache-status", "DYNAMIC"), ("server", "cloudflare"),
+        ("alt-svc", "h3=\":443\""), ("x-envoy-upstream-service-time", "120"), ("strict-transport-security", "max-age=31536000"),
+        ("x-goog-user-project", "operator-project"),
+    ]
+
+    @Test("toward the client: the operator's account, shared quota and edge headers are dropped by default", arguments: WireFamilies.all)
+    func clientAccountHeaders(_ family: WireFamily) {
+        let upstream = HTTPHeaders(
+            Self.accountHeaders + [
+                ("content-type", "text/event-stream"), ("x-request-id", "req_1"), ("request-id", "req_2"), ("retry-after", "3"),
+                ("x-should-retry", "false"),
+            ])
+        let provider = Provider(name: "p", baseURL: "https://example.com", family: family)
+        let sent = HeaderPolicy.client(from: upstream, provider: provider, bodyRewritten: false, bodyDecoded: false)
+        #expect(
+            sent.byName == [
+                "content-type": ["text/event-stream"], "x-request-id": ["req_1"], "request-id": ["req_2"], "retry-after": ["3"],
+                "x-should-retry": ["false"],
+            ])
+    }
+
+    @Test("ratelimit_headers: pass returns the provider's rate-limit headers; return_headers adds names and prefixes")
+    func clientOverrides() {
+        let upstream = HTTPHeaders(Self.accountHeaders + [("x-custom-tag", "t"), ("x-other", "o")])
+        let provider = Provider(
+            name: "openai", baseURL: "https://api.openai.com",
+            headers: HeaderRules(family: .openai, return: ["openai-organization", "x-custom-*"], rateLimitHeaders: .pass))
+        let sent = HeaderPolicy.client(from: upstream, provider: provider, bodyRewritten: false, bodyDecoded: false)
+        #expect(
+            Set(sent.byName.keys) == [
+                "openai-organization", "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-tokens",
+                "anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-tokens-limit", "ratelimit-policy", "x-custom-tag",
+            ])
+    }
+
+    @Test("toward the provider: only what the family's API needs; never the organization or project a client names")
+    func upstreamAllowList() {
+        let client = clientFields([
+            "Content-Type": "application/json", "OpenAI-Organization": "org-victim", "OpenAI-Project": "proj_victim",
+            "Idempotency-Key": "abc", "Cookie": "session=1", "X-Forwarded-For": "10.0.0.1", "X-Stainless-Retry-Count": "0",
+            "Anthropic-Version": "2023-06-01", "X-Goog-User-Project": "other", "X-Amz-Date": "20250101T000000Z",
+        ])
+        let openai = HeaderPolicy.upstream(from: client, provider: provider(auth: .none), forceIdentityEncoding: false)
+        #expect(openai.byName == ["content-type": ["application/json"], "x-stainless-retry-count": ["0"]])
+        let anthropic = HeaderPolicy.upstream(
+            from: client, provider: Provider(name: "anthropic", baseURL: "https://api.anthropic.com", auth: .none, family: .anthropic),
+            forceIdentityEncoding: false)
+        #expect(
+            anthropic.byName == [
+                "content-type": ["application/json"], "x-stainless-retry-count": ["0"], "anthropic-version": ["2023-06-01"],
+            ])
+        // An operator who wants its clients to pick the organization says so.
+        let chosen = Provider(
+            name: "openai", baseURL: "https://api.openai.com", auth: .none,
+            headers: HeaderRules(family: .openai, forward: ["openai-organization", "x-forwarded-*"]))
+        let forwarded = HeaderPolicy.upstream(from: client, provider: chosen, forceIdentityEncoding: false)
+        #expect(forwarded.byName["openai-organization"] == ["org-victim"])
+        #expect(forwarded.byName["x-forwarded-for"] == ["10.0.0.1"])
+        #expect(forwarded.byName["openai-project"] == nil)
     }
 
     @Test("dimension tags are trimmed, bounded to 200 characters, and absent when blank")

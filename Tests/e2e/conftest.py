@@ -303,15 +303,20 @@ class Tollgate:
         return new[0]
 
 
+# The simulator's test controls (`x-sim-replay`, `x-sim-stall-ms`, faults …) are headers no provider needs: Tollgate
+# forwards only what a provider's API takes, so the suite's providers list them (`forward_headers`).
+SIM_HEADERS = 'forward_headers: ["x-sim-*"]'
+
+
 def write_config(path: Path, port: int, sim_origin: str, db_path: Path, durability: str = "strict", extra: str = "") -> None:
     """The proxy's YAML config (written by hand: the suite needs no YAML library); `extra` is appended as is."""
     path.write_text(
         f'listen: "127.0.0.1:{port}"\n'
         f'meter: {{path: "{db_path}", durability: {durability}}}\n'
         "providers:\n"
-        f'  openai: {{base_url: "{sim_origin}", api_key: "{PROVIDER_KEY}"}}\n'
-        f'  anthropic: {{base_url: "{sim_origin}", api_key: "{PROVIDER_KEY}"}}\n'
-        f'  gemini: {{base_url: "{sim_origin}", api_key: "{PROVIDER_KEY}"}}\n' + extra
+        f'  openai: {{base_url: "{sim_origin}", api_key: "{PROVIDER_KEY}", {SIM_HEADERS}}}\n'
+        f'  anthropic: {{base_url: "{sim_origin}", api_key: "{PROVIDER_KEY}", {SIM_HEADERS}}}\n'
+        f'  gemini: {{base_url: "{sim_origin}", api_key: "{PROVIDER_KEY}", {SIM_HEADERS}}}\n' + extra
     )
 
 

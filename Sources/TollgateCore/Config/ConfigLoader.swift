@@ -274,9 +274,34 @@ public enum ConfigLoader {
     }
 
     private static func parseProxy(_ value: YAMLValue, into proxy: inout ProxySettings) throws(ConfigError) {
-        let keys = ["max_request_body_bytes", "connect_timeout_s", "read_timeout_s", "disconnect_drain_s", "shutdown_grace_s"]
+        let keys = [
+            "max_request_body_bytes", "connect_timeout_s", "read_timeout_s", "disconnect_drain_s", "shutdown_grace_s",
+            "max_request_body_bytes_by_route", "header_read_timeout_s", "idle_timeout_s", "max_connections", "max_concurrent_per_key",
+            "max_concurrent_per_customer", "customer_concurrency", "max_meter_event_bytes", "max_meter_decoded_bytes",
+        ]
         for (key, member) in try value.mapping(allowed: keys) {
             switch key {
+            case "max_request_body_bytes_by_route":
+                proxy.routeBodyLimits = []
+                for (route, limit) in try member.mapping() {
+                    let bytes = try limit.int(in: 1024...(1 << 34))
+                    if route.hasPrefix("/") {
+                        proxy.routeBodyLimits.append(RouteBodyLimit(route: .path(PathPattern(route)), bytes: bytes))
+                    } else if let api = APIName(rawValue: route) {
+                        proxy.routeBodyLimits.append(RouteBodyLimit(route: .api(api), bytes: bytes))
+                    } else {
+                        throw limit.error("'\(route)' is neither an API name (openai.transcriptions) nor a path (/v1/files)")
+                    }
+                }
+            case "header_read_timeout_s": proxy.headerReadTimeoutSeconds = try member.seconds()
+            case "idle_timeout_s": proxy.idleTimeoutSeconds = try member.seconds()
+            case "max_connections": proxy.maxConnections = try member.int(in: 1...1_000_000)
+            case "max_concurrent_per_key": proxy.maxConcurrentPerKey = try member.int(in: 1...1_000_000)
+            case "max_concurrent_per_customer": proxy.maxConcurrentPerCustomer = try member.int(in: 1...1_000_000)
+            case "customer_concurrency":
+                for (customer, limit) in try member.mapping() { proxy.customerConcurrency[customer] = try limit.int(in: 1...1_000_000) }
+            case "max_meter_event_bytes": proxy.maxMeterEventBytes = try member.int(in: 1024...(1 << 34))
+            case "max_meter_decoded_bytes": proxy.maxMeterDecodedBytes = try member.int(in: 1024...(1 << 40))
             case "max_request_body_bytes": proxy.maxRequestBodyBytes = try member.int(in: 1024...(1 << 34))
             case "connect_timeout_s": proxy.connectTimeoutSeconds = try member.seconds()
             case "read_timeout_s": proxy.readTimeoutSeconds = try member.seconds()
@@ -380,7 +405,10 @@ public enum ConfigLoader {
             prices: spec.catalog(currency: config.pricing.currency), family: family,
             nativePaths: (spec.nativePaths ?? []).map(PathPattern.init), streamUsageSinceAPIVersion: spec.streamOptionsSinceAPIVersion,
             deployments: spec.deployments ?? [:], aws: try awsCredentials(spec, name: name, environment: environment),
-            allowedPassThrough: spec.passThrough ?? []
+            allowedPassThrough: spec.passThrough ?? [],
+            headers: HeaderRules(
+                family: family, forward: spec.forwardHeaders ?? [], return: spec.returnHeaders ?? [],
+                rateLimitHeaders: spec.rateLimitHeaders ?? .drop)
         )
     }
 

@@ -37,6 +37,9 @@ public struct Provider: Sendable {
     /// Further paths an operator allowed to go through unmetered (`pass_through:`): each such request is recorded as
     /// an event with its path, so that nothing goes through unseen.
     public var allowedPassThrough: [PassThroughRule]
+    /// Which headers cross the proxy to and from this provider: the family's allow-lists, the entry's
+    /// `forward_headers` / `return_headers`, and its `ratelimit_headers` mode.
+    public var headers: HeaderRules
 
     /// Creates a provider.
     public init(
@@ -44,7 +47,7 @@ public struct Provider: Sendable {
         acceptsStreamUsageOption: Bool = true, routes: [RouteRule] = RouteRule.openAICompatible, prices: PriceCatalog = PriceCatalog(),
         family: WireFamily = WireFamilies.default, nativePaths: [PathPattern] = [], streamUsageSinceAPIVersion: String? = nil,
         deployments: [String: String] = [:], aws: AWSCredentials? = nil, passThrough: [PassThroughRule]? = nil,
-        allowedPassThrough: [PassThroughRule] = []
+        allowedPassThrough: [PassThroughRule] = [], headers: HeaderRules? = nil
     ) {
         self.name = name
         self.baseURL = baseURL
@@ -61,6 +64,7 @@ public struct Provider: Sendable {
         self.aws = aws
         self.passThrough = passThrough ?? family.passThroughRoutes
         self.allowedPassThrough = allowedPassThrough
+        self.headers = headers ?? HeaderRules(family: family)
     }
 
     /// Whether Tollgate can authenticate to the provider: it needs no key, or has a key, or AWS credentials to sign.

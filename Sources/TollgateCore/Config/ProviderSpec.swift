@@ -42,6 +42,12 @@ public struct ProviderSpec: Sendable {
     public var priceVersions: [(effectiveMs: Int64, prices: [String: ModelPrice])]?
     /// Currency of the prices.
     public var currency: String?
+    /// Client headers forwarded besides the family's (`forward_headers`).
+    public var forwardHeaders: [String]?
+    /// Provider headers returned besides the family's (`return_headers`).
+    public var returnHeaders: [String]?
+    /// What happens to the provider's rate-limit headers (`ratelimit_headers: drop | pass`).
+    public var rateLimitHeaders: HeaderRules.RateLimitHeaders?
     /// The file it was written in, for messages.
     public var file: String
     /// The line it starts at, when known.
@@ -51,7 +57,7 @@ public struct ProviderSpec: Sendable {
         "name", "use", "wire_format", "base_url", "auth", "api_key", "api_key_env", "stream_options", "routes", "prices",
         "currency", "description", "prices_effective", "price_versions", "source", "native_paths",
         "stream_options_since_api_version", "deployments", "region", "aws_access_key_id", "aws_secret_access_key",
-        "aws_session_token", "pass_through",
+        "aws_session_token", "pass_through", "forward_headers", "return_headers", "ratelimit_headers",
     ]
 
     /// Parses a provider file (or entry) from YAML text.
@@ -95,6 +101,12 @@ public struct ProviderSpec: Sendable {
             case "stream_options": spec.streamOptions = try member.bool()
             case "routes": spec.routes = try parseRoutes(member)
             case "pass_through": spec.passThrough = try parsePassThrough(member)
+            case "forward_headers": spec.forwardHeaders = try parseHeaderNames(member)
+            case "return_headers": spec.returnHeaders = try parseHeaderNames(member)
+            case "ratelimit_headers":
+                let text = try member.string()
+                guard let mode = HeaderRules.RateLimitHeaders(rawValue: text) else { throw member.error("expected drop or pass, not '\(text)'") }
+                spec.rateLimitHeaders = mode
             case "prices": spec.prices = try PriceParsing.modelPrices(member)
             case "prices_effective": spec.pricesEffectiveMs = try PriceParsing.time(member)
             case "price_versions": spec.priceVersions = try PriceParsing.priceVersions(member)
@@ -103,6 +115,15 @@ public struct ProviderSpec: Sendable {
             }
         }
         return spec
+    }
+
+    /// `[openai-organization, x-custom-*]`: header names, lowercase, a trailing `*` for a prefix.
+    private static func parseHeaderNames(_ member: YAMLValue) throws(ConfigError) -> [String] {
+        try member.sequence().map { (item) throws(ConfigError) -> String in
+            let text = try item.string().lowercased()
+            guard HeaderRules.isValidEntry(text) else { throw item.error("expected a header name (optionally ending in *), not '\(text)'") }
+            return text
+        }
     }
 
     private static func parseBaseURL(_ member: YAMLValue) throws(ConfigError) -> String {
@@ -185,6 +206,9 @@ public struct ProviderSpec: Sendable {
         result.streamOptions = other.streamOptions ?? streamOptions
         result.routes = other.routes ?? routes
         result.passThrough = other.passThrough ?? passThrough
+        result.forwardHeaders = other.forwardHeaders ?? forwardHeaders
+        result.returnHeaders = other.returnHeaders ?? returnHeaders
+        result.rateLimitHeaders = other.rateLimitHeaders ?? rateLimitHeaders
         result.nativePaths = other.nativePaths ?? nativePaths
         result.streamOptionsSinceAPIVersion = other.streamOptionsSinceAPIVersion ?? streamOptionsSinceAPIVersion
         if let extra = other.deployments { result.deployments = (deployments ?? [:]).merging(extra) { $1 } }

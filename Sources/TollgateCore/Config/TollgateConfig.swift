@@ -234,6 +234,68 @@ public struct ProxySettings: Sendable, Equatable {
     public var disconnectDrainSeconds = 30.0
     /// How long SIGTERM waits for in-flight requests before the meter is flushed and the process exits.
     public var shutdownGraceSeconds = 30.0
+    /// Request body limits of particular routes, first match wins (`max_request_body_bytes_by_route`): an API name
+    /// (`openai.transcriptions`) or a path pattern (`/v1/files`), else ``maxRequestBodyBytes``.
+    public var routeBodyLimits: [RouteBodyLimit] = []
+    /// How long a new connection has to send its first complete request head (slowloris): 10 s.
+    public var headerReadTimeoutSeconds = 10.0
+    /// How long a connection may stay open with no request in progress (keep-alive, or a request head that does not
+    /// complete) before it is closed: 60 s.
+    public var idleTimeoutSeconds = 60.0
+    /// The most connections open at once on the proxy listener; further ones wait in the accept backlog: 16,384 (at
+    /// most the process's file-descriptor limit less 256, which Tollgate raises to its hard limit at start).
+    public var maxConnections = 16_384
+    /// The most requests one virtual key may have in flight (inferences and pass-throughs); beyond, 429: 128.
+    public var maxConcurrentPerKey = 128
+    /// The most requests one customer (all its keys) may have in flight; beyond, 429: 256.
+    public var maxConcurrentPerCustomer = 256
+    /// Per-customer overrides of ``maxConcurrentPerCustomer`` (`customer_concurrency: {acme: 16}`).
+    public var customerConcurrency: [String: Int] = [:]
+    /// The most bytes of one stream event (an SSE event) the meter buffers: 16 MiB. A larger event reaches the
+    /// client untouched and unread, and the answer is metered as estimated, with a note.
+    public var maxMeterEventBytes = 16 << 20
+    /// The most bytes the meter decodes from one compressed response (a decompression bomb): 256 MiB. Beyond, the
+    /// meter stops decoding and the answer is metered as estimated, with a note.
+    public var maxMeterDecodedBytes = 256 << 20
+
+    /// The defaults.
+    public init() {}
+
+    /// The body limit of a request for `path`, whose API is `api` (`nil`: not an inference).
+    public func maxRequestBodyBytes(path: String, api: APIName?) -> Int {
+        for rule in routeBodyLimits {
+            switch rule.route {
+            case .api(let name): if name == api { return rule.bytes }
+            case .path(let pattern): if pattern.matches(path) { return rule.bytes }
+            }
+        }
+        return maxRequestBodyBytes
+    }
+
+    /// The in-flight limit of `customer`.
+    public func concurrencyLimit(customer: String) -> Int { customerConcurrency[customer] ?? maxConcurrentPerCustomer }
+}
+
+/// A request body limit for some requests.
+public struct RouteBodyLimit: Sendable, Equatable {
+    /// Which requests.
+    public enum Route: Sendable, Equatable {
+        /// Inferences of this API.
+        case api(APIName)
+        /// Requests whose path (as the client sent it) matches.
+        case path(PathPattern)
+    }
+
+    /// Which requests.
+    public var route: Route
+    /// The largest body accepted.
+    public var bytes: Int
+
+    /// Creates a limit.
+    public init(route: Route, bytes: Int) {
+        self.route = route
+        self.bytes = bytes
+    }
 }
 
 /// The admin listener: its own address, behind a bearer token.

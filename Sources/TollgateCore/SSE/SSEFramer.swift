@@ -8,13 +8,24 @@ public struct SSEEvent: Sendable, Equatable {
     public var hasData: Bool
     /// Every byte of the event block, terminating blank line included: what a rewrite replaces.
     public var raw: [UInt8]
+    /// Whether the event grew past the framer's bound (``SSEFramer/maxEventBytes``): its bytes were handed on as they
+    /// came (`onOversized`) and not kept, so it has no name, data nor raw bytes.
+    public var oversized = false
 }
 
 /// Splits a byte stream into server-sent events, incrementally: a stream split at any byte yields the same events.
 ///
 /// Follows the WHATWG framing: lines end in CRLF, LF or CR (a CRLF split across two pieces counts once), an event
 /// ends at a blank line, lines starting with `:` are comments (kept in ``SSEEvent/raw``, never in the data).
+///
+/// An event is kept whole only up to ``maxEventBytes``: past that the framer stops buffering it, hands its bytes on
+/// as they arrive (`onOversized`, in stream order with the events) and delivers an ``SSEEvent/oversized`` event at
+/// its end, so that memory stays bounded whatever a server sends.
 public struct SSEFramer: Sendable {
+    /// The most bytes of one event kept in memory (``MeterBounds/maxEventBytes`` unless set).
+    public var maxEventBytes: Int
+    private var oversized = false
+    private var lineHasBytes = false
     private var line: [UInt8] = []
     private var raw: [UInt8] = []
     private var data: [UInt8] = []
@@ -23,13 +34,15 @@ public struct SSEFramer: Sendable {
     private var lastWasCR = false
 
     /// Creates a framer at the start of a stream.
-    public init() {}
+    public init(maxEventBytes: Int = MeterBounds.maxEventBytes) { self.maxEventBytes = maxEventBytes }
 
     /// Bytes of an event that has begun but not ended yet.
     public var pendingRaw: [UInt8] { raw }
 
     /// Feeds the next piece of the stream; `onEvent` is called for each event the piece completes.
-    public mutating func feed(_ buffer: UnsafeRawBufferPointer, onEvent: (SSEEvent) -> Void) {
+    public mutating func feed(
+        _ buffer: UnsafeRawBufferPointer, onEvent: (SSEEvent) -> Void, onOversized: (UnsafeRawBufferPointer) -> Void = { _ in }
+    ) {
         // Lines are found with a tight scan and copied in runs, not byte by byte.
         let count = buffer.count
         var segmentStart = 0
@@ -44,15 +57,51 @@ public struct SSEFramer: Sendable {
             }
             var end = index
             while end < count, buffer[end] != 0x0A, buffer[end] != 0x0D { end += 1 }
-            line.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[index..<end]))
+            if oversized {
+                lineHasBytes = lineHasBytes || end > index
+            } else {
+                line.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[index..<end]))
+            }
             guard end < count else { break }
             lastWasCR = buffer[end] == 0x0D
             index = end + 1
-            raw.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[segmentStart..<index]))
+            let segment = UnsafeRawBufferPointer(rebasing: buffer[segmentStart..<index])
             segmentStart = index
-            endLine(onEvent: onEvent)
+            if oversized {
+                onOversized(segment)
+                endOversizedLine(onEvent: onEvent)
+            } else {
+                raw.append(contentsOf: segment)
+                endLine(onEvent: onEvent)
+                if raw.count > maxEventBytes { overflow(onOversized) }
+            }
         }
-        raw.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[segmentStart..<count]))
+        let rest = UnsafeRawBufferPointer(rebasing: buffer[segmentStart..<count])
+        if oversized {
+            if !rest.isEmpty { onOversized(rest) }
+        } else {
+            raw.append(contentsOf: rest)
+            if raw.count > maxEventBytes { overflow(onOversized) }
+        }
+    }
+
+    /// The event in progress outgrew the bound: what was kept of it goes on, and the rest of it will not be kept.
+    private mutating func overflow(_ onOversized: (UnsafeRawBufferPointer) -> Void) {
+        raw.withUnsafeBytes { onOversized($0) }
+        lineHasBytes = !line.isEmpty
+        oversized = true
+        line = []
+        raw = []
+        data = []
+        hasData = false
+        name = nil
+    }
+
+    private mutating func endOversizedLine(onEvent: (SSEEvent) -> Void) {
+        defer { lineHasBytes = false }
+        guard !lineHasBytes else { return }
+        oversized = false
+        onEvent(SSEEvent(name: nil, data: [], hasData: false, raw: [], oversized: true))
     }
 
     /// Feeds bytes from an array.
@@ -63,6 +112,12 @@ public struct SSEFramer: Sendable {
     /// Ends the stream: an event whose blank line never came is delivered all the same, since a metering
     /// reader must not lose a final `data:` line that a server wrote without the closing blank line.
     public mutating func finish(onEvent: (SSEEvent) -> Void) {
+        if oversized {
+            oversized = false
+            lineHasBytes = false
+            onEvent(SSEEvent(name: nil, data: [], hasData: false, raw: [], oversized: true))
+            return
+        }
         if !line.isEmpty { endLine(onEvent: onEvent) }
         if !raw.isEmpty { dispatch(onEvent: onEvent) }
     }

@@ -24,13 +24,16 @@ public protocol SSEUsageReader: Sendable {
 /// added the usage opt-in), complete events go out as soon as their blank line arrives, with the added usage
 /// taken out; a partial event waits only for the rest of itself.
 public struct SSEBodyReader<Reader: SSEUsageReader>: ResponseReader {
-    private var framer = SSEFramer()
+    private var framer: SSEFramer
     private var reader: Reader
+    /// Events over the framer's bound, which the reader never saw.
+    private var oversizedEvents = 0
     /// Whether events are rewritten on their way to the client.
     public let rewrites: Bool
 
     /// Creates a meter around a reader.
-    public init(reader: Reader, rewrites: Bool) {
+    public init(reader: Reader, rewrites: Bool, maxEventBytes: Int = MeterBounds.maxEventBytes) {
+        self.framer = SSEFramer(maxEventBytes: maxEventBytes)
         self.reader = reader
         self.rewrites = rewrites
     }
@@ -40,16 +43,24 @@ public struct SSEBodyReader<Reader: SSEUsageReader>: ResponseReader {
 
     /// Reads the piece; returns the rewritten bytes when rewriting.
     public mutating func observe(_ piece: UnsafeRawBufferPointer) -> [UInt8]? {
-        var framer = SSEFramer()
+        var framer = SSEFramer(maxEventBytes: 0)
         swap(&framer, &self.framer)
         defer { swap(&framer, &self.framer) }
         guard rewrites else {
-            framer.feed(piece) { _ = reader.read($0, rewriting: false) }
+            framer.feed(piece) { event in
+                if event.oversized { oversizedEvents += 1 } else { _ = reader.read(event, rewriting: false) }
+            }
             return nil
         }
         var output: [UInt8] = []
         output.reserveCapacity(piece.count)
-        framer.feed(piece) { event in Self.emit(event, reader.read(event, rewriting: true), into: &output) }
+        // An oversized event's bytes go to the client as they come, unread; the others are read and maybe rewritten.
+        framer.feed(
+            piece,
+            onEvent: { event in
+                if event.oversized { oversizedEvents += 1 } else { Self.emit(event, reader.read(event, rewriting: true), into: &output) }
+            },
+            onOversized: { bytes in output.append(contentsOf: bytes) })
         return output
     }
 
@@ -57,13 +68,20 @@ public struct SSEBodyReader<Reader: SSEUsageReader>: ResponseReader {
     public mutating func finish() -> (reading: UsageReading, tail: [UInt8]?) {
         var output: [UInt8] = []
         let rewriting = rewrites
-        var framer = SSEFramer()
+        var framer = SSEFramer(maxEventBytes: 0)
         swap(&framer, &self.framer)
+        let limit = framer.maxEventBytes
         framer.finish { event in
+            if event.oversized {
+                oversizedEvents += 1
+                return
+            }
             let action = reader.read(event, rewriting: rewriting)
             if rewriting { Self.emit(event, action, into: &output) }
         }
-        return (reader.reading, rewriting && !output.isEmpty ? output : nil)
+        var reading = reader.reading
+        if oversizedEvents > 0 { reading.noteOversized(oversizedEvents, limit: limit, what: "stream event") }
+        return (reading, rewriting && !output.isEmpty ? output : nil)
     }
 
     private static func emit(_ event: SSEEvent, _ action: SSEAction, into output: inout [UInt8]) {
@@ -88,5 +106,15 @@ extension SSEEvent {
             return nil
         }
         return (scanner, name ?? scanner.value(at: typeIndex).flatMap(decodeJSONString))
+    }
+}
+
+extension UsageReading {
+    /// Marks the reading estimated, with a note: `count` pieces of the response (stream events, lines) were over the
+    /// meter's bound of `limit` bytes and were passed to the client unread.
+    public mutating func noteOversized(_ count: Int, limit: Int, what: String) {
+        estimated = true
+        let text = "\(count) \(what)\(count == 1 ? "" : "s") over \(limit) bytes not read by the meter (usage estimated)"
+        note = [note, text].compactMap { $0 }.joined(separator: "; ")
     }
 }

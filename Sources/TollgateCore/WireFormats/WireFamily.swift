@@ -31,6 +31,12 @@ public struct WireFamily: Sendable, Hashable, CustomStringConvertible {
     public let credentialHeaders: [String]
     /// Response headers in which the provider names its request id (`x-request-id`), lowercase.
     public let requestIDHeaders: [String]
+    /// Client headers the family's API needs besides the common ones (``HeaderRules/commonForwarded``), lowercase;
+    /// `*` ends a prefix. Nothing else a client sends reaches the provider (``HeaderRules``).
+    public let forwardedHeaders: [String]
+    /// Provider headers returned to the client besides the common ones and the request id, lowercase; `*` ends a
+    /// prefix. The operator's account details and shared-quota counters are not among them.
+    public let returnedHeaders: [String]
     /// Whether the model is named in the path rather than the body: a model alias cannot move such a request, and the
     /// format reads the requested model from ``RequestOptions/path``.
     public let modelInPath: Bool
@@ -41,7 +47,8 @@ public struct WireFamily: Sendable, Hashable, CustomStringConvertible {
     public init(
         name: String, apis: [(name: APIName, format: any WireFormat)], defaultRoutes: [RouteRule], passThroughRoutes: [PassThroughRule],
         refusedRoutes: [RefusedRoute] = [], objects: ObjectRoutes = .none, claimedPathPrefixes: [String] = [],
-        keyLocations: [KeyLocation], credentialHeaders: [String], requestIDHeaders: [String] = [], modelInPath: Bool = false,
+        keyLocations: [KeyLocation], credentialHeaders: [String], requestIDHeaders: [String] = [], forwardedHeaders: [String] = [],
+        returnedHeaders: [String] = [], modelInPath: Bool = false,
         errorShape: any WireErrorShape
     ) {
         self.name = name
@@ -54,6 +61,8 @@ public struct WireFamily: Sendable, Hashable, CustomStringConvertible {
         self.keyLocations = keyLocations
         self.credentialHeaders = credentialHeaders
         self.requestIDHeaders = requestIDHeaders
+        self.forwardedHeaders = forwardedHeaders
+        self.returnedHeaders = returnedHeaders
         self.modelInPath = modelInPath
         self.errorShape = errorShape
     }

@@ -1,7 +1,10 @@
 import CBrotli
+import TollgateCore
 
 /// Incremental Brotli (`br`) decoding with libbrotlidec.
 final class BrotliDecoder: ContentDecoder {
+    /// Decoded bytes still allowed (``MeterBounds/maxDecodedBytes``): a small compressed body must not inflate without end.
+    var budget = MeterBounds.maxDecodedBytes
     private let state: OpaquePointer
     private var finished = false
     private var output = [UInt8](repeating: 0, count: 32 * 1024)
@@ -28,6 +31,11 @@ final class BrotliDecoder: ContentDecoder {
                 let result = BrotliDecoderDecompressStream(state, &availableIn, &nextIn, &availableOut, &nextOut, nil)
                 let produced = buffer.count - availableOut
                 if produced > 0 { sink(UnsafeRawBufferPointer(start: out, count: produced)) }
+                budget -= produced
+                if budget < 0 {
+                    failure = ContentDecodingError.overBound
+                    return
+                }
                 switch result {
                 case BROTLI_DECODER_RESULT_SUCCESS:
                     finished = true

@@ -1,3 +1,5 @@
+import TollgateCore
+
 /// Decodes a compressed upstream body for the meter only: the client still receives the compressed bytes as sent.
 ///
 /// Official SDKs ask for `gzip, deflate, br`; providers' edges answer compressed. The meter must read the usage
@@ -10,6 +12,12 @@ protocol ContentDecoder: AnyObject {
 /// The body could not be decoded; the event says so and the client's bytes are unaffected.
 struct ContentDecodingError: Error, CustomStringConvertible {
     let description: String
+
+    /// The body decodes to more than the meter's bound (``MeterBounds/maxDecodedBytes``): a decompression bomb, or
+    /// an answer too large to meter.
+    static var overBound: ContentDecodingError {
+        ContentDecodingError(description: "the decoded body passed the meter's bound of \(MeterBounds.maxDecodedBytes) bytes (usage estimated)")
+    }
 }
 
 /// Picks the decoder for a `Content-Encoding` value.

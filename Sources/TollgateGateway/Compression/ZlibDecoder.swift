@@ -1,8 +1,11 @@
 import CZlib
 import Foundation
+import TollgateCore
 
 /// Incremental gzip / deflate decoding with zlib.
 final class ZlibDecoder: ContentDecoder {
+    /// Decoded bytes still allowed (``MeterBounds/maxDecodedBytes``): a small compressed body must not inflate without end.
+    var budget = MeterBounds.maxDecodedBytes
     enum Format {
         /// RFC 1952 gzip.
         case gzip
@@ -50,6 +53,11 @@ final class ZlibDecoder: ContentDecoder {
                 let status = inflate(&stream, Z_NO_FLUSH)
                 let produced = buffer.count - Int(stream.avail_out)
                 if produced > 0 { sink(UnsafeRawBufferPointer(start: out, count: produced)) }
+                budget -= produced
+                if budget < 0 {
+                    failure = ContentDecodingError.overBound
+                    return
+                }
                 if status == Z_STREAM_END {
                     finished = true
                     return

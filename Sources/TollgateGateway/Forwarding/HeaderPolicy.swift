@@ -6,8 +6,12 @@ import TollgateCore
 /// Which headers cross the proxy, in each direction.
 ///
 /// Hop-by-hop headers (RFC 9110 §7.6.1, plus any named in `Connection`) belong to one connection and are dropped.
-/// Toward the provider, the client's credentials and Tollgate's own `x-tollgate-*` headers are dropped and the
-/// provider key is added; toward the client, the provider's headers pass as they are.
+/// Both directions are allow-lists, the provider's ``HeaderRules`` (its family's lists plus the entry's
+/// `forward_headers` / `return_headers`): toward the provider, only the headers its API needs go (never the client's
+/// credentials, Tollgate's own `x-tollgate-*` headers, nor `OpenAI-Organization` unless the operator lists it), and
+/// the provider key is added; toward the client, only content, caching and request-id headers return, not the
+/// operator's account details (`openai-organization`, `anthropic-organization-id`, `set-cookie`) nor its shared
+/// quota (`x-ratelimit-*`, unless `ratelimit_headers: pass`).
 enum HeaderPolicy {
     static let hopByHop: Set<String> = [
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
@@ -28,8 +32,9 @@ enum HeaderPolicy {
         headers.reserveCapacity(client.count + 1)
         for field in client {
             let name = field.name.canonicalName
-            if hopByHop.contains(name) || credentials.contains(name) || recomputed.contains(name) || dropped.contains(name)
-                || name.hasPrefix("x-tollgate-")
+            // The allow-list first: most of what an SDK sends is not on it.
+            if !provider.headers.forwards(name) || hopByHop.contains(name) || credentials.contains(name) || recomputed.contains(name)
+                || dropped.contains(name) || name.hasPrefix("x-tollgate-")
             {
                 continue
             }
@@ -53,7 +58,8 @@ enum HeaderPolicy {
     }
 
     /// The headers sent back to the client; `bodyRewritten` drops those that describe the provider's bytes.
-    static func client(from upstream: HTTPHeaders, bodyRewritten: Bool, bodyDecoded: Bool) -> HTTPFields {
+    static func client(from upstream: HTTPHeaders, provider: Provider, bodyRewritten: Bool, bodyDecoded: Bool) -> HTTPFields {
+        let rules = provider.headers
         var dropped = hopByHop
         for value in upstream["connection"] {
             for token in value.split(separator: ",") { dropped.insert(token.trimmingCharacters(in: .whitespaces).lowercased()) }
@@ -62,7 +68,7 @@ enum HeaderPolicy {
         fields.reserveCapacity(upstream.count)
         for (name, value) in upstream {
             let lower = name.lowercased()
-            if dropped.contains(lower) || lower == "date" { continue }
+            if dropped.contains(lower) || !rules.returns(lower) { continue }
             if lower == "content-length" && bodyRewritten { continue }
             if lower == "content-encoding" && bodyDecoded { continue }
             if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }

@@ -30,6 +30,8 @@ struct ResponseRelay: Sendable {
     var objectOwnership: ObjectOwnership? = nil
     /// The bytes kept for an idempotent request's retries (what the client receives, drained bytes included).
     var capture: ResponseCapture? = nil
+    /// The request's place under the concurrency limits, held until the relay (a drain included) is over.
+    var slot = ConcurrencyLimiter.current
 
     /// Relays the body to `writer` and records the event; throws when the client's response must end abruptly (its
     /// event could not be committed, or the provider broke the response off).

@@ -59,7 +59,11 @@ struct MeteringTap: @unchecked Sendable {
     /// Ends the body: the reading, and any bytes the reader still held for the client.
     mutating func finish() -> (reading: UsageReading, tail: ByteBuffer?) {
         var (reading, tail) = reader.finish()
-        if let decodingFailure { reading.note = [reading.note, decodingFailure].compactMap { $0 }.joined(separator: "; ") }
+        if let decodingFailure {
+            reading.note = [reading.note, decodingFailure].compactMap { $0 }.joined(separator: "; ")
+            // Over the bound, whatever usage was read is not known to be all of it.
+            if decodingFailure == ContentDecodingError.overBound.description { reading.estimated = true }
+        }
         return (reading, tail.map { ByteBuffer(bytes: $0) })
     }
 }

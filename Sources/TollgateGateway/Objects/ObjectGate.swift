@@ -101,7 +101,7 @@ extension ProxyResponder {
         var outcome = ResponseOutcome(status: answer.status, upstreamStarted: upstreamStarted)
         outcome.upstreamEnded = .now
         outcome.reading.completed = true  // read whole
-        var headers = HeaderPolicy.client(from: answer.headers, bodyRewritten: true, bodyDecoded: true)
+        var headers = HeaderPolicy.client(from: answer.headers, provider: target.provider, bodyRewritten: true, bodyDecoded: true)
         if let idempotent = context.idempotency {
             var capture = ResponseCapture(headers: headers, limit: idempotent.maxResponseBytes)
             capture.append(ByteBuffer(bytes: bytes))
@@ -235,7 +235,7 @@ extension ProxyResponder {
                 var outcome = ResponseOutcome(status: answer.status, upstreamStarted: upstreamStarted)
                 outcome.upstreamFailure = "listing: the provider answered \(answer.status) for \(owned.id)"
                 try await recorder.record(context, outcome)
-                var headers = HeaderPolicy.client(from: answer.headers, bodyRewritten: true, bodyDecoded: true)
+                var headers = HeaderPolicy.client(from: answer.headers, provider: target.provider, bodyRewritten: true, bodyDecoded: true)
                 headers[Self.eventIDField] = context.id
                 return Response(
                     status: HTTPResponse.Status(code: answer.status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body))

@@ -36,7 +36,7 @@ extension ProxyResponder {
             throw error.recorded(as: context.id)
         }
         let status = Int(response.status.code)
-        var headers = HeaderPolicy.client(from: response.headers, bodyRewritten: false, bodyDecoded: false)
+        var headers = HeaderPolicy.client(from: response.headers, provider: target.provider, bodyRewritten: false, bodyDecoded: false)
         headers[Self.eventIDField] = context.id
         let length = response.headers.first(name: "content-length").flatMap(Int.init)
         let encoding = response.headers.first(name: "content-encoding")

@@ -20,12 +20,14 @@ public struct ProxyResponder: HTTPResponder {
     let admitter: Admitter
     let upstream: UpstreamClient
     let logger: Logger
+    let limiter: ConcurrencyLimiter
 
     /// Creates the responder of the proxy listener.
     public init(
         config: TollgateConfig, routes: RouteResolver, meter: MeterStore, recorder: EventRecorder, admitter: Admitter,
-        upstream: UpstreamClient, logger: Logger
+        upstream: UpstreamClient, logger: Logger, limiter: ConcurrencyLimiter? = nil
     ) {
+        self.limiter = limiter ?? ConcurrencyLimiter(settings: config.proxy)
         self.config = config
         self.routes = routes
         self.meter = meter
@@ -53,7 +55,7 @@ public struct ProxyResponder: HTTPResponder {
                 return try await UsageView(meter: meter, currency: config.pricing.currency).respond(
                     principal: principal, query: request.uri.query, nowMs: Int64(arrival.timeIntervalSince1970 * 1000))
             }
-            guard var target = routes.resolve(path: path) else {
+            guard let target = routes.resolve(path: path) else {
                 if let inactive = routes.inactiveProvider(for: path) {
                     throw ErrorResponse.providerInactive(inactive.provider.name, hint: inactive.hint)
                 }
@@ -63,43 +65,72 @@ public struct ProxyResponder: HTTPResponder {
             }
             family = target.api?.family ?? target.provider.family
             let key = try await authenticate(request.headers, query: request.uri.query)
-            // A `key` parameter is a credential (Gemini's): it never goes upstream, whichever key authenticated.
-            target.upstreamQuery = Self.removingKey(from: request.uri.query)
-            var request = request
-            let body = try await collectBody(&request)
-            if target.api == nil || request.method != .post,
-                let object = target.provider.family.objects.request(method: request.method.rawValue, path: target.upstreamPath)
-            {
-                return try await objects(request, body: body, object: object, target: target, principal: key, arrival: arrival, started: started)
+            // The request holds its place under the key's and the customer's concurrency limits until its response
+            // has ended (a relay takes the slot along, for a drain after the client left).
+            let slot = try await concurrencySlot(request, target: target, key: key, arrival: arrival, started: started)
+            let response = try await ConcurrencyLimiter.$current.withValue(slot) {
+                try await forward(request, target: target, path: path, key: key, arrival: arrival, started: started)
             }
-            if let api = target.api {
-                guard request.method == .post else {
-                    throw ErrorResponse.methodNotAllowed(
-                        "\(request.method.rawValue) \(path) is not allowed: it is an inference route (\(api)), which takes POST.",
-                        allow: "POST")
-                }
-                return try await infer(
-                    request, body: body, target: target, api: api, key: key, arrival: arrival, started: started)
-            }
-            switch target.provider.passage(method: request.method.rawValue, path: target.upstreamPath) {
-            case .free:
-                return try await passThrough(request, body: body, target: target, recording: nil)
-            case .recorded:
-                let context = makeContext(
-                    request, target: target, route: Self.passThroughRoute, key: key.key, prepared: PreparedRequest(model: nil, stream: false),
-                    bytes: body.readableBytes, arrival: arrival, started: started)
-                return try await passThrough(request, body: body, target: target, recording: context)
-            case .refused(let refusal):
-                throw ErrorResponse(
-                    status: HTTPResponse.Status(code: refusal.status), message: refusal.message, type: "invalid_request_error",
-                    code: refusal.code)
-            case .denied:
-                throw ErrorResponse.notFound(
-                    "\(request.method.rawValue) \(path) is not a route of provider '\(target.provider.name)': Tollgate forwards its "
-                        + "inference routes and read-only paths such as the model list; an operator can allow more with pass_through.")
-            }
+            return response.holding(slot)
         } catch let error as ErrorResponse {
             return error.response(for: family)
+        }
+    }
+
+    /// An authenticated request for `target`: an object route, an inference, or a pass-through.
+    private func forward(
+        _ request: Request, target: RouteResolver.Target, path: String, key: Principal, arrival: Date, started: ContinuousClock.Instant
+    ) async throws -> Response {
+        var target = target
+        // A `key` parameter is a credential (Gemini's): it never goes upstream, whichever key authenticated.
+        target.upstreamQuery = Self.removingKey(from: request.uri.query)
+        var request = request
+        let body = try await collectBody(&request, limit: config.proxy.maxRequestBodyBytes(path: path, api: target.api))
+        if target.api == nil || request.method != .post,
+            let object = target.provider.family.objects.request(method: request.method.rawValue, path: target.upstreamPath)
+        {
+            return try await objects(request, body: body, object: object, target: target, principal: key, arrival: arrival, started: started)
+        }
+        if let api = target.api {
+            guard request.method == .post else {
+                throw ErrorResponse.methodNotAllowed(
+                    "\(request.method.rawValue) \(path) is not allowed: it is an inference route (\(api)), which takes POST.",
+                    allow: "POST")
+            }
+            return try await infer(
+                request, body: body, target: target, api: api, key: key, arrival: arrival, started: started)
+        }
+        switch target.provider.passage(method: request.method.rawValue, path: target.upstreamPath) {
+        case .free:
+            return try await passThrough(request, body: body, target: target, recording: nil)
+        case .recorded:
+            let context = makeContext(
+                request, target: target, route: Self.passThroughRoute, key: key.key, prepared: PreparedRequest(model: nil, stream: false),
+                bytes: body.readableBytes, arrival: arrival, started: started)
+            return try await passThrough(request, body: body, target: target, recording: context)
+        case .refused(let refusal):
+            throw ErrorResponse(
+                status: HTTPResponse.Status(code: refusal.status), message: refusal.message, type: "invalid_request_error",
+                code: refusal.code)
+        case .denied:
+            throw ErrorResponse.notFound(
+                "\(request.method.rawValue) \(path) is not a route of provider '\(target.provider.name)': Tollgate forwards its "
+                    + "inference routes and read-only paths such as the model list; an operator can allow more with pass_through.")
+        }
+    }
+
+    /// A slot under the concurrency limits of the key and its customer, or the 429 (recorded as an event).
+    private func concurrencySlot(
+        _ request: Request, target: RouteResolver.Target, key: Principal, arrival: Date, started: ContinuousClock.Instant
+    ) async throws -> ConcurrencyLimiter.Slot {
+        do {
+            return try limiter.acquire(key: key.key.id, customer: key.customer)
+        } catch {
+            let context = makeContext(
+                request, target: target, route: target.api?.rawValue ?? Self.passThroughRoute, key: key.key,
+                prepared: PreparedRequest(model: nil, stream: false), bytes: 0, arrival: arrival, started: started)
+            try await recorder.record(context, ResponseOutcome(status: 429, upstreamFailure: "refused: \(error.message)"))
+            throw error.recorded(as: context.id)
         }
     }
 
@@ -175,12 +206,12 @@ public struct ProxyResponder: HTTPResponder {
         secret.count <= 10 ? "***" : "\(secret.prefix(6))…\(secret.suffix(3))"
     }
 
-    private func collectBody(_ request: inout Request) async throws -> ByteBuffer {
+    private func collectBody(_ request: inout Request, limit: Int) async throws -> ByteBuffer {
         do {
-            return try await request.collectBody(upTo: config.proxy.maxRequestBodyBytes)
+            return try await request.collectBody(upTo: limit)
         } catch {
             throw ErrorResponse(
-                status: .contentTooLarge, message: "The request body exceeds \(config.proxy.maxRequestBodyBytes) bytes.",
+                status: .contentTooLarge, message: "The request body exceeds \(limit) bytes.",
                 type: "invalid_request_error", code: "request_too_large")
         }
     }
@@ -280,7 +311,8 @@ public struct ProxyResponder: HTTPResponder {
         if ownership != nil { reader = ObjectIDCapture(inner: reader, stream: isEventStream(contentType)) }
         let tap = MeteringTap(reader: reader, contentEncoding: response.headers.first(name: "content-encoding"))
         let rewrites = tap.reader.rewrites
-        var headers = HeaderPolicy.client(from: response.headers, bodyRewritten: rewrites || tap.forwardsDecoded, bodyDecoded: tap.forwardsDecoded)
+        var headers = HeaderPolicy.client(
+            from: response.headers, provider: target.provider, bodyRewritten: rewrites || tap.forwardsDecoded, bodyDecoded: tap.forwardsDecoded)
         headers[Self.eventIDField] = context.id
         let relay = RelayGuard(
             ResponseRelay(
@@ -417,7 +449,7 @@ public struct ProxyResponder: HTTPResponder {
                 context, ResponseOutcome(status: Int(error.status.code), upstreamStarted: upstreamStarted, upstreamFailure: error.message))
             throw error.recorded(as: context.id)
         }
-        var headers = HeaderPolicy.client(from: response.headers, bodyRewritten: false, bodyDecoded: false)
+        var headers = HeaderPolicy.client(from: response.headers, provider: target.provider, bodyRewritten: false, bodyDecoded: false)
         if let context { headers[Self.eventIDField] = context.id }
         let length = response.headers.first(name: "content-length").flatMap(Int.init)
         let upstreamBody = response.body

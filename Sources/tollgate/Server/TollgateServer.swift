@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -31,6 +32,8 @@ struct TollgateServer: Sendable {
 
     /// Runs until a shutdown signal. `onListening` receives the bound port (useful with port 0).
     func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        MeterBounds.maxEventBytes = config.proxy.maxMeterEventBytes
+        MeterBounds.maxDecodedBytes = config.proxy.maxMeterDecodedBytes
         let meter = try MeterStore(path: config.meter.path, synchronousFull: config.meter.fsync)
         let writer = EventWriter(meter: meter, maxBatch: config.meter.maxBatch, logger: logger)
         let upstream = UpstreamClient(settings: config.proxy)
@@ -43,8 +46,12 @@ struct TollgateServer: Sendable {
             recorder: EventRecorder(writer: writer, durability: config.meter.durability, pricing: pricing, admission: admission, logger: logger),
             admitter: Admitter(control: admission, pricing: pricing, settings: config.credits), upstream: upstream, logger: logger)
         let application = Application(
-            responder: responder,
-            configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: nil),
+            responder: responder, server: proxyServer(),
+            configuration: .init(
+                // A deep accept queue (the kernel caps it at net.core.somaxconn): a connection flood waits there
+                // rather than in SYN retries.
+                address: .hostname(config.listen.host, port: config.listen.port), serverName: nil, backlog: 4096,
+                availableConnectionsDelegate: MaximumAvailableConnections(connectionCap(), logger: logger)),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
@@ -70,6 +77,30 @@ struct TollgateServer: Sendable {
 }
 
 extension TollgateServer {
+    /// The proxy listener's HTTP/1.1 server: the idle timeout (`proxy.idle_timeout_s`) and the header-read timeout
+    /// (`proxy.header_read_timeout_s`) on every connection; 0 turns either off.
+    func proxyServer() -> HTTPServerBuilder {
+        let headerTimeout = config.proxy.headerReadTimeoutSeconds
+        let idle = config.proxy.idleTimeoutSeconds
+        return .http1(
+            configuration: .init(
+                additionalChannelHandlers: headerTimeout > 0
+                    ? [HeaderReadTimeoutHandler(timeout: .nanoseconds(Int64(headerTimeout * 1_000_000_000)))] : [],
+                idleTimeout: idle > 0 ? .nanoseconds(Int64(idle * 1_000_000_000)) : nil))
+    }
+
+    /// The cap on open proxy connections: `proxy.max_connections`, at most the file-descriptor limit (raised to its
+    /// hard limit first) less 256 for the meter, the upstream connections and the admin listener.
+    func connectionCap() -> Int {
+        let descriptors = FileDescriptorLimit.raise()
+        let cap = min(config.proxy.maxConnections, max(64, descriptors - 256))
+        if cap < config.proxy.maxConnections {
+            logger.notice(
+                "proxy.max_connections lowered to \(cap): the file-descriptor limit is \(descriptors) (raise it with ulimit -n)")
+        }
+        return cap
+    }
+
     /// The admin listener (API, OpenAPI document, finance dashboard), when the config has `admin.listen`.
     func adminApplication(meter: MeterStore, pricing: PricingState) -> (any Service)? {
         guard let address = config.admin.listen, let token = config.admin.token else { return nil }

@@ -16,6 +16,9 @@ extension WireFamily {
         keyLocations: [.header("x-api-key")],
         credentialHeaders: ["x-api-key", "authorization"],
         requestIDHeaders: ["request-id"],
+        forwardedHeaders: ["anthropic-version", "anthropic-beta", "x-stainless-*"],
+        // Not `anthropic-organization-id` (the operator's account) nor `anthropic-ratelimit-*` (its shared quota).
+        returnedHeaders: [],
         errorShape: AnthropicErrorShape())
 }
 

@@ -30,6 +30,10 @@ extension WireFamily {
         // `x-amz-security-token`: an AWS client's session token, sent next to its own signature.
         credentialHeaders: ["authorization", "x-amz-security-token"],
         requestIDHeaders: ["x-amzn-requestid"],
+        // Guardrails, tracing and latency options; the client's own SigV4 headers are never forwarded (Tollgate signs).
+        forwardedHeaders: ["x-amzn-bedrock-*"],
+        // boto reads the error code from `x-amzn-errortype`; Bedrock reports token counts in `x-amzn-bedrock-*`.
+        returnedHeaders: ["x-amzn-errortype", "x-amzn-bedrock-*"],
         modelInPath: true,
         errorShape: AmazonErrorShape())
 }

@@ -13,5 +13,6 @@ extension WireFamily {
             + PassThroughRule.openAIModelList,
         keyLocations: [.bearer],
         credentialHeaders: ["authorization"],
+        forwardedHeaders: ["x-client-name"],
         errorShape: MessageErrorShape())
 }

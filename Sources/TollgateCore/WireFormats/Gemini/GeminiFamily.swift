@@ -29,6 +29,8 @@ extension WireFamily {
         claimedPathPrefixes: ["/v1beta/"],
         keyLocations: [.header("x-goog-api-key"), .query("key")],
         credentialHeaders: ["x-goog-api-key"],
+        // Not `x-goog-user-project`: it picks the project billed.
+        forwardedHeaders: ["x-goog-api-client"],
         modelInPath: true,
         errorShape: GoogleErrorShape())
 }

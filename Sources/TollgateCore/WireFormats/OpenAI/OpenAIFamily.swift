@@ -42,6 +42,10 @@ extension WireFamily {
         keyLocations: [.bearer, .header("api-key")],
         credentialHeaders: ["authorization", "api-key"],
         requestIDHeaders: ["x-request-id"],
+        // Not `openai-organization` / `openai-project`: they pick the operator's organization and project.
+        forwardedHeaders: ["openai-beta", "x-stainless-*", "x-ms-client-request-id"],
+        // Not `openai-organization` / `openai-project` (the operator's account) nor `x-ratelimit-*` (its shared quota).
+        returnedHeaders: ["openai-processing-ms", "openai-version", "openai-model", "x-ms-client-request-id", "apim-request-id"],
         errorShape: OpenAIErrorShape())
 }
 
