@@ -31,6 +31,13 @@ max_len() {
     esac
 }
 
+# libFuzzer's runtime ships with the Swift toolchain (clang's compiler-rt), next to the swift driver.
+toolchain=$(dirname "$(dirname "$(readlink -f "$(command -v swift)")")")
+if ! compgen -G "$toolchain/lib/clang/*/lib/linux/libclang_rt.fuzzer-$(uname -m).a" >/dev/null; then
+    echo "no libFuzzer runtime under $toolchain/lib/clang: a swift.org toolchain for Linux ships it" >&2
+    exit 1
+fi
+
 if [ "${FUZZ_SKIP_BUILD:-0}" != 1 ]; then
     echo "==> building the fuzz targets (release, -sanitize=fuzzer,address)"
     start=$(date +%s)

@@ -70,7 +70,10 @@ private func decode(_ body: [UInt8], coding: String, in ranges: [Range<Int>]) ->
 
 private func zlibCompress(_ bytes: [UInt8], windowBits: Int32) -> [UInt8] {
     var stream = z_stream()
-    guard deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, windowBits, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+    guard
+        deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, windowBits, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+            == Z_OK
+    else {
         require(false, "deflateInit2 failed")
         return []
     }

@@ -16,7 +16,9 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let whole = decode(body, in: [0..<body.count])
     let cut = decode(body, in: Chunking.pieces(count: body.count, style: input.control[1], seed: [input.control[2]]))
     require(whole.messages == cut.messages, "messages differ when the body is cut (\(whole.messages.count) vs \(cut.messages.count))")
-    require(whole.failure == cut.failure, "faults differ when the body is cut: \(String(describing: whole.failure)) vs \(String(describing: cut.failure))")
+    require(
+        whole.failure == cut.failure, "faults differ when the body is cut: \(String(describing: whole.failure)) vs \(String(describing: cut.failure))"
+    )
     let payloadBytes = whole.messages.reduce(0) { $0 + $1.payload.count }
     require(payloadBytes + whole.messages.count * 16 <= body.count, "more message bytes than body bytes")
     return 0
