@@ -7,6 +7,10 @@ let package = Package(
     products: [
         .executable(name: "tollgate", targets: ["tollgate"]),
         .executable(name: "tollgate-sim", targets: ["TollgateSimulator"]),
+        // For the fuzz targets in fuzz/, a package of their own that depends on this one by path.
+        .library(name: "TollgateCore", targets: ["TollgateCore"]),
+        .library(name: "CZlib", targets: ["CZlib"]),
+        .library(name: "CBrotli", targets: ["CBrotli"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),

@@ -153,6 +153,34 @@ struct JSONFieldScannerTests {
         #expect(!scan(#"{"a":-0.5E-7,"b":[true,false,null,0]}"#, []).isMalformed)
     }
 
+    @Test(
+        "a key without its colon, members without a comma, a trailing comma or a mismatched bracket is malformed",
+        arguments: [
+            #"{"stream": true, "stream_options", "temperature": 1}"#, #"{"a" "b": 1}"#, #"{"a": 1 "b": 2}"#, #"{"a": 1,}"#, #"[1 2]"#,
+            #"[1,]"#, #"{"a": [1}"#, #"{"a": 1]"#, #"{"a":: 1}"#, #"{, "a": 1}"#, #"{"a": 1} :"#, #"{"a": [1, 2] "b": 1}"#,
+        ])
+    func structuralFaults(_ json: String) {
+        // Found by fuzz/ (FuzzRequestBody): `"stream_options",` was read as a member without a value, so the usage
+        // opt-in was added and the body named stream_options twice. Strict parsers (the provider's) refuse these.
+        #expect(scan(json, [["a"], ["stream_options"]]).isMalformed)
+        var tallying = JSONFieldScanner(paths: JSONFieldScanner.KeyPaths([]), tallying: ["type"])
+        tallying.feed(Array(utf8: json))
+        tallying.finish()
+        #expect(tallying.isMalformed)
+        expectSplitInvariant(json, [["a"], ["stream_options"]])
+    }
+
+    @Test("well-formed documents stay well-formed at every level")
+    func wellFormed() {
+        for json in [#"{}"#, #"[]"#, #"{"a": [], "b": {}, "c": [1, {"d": [true, null]}], "e": "x"}"#, #" [ 1 , "2" , [ ] ] "#] {
+            #expect(!scan(json, [["a"], ["c", "d"]]).isMalformed, "\(json)")
+            var tallying = JSONFieldScanner(paths: JSONFieldScanner.KeyPaths([]), tallying: ["d"])
+            tallying.feed(Array(utf8: json))
+            tallying.finish()
+            #expect(tallying.isComplete && !tallying.isMalformed, "\(json)")
+        }
+    }
+
     @Test("one set of encoded paths serves many scanners")
     func sharedPaths() {
         let paths = JSONFieldScanner.KeyPaths([["usage"]])

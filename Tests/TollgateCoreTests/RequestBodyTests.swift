@@ -148,6 +148,18 @@ struct RequestBodyDifferentialTests {
     private static let watched = ["model", "stream", "max_tokens", "max_completion_tokens", "max_output_tokens", "n"]
     private static let noise = ["messages", "temperature", "user", "metadata", "modelx", "Model", "streams"]
 
+    @Test("a member without a value is refused, not given the usage opt-in a second time")
+    func memberWithoutValue() throws {
+        // fuzz/regressions/FuzzRequestBody/: the rewritten body named stream_options twice.
+        let body = #"{"model": "gpt-5-nano", "stream": true, "stream_options", "temperature": 1}"#
+        #expect(throws: RequestError.invalidJSON("the object is not well-formed or is cut short")) {
+            try RequestBody(Array(body.utf8), layout: .openAI)
+        }
+        #expect(throws: RequestError.invalidJSON("the object is not well-formed or is cut short")) {
+            try OpenAIChatFormat(api: .openAIChat).prepare(body: Array(body.utf8), options: RequestOptions(acceptsStreamUsageOption: true))
+        }
+    }
+
     @Test("2,000 random bodies: Tollgate reads what the reference parser reads, or refuses")
     func differential() throws {
         var random = SeededGenerator(seed: 0x7011_6A7E)

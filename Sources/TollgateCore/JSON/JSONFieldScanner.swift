@@ -46,9 +46,27 @@ public struct JSONFieldScanner: Sendable {
     private var tallyingValue = -1
     private var tallyValue: [UInt8] = []
 
+    /// What an open container accepts next.
+    private enum Expect: UInt8 {
+        /// Its first member or element, or its end (just opened).
+        case first
+        /// A member or element (after a comma).
+        case next
+        /// A colon (an object's key was read).
+        case colon
+        /// A member's value (after the colon).
+        case value
+        /// A comma or its end (a member or element was read).
+        case separator
+    }
+
     // Container stack: one entry per open object or array.
     private var isObject: [Bool] = []
     private var expectingKey: [Bool] = []
+    /// Where each open container stands in its grammar (``Expect``): a key without its colon, or two members
+    /// without a comma between them, make the document malformed. Checked at the levels the scan steps through
+    /// byte by byte (every level when tallying, else down to the deepest watched path).
+    private var expect: [Expect] = []
     private var currentKey: [[UInt8]?] = []
     private var keyStart: [Int] = []
 
@@ -222,6 +240,10 @@ public struct JSONFieldScanner: Sendable {
         case UInt8(ascii: "\""):
             inString = true
             if let top = isObject.last, top, expectingKey[expectingKey.count - 1] {
+                if checksGrammar {
+                    if expect[expect.count - 1] != .first && expect[expect.count - 1] != .next { isMalformed = true }
+                    expect[expect.count - 1] = .colon
+                }
                 stringIsKey = true
                 pendingKeyStart = offset
                 keyBuffer.removeAll(keepingCapacity: true)
@@ -231,8 +253,18 @@ public struct JSONFieldScanner: Sendable {
                 beginValue()
             }
         case UInt8(ascii: ":"):
+            if isObject.isEmpty { isMalformed = true }
+            if checksGrammar {
+                if expect[expect.count - 1] != .colon { isMalformed = true }
+                expect[expect.count - 1] = .value
+            }
             if isObject.last == true { expectingKey[expectingKey.count - 1] = false }
         case UInt8(ascii: ","):
+            if isObject.isEmpty { isMalformed = true }
+            if checksGrammar {
+                if expect[expect.count - 1] != .separator { isMalformed = true }
+                expect[expect.count - 1] = .next
+            }
             if isObject.last == true {
                 expectingKey[expectingKey.count - 1] = true
                 currentKey[currentKey.count - 1] = nil
@@ -241,15 +273,19 @@ public struct JSONFieldScanner: Sendable {
             beginValue()
             let object = byte == UInt8(ascii: "{")
             isObject.append(object)
+            expect.append(.first)
             expectingKey.append(object)
             currentKey.append(nil)
             keyStart.append(0)
         case UInt8(ascii: "}"), UInt8(ascii: "]"):
-            guard !isObject.isEmpty else {
+            guard let object = isObject.last else {
                 isMalformed = true
                 return
             }
+            if object != (byte == UInt8(ascii: "}")) { isMalformed = true }
+            if checksGrammar, expect[expect.count - 1] != .first && expect[expect.count - 1] != .separator { isMalformed = true }
             isObject.removeLast()
+            expect.removeLast()
             expectingKey.removeLast()
             currentKey.removeLast()
             keyStart.removeLast()
@@ -319,9 +355,22 @@ public struct JSONFieldScanner: Sendable {
         }
     }
 
+    /// Whether the grammar of the innermost container is checked: its bytes are all stepped through.
+    private var checksGrammar: Bool { !isObject.isEmpty && (isObject.count <= maxDepth || !tallyKeys.isEmpty) }
+
     private mutating func beginValue() {
         // A second top-level value (`{}{}`, `{} x`): the document was already complete.
         if isComplete && isObject.isEmpty { isMalformed = true }
+        if checksGrammar {
+            let accepted: Bool
+            switch expect[expect.count - 1] {
+            case .value: accepted = isObject[isObject.count - 1]
+            case .first, .next: accepted = !isObject[isObject.count - 1]
+            case .colon, .separator: accepted = false
+            }
+            if !accepted { isMalformed = true }
+            expect[expect.count - 1] = .separator
+        }
         sawValue = true
         if pendingTally >= 0 {
             if currentByte == UInt8(ascii: "\"") {
