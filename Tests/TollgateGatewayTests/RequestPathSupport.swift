@@ -358,7 +358,8 @@ func withLoopbackServer<Responder: HTTPResponder, T>(
         onServerRunning: { channel in port.update { $0 = channel.localAddress?.port } }, logger: logger)
     let running = Task { try await application.runService(gracefulShutdownSignals: []) }
     defer { running.cancel() }
-    let bound = try await port.wait(for: "the loopback server to listen") { $0 != nil }
+    // Generous: on a loaded 2-core machine, dozens of parallel tests start their servers at once.
+    let bound = try await port.wait(for: "the loopback server to listen", timeout: .seconds(60)) { $0 != nil }
     let result = try await body(bound!)
     running.cancel()
     _ = await running.result
