@@ -24,6 +24,7 @@ import threading
 import time
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -59,6 +60,29 @@ TOKEN_CLASSES = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "out
 def pytest_configure(config: pytest.Config) -> None:
     """Registers the suite's marker."""
     config.addinivalue_line("markers", "proxy: needs the tollgate binary (tests against the proxy)")
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler for the tests' loopback upstreams: HTTP/1.1 (keep-alive), no access log on stderr."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class LoopbackServer(ThreadingHTTPServer):
+    """A threaded HTTP server whose threads die with the tests, with room for bursts of connections."""
+
+    daemon_threads = True
+    request_queue_size = 512
+
+
+def serve_in_background(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
+    """Serves `handler` on 127.0.0.1 (a port the system picks) from daemon threads; returns the server and its origin."""
+    server = LoopbackServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
 def free_port() -> int:

@@ -13,17 +13,15 @@ import json
 import resource
 import selectors
 import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterable
 
 import httpx
 import pytest
 
-from conftest import PROVIDER_KEY, RETIRED_MODELS_PRICED, Simulator, Tollgate, running_tollgate
+from conftest import PROVIDER_KEY, RETIRED_MODELS_PRICED, QuietHandler, running_tollgate, serve_in_background, Simulator, Tollgate
 
 # What OpenAI's and Anthropic's edges answer with besides the body: the operator's account, its shared quota, cookies
 # and edge internals. None of it is the customer's business.
@@ -69,8 +67,7 @@ class Upstream:
         self.delay = 0.0
         upstream = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        class Handler(QuietHandler):
 
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
@@ -85,13 +82,7 @@ class Upstream:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.origin = serve_in_background(Handler)
 
     def json(self, body: dict, **headers: str) -> None:
         self.reply = (200, {"content-type": "application/json", **headers}, json.dumps(body).encode())

@@ -15,7 +15,6 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterable
 
@@ -24,7 +23,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import MESSAGES, Simulator, Tollgate, raw_post, start_tollgate, stop_process
+from conftest import MESSAGES, QuietHandler, raw_post, serve_in_background, Simulator, start_tollgate, stop_process, Tollgate
 
 MODEL = "gpt-4o-mini"
 
@@ -41,8 +40,7 @@ class NumberedUpstream:
         self.fail_next = False
         upstream = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        class Handler(QuietHandler):
 
             def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
@@ -88,13 +86,7 @@ class NumberedUpstream:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.origin = serve_in_background(Handler)
 
     def count(self) -> int:
         with self.lock:

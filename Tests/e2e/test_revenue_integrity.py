@@ -14,14 +14,13 @@ import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterable
 
 import httpx
 import pytest
 
-from conftest import PROVIDER_KEY, Tollgate, running_tollgate
+from conftest import PROVIDER_KEY, QuietHandler, running_tollgate, serve_in_background, Tollgate
 
 pytestmark = pytest.mark.proxy
 
@@ -39,8 +38,7 @@ class CountingUpstream:
         self.lock = threading.Lock()
         upstream = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        class Handler(QuietHandler):
 
             def handle_any(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
@@ -90,14 +88,7 @@ class CountingUpstream:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = handle_any  # noqa: N815
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.request_queue_size = 512
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.origin = serve_in_background(Handler)
 
     def count(self) -> int:
         with self.lock:

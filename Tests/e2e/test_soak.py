@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, TOLLGATE_BIN
+from conftest import REPO_ROOT, TOLLGATE_BIN, QuietHandler, serve_in_background
 
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 import soak  # noqa: E402  (bench/ is not a package)
@@ -72,10 +72,8 @@ def checker_catches_tampering(state: tuple) -> None:
 # --- found by the soak: a cut-short answer kept for replay ----------------------------------------------------------
 
 import socket  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
 
 import httpx  # noqa: E402
 
@@ -91,8 +89,7 @@ class EarlyEndUpstream:
         self.count = 0
         upstream = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        class Handler(QuietHandler):
 
             def do_POST(self) -> None:  # noqa: N802
                 request = json.loads(self.rfile.read(int(self.headers["content-length"])))
@@ -136,13 +133,7 @@ class EarlyEndUpstream:
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.origin = serve_in_background(Handler)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
