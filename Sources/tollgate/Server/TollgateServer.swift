@@ -41,6 +41,9 @@ struct TollgateServer: Sendable {
         let admission = AdmissionControl(meter: meter)
         let released = try await admission.start()
         if released > 0 { logger.notice("released \(released) credit reservations left by a process that stopped") }
+        // Idempotency keys a stopped process held in flight are free again at once (a retry runs them).
+        let freed = try await meter.purgeIdempotencyKeys(nowMs: Timestamps.nowMs())
+        if freed > 0 { logger.notice("freed \(freed) expired or orphaned idempotency keys") }
         let responder = ProxyResponder(
             config: config, routes: RouteResolver(config: config), meter: meter,
             recorder: EventRecorder(writer: writer, durability: config.meter.durability, pricing: pricing, admission: admission, logger: logger),

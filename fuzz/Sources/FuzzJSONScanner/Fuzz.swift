@@ -45,8 +45,40 @@ private func scan(_ body: [UInt8], in ranges: [Range<Int>], foldingCase: Bool) -
     return (scanner, summary)
 }
 
+/// Whether a `,` stands right before a `}` or `]` (whitespace between) outside strings: JSON forbids it, and so do the
+/// providers' parsers and the scanner, but Foundation's parser lets it pass.
+private func hasTrailingComma(_ body: [UInt8]) -> Bool {
+    var inString = false
+    var escaped = false
+    var afterComma = false
+    for byte in body {
+        if inString {
+            if escaped {
+                escaped = false
+            } else if byte == UInt8(ascii: "\\") {
+                escaped = true
+            } else if byte == UInt8(ascii: "\"") {
+                inString = false
+            }
+            continue
+        }
+        switch byte {
+        case UInt8(ascii: "\""):
+            inString = true
+            afterComma = false
+        case UInt8(ascii: ","): afterComma = true
+        case UInt8(ascii: "}"), UInt8(ascii: "]"):
+            if afterComma { return true }
+        case 0x20, 0x09, 0x0A, 0x0D: continue
+        default: afterComma = false
+        }
+    }
+    return false
+}
+
 private func compareWithFoundation(_ body: [UInt8], _ scanner: JSONFieldScanner) {
     guard let document = try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed]) else { return }
+    if hasTrailingComma(body) { return }
     require(scanner.isComplete && !scanner.isMalformed, "Foundation reads the document, the scanner finds it broken")
     guard scanner.duplicate == nil else { return }
     for (index, path) in paths.enumerated() {
