@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -65,6 +66,7 @@ public struct PricingReloader: Service {
         do {
             let fresh = try ConfigFiles.load(path: configPath)
             state.replace(fresh.pricingRules)
+            Counter(label: MetricName.configReloads).increment()
             logger.notice(
                 "pricing reloaded (\(reason))",
                 metadata: [
@@ -77,6 +79,8 @@ public struct PricingReloader: Service {
             }
             applied = fresh
         } catch {
+            state.reloadRefused(error.description)
+            Counter(label: MetricName.configReloadFailures).increment()
             logger.error("rate change refused, the rates in force stay: \(error.description)")
         }
     }
@@ -86,6 +90,9 @@ public struct PricingReloader: Service {
         if old.listen != new.listen { changed.append("listen") }
         if old.meter != new.meter { changed.append("meter") }
         if old.proxy != new.proxy { changed.append("proxy") }
+        if old.log != new.log { changed.append("log") }
+        if old.metrics != new.metrics { changed.append("metrics") }
+        if old.tracing != new.tracing { changed.append("tracing") }
         if old.defaultProvider != new.defaultProvider { changed.append("default_provider") }
         if old.modelAliases != new.modelAliases { changed.append("models") }
         let routing = { (config: TollgateConfig) in

@@ -233,6 +233,15 @@ public final class AdmissionControl: Sendable {
 }
 
 extension MeterStore {
+    /// The credit reservations held now, by every process on this meter (requests admitted and not yet settled).
+    public func reservationsHeld() async throws(MeterError) -> Int {
+        do {
+            return try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reservations") ?? 0 }
+        } catch {
+            throw MeterError.readFailed("\(error)")
+        }
+    }
+
     /// Releases the reservations of instances that are gone (see ``AdmissionControl/releaseOrphans(staleAfterMs:)``).
     func releaseOrphanedReservations(keeping instanceID: String, staleAfterMs: Int64) async throws(MeterError) -> Int {
         let now = Timestamps.nowMs()

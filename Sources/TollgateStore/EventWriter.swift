@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import Synchronization
 import TollgateCore
@@ -40,6 +41,10 @@ public final class EventWriter: Sendable {
     /// Awaited with each batch just before its transaction; `nil` outside tests (one check per batch, not per event).
     /// Tests hold commits back with it, to see what a client is sent while its event is not in the meter yet.
     private let beforeCommit: (@Sendable ([UsageEvent]) async -> Void)?
+    private let batchSizes = Recorder(label: MetricName.meterBatchSize)
+    private let commitTimes = Timer(label: MetricName.meterCommit)
+    private let eventsWritten = Counter(label: MetricName.meterEventsWritten)
+    private let writeFailures = Counter(label: MetricName.meterWriteFailures)
 
     /// Creates a writer for `meter`, writing at most `maxBatch` events per transaction.
     public convenience init(meter: MeterStore, maxBatch: Int = 512, logger: Logger = Logger(label: "tollgate.meter")) {
@@ -57,6 +62,9 @@ public final class EventWriter: Sendable {
     /// Why the meter cannot write, or `nil` while its last write succeeded: inference requests are refused meanwhile
     /// (fail closed), and `/readyz` says so.
     public var failure: String? { state.withLock { $0.failure } }
+
+    /// Events handed over and not written yet (kept ones included, while the meter cannot write).
+    public var queueDepth: Int { state.withLock { $0.pending.count } }
 
     /// Hands an event over and waits until it is committed (with the settlement of its reservation, if any).
     public func record(_ event: UsageEvent, settling reservationID: String? = nil) async throws {
@@ -174,7 +182,11 @@ public final class EventWriter: Sendable {
         var lastError: (any Error)?
         for attempt in 0..<3 {
             do {
+                let started = ContinuousClock.now
                 let fired = try await meter.insert(batch.map(\.write))
+                commitTimes.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+                batchSizes.record(batch.count)
+                eventsWritten.increment(by: batch.count)
                 for item in batch { item.waiter?.resume() }
                 recovered()
                 for alert in fired {
@@ -189,6 +201,7 @@ public final class EventWriter: Sendable {
                 return
             } catch {
                 lastError = error
+                writeFailures.increment()
                 logger.error("meter write failed", metadata: ["attempt": "\(attempt + 1)", "events": "\(batch.count)", "error": "\(error)"])
                 if batch.count > 1 { break }  // one event at a time below: a bad row must not take the others with it
                 try? await Task.sleep(for: .milliseconds(50 * (attempt + 1)))
@@ -199,9 +212,11 @@ public final class EventWriter: Sendable {
         for item in batch {
             do {
                 _ = try await meter.insert([item.write])
+                eventsWritten.increment()
                 item.waiter?.resume()
                 recovered()
             } catch {
+                writeFailures.increment()
                 failed(item, error)
             }
         }

@@ -35,13 +35,6 @@ func openMeter(_ configPath: String?) throws -> MeterStore {
 }
 
 /// A logger writing to standard error at the configured level.
-func makeLogger(level: String) -> Logger {
-    LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
-    var logger = Logger(label: "tollgate")
-    logger.logLevel = Logger.Level(rawValue: level) ?? .info
-    return logger
-}
-
 /// Runs a meter operation; a refusal or failure is printed as `error: …` and exits with status 1, never a trace.
 func reportingMeterErrors<T>(_ operation: () async throws -> T) async throws -> T {
     do {

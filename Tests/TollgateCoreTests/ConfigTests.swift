@@ -73,6 +73,12 @@ struct ConfigErrorTests {
                 listen: localhost
                 """, line: 2, mentions: "'localhost'"),
         Broken(testDescription: "listen port out of range", yaml: #"listen: "127.0.0.1:99999""#, line: 1, mentions: "127.0.0.1:99999"),
+        Broken(testDescription: "log format unknown", yaml: "log:\n  format: xml\n", line: 2, mentions: "text or json"),
+        Broken(testDescription: "log level unknown", yaml: "log: {level: loud}\n", line: 1, mentions: "critical"),
+        Broken(testDescription: "metrics listen not HOST:PORT", yaml: "metrics:\n  listen: nine\n", line: 2, mentions: "'nine'"),
+        Broken(testDescription: "tracing endpoint not a URL", yaml: "tracing:\n  endpoint: collector:4318\n", line: 2, mentions: "http://"),
+        Broken(testDescription: "tracing protocol gRPC", yaml: "tracing: {protocol: grpc}\n", line: 1, mentions: "http/protobuf"),
+        Broken(testDescription: "tracing sample ratio above 1", yaml: "tracing:\n  sample_ratio: 2\n", line: 2, mentions: "0 to 1"),
         Broken(
             testDescription: "relaxed_window_ms, never applied, is refused with the fix",
             yaml: """
@@ -182,6 +188,32 @@ struct ConfigErrorTests {
                     acme: {markup: "1.1", external_ids: {stripe: cus_123, lago: sub_acme}}
                 """, file: configFile)
         #expect(document.config.pricing.customers["acme"]?.externalIDs == ["stripe": "cus_123", "lago": "sub_acme"])
+    }
+
+    @Test("log, metrics and tracing settings")
+    func telemetry() throws {
+        let document = try ConfigLoader.parse(
+            yaml: """
+                log: {level: debug, format: json, requests: true}
+                metrics: {listen: "127.0.0.1:9464", customer_label: true, max_customers: 20}
+                tracing:
+                  endpoint: http://127.0.0.1:4318
+                  protocol: http/json
+                  service_name: gateway
+                  sample_ratio: 0.25
+                  headers: {x-api-key: secret}
+                """, file: configFile)
+        let config = document.config
+        #expect(config.log.level == "debug" && config.log.format == .json && config.log.requests)
+        #expect(config.metrics.listen == ListenAddress(host: "127.0.0.1", port: 9464))
+        #expect(config.metrics.enabled && config.metrics.customerLabel && config.metrics.maxCustomers == 20)
+        #expect(config.tracing.endpoint == "http://127.0.0.1:4318" && config.tracing.wireProtocol == .json)
+        #expect(config.tracing.serviceName == "gateway" && config.tracing.sampleRatio == 0.25 && config.tracing.headers == ["x-api-key": "secret"])
+        #expect(config.tracing.enabled(environment: [:]))
+        #expect(!TracingSettings().enabled(environment: [:]))
+        #expect(TracingSettings().enabled(environment: ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"]))
+        let defaults = TollgateConfig()
+        #expect(defaults.log.format == .text && !defaults.log.requests && defaults.metrics.enabled && defaults.metrics.listen == nil)
     }
 
     @Test("the error names file and line", arguments: broken)
@@ -395,7 +427,7 @@ struct ConfigResolutionTests {
         #expect(config.pricing.markup == DecimalRatio("1.25"))
         #expect(config.proxy.maxRequestBodyBytes == 2048)
         #expect(config.proxy.connectTimeoutSeconds == 2.5 && config.proxy.readTimeoutSeconds == 60)
-        #expect(config.logLevel == "debug")
+        #expect(config.log.level == "debug")
     }
 
     @Test("resource bounds and header rules are read; each has its documented default")

@@ -217,7 +217,7 @@ final class Gateway: Sendable {
 /// whether `body` returns or throws.
 func withGateway<T>(
     upstreamPort: Int, commitsHeld: Bool = false, configure: (inout TollgateConfig) -> Void = { _ in },
-    _ body: (Gateway) async throws -> T
+    observer: RequestObserver = RequestObserver(), _ body: (Gateway) async throws -> T
 ) async throws -> T {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-request-path-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: directory) }
@@ -243,7 +243,8 @@ func withGateway<T>(
     let upstream = UpstreamClient(settings: config.proxy)
     let responder = ProxyResponder(
         config: config, routes: RouteResolver(config: config), meter: meter,
-        recorder: EventRecorder(writer: writer, durability: config.meter.durability, pricing: pricing, admission: admission, logger: logger),
+        recorder: EventRecorder(
+            writer: writer, durability: config.meter.durability, pricing: pricing, admission: admission, logger: logger, observer: observer),
         admitter: Admitter(control: admission, pricing: pricing, settings: config.credits), upstream: upstream, logger: logger)
     let gateway = Gateway(
         meter: meter, responder: responder, commits: commits, secret: secret, writer: writer)

@@ -30,6 +30,8 @@ public struct AdminAPI: Sendable {
     let currency: String
     let creditUnit: (name: String, value: Money)?
     let logger: Logger
+    /// The text of `GET /metrics` (Prometheus' exposition format), or `nil` when metrics are off.
+    let metrics: (@Sendable () async -> String)?
 
     /// The largest request body read (1 MiB); a larger one is answered with 413.
     static let maxBodyBytes = 1 << 20
@@ -40,8 +42,9 @@ public struct AdminAPI: Sendable {
     /// session settings (the same as the ``Dashboard``'s).
     public init(
         meter: MeterStore, token: String, currency: String, creditUnit: (name: String, value: Money)?, logger: Logger,
-        sessions: DashboardSessionSettings = DashboardSessionSettings()
+        sessions: DashboardSessionSettings = DashboardSessionSettings(), metrics: (@Sendable () async -> String)? = nil
     ) {
+        self.metrics = metrics
         self.meter = meter
         self.tokenDigest = Array(SHA256.hash(data: Data(token.utf8)))
         self.dashboardSession = DashboardSession(token: token, meter: meter, settings: sessions)
@@ -89,6 +92,7 @@ public struct AdminAPI: Sendable {
 /// checks that the OpenAPI document describes each, with its query parameters and body fields, and nothing more.
 enum AdminRoute: Hashable, Sendable {
     case health
+    case metrics
     case openAPI
     case customers, createCustomer, customer, updateCustomer
     case teams, createTeam, team, updateTeam
@@ -100,7 +104,7 @@ enum AdminRoute: Hashable, Sendable {
 
     /// Every route, in the order the OpenAPI document lists them.
     static let all: [AdminRoute] =
-        [.health, .openAPI, .customers, .createCustomer, .customer, .updateCustomer, .teams, .createTeam, .team, .updateTeam]
+        [.health, .metrics, .openAPI, .customers, .createCustomer, .customer, .updateCustomer, .teams, .createTeam, .team, .updateTeam]
         + CreditAccountOwner.allCases.flatMap { owner in [.grants(owner), .createGrant(owner), .balance(owner), .ledger(owner)] }
         + [.voidGrant, .keys, .createKey, .revokeKey, .limits, .createLimit, .removeLimit, .alerts]
 
@@ -110,7 +114,7 @@ enum AdminRoute: Hashable, Sendable {
     /// Its HTTP method.
     var method: HTTPRequest.Method {
         switch self {
-        case .health, .openAPI, .customers, .customer, .teams, .team, .grants, .balance, .ledger, .keys, .limits, .alerts: .get
+        case .health, .metrics, .openAPI, .customers, .customer, .teams, .team, .grants, .balance, .ledger, .keys, .limits, .alerts: .get
         case .createCustomer, .createTeam, .createGrant, .voidGrant, .createKey, .createLimit: .post
         case .updateCustomer, .updateTeam: .patch
         case .revokeKey, .removeLimit: .delete
@@ -121,6 +125,7 @@ enum AdminRoute: Hashable, Sendable {
     var path: String {
         switch self {
         case .health: "/admin/healthz"
+        case .metrics: "/metrics"
         case .openAPI: "/admin/openapi.json"
         case .customers, .createCustomer: "/admin/v1/customers"
         case .customer, .updateCustomer: "/admin/v1/customers/{id}"
@@ -164,8 +169,9 @@ enum AdminRoute: Hashable, Sendable {
         }
     }
 
-    /// Whether it needs the admin token: everything but the health check does.
-    var requiresToken: Bool { self != .health }
+    /// Whether it needs the admin token: everything but the health check and the metrics (which scrapers fetch
+    /// without one; bind the admin listener to a private address) does.
+    var requiresToken: Bool { self != .health && self != .metrics }
 }
 
 extension CreditAccountOwner {
@@ -183,6 +189,11 @@ extension AdminAPI {
         let body = route.bodyFields.isEmpty ? RequestFields() : try await RequestFields(request, allowed: route.bodyFields)
         switch route {
         case .health: return try AdminJSON.response(["status": "ok"])
+        case .metrics:
+            guard let metrics else { throw AdminError.notFound("Metrics are turned off (metrics.enabled: false).") }
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: await metrics())))
         case .openAPI:
             return Response(
                 status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CoreMetrics
 import Crypto
 import Foundation
 import Logging
@@ -116,6 +117,7 @@ public final class WebhookSender: Service, Sendable {
         let outcome = await attempt(alert, to: url, nowMs: nowMs)
         // Cut short by shutdown: not the receiver's fault, so no attempt is counted; it goes again on the next start.
         if Task.isCancelled, outcome.failure != nil { return false }
+        Counter(label: MetricName.alerts, dimensions: [("outcome", outcome.failure == nil ? "sent" : "failed")]).increment()
         do {
             guard let failure = outcome.failure else {
                 try await meter.markAlertDelivered(id: alert.id, nowMs: nowMs)
@@ -159,7 +161,7 @@ public final class WebhookSender: Service, Sendable {
         }
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
-            let response = try await http.execute(request, timeout: .nanoseconds(Self.nanoseconds(attemptTimeout)))
+            let response = try await http.execute(request, timeout: .nanoseconds(attemptTimeout.nanoseconds))
             // Read (a little of) the body whatever the status, so that the connection can be used again.
             let body = (try? await response.body.collect(upTo: 64 * 1024)).map { String(buffer: $0) } ?? ""
             let reply = HTTPReply(status: Int(response.status.code), headers: response.headers, body: body)
@@ -236,11 +238,6 @@ public final class WebhookSender: Service, Sendable {
     private static func isHTTPURL(_ text: String) -> Bool {
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty else { return false }
         return scheme == "http" || scheme == "https"
-    }
-
-    private static func nanoseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 
 }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import TollgateCore
@@ -143,6 +144,10 @@ public struct Exporter: Sendable {
                 }
             }
             try await meter.recordExportResults(sink: name, results, nowMs: attemptedAt)
+            let delivered = outcomes.count { $0 == .sent }
+            let failed = outcomes.count { if case .held = $0 { false } else { $0 != .sent } }
+            if delivered > 0 { Counter(label: MetricName.exportSent, dimensions: [("sink", name)]).increment(by: delivered) }
+            if failed > 0 { Counter(label: MetricName.exportFailures, dimensions: [("sink", name)]).increment(by: failed) }
             done += batch.count
             progress(done, lines.count)
         }

@@ -26,7 +26,7 @@ public enum ConfigLoader {
 
     static let topKeys = [
         "listen", "meter", "providers", "providers_dir", "default_provider", "models", "pricing", "proxy", "log_level", "admin",
-        "credits", "alerts", "sinks", "export", "idempotency",
+        "credits", "alerts", "sinks", "export", "idempotency", "log", "metrics", "tracing",
     ]
 
     /// Parses a config file's text.
@@ -85,11 +85,10 @@ public enum ConfigLoader {
                         document.config.export.sinks = try member.sequence().map { (item) throws(ConfigError) in try item.string() }
                     }
                 }
-            case "log_level":
-                let level = try value.string()
-                let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
-                guard levels.contains(level) else { throw value.error("expected one of \(levels.joined(separator: ", "))") }
-                document.config.logLevel = level
+            case "log_level": document.config.log.level = try parseLevel(value)
+            case "log": try parseLog(value, into: &document.config.log)
+            case "metrics": try parseMetrics(value, into: &document.config.metrics)
+            case "tracing": try parseTracing(value, into: &document.config.tracing)
             default: break
             }
         }

@@ -25,8 +25,12 @@ public struct TollgateConfig: Sendable {
     public var pricing = PricingSettings()
     /// Limits and timeouts of the proxy.
     public var proxy = ProxySettings()
-    /// Log level: trace, debug, info, notice, warning, error, critical.
-    public var logLevel = "info"
+    /// The log: level, text or JSON lines, a line per request.
+    public var log = LogSettings()
+    /// The Prometheus endpoint and its labels.
+    public var metrics = MetricsSettings()
+    /// OpenTelemetry traces to a collector.
+    public var tracing = TracingSettings()
     /// The admin listener (API and dashboard); off unless configured.
     public var admin = AdminSettings()
     /// Admission: how a request's worst-case cost is reserved against credits and caps.

@@ -30,6 +30,10 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible, Co
     /// The plain decimal form, without exponent or trailing zeros: `"0.00015"`, `"12"`, `"-3.5"`.
     public var description: String { FixedPoint.format(raw, digits: Self.fractionalDigits) }
 
+    /// The amount as a floating-point number of currency units: for metrics and charts only, never for money that
+    /// is billed (the meter, reports and exports keep the exact value).
+    public var approximateValue: Double { Double(raw) / 1e15 }
+
     /// Sum of two amounts.
     public static func + (lhs: Money, rhs: Money) -> Money { Money(raw: lhs.raw + rhs.raw) }
     /// Difference of two amounts.

@@ -1,6 +1,7 @@
 import Logging
 import TollgateCore
 import TollgateStore
+import Tracing
 
 /// Hands finished events to the meter writer under the configured durability promise.
 public struct EventRecorder: Sendable {
@@ -10,9 +11,15 @@ public struct EventRecorder: Sendable {
     /// Admission control, to charge tokens-per-minute limits with the actual tokens.
     let admission: AdmissionControl?
     let logger: Logger
+    /// Metrics, the request log line and the span of each event.
+    let observer: RequestObserver
 
     /// Creates a recorder handing events to `writer`, rated by the rules in `pricing`.
-    public init(writer: EventWriter, durability: Durability, pricing: PricingState, admission: AdmissionControl?, logger: Logger) {
+    public init(
+        writer: EventWriter, durability: Durability, pricing: PricingState, admission: AdmissionControl?, logger: Logger,
+        observer: RequestObserver = RequestObserver()
+    ) {
+        self.observer = observer
         self.writer = writer
         self.durability = durability
         self.pricing = pricing
@@ -30,21 +37,22 @@ public struct EventRecorder: Sendable {
     /// durability, returns only once it is committed.
     func record(_ context: InferenceContext, _ outcome: ResponseOutcome) async throws {
         let event = context.event(outcome: outcome, rules: pricing.rules)
-        logger.debug(
-            "inference",
-            metadata: [
-                "event_id": "\(event.id)", "customer": "\(event.customer)", "model": "\(event.servedModel ?? "-")",
-                "status": "\(event.status)", "input": "\(event.usage.inputTokens)", "output": "\(event.usage.outputTokens)",
-            ])
         let reservation = context.ticket?.reservationID ?? (context.spendsUnreserved ? MeterStore.unreservedSpend : nil)
         let write = MeterWrite(
             event, settling: reservation,
             idempotency: context.idempotency.map { ($0.key, $0.resolution(outcome, nowMs: Timestamps.nowMs())) })
         if strict {
-            try await writer.record(write)
+            do {
+                try await writer.record(write)
+            } catch {
+                context.span?.setStatus(SpanStatus(code: .error, message: "the meter could not record the event"))
+                context.span?.end()
+                throw error
+            }
         } else {
             writer.submit(write)
         }
+        observer.observe(event, span: context.span)
         if let ticket = context.ticket {
             admission?.chargeTokens(ticket, tokens: event.usage.totalTokens, nowMs: event.timestampMs)
         }

@@ -1,6 +1,7 @@
 import Foundation
 import TollgateCore
 import TollgateStore
+import Tracing
 
 /// Everything known about one inference before its response: who, where, what was asked, when it started.
 struct InferenceContext: Sendable {
@@ -35,6 +36,8 @@ struct InferenceContext: Sendable {
     var idempotency: IdempotentRequest? = nil
     /// For a retry answered with a stored response: the event of the request that was answered first.
     var replayOf: String? = nil
+    /// The request's span, when tracing is on: ended with the event's attributes once it is recorded.
+    var span: (any Span)? = nil
 }
 
 /// How the response phase went, for the event.

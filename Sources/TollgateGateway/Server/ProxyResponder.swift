@@ -7,6 +7,7 @@ import NIOCore
 import NIOHTTP1
 import TollgateCore
 import TollgateStore
+import Tracing
 
 /// The path of one request: authenticate the virtual key, route, read and prepare the body, forward, and relay the
 /// answer through the usage reader. What Tollgate answers itself takes the error shape of the route's family.
@@ -73,6 +74,7 @@ public struct ProxyResponder: HTTPResponder {
             }
             return response.holding(slot)
         } catch let error as ErrorResponse {
+            recorder.observer.refused(code: error.code)
             return error.response(for: family)
         }
     }
@@ -216,16 +218,29 @@ public struct ProxyResponder: HTTPResponder {
         }
     }
 
-    /// `/readyz`: 200 while the meter can write events, 503 with the reason while it cannot (requests are refused then).
+    /// `/readyz`: 200 while this process can serve inferences, 503 with the failing check's reason while it cannot: the
+    /// meter must be able to write events (requests are refused meanwhile) and at least one provider must be active
+    /// with its credentials. A refused config reload is reported, and does not make the process unready: the last good
+    /// config serves.
     private func readiness() -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         headers[.cacheControl] = "no-store"
-        guard let failure = recorder.meterFailure else {
-            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"ready":true}"# + "\n")))
+        var checks = ["meter": "ok", "config": "ok", "providers": "ok"]
+        if let failure = recorder.meterFailure { checks["meter"] = failure }
+        if !config.providers.values.contains(where: \.hasCredentials) {
+            checks["providers"] =
+                config.providers.isEmpty
+                ? "no provider is active: set a provider's API key (OPENAI_API_KEY …) or list providers in the config"
+                : "no active provider has its credentials: \(config.providers.keys.sorted().joined(separator: ", "))"
         }
-        let body = (try? JSONSerialization.data(withJSONObject: ["ready": false, "reason": failure], options: [.sortedKeys])) ?? Data()
-        return Response(status: .serviceUnavailable, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body + Data("\n".utf8))))
+        let ready = checks.values.allSatisfy { $0 == "ok" }
+        var document: [String: Any] = ["ready": ready, "checks": checks]
+        if let failure = recorder.pricing.reloadFailure { document["config_reload"] = failure }
+        let body = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys])) ?? Data()
+        return Response(
+            status: ready ? .ok : .serviceUnavailable, headers: headers,
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: body + Data("\n".utf8))))
     }
 
     /// Fails closed: while the meter cannot write, an inference is refused before it reaches the provider (unless the
@@ -288,7 +303,9 @@ public struct ProxyResponder: HTTPResponder {
             )
             context.ticket = admission.ticket
             context.worstCase = admission.worstCase
+            recorder.observer.admission(admitted: true)
         } catch {
+            recorder.observer.admission(admitted: false)
             try await recorder.record(context, ResponseOutcome(status: error.reason.status, upstreamFailure: "refused: \(error.message)"))
             throw error.errorResponse.recorded(as: context.id)
         }
@@ -298,7 +315,7 @@ public struct ProxyResponder: HTTPResponder {
         do {
             response = try await send(
                 method: request.method, headers: request.headers, body: upstreamBody, target: target,
-                forceIdentity: prepared.injectedStreamUsage, idempotencyKey: context.idempotency?.upstreamKey)
+                forceIdentity: prepared.injectedStreamUsage, idempotencyKey: context.idempotency?.upstreamKey, span: context.span)
         } catch let error as ErrorResponse {
             try await recorder.record(
                 context, ResponseOutcome(status: Int(error.status.code), upstreamStarted: upstreamStarted, upstreamFailure: error.message))
@@ -370,7 +387,7 @@ public struct ProxyResponder: HTTPResponder {
         _ request: Request, target: RouteResolver.Target, route: String, key: VirtualKey, prepared: PreparedRequest, bytes: Int,
         arrival: Date, started: ContinuousClock.Instant
     ) -> InferenceContext {
-        InferenceContext(
+        var context = InferenceContext(
             id: UsageEvent.newID(at: arrival), arrival: arrival, started: started, key: key, provider: target.provider, route: route,
             metered: route != Self.passThroughRoute,
             path: request.uri.path, request: prepared, requestBytes: bytes,
@@ -378,17 +395,21 @@ public struct ProxyResponder: HTTPResponder {
             endUser: HeaderPolicy.dimension("x-tollgate-end-user", in: request.headers),
             project: HeaderPolicy.dimension("x-tollgate-project", in: request.headers),
             idempotencyKey: HeaderPolicy.dimension("idempotency-key", in: request.headers))
+        context.span = recorder.observer.tracing.startSpan(route: route, model: prepared.model, provider: target.provider, headers: request.headers)
+        return context
     }
 
     /// Forwards a request to the provider; failures to reach it become 502/504 (in the route family's error shape, by the caller).
-    func send(_ request: Request, body: ByteBuffer, target: RouteResolver.Target, forceIdentity: Bool) async throws -> HTTPClientResponse {
-        try await send(method: request.method, headers: request.headers, body: body, target: target, forceIdentity: forceIdentity)
+    func send(
+        _ request: Request, body: ByteBuffer, target: RouteResolver.Target, forceIdentity: Bool, span: (any Span)? = nil
+    ) async throws -> HTTPClientResponse {
+        try await send(method: request.method, headers: request.headers, body: body, target: target, forceIdentity: forceIdentity, span: span)
     }
 
     /// Forwards `method` with the client's `headers` (less what ``HeaderPolicy`` drops) to the target.
     func send(
         method: HTTPRequest.Method, headers: HTTPFields, body: ByteBuffer, target: RouteResolver.Target, forceIdentity: Bool,
-        idempotencyKey: String? = nil
+        idempotencyKey: String? = nil, span: (any Span)? = nil
     ) async throws -> HTTPClientResponse {
         let provider = target.provider
         if !provider.hasCredentials {
@@ -407,6 +428,7 @@ public struct ProxyResponder: HTTPResponder {
         // from the customer and the key (``IdempotentRetries/upstreamKey(customer:key:)``).
         outgoing.headers.remove(name: "idempotency-key")
         if let idempotencyKey { outgoing.headers.add(name: "Idempotency-Key", value: idempotencyKey) }
+        recorder.observer.tracing.inject(span, into: &outgoing.headers)
         if provider.auth == .sigv4, provider.apiKey == nil, let credentials = provider.aws {
             UpstreamSigning.sign(
                 &outgoing, baseURL: provider.baseURL, path: target.upstreamPath, query: target.upstreamQuery, body: body, credentials: credentials)
@@ -442,7 +464,7 @@ public struct ProxyResponder: HTTPResponder {
         let upstreamStarted = ContinuousClock.now
         let response: HTTPClientResponse
         do {
-            response = try await send(request, body: body, target: target, forceIdentity: false)
+            response = try await send(request, body: body, target: target, forceIdentity: false, span: context?.span)
         } catch let error as ErrorResponse {
             guard let context else { throw error }
             try await recorder.record(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import TollgateCore
+import TollgateTelemetry
 
 /// `tollgate serve`: runs the proxy until SIGTERM or SIGINT.
 struct Serve: AsyncParsableCommand {
@@ -18,7 +19,7 @@ struct Serve: AsyncParsableCommand {
             guard let address = ListenAddress(listen) else { throw ValidationError("--listen expects HOST:PORT, not '\(listen)'") }
             config.listen = address
         }
-        let logger = makeLogger(level: config.logLevel)
+        let logger = LogOutput.bootstrap(config.log)
         logger.notice("\(config.activationSummary)")
         let keyless = config.providers.values.sorted(by: { $0.name < $1.name }).filter { !$0.hasCredentials }
         if !keyless.isEmpty {

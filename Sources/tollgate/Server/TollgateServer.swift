@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -10,6 +11,7 @@ import TollgateConfiguration
 import TollgateCore
 import TollgateGateway
 import TollgateStore
+import TollgateTelemetry
 
 /// Tollgate's server: the proxy listener, the upstream client and the meter writer, run and shut down together.
 ///
@@ -34,6 +36,10 @@ struct TollgateServer: Sendable {
     func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         MeterBounds.maxEventBytes = config.proxy.maxMeterEventBytes
         MeterBounds.maxDecodedBytes = config.proxy.maxMeterDecodedBytes
+        // The metrics backend first: components take their metric handles when they are made.
+        let metrics = config.metrics.enabled ? MetricsEndpoint.bootstrapOnce() : nil
+        if metrics != nil { registerCounters() }
+        let traces = try TraceExport.make(config.tracing, environment: ProcessInfo.processInfo.environment, logger: logger)
         let meter = try MeterStore(path: config.meter.path, synchronousFull: config.meter.fsync)
         let writer = EventWriter(meter: meter, maxBatch: config.meter.maxBatch, logger: logger)
         let upstream = UpstreamClient(settings: config.proxy)
@@ -46,7 +52,10 @@ struct TollgateServer: Sendable {
         if freed > 0 { logger.notice("freed \(freed) expired or orphaned idempotency keys") }
         let responder = ProxyResponder(
             config: config, routes: RouteResolver(config: config), meter: meter,
-            recorder: EventRecorder(writer: writer, durability: config.meter.durability, pricing: pricing, admission: admission, logger: logger),
+            recorder: EventRecorder(
+                writer: writer, durability: config.meter.durability, pricing: pricing, admission: admission, logger: logger,
+                observer: RequestObserver(
+                    metrics: config.metrics, logRequests: config.log.requests, tracing: RequestTracing(tracer: traces?.tracer), logger: logger)),
             admitter: Admitter(control: admission, pricing: pricing, settings: config.credits), upstream: upstream, logger: logger)
         let application = Application(
             responder: responder, server: proxyServer(),
@@ -57,14 +66,27 @@ struct TollgateServer: Sendable {
                 availableConnectionsDelegate: MaximumAvailableConnections(connectionCap(), logger: logger)),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        let scrape: (@Sendable () async -> String)? = metrics.map { endpoint in
+            let state = MetricsEndpoint.ServerState(
+                meter: meter, writer: writer, providersUsable: config.providers.values.count(where: \.hasCredentials),
+                version: TollgateVersion.current)
+            return { await endpoint.exposition(of: state) }
+        }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        // The span exporter first: services stop in reverse order, so it flushes the spans of the last requests.
+        if let traces {
+            services.append(.init(service: traces.service))
+            logger.notice("traces to \(config.tracing.endpoint ?? "the OTEL_EXPORTER_OTLP_ENDPOINT collector")")
+        }
+        services += [
             .init(service: EventWriterService(writer: writer, upstream: upstream)),
             .init(service: application),
             .init(service: PricingReloader(configPath: configPath, state: pricing, loaded: config, interval: reloadInterval, logger: logger)),
             .init(service: AdmissionHeartbeat(admission: admission, logger: logger)),
             .init(service: WebhookSender(meter: meter, settings: config.alerts, logger: logger)),
         ]
-        if let admin = adminApplication(meter: meter, pricing: pricing) { services.append(.init(service: admin)) }
+        if let admin = adminApplication(meter: meter, pricing: pricing, metrics: scrape) { services.append(.init(service: admin)) }
+        if let scrape, let address = config.metrics.listen { services.append(.init(service: metricsApplication(address, scrape: scrape))) }
         if let interval = config.export.intervalSeconds {
             let names = config.export.sinks ?? config.sinks.keys.sorted()
             let exporters = names.compactMap { name in
@@ -105,17 +127,47 @@ extension TollgateServer {
     }
 
     /// The admin listener (API, OpenAPI document, finance dashboard), when the config has `admin.listen`.
-    func adminApplication(meter: MeterStore, pricing: PricingState) -> (any Service)? {
+    func adminApplication(meter: MeterStore, pricing: PricingState, metrics: (@Sendable () async -> String)?) -> (any Service)? {
         guard let address = config.admin.listen, let token = config.admin.token else { return nil }
         let unit = config.credits.unitName.flatMap { name in config.credits.unitValue.map { (name: name, value: $0) } }
         let sessions = DashboardSessionSettings(config.admin)
-        let api = AdminAPI(meter: meter, token: token, currency: config.pricing.currency, creditUnit: unit, logger: logger, sessions: sessions)
+        let api = AdminAPI(
+            meter: meter, token: token, currency: config.pricing.currency, creditUnit: unit, logger: logger, sessions: sessions, metrics: metrics)
         let router = api.makeRouter()
         Dashboard(meter: meter, token: token, currency: config.pricing.currency, logger: logger, rules: { pricing.rules }, sessions: sessions)
             .addRoutes(to: router)
         return Application(
             responder: router.buildResponder(), configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
             onServerRunning: { [logger] channel in logger.notice("admin API listening on http://\(address.host):\(channel.localAddress?.port ?? 0)")
+            },
+            logger: logger)
+    }
+}
+
+extension TollgateServer {
+    /// Registers the counters that otherwise appear only with their first increment, at zero: `increase()` and alert
+    /// rules then see that first one too.
+    func registerCounters() {
+        for name in [MetricName.configReloads, MetricName.configReloadFailures] { Counter(label: name).increment(by: 0) }
+        for outcome in ["sent", "failed"] { Counter(label: MetricName.alerts, dimensions: [("outcome", outcome)]).increment(by: 0) }
+        for sink in config.export.sinks ?? config.sinks.keys.sorted() {
+            for name in [MetricName.exportSent, MetricName.exportFailures] { Counter(label: name, dimensions: [("sink", sink)]).increment(by: 0) }
+        }
+    }
+
+    /// `metrics.listen`: a listener serving only `GET /metrics`, without authentication, for a scraper that should not
+    /// reach the admin API.
+    func metricsApplication(_ address: ListenAddress, scrape: @escaping @Sendable () async -> String) -> any Service {
+        let router = Router()
+        router.get("/metrics") { _, _ -> Response in
+            Response(
+                status: .ok, headers: [.contentType: MetricsEndpoint.contentType, .cacheControl: "no-store"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: await scrape())))
+        }
+        return Application(
+            router: router, configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
+            onServerRunning: { [logger] channel in
+                logger.notice("metrics on http://\(address.host):\(channel.localAddress?.port ?? 0)/metrics")
             },
             logger: logger)
     }
