@@ -407,7 +407,8 @@ public enum ConfigLoader {
             allowedPassThrough: spec.passThrough ?? [],
             headers: HeaderRules(
                 family: family, forward: spec.forwardHeaders ?? [], return: spec.returnHeaders ?? [],
-                rateLimitHeaders: spec.rateLimitHeaders ?? .drop)
+                rateLimitHeaders: spec.rateLimitHeaders ?? .drop),
+            genAIProvider: spec.genAIProvider
         )
     }
 

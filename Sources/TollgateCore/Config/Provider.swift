@@ -40,6 +40,9 @@ public struct Provider: Sendable {
     /// Which headers cross the proxy to and from this provider: the family's allow-lists, the entry's
     /// `forward_headers` / `return_headers`, and its `ratelimit_headers` mode.
     public var headers: HeaderRules
+    /// Its name in OpenTelemetry's GenAI conventions (`gen_ai.provider.name` on its spans): the provider file's
+    /// `gen_ai_provider`, else the family's (`openai`, `anthropic`, `gcp.gemini`, `aws.bedrock` …).
+    public var genAIProvider: String
 
     /// Creates a provider.
     public init(
@@ -47,8 +50,9 @@ public struct Provider: Sendable {
         acceptsStreamUsageOption: Bool = true, routes: [RouteRule] = RouteRule.openAICompatible, prices: PriceCatalog = PriceCatalog(),
         family: WireFamily = WireFamilies.default, nativePaths: [PathPattern] = [], streamUsageSinceAPIVersion: String? = nil,
         deployments: [String: String] = [:], aws: AWSCredentials? = nil, passThrough: [PassThroughRule]? = nil,
-        allowedPassThrough: [PassThroughRule] = [], headers: HeaderRules? = nil
+        allowedPassThrough: [PassThroughRule] = [], headers: HeaderRules? = nil, genAIProvider: String? = nil
     ) {
+        self.genAIProvider = genAIProvider ?? family.telemetryName
         self.name = name
         self.baseURL = baseURL
         self.auth = auth

@@ -14,6 +14,8 @@ public struct ProviderSpec: Sendable {
     public var deployments: [String: String]?
     /// AWS region (Bedrock).
     public var region: String?
+    /// The provider's name in OpenTelemetry's GenAI conventions (`gen_ai.provider.name`: `azure.ai.openai`).
+    public var genAIProvider: String?
     /// AWS access key id, secret and session token (prefer the AWS_* environment variables).
     public var awsAccessKeyID: String?
     /// See ``awsAccessKeyID``.
@@ -57,7 +59,7 @@ public struct ProviderSpec: Sendable {
         "name", "use", "wire_format", "base_url", "auth", "api_key", "api_key_env", "stream_options", "routes", "prices",
         "currency", "description", "prices_effective", "price_versions", "source", "native_paths",
         "stream_options_since_api_version", "deployments", "region", "aws_access_key_id", "aws_secret_access_key",
-        "aws_session_token", "pass_through", "forward_headers", "return_headers", "ratelimit_headers",
+        "aws_session_token", "pass_through", "forward_headers", "return_headers", "ratelimit_headers", "gen_ai_provider",
     ]
 
     /// Parses a provider file (or entry) from YAML text.
@@ -88,6 +90,7 @@ public struct ProviderSpec: Sendable {
                 for (name, model) in try member.mapping() { deployments[name] = try model.string() }
                 spec.deployments = deployments
             case "region": spec.region = try member.string()
+            case "gen_ai_provider": spec.genAIProvider = try member.string()
             case "aws_access_key_id": spec.awsAccessKeyID = try member.string()
             case "aws_secret_access_key": spec.awsSecretAccessKey = try member.string()
             case "aws_session_token": spec.awsSessionToken = try member.string()
@@ -213,6 +216,7 @@ public struct ProviderSpec: Sendable {
         result.streamOptionsSinceAPIVersion = other.streamOptionsSinceAPIVersion ?? streamOptionsSinceAPIVersion
         if let extra = other.deployments { result.deployments = (deployments ?? [:]).merging(extra) { $1 } }
         result.region = other.region ?? region
+        result.genAIProvider = other.genAIProvider ?? genAIProvider
         result.awsAccessKeyID = other.awsAccessKeyID ?? awsAccessKeyID
         result.awsSecretAccessKey = other.awsSecretAccessKey ?? awsSecretAccessKey
         result.awsSessionToken = other.awsSessionToken ?? awsSessionToken

@@ -42,15 +42,19 @@ public struct WireFamily: Sendable, Hashable, CustomStringConvertible {
     public let modelInPath: Bool
     /// The body and headers of an error Tollgate answers itself on this family's routes.
     public let errorShape: any WireErrorShape
+    /// The family's name in OpenTelemetry's GenAI conventions (`gen_ai.provider.name`: `gcp.gemini`), its own name
+    /// unless the conventions spell it otherwise.
+    public let telemetryName: String
 
     /// Describes a family.
     public init(
         name: String, apis: [(name: APIName, format: any WireFormat)], defaultRoutes: [RouteRule], passThroughRoutes: [PassThroughRule],
         refusedRoutes: [RefusedRoute] = [], objects: ObjectRoutes = .none, claimedPathPrefixes: [String] = [],
         keyLocations: [KeyLocation], credentialHeaders: [String], requestIDHeaders: [String] = [], forwardedHeaders: [String] = [],
-        returnedHeaders: [String] = [], modelInPath: Bool = false,
+        returnedHeaders: [String] = [], modelInPath: Bool = false, telemetryName: String? = nil,
         errorShape: any WireErrorShape
     ) {
+        self.telemetryName = telemetryName ?? name
         self.name = name
         self.apis = apis
         self.defaultRoutes = defaultRoutes

@@ -27,9 +27,8 @@ public struct RequestTracing: Sendable {
         let span: any Span = tracer.startSpan(model.map { "\(operation) \($0)" } ?? operation, context: parent, ofKind: .client)
         span.updateAttributes { attributes in
             attributes["gen_ai.operation.name"] = operation
-            let system = Self.systemName(provider: provider)
-            attributes["gen_ai.system"] = system
-            attributes["gen_ai.provider.name"] = system
+            attributes["gen_ai.system"] = provider.genAIProvider
+            attributes["gen_ai.provider.name"] = provider.genAIProvider
             if let model { attributes["gen_ai.request.model"] = model }
             if let host = Self.host(of: provider.baseURL) { attributes["server.address"] = host }
             attributes["tollgate.provider"] = provider.name
@@ -101,22 +100,6 @@ public struct RequestTracing: Sendable {
         }
     }
 
-    /// The GenAI `gen_ai.system` / `gen_ai.provider.name` of a provider: its well-known name where the conventions
-    /// have one (`openai`, `anthropic`, `gcp.gemini`, `aws.bedrock`, `azure.ai.openai` …), else its family's.
-    static func systemName(provider: Provider) -> String {
-        switch provider.name {
-        case "azure": return "azure.ai.openai"
-        case "mistral": return "mistral_ai"
-        case "xai": return "x_ai"
-        case "groq", "deepseek", "perplexity", "openrouter", "cohere": return provider.name
-        default: break
-        }
-        switch provider.family.name {
-        case "gemini": return "gcp.gemini"
-        case "bedrock": return "aws.bedrock"
-        default: return provider.family.name
-        }
-    }
 }
 
 private struct FieldsExtractor: Extractor {

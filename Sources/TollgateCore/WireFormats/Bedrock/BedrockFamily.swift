@@ -35,6 +35,7 @@ extension WireFamily {
         // boto reads the error code from `x-amzn-errortype`; Bedrock reports token counts in `x-amzn-bedrock-*`.
         returnedHeaders: ["x-amzn-errortype", "x-amzn-bedrock-*"],
         modelInPath: true,
+        telemetryName: "aws.bedrock",
         errorShape: AmazonErrorShape())
 }
 

@@ -32,6 +32,7 @@ extension WireFamily {
         // Not `x-goog-user-project`: it picks the project billed.
         forwardedHeaders: ["x-goog-api-client"],
         modelInPath: true,
+        telemetryName: "gcp.gemini",
         errorShape: GoogleErrorShape())
 }
 

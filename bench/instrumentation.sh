@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# What instrumentation costs: two Tollgate servers on one simulator, one with metrics, traces and a JSON request log
+# line per event (spans exported to a local OTLP receiver), one with all of it off; unpaced load on each in turn,
+# ROUNDS times (alternating, so that the machine's noise falls on both), plain and streaming. Prints the medians and
+# the ratio instrumented / bare. Loopback only.
+#   bash bench/instrumentation.sh                 # 10 s per run, 5 rounds, 32 connections
+#   DURATION=5s ROUNDS=3 bash bench/instrumentation.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-5}
+CONNS=${CONNS:-32}
+SCRATCH=${SCRATCH:-.build-release}
+BIN="$SCRATCH/release"
+
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
+swift build -c release --scratch-path "$SCRATCH" --product tollgate
+swift build -c release --scratch-path "$SCRATCH" --product tollgate-sim
+
+work=$(mktemp -d /tmp/tollgate-bench-instr.XXXXXX)
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+pids=()
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+"$BIN/tollgate-sim" --port 0 --token-delay-ms 0 --no-compress > "$work/sim.out" 2> "$work/sim.err" &
+pids+=($!)
+for _ in $(seq 50); do grep -q "listening on" "$work/sim.out" 2>/dev/null && break; sleep 0.1; done
+sim_url=$(grep -o 'http://[^ ]*' "$work/sim.out" | head -1)
+
+# An OTLP/HTTP receiver that accepts and drops span batches (what a collector does, minus the storage).
+otlp_port=$(free_port)
+python3 - "$otlp_port" > /dev/null 2>&1 <<'PY' &
+import http.server, sys
+class Receiver(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200); self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0"); self.end_headers()
+    def log_message(self, *args): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Receiver).serve_forever()
+PY
+pids+=($!)
+
+start() { # name extra-yaml
+    local name=$1 port
+    port=$(free_port)
+    {
+        echo "listen: \"127.0.0.1:$port\""
+        echo "meter: {path: $work/$name.db, durability: strict}"
+        echo "providers:"
+        echo "  openai: {base_url: \"$sim_url\", api_key: \"sk-bench\"}"
+        echo "$2"
+    } > "$work/$name.yaml"
+    "$BIN/tollgate" keys create --customer bench --config "$work/$name.yaml" | tail -1 > "$work/$name.key"
+    "$BIN/tollgate" serve --config "$work/$name.yaml" 2> "$work/$name.log" &
+    pids+=($!)
+    for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+    echo "$port" > "$work/$name.port"
+}
+start bare "log: {level: warning}
+metrics: {enabled: false}"
+start instrumented "log: {level: info, format: json, requests: true}
+metrics: {enabled: true, customer_label: true}
+tracing: {endpoint: \"http://127.0.0.1:$otlp_port\"}"
+
+cat > "$work/plain.json" <<'JSON'
+{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello to the benchmark in a few words please"}]}
+JSON
+cat > "$work/stream.json" <<'JSON'
+{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello to the benchmark in a few words please"}]}
+JSON
+
+run() { # name mode
+    KEY=$(cat "$work/$1.key") BODY_FILE="$work/$2.json" RATE=0 CONNS=$CONNS \
+        wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s bench/wrk/inference.lua "http://127.0.0.1:$(cat "$work/$1.port")/v1/chat/completions" \
+        | grep '^RESULT'
+}
+field() { echo "$1" | tr ' ' '\n' | grep "^$2=" | cut -d= -f2; }
+median() { python3 -c 'import statistics,sys; print(f"{statistics.median(float(x) for x in sys.argv[1:]):.1f}")' "$@"; }
+
+echo "| mode | server | req/s (median of $ROUNDS) | p50 ms | p99 ms | runs (req/s) |"
+echo "|---|---|---|---|---|---|"
+for mode in plain stream; do
+    for name in bare instrumented; do run "$name" "$mode" > /dev/null; done   # warm up
+    declare -A rps=() p50=() p99=()
+    for _ in $(seq "$ROUNDS"); do
+        for name in bare instrumented; do
+            result=$(run "$name" "$mode")
+            rps[$name]+=" $(field "$result" rps)"; p50[$name]+=" $(field "$result" p50_ms)"; p99[$name]+=" $(field "$result" p99_ms)"
+        done
+    done
+    for name in bare instrumented; do
+        # shellcheck disable=SC2086
+        echo "| $mode | $name | $(median ${rps[$name]}) | $(median ${p50[$name]}) | $(median ${p99[$name]}) |${rps[$name]} |"
+    done
+    # shellcheck disable=SC2086
+    ratio=$(python3 -c "print(f'{$(median ${rps[instrumented]}) / $(median ${rps[bare]}):.3f}')")
+    echo "| $mode | instrumented / bare | $ratio | | | |"
+    unset rps p50 p99
+done
+echo
+spans=$(grep -c '"msg":"request"' "$work/instrumented.log" || true)
+echo "request log lines written by the instrumented server: $spans"
