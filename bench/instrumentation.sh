@@ -5,11 +5,16 @@
 # the ratio instrumented / bare. Loopback only.
 #   bash bench/instrumentation.sh                 # 10 s per run, 5 rounds, 32 connections
 #   DURATION=5s ROUNDS=3 bash bench/instrumentation.sh
+#   WITH="metrics" bash bench/instrumentation.sh  # only some of: metrics tracing requests (default: all three)
+#   SAMPLE=0.1 bash bench/instrumentation.sh      # tracing.sample_ratio (default 1.0: every request traced)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-5}
 CONNS=${CONNS:-32}
+WITH=${WITH:-"metrics tracing requests"}
+MODES=${MODES:-"plain stream"}
+SAMPLE=${SAMPLE:-1.0}
 SCRATCH=${SCRATCH:-.build-release}
 BIN="$SCRATCH/release"
 
@@ -18,7 +23,12 @@ swift build -c release --scratch-path "$SCRATCH" --product tollgate
 swift build -c release --scratch-path "$SCRATCH" --product tollgate-sim
 
 work=$(mktemp -d /tmp/tollgate-bench-instr.XXXXXX)
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+    kill "${pids[@]}" 2>/dev/null || true
+    [ -f "$work/collector.pid" ] && kill "$(cat "$work/collector.pid")" 2>/dev/null
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
 pids=()
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -28,9 +38,26 @@ pids+=($!)
 for _ in $(seq 50); do grep -q "listening on" "$work/sim.out" 2>/dev/null && break; sleep 0.1; done
 sim_url=$(grep -o 'http://[^ ]*' "$work/sim.out" | head -1)
 
-# An OTLP/HTTP receiver that accepts and drops span batches (what a collector does, minus the storage).
+# The trace collector: nginx answering 200 to every POST (it reads and drops the batch), so that the collector's own
+# work does not fall on the cores Tollgate is measured on (a real collector runs elsewhere). Python's http.server
+# as a fallback, which costs this machine noticeably more.
 otlp_port=$(free_port)
-python3 - "$otlp_port" > /dev/null 2>&1 <<'PY' &
+if command -v nginx >/dev/null; then
+    cat > "$work/collector.conf" <<CONF
+worker_processes 1;
+pid $work/collector.pid;
+error_log $work/collector.err;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_buffer_size 4m;
+  default_type application/x-protobuf;
+  server { listen 127.0.0.1:$otlp_port; location / { return 200 ""; } }
+}
+CONF
+    nginx -c "$work/collector.conf" -p "$work"
+else
+    python3 - "$otlp_port" > /dev/null 2>&1 <<'PY' &
 import http.server, sys
 class Receiver(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -41,7 +68,8 @@ class Receiver(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args): pass
 http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Receiver).serve_forever()
 PY
-pids+=($!)
+    pids+=($!)
+fi
 
 start() { # name extra-yaml
     local name=$1 port
@@ -61,9 +89,15 @@ start() { # name extra-yaml
 }
 start bare "log: {level: warning}
 metrics: {enabled: false}"
-start instrumented "log: {level: info, format: json, requests: true}
-metrics: {enabled: true, customer_label: true}
-tracing: {endpoint: \"http://127.0.0.1:$otlp_port\"}"
+instrumented="metrics: {enabled: false}"
+case " $WITH " in *" metrics "*) instrumented="metrics: {enabled: true, customer_label: true}" ;; esac
+case " $WITH " in *" tracing "*) instrumented+=$'\n'"tracing: {endpoint: \"http://127.0.0.1:$otlp_port\", sample_ratio: $SAMPLE}" ;; esac
+case " $WITH " in
+    *" requests "*) instrumented+=$'\n'"log: {level: info, format: json, requests: true}" ;;
+    *) instrumented+=$'\n'"log: {level: warning}" ;;
+esac
+echo "instrumented: $WITH (sample_ratio $SAMPLE)"
+start instrumented "$instrumented"
 
 cat > "$work/plain.json" <<'JSON'
 {"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello to the benchmark in a few words please"}]}
@@ -82,7 +116,7 @@ median() { python3 -c 'import statistics,sys; print(f"{statistics.median(float(x
 
 echo "| mode | server | req/s (median of $ROUNDS) | p50 ms | p99 ms | runs (req/s) |"
 echo "|---|---|---|---|---|---|"
-for mode in plain stream; do
+for mode in $MODES; do
     for name in bare instrumented; do run "$name" "$mode" > /dev/null; done   # warm up
     declare -A rps=() p50=() p99=()
     for _ in $(seq "$ROUNDS"); do
@@ -101,5 +135,5 @@ for mode in plain stream; do
     unset rps p50 p99
 done
 echo
-spans=$(grep -c '"msg":"request"' "$work/instrumented.log" || true)
-echo "request log lines written by the instrumented server: $spans"
+echo "request log lines written by the instrumented server: $(grep -c '"msg":"request"' "$work/instrumented.log" || true)"
+echo "span batches the collector refused: $(grep -c 'Failed to export' "$work/instrumented.log" || true)"

@@ -112,3 +112,8 @@ public struct PricingReloader: Service {
         }
     }
 }
+
+extension PricingReloader: CustomStringConvertible {
+    /// How the service is named in logs (never its settings, which hold secrets).
+    public var description: String { "PricingReloader" }
+}

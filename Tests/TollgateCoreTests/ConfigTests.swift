@@ -190,6 +190,30 @@ struct ConfigErrorTests {
         #expect(document.config.pricing.customers["acme"]?.externalIDs == ["stripe": "cus_123", "lago": "sub_acme"])
     }
 
+    @Test("no description of the config or its parts spells out a secret")
+    func descriptionsHideSecrets() throws {
+        var config = try resolve(
+            """
+            providers:
+              acme: {api_key: sk-acme-SECRET-1}
+            admin: {listen: "127.0.0.1:8788", token: admin-SECRET-token-2}
+            alerts: {webhook_url: "https://hooks.example/SECRET-3", secret: whsec-SECRET-4}
+            sinks:
+              stripe: {type: stripe, base_url: "https://api.stripe.com", api_key: sk_live_SECRET-5}
+            tracing: {endpoint: "http://collector:4318", headers: {x-api-key: otel-SECRET-6}}
+            """)
+        config.providers["acme"]?.aws = AWSCredentials(accessKeyID: "AKIA-SECRET-7", secretAccessKey: "aws-SECRET-8", region: "us-east-1")
+        struct Holder { let config: TollgateConfig; let provider: Provider?; let sinks: [String: SinkSettings] }
+        let holder = Holder(config: config, provider: config.providers["acme"], sinks: config.sinks)
+        for text in [
+            "\(holder)", String(reflecting: holder), "\(config.providers)", "\(config.admin)", "\(config.alerts)", "\(config.sinks)",
+            "\(config.tracing)",
+        ] {
+            #expect(!text.contains("SECRET"), "\(text)")
+        }
+        #expect("\(config.providers["acme"]!)".contains("secrets: redacted"))
+    }
+
     @Test("log, metrics and tracing settings")
     func telemetry() throws {
         let document = try ConfigLoader.parse(

@@ -128,8 +128,8 @@ struct ObservabilityTests {
         #expect(RequestTracing.operationName(route: APIName.openAIEmbeddings.rawValue) == "embeddings")
         #expect(RequestTracing.operationName(route: APIName.openAICompletions.rawValue) == "text_completion")
         #expect(RequestTracing.operationName(route: APIName.geminiGenerateContent.rawValue) == "generate_content")
-        #expect(RequestTracing.host(of: "https://api.openai.com/v1") == "api.openai.com")
-        #expect(RequestTracing.host(of: "http://127.0.0.1:9000") == "127.0.0.1")
-        #expect(RequestTracing.host(of: "http://[::1]:9000/x") == "[::1]")
+        #expect(Provider.host(of: "https://api.openai.com/v1") == "api.openai.com")
+        #expect(Provider.host(of: "http://127.0.0.1:9000") == "127.0.0.1")
+        #expect(Provider.host(of: "http://[::1]:9000/x") == "[::1]")
     }
 }

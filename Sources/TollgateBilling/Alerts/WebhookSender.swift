@@ -241,3 +241,8 @@ public final class WebhookSender: Service, Sendable {
     }
 
 }
+
+extension WebhookSender: CustomStringConvertible {
+    /// How the service is named in logs (never its settings, which hold secrets).
+    public var description: String { "WebhookSender" }
+}

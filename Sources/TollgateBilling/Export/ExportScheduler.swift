@@ -48,3 +48,8 @@ public struct ExportScheduler: Service {
         }
     }
 }
+
+extension ExportScheduler: CustomStringConvertible {
+    /// How the service is named in logs (never its settings, which hold secrets).
+    public var description: String { "ExportScheduler" }
+}

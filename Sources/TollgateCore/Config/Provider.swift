@@ -43,6 +43,8 @@ public struct Provider: Sendable {
     /// Its name in OpenTelemetry's GenAI conventions (`gen_ai.provider.name` on its spans): the provider file's
     /// `gen_ai_provider`, else the family's (`openai`, `anthropic`, `gcp.gemini`, `aws.bedrock` …).
     public var genAIProvider: String
+    /// The host of ``baseURL`` (`api.openai.com`), for `server.address` on spans.
+    public var host: String? { Self.host(of: baseURL) }
 
     /// Creates a provider.
     public init(
@@ -69,6 +71,14 @@ public struct Provider: Sendable {
         self.passThrough = passThrough ?? family.passThroughRoutes
         self.allowedPassThrough = allowedPassThrough
         self.headers = headers ?? HeaderRules(family: family)
+    }
+
+    /// The host of a base URL (`api.openai.com` of `https://api.openai.com/v1`; `[::1]` of `http://[::1]:9000`).
+    public static func host(of url: String) -> String? {
+        guard let scheme = url.range(of: "://") else { return nil }
+        let authority = url[scheme.upperBound...].prefix { $0 != "/" && $0 != "?" }
+        let host = authority.hasPrefix("[") ? authority.prefix { $0 != "]" } + "]" : authority.prefix { $0 != ":" }
+        return host.isEmpty ? nil : String(host)
     }
 
     /// Whether Tollgate can authenticate to the provider: it needs no key, or has a key, or AWS credentials to sign.

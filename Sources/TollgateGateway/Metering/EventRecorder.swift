@@ -52,7 +52,7 @@ public struct EventRecorder: Sendable {
         } else {
             writer.submit(write)
         }
-        observer.observe(event, span: context.span)
+        observer.observe(event, span: context.span, provider: context.provider)
         if let ticket = context.ticket {
             admission?.chargeTokens(ticket, tokens: event.usage.totalTokens, nowMs: event.timestampMs)
         }

@@ -17,24 +17,14 @@ public struct RequestTracing: Sendable {
     /// No tracing.
     public static let off = RequestTracing(tracer: nil)
 
-    /// Starts the span of a request to `provider`'s `route` for `model`, a child of the client's trace if its headers
-    /// carry one.
-    func startSpan(route: String, model: String?, provider: Provider, headers: HTTPFields) -> (any Span)? {
+    /// Starts the span of a request for `model` (named `chat gpt-4o`), a child of the client's trace if its headers
+    /// carry one. Its attributes are set once, when it ends (``finish(_:event:provider:)``).
+    func startSpan(route: String, model: String?, headers: HTTPFields) -> (any Span)? {
         guard let tracer else { return nil }
         var parent = ServiceContext.topLevel
         tracer.extract(headers, into: &parent, using: FieldsExtractor())
         let operation = Self.operationName(route: route)
-        let span: any Span = tracer.startSpan(model.map { "\(operation) \($0)" } ?? operation, context: parent, ofKind: .client)
-        span.updateAttributes { attributes in
-            attributes["gen_ai.operation.name"] = operation
-            attributes["gen_ai.system"] = provider.genAIProvider
-            attributes["gen_ai.provider.name"] = provider.genAIProvider
-            if let model { attributes["gen_ai.request.model"] = model }
-            if let host = Self.host(of: provider.baseURL) { attributes["server.address"] = host }
-            attributes["tollgate.provider"] = provider.name
-            attributes["tollgate.route"] = route
-        }
-        return span
+        return tracer.startSpan(model.map { "\(operation) \($0)" } ?? operation, context: parent, ofKind: .client)
     }
 
     /// Adds the span's `traceparent` (and `tracestate`) to a request going to the provider.
@@ -56,36 +46,35 @@ public struct RequestTracing: Sendable {
     }
 
     /// Sets the event's attributes on its span and ends it.
-    static func finish(_ span: any Span, event: UsageEvent, currency: String) {
+    func finish(_ span: any Span, event: UsageEvent, provider: Provider) {
         span.updateAttributes { attributes in
+            attributes["gen_ai.operation.name"] = Self.operationName(route: event.route)
+            attributes["gen_ai.system"] = provider.genAIProvider
+            attributes["gen_ai.provider.name"] = provider.genAIProvider
+            if let model = event.model { attributes["gen_ai.request.model"] = model }
             if let served = event.servedModel { attributes["gen_ai.response.model"] = served }
-            if let requestID = event.requestID { attributes["tollgate.provider_request_id"] = requestID }
             attributes["gen_ai.usage.input_tokens"] = event.usage.promptTokens
             attributes["gen_ai.usage.output_tokens"] = event.usage.outputTokens
-            attributes["tollgate.usage.cached_input_tokens"] = event.usage.cacheReadTokens
-            attributes["tollgate.usage.reasoning_tokens"] = event.usage.reasoningTokens
+            if let host = provider.host { attributes["server.address"] = host }
             attributes["http.response.status_code"] = event.status
+            attributes["tollgate.provider"] = event.provider
+            attributes["tollgate.route"] = event.route
             attributes["tollgate.event_id"] = event.id
             attributes["tollgate.customer"] = event.customer
             attributes["tollgate.key_id"] = event.keyID
             attributes["tollgate.price"] = event.price.description
             attributes["tollgate.cost"] = event.cost.description
             attributes["tollgate.currency"] = event.effectivePriceCurrency
+            attributes["tollgate.usage.cached_input_tokens"] = event.usage.cacheReadTokens
+            attributes["tollgate.usage.reasoning_tokens"] = event.usage.reasoningTokens
             attributes["tollgate.estimated"] = event.estimated
+            if let requestID = event.requestID { attributes["tollgate.provider_request_id"] = requestID }
             if let replayOf = event.replayOf { attributes["tollgate.replay_of"] = replayOf }
         }
         if event.status >= 500 || event.status == 499 {
             span.setStatus(SpanStatus(code: .error, message: event.note))
         }
         span.end()
-    }
-
-    /// The host of a base URL (`api.openai.com` of `https://api.openai.com/v1`).
-    static func host(of url: String) -> String? {
-        guard let scheme = url.range(of: "://") else { return nil }
-        let authority = url[scheme.upperBound...].prefix { $0 != "/" && $0 != "?" }
-        let host = authority.hasPrefix("[") ? authority.prefix { $0 != "]" } + "]" : authority.prefix { $0 != ":" }
-        return host.isEmpty ? nil : String(host)
     }
 
     /// The GenAI `gen_ai.operation.name` of a route: `chat`, `text_completion`, `embeddings`, `generate_content` …

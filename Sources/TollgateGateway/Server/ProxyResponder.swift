@@ -395,7 +395,7 @@ public struct ProxyResponder: HTTPResponder {
             endUser: HeaderPolicy.dimension("x-tollgate-end-user", in: request.headers),
             project: HeaderPolicy.dimension("x-tollgate-project", in: request.headers),
             idempotencyKey: HeaderPolicy.dimension("idempotency-key", in: request.headers))
-        context.span = recorder.observer.tracing.startSpan(route: route, model: prepared.model, provider: target.provider, headers: request.headers)
+        context.span = recorder.observer.tracing.startSpan(route: route, model: prepared.model, headers: request.headers)
         return context
     }
 

@@ -25,16 +25,13 @@ public struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    public func log(
-        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String, file: String, function: String,
-        line: UInt
-    ) {
+    public func log(event: LogEvent) {
         var fields = metadata
         if let provided = metadataProvider?.get() { fields.merge(provided) { $1 } }
-        if let explicit { fields.merge(explicit) { $1 } }
-        var text =
-            #"{"ts":"# + Self.quoted(Self.timestamp(Date())) + #","level":"# + Self.quoted(level.rawValue) + #","msg":"#
-            + Self.quoted(message.description) + #","logger":"# + Self.quoted(label)
+        if let explicit = event.metadata { fields.merge(explicit) { $1 } }
+        if let error = event.error { fields["error"] = "\(error)" }
+        var text = #"{"ts":"# + Self.quoted(Self.timestamp(Date())) + #","level":"# + Self.quoted(event.level.rawValue) + #","msg":"#
+            + Self.quoted(event.message.description) + #","logger":"# + Self.quoted(label)
         for (key, value) in fields.sorted(by: { $0.key < $1.key }) where !Self.reserved.contains(key) {
             text += "," + Self.quoted(key) + ":" + Self.quoted(Self.flat(value))
         }

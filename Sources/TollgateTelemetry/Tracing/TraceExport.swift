@@ -1,6 +1,7 @@
 import Logging
 import OTel
 import ServiceLifecycle
+import Synchronization
 import TollgateCore
 import Tracing
 
@@ -29,8 +30,13 @@ public enum TraceExport {
             configuration.traces.sampler = sampler
         }
         let backend = try OTel.makeTracingBackend(configuration: configuration)
+        // Kept for the life of the process: swift-otel's exporter shuts its HTTP client down synchronously when it is
+        // released, which traps on an event loop thread — where `serve` happens to end.
+        retained.withLock { $0.append(backend) }
         return (backend.factory, backend.service)
     }
+
+    private static let retained = Mutex<[any Sendable]>([])
 
     /// The collector's traces URL: `BASE/v1/traces`, or the URL as given when it names that path already.
     static func tracesURL(_ endpoint: String) -> String {

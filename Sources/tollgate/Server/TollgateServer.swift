@@ -175,7 +175,8 @@ extension TollgateServer {
 
 /// Runs the meter writer for as long as the server; on shutdown (after the listener has stopped) writes the
 /// backlog, then closes the upstream client.
-struct EventWriterService: Service {
+struct EventWriterService: Service, CustomStringConvertible {
+    var description: String { "EventWriter" }
     let writer: EventWriter
     let upstream: UpstreamClient
 
@@ -195,7 +196,8 @@ struct EventWriterService: Service {
 
 /// Keeps this process's registration fresh, releases the holds of replicas that stopped without settling them, and
 /// purges idempotency keys that expired.
-struct AdmissionHeartbeat: Service {
+struct AdmissionHeartbeat: Service, CustomStringConvertible {
+    var description: String { "AdmissionHeartbeat" }
     let admission: AdmissionControl
     let logger: Logger
     var interval: Duration = .seconds(10)
