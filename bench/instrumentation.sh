@@ -84,6 +84,7 @@ start() { # name extra-yaml
     "$BIN/tollgate" keys create --customer bench --config "$work/$name.yaml" | tail -1 > "$work/$name.key"
     "$BIN/tollgate" serve --config "$work/$name.yaml" 2> "$work/$name.log" &
     pids+=($!)
+    echo $! > "$work/$name.pid"
     for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
     echo "$port" > "$work/$name.port"
 }
@@ -106,33 +107,42 @@ cat > "$work/stream.json" <<'JSON'
 {"model":"gpt-4o-mini","stream":true,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello to the benchmark in a few words please"}]}
 JSON
 
-run() { # name mode
-    KEY=$(cat "$work/$1.key") BODY_FILE="$work/$2.json" RATE=0 CONNS=$CONNS \
-        wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s bench/wrk/inference.lua "http://127.0.0.1:$(cat "$work/$1.port")/v1/chat/completions" \
-        | grep '^RESULT'
-}
+# The server's CPU time (user + system) in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$(cat "$work/$1.pid")/stat"; }
 field() { echo "$1" | tr ' ' '\n' | grep "^$2=" | cut -d= -f2; }
+run() { # name mode → RESULT line plus cpu_us (the server's CPU microseconds per request)
+    local before after result
+    before=$(cpu_ticks "$1")
+    result=$(KEY=$(cat "$work/$1.key") BODY_FILE="$work/$2.json" RATE=0 CONNS=$CONNS \
+        wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s bench/wrk/inference.lua "http://127.0.0.1:$(cat "$work/$1.port")/v1/chat/completions" \
+        | grep '^RESULT')
+    after=$(cpu_ticks "$1")
+    echo "$result cpu_us=$(python3 -c "print(f'{($after - $before) * 1e6 / $(getconf CLK_TCK) / max(1, $(field "$result" requests)):.0f}')")"
+}
 median() { python3 -c 'import statistics,sys; print(f"{statistics.median(float(x) for x in sys.argv[1:]):.1f}")' "$@"; }
 
-echo "| mode | server | req/s (median of $ROUNDS) | p50 ms | p99 ms | runs (req/s) |"
-echo "|---|---|---|---|---|---|"
+echo "| mode | server | req/s (median of $ROUNDS) | p50 ms | p99 ms | server CPU µs / request | runs (req/s) |"
+echo "|---|---|---|---|---|---|---|"
 for mode in $MODES; do
     for name in bare instrumented; do run "$name" "$mode" > /dev/null; done   # warm up
-    declare -A rps=() p50=() p99=()
+    declare -A rps=() p50=() p99=() cpu=()
     for _ in $(seq "$ROUNDS"); do
         for name in bare instrumented; do
             result=$(run "$name" "$mode")
             rps[$name]+=" $(field "$result" rps)"; p50[$name]+=" $(field "$result" p50_ms)"; p99[$name]+=" $(field "$result" p99_ms)"
+            cpu[$name]+=" $(field "$result" cpu_us)"
         done
     done
     for name in bare instrumented; do
         # shellcheck disable=SC2086
-        echo "| $mode | $name | $(median ${rps[$name]}) | $(median ${p50[$name]}) | $(median ${p99[$name]}) |${rps[$name]} |"
+        echo "| $mode | $name | $(median ${rps[$name]}) | $(median ${p50[$name]}) | $(median ${p99[$name]}) | $(median ${cpu[$name]}) |${rps[$name]} |"
     done
     # shellcheck disable=SC2086
     ratio=$(python3 -c "print(f'{$(median ${rps[instrumented]}) / $(median ${rps[bare]}):.3f}')")
-    echo "| $mode | instrumented / bare | $ratio | | | |"
-    unset rps p50 p99
+    # shellcheck disable=SC2086
+    cpu_ratio=$(python3 -c "print(f'{$(median ${cpu[instrumented]}) / $(median ${cpu[bare]}):.3f}')")
+    echo "| $mode | instrumented / bare | $ratio | | | $cpu_ratio | |"
+    unset rps p50 p99 cpu
 done
 echo
 echo "request log lines written by the instrumented server: $(grep -c '"msg":"request"' "$work/instrumented.log" || true)"

@@ -10,7 +10,9 @@ struct JSONLogHandlerTests {
     /// The lines a logger writes through a ``JSONLogHandler``.
     static func lines(_ write: (Logger) -> Void) -> [String] {
         let written = Mutex<[String]>([])
-        var logger = Logger(label: "tollgate") { JSONLogHandler(label: $0, write: { line in written.withLock { $0.append(line) } }) }
+        var logger = Logger(label: "tollgate") {
+            JSONLogHandler(label: $0, write: { line in written.withLock { $0.append(String(decoding: line, as: UTF8.self)) } })
+        }
         logger.logLevel = .info
         write(logger)
         return written.withLock { $0 }
@@ -37,10 +39,11 @@ struct JSONLogHandlerTests {
 
     @Test("quotes, backslashes, newlines and control characters are escaped; metadata cannot overwrite the line's own keys")
     func escaping() throws {
-        let message = "a \"quoted\" \\ path\nnext line\u{01}\ttab é"
+        let message = "a \"quoted\" \\ path\nnext line\u{01}\ttab é \u{2028} 日本"
         let lines = Self.lines { $0.error("\(message)", metadata: ["msg": "forged", "level": "debug"]) }
         try #require(lines.count == 1)
         #expect(lines[0].split(separator: "\n").count == 1)
+        #expect(lines[0].contains(#"\u2028"#) && lines[0].contains(#"\u0001"#) && lines[0].contains("日本"))
         let object = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: String])
         #expect(object["msg"] == message)
         #expect(object["level"] == "error")

@@ -329,6 +329,48 @@ class Tollgate:
 
 # The simulator's test controls (`x-sim-replay`, `x-sim-stall-ms`, faults …) are headers no provider needs: Tollgate
 # forwards only what a provider's API takes, so the suite's providers list them (`forward_headers`).
+# Every variable a bundled definition reads its credentials from: unset for these proxies unless a test sets it.
+CREDENTIAL_VARIABLES = (
+    "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "AZURE_OPENAI_API_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK", "COHERE_API_KEY", "MISTRAL_API_KEY", "GROQ_API_KEY", "DEEPSEEK_API_KEY",
+    "XAI_API_KEY", "OPENROUTER_API_KEY", "TOGETHER_API_KEY", "FIREWORKS_API_KEY", "CEREBRAS_API_KEY", "HF_TOKEN",
+)
+
+
+def serve(arguments: list[str], directory: Path, environment: dict[str, str]) -> Tollgate:
+    """Starts `tollgate serve ARGUMENTS` in `directory` with only `environment`'s credentials; waits for /healthz."""
+    env = {name: value for name, value in os.environ.items() if name not in CREDENTIAL_VARIABLES}
+    env.update(environment)
+    port = free_port()
+    stderr_path = directory / "tollgate.stderr.log"
+    proc = subprocess.Popen(
+        [str(TOLLGATE_BIN), "serve", *arguments, "--listen", f"127.0.0.1:{port}"], cwd=directory, env=env,
+        stdout=(directory / "tollgate.stdout.log").open("wb"), stderr=stderr_path.open("wb"))
+    proxy = Tollgate(proc, f"http://127.0.0.1:{port}", directory / "tollgate.yaml", stderr_path)
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(proxy.origin + "/healthz", timeout=1.0).status_code == 200:
+                return proxy
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    stop_process(proc)
+    pytest.fail(f"tollgate serve did not become ready; stderr:\n{tail(stderr_path)}", pytrace=False)
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Polls `condition` until it is truthy; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}", pytrace=False)
+        time.sleep(0.05)
+
+
 SIM_HEADERS = 'forward_headers: ["x-sim-*"]'
 
 

@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl
 import pytest
 
 from billing_sim import BillingSimulator
-from conftest import CLI_TIMEOUT, MESSAGES, TOLLGATE_BIN, Tollgate, free_port, run_cli, start_tollgate, stop_process
+from conftest import CLI_TIMEOUT, MESSAGES, TOLLGATE_BIN, Tollgate, free_port, run_cli, start_tollgate, stop_process, wait_for
 
 pytestmark = pytest.mark.proxy
 
@@ -106,18 +106,6 @@ def month_range(period: str) -> tuple[int, int]:
     start = datetime(year, month, 1, tzinfo=timezone.utc)
     end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=timezone.utc)
     return int(start.timestamp()), int(end.timestamp())
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Polls `condition` until it is truthy; fails after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}", pytrace=False)
-        time.sleep(0.05)
 
 
 class World:

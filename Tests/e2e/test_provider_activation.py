@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import anthropic
@@ -18,41 +17,11 @@ import httpx
 import pytest
 
 from conftest import (
-    HTTP_TIMEOUT, MESSAGES, PROVIDER_KEY, READY_TIMEOUT, REPO_ROOT, TOLLGATE_BIN, Simulator, Tollgate, anthropic_client, free_port,
-    stop_process, tail,
+    CREDENTIAL_VARIABLES, HTTP_TIMEOUT, MESSAGES, PROVIDER_KEY, REPO_ROOT, TOLLGATE_BIN, Simulator, anthropic_client, serve,
+    stop_process,
 )
 
 pytestmark = pytest.mark.proxy
-
-# Every variable a bundled definition reads its credentials from: unset for these proxies unless a test sets it.
-CREDENTIAL_VARIABLES = (
-    "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "AZURE_OPENAI_API_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK", "COHERE_API_KEY", "MISTRAL_API_KEY", "GROQ_API_KEY", "DEEPSEEK_API_KEY",
-    "XAI_API_KEY", "OPENROUTER_API_KEY", "TOGETHER_API_KEY", "FIREWORKS_API_KEY", "CEREBRAS_API_KEY", "HF_TOKEN",
-)
-
-
-def serve(arguments: list[str], directory: Path, environment: dict[str, str]) -> Tollgate:
-    """Starts `tollgate serve ARGUMENTS` in `directory` with only `environment`'s credentials; waits for /healthz."""
-    env = {name: value for name, value in os.environ.items() if name not in CREDENTIAL_VARIABLES}
-    env.update(environment)
-    port = free_port()
-    stderr_path = directory / "tollgate.stderr.log"
-    proc = subprocess.Popen(
-        [str(TOLLGATE_BIN), "serve", *arguments, "--listen", f"127.0.0.1:{port}"], cwd=directory, env=env,
-        stdout=(directory / "tollgate.stdout.log").open("wb"), stderr=stderr_path.open("wb"))
-    proxy = Tollgate(proc, f"http://127.0.0.1:{port}", directory / "tollgate.yaml", stderr_path)
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(proxy.origin + "/healthz", timeout=1.0).status_code == 200:
-                return proxy
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    stop_process(proc)
-    pytest.fail(f"tollgate serve did not become ready; stderr:\n{tail(stderr_path)}", pytrace=False)
-
 
 def check(config: Path, environment: dict[str, str]) -> str:
     """What `tollgate check` prints with only `environment`'s credentials."""

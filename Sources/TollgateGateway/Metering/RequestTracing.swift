@@ -47,6 +47,8 @@ public struct RequestTracing: Sendable {
 
     /// Sets the event's attributes on its span and ends it.
     func finish(_ span: any Span, event: UsageEvent, provider: Provider) {
+        // A span the sampler dropped keeps nothing: its attributes are not built at all.
+        guard span.isRecording else { return span.end() }
         span.updateAttributes { attributes in
             attributes["gen_ai.operation.name"] = Self.operationName(route: event.route)
             attributes["gen_ai.system"] = provider.genAIProvider

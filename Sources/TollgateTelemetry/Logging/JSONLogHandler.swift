@@ -12,10 +12,10 @@ public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
     let label: String
-    let write: @Sendable (String) -> Void
+    let write: @Sendable ([UInt8]) -> Void
 
     /// A handler for `label` writing its lines to stderr, or to `write` (tests).
-    public init(label: String, write: (@Sendable (String) -> Void)? = nil) {
+    public init(label: String, write: (@Sendable ([UInt8]) -> Void)? = nil) {
         self.label = label
         self.write = write ?? Self.standardError
     }
@@ -26,16 +26,33 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var fields = metadata
-        if let provided = metadataProvider?.get() { fields.merge(provided) { $1 } }
-        if let explicit = event.metadata { fields.merge(explicit) { $1 } }
-        if let error = event.error { fields["error"] = "\(error)" }
-        var text = #"{"ts":"# + Self.quoted(Self.timestamp(Date())) + #","level":"# + Self.quoted(event.level.rawValue) + #","msg":"#
-            + Self.quoted(event.message.description) + #","logger":"# + Self.quoted(label)
-        for (key, value) in fields.sorted(by: { $0.key < $1.key }) where !Self.reserved.contains(key) {
-            text += "," + Self.quoted(key) + ":" + Self.quoted(Self.flat(value))
+        // The line's fields: the handler's, the provider's, the call's, later ones winning (no copy when only the call
+        // has some, as on the request line).
+        var fields = event.metadata ?? [:]
+        if !metadata.isEmpty || metadataProvider != nil {
+            fields = metadata
+            if let provided = metadataProvider?.get() { fields.merge(provided) { $1 } }
+            if let explicit = event.metadata { fields.merge(explicit) { $1 } }
         }
-        write(text + "}\n")
+        if let error = event.error { fields["error"] = "\(error)" }
+        var line: [UInt8] = []
+        line.reserveCapacity(256 + fields.count * 48)
+        line.append(contentsOf: #"{"ts":"#.utf8)
+        Self.appendQuoted(Self.timestamp(Date()), to: &line)
+        line.append(contentsOf: #","level":"#.utf8)
+        Self.appendQuoted(event.level.rawValue, to: &line)
+        line.append(contentsOf: #","msg":"#.utf8)
+        Self.appendQuoted(event.message.description, to: &line)
+        line.append(contentsOf: #","logger":"#.utf8)
+        Self.appendQuoted(label, to: &line)
+        for (key, value) in fields.sorted(by: { $0.key < $1.key }) where !Self.reserved.contains(key) {
+            line.append(UInt8(ascii: ","))
+            Self.appendQuoted(key, to: &line)
+            line.append(UInt8(ascii: ":"))
+            Self.appendQuoted(Self.flat(value), to: &line)
+        }
+        line.append(contentsOf: "}\n".utf8)
+        write(line)
     }
 
     /// Keys the line itself uses: metadata under these names is dropped rather than written twice.
@@ -50,24 +67,44 @@ public struct JSONLogHandler: LogHandler {
         }
     }
 
-    /// `"text"` as a JSON string: quotes, backslashes and control characters escaped.
+    /// `"text"` as a JSON string: quotes, backslashes and control characters escaped (and U+2028/U+2029, which
+    /// some JSON readers take for line ends).
     static func quoted(_ text: String) -> String {
-        var out = "\""
-        out.unicodeScalars.reserveCapacity(text.unicodeScalars.count + 2)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x2028 || scalar.value == 0x2029:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
+        var bytes: [UInt8] = []
+        appendQuoted(text, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends `text` as a JSON string to `line`: bytes that need no escape are copied as they are.
+    static func appendQuoted(_ text: String, to line: inout [UInt8]) {
+        line.append(UInt8(ascii: "\""))
+        var text = text
+        text.withUTF8 { bytes in
+            var index = 0
+            while index < bytes.count {
+                let byte = bytes[index]
+                switch byte {
+                case UInt8(ascii: "\""): line.append(contentsOf: #"\""#.utf8)
+                case UInt8(ascii: "\\"): line.append(contentsOf: #"\\"#.utf8)
+                case UInt8(ascii: "\n"): line.append(contentsOf: #"\n"#.utf8)
+                case UInt8(ascii: "\r"): line.append(contentsOf: #"\r"#.utf8)
+                case UInt8(ascii: "\t"): line.append(contentsOf: #"\t"#.utf8)
+                case 0..<0x20: appendEscape(UInt32(byte), to: &line)
+                case 0xE2 where index + 2 < bytes.count && bytes[index + 1] == 0x80 && (bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9):
+                    appendEscape(bytes[index + 2] == 0xA8 ? 0x2028 : 0x2029, to: &line)
+                    index += 2
+                default: line.append(byte)
+                }
+                index += 1
             }
         }
-        return out + "\""
+        line.append(UInt8(ascii: "\""))
+    }
+
+    private static func appendEscape(_ scalar: UInt32, to line: inout [UInt8]) {
+        let hex = Array("0123456789abcdef".utf8)
+        line.append(contentsOf: #"\u"#.utf8)
+        for shift in stride(from: 12, through: 0, by: -4) { line.append(hex[Int((scalar >> UInt32(shift)) & 0xF)]) }
     }
 
     /// `2026-12-05T09:00:00.123Z` (UTC, milliseconds).
@@ -83,9 +120,8 @@ public struct JSONLogHandler: LogHandler {
             + "\(two(inDay / 1000 % 60)).\(fraction)Z"
     }
 
-    @Sendable static func standardError(_ line: String) {
-        var bytes = Array(line.utf8)
-        bytes.withUnsafeMutableBytes { buffer in
+    @Sendable static func standardError(_ line: [UInt8]) {
+        line.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
                 let written = Foundation.write(2, buffer.baseAddress! + offset, buffer.count - offset)
