@@ -15,12 +15,9 @@ CONNS=${CONNS:-32}
 WITH=${WITH:-"metrics tracing requests"}
 MODES=${MODES:-"plain stream"}
 SAMPLE=${SAMPLE:-1.0}
-SCRATCH=${SCRATCH:-.build-release}
-BIN="$SCRATCH/release"
-
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
-swift build -c release --scratch-path "$SCRATCH" --product tollgate
-swift build -c release --scratch-path "$SCRATCH" --product tollgate-sim
+# shellcheck source=bench/common.sh
+source bench/common.sh
+build_release
 
 work=$(mktemp -d /tmp/tollgate-bench-instr.XXXXXX)
 cleanup() {
@@ -31,12 +28,8 @@ cleanup() {
 }
 pids=()
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-"$BIN/tollgate-sim" --port 0 --token-delay-ms 0 --no-compress > "$work/sim.out" 2> "$work/sim.err" &
-pids+=($!)
-for _ in $(seq 50); do grep -q "listening on" "$work/sim.out" 2>/dev/null && break; sleep 0.1; done
-sim_url=$(grep -o 'http://[^ ]*' "$work/sim.out" | head -1)
+start_simulator
 
 # The trace collector: nginx answering 200 to every POST (it reads and drops the batch), so that the collector's own
 # work does not fall on the cores Tollgate is measured on (a real collector runs elsewhere). Python's http.server
@@ -100,16 +93,10 @@ esac
 echo "instrumented: $WITH (sample_ratio $SAMPLE)"
 start instrumented "$instrumented"
 
-cat > "$work/plain.json" <<'JSON'
-{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello to the benchmark in a few words please"}]}
-JSON
-cat > "$work/stream.json" <<'JSON'
-{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello to the benchmark in a few words please"}]}
-JSON
+write_bodies
 
 # The server's CPU time (user + system) in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$(cat "$work/$1.pid")/stat"; }
-field() { echo "$1" | tr ' ' '\n' | grep "^$2=" | cut -d= -f2; }
 run() { # name mode → RESULT line plus cpu_us (the server's CPU microseconds per request)
     local before after result
     before=$(cpu_ticks "$1")

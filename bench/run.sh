@@ -9,26 +9,17 @@ DURATION=${DURATION:-15s}
 RATES=${RATES:-"100 500 1000"}
 CONNS=${CONNS:-10}
 MAX_CONNS=${MAX_CONNS:-64}
-SCRATCH=${SCRATCH:-.build-release}
-BIN="$SCRATCH/release"
-
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
-# Always build: an incremental build is quick, and a stale binary would measure old code (or refuse new config keys).
-swift build -c release --scratch-path "$SCRATCH" --product tollgate
-swift build -c release --scratch-path "$SCRATCH" --product tollgate-sim
+# shellcheck source=bench/common.sh
+source bench/common.sh
+build_release
 
 work=$(mktemp -d /tmp/tollgate-bench.XXXXXX)
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 pids=()
 trap cleanup EXIT
 
-# Upstream simulator: no pacing (plain answers at once; streams at 0 ms per token) so the proxy's cost stands out.
-"$BIN/tollgate-sim" --port 0 --token-delay-ms 0 --no-compress > "$work/sim.out" 2> "$work/sim.err" &
-pids+=($!)
-for _ in $(seq 50); do grep -q "listening on" "$work/sim.out" 2>/dev/null && break; sleep 0.1; done
-sim_url=$(grep -o 'http://[^ ]*' "$work/sim.out" | head -1)
-
-proxy_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+start_simulator
+proxy_port=$(free_port)
 cat > "$work/tollgate.yaml" <<YAML
 listen: "127.0.0.1:$proxy_port"
 meter: {path: $work/bench.db, durability: strict}
@@ -41,19 +32,13 @@ key=$("$BIN/tollgate" keys create --customer bench --config "$work/tollgate.yaml
 pids+=($!)
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$proxy_port/healthz" >/dev/null && break; sleep 0.1; done
 
-cat > "$work/plain.json" <<'JSON'
-{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello to the benchmark in a few words please"}]}
-JSON
-cat > "$work/stream.json" <<'JSON'
-{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello to the benchmark in a few words please"}]}
-JSON
+write_bodies
 
 run() { # target mode rate conns
     local url=$1 mode=$2 rate=$3 conns=$4
     KEY=$key BODY_FILE="$work/$mode.json" RATE=$rate CONNS=$conns \
         wrk -t2 -c"$conns" -d"$DURATION" --latency -s bench/wrk/inference.lua "$url/v1/chat/completions" | grep '^RESULT'
 }
-field() { echo "$1" | tr ' ' '\n' | grep "^$2=" | cut -d= -f2; }
 
 echo "| mode | rate (req/s) | direct p50 / p99 (ms) | via Tollgate p50 / p99 (ms) | added p50 / p99 (ms) | achieved rps | errors |"
 echo "|---|---|---|---|---|---|---|"
