@@ -29,7 +29,7 @@ extension ProxyResponder {
         let upstreamStarted = ContinuousClock.now
         let response: HTTPClientResponse
         do {
-            response = try await send(request, body: body, target: target, forceIdentity: true)
+            response = try await send(request, body: body, target: target, forceIdentity: true, span: context.span)
         } catch let error as ErrorResponse {
             try await recorder.record(
                 context, ResponseOutcome(status: Int(error.status.code), upstreamStarted: upstreamStarted, upstreamFailure: error.message))
