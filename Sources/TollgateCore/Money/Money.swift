@@ -32,7 +32,7 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible, Co
 
     /// The amount as a floating-point number of currency units: for metrics and charts only, never for money that
     /// is billed (the meter, reports and exports keep the exact value).
-    public var approximateValue: Double { Double(raw) / 1e15 }
+    public var approximateValue: Double { Double(raw) / Double(Self.scale) }
 
     /// Sum of two amounts.
     public static func + (lhs: Money, rhs: Money) -> Money { Money(raw: lhs.raw + rhs.raw) }
