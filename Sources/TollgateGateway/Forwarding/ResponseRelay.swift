@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Hummingbird
 import Logging
 import NIOCore
@@ -18,7 +17,7 @@ import TollgateCore
 struct ResponseRelay: Sendable {
     let context: InferenceContext
     let status: Int
-    let body: HTTPClientResponse.Body
+    let body: UpstreamBody
     let tap: MeteringTap
     /// Whether the client receives an event stream (events need no byte held back before the end).
     let clientGetsEventStream: Bool
@@ -110,7 +109,7 @@ struct ResponseRelay: Sendable {
 
     /// Reads the rest of the upstream body into the tap (and the capture), for at most `seconds`.
     private static func drain(
-        iterator: UnsafeTransfer<HTTPClientResponse.Body.AsyncIterator>, tap: MeteringTap, capture: ResponseCapture?, seconds: Double
+        iterator: UnsafeTransfer<UpstreamBody.AsyncIterator>, tap: MeteringTap, capture: ResponseCapture?, seconds: Double
     ) async -> (tap: MeteringTap, capture: ResponseCapture?, failure: String?) {
         enum Finished: Sendable {
             case drained(MeteringTap, ResponseCapture?, String?)

@@ -1,37 +1,171 @@
-import AsyncHTTPClient
 import NIOCore
+import NIOHTTP1
 import NIOPosix
+import NIOSSL
+import Synchronization
 import TollgateCore
 
-/// The pooled HTTP client every upstream request goes through: keep-alive connections per host, TLS with full
-/// certificate verification, no redirects followed, no decompression (bytes reach the client as the provider sent
-/// them).
-public struct UpstreamClient: Sendable {
-    let http: HTTPClient
+/// The client every upstream request goes through: HTTP/1.1 keep-alive connections pooled per provider origin, each
+/// on the event loop that opened it, preferring one on the caller's own loop (a proxied request and its upstream
+/// connection then share a thread); TLS with full certificate verification against the system's trust roots; no
+/// redirects followed, no decompression (bytes reach the client as the provider sent them).
+///
+/// There is no cap on connections per provider (as with nginx's `proxy_pass`): each in-flight request holds one, so
+/// 5,000 concurrent streams open 5,000 connections; the proxy's own caps (`proxy.max_connections`, per-key and
+/// per-customer concurrency) bound them. Idle connections close after ``idleTimeout``.
+public final class UpstreamClient: Sendable {
+    /// How long a connection stays open with nothing to do.
+    let idleTimeout: TimeAmount
+    /// The most idle connections kept per origin; more close once their response ends.
+    static let maxIdlePerOrigin = 1024
 
-    public init(settings: ProxySettings) {
-        let timeout = HTTPClient.Configuration.Timeout(
-            connect: .milliseconds(Int64(settings.connectTimeoutSeconds * 1000)), read: .milliseconds(Int64(settings.readTimeoutSeconds * 1000)))
-        var configuration = HTTPClient.Configuration(
-            redirectConfiguration: .disallow,
-            timeout: timeout,
-            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 512),
-            decompression: .disabled
-        )
-        configuration.httpVersion = .automatic
-        // A provider that refuses the connection is answered 502 at once (the client's SDK retries 502s itself),
-        // rather than after the whole connect timeout of the pool's own retries.
-        configuration.connectionPool.retryConnectionEstablishment = false
-        http = HTTPClient(eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup.singleton), configuration: configuration)
+    private let group: MultiThreadedEventLoopGroup
+    private let connectTimeout: TimeAmount
+    private let readTimeout: TimeAmount
+    private let tls: Result<NIOSSLContext, any Error>
+    private let idle = Mutex<[UpstreamOrigin: [Pooled]]>([:])
+
+    /// An idle connection: its channel and its handler (used on the channel's event loop only).
+    private struct Pooled: Sendable {
+        let channel: any Channel
+        let connection: NIOLoopBound<UpstreamConnection>
     }
 
-    /// Sends a request; the response body streams as it arrives.
-    func execute(_ request: HTTPClientRequest) async throws -> HTTPClientResponse {
-        // The deadline bounds the whole exchange; silence is bounded by the read timeout above.
-        try await http.execute(request, timeout: .hours(6))
+    /// Creates the client with the proxy's connect and read timeouts.
+    public convenience init(settings: ProxySettings) {
+        self.init(
+            connectTimeout: .milliseconds(Int64(settings.connectTimeoutSeconds * 1000)),
+            readTimeout: .milliseconds(Int64(settings.readTimeoutSeconds * 1000)))
     }
 
+    /// Creates the client; `tls` replaces the default client TLS configuration (a test's own trust root).
+    init(
+        connectTimeout: TimeAmount, readTimeout: TimeAmount, idleTimeout: TimeAmount = .seconds(60),
+        tls: TLSConfiguration = .makeClientConfiguration()
+    ) {
+        group = .singleton
+        self.connectTimeout = connectTimeout
+        self.readTimeout = readTimeout
+        self.idleTimeout = idleTimeout
+        var configuration = tls
+        configuration.applicationProtocols = ["http/1.1"]
+        self.tls = Result { try NIOSSLContext(configuration: configuration) }
+    }
+
+    /// Sends a request; the response's head comes back as soon as it arrives, its body streams after.
+    ///
+    /// A request sent on a pooled connection that the provider had closed meanwhile (nothing of a response came
+    /// back) is sent once more on a new connection.
+    func execute(_ request: UpstreamRequest) async throws -> UpstreamResponse {
+        let (origin, target) = try UpstreamOrigin.split(request.url)
+        var head = HTTPRequestHead(version: .http1_1, method: request.method, uri: target, headers: request.headers)
+        head.headers.replaceOrAdd(name: "host", value: origin.authority)
+        head.headers.remove(name: "transfer-encoding")
+        if let body = request.body {
+            head.headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
+        } else {
+            head.headers.remove(name: "content-length")
+        }
+        var fresh = false
+        while true {
+            let (pooled, reused) = try await connection(to: origin, fresh: fresh)
+            let promise = pooled.channel.eventLoop.makePromise(of: UpstreamResponse.self)
+            if pooled.channel.eventLoop.inEventLoop {
+                pooled.connection.value.send(head, body: request.body, promise: promise)
+            } else {
+                pooled.channel.eventLoop.execute { pooled.connection.value.send(head, body: request.body, promise: promise) }
+            }
+            do {
+                return try await promise.futureResult.get()
+            } catch UpstreamError.closed(answered: false) where reused {
+                fresh = true
+            }
+        }
+    }
+
+    /// An idle connection to `origin` (one on the caller's event loop first), or a new one on the caller's loop.
+    private func connection(to origin: UpstreamOrigin, fresh: Bool) async throws -> (Pooled, reused: Bool) {
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
+        if !fresh, let pooled = takeIdle(origin, preferring: loop) { return (pooled, true) }
+        return (try await connect(origin, on: loop), false)
+    }
+
+    private func takeIdle(_ origin: UpstreamOrigin, preferring loop: any EventLoop) -> Pooled? {
+        idle.withLock { idle in
+            guard var connections = idle[origin], !connections.isEmpty else { return nil }
+            let index = connections.lastIndex { $0.channel.eventLoop === loop } ?? connections.count - 1
+            let pooled = connections.remove(at: index)
+            idle[origin] = connections
+            return pooled
+        }
+    }
+
+    private func connect(_ origin: UpstreamOrigin, on loop: any EventLoop) async throws -> Pooled {
+        let tls: NIOSSLContext?
+        if origin.tls {
+            do {
+                tls = try self.tls.get()
+            } catch {
+                throw UpstreamError.unreachable("TLS is not available: \(error)")
+            }
+        } else {
+            tls = nil
+        }
+        let readTimeout = self.readTimeout
+        let bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    if let tls {
+                        let name = origin.host.contains(":") || origin.host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : origin.host
+                        try pipeline.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: name))
+                    }
+                    try pipeline.addHTTPClientHandlers()
+                    if readTimeout > .zero { try pipeline.addHandler(IdleStateHandler(readTimeout: readTimeout)) }
+                    try pipeline.addHandler(UpstreamConnection(origin: origin, pool: self))
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.connect(host: origin.host, port: origin.port).get()
+        } catch ChannelError.connectTimeout {
+            throw UpstreamError.connectTimeout
+        } catch {
+            throw UpstreamError.unreachable("\(error)")
+        }
+        return try await channel.eventLoop.submit {
+            Pooled(
+                channel: channel,
+                connection: NIOLoopBound(try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self), eventLoop: channel.eventLoop))
+        }.get()
+    }
+
+    /// A connection whose response has ended, ready for the next request (called on its event loop).
+    func release(_ connection: UpstreamConnection, channel: any Channel) {
+        let pooled = Pooled(channel: channel, connection: NIOLoopBound(connection, eventLoop: channel.eventLoop))
+        let kept = idle.withLock { idle in
+            guard idle[connection.origin, default: []].count < Self.maxIdlePerOrigin else { return false }
+            idle[connection.origin, default: []].append(pooled)
+            return true
+        }
+        if !kept { channel.close(promise: nil) }
+    }
+
+    /// A connection that closed: no longer offered.
+    func remove(channel: any Channel, origin: UpstreamOrigin) {
+        idle.withLock { idle in
+            idle[origin]?.removeAll { $0.channel === channel }
+        }
+    }
+
+    /// Closes the idle connections (those in use close when their responses end).
     public func shutdown() async {
-        try? await http.shutdown()
+        let all = idle.withLock { idle in
+            defer { idle.removeAll() }
+            return idle.values.flatMap { $0 }
+        }
+        for pooled in all { try? await pooled.channel.close() }
     }
 }

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import NIOCore
 import TollgateCore
@@ -9,7 +8,7 @@ import TollgateCore
 enum UpstreamSigning {
     /// Sets the SigV4 headers on `request`, which goes to `baseURL` + `path` (+ `?query`) with `body`.
     static func sign(
-        _ request: inout HTTPClientRequest, baseURL: String, path: String, query: String?, body: ByteBuffer, credentials: AWSCredentials,
+        _ request: inout UpstreamRequest, baseURL: String, path: String, query: String?, body: ByteBuffer, credentials: AWSCredentials,
         date: Date = Date()
     ) {
         guard let url = URL(string: baseURL), let host = url.host else { return }

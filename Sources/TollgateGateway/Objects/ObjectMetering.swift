@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Crypto
 import Foundation
 import HTTPTypes
@@ -27,7 +26,7 @@ extension ProxyResponder {
         head.headerFields[HTTPField.Name("if-range")!] = nil
         let request = Request(head: head, body: request.body)
         let upstreamStarted = ContinuousClock.now
-        let response: HTTPClientResponse
+        let response: UpstreamResponse
         do {
             response = try await send(request, body: body, target: target, forceIdentity: true, span: context.span)
         } catch let error as ErrorResponse {

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -311,7 +310,7 @@ public struct ProxyResponder: HTTPResponder {
         }
         let upstreamBody = prepared.rewrittenBody.map { ByteBuffer(bytes: $0) } ?? body
         let upstreamStarted = ContinuousClock.now
-        let response: HTTPClientResponse
+        let response: UpstreamResponse
         do {
             response = try await send(
                 method: request.method, headers: request.headers, body: upstreamBody, target: target,
@@ -402,7 +401,7 @@ public struct ProxyResponder: HTTPResponder {
     /// Forwards a request to the provider; failures to reach it become 502/504 (in the route family's error shape, by the caller).
     func send(
         _ request: Request, body: ByteBuffer, target: RouteResolver.Target, forceIdentity: Bool, span: (any Span)? = nil
-    ) async throws -> HTTPClientResponse {
+    ) async throws -> UpstreamResponse {
         try await send(method: request.method, headers: request.headers, body: body, target: target, forceIdentity: forceIdentity, span: span)
     }
 
@@ -410,7 +409,7 @@ public struct ProxyResponder: HTTPResponder {
     func send(
         method: HTTPRequest.Method, headers: HTTPFields, body: ByteBuffer, target: RouteResolver.Target, forceIdentity: Bool,
         idempotencyKey: String? = nil, span: (any Span)? = nil
-    ) async throws -> HTTPClientResponse {
+    ) async throws -> UpstreamResponse {
         let provider = target.provider
         if !provider.hasCredentials {
             throw ErrorResponse.upstream(
@@ -421,7 +420,7 @@ public struct ProxyResponder: HTTPResponder {
                     : "Provider '\(provider.name)' has no API key configured\(provider.apiKeyEnv.map { ": set \($0)" } ?? "").",
                 code: "provider_key_missing")
         }
-        var outgoing = HTTPClientRequest(url: provider.baseURL + target.upstreamPath + (target.upstreamQuery.map { "?\($0)" } ?? ""))
+        var outgoing = UpstreamRequest(url: provider.baseURL + target.upstreamPath + (target.upstreamQuery.map { "?\($0)" } ?? ""))
         outgoing.method = .init(rawValue: method.rawValue)
         outgoing.headers = HeaderPolicy.upstream(from: headers, provider: provider, forceIdentityEncoding: forceIdentity)
         // A customer's Idempotency-Key never reaches the provider as it is: an idempotent request carries one derived
@@ -433,10 +432,10 @@ public struct ProxyResponder: HTTPResponder {
             UpstreamSigning.sign(
                 &outgoing, baseURL: provider.baseURL, path: target.upstreamPath, query: target.upstreamQuery, body: body, credentials: credentials)
         }
-        if body.readableBytes > 0 || method == .post { outgoing.body = .bytes(body) }
+        if body.readableBytes > 0 || method == .post { outgoing.body = body }
         do {
             return try await upstream.execute(outgoing)
-        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+        } catch let error as UpstreamError where error == .readTimeout || error == .connectTimeout {
             throw ErrorResponse.upstream(.gatewayTimeout, "Provider '\(provider.name)' did not answer in time.", code: "upstream_timeout")
         } catch {
             logger.warning(
@@ -462,7 +461,7 @@ public struct ProxyResponder: HTTPResponder {
         _ request: Request, body: ByteBuffer, target: RouteResolver.Target, recording context: InferenceContext?
     ) async throws -> Response {
         let upstreamStarted = ContinuousClock.now
-        let response: HTTPClientResponse
+        let response: UpstreamResponse
         do {
             response = try await send(request, body: body, target: target, forceIdentity: false, span: context?.span)
         } catch let error as ErrorResponse {

@@ -1,0 +1,181 @@
+import NIOCore
+import NIOHTTP1
+
+/// One keep-alive HTTP/1.1 connection to a provider, serving one exchange at a time, on its event loop.
+///
+/// An exchange writes the request, answers the head as an ``UpstreamResponse`` and hands the body to its reader piece
+/// by piece. Reads go on only while the reader keeps up (the channel's reads are held back when the body's buffer is
+/// full). After a complete keep-alive response the connection goes back to its ``UpstreamClient``'s pool; a reader
+/// that stops before the end, an error or a timeout closes it.
+final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    private enum State {
+        case idle
+        case awaitingHead(EventLoopPromise<UpstreamResponse>)
+        case streaming(UpstreamBody.Producer.Source, keepAlive: Bool)
+        case closed
+    }
+
+    private var state = State.idle
+    private var context: ChannelHandlerContext?
+    /// Counts exchanges, so that a late signal from an earlier exchange's body reader is told apart.
+    private var exchange = 0
+    /// Whether the body's reader wants more; while it does not, the channel's reads wait in `readPending`.
+    private var demand = true
+    private var readPending = false
+    private var idleClose: Scheduled<Void>?
+    /// The first error the channel reported, for the failure of the exchange it ends.
+    private var failure: (any Error)?
+    private let pool: UpstreamClient
+    let origin: UpstreamOrigin
+
+    init(origin: UpstreamOrigin, pool: UpstreamClient) {
+        self.origin = origin
+        self.pool = pool
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    /// Starts an exchange: writes the request; `promise` gets the response head, or the failure.
+    func send(_ head: HTTPRequestHead, body: ByteBuffer?, promise: EventLoopPromise<UpstreamResponse>) {
+        guard case .idle = state, let context, context.channel.isActive else {
+            promise.fail(UpstreamError.closed(answered: false))
+            return
+        }
+        idleClose?.cancel()
+        idleClose = nil
+        exchange += 1
+        state = .awaitingHead(promise)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if let body, body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            guard case .awaitingHead(let promise) = state else { return close(context) }
+            let body = UpstreamBody.Producer.makeSequence(
+                backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16), finishOnDeinit: false,
+                delegate: Demand(connection: NIOLoopBound(self, eventLoop: context.eventLoop), exchange: exchange))
+            state = .streaming(body.source, keepAlive: head.isKeepAlive)
+            demand = true
+            promise.succeed(UpstreamResponse(status: head.status, headers: head.headers, body: UpstreamBody(pieces: body.sequence)))
+        case .body(let piece):
+            guard case .streaming(let source, _) = state else { return }
+            if source.yield(piece) == .stopProducing { demand = false }
+        case .end:
+            guard case .streaming(let source, let keepAlive) = state else { return }
+            // The state first: finishing may tell the reader's end at once (``terminated(exchange:)``).
+            state = keepAlive ? .idle : .closed
+            source.finish()
+            guard keepAlive else { return close(context) }
+            demand = true
+            if readPending {
+                readPending = false
+                context.read()
+            }
+            idleClose = context.eventLoop.assumeIsolated().scheduleTask(in: pool.idleTimeout) { [weak self] in
+                guard let self, case .idle = self.state, let context = self.context else { return }
+                self.close(context)
+            }
+            pool.release(self, channel: context.channel)
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if demand {
+            context.read()
+        } else {
+            readPending = true
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            switch state {
+            case .awaitingHead, .streaming:
+                failure = UpstreamError.readTimeout
+                close(context)
+            case .idle, .closed:
+                break
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if failure == nil { failure = error }
+        close(context)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        idleClose?.cancel()
+        let ended = state
+        state = .closed
+        switch ended {
+        case .awaitingHead(let promise):
+            promise.fail(exchangeFailure(answered: false))
+        case .streaming(let source, _):
+            source.finish(exchangeFailure(answered: true))
+        case .idle, .closed:
+            break
+        }
+        pool.remove(channel: context.channel, origin: origin)
+        context.fireChannelInactive()
+    }
+
+    private func exchangeFailure(answered: Bool) -> any Error {
+        switch failure {
+        case nil: return UpstreamError.closed(answered: answered)
+        case let error as UpstreamError: return error
+        case let error?: return answered ? UpstreamError.closed(answered: true) : UpstreamError.unreachable("\(error)")
+        }
+    }
+
+    private func close(_ context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        context.close(promise: nil)
+    }
+
+    /// The body's reader caught up: reads go on.
+    fileprivate func resume(exchange: Int) {
+        guard exchange == self.exchange, case .streaming = state else { return }
+        demand = true
+        if readPending, let context {
+            readPending = false
+            context.read()
+        }
+    }
+
+    /// The body's reader is gone. Before the response's end, the rest of it can only be read off by closing.
+    fileprivate func terminated(exchange: Int) {
+        guard exchange == self.exchange, case .streaming = state, let context else { return }
+        state = .closed
+        close(context)
+    }
+
+    /// Signals from a body's reader, carried to the connection's event loop.
+    struct Demand: NIOAsyncSequenceProducerDelegate {
+        let connection: NIOLoopBound<UpstreamConnection>
+        let exchange: Int
+
+        func produceMore() {
+            let (connection, exchange) = (connection, exchange)
+            if connection.eventLoop.inEventLoop { return connection.value.resume(exchange: exchange) }
+            connection.eventLoop.execute { connection.value.resume(exchange: exchange) }
+        }
+
+        func didTerminate() {
+            let (connection, exchange) = (connection, exchange)
+            if connection.eventLoop.inEventLoop { return connection.value.terminated(exchange: exchange) }
+            connection.eventLoop.execute { connection.value.terminated(exchange: exchange) }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import NIOCore
+import NIOHTTP1
+
+/// A request to a provider: method, absolute URL, headers as they go out (``HeaderPolicy/upstream(from:provider:forceIdentityEncoding:)``
+/// less what the client must not send on), and the body.
+struct UpstreamRequest: Sendable {
+    var method: HTTPMethod = .GET
+    /// `http(s)://host[:port]/path?query`
+    var url: String
+    var headers = HTTPHeaders()
+    var body: ByteBuffer?
+
+    init(url: String) { self.url = url }
+}
+
+/// A provider's answer: the head at once, the body as it arrives (``UpstreamBody``).
+struct UpstreamResponse: Sendable {
+    var status: HTTPResponseStatus
+    var headers: HTTPHeaders
+    var body: UpstreamBody
+}
+
+/// The body of a provider's answer, piece by piece as the connection reads it. The connection reads on only while the
+/// reader keeps up (back-pressure: a slow client slows the provider's connection, it does not fill memory); a reader
+/// that stops early closes the connection.
+struct UpstreamBody: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    typealias Producer = NIOThrowingAsyncSequenceProducer<
+        ByteBuffer, any Error, NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark, UpstreamConnection.Demand
+    >
+    let pieces: Producer
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var inner: Producer.AsyncIterator
+        mutating func next() async throws -> ByteBuffer? { try await inner.next() }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: pieces.makeAsyncIterator()) }
+}
+
+/// Why an exchange with a provider failed.
+enum UpstreamError: Error, Equatable, CustomStringConvertible {
+    /// The connection could not be made within `proxy.connect_timeout_s`.
+    case connectTimeout
+    /// The provider sent nothing for `proxy.read_timeout_s`.
+    case readTimeout
+    /// The connection could not be made (refused, no route, TLS handshake failed …).
+    case unreachable(String)
+    /// The connection closed before the response ended; `answered` says whether any of the response had arrived.
+    case closed(answered: Bool)
+    /// The URL is not `http(s)://host[:port]/…`.
+    case badURL(String)
+
+    var description: String {
+        switch self {
+        case .connectTimeout: return "connect timeout"
+        case .readTimeout: return "read timeout"
+        case .unreachable(let reason): return "unreachable: \(reason)"
+        case .closed(let answered): return answered ? "connection closed mid-response" : "connection closed before a response"
+        case .badURL(let url): return "not an http(s) URL: \(url)"
+        }
+    }
+}
+
+/// Where a request goes: scheme, host and port (the pool's key), and the request target.
+struct UpstreamOrigin: Hashable, Sendable {
+    var tls: Bool
+    var host: String
+    var port: Int
+
+    /// `host` or `host:port`, for the Host header (brackets around an IPv6 address).
+    var authority: String {
+        let name = host.contains(":") ? "[\(host)]" : host
+        return port == (tls ? 443 : 80) ? name : "\(name):\(port)"
+    }
+
+    /// Splits `http(s)://authority/target` into the origin and the target (`/` when the URL has no path).
+    static func split(_ url: String) throws(UpstreamError) -> (origin: UpstreamOrigin, target: String) {
+        let tls: Bool
+        let rest: Substring
+        if url.hasPrefix("https://") {
+            tls = true
+            rest = url.dropFirst(8)
+        } else if url.hasPrefix("http://") {
+            tls = false
+            rest = url.dropFirst(7)
+        } else {
+            throw .badURL(url)
+        }
+        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+        let authority = rest[..<authorityEnd]
+        var target = String(rest[authorityEnd...])
+        if target.isEmpty || target.first == "?" { target = "/" + target }
+        var host = Substring(authority)
+        var port = tls ? 443 : 80
+        if authority.first == "[" {
+            guard let close = authority.firstIndex(of: "]") else { throw .badURL(url) }
+            host = authority[authority.index(after: authority.startIndex)..<close]
+            let after = authority[authority.index(after: close)...]
+            if after.first == ":" {
+                guard let number = Int(after.dropFirst()) else { throw .badURL(url) }
+                port = number
+            }
+        } else if let colon = authority.lastIndex(of: ":") {
+            guard let number = Int(authority[authority.index(after: colon)...]) else { throw .badURL(url) }
+            host = authority[..<colon]
+            port = number
+        }
+        guard !host.isEmpty, (1...65535).contains(port) else { throw .badURL(url) }
+        return (UpstreamOrigin(tls: tls, host: String(host), port: port), target)
+    }
+}
