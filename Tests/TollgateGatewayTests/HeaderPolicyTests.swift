@@ -174,9 +174,9 @@ struct HeaderPolicyTests {
         let fields = clientFields([
             "x-tollgate-feature": "  search  ", "x-tollgate-project": "   ", "x-tollgate-end-user": String(repeating: "u", count: 300),
         ])
-        #expect(HeaderPolicy.dimension("x-tollgate-feature", in: fields) == "search")
-        #expect(HeaderPolicy.dimension("x-tollgate-project", in: fields) == nil)
-        #expect(HeaderPolicy.dimension("x-tollgate-end-user", in: fields) == String(repeating: "u", count: 200))
-        #expect(HeaderPolicy.dimension("idempotency-key", in: fields) == nil)
+        #expect(HeaderPolicy.dimension(HeaderPolicy.feature, in: fields) == "search")
+        #expect(HeaderPolicy.dimension(HeaderPolicy.project, in: fields) == nil)
+        #expect(HeaderPolicy.dimension(HeaderPolicy.endUser, in: fields) == String(repeating: "u", count: 200))
+        #expect(HeaderPolicy.dimension(HeaderPolicy.idempotencyKey, in: fields) == nil)
     }
 }

@@ -35,6 +35,8 @@ public struct JSONFieldScanner: Sendable {
     private let maxKeyLength: Int
     /// Every prefix of a watched path (`["generationConfig"]`, `["generationConfig", "maxOutputTokens"]`).
     private let prefixes: Set<[[UInt8]]>
+    /// ``KeyPaths/keySignatures``
+    private let keySignatures: [Set<Int>]
     private var seenPrefixes: Set<[[UInt8]]> = []
     /// The first watched key (or parent of one) that occurred twice in the same object, decoded.
     public private(set) var duplicate: [String]?
@@ -111,6 +113,7 @@ public struct JSONFieldScanner: Sendable {
         self.maxDepth = paths.maxDepth
         self.captures = Array(repeating: nil, count: paths.encoded.count)
         self.prefixes = paths.prefixes
+        self.keySignatures = paths.keySignatures
         self.tallyKeys = tallying.map { Array((foldingCase ? $0.lowercased() : $0).utf8) }
         self.tallies = Array(repeating: [:], count: tallying.count)
         let longest = (paths.encoded.flatMap { $0 } + tallyKeys).map(\.count).max() ?? 0
@@ -123,12 +126,26 @@ public struct JSONFieldScanner: Sendable {
         let maxDepth: Int
 
         let prefixes: Set<[[UInt8]]>
+        /// By depth (0 for top-level keys), the ``signature(of:)`` of every key a watched path has there: a key whose
+        /// signature is not among them is no part of a watched path, which spares building and hashing its path.
+        let keySignatures: [Set<Int>]
 
         /// Encodes the paths.
         public init(_ paths: [[String]]) {
             encoded = paths.map { $0.map { Array($0.utf8) } }
             maxDepth = paths.map(\.count).max() ?? 0
             prefixes = Set(encoded.flatMap { path in (1...max(1, path.count)).map { Array(path.prefix($0)) } })
+            var signatures = Array(repeating: Set<Int>(), count: maxDepth)
+            for path in encoded {
+                for (depth, key) in path.enumerated() { signatures[depth].insert(Self.signature(of: key)) }
+            }
+            keySignatures = signatures
+        }
+
+        /// A key's length with its first and last byte: equal keys have equal signatures.
+        static func signature(of key: [UInt8]) -> Int {
+            guard let first = key.first, let last = key.last else { return 0 }
+            return key.count &<< 16 | Int(first) &<< 8 | Int(last)
         }
     }
 
@@ -342,7 +359,9 @@ public struct JSONFieldScanner: Sendable {
 
     /// Records the watched key (or parent of one) just read; the first one read twice becomes ``duplicate``.
     private mutating func noteIfDuplicate(depth: Int) {
-        guard depth <= maxDepth, !prefixes.isEmpty else { return }
+        guard depth <= maxDepth, !prefixes.isEmpty, let key = currentKey[depth - 1],
+            keySignatures[depth - 1].contains(KeyPaths.signature(of: key))
+        else { return }
         var path: [[UInt8]] = []
         path.reserveCapacity(depth)
         for level in 0..<depth {

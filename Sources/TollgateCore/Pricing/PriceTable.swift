@@ -59,16 +59,38 @@ public struct PriceTable: Sendable, Equatable {
 
     /// `gpt-4o-2024-08-06` → `gpt-4o`, `gpt-4-0613` → `gpt-4`, `claude-sonnet-4-5-20250929` → `claude-sonnet-4-5`,
     /// `babbage:2023-07-21-v2` → `babbage`, `gemini-2.0-flash-001` → `gemini-2.0-flash`, `x@20240620` → `x`.
+    ///
+    /// Runs once or twice per event (the served model is usually a snapshot): it reads the name's bytes once, backwards
+    /// from the end, and allocates only the shorter name it returns.
     static func withoutSnapshotSuffix(_ model: String) -> String {
-        if let colon = model.firstIndex(of: ":") { return String(model[..<colon]) }
-        if let at = model.firstIndex(of: "@") { return String(model[..<at]) }
-        let parts = model.split(separator: "-", omittingEmptySubsequences: false)
-        if parts.count > 3, parts.suffix(3).map(\.count) == [4, 2, 2], parts.suffix(3).allSatisfy({ $0.allSatisfy(\.isNumber) }) {
-            return parts.dropLast(3).joined(separator: "-")
+        let bytes = model.utf8
+        if let cut = bytes.firstIndex(where: { $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "@") }) {
+            return String(model[..<cut])
         }
-        if parts.count > 1, let last = parts.last, [3, 4, 8].contains(last.count), last.allSatisfy(\.isNumber) {
-            return parts.dropLast().joined(separator: "-")
+        // The lengths of the last three `-`-separated parts while they are all digits (a part with anything else ends
+        // the count), and where each of the last three dashes is.
+        var digitRuns: [Int] = []
+        var dashes: [String.Index] = []
+        var run = 0
+        var index = bytes.endIndex
+        while index > bytes.startIndex, dashes.count < 3 {
+            index = bytes.index(before: index)
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "-") {
+                digitRuns.append(run)
+                dashes.append(index)
+                run = 0
+            } else if byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), run >= 0 {
+                run += 1
+            } else {
+                run = -1
+                if digitRuns.isEmpty { return model }
+            }
         }
+        // `name-2024-08-06`: three digit parts of 4, 2 and 2 after a name part.
+        if dashes.count == 3, digitRuns == [2, 2, 4] { return String(model[..<dashes[2]]) }
+        // `name-0613`, `name-001`, `name-20250929`
+        if let last = digitRuns.first, [3, 4, 8].contains(last) { return String(model[..<dashes[0]]) }
         return model
     }
 }

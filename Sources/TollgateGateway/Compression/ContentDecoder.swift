@@ -30,15 +30,15 @@ enum ContentDecoders {
     /// A client's `Accept-Encoding` less the codings the meter cannot read (`*` included, which would let a provider
     /// pick any); `identity` when none is left.
     static func readableAcceptEncoding(_ value: String) -> String {
-        let kept = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { item in
-            let coding = item.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let kept = value.split(separator: ",").map { $0.trimmingASCIISpaces }.filter { item in
+            let coding = item.split(separator: ";", maxSplits: 1).first.map { $0.trimmingASCIISpaces.lowercased() } ?? ""
             return readable.contains(coding)
         }
         return kept.isEmpty ? "identity" : kept.joined(separator: ", ")
     }
 
     static func make(for encoding: String?) throws(ContentDecodingError) -> (any ContentDecoder)? {
-        guard let encoding = encoding?.trimmingCharacters(in: .whitespaces).lowercased(), !encoding.isEmpty, encoding != "identity" else {
+        guard let encoding = encoding?.trimmingASCIISpaces.lowercased(), !encoding.isEmpty, encoding != "identity" else {
             return nil
         }
         switch encoding {

@@ -61,7 +61,7 @@ enum HeaderPolicy {
         let rules = provider.headers
         var dropped = hopByHop
         for value in upstream["connection"] {
-            for token in value.split(separator: ",") { dropped.insert(token.trimmingCharacters(in: .whitespaces).lowercased()) }
+            for token in value.split(separator: ",") { dropped.insert(token.trimmingASCIISpaces.lowercased()) }
         }
         var fields = HTTPFields()
         fields.reserveCapacity(upstream.count)
@@ -77,13 +77,27 @@ enum HeaderPolicy {
 
     private static func droppedByConnection(_ fields: HTTPFields) -> Set<String> {
         guard let connection = fields[.connection] else { return [] }
-        return Set(connection.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+        return Set(connection.split(separator: ",").map { $0.trimmingASCIISpaces.lowercased() })
     }
 
     /// A dimension tag from the client's `x-tollgate-*` header, trimmed and bounded.
-    static func dimension(_ name: String, in fields: HTTPFields) -> String? {
-        guard let fieldName = HTTPField.Name(name), let value = fields[fieldName]?.trimmingCharacters(in: .whitespaces), !value.isEmpty
-        else { return nil }
+    static func dimension(_ name: HTTPField.Name, in fields: HTTPFields) -> String? {
+        guard let value = fields[name]?.trimmingASCIISpaces, !value.isEmpty else { return nil }
         return String(value.prefix(200))
+    }
+
+    /// The headers a client tags a request with (`x-tollgate-feature` …) and its `Idempotency-Key`.
+    static let feature = HTTPField.Name("x-tollgate-feature")!
+    static let endUser = HTTPField.Name("x-tollgate-end-user")!
+    static let project = HTTPField.Name("x-tollgate-project")!
+    static let idempotencyKey = HTTPField.Name("idempotency-key")!
+}
+
+extension StringProtocol {
+    /// The text without leading and trailing spaces and tabs (a header value's optional whitespace), without Foundation.
+    var trimmingASCIISpaces: SubSequence {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return self[endIndex...] }
+        return self[first...last]
     }
 }

@@ -66,14 +66,15 @@ public final class UpstreamClient: Sendable {
         } else {
             head.headers.remove(name: "content-length")
         }
+        let request = (head: head, body: request.body)
         var fresh = false
         while true {
             let (pooled, reused) = try await connection(to: origin, fresh: fresh)
             let promise = pooled.channel.eventLoop.makePromise(of: UpstreamResponse.self)
             if pooled.channel.eventLoop.inEventLoop {
-                pooled.connection.value.send(head, body: request.body, promise: promise)
+                pooled.connection.value.send(request.head, body: request.body, promise: promise)
             } else {
-                pooled.channel.eventLoop.execute { pooled.connection.value.send(head, body: request.body, promise: promise) }
+                pooled.channel.eventLoop.execute { pooled.connection.value.send(request.head, body: request.body, promise: promise) }
             }
             do {
                 return try await promise.futureResult.get()

@@ -147,9 +147,9 @@ extension ProxyResponder {
             id: Self.derivedEventID(parts: ["background", target.provider.name, owned.id], ms: owned.createdMs), arrival: arrival,
             started: started, key: principal.key, provider: target.provider, route: api.rawValue, metered: reading.usage != nil,
             path: request.uri.path, request: PreparedRequest(model: reading.servedModel, stream: false), requestBytes: 0,
-            feature: HeaderPolicy.dimension("x-tollgate-feature", in: request.headers),
-            endUser: HeaderPolicy.dimension("x-tollgate-end-user", in: request.headers),
-            project: HeaderPolicy.dimension("x-tollgate-project", in: request.headers), idempotencyKey: nil)
+            feature: HeaderPolicy.dimension(HeaderPolicy.feature, in: request.headers),
+            endUser: HeaderPolicy.dimension(HeaderPolicy.endUser, in: request.headers),
+            project: HeaderPolicy.dimension(HeaderPolicy.project, in: request.headers), idempotencyKey: nil)
         context.spendsUnreserved = true
         try await recorder.record(context, ResponseOutcome(status: 200, reading: reading))
         do {

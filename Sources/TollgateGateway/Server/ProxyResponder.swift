@@ -164,7 +164,7 @@ public struct ProxyResponder: HTTPResponder {
                 guard let parts = headers[.authorization]?.split(separator: " ", maxSplits: 1), parts.count == 2,
                     parts[0].lowercased() == "bearer"
                 else { continue }
-                return (parts[1].trimmingCharacters(in: .whitespaces), false)
+                return (String(parts[1].trimmingASCIISpaces), false)
             case .awsAccessKeyID:
                 // `AWS4-HMAC-SHA256 Credential=tg_…/DATE/REGION/bedrock/aws4_request, SignedHeaders=…, Signature=…`
                 guard let parts = headers[.authorization]?.split(separator: " ", maxSplits: 1), parts.count == 2,
@@ -390,10 +390,10 @@ public struct ProxyResponder: HTTPResponder {
             id: UsageEvent.newID(at: arrival), arrival: arrival, started: started, key: key, provider: target.provider, route: route,
             metered: route != Self.passThroughRoute,
             path: request.uri.path, request: prepared, requestBytes: bytes,
-            feature: HeaderPolicy.dimension("x-tollgate-feature", in: request.headers),
-            endUser: HeaderPolicy.dimension("x-tollgate-end-user", in: request.headers),
-            project: HeaderPolicy.dimension("x-tollgate-project", in: request.headers),
-            idempotencyKey: HeaderPolicy.dimension("idempotency-key", in: request.headers))
+            feature: HeaderPolicy.dimension(HeaderPolicy.feature, in: request.headers),
+            endUser: HeaderPolicy.dimension(HeaderPolicy.endUser, in: request.headers),
+            project: HeaderPolicy.dimension(HeaderPolicy.project, in: request.headers),
+            idempotencyKey: HeaderPolicy.dimension(HeaderPolicy.idempotencyKey, in: request.headers))
         context.span = recorder.observer.tracing.startSpan(route: route, model: prepared.model, headers: request.headers)
         return context
     }
