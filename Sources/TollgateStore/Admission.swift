@@ -48,6 +48,10 @@ struct ReservedLimit: Codable, Equatable {
 /// transaction, so that any number of concurrent requests (and several processes sharing the meter file) can never
 /// hold more than the balance; settlement turns the hold into the actual spend in the event's own transaction.
 /// Per-minute limits are token buckets in this process's memory.
+///
+/// Concurrent admissions share transactions (group commit): the first request that finds no transaction running
+/// starts one for every request waiting by then, one after the other in the same order as they came, each seeing the
+/// holds of those before it; requests that arrive meanwhile wait for the next one. One request alone waits for no one.
 public final class AdmissionControl: Sendable {
     /// The meter.
     public let meter: MeterStore
@@ -55,10 +59,20 @@ public final class AdmissionControl: Sendable {
     public let instanceID: String
     private let buckets = Mutex<[String: TokenBucket]>([:])
 
+    private typealias Decision = Result<Result<AdmissionTicket, Refusal>, MeterError>
+    private struct Waiting {
+        var request: AdmissionRequest
+        var continuation: CheckedContinuation<Decision, Never>
+    }
+    /// Requests waiting for the next transaction, and whether one is running (its leader takes them in turn).
+    private let waiting = Mutex<(requests: [Waiting], leading: Bool)>(([], false))
+    /// The most requests decided in one transaction.
+    static let maxBatch = 128
+
     /// Creates the admission control of one running server.
     public init(meter: MeterStore) {
         self.meter = meter
-        self.instanceID = "ins_" + MeterStore.randomToken(bytes: 9)
+        instanceID = "ins_" + MeterStore.randomToken(bytes: 9)
     }
 
     /// Registers this process and releases the reservations of processes that are gone (a crash, a kill): their
@@ -104,116 +118,148 @@ public final class AdmissionControl: Sendable {
     /// Admits a request or says why not. Checks, in order: per-minute limits, hard caps, the credit pool; holds the
     /// worst case on each when all pass.
     public func admit(_ request: AdmissionRequest) async throws(MeterError) -> Result<AdmissionTicket, Refusal> {
-        let principal = request.principal
-        do {
-            return try await meter.pool.write { [self] db in
-                let limits = try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT * FROM limits WHERE (scope = 'customer' AND scope_id = ?) OR (scope = 'key' AND scope_id = ?)
-                            OR (scope = 'team' AND scope_id = ?)
-                        """, arguments: [principal.customer, principal.key.id, principal.team]
-                ).map(MeterStore.limit)
-                // Per-minute limits: checked first, taken only once everything passes.
-                let rateLimits = limits.filter(\.isRateLimit)
-                for limit in rateLimits {
-                    let capacity = Int(limit.quantity)
-                    let waitMs: Int64? = self.buckets.withLock { all in
-                        // A changed limit starts a fresh bucket.
-                        let bucket =
-                            all[limit.id].flatMap { $0.capacity == capacity ? $0 : nil } ?? TokenBucket(capacity: capacity, nowMs: request.nowMs)
-                        all[limit.id] = bucket
-                        var probe = bucket
-                        if case .refused(let retry) = probe.take(1, nowMs: request.nowMs) { return retry }
-                        return nil
-                    }
-                    if let waitMs {
-                        let seconds = TokenBucket.retryAfterSeconds(waitMs)
-                        return .failure(
-                            Refusal(
-                                reason: .rateLimit,
-                                message:
-                                    "Rate limit reached: \(limit.scope.rawValue) \(limit.scopeID) may make \(limit.amount) \(limit.metric == .requests ? "requests" : "tokens") per minute (\(limit.id)). Retry after \(seconds) s.",
-                                limitID: limit.id, retryAfterSeconds: seconds))
-                    }
-                }
-                // Hard caps: what settled requests used plus what requests in flight hold plus this one's worst case.
-                var held: [ReservedLimit] = []
-                var pendingUsage: [(LimitRecord, Int64, Int128, Int128, Int128)] = []
-                for limit in limits where !limit.isRateLimit {
-                    let window = limit.period.window(containing: request.nowMs, anchor: limit.anchor)
-                    let (used, reserved) = try LimitUsage.load(db, limit: limit, periodStartMs: window.startMs, periodEndMs: window.endMs)
-                    let need: Int128
-                    switch limit.metric {
-                    case .money: need = request.worstCasePrice.raw
-                    case .tokens: need = Int128(request.worstCaseTokens)
-                    case .requests: need = 1
-                    }
-                    if limit.enforcement == .hard, used + reserved + need > limit.quantity {
-                        return .failure(
-                            Self.capRefusal(limit, used: used, reserved: reserved, need: need, currency: request.currency, window: window))
-                    }
-                    held.append(ReservedLimit(id: limit.id, start: window.startMs, held: LimitQuantity.format(need, metric: limit.metric)))
-                    pendingUsage.append((limit, window.startMs, used, reserved, need))
-                }
-                // Credits: a prepaid account holds the worst case, or, for the last request a balance admits, all that
-                // is left (so a small balance stays usable; the overshoot bound is that one request, docs/CREDITS.md).
-                let account = principal.creditAccount
-                let prepaid = try Ledger.isPrepaid(db, account: account)
-                var hold = request.worstCasePrice
-                var holdNote = request.model.map { "worst case of a \($0) request" }
-                if prepaid {
-                    let (available, currency) = try Ledger.available(db, account: account, nowMs: request.nowMs)
-                    if available <= .zero {
-                        let unit = currency ?? request.currency
-                        return .failure(
-                            Refusal(
-                                reason: .credits,
-                                message:
-                                    "Insufficient credits: the prepaid credit balance of \(account) is exhausted (available \(available) \(unit)); add credit to continue."
-                            ))
-                    }
-                    if hold > available {
-                        holdNote = "worst case \(hold) capped to the remaining balance: the last request it admits"
-                        hold = available
-                    }
-                }
-                // Everything passes: hold.
-                let id = "rsv_" + MeterStore.randomToken(bytes: 9)
-                let limitsText = String(decoding: try JSONEncoder().encode(held), as: UTF8.self)
-                try db.execute(
-                    sql: """
-                        INSERT INTO reservations (id, account, customer_id, key_id, amount, tokens, limits, instance, created_ms)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        id, prepaid ? account : nil, principal.customer, principal.key.id, hold.description,
-                        request.worstCaseTokens,
-                        limitsText, self.instanceID, request.nowMs,
-                    ])
-                for (limit, start, used, reserved, need) in pendingUsage {
-                    try LimitUsage.store(db, limit: limit, periodStartMs: start, used: used, reserved: reserved + need)
-                }
-                if prepaid {
-                    try Ledger.addReserved(db, account: account, hold)
-                    try Ledger.append(
-                        db, account: account, kind: .reserve, amount: hold, reservationID: id, customer: principal.customer,
-                        keyID: principal.key.id, note: holdNote, nowMs: request.nowMs)
-                }
-                self.buckets.withLock { all in
-                    for limit in rateLimits where limit.metric == .requests { _ = all[limit.id]?.take(1, nowMs: request.nowMs) }
-                }
-                return .success(AdmissionTicket(reservationID: id, tokenRateLimits: rateLimits.filter { $0.metric == .tokens }.map(\.id)))
+        let decision = await withCheckedContinuation { (continuation: CheckedContinuation<Decision, Never>) in
+            let lead = waiting.withLock { waiting in
+                waiting.requests.append(Waiting(request: request, continuation: continuation))
+                defer { waiting.leading = true }
+                return !waiting.leading
             }
-        } catch {
-            throw MeterError.writeFailed("\(error)")
+            guard lead else { return }
+            Task { await self.decideWaiting() }
         }
+        return try decision.get()
+    }
+
+    /// The leader's loop: a transaction for the requests waiting, then the next, until none is left.
+    private func decideWaiting() async {
+        while true {
+            let batch: [Waiting] = waiting.withLock { waiting in
+                let batch = Array(waiting.requests.prefix(Self.maxBatch))
+                waiting.requests.removeFirst(batch.count)
+                if batch.isEmpty { waiting.leading = false }
+                return batch
+            }
+            guard !batch.isEmpty else { return }
+            let decisions: [Decision]
+            do {
+                // A refusal writes nothing (every check comes before the holds), so requests need no savepoints.
+                let outcomes = try await meter.pool.write { [self] db in
+                    try batch.map { try decide($0.request, in: db) }
+                }
+                decisions = outcomes.map { .success($0) }
+            } catch {
+                decisions = Array(repeating: .failure(MeterError.writeFailed("\(error)")), count: batch.count)
+            }
+            for (waiting, decision) in zip(batch, decisions) { waiting.continuation.resume(returning: decision) }
+        }
+    }
+
+    /// Decides one request in the batch's transaction.
+    private func decide(_ request: AdmissionRequest, in db: Database) throws -> Result<AdmissionTicket, Refusal> {
+        let principal = request.principal
+        let limits = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT * FROM limits WHERE (scope = 'customer' AND scope_id = ?) OR (scope = 'key' AND scope_id = ?)
+                    OR (scope = 'team' AND scope_id = ?)
+                """, arguments: [principal.customer, principal.key.id, principal.team]
+        ).map(MeterStore.limit)
+        // Per-minute limits: checked first, taken only once everything passes.
+        let rateLimits = limits.filter(\.isRateLimit)
+        for limit in rateLimits {
+            let capacity = Int(limit.quantity)
+            let waitMs: Int64? = buckets.withLock { all in
+                // A changed limit starts a fresh bucket.
+                let bucket =
+                    all[limit.id].flatMap { $0.capacity == capacity ? $0 : nil } ?? TokenBucket(capacity: capacity, nowMs: request.nowMs)
+                all[limit.id] = bucket
+                var probe = bucket
+                if case .refused(let retry) = probe.take(1, nowMs: request.nowMs) { return retry }
+                return nil
+            }
+            if let waitMs {
+                let seconds = TokenBucket.retryAfterSeconds(waitMs)
+                return .failure(
+                    Refusal(
+                        reason: .rateLimit,
+                        message:
+                            "Rate limit reached: \(limit.scope.rawValue) \(limit.scopeID) may make \(limit.amount) \(limit.metric == .requests ? "requests" : "tokens") per minute (\(limit.id)). Retry after \(seconds) s.",
+                        limitID: limit.id, retryAfterSeconds: seconds))
+            }
+        }
+        // Hard caps: what settled requests used plus what requests in flight hold plus this one's worst case.
+        var held: [ReservedLimit] = []
+        var pendingUsage: [(LimitRecord, Int64, Int128, Int128, Int128)] = []
+        for limit in limits where !limit.isRateLimit {
+            let window = limit.period.window(containing: request.nowMs, anchor: limit.anchor)
+            let (used, reserved) = try LimitUsage.load(db, limit: limit, periodStartMs: window.startMs, periodEndMs: window.endMs)
+            let need: Int128
+            switch limit.metric {
+            case .money: need = request.worstCasePrice.raw
+            case .tokens: need = Int128(request.worstCaseTokens)
+            case .requests: need = 1
+            }
+            if limit.enforcement == .hard, used + reserved + need > limit.quantity {
+                return .failure(
+                    Self.capRefusal(limit, used: used, reserved: reserved, need: need, currency: request.currency, window: window))
+            }
+            held.append(ReservedLimit(id: limit.id, start: window.startMs, held: LimitQuantity.format(need, metric: limit.metric)))
+            pendingUsage.append((limit, window.startMs, used, reserved, need))
+        }
+        // Credits: a prepaid account holds the worst case, or, for the last request a balance admits, all that
+        // is left (so a small balance stays usable; the overshoot bound is that one request, docs/CREDITS.md).
+        let account = principal.creditAccount
+        let prepaid = try Ledger.isPrepaid(db, account: account)
+        var hold = request.worstCasePrice
+        var holdNote = request.model.map { "worst case of a \($0) request" }
+        if prepaid {
+            let (available, currency) = try Ledger.available(db, account: account, nowMs: request.nowMs)
+            if available <= .zero {
+                let unit = currency ?? request.currency
+                return .failure(
+                    Refusal(
+                        reason: .credits,
+                        message:
+                            "Insufficient credits: the prepaid credit balance of \(account) is exhausted (available \(available) \(unit)); add credit to continue."
+                    ))
+            }
+            if hold > available {
+                holdNote = "worst case \(hold) capped to the remaining balance: the last request it admits"
+                hold = available
+            }
+        }
+        // Everything passes: hold.
+        let id = "rsv_" + MeterStore.randomToken(bytes: 9)
+        let limitsText = String(decoding: try JSONEncoder().encode(held), as: UTF8.self)
+        try db.execute(
+            sql: """
+                INSERT INTO reservations (id, account, customer_id, key_id, amount, tokens, limits, instance, created_ms)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                id, prepaid ? account : nil, principal.customer, principal.key.id, hold.description,
+                request.worstCaseTokens,
+                limitsText, instanceID, request.nowMs,
+            ])
+        for (limit, start, used, reserved, need) in pendingUsage {
+            try LimitUsage.store(db, limit: limit, periodStartMs: start, used: used, reserved: reserved + need)
+        }
+        if prepaid {
+            try Ledger.addReserved(db, account: account, hold)
+            try Ledger.append(
+                db, account: account, kind: .reserve, amount: hold, reservationID: id, customer: principal.customer,
+                keyID: principal.key.id, note: holdNote, nowMs: request.nowMs)
+        }
+        buckets.withLock { all in
+            for limit in rateLimits where limit.metric == .requests { _ = all[limit.id]?.take(1, nowMs: request.nowMs) }
+        }
+        return .success(AdmissionTicket(reservationID: id, tokenRateLimits: rateLimits.filter { $0.metric == .tokens }.map(\.id)))
     }
 
     /// Charges the actual tokens of a finished request to its tokens-per-minute limits.
     public func chargeTokens(_ ticket: AdmissionTicket, tokens: Int, nowMs: Int64) {
         guard !ticket.tokenRateLimits.isEmpty, tokens > 0 else { return }
-        self.buckets.withLock { all in
+        buckets.withLock { all in
             for id in ticket.tokenRateLimits { all[id]?.charge(tokens, nowMs: nowMs) }
         }
     }

@@ -54,8 +54,9 @@ public final class UpstreamClient: Sendable {
 
     /// Sends a request; the response's head comes back as soon as it arrives, its body streams after.
     ///
-    /// A request sent on a pooled connection that the provider had closed meanwhile (nothing of a response came
-    /// back) is sent once more on a new connection.
+    /// A pooled connection found closed before anything was written on it is replaced by a new one. A request that
+    /// was written is never sent twice: if the connection closes before an answer, the provider may have taken it (and
+    /// billed it), so the failure is the caller's to record.
     func execute(_ request: UpstreamRequest) async throws -> UpstreamResponse {
         let (origin, target) = try UpstreamOrigin.split(request.url)
         var head = HTTPRequestHead(version: .http1_1, method: request.method, uri: target, headers: request.headers)
@@ -78,7 +79,7 @@ public final class UpstreamClient: Sendable {
             }
             do {
                 return try await promise.futureResult.get()
-            } catch UpstreamError.closed(answered: false) where reused {
+            } catch UpstreamError.stale where reused {
                 fresh = true
             }
         }

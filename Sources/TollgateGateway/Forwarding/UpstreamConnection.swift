@@ -44,7 +44,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     /// Starts an exchange: writes the request; `promise` gets the response head, or the failure.
     func send(_ head: HTTPRequestHead, body: ByteBuffer?, promise: EventLoopPromise<UpstreamResponse>) {
         guard case .idle = state, let context, context.channel.isActive else {
-            promise.fail(UpstreamError.closed(answered: false))
+            promise.fail(UpstreamError.stale)
             return
         }
         idleClose?.cancel()

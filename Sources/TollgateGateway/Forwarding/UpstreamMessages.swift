@@ -50,6 +50,8 @@ enum UpstreamError: Error, Equatable, CustomStringConvertible {
     case closed(answered: Bool)
     /// The URL is not `http(s)://host[:port]/…`.
     case badURL(String)
+    /// A pooled connection had closed before the request was written (nothing was sent on it).
+    case stale
 
     var description: String {
         switch self {
@@ -58,6 +60,7 @@ enum UpstreamError: Error, Equatable, CustomStringConvertible {
         case .unreachable(let reason): return "unreachable: \(reason)"
         case .closed(let answered): return answered ? "connection closed mid-response" : "connection closed before a response"
         case .badURL(let url): return "not an http(s) URL: \(url)"
+        case .stale: return "the pooled connection had closed"
         }
     }
 }
