@@ -82,9 +82,9 @@ public final class AdmissionControl: Sendable {
         let now = Timestamps.nowMs()
         do {
             try await meter.pool.write { [instanceID] db in
-                try db.execute(
-                    sql: "INSERT OR REPLACE INTO instances (id, host, pid, started_ms, heartbeat_ms) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [instanceID, ProcessInfo.processInfo.hostName, Int(getpid()), now, now])
+                try db.cachedStatement(
+                    sql: "INSERT OR REPLACE INTO instances (id, host, pid, started_ms, heartbeat_ms) VALUES (?, ?, ?, ?, ?)"
+                ).execute(arguments: [instanceID, ProcessInfo.processInfo.hostName, Int(getpid()), now, now])
             }
         } catch {
             throw MeterError.writeFailed("\(error)")
@@ -96,7 +96,7 @@ public final class AdmissionControl: Sendable {
     public func heartbeat() async throws(MeterError) {
         do {
             try await meter.pool.write { [instanceID] db in
-                try db.execute(sql: "UPDATE instances SET heartbeat_ms = ? WHERE id = ?", arguments: [Timestamps.nowMs(), instanceID])
+                try db.cachedStatement(sql: "UPDATE instances SET heartbeat_ms = ? WHERE id = ?").execute(arguments: [Timestamps.nowMs(), instanceID])
             }
         } catch {
             throw MeterError.writeFailed("\(error)")
@@ -105,7 +105,9 @@ public final class AdmissionControl: Sendable {
 
     /// Ends this process's registration (clean shutdown).
     public func stop() async {
-        try? await meter.pool.write { [instanceID] db in try db.execute(sql: "DELETE FROM instances WHERE id = ?", arguments: [instanceID]) }
+        try? await meter.pool.write { [instanceID] db in
+            try db.cachedStatement(sql: "DELETE FROM instances WHERE id = ?").execute(arguments: [instanceID])
+        }
     }
 
     /// Releases the holds of processes that are gone: on this host with a pid that is not running (or that is
@@ -158,11 +160,11 @@ public final class AdmissionControl: Sendable {
     private func decide(_ request: AdmissionRequest, in db: Database) throws -> Result<AdmissionTicket, Refusal> {
         let principal = request.principal
         let limits = try Row.fetchAll(
-            db,
-            sql: """
-                SELECT * FROM limits WHERE (scope = 'customer' AND scope_id = ?) OR (scope = 'key' AND scope_id = ?)
-                    OR (scope = 'team' AND scope_id = ?)
-                """, arguments: [principal.customer, principal.key.id, principal.team]
+            db.cachedStatement(
+                sql: """
+                    SELECT * FROM limits WHERE (scope = 'customer' AND scope_id = ?) OR (scope = 'key' AND scope_id = ?)
+                        OR (scope = 'team' AND scope_id = ?)
+                    """), arguments: [principal.customer, principal.key.id, principal.team]
         ).map(MeterStore.limit)
         // Per-minute limits: checked first, taken only once everything passes.
         let rateLimits = limits.filter(\.isRateLimit)
@@ -231,16 +233,16 @@ public final class AdmissionControl: Sendable {
         // Everything passes: hold.
         let id = "rsv_" + MeterStore.randomToken(bytes: 9)
         let limitsText = String(decoding: try JSONEncoder().encode(held), as: UTF8.self)
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO reservations (id, account, customer_id, key_id, amount, tokens, limits, instance, created_ms)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
-                id, prepaid ? account : nil, principal.customer, principal.key.id, hold.description,
-                request.worstCaseTokens,
-                limitsText, instanceID, request.nowMs,
-            ])
+                """
+        ).execute(arguments: [
+            id, prepaid ? account : nil, principal.customer, principal.key.id, hold.description,
+            request.worstCaseTokens,
+            limitsText, instanceID, request.nowMs,
+        ])
         for (limit, start, used, reserved, need) in pendingUsage {
             try LimitUsage.store(db, limit: limit, periodStartMs: start, used: used, reserved: reserved + need)
         }
@@ -282,7 +284,7 @@ extension MeterStore {
     /// The credit reservations held now, by every process on this meter (requests admitted and not yet settled).
     public func reservationsHeld() async throws(MeterError) -> Int {
         do {
-            return try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reservations") ?? 0 }
+            return try await pool.read { db in try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM reservations")) ?? 0 }
         } catch {
             throw MeterError.readFailed("\(error)")
         }
@@ -296,7 +298,7 @@ extension MeterStore {
         do {
             return try await pool.write { db in
                 var gone: [String] = []
-                let rows = try Row.fetchAll(db, sql: "SELECT * FROM instances")
+                let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM instances"))
                 let known = Set(rows.map { $0["id"] as String })
                 for row in rows where row["id"] as String != instanceID {
                     let pid: Int = row["pid"]
@@ -305,18 +307,18 @@ extension MeterStore {
                     if dead || now - (row["heartbeat_ms"] as Int64) > staleAfterMs { gone.append(row["id"]) }
                 }
                 // Reservations of instances that left no registration at all are orphans too.
-                let orphanInstances = try String.fetchAll(db, sql: "SELECT DISTINCT instance FROM reservations").filter {
+                let orphanInstances = try String.fetchAll(db.cachedStatement(sql: "SELECT DISTINCT instance FROM reservations")).filter {
                     $0 != instanceID && (!known.contains($0) || gone.contains($0))
                 }
                 var released = 0
                 for instance in orphanInstances {
-                    for row in try Row.fetchAll(db, sql: "SELECT * FROM reservations WHERE instance = ?", arguments: [instance]) {
+                    for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM reservations WHERE instance = ?"), arguments: [instance]) {
                         try Settlement.release(
                             db, reservation: row, note: "released at restart: the process holding it (\(instance)) ended", nowMs: now)
                         released += 1
                     }
                 }
-                for id in gone { try db.execute(sql: "DELETE FROM instances WHERE id = ?", arguments: [id]) }
+                for id in gone { try db.cachedStatement(sql: "DELETE FROM instances WHERE id = ?").execute(arguments: [id]) }
                 return released
             }
         } catch {
@@ -330,11 +332,12 @@ extension MeterStore {
 enum Settlement {
     /// Settles `event` against its reservation (if it still exists). Returns the alerts that fired.
     static func settle(_ db: Database, event: UsageEvent, reservationID: String, nowMs: Int64) throws -> [AlertRecord] {
-        guard let reservation = try Row.fetchOne(db, sql: "SELECT * FROM reservations WHERE id = ?", arguments: [reservationID]) else {
+        guard let reservation = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM reservations WHERE id = ?"), arguments: [reservationID])
+        else {
             // Released already (a process taken for dead): the spend still counts.
             if event.price > .zero {
                 let account =
-                    try String.fetchOne(db, sql: "SELECT team_id FROM customers WHERE id = ?", arguments: [event.customer])
+                    try String.fetchOne(db.cachedStatement(sql: "SELECT team_id FROM customers WHERE id = ?"), arguments: [event.customer])
                     .map(CreditAccountOwner.team.account) ?? CreditAccountOwner.customer.account(event.customer)
                 if try Ledger.isPrepaid(db, account: account) {
                     try Ledger.spend(
@@ -363,7 +366,10 @@ enum Settlement {
         }
         if eventID == nil {
             for share in try heldLimits(reservation) {
-                guard let limit = try Row.fetchOne(db, sql: "SELECT * FROM limits WHERE id = ?", arguments: [share.id]).map(MeterStore.limit) else {
+                guard
+                    let limit = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM limits WHERE id = ?"), arguments: [share.id]).map(
+                        MeterStore.limit)
+                else {
                     continue
                 }
                 let (used, reserved) = try LimitUsage.load(db, limit: limit, periodStartMs: share.start, periodEndMs: nil)
@@ -371,7 +377,7 @@ enum Settlement {
                 try LimitUsage.store(db, limit: limit, periodStartMs: share.start, used: used, reserved: reserved - held)
             }
         }
-        try db.execute(sql: "DELETE FROM reservations WHERE id = ?", arguments: [id])
+        try db.cachedStatement(sql: "DELETE FROM reservations WHERE id = ?").execute(arguments: [id])
     }
 
     private static func heldLimits(_ reservation: Row) throws -> [ReservedLimit] {
@@ -382,7 +388,10 @@ enum Settlement {
     private static func applyToLimits(_ db: Database, reservation: Row, event: UsageEvent, nowMs: Int64) throws -> [AlertRecord] {
         var fired: [AlertRecord] = []
         for share in try heldLimits(reservation) {
-            guard let limit = try Row.fetchOne(db, sql: "SELECT * FROM limits WHERE id = ?", arguments: [share.id]).map(MeterStore.limit) else {
+            guard
+                let limit = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM limits WHERE id = ?"), arguments: [share.id]).map(
+                    MeterStore.limit)
+            else {
                 continue
             }
             let window = limit.period.window(containing: share.start, anchor: limit.anchor)

@@ -176,29 +176,34 @@ extension MeterStore {
             try await pool.write { db in
                 switch owner {
                 case .customer:
-                    try db.execute(sql: "INSERT OR IGNORE INTO customers (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [ownerID, now])
-                    if let team = try String.fetchOne(db, sql: "SELECT team_id FROM customers WHERE id = ?", arguments: [ownerID]) {
+                    try db.cachedStatement(sql: "INSERT OR IGNORE INTO customers (id, name, created_ms) VALUES (?, NULL, ?)").execute(arguments: [
+                        ownerID, now,
+                    ])
+                    if let team = try String.fetchOne(db.cachedStatement(sql: "SELECT team_id FROM customers WHERE id = ?"), arguments: [ownerID]) {
                         throw MeterError.conflict(
                             "customer \(ownerID) is in team \(team) and draws from its pool: grant to the team (--team \(team))")
                     }
                 case .team:
-                    try db.execute(sql: "INSERT OR IGNORE INTO teams (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [ownerID, now])
+                    try db.cachedStatement(sql: "INSERT OR IGNORE INTO teams (id, name, created_ms) VALUES (?, NULL, ?)").execute(arguments: [
+                        ownerID, now,
+                    ])
                 }
-                if let other = try String.fetchOne(db, sql: "SELECT currency FROM credit_grants WHERE account = ? LIMIT 1", arguments: [account]),
+                if let other = try String.fetchOne(
+                    db.cachedStatement(sql: "SELECT currency FROM credit_grants WHERE account = ? LIMIT 1"), arguments: [account]),
                     other != currency
                 {
                     throw MeterError.conflict("account \(account) holds \(other) credits; a grant in \(currency) cannot join them")
                 }
-                try db.execute(
+                try db.cachedStatement(
                     sql: """
                         INSERT INTO credit_grants (id, account, amount, remaining, currency, unit_name, unit_amount, priority,
                             effective_ms, expires_ms, created_ms, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        grant.id, account, amount.description, amount.description, currency, unit?.name, unit?.amount, priority, effective,
-                        expiresMs, now, note,
-                    ])
-                try db.execute(sql: "INSERT OR IGNORE INTO credit_accounts (id) VALUES (?)", arguments: [account])
+                        """
+                ).execute(arguments: [
+                    grant.id, account, amount.description, amount.description, currency, unit?.name, unit?.amount, priority, effective,
+                    expiresMs, now, note,
+                ])
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO credit_accounts (id) VALUES (?)").execute(arguments: [account])
                 try Ledger.append(db, account: account, kind: .grant, amount: amount, grantID: grant.id, note: note, nowMs: now)
             }
         } catch let error as MeterError {
@@ -214,7 +219,7 @@ extension MeterStore {
         let now = Timestamps.nowMs()
         do {
             try await pool.write { db in
-                guard let row = try Row.fetchOne(db, sql: "SELECT * FROM credit_grants WHERE id = ?", arguments: [id]) else {
+                guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM credit_grants WHERE id = ?"), arguments: [id]) else {
                     throw MeterError.notFound(what: "grant", id: id)
                 }
                 guard row["closed_ms"] as Int64? == nil else { throw MeterError.conflict("grant \(id) is already closed") }
@@ -286,12 +291,12 @@ enum Ledger {
         _ db: Database, account: String, kind: LedgerEntry.Kind, amount: Money, grantID: String? = nil, reservationID: String? = nil,
         eventID: String? = nil, customer: String? = nil, keyID: String? = nil, note: String? = nil, nowMs: Int64
     ) throws {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO ledger (ts_ms, account, kind, amount, grant_id, reservation_id, event_id, customer_id, key_id, note)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [nowMs, account, kind.rawValue, amount.description, grantID, reservationID, eventID, customer, keyID, note])
+                """
+        ).execute(arguments: [nowMs, account, kind.rawValue, amount.description, grantID, reservationID, eventID, customer, keyID, note])
     }
 
     /// A ledger line; `nil` for a kind this version does not know (written by a later one), which it leaves out.
@@ -305,12 +310,13 @@ enum Ledger {
 
     /// The account's open grants (not expired or voided in the ledger yet).
     static func openGrants(_ db: Database, account: String) throws -> [CreditGrant] {
-        try Row.fetchAll(db, sql: "SELECT * FROM credit_grants WHERE account = ? AND closed_ms IS NULL", arguments: [account]).map(MeterStore.grant)
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM credit_grants WHERE account = ? AND closed_ms IS NULL"), arguments: [account]).map(
+            MeterStore.grant)
     }
 
     /// Whether the account has ever been granted credit (then it is prepaid: requests need a balance).
     static func isPrepaid(_ db: Database, account: String) throws -> Bool {
-        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM credit_grants WHERE account = ?)", arguments: [account]) ?? false
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM credit_grants WHERE account = ?)"), arguments: [account]) ?? false
     }
 
     /// What a new request can reserve now: the active grants' remainder, less overdraft and holds.
@@ -321,7 +327,9 @@ enum Ledger {
     }
 
     static func holdings(_ db: Database, account: String) throws -> (overdraft: Money, reserved: Money) {
-        guard let row = try Row.fetchOne(db, sql: "SELECT overdraft, reserved FROM credit_accounts WHERE id = ?", arguments: [account]) else {
+        guard
+            let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT overdraft, reserved FROM credit_accounts WHERE id = ?"), arguments: [account])
+        else {
             return (.zero, .zero)
         }
         return (Money(row["overdraft"] as String) ?? .zero, Money(row["reserved"] as String) ?? .zero)
@@ -329,8 +337,10 @@ enum Ledger {
 
     static func addReserved(_ db: Database, account: String, _ delta: Money) throws {
         let (_, reserved) = try holdings(db, account: account)
-        try db.execute(sql: "INSERT OR IGNORE INTO credit_accounts (id) VALUES (?)", arguments: [account])
-        try db.execute(sql: "UPDATE credit_accounts SET reserved = ? WHERE id = ?", arguments: [max(reserved + delta, .zero).description, account])
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO credit_accounts (id) VALUES (?)").execute(arguments: [account])
+        try db.cachedStatement(sql: "UPDATE credit_accounts SET reserved = ? WHERE id = ?").execute(arguments: [
+            max(reserved + delta, .zero).description, account,
+        ])
     }
 
     /// Spends `amount` from the account's grants in spending order; what they do not cover is overdraft.
@@ -342,16 +352,19 @@ enum Ledger {
         let (parts, overdraft) = GrantAllocation.allocate(amount, over: grants.map(\.state), at: nowMs)
         for part in parts {
             let grant = grants.first { $0.id == part.grantID }!
-            try db.execute(
-                sql: "UPDATE credit_grants SET remaining = ? WHERE id = ?", arguments: [(grant.remaining - part.amount).description, grant.id])
+            try db.cachedStatement(
+                sql: "UPDATE credit_grants SET remaining = ? WHERE id = ?"
+            ).execute(arguments: [(grant.remaining - part.amount).description, grant.id])
             try append(
                 db, account: account, kind: .spend, amount: part.amount, grantID: grant.id, eventID: eventID, customer: customer, keyID: keyID,
                 nowMs: nowMs)
         }
         if overdraft > .zero {
             let (current, _) = try holdings(db, account: account)
-            try db.execute(sql: "INSERT OR IGNORE INTO credit_accounts (id) VALUES (?)", arguments: [account])
-            try db.execute(sql: "UPDATE credit_accounts SET overdraft = ? WHERE id = ?", arguments: [(current + overdraft).description, account])
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO credit_accounts (id) VALUES (?)").execute(arguments: [account])
+            try db.cachedStatement(sql: "UPDATE credit_accounts SET overdraft = ? WHERE id = ?").execute(arguments: [
+                (current + overdraft).description, account,
+            ])
             try append(
                 db, account: account, kind: .spend, amount: overdraft, eventID: eventID, customer: customer, keyID: keyID,
                 note: "overdraft: no grant left to cover it", nowMs: nowMs)
@@ -360,9 +373,9 @@ enum Ledger {
 
     /// Closes a grant: what is left goes to the ledger as `expire` or `void`.
     static func close(_ db: Database, grant: CreditGrant, reason: CreditGrant.ClosedReason, note: String? = nil, nowMs: Int64) throws {
-        try db.execute(
-            sql: "UPDATE credit_grants SET remaining = '0', closed_ms = ?, closed_reason = ? WHERE id = ?",
-            arguments: [nowMs, reason.rawValue, grant.id])
+        try db.cachedStatement(
+            sql: "UPDATE credit_grants SET remaining = '0', closed_ms = ?, closed_reason = ? WHERE id = ?"
+        ).execute(arguments: [nowMs, reason.rawValue, grant.id])
         if grant.remaining > .zero {
             try append(
                 db, account: grant.account, kind: reason.ledgerKind, amount: grant.remaining, grantID: grant.id,
@@ -379,11 +392,12 @@ enum Ledger {
 
     /// The balance as sums over the ledger.
     static func balance(_ db: Database, account: String, currency: String, nowMs: Int64) throws -> CreditBalance {
-        let grants = try Row.fetchAll(db, sql: "SELECT * FROM credit_grants WHERE account = ?", arguments: [account]).map(MeterStore.grant)
+        let grants = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM credit_grants WHERE account = ?"), arguments: [account]).map(
+            MeterStore.grant)
         var sums: [LedgerEntry.Kind: Money] = [:]
         var upcoming = Money.zero
         let effective = Dictionary(uniqueKeysWithValues: grants.map { ($0.id, $0.effectiveMs <= nowMs) })
-        for row in try Row.fetchAll(db, sql: "SELECT kind, amount, grant_id FROM ledger WHERE account = ?", arguments: [account]) {
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT kind, amount, grant_id FROM ledger WHERE account = ?"), arguments: [account]) {
             guard let kind = LedgerEntry.Kind(rawValue: row["kind"]) else { continue }
             let amount = Money(row["amount"] as String) ?? .zero
             if kind == .grant, let id: String = row["grant_id"], effective[id] == false {

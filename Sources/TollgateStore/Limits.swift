@@ -89,25 +89,30 @@ extension MeterStore {
             try await pool.write { db in
                 switch scope {
                 case .key:
-                    guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM virtual_keys WHERE id = ?)", arguments: [scopeID]) == true else {
+                    guard
+                        try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM virtual_keys WHERE id = ?)"), arguments: [scopeID])
+                            == true
+                    else {
                         throw MeterError.notFound(what: "key", id: scopeID)
                     }
                 case .customer:
-                    try db.execute(
-                        sql: "INSERT OR IGNORE INTO customers (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [scopeID, record.createdMs])
+                    try db.cachedStatement(
+                        sql: "INSERT OR IGNORE INTO customers (id, name, created_ms) VALUES (?, NULL, ?)"
+                    ).execute(arguments: [scopeID, record.createdMs])
                 case .team:
-                    try db.execute(
-                        sql: "INSERT OR IGNORE INTO teams (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [scopeID, record.createdMs])
+                    try db.cachedStatement(
+                        sql: "INSERT OR IGNORE INTO teams (id, name, created_ms) VALUES (?, NULL, ?)"
+                    ).execute(arguments: [scopeID, record.createdMs])
                 }
-                try db.execute(
+                try db.cachedStatement(
                     sql: """
                         INSERT INTO limits (id, scope, scope_id, metric, period, anchor_ms, amount, enforcement, thresholds, created_ms, note)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        record.id, scope.rawValue, scopeID, metric.rawValue, period.rawValue, anchorMs, record.amount, enforcement.rawValue,
-                        record.thresholds.map(String.init).joined(separator: ","), record.createdMs, note,
-                    ])
+                        """
+                ).execute(arguments: [
+                    record.id, scope.rawValue, scopeID, metric.rawValue, period.rawValue, anchorMs, record.amount, enforcement.rawValue,
+                    record.thresholds.map(String.init).joined(separator: ","), record.createdMs, note,
+                ])
             }
         } catch let error as MeterError {
             throw error
@@ -122,9 +127,9 @@ extension MeterStore {
         let changed: Int
         do {
             changed = try await pool.write { db in
-                try db.execute(sql: "DELETE FROM limits WHERE id = ?", arguments: [id])
+                try db.cachedStatement(sql: "DELETE FROM limits WHERE id = ?").execute(arguments: [id])
                 let count = db.changesCount
-                try db.execute(sql: "DELETE FROM limit_usage WHERE limit_id = ?", arguments: [id])
+                try db.cachedStatement(sql: "DELETE FROM limit_usage WHERE limit_id = ?").execute(arguments: [id])
                 return count
             }
         } catch {
@@ -201,26 +206,30 @@ enum LimitUsage {
     /// starts from what the month has used).
     static func load(_ db: Database, limit: LimitRecord, periodStartMs: Int64, periodEndMs: Int64?) throws -> (used: Int128, reserved: Int128) {
         if let row = try Row.fetchOne(
-            db, sql: "SELECT used, reserved FROM limit_usage WHERE limit_id = ? AND period_start_ms = ?", arguments: [limit.id, periodStartMs])
+            db.cachedStatement(sql: "SELECT used, reserved FROM limit_usage WHERE limit_id = ? AND period_start_ms = ?"),
+            arguments: [limit.id, periodStartMs])
         {
             return (LimitQuantity.parse(row["used"], metric: limit.metric) ?? 0, LimitQuantity.parse(row["reserved"], metric: limit.metric) ?? 0)
         }
         let used = try usedByEvents(db, limit: limit, fromMs: periodStartMs, toMs: periodEndMs)
-        try db.execute(
-            sql: "INSERT INTO limit_usage (limit_id, period_start_ms, used, reserved) VALUES (?, ?, ?, ?)",
-            arguments: [limit.id, periodStartMs, LimitQuantity.format(used, metric: limit.metric), LimitQuantity.format(0, metric: limit.metric)])
-        try db.execute(
-            sql: "DELETE FROM limit_usage WHERE limit_id = ? AND period_start_ms < ? AND reserved IN ('0')", arguments: [limit.id, periodStartMs])
+        try db.cachedStatement(
+            sql: "INSERT INTO limit_usage (limit_id, period_start_ms, used, reserved) VALUES (?, ?, ?, ?)"
+        ).execute(arguments: [
+            limit.id, periodStartMs, LimitQuantity.format(used, metric: limit.metric), LimitQuantity.format(0, metric: limit.metric),
+        ])
+        try db.cachedStatement(
+            sql: "DELETE FROM limit_usage WHERE limit_id = ? AND period_start_ms < ? AND reserved IN ('0')"
+        ).execute(arguments: [limit.id, periodStartMs])
         return (used, 0)
     }
 
     static func store(_ db: Database, limit: LimitRecord, periodStartMs: Int64, used: Int128, reserved: Int128) throws {
-        try db.execute(
-            sql: "UPDATE limit_usage SET used = ?, reserved = ? WHERE limit_id = ? AND period_start_ms = ?",
-            arguments: [
-                LimitQuantity.format(used, metric: limit.metric), LimitQuantity.format(max(reserved, 0), metric: limit.metric), limit.id,
-                periodStartMs,
-            ])
+        try db.cachedStatement(
+            sql: "UPDATE limit_usage SET used = ?, reserved = ? WHERE limit_id = ? AND period_start_ms = ?"
+        ).execute(arguments: [
+            LimitQuantity.format(used, metric: limit.metric), LimitQuantity.format(max(reserved, 0), metric: limit.metric), limit.id,
+            periodStartMs,
+        ])
     }
 
     /// The sum of the limit's metric over the events of its scope in [from, to).

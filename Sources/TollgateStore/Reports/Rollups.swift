@@ -60,7 +60,7 @@ enum Rollups {
                 groups[key, default: Totals()].add(event)
             }
             guard !groups.isEmpty else { continue }
-            let statement = try db.cachedStatement(sql: upsertSQL(table))
+            let statement = try db.cachedStatement(sql: upserts[table.name] ?? upsertSQL(table))
             for (key, totals) in groups {
                 let bucket = Int64(key[0]) ?? 0
                 var values: [any DatabaseValueConvertible] = [bucket]
@@ -166,6 +166,9 @@ enum Rollups {
             price: Money(row["price"] as String) ?? .zero, currency: row["currency"], estimated: false, priced: true,
             priceCurrency: row["price_currency"])
     }
+
+    /// ``upsertSQL(_:)`` of each table, built once.
+    private static let upserts = Dictionary(uniqueKeysWithValues: tables.map { ($0.name, upsertSQL($0)) })
 
     /// Adds to an existing row; each remainder sum is carried into its 10⁻⁷ units so it never grows past 10⁸
     /// (SQLite's `/` truncates and `%` keeps the dividend's sign, as Swift's do: the pair still sums exactly).
