@@ -95,7 +95,8 @@ proxy: {max_concurrent_per_key: 100000, max_concurrent_per_customer: 100000}
 providers:
   openai: {base_url: "$2", api_key: "sk-bench"}
 YAML
-    "$BIN/tollgate" serve --config "$work/tollgate.yaml" 2>> "$work/tollgate.err" &
+    # shellcheck disable=SC2086  # WRAP: a profiler's command line in front of Tollgate (heaptrack, perf record …)
+    ${WRAP:-} "$BIN/tollgate" serve --config "$work/tollgate.yaml" 2>> "$work/tollgate.err" &
     tollgate_pid=$!
     pids+=("$tollgate_pid")
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$tollgate_port/healthz" >/dev/null && return; sleep 0.1; done

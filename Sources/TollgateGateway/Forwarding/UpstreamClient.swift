@@ -62,10 +62,11 @@ public final class UpstreamClient: Sendable {
         var head = HTTPRequestHead(version: .http1_1, method: request.method, uri: target, headers: request.headers)
         head.headers.replaceOrAdd(name: "host", value: origin.authority)
         head.headers.remove(name: "transfer-encoding")
-        if let body = request.body {
-            head.headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
-        } else {
-            head.headers.remove(name: "content-length")
+        // A sized body always (a bodiless POST, PUT or PATCH says `content-length: 0` rather than an empty chunked body).
+        switch (request.body, request.method) {
+        case (let body?, _): head.headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
+        case (nil, .GET), (nil, .HEAD), (nil, .DELETE), (nil, .OPTIONS), (nil, .TRACE): head.headers.remove(name: "content-length")
+        case (nil, _): head.headers.replaceOrAdd(name: "content-length", value: "0")
         }
         let request = (head: head, body: request.body)
         var fresh = false

@@ -44,7 +44,9 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     /// Starts an exchange: writes the request; `promise` gets the response head, or the failure.
     func send(_ head: HTTPRequestHead, body: ByteBuffer?, promise: EventLoopPromise<UpstreamResponse>) {
         guard case .idle = state, let context, context.channel.isActive else {
-            promise.fail(UpstreamError.stale)
+            // Closed before anything was written: by the provider while idle in the pool (stale), or, on a new
+            // connection, by a failed TLS handshake.
+            promise.fail(exchange > 0 || failure == nil ? UpstreamError.stale : exchangeFailure(answered: false))
             return
         }
         idleClose?.cancel()

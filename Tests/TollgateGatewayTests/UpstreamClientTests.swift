@@ -1,0 +1,296 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import Synchronization
+import Testing
+
+@testable import TollgateGateway
+
+/// The upstream client against a scripted provider on a real socket: keep-alive reuse, closes, timeouts, readers that
+/// stop early, and TLS with certificate verification.
+@Suite("Upstream client")
+struct UpstreamClientTests {
+    @Test("keep-alive: sequential requests share one connection; `Connection: close` opens a new one")
+    func keepAlive() async throws {
+        try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
+            let client = UpstreamClient(connectTimeout: .seconds(2), readTimeout: .seconds(5))
+            for _ in 0..<3 { #expect(try await client.text(provider.url("/ok")) == "ok") }
+            #expect(provider.connections == 1)
+            #expect(try await client.text(provider.url("/close")) == "bye")
+            #expect(try await client.text(provider.url("/ok")) == "ok")
+            #expect(provider.connections == 2)
+            #expect(provider.requests.last?.hasPrefix("POST /ok HTTP/1.1\r\nhost: 127.0.0.1:\(provider.port)\r\n") == true)
+            await client.shutdown()
+        }
+    }
+
+    @Test("a request the provider took and then closed on is not sent again: the failure is the caller's to record")
+    func noResendAfterWrite() async throws {
+        try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
+            let client = UpstreamClient(connectTimeout: .seconds(2), readTimeout: .seconds(5))
+            #expect(try await client.text(provider.url("/ok")) == "ok")
+            await #expect(throws: UpstreamError.closed(answered: false)) { try await client.text(provider.url("/drop")) }
+            #expect(provider.requests.filter { $0.hasPrefix("POST /drop") }.count == 1)
+            await client.shutdown()
+        }
+    }
+
+    @Test("a pooled connection the provider closed while idle is replaced, and the request goes out once")
+    func staleConnectionReplaced() async throws {
+        try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
+            let client = UpstreamClient(connectTimeout: .seconds(2), readTimeout: .seconds(5))
+            #expect(try await client.text(provider.url("/ok")) == "ok")
+            provider.closeIdleConnections()
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(try await client.text(provider.url("/ok")) == "ok")
+            #expect(provider.connections == 2)
+            #expect(provider.requests.count == 2)
+            await client.shutdown()
+        }
+    }
+
+    @Test("silence longer than the read timeout fails the exchange with readTimeout")
+    func readTimeout() async throws {
+        try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
+            let client = UpstreamClient(connectTimeout: .seconds(2), readTimeout: .milliseconds(300))
+            let started = ContinuousClock.now
+            await #expect(throws: UpstreamError.readTimeout) { try await client.text(provider.url("/silent")) }
+            #expect(ContinuousClock.now - started < .seconds(3))
+            await client.shutdown()
+        }
+    }
+
+    @Test("a reader that stops before the end closes the connection; the next request opens a new one")
+    func readerStopsEarly() async throws {
+        try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
+            let client = UpstreamClient(connectTimeout: .seconds(2), readTimeout: .seconds(5))
+            var request = UpstreamRequest(url: provider.url("/big"))
+            request.method = .POST
+            request.body = ByteBuffer()
+            do {
+                let response = try await client.execute(request)
+                var iterator = response.body.makeAsyncIterator()
+                let first = try await iterator.next()
+                #expect(first != nil)
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(try await client.text(provider.url("/ok")) == "ok")
+            #expect(provider.connections == 2)
+            await client.shutdown()
+        }
+    }
+
+    @Test("a large body arrives whole, in order, through the reader's back-pressure")
+    func largeBody() async throws {
+        try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
+            let client = UpstreamClient(connectTimeout: .seconds(2), readTimeout: .seconds(5))
+            var request = UpstreamRequest(url: provider.url("/big"))
+            request.method = .POST
+            request.body = ByteBuffer()
+            let response = try await client.execute(request)
+            var received = 0
+            var checksum = 0
+            for try await piece in response.body {
+                for byte in piece.readableBytesView {
+                    checksum = (checksum &* 31 &+ Int(byte)) & 0xFFFF_FFFF
+                }
+                received += piece.readableBytes
+                if received % (256 * 1024) < piece.readableBytes { try await Task.sleep(for: .milliseconds(5)) }
+            }
+            #expect(received == ScriptedProvider.bigBody.count)
+            #expect(checksum == ScriptedProvider.bigBody.reduce(0) { ($0 &* 31 &+ Int($1)) & 0xFFFF_FFFF })
+            #expect(try await client.text(provider.url("/ok")) == "ok")
+            #expect(provider.connections == 1)
+            await client.shutdown()
+        }
+    }
+
+    @Test("a refused connection is unreachable; a URL that is not http(s) is refused before connecting")
+    func unreachable() async throws {
+        let client = UpstreamClient(connectTimeout: .seconds(2), readTimeout: .seconds(5))
+        let port = try await ScriptedProvider.with { $0.port }  // closed again
+        await #expect {
+            try await client.text("http://127.0.0.1:\(port)/ok")
+        } throws: { error in
+            if case .unreachable = error as? UpstreamError { return true }
+            return false
+        }
+        await #expect(throws: UpstreamError.badURL("ftp://example.com/x")) { try await client.text("ftp://example.com/x") }
+        await client.shutdown()
+    }
+
+    @Test("TLS: the provider's certificate is verified (a trusted one works, an unknown one is refused)")
+    func tls() async throws {
+        try await ScriptedProvider.with(tls: true) { (provider: ScriptedProvider) async throws in
+            var trusting = TLSConfiguration.makeClientConfiguration()
+            trusting.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(TestCertificate.pem.utf8), format: .pem)])
+            let client = UpstreamClient(connectTimeout: .seconds(2), readTimeout: .seconds(5), tls: trusting)
+            #expect(try await client.text(provider.url("/ok", scheme: "https", host: "localhost")) == "ok")
+            #expect(try await client.text(provider.url("/ok", scheme: "https", host: "localhost")) == "ok")
+            #expect(provider.connections == 1)
+            await client.shutdown()
+
+            let strict = UpstreamClient(connectTimeout: .seconds(2), readTimeout: .seconds(5))
+            await #expect {
+                try await strict.text(provider.url("/ok", scheme: "https", host: "localhost"))
+            } throws: { error in
+                if case .unreachable = error as? UpstreamError { return true }
+                return false
+            }
+            await strict.shutdown()
+        }
+    }
+}
+
+extension UpstreamClient {
+    /// POSTs an empty body and reads the answer as text.
+    fileprivate func text(_ url: String) async throws -> String {
+        var request = UpstreamRequest(url: url)
+        request.method = .POST
+        request.body = ByteBuffer()
+        let response = try await execute(request)
+        var text = ""
+        for try await piece in response.body { text += String(buffer: piece) }
+        return text
+    }
+}
+
+/// A provider on loopback that answers by path: `/ok` (keep-alive), `/close` (`Connection: close`), `/drop` (closes
+/// without answering), `/silent` (never answers), `/big` (4 MB in 16 KB writes). It counts connections and keeps
+/// each request's head.
+final class ScriptedProvider: Sendable {
+    static let bigBody: [UInt8] = (0..<(4 * 1024 * 1024)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 / 251) }
+
+    private struct State {
+        var connections = 0
+        var requests: [String] = []
+        var channels: [any Channel] = []
+    }
+    private final class Shared: Sendable {
+        let lock = Mutex(State())
+        func withLock<T>(_ body: (inout State) -> T) -> T { lock.withLock { body(&$0) } }
+    }
+    private let state = Shared()
+    let port: Int
+    private let server: any Channel
+
+    var connections: Int { state.withLock { $0.connections } }
+    var requests: [String] { state.withLock { $0.requests } }
+
+    func url(_ path: String, scheme: String = "http", host: String = "127.0.0.1") -> String { "\(scheme)://\(host):\(port)\(path)" }
+
+    /// Closes every connection that is not in the middle of a request.
+    func closeIdleConnections() {
+        for channel in state.withLock({ $0.channels }) { channel.close(promise: nil) }
+    }
+
+    static func with<T>(tls: Bool = false, _ body: (ScriptedProvider) async throws -> T) async throws -> T {
+        let provider = try await ScriptedProvider(tls: tls)
+        let result: Result<T, any Error>
+        do {
+            result = .success(try await body(provider))
+        } catch {
+            result = .failure(error)
+        }
+        provider.closeIdleConnections()
+        try? await provider.server.close()
+        return try result.get()
+    }
+
+    private init(tls: Bool) async throws {
+        let context: NIOSSLContext? =
+            tls
+            ? try NIOSSLContext(
+                configuration: .makeServerConfiguration(
+                    certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(TestCertificate.pem.utf8), format: .pem))],
+                    privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(TestCertificate.key.utf8), format: .pem))))
+            : nil
+        let state = self.state
+        server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                state.withLock {
+                    $0.connections += 1
+                    $0.channels.append(channel)
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    if let context { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context)) }
+                    try channel.pipeline.syncOperations.addHandler(Handler(state: state))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        port = server.localAddress?.port ?? 0
+    }
+
+    private final class Handler: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        let state: Shared
+        var buffer = ""
+
+        init(state: Shared) { self.state = state }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            buffer += String(buffer: unwrapInboundIn(data))
+            guard let end = buffer.range(of: "\r\n\r\n") else { return }
+            let head = String(buffer[..<end.upperBound])
+            buffer = String(buffer[end.upperBound...])
+            state.withLock { $0.requests.append(head) }
+            let path = head.split(separator: " ").dropFirst().first.map(String.init) ?? "/"
+            switch path {
+            case "/ok": reply(context, "ok", close: false)
+            case "/close": reply(context, "bye", close: true)
+            case "/drop": context.close(promise: nil)
+            case "/big":
+                context.write(
+                    wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 200 OK\r\ncontent-length: \(ScriptedProvider.bigBody.count)\r\n\r\n")), promise: nil)
+                var offset = 0
+                while offset < ScriptedProvider.bigBody.count {
+                    let next = min(offset + 16 * 1024, ScriptedProvider.bigBody.count)
+                    context.write(wrapOutboundOut(ByteBuffer(bytes: ScriptedProvider.bigBody[offset..<next])), promise: nil)
+                    offset = next
+                }
+                context.flush()
+            default: break  // /silent
+            }
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            state.withLock { $0.channels.removeAll { $0 === context.channel } }
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+
+        private func reply(_ context: ChannelHandlerContext, _ text: String, close: Bool) {
+            let head = "HTTP/1.1 200 OK\r\ncontent-length: \(text.utf8.count)\r\n\(close ? "connection: close\r\n" : "")\r\n"
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: head + text))).whenComplete { _ in
+                if close { context.close(promise: nil) }
+            }
+        }
+    }
+}
+
+/// A self-signed certificate for `localhost` and 127.0.0.1 (P-256, valid until 2126), made for these tests only.
+enum TestCertificate {
+    static let pem = """
+        -----BEGIN CERTIFICATE-----
+        MIIBnDCCAUGgAwIBAgIUc1FnCaC6aOPzY85iwbbI4V24bbMwCgYIKoZIzj0EAwIw
+        FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTIwNTEzMDY0MloYDzIxMjYxMTEx
+        MTMwNjQyWjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO
+        PQMBBwNCAATBxJq/9YxUCsgjLOnVnKVnXdwNwKhzSPSWW/0idUD7E3X2qCe39L15
+        SWqurXlYWKe1+8XZLw7rz6RtE9xQMeXbo28wbTAdBgNVHQ4EFgQUkwAtzqW/fTt2
+        FzhNMcBXfkktsIAwHwYDVR0jBBgwFoAUkwAtzqW/fTt2FzhNMcBXfkktsIAwDwYD
+        VR0TAQH/BAUwAwEB/zAaBgNVHREEEzARgglsb2NhbGhvc3SHBH8AAAEwCgYIKoZI
+        zj0EAwIDSQAwRgIhALSSq5rGk+zaJf1FFsRB1FJxvJmdmTeI6PlufRBOhkeFAiEA
+        3U17ex6wZAQ5nLEqkHDe+csPBgBnYDmczi74/gb5xzc=
+        -----END CERTIFICATE-----
+        """
+    static let key = """
+        -----BEGIN PRIVATE KEY-----
+        MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgbXHstTr85IWaeVaQ
+        38lFf3kX0LGrnj3i+7QbpwUQ/9+hRANCAATBxJq/9YxUCsgjLOnVnKVnXdwNwKhz
+        SPSWW/0idUD7E3X2qCe39L15SWqurXlYWKe1+8XZLw7rz6RtE9xQMeXb
+        -----END PRIVATE KEY-----
+        """
+}
