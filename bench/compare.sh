@@ -39,15 +39,22 @@ plain_body=$(python3 -c "import json,sys; print(json.dumps(json.load(open('$fixt
 stream_body=$(cat "$fixtures/openai-chat-stream-include-usage/response.body")
 stub_port=$(free_port)
 nginx_port=$(free_port)
-cat > "$work/stub.conf" <<CONF
+# nginx_conf NAME SERVER_BLOCK…: a one-worker nginx config in $work/NAME.conf (no access log, keep-alive for ever).
+nginx_conf() {
+    local name=$1; shift
+    cat > "$work/$name.conf" <<CONF
 worker_processes 1;
-pid $work/stub.nginx.pid;
-error_log $work/stub.err;
+pid $work/$name.nginx.pid;
+error_log $work/$name.err;
 events { worker_connections 16384; }
 http {
   access_log off;
   keepalive_requests 1000000;
-  server {
+  $*
+}
+CONF
+}
+nginx_conf stub "server {
     listen 127.0.0.1:$stub_port backlog=4096;
     location = /v1/chat/completions {
       if (\$arg_stub = stream) { rewrite ^ /stream last; }
@@ -55,24 +62,12 @@ http {
       return 200 '$plain_body';
     }
     location = /stream { internal; default_type text/event-stream; return 200 '$stream_body'; }
-  }
-}
-CONF
-cat > "$work/proxy.conf" <<CONF
-worker_processes 1;
-pid $work/proxy.nginx.pid;
-error_log $work/proxy.err;
-events { worker_connections 16384; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  upstream stub { server 127.0.0.1:$stub_port; keepalive 64; keepalive_requests 1000000; }
+  }"
+nginx_conf proxy "upstream stub { server 127.0.0.1:$stub_port; keepalive 64; keepalive_requests 1000000; }
   server {
     listen 127.0.0.1:$nginx_port backlog=4096;
-    location / { proxy_pass http://stub; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
-  }
-}
-CONF
+    location / { proxy_pass http://stub; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; }
+  }"
 nginx -c "$work/stub.conf" -p "$work"
 nginx -c "$work/proxy.conf" -p "$work"
 

@@ -66,11 +66,8 @@ struct UpstreamClientTests {
     func readerStopsEarly() async throws {
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
             let client = UpstreamClient(connectTimeout: .seconds(2), readTimeout: .seconds(5))
-            var request = UpstreamRequest(url: provider.url("/big"))
-            request.method = .POST
-            request.body = ByteBuffer()
             do {
-                let response = try await client.execute(request)
+                let response = try await client.post(provider.url("/big"))
                 var iterator = response.body.makeAsyncIterator()
                 let first = try await iterator.next()
                 #expect(first != nil)
@@ -86,10 +83,7 @@ struct UpstreamClientTests {
     func largeBody() async throws {
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
             let client = UpstreamClient(connectTimeout: .seconds(2), readTimeout: .seconds(5))
-            var request = UpstreamRequest(url: provider.url("/big"))
-            request.method = .POST
-            request.body = ByteBuffer()
-            let response = try await client.execute(request)
+            let response = try await client.post(provider.url("/big"))
             var received = 0
             var checksum = 0
             for try await piece in response.body {
@@ -145,12 +139,17 @@ struct UpstreamClientTests {
 }
 
 extension UpstreamClient {
-    /// POSTs an empty body and reads the answer as text.
-    fileprivate func text(_ url: String) async throws -> String {
+    /// POSTs an empty body.
+    fileprivate func post(_ url: String) async throws -> UpstreamResponse {
         var request = UpstreamRequest(url: url)
         request.method = .POST
         request.body = ByteBuffer()
-        let response = try await execute(request)
+        return try await execute(request)
+    }
+
+    /// POSTs an empty body and reads the answer as text.
+    fileprivate func text(_ url: String) async throws -> String {
+        let response = try await post(url)
         var text = ""
         for try await piece in response.body { text += String(buffer: piece) }
         return text
