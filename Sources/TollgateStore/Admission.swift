@@ -232,7 +232,8 @@ public final class AdmissionControl: Sendable {
         }
         // Everything passes: hold.
         let id = "rsv_" + MeterStore.randomToken(bytes: 9)
-        let limitsText = String(decoding: try JSONEncoder().encode(held), as: UTF8.self)
+        // Most holds are on credits alone: their empty list is written without a JSON encoder.
+        let limitsText = held.isEmpty ? "[]" : String(decoding: try JSONEncoder().encode(held), as: UTF8.self)
         try db.cachedStatement(
             sql: """
                 INSERT INTO reservations (id, account, customer_id, key_id, amount, tokens, limits, instance, created_ms)
@@ -381,7 +382,9 @@ enum Settlement {
     }
 
     private static func heldLimits(_ reservation: Row) throws -> [ReservedLimit] {
-        try JSONDecoder().decode([ReservedLimit].self, from: Data((reservation["limits"] as String).utf8))
+        let text: String = reservation["limits"]
+        if text == "[]" { return [] }
+        return try JSONDecoder().decode([ReservedLimit].self, from: Data(text.utf8))
     }
 
     /// Moves each cap's hold to its actual use and fires the thresholds the use crossed.

@@ -55,9 +55,7 @@ struct UpstreamClientTests {
     func readTimeout() async throws {
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
             let client = UpstreamClient(connectTimeout: .seconds(2), readTimeout: .milliseconds(300))
-            let started = ContinuousClock.now
             await #expect(throws: UpstreamError.readTimeout) { try await client.text(provider.url("/silent")) }
-            #expect(ContinuousClock.now - started < .seconds(3))
             await client.shutdown()
         }
     }

@@ -49,3 +49,13 @@ enum ContentDecoders {
         }
     }
 }
+
+extension StringProtocol {
+    /// The text without leading and trailing spaces and tabs (a header value's optional whitespace), without Foundation. Here
+    /// rather than beside the header policy: the fuzz package builds this file on its own.
+    var trimmingASCIISpaces: SubSequence {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return self[endIndex...] }
+        return self[first...last]
+    }
+}

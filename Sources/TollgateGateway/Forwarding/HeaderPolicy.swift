@@ -92,12 +92,3 @@ enum HeaderPolicy {
     static let project = HTTPField.Name("x-tollgate-project")!
     static let idempotencyKey = HTTPField.Name("idempotency-key")!
 }
-
-extension StringProtocol {
-    /// The text without leading and trailing spaces and tabs (a header value's optional whitespace), without Foundation.
-    var trimmingASCIISpaces: SubSequence {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
-        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return self[endIndex...] }
-        return self[first...last]
-    }
-}

@@ -115,6 +115,9 @@ public final class UpstreamClient: Sendable {
             tls = nil
         }
         let readTimeout = self.readTimeout
+        // The handler, kept when it is made: a connection whose TLS handshake fails at once has left the pipeline by
+        // the time the connect returns, and its exchange must still report why.
+        let made = NIOLoopBoundBox.makeEmptyBox(valueType: UpstreamConnection.self, eventLoop: loop)
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -127,7 +130,9 @@ public final class UpstreamClient: Sendable {
                     }
                     try pipeline.addHTTPClientHandlers()
                     if readTimeout > .zero { try pipeline.addHandler(IdleStateHandler(readTimeout: readTimeout)) }
-                    try pipeline.addHandler(UpstreamConnection(origin: origin, pool: self))
+                    let connection = UpstreamConnection(origin: origin, pool: self)
+                    made.value = connection
+                    try pipeline.addHandler(connection)
                 }
             }
         let channel: any Channel
@@ -138,10 +143,9 @@ public final class UpstreamClient: Sendable {
         } catch {
             throw UpstreamError.unreachable("\(error)")
         }
-        return try await channel.eventLoop.submit {
-            Pooled(
-                channel: channel,
-                connection: NIOLoopBound(try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self), eventLoop: channel.eventLoop))
+        return try await loop.submit {
+            guard let connection = made.value else { throw UpstreamError.unreachable("the connection was not set up") }
+            return Pooled(channel: channel, connection: NIOLoopBound(connection, eventLoop: loop))
         }.get()
     }
 
