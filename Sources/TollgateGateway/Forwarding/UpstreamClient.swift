@@ -140,8 +140,14 @@ public final class UpstreamClient: Sendable {
             channel = try await bootstrap.connect(host: origin.host, port: origin.port).get()
         } catch ChannelError.connectTimeout {
             throw UpstreamError.connectTimeout
+        } catch let error as NIOConnectionError {
+            // Each address tried and why it failed, in words (the error's own description is a debug dump).
+            let reasons = Set(error.connectionErrors.map { "\($0.error)" }).sorted()
+            let dns = error.dnsAError ?? error.dnsAAAAError
+            let why = !reasons.isEmpty ? reasons.joined(separator: "; ") : dns.map { "the name does not resolve (\($0))" } ?? "no address"
+            throw UpstreamError.unreachable("cannot connect to \(origin.authority): \(why)")
         } catch {
-            throw UpstreamError.unreachable("\(error)")
+            throw UpstreamError.unreachable("cannot connect to \(origin.authority): \(error)")
         }
         return try await loop.submit {
             guard let connection = made.value else { throw UpstreamError.unreachable("the connection was not set up") }
