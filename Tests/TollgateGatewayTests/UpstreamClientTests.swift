@@ -15,7 +15,7 @@ struct UpstreamClientTests {
     @Test("keep-alive: sequential requests share one connection; `Connection: close` opens a new one")
     func keepAlive() async throws {
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
-            let client = UpstreamClient(connectTimeout: .seconds(2), readTimeout: .seconds(5))
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
             for _ in 0..<3 { #expect(try await client.text(provider.url("/ok")) == "ok") }
             #expect(provider.connections == 1)
             #expect(try await client.text(provider.url("/close")) == "bye")
@@ -29,7 +29,7 @@ struct UpstreamClientTests {
     @Test("a request the provider took and then closed on is not sent again: the failure is the caller's to record")
     func noResendAfterWrite() async throws {
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
-            let client = UpstreamClient(connectTimeout: .seconds(2), readTimeout: .seconds(5))
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
             #expect(try await client.text(provider.url("/ok")) == "ok")
             await #expect(throws: UpstreamError.closed(answered: false)) { try await client.text(provider.url("/drop")) }
             #expect(provider.requests.filter { $0.hasPrefix("POST /drop") }.count == 1)
@@ -40,10 +40,12 @@ struct UpstreamClientTests {
     @Test("a pooled connection the provider closed while idle is replaced, and the request goes out once")
     func staleConnectionReplaced() async throws {
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
-            let client = UpstreamClient(connectTimeout: .seconds(2), readTimeout: .seconds(5))
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
             #expect(try await client.text(provider.url("/ok")) == "ok")
             provider.closeIdleConnections()
-            try await Task.sleep(for: .milliseconds(100))
+            // Time for the close to reach the client: a request written before it arrives would be a recorded failure
+            // (the client cannot tell it from a provider that took the request and died), not a resend.
+            try await Task.sleep(for: .seconds(1))
             #expect(try await client.text(provider.url("/ok")) == "ok")
             #expect(provider.connections == 2)
             #expect(provider.requests.count == 2)
@@ -60,10 +62,22 @@ struct UpstreamClientTests {
         }
     }
 
+    @Test("time in the pool is not silence: a connection idle longer than the read timeout is reused without one")
+    func idleIsNotSilence() async throws {
+        try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(3))
+            #expect(try await client.text(provider.url("/ok")) == "ok")
+            try await Task.sleep(for: .seconds(4))
+            #expect(try await client.text(provider.url("/ok")) == "ok")
+            #expect(provider.connections == 1)
+            await client.shutdown()
+        }
+    }
+
     @Test("a reader that stops before the end closes the connection; the next request opens a new one")
     func readerStopsEarly() async throws {
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
-            let client = UpstreamClient(connectTimeout: .seconds(2), readTimeout: .seconds(5))
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
             do {
                 let response = try await client.post(provider.url("/big"))
                 var iterator = response.body.makeAsyncIterator()
@@ -80,7 +94,7 @@ struct UpstreamClientTests {
     @Test("a large body arrives whole, in order, through the reader's back-pressure")
     func largeBody() async throws {
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
-            let client = UpstreamClient(connectTimeout: .seconds(2), readTimeout: .seconds(5))
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
             let response = try await client.post(provider.url("/big"))
             var received = 0
             var checksum = 0
@@ -101,7 +115,7 @@ struct UpstreamClientTests {
 
     @Test("a refused connection is unreachable; a URL that is not http(s) is refused before connecting")
     func unreachable() async throws {
-        let client = UpstreamClient(connectTimeout: .seconds(2), readTimeout: .seconds(5))
+        let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
         let port = try await ScriptedProvider.with { $0.port }  // closed again
         await #expect {
             try await client.text("http://127.0.0.1:\(port)/ok")
@@ -124,7 +138,7 @@ struct UpstreamClientTests {
             #expect(provider.connections == 1)
             await client.shutdown()
 
-            let strict = UpstreamClient(connectTimeout: .seconds(2), readTimeout: .seconds(5))
+            let strict = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
             await #expect {
                 try await strict.text(provider.url("/ok", scheme: "https", host: "localhost"))
             } throws: { error in

@@ -21,7 +21,8 @@ public final class UpstreamClient: Sendable {
 
     private let group: MultiThreadedEventLoopGroup
     private let connectTimeout: TimeAmount
-    private let readTimeout: TimeAmount
+    /// The longest silence of a provider mid-exchange (0: none).
+    let readTimeout: TimeAmount
     private let tls: Result<NIOSSLContext, any Error>
     private let idle = Mutex<[UpstreamOrigin: [Pooled]]>([:])
 
@@ -114,7 +115,6 @@ public final class UpstreamClient: Sendable {
         } else {
             tls = nil
         }
-        let readTimeout = self.readTimeout
         // The handler, kept when it is made: a connection whose TLS handshake fails at once has left the pipeline by
         // the time the connect returns, and its exchange must still report why.
         let made = NIOLoopBoundBox.makeEmptyBox(valueType: UpstreamConnection.self, eventLoop: loop)
@@ -129,7 +129,6 @@ public final class UpstreamClient: Sendable {
                         try pipeline.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: name))
                     }
                     try pipeline.addHTTPClientHandlers()
-                    if readTimeout > .zero { try pipeline.addHandler(IdleStateHandler(readTimeout: readTimeout)) }
                     let connection = UpstreamConnection(origin: origin, pool: self)
                     made.value = connection
                     try pipeline.addHandler(connection)

@@ -27,6 +27,10 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private var demand = true
     private var readPending = false
     private var idleClose: Scheduled<Void>?
+    /// The provider's silence is measured from the last read (or the request, or the reader asking for more): time in
+    /// the pool and time the reader holds reads back do not count.
+    private var lastRead = NIODeadline.now()
+    private var readTimer: Scheduled<Void>?
     /// The first error the channel reported, for the failure of the exchange it ends.
     private var failure: (any Error)?
     private let pool: UpstreamClient
@@ -53,12 +57,15 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         idleClose = nil
         exchange += 1
         state = .awaitingHead(promise)
+        lastRead = .now()
+        startReadTimer(context)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if let body, body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastRead = .now()
         switch unwrapInboundIn(data) {
         case .head(let head):
             guard case .awaitingHead(let promise) = state else { return close(context) }
@@ -75,6 +82,8 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
             guard case .streaming(let source, let keepAlive) = state else { return }
             // The state first: finishing may tell the reader's end at once (``terminated(exchange:)``).
             state = keepAlive ? .idle : .closed
+            readTimer?.cancel()
+            readTimer = nil
             source.finish()
             guard keepAlive else { return close(context) }
             demand = true
@@ -98,18 +107,28 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            switch state {
-            case .awaitingHead, .streaming:
-                failure = UpstreamError.readTimeout
-                close(context)
-            case .idle, .closed:
-                break
-            }
-            return
+    private func startReadTimer(_ context: ChannelHandlerContext) {
+        guard pool.readTimeout > .zero else { return }
+        readTimer?.cancel()
+        readTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: lastRead + pool.readTimeout) { [weak self] in
+            self?.readTimerFired()
         }
-        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func readTimerFired() {
+        guard let context else { return }
+        switch state {
+        case .awaitingHead, .streaming:
+            if demand, NIODeadline.now() - lastRead >= pool.readTimeout {
+                failure = UpstreamError.readTimeout
+                return close(context)
+            }
+            // Reads held back for the reader are not the provider's silence.
+            if !demand { lastRead = .now() }
+            startReadTimer(context)
+        case .idle, .closed:
+            readTimer = nil
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -119,6 +138,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         idleClose?.cancel()
+        readTimer?.cancel()
         let ended = state
         state = .closed
         switch ended {
@@ -150,6 +170,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     fileprivate func resume(exchange: Int) {
         guard exchange == self.exchange, case .streaming = state else { return }
         demand = true
+        lastRead = .now()
         if readPending, let context {
             readPending = false
             context.read()
