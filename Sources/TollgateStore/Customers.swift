@@ -15,10 +15,13 @@ public struct CustomerRecord: Sendable, Equatable, Codable {
     public var models: [String]?
     /// Creation time (ms since 1970).
     public var createdMs: Int64
+    /// The customer's own billing cycle, set in the meter (`nil`: the config's terms, price book or default decide).
+    public var billingCycle: BillingCycle?
 
     enum CodingKeys: String, CodingKey {
         case id, name, team, models
         case createdMs = "created_ms"
+        case billingCycle = "billing_cycle"
     }
 
     /// The credit account the customer draws from: its team's pool, or its own.
@@ -75,10 +78,12 @@ extension MeterStore {
     }
 
     /// Creates or updates a customer. `team: ""` takes it out of its team; `models: []` removes the model list (every
-    /// model allowed); `nil` leaves a field as it is. A team named for the first time is created.
+    /// model allowed); `billingCycle: .some(nil)` removes its own billing cycle (the config's applies again); `nil`
+    /// leaves a field as it is. A team named for the first time is created.
     @discardableResult
-    public func setCustomer(id: String, name: String? = nil, team: String? = nil, models: [String]? = nil) async throws(MeterError) -> CustomerRecord
-    {
+    public func setCustomer(
+        id: String, name: String? = nil, team: String? = nil, models: [String]? = nil, billingCycle: BillingCycle?? = nil
+    ) async throws(MeterError) -> CustomerRecord {
         try Self.validateID(id, what: "customer")
         if let team, !team.isEmpty { try Self.validateID(team, what: "team") }
         let now = Timestamps.nowMs()
@@ -104,6 +109,10 @@ extension MeterStore {
                 if let models {
                     let text = models.isEmpty ? nil : String(decoding: try JSONEncoder().encode(models), as: UTF8.self)
                     try db.execute(sql: "UPDATE customers SET models = ? WHERE id = ?", arguments: [text, id])
+                }
+                if let billingCycle {
+                    let text = try billingCycle.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+                    try db.execute(sql: "UPDATE customers SET billing_cycle = ? WHERE id = ?", arguments: [text, id])
                 }
             }
         } catch let error as MeterError {
@@ -192,7 +201,15 @@ extension MeterStore {
     }
 
     static func customerRecord(_ row: Row) -> CustomerRecord {
-        CustomerRecord(id: row["id"], name: row["name"], team: row["team_id"], models: modelList(row["models"]), createdMs: row["created_ms"])
+        CustomerRecord(
+            id: row["id"], name: row["name"], team: row["team_id"], models: modelList(row["models"]), createdMs: row["created_ms"],
+            billingCycle: (row["billing_cycle"] as String?).flatMap { try? JSONDecoder().decode(BillingCycle.self, from: Data($0.utf8)) })
+    }
+
+    /// A customer's billing cycle and where it is set: its own in the meter, else what `rules` give it (its terms, its
+    /// price book, the default).
+    public func billingCycle(customer: String, rules: PricingRules) async throws(MeterError) -> (cycle: BillingCycle, source: BillingCycleSource) {
+        rules.billingCycle(for: customer, override: try await self.customer(id: customer)?.billingCycle)
     }
 
     static func modelList(_ text: String?) -> [String]? {

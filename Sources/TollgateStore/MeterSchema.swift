@@ -243,6 +243,9 @@ enum MeterSchema {
         migrator.registerMigration("v9: dashboard sessions revoked by logout") { db in
             try db.execute(sql: MeterStore.dashboardSessionsSQL)
         }
+        migrator.registerMigration("v10: customers' own billing cycles") { db in
+            try db.execute(sql: "ALTER TABLE customers ADD COLUMN billing_cycle TEXT")
+        }
         return migrator
     }
 }

@@ -148,8 +148,8 @@ func printJSON(_ object: Any) {
 
 // MARK: - Time
 
-/// The range of time a command reads: `--from`/`--to` (also spelled `--since`/`--until`), or a calendar month with
-/// `--period`. Times are UTC; `--from` is inclusive, `--to` exclusive.
+/// The range of time a command reads: `--from`/`--to` (also spelled `--since`/`--until`), or a billing period with
+/// `--period`. Times are UTC unless `--time-zone` names a zone; `--from` is inclusive, `--to` exclusive.
 struct TimeRangeOptions: ParsableArguments {
     @Option(
         name: [.customLong("from"), .customLong("since")],
@@ -157,34 +157,59 @@ struct TimeRangeOptions: ParsableArguments {
     var from: String?
     @Option(name: [.customLong("to"), .customLong("until")], help: "End (exclusive), written like --from.")
     var to: String?
-    @Option(help: "A calendar month (UTC), such as 2026-11, instead of --from/--to.")
+    @Option(
+        help: ArgumentHelp(
+            "A period instead of --from/--to: a month (2026-11), a date in the period (2026-11-20), current or previous.",
+            discussion: "For one customer, the period of its billing cycle (2026-11: the one that starts in November); "
+                + "otherwise a calendar month, in --time-zone."))
     var period: String?
+    @Option(help: "An IANA time zone (Europe/Paris): --period is a calendar month there and dates in --from/--to are its midnights.")
+    var timeZone: String?
 
-    /// [from, to) in ms since 1970, either end `nil` when not given. Refused: `--period` with `--from` or `--to`, a
-    /// text that is no month or time, and `--to` not after `--from`.
-    func bounds() throws -> (fromMs: Int64?, toMs: Int64?) {
+    /// The calendar months of `--time-zone` (UTC without it).
+    func calendar() throws -> BillingCycle {
+        guard let timeZone else { return .calendarMonthUTC }
+        do {
+            return try BillingCycle(cadence: "month", timeZone: timeZone)
+        } catch {
+            throw ValidationError("--time-zone: \(error.description)")
+        }
+    }
+
+    /// [from, to) in ms since 1970, either end `nil` when not given; `--period` names a period of `cycle` (the calendar
+    /// months of `--time-zone` when that is given or `cycle` is `nil`). Refused: `--period` with `--from` or `--to`, a
+    /// text that is no period or time, and `--to` not after `--from`.
+    func bounds(cycle: BillingCycle? = nil, nowMs: Int64 = Timestamps.nowMs()) throws -> (fromMs: Int64?, toMs: Int64?) {
+        let calendar = try calendar()
         if let period {
             guard from == nil, to == nil else { throw ValidationError("give --period or --from/--to, not both") }
-            guard let month = Timestamps.month(period) else { throw ValidationError("--period expects a month such as 2026-11, not '\(period)'") }
-            return (month.startMs, month.endMs)
+            do {
+                let named = try (timeZone == nil ? cycle ?? calendar : calendar).period(named: period, nowMs: nowMs)
+                return (named.startMs, named.endMs)
+            } catch {
+                throw ValidationError("--period: \(error.description)")
+            }
         }
-        let fromMs = try from.map { try parseTimeMs($0, option: "--from") }
-        let toMs = try to.map { try parseTimeMs($0, option: "--to") }
+        let fromMs = try from.map { try parseTimeMs($0, option: "--from", zone: calendar) }
+        let toMs = try to.map { try parseTimeMs($0, option: "--to", zone: calendar) }
         if let fromMs, let toMs, toMs <= fromMs { throw ValidationError("--to must be after --from") }
         return (fromMs, toMs)
     }
 
     /// [from, to) in ms since 1970 for a command that needs both ends: `--period`, or `--from` and `--to`.
-    func closedBounds() throws -> (fromMs: Int64, toMs: Int64) {
-        let (fromMs, toMs) = try bounds()
-        guard let fromMs, let toMs else { throw ValidationError("give --period YYYY-MM, or both --from and --to") }
+    func closedBounds(cycle: BillingCycle? = nil, nowMs: Int64 = Timestamps.nowMs()) throws -> (fromMs: Int64, toMs: Int64) {
+        let (fromMs, toMs) = try bounds(cycle: cycle, nowMs: nowMs)
+        guard let fromMs, let toMs else { throw ValidationError("give --period (2026-11, current, previous), or both --from and --to") }
         return (fromMs, toMs)
     }
 }
 
 /// A time option in ms since 1970: an ISO 8601 time or date exactly as written (`.123` is 123 ms, not the 122.99…
-/// a round trip through `Date` can give), else an age such as `12h` before now.
-func parseTimeMs(_ text: String, option: String) throws -> Int64 {
+/// a round trip through `Date` can give; a date is midnight in `zone`'s time zone), else an age such as `12h` before
+/// now.
+func parseTimeMs(_ text: String, option: String, zone: BillingCycle = .calendarMonthUTC) throws -> Int64 {
+    // A bare date in a time zone: its midnight there.
+    if zone.timeZone != "UTC", let midnight = zone.midnight(of: text) { return midnight }
     if let milliseconds = Timestamps.parse(text) { return milliseconds }
     if let last = text.last, let amount = Double(text.dropLast()), amount >= 0, let unit = ["s": 1.0, "m": 60, "h": 3600, "d": 86400][last] {
         return Int64(((Date().timeIntervalSince1970 - amount * unit) * 1000).rounded())

@@ -46,7 +46,7 @@ struct MeterStoreTests {
                     "v6: provider objects owned by customers",
                     "v7: media usage: images, audio seconds, input characters",
                     "v8: idempotent retries: stored responses by customer and key, replay events",
-                    "v9: dashboard sessions revoked by logout",
+                    "v9: dashboard sessions revoked by logout", "v10: customers' own billing cycles",
                 ])
         }
     }

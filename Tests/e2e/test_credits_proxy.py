@@ -281,7 +281,10 @@ def test_the_customer_usage_view(sim: Simulator, tmp_path: Path) -> None:
         assert response.status_code == 200, response.text
         view = response.json()
         assert view["customer"] == "viewer"
-        assert view["period"]["name"] == "month"
+        # The period in progress of the customer's billing cycle (the default cycle: the calendar month, UTC).
+        assert view["period"]["name"] == "cycle"
+        assert view["period"]["billing_cycle"] == "monthly from the 1st at 00:00 UTC"
+        assert view["period"]["start"].endswith("-01T00:00:00Z")
         [line] = view["by_model"]
         assert line["requests"] == 3 and line["model"].startswith("gpt-4o-mini")
         events = [e for e in proxy.events() if e["customer"] == "viewer"]
@@ -290,4 +293,6 @@ def test_the_customer_usage_view(sim: Simulator, tmp_path: Path) -> None:
         [allowance] = view["limits"]
         assert int(allowance["used"]) == sum(e["input_tokens"] + e["output_tokens"] + e["cache_read_tokens"] for e in events)
         assert Decimal(view["projection"]["period_end_price"]) >= Decimal(view["totals"]["price"])
+        monthly = httpx.get(proxy.origin + "/tollgate/v1/usage?period=month", headers={"Authorization": f"Bearer {proxy.key}"}).json()
+        assert monthly["period"]["name"] == "month" and monthly["totals"] == view["totals"]
         assert httpx.get(proxy.origin + "/tollgate/v1/usage").status_code == 401

@@ -32,6 +32,8 @@ public struct AdminAPI: Sendable {
     let logger: Logger
     /// The text of `GET /metrics` (Prometheus' exposition format), or `nil` when metrics are off.
     let metrics: (@Sendable () async -> String)?
+    /// The pricing rules in force (customers' billing cycles).
+    let rules: @Sendable () -> PricingRules
 
     /// The largest request body read (1 MiB); a larger one is answered with 413.
     static let maxBodyBytes = 1 << 20
@@ -42,9 +44,11 @@ public struct AdminAPI: Sendable {
     /// session settings (the same as the ``Dashboard``'s).
     public init(
         meter: MeterStore, token: String, currency: String, creditUnit: (name: String, value: Money)?, logger: Logger,
-        sessions: DashboardSessionSettings = DashboardSessionSettings(), metrics: (@Sendable () async -> String)? = nil
+        sessions: DashboardSessionSettings = DashboardSessionSettings(), metrics: (@Sendable () async -> String)? = nil,
+        rules: @escaping @Sendable () -> PricingRules = { PricingRules() }
     ) {
         self.metrics = metrics
+        self.rules = rules
         self.meter = meter
         self.tokenDigest = Array(SHA256.hash(data: Data(token.utf8)))
         self.dashboardSession = DashboardSession(token: token, meter: meter, settings: sessions)
@@ -157,8 +161,8 @@ enum AdminRoute: Hashable, Sendable {
     /// The members of its JSON body; any other is refused (400) by name.
     var bodyFields: [String] {
         switch self {
-        case .createCustomer: ["id", "name", "team", "models"]
-        case .updateCustomer: ["name", "team", "models"]
+        case .createCustomer: ["id", "name", "team", "models", "billing_cycle"]
+        case .updateCustomer: ["name", "team", "models", "billing_cycle"]
         case .createTeam: ["id", "name"]
         case .updateTeam: ["name"]
         case .createGrant: ["amount", "credits", "priority", "effective", "expires", "note"]
@@ -253,12 +257,13 @@ extension AdminAPI {
     func createCustomer(_ body: RequestFields) async throws -> Response {
         let id = try body.required("id")
         let (name, team, models) = (try body.string("name"), try body.string("team"), try body.modelPatterns("models"))
+        let cycle = try body.billingCycle("billing_cycle")
         if try await meter.customer(id: id) != nil {
             throw AdminError.conflict("customer \(id) exists: change it with PATCH /admin/v1/customers/\(id)")
         }
         if let team, !team.isEmpty { try await requireTeam(team, field: "team") }
         let record = try await refusable(as: .badRequest, field: "id") { () async throws(MeterError) in
-            try await meter.setCustomer(id: id, name: name, team: team, models: models)
+            try await meter.setCustomer(id: id, name: name, team: team, models: models, billingCycle: cycle)
         }
         logChange("created customer \(id)")
         return try AdminJSON.response(record, status: .created)
@@ -266,10 +271,11 @@ extension AdminAPI {
 
     func updateCustomer(_ id: String, _ body: RequestFields) async throws -> Response {
         let (name, team, models) = (try body.string("name"), try body.string("team"), try body.modelPatterns("models"))
+        let cycle = try body.billingCycle("billing_cycle")
         _ = try await requireCustomer(id)
         if let team, !team.isEmpty { try await requireTeam(team, field: "team") }
         let record = try await refusable(as: .conflict) { () async throws(MeterError) in
-            try await meter.setCustomer(id: id, name: name, team: team, models: models)
+            try await meter.setCustomer(id: id, name: name, team: team, models: models, billingCycle: cycle)
         }
         logChange("updated customer \(id)")
         return try AdminJSON.response(record)
@@ -290,7 +296,8 @@ extension AdminAPI {
         }
         return try AdminJSON.response(
             CustomerDetail(
-                customer: record, balance: try await balance(of: record.creditAccount), limits: try await statuses(of: applicable), keys: keys))
+                customer: record, balance: try await balance(of: record.creditAccount), limits: try await statuses(of: applicable), keys: keys,
+                billingCycle: ResolvedBillingCycle(rules().billingCycle(for: id, override: record.billingCycle), nowMs: Timestamps.nowMs())))
     }
 
     func createTeam(_ body: RequestFields) async throws -> Response {
@@ -515,6 +522,13 @@ struct CustomerDetail: Encodable {
     let balance: CreditBalance
     let limits: [LimitStatus]
     let keys: [VirtualKey]
+    /// The cycle that applies (the customer's own or the config's), where it is set, and the period in progress.
+    let billingCycle: ResolvedBillingCycle
+
+    enum CodingKeys: String, CodingKey {
+        case customer, balance, limits, keys
+        case billingCycle = "billing_cycle"
+    }
 }
 
 /// `GET /admin/v1/teams/{id}`.
@@ -752,7 +766,7 @@ enum JSONInput: Decodable {
     case fraction
     case string(String)
     case array([JSONInput])
-    case object
+    case object([String: JSONInput])
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
@@ -769,8 +783,7 @@ enum JSONInput: Decodable {
         } else if let value = try? container.decode([JSONInput].self) {
             self = .array(value)
         } else {
-            _ = try container.decode([String: JSONInput].self)
-            self = .object
+            self = .object(try container.decode([String: JSONInput].self))
         }
     }
 
@@ -821,6 +834,35 @@ struct RequestFields {
     private func value(_ name: String) -> JSONInput? {
         if case .null? = members[name] { return nil }
         return members[name]
+    }
+
+    /// `billing_cycle`: `{"cadence": "month", "anchor": "15", "time": "00:00", "time_zone": "America/New_York"}` sets
+    /// the customer's own cycle, `"default"` removes it (the config's applies again); absent or `null` leaves it.
+    func billingCycle(_ name: String) throws(AdminError) -> BillingCycle?? {
+        switch value(name) {
+        case nil: return nil
+        case .string("default"): return .some(nil)
+        case .object(let members):
+            let allowed = ["cadence", "anchor", "time", "time_zone"]
+            var fields: [String: String] = [:]
+            for (key, member) in members {
+                guard allowed.contains(key) else { throw AdminError.invalid(name, "\(key) is not a field of a billing cycle (\(allowed.joined(separator: ", ")))") }
+                switch member {
+                case .string(let text): fields[key] = text
+                case .integer(let number): fields[key] = String(number)
+                case .null: break
+                default: throw AdminError.invalid(name, "\(key) must be a string, not \(member.kind)")
+                }
+            }
+            guard let cadence = fields["cadence"] else { throw AdminError.invalid(name, "needs a cadence: week, month or year") }
+            do {
+                return .some(try BillingCycle(cadence: cadence, anchor: fields["anchor"], time: fields["time"], timeZone: fields["time_zone"]))
+            } catch {
+                throw AdminError.invalid(name, error.description)
+            }
+        case let other?:
+            throw AdminError.invalid(name, "must be an object {cadence, anchor, time, time_zone} or \"default\", not \(other.kind)")
+        }
     }
 
     func string(_ name: String) throws(AdminError) -> String? {

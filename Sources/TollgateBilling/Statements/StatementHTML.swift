@@ -262,8 +262,14 @@ public enum StatementHTML {
         return "\(requested) → \(served)"
     }
 
-    /// `2026-11` for a calendar month (UTC), else the range's first and last day.
+    /// `2026-11` for a calendar month (UTC); for a period of the customer's billing cycle its first and last local day
+    /// and the time zone; else the range's first and last day (UTC).
     static func periodLabel(_ statement: CustomerStatement) -> String {
+        if let cycle = statement.billingCycle, cycle != .calendarMonthUTC {
+            let first = cycle.localDate(of: statement.startMs)
+            let last = cycle.localDate(of: statement.endMs - 1)
+            return (first == last ? first : "\(first) – \(last)") + (cycle.timeZone == "UTC" ? "" : " (\(cycle.timeZone))")
+        }
         let month = Timestamps.monthName(of: statement.startMs)
         if let range = Timestamps.month(month), range.startMs == statement.startMs, range.endMs == statement.endMs { return month }
         let last = Timestamps.date(of: statement.endMs - 1)

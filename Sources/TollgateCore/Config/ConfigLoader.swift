@@ -96,7 +96,7 @@ public enum ConfigLoader {
     }
 
     private static func parsePricing(_ value: YAMLValue, into document: inout Document) throws(ConfigError) {
-        let keys = ["markup", "currency", "price_books", "default_price_book", "customers", "unpriced_models", "missing_usage"]
+        let keys = ["markup", "currency", "price_books", "default_price_book", "customers", "unpriced_models", "missing_usage", "billing_cycle"]
         for (field, member) in try value.mapping(allowed: keys) {
             switch field {
             case "markup": document.config.pricing.markup = try PriceParsing.ratio(member)
@@ -123,6 +123,7 @@ public enum ConfigLoader {
                     throw member.error("missing_usage must be worst_case or estimate")
                 }
                 document.config.pricing.missingUsage = billing
+            case "billing_cycle": document.config.pricing.billingCycle = try PriceBookFile.billingCycle(member)
             case "default_price_book":
                 document.config.pricing.defaultPriceBook = try member.string()
                 document.pricingLines["default_price_book"] = member.line

@@ -1,7 +1,7 @@
 /// Reading a price book file (price-books/NAME.yaml) and customers' pricing terms.
 public enum PriceBookFile {
     static let versionKeys = ["markup", "rates", "per_request", "minimum_per_request", "base_fee", "minimum", "charges"]
-    static let topKeys = ["name", "description", "currency", "effective", "versions"] + versionKeys
+    static let topKeys = ["name", "description", "currency", "effective", "versions", "billing_cycle"] + versionKeys
 
     /// Parses a price book; `name` is used when the file does not name itself.
     public static func parse(yaml: String, file: String, name: String) throws(ConfigError) -> PriceBook {
@@ -10,8 +10,10 @@ public enum PriceBookFile {
         var currency = "USD"
         var first = PriceBook.Version()
         var laterItems: [YAMLValue] = []
+        var cycle: BillingCycle?
         for (key, value) in try root.mapping(allowed: topKeys) {
             switch key {
+            case "billing_cycle": cycle = try billingCycle(value)
             case "name": bookName = try value.string()
             case "currency": currency = try PriceParsing.currency(value)
             case "effective": first.effectiveMs = try PriceParsing.time(value)
@@ -38,7 +40,7 @@ public enum PriceBookFile {
             }
             versions.append(version)
         }
-        return PriceBook(name: bookName, currency: currency, versions: versions)
+        return PriceBook(name: bookName, currency: currency, versions: versions, billingCycle: cycle)
     }
 
     private static func apply(_ key: String, _ value: YAMLValue, to version: inout PriceBook.Version) throws(ConfigError) {
@@ -124,7 +126,24 @@ public enum PriceBookFile {
         return tiers
     }
 
-    static let customerKeys = ["price_book", "hold", "discounts", "markup", "rates", "external_ids"]
+    static let customerKeys = ["price_book", "hold", "discounts", "markup", "rates", "external_ids", "billing_cycle"]
+
+    /// A billing cycle as written in a config or a price book: `{cadence: month, anchor: 15, time: "00:00",
+    /// time_zone: America/New_York}` (only `cadence` is required), or a cadence alone (`billing_cycle: month`).
+    static func billingCycle(_ value: YAMLValue) throws(ConfigError) -> BillingCycle {
+        var fields: [String: String] = [:]
+        if value.node.mapping != nil {
+            for (key, member) in try value.mapping(allowed: ["cadence", "anchor", "time", "time_zone"]) { fields[key] = try member.string() }
+        } else {
+            fields["cadence"] = try value.string()
+        }
+        guard let cadence = fields["cadence"] else { throw value.error("a billing cycle needs 'cadence' (week, month or year)") }
+        do {
+            return try BillingCycle(cadence: cadence, anchor: fields["anchor"], time: fields["time"], timeZone: fields["time_zone"])
+        } catch {
+            throw value.error(error.description)
+        }
+    }
 
     /// A customer's terms under `pricing.customers`.
     static func customer(_ value: YAMLValue) throws(ConfigError) -> (CustomerPricing, holdVersionLine: Int?) {
@@ -134,6 +153,7 @@ public enum PriceBookFile {
             switch key {
             case "price_book": terms.priceBook = try member.string()
             case "markup": terms.markup = try PriceParsing.ratio(member)
+            case "billing_cycle": terms.billingCycle = try billingCycle(member)
             case "rates": terms.rates = PriceTable(models: try PriceParsing.modelPrices(member))
             case "external_ids":
                 for (system, id) in try member.mapping() { terms.externalIDs[system] = try id.string() }

@@ -53,7 +53,8 @@ public struct TollgateConfig: Sendable {
             catalogs: inactiveProviders.merging(providers) { $1 }.mapValues(\.prices), priceBooks: pricing.priceBooks,
             defaultPriceBook: pricing.defaultPriceBook,
             markup: pricing.markup, currency: pricing.currency, customers: pricing.customers,
-            fallback: { if case .fallback(let price) = pricing.unpricedModels { return price } else { return nil } }())
+            fallback: { if case .fallback(let price) = pricing.unpricedModels { return price } else { return nil } }(),
+            billingCycle: pricing.billingCycle ?? .calendarMonthUTC)
     }
 }
 
@@ -207,6 +208,9 @@ public struct PricingSettings: Sendable, Equatable {
     public var unpricedModels = UnpricedModels.refuse
     /// What a completed answer that reports no usage is billed (`missing_usage`).
     public var missingUsage = MissingUsageBilling.worstCase
+    /// `pricing.billing_cycle`: the billing cycle of customers whose terms and price book name none (`nil`: calendar
+    /// months in UTC).
+    public var billingCycle: BillingCycle?
 }
 
 /// What happens to a request for a model that neither the provider's catalog nor the customer's rate card prices.

@@ -75,11 +75,14 @@ public struct PriceBook: Sendable, Equatable {
     public var currency: String
     /// Versions, oldest first.
     public var versions: [Version]
+    /// The billing cycle of the customers on this book, unless their own terms name one (`nil`: the config's).
+    public var billingCycle: BillingCycle?
 
     /// Creates a book.
-    public init(name: String, currency: String, versions: [Version]) {
+    public init(name: String, currency: String, versions: [Version], billingCycle: BillingCycle? = nil) {
         self.name = name
         self.currency = currency
+        self.billingCycle = billingCycle
         self.versions = versions.sorted { $0.effectiveMs < $1.effectiveMs }
     }
 
@@ -157,6 +160,9 @@ public struct CustomerPricing: Sendable, Equatable {
     /// The customer's ids in billing systems (`stripe: cus_123`), for billing export; an id set with `tollgate
     /// customers set --external` wins.
     public var externalIDs: [String: String] = [:]
+    /// The customer's own billing cycle (`pricing.customers.ID.billing_cycle`); one set in the meter (`tollgate
+    /// customers set --cycle`) comes before it.
+    public var billingCycle: BillingCycle?
 
     /// Creates an assignment.
     public init(

@@ -15,12 +15,16 @@ public struct PricingRules: Sendable {
     public var customers: [String: CustomerPricing]
     /// The rate of a model no catalog prices (`pricing.unpriced_models.fallback`), if the operator set one.
     public var fallback: ModelPrice?
+    /// The billing cycle of customers whose terms and price book name none (`pricing.billing_cycle`).
+    public var billingCycle: BillingCycle
 
     /// Creates rules.
     public init(
         catalogs: [String: PriceCatalog] = [:], priceBooks: [String: PriceBook] = [:], defaultPriceBook: String? = nil,
-        markup: DecimalRatio = .one, currency: String = "USD", customers: [String: CustomerPricing] = [:], fallback: ModelPrice? = nil
+        markup: DecimalRatio = .one, currency: String = "USD", customers: [String: CustomerPricing] = [:], fallback: ModelPrice? = nil,
+        billingCycle: BillingCycle = .calendarMonthUTC
     ) {
+        self.billingCycle = billingCycle
         self.fallback = fallback
         self.catalogs = catalogs
         self.priceBooks = priceBooks
@@ -28,6 +32,18 @@ public struct PricingRules: Sendable {
         self.markup = markup
         self.currency = currency
         self.customers = customers
+    }
+
+    /// A customer's billing cycle and where it comes from: `override` (the cycle recorded in the meter for the
+    /// customer), else the customer's terms, else its price book's, else ``billingCycle``.
+    public func billingCycle(for customer: String, override: BillingCycle? = nil) -> (cycle: BillingCycle, source: BillingCycleSource) {
+        if let override { return (override, .customer) }
+        let terms = customers[customer]
+        if let own = terms?.billingCycle { return (own, .customerTerms) }
+        if let name = terms?.priceBook ?? defaultPriceBook, let book = priceBooks[name], let cycle = book.billingCycle {
+            return (cycle, .priceBook(name))
+        }
+        return (billingCycle, .default)
     }
 
     /// The book and version that price a customer's events at a time (`nil`: no book, the markup rule).
@@ -127,4 +143,25 @@ public struct Rating: Sendable, Equatable {
     public var pricedAs: String?
     /// The price book label (`standard@2026-01-01T00:00:00Z`, or `markup`).
     public var priceBook: String?
+}
+
+/// Where a customer's billing cycle is set.
+public enum BillingCycleSource: Sendable, Equatable, CustomStringConvertible {
+    /// In the meter, for the customer (`tollgate customers set --cycle`, the admin API).
+    case customer
+    /// In the config's `pricing.customers.ID.billing_cycle`.
+    case customerTerms
+    /// In the customer's price book (`billing_cycle:` at the top of the file).
+    case priceBook(String)
+    /// `pricing.billing_cycle`, or the calendar month in UTC when the config has none.
+    case `default`
+
+    public var description: String {
+        switch self {
+        case .customer: "customer"
+        case .customerTerms: "pricing.customers"
+        case .priceBook(let name): "price book \(name)"
+        case .default: "default"
+        }
+    }
 }

@@ -33,7 +33,27 @@ public struct BillingCycle: Sendable, Hashable, Codable, CustomStringConvertible
     public static let calendarMonthUTC = BillingCycle(cadence: .month, anchorMonth: 1, anchorDay: 1, anchorMinutes: 0, timeZone: "UTC")
 
     enum CodingKeys: String, CodingKey {
-        case cadence, anchorMonth = "anchor_month", anchorDay = "anchor_day", anchorMinutes = "anchor_minutes", timeZone = "time_zone"
+        case cadence, anchor, time, timeZone = "time_zone"
+    }
+
+    /// Stored and shown as it is written: `{"cadence": "month", "anchor": "15", "time": "00:00", "time_zone": "…"}`.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(cadence.rawValue, forKey: .cadence)
+        try container.encode(anchorText, forKey: .anchor)
+        try container.encode(timeText, forKey: .time)
+        try container.encode(timeZone, forKey: .timeZone)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        do {
+            try self.init(
+                cadence: try container.decode(String.self, forKey: .cadence), anchor: try container.decodeIfPresent(String.self, forKey: .anchor),
+                time: try container.decodeIfPresent(String.self, forKey: .time), timeZone: try container.decodeIfPresent(String.self, forKey: .timeZone))
+        } catch let error as BillingCycleError {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
+        }
     }
 
     init(cadence: Cadence, anchorMonth: Int, anchorDay: Int, anchorMinutes: Int, timeZone: String) {
@@ -172,6 +192,39 @@ public struct BillingCycle: Sendable, Hashable, Codable, CustomStringConvertible
                 + (cadence == .month ? " or a month (2026-11)" : cadence == .year ? " or a year (2026)" : ""))
     }
 
+    /// The instant a local date (`2026-11-15`) begins in the cycle's time zone (the first instant of the day when the
+    /// clocks skipped midnight); `nil` for a text that is no date.
+    public func midnight(of date: String) -> Int64? {
+        let parts = date.split(separator: "-", omittingEmptySubsequences: false)
+        guard date.count == 10, parts.count == 3, let year = Int64(parts[0]), let month = Int64(parts[1]), let day = Int64(parts[2]),
+            (1...12).contains(month), (1...CivilDate.length(year: year, month: month)).contains(day)
+        else { return nil }
+        return Self.instant(localMs: CivilDate.days(year: year, month: month, day: day) * Self.dayMs, zone)
+    }
+
+    /// The local date (`2026-11-14`) of an instant in the cycle's time zone.
+    public func localDate(of timestampMs: Int64) -> String {
+        let date = CivilDate(days: (timestampMs + Self.offsetMs(zone, at: timestampMs)).floorDivided(by: Self.dayMs))
+        return String(format: "%04lld-%02lld-%02lld", date.year, date.month, date.day)
+    }
+
+    /// Whether the time zone's offset from UTC is a whole number of hours at both ends of a range and in between
+    /// (checked at each daylight-saving change), so that hours in UTC are hours on the local clock too. An open start
+    /// counts as 1970, an open end as now.
+    public func hasWholeHourOffsets(from fromMs: Int64?, to toMs: Int64?) -> Bool {
+        let zone = self.zone
+        var time = fromMs ?? 0
+        let end = toMs ?? Timestamps.nowMs()
+        for _ in 0..<1000 {
+            guard Self.offsetMs(zone, at: time) % 3_600_000 == 0 else { return false }
+            guard time < end, let next = zone.nextDaylightSavingTimeTransition(after: Date(timeIntervalSince1970: Double(time) / 1000)) else {
+                return true
+            }
+            time = min(end, Int64((next.timeIntervalSince1970 * 1000).rounded()))
+        }
+        return false
+    }
+
     /// The period after `period`.
     public func period(after period: BillingPeriod) -> BillingPeriod { self.period(containing: period.endMs) }
 
@@ -284,4 +337,42 @@ public struct BillingCycleError: Error, CustomStringConvertible, Equatable {
     /// What is wrong.
     public var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// A customer's billing cycle as commands and the admin API show it: the cycle, where it is set, and the period in
+/// progress.
+public struct ResolvedBillingCycle: Sendable, Encodable, Equatable {
+    /// The cycle.
+    public var cycle: BillingCycle
+    /// Where it is set.
+    public var source: BillingCycleSource
+    /// The period that holds the time it was resolved at.
+    public var current: BillingPeriod
+
+    /// The cycle, its source and its period holding `nowMs`.
+    public init(_ resolved: (cycle: BillingCycle, source: BillingCycleSource), nowMs: Int64) {
+        cycle = resolved.cycle
+        source = resolved.source
+        current = resolved.cycle.period(containing: nowMs)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case cadence, anchor, time, timeZone = "time_zone", description, source, currentPeriod = "current_period"
+    }
+
+    enum PeriodKeys: String, CodingKey { case name, start, end }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(cycle.cadence.rawValue, forKey: .cadence)
+        try container.encode(cycle.anchorText, forKey: .anchor)
+        try container.encode(cycle.timeText, forKey: .time)
+        try container.encode(cycle.timeZone, forKey: .timeZone)
+        try container.encode(cycle.description, forKey: .description)
+        try container.encode(source.description, forKey: .source)
+        var period = container.nestedContainer(keyedBy: PeriodKeys.self, forKey: .currentPeriod)
+        try period.encode(current.name, forKey: .name)
+        try period.encode(Timestamps.iso8601(current.startMs), forKey: .start)
+        try period.encode(Timestamps.iso8601(current.endMs), forKey: .end)
+    }
 }

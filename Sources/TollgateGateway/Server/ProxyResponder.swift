@@ -52,7 +52,7 @@ public struct ProxyResponder: HTTPResponder {
             }
             if path == UsageView.path, request.method == .get {
                 let principal = try await authenticate(request.headers, query: request.uri.query)
-                return try await UsageView(meter: meter, currency: config.pricing.currency).respond(
+                return try await UsageView(meter: meter, currency: config.pricing.currency, rules: recorder.pricing.rules).respond(
                     principal: principal, query: request.uri.query, nowMs: Int64(arrival.timeIntervalSince1970 * 1000))
             }
             guard let target = routes.resolve(path: path) else {

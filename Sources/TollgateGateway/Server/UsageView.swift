@@ -12,6 +12,8 @@ struct UsageView: Sendable {
 
     let meter: MeterStore
     let currency: String
+    /// The pricing rules in force (for the customer's billing cycle).
+    let rules: PricingRules
 
     struct Body: Encodable {
         struct Period: Encodable {
@@ -20,6 +22,8 @@ struct UsageView: Sendable {
             var end: String
             var elapsedSeconds: Int64
             var lengthSeconds: Int64
+            /// The customer's billing cycle, for the `cycle` period.
+            var billingCycle: String?
         }
         struct Totals: Encodable {
             var requests: Int
@@ -65,15 +69,24 @@ struct UsageView: Sendable {
         var projection: Projection
     }
 
-    /// The view for the key's customer; `period` is `day`, `week` or `month` (calendar, UTC).
+    /// The view for the key's customer; `period` is `cycle` (the default: the period of the customer's billing
+    /// cycle in progress), or `day`, `week` or `month` (calendar, UTC).
     func respond(principal: Principal, query: String?, nowMs: Int64) async throws -> Response {
-        let name = Provider.queryValue("period", in: query) ?? "month"
-        guard let period = LimitPeriod.parse(name), [.day, .week, .month].contains(period) else {
-            throw ErrorResponse.badRequest("period is day, week or month (not '\(name)').", code: "invalid_period")
-        }
-        let window = period.window(containing: nowMs, anchor: .calendar)
-        let end = window.endMs ?? nowMs
+        let name = Provider.queryValue("period", in: query) ?? "cycle"
         do {
+            let window: (startMs: Int64, endMs: Int64?)
+            var cycle: BillingCycle?
+            if name == "cycle" {
+                cycle = try await meter.billingCycle(customer: principal.customer, rules: rules).cycle
+                let period = cycle!.period(containing: nowMs)
+                window = (period.startMs, period.endMs)
+            } else {
+                guard let period = LimitPeriod.parse(name), [.day, .week, .month].contains(period) else {
+                    throw ErrorResponse.badRequest("period is cycle, day, week or month (not '\(name)').", code: "invalid_period")
+                }
+                window = period.window(containing: nowMs, anchor: .calendar)
+            }
+            let end = window.endMs ?? nowMs
             let lines = try await meter.consumption(customer: principal.customer, fromMs: window.startMs, toMs: end)
             let totals = lines.reduce(
                 into: Body.Totals(requests: 0, inputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, outputTokens: 0, price: .zero)
@@ -113,8 +126,8 @@ struct UsageView: Sendable {
             let body = Body(
                 customer: principal.customer, team: principal.team, currency: figures.grants.first?.currency ?? currency,
                 period: Body.Period(
-                    name: period.rawValue, start: Timestamps.iso8601(window.startMs), end: Timestamps.iso8601(end), elapsedSeconds: elapsed / 1000,
-                    lengthSeconds: length / 1000),
+                    name: name, start: Timestamps.iso8601(window.startMs), end: Timestamps.iso8601(end), elapsedSeconds: elapsed / 1000,
+                    lengthSeconds: length / 1000, billingCycle: cycle?.description),
                 totals: totals, byModel: lines, balance: balance, limits: allowances,
                 projection: Body.Projection(
                     periodEndPrice: projected, method: "price so far × period length ÷ time elapsed (linear at the current rate)"))

@@ -143,6 +143,8 @@ public struct CustomerStatement: Sendable, Equatable {
     public var credits: StatementCredits?
     /// When the statement was made.
     public var generatedMs: Int64
+    /// The customer's billing cycle, when the period is one of its periods (set by the caller that resolved it).
+    public var billingCycle: BillingCycle?
 
     /// Period start (inclusive), milliseconds.
     public var startMs: Int64 { rated.startMs }

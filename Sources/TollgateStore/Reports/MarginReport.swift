@@ -30,12 +30,13 @@ public enum ReportDimension: String, Sendable, CaseIterable, Codable {
         return dimensions
     }
 
-    /// The label of the time bucket starting at `bucketMs` (UTC): `2026-11-21T10:00:00Z`, `2026-11-21`, `2026-11`.
-    func label(ofTime milliseconds: Int64) -> String {
+    /// The label of the time bucket holding `milliseconds`: `2026-11-21T10:00:00Z` (the hour, UTC), `2026-11-21`,
+    /// `2026-11` (the day and the month in `calendar`'s time zone).
+    func label(ofTime milliseconds: Int64, calendar: BillingCycle) -> String {
         switch self {
         case .hour: Timestamps.iso8601(milliseconds - milliseconds.floorModulo(3_600_000))
-        case .day: Timestamps.date(of: milliseconds)
-        case .month: Timestamps.monthName(of: milliseconds)
+        case .day: calendar.localDate(of: milliseconds)
+        case .month: String(calendar.localDate(of: milliseconds).prefix(7))
         default: ""
         }
     }
@@ -55,6 +56,8 @@ public struct MarginQuery: Sendable, Equatable {
     public var provider: String?
     /// Only this (requested) model.
     public var model: String?
+    /// The time zone of the `day` and `month` groups, as the calendar months of a billing cycle (UTC by default).
+    public var calendar: BillingCycle = .calendarMonthUTC
 
     /// A query.
     public init(
@@ -125,13 +128,20 @@ struct ReportSegment: Equatable {
     var fromMs: Int64?
     var toMs: Int64?
 
-    /// Cuts [from, to) into segments for a report grouped by `dimensions`.
-    static func plan(fromMs: Int64?, toMs: Int64?, dimensions: [ReportDimension]) -> [ReportSegment] {
+    /// Cuts [from, to) into segments for a report grouped by `dimensions`, its days and months in `calendar`'s time
+    /// zone. The daily and monthly rollups are UTC days and months: a report grouped by day or month in another zone
+    /// reads hours (the hourly rollup when the zone's offsets over the range are whole hours, the events otherwise).
+    static func plan(
+        fromMs: Int64?, toMs: Int64?, dimensions: [ReportDimension], calendar: BillingCycle = .calendarMonthUTC
+    ) -> [ReportSegment] {
         if let fromMs, let toMs, toMs <= fromMs { return [] }  // an empty range
         let hourlyServes = dimensions.allSatisfy { $0.rollup.map(Rollups.hourly.dimensions.contains) ?? true }
         let events: Edge = { a, b in [ReportSegment(source: .events, fromMs: a, toMs: b)] }
         let hours: Edge = hourlyServes ? { a, b in split(a, b, Rollups.hourly, edge: events) } : events
         if dimensions.contains(.hour) { return hours(fromMs, toMs) }
+        if calendar.timeZone != "UTC", dimensions.contains(.day) || dimensions.contains(.month) {
+            return calendar.hasWholeHourOffsets(from: fromMs, to: toMs) ? hours(fromMs, toMs) : events(fromMs, toMs)
+        }
         let days: Edge = { a, b in split(a, b, Rollups.daily, edge: hours) }
         if dimensions.contains(.day) { return days(fromMs, toMs) }
         return split(fromMs, toMs, Rollups.monthly, edge: days)
@@ -179,7 +189,7 @@ private struct MarginReportReader {
     var groups: [[String]: MarginRow] = [:]
     var rollupRows = 0
     var events = 0
-    /// The time labels of each hour read so far (a day's and a month's labels are the same for all its hours):
+    /// The time labels of each quarter hour read so far (a day's and a month's labels are the same for all of them):
     /// formatting dates is slow, and a report over events reads many per hour.
     var timeLabels: [Int64: [String]] = [:]
 
@@ -195,7 +205,7 @@ private struct MarginReportReader {
     }
 
     mutating func read(_ db: Database) throws -> MarginReport {
-        for segment in ReportSegment.plan(fromMs: query.fromMs, toMs: query.toMs, dimensions: query.by) {
+        for segment in ReportSegment.plan(fromMs: query.fromMs, toMs: query.toMs, dimensions: query.by, calendar: query.calendar) {
             switch segment.source {
             case .rollup(let table): try readRollup(db, table: table, segment: segment)
             case .events: try readEvents(db, segment: segment)
@@ -283,12 +293,13 @@ private struct MarginReportReader {
         }
     }
 
-    /// The labels of the time dimensions for a time, computed once per hour.
+    /// The labels of the time dimensions for a time, computed once per quarter hour (every time zone's offset is a
+    /// whole number of quarter hours, so a day's and a month's labels are the same for all of a quarter's times).
     private mutating func labels(ofTime milliseconds: Int64) -> [String] {
-        let hour = Rollups.hourly.grain.start(containing: milliseconds)
-        if let labels = timeLabels[hour] { return labels }
-        let labels = timeDimensions.map { $0.label(ofTime: hour) }
-        timeLabels[hour] = labels
+        let quarter = milliseconds - milliseconds.floorModulo(900_000)
+        if let labels = timeLabels[quarter] { return labels }
+        let labels = timeDimensions.map { $0.label(ofTime: quarter, calendar: query.calendar) }
+        timeLabels[quarter] = labels
         return labels
     }
 

@@ -39,14 +39,16 @@ struct Customers: AsyncParsableCommand {
         func run() async throws {
             let config = try loadConfig(options.config)
             let meter = try openMeter(options.config)
-            let view = try await reportingMeterErrors { try await CustomerView.load(customer, from: meter, currency: config.pricing.currency) }
+            let view = try await reportingMeterErrors {
+                try await CustomerView.load(customer, from: meter, currency: config.pricing.currency, rules: config.pricingRules)
+            }
             if format == .json { return try printEncoded(view) }
             let record = view.customer
             printFields(
                 [
                     ("customer", record.id), ("name", record.name ?? ""), ("team", record.team ?? ""), ("models", modelsText(record.models)),
                     ("created", Timestamps.iso8601(record.createdMs)),
-                ] + view.externalIDs.sorted { $0.key < $1.key }.map { ("id in \($0.key)", $0.value) })
+                ] + cycleFields(view.billingCycle) + view.externalIDs.sorted { $0.key < $1.key }.map { ("id in \($0.key)", $0.value) })
             print("")
             printBalance(view.balance, customer: record.id)
             print("")
@@ -82,10 +84,36 @@ struct Customers: AsyncParsableCommand {
                 "The customer's id in a billing system, SYSTEM=ID (stripe=cus_123; SYSTEM= removes it); repeatable.",
                 discussion: "SYSTEM is a sink's type (stripe, lago, openmeter, metronome, orb) or its customer_id_system."))
         var external: [String] = []
+        @Option(
+            help: ArgumentHelp(
+                "Its own billing cycle: week, month or year (default: back to the config's).",
+                discussion: "Periods start on --anchor at --anchor-time in --time-zone: a statement's --period then names the customer's cycle."))
+        var cycle: String?
+        @Option(help: "The day its periods start: 15 (month), 03-15 (year) or monday (week); the 1st, January 1 or Monday by default.")
+        var anchor: String?
+        @Option(help: "The local time of day its periods start, HH:MM (00:00 by default).") var anchorTime: String?
+        @Option(help: "The IANA time zone of its periods (America/New_York; UTC by default).") var timeZone: String?
 
         func validate() throws {
             if team != nil, noTeam { throw ValidationError("give --team or --no-team, not both") }
             if models != nil, allModels { throw ValidationError("give --models or --all-models, not both") }
+            if cycle == nil, anchor != nil || anchorTime != nil || timeZone != nil {
+                throw ValidationError("--anchor, --anchor-time and --time-zone go with --cycle week|month|year")
+            }
+            if cycle == "default", anchor != nil || anchorTime != nil || timeZone != nil {
+                throw ValidationError("--cycle default takes no --anchor, --anchor-time or --time-zone")
+            }
+        }
+
+        /// The billing cycle change: `nil` to leave it, `.some(nil)` for `--cycle default`.
+        func cycleChange() throws -> BillingCycle?? {
+            guard let cycle else { return nil }
+            if cycle == "default" { return .some(nil) }
+            do {
+                return .some(try BillingCycle(cadence: cycle, anchor: anchor, time: anchorTime, timeZone: timeZone))
+            } catch {
+                throw ValidationError(error.description)
+            }
         }
 
         func run() async throws {
@@ -97,9 +125,12 @@ struct Customers: AsyncParsableCommand {
                 }
                 return (parts[0], parts[1])
             }
+            let billingCycle = try cycleChange()
+            let config = try loadConfig(options.config)
             let meter = try openMeter(options.config)
             let record = try await reportingMeterErrors {
-                let record = try await meter.setCustomer(id: customer, name: name, team: noTeam ? "" : team, models: patterns)
+                let record = try await meter.setCustomer(
+                    id: customer, name: name, team: noTeam ? "" : team, models: patterns, billingCycle: billingCycle)
                 for (system, id) in ids { try await meter.setExternalID(customer: customer, system: system, id: id.isEmpty ? nil : id) }
                 return record
             }
@@ -109,7 +140,9 @@ struct Customers: AsyncParsableCommand {
                 [
                     ("name", record.name ?? ""), ("team", record.team ?? ""), ("models", modelsText(record.models)),
                     ("credits from", record.creditAccount),
-                ] + externalIDs.sorted { $0.key < $1.key }.map { ("id in \($0.key)", $0.value) })
+                ]
+                    + cycleFields(ResolvedBillingCycle(config.pricingRules.billingCycle(for: record.id, override: record.billingCycle), nowMs: Timestamps.nowMs()))
+                    + externalIDs.sorted { $0.key < $1.key }.map { ("id in \($0.key)", $0.value) })
         }
 
         private static func parsePatterns(_ text: String) throws -> [String] {
@@ -151,9 +184,16 @@ struct CustomerView: Encodable {
     var keys: [VirtualKey]
     /// Its ids in billing systems, by system.
     var externalIDs: [String: String]
+    /// Its billing cycle, where it is set, and the period in progress.
+    var billingCycle: ResolvedBillingCycle
+
+    enum CodingKeys: String, CodingKey {
+        case customer, balance, limits, keys, externalIDs
+        case billingCycle = "billing_cycle"
+    }
 
     /// Reads the customer's view; an unknown customer is refused.
-    static func load(_ id: String, from meter: MeterStore, currency: String) async throws -> CustomerView {
+    static func load(_ id: String, from meter: MeterStore, currency: String, rules: PricingRules) async throws -> CustomerView {
         guard let record = try await meter.customer(id: id) else { throw MeterError.notFound(what: "customer", id: id) }
         let keys = try await meter.keys(customer: id)
         var limits = try await meter.limits(scope: .customer, scopeID: id)
@@ -161,8 +201,17 @@ struct CustomerView: Encodable {
         for key in keys { limits += try await meter.limits(scope: .key, scopeID: key.id) }
         return CustomerView(
             customer: record, balance: try await meter.balance(account: record.creditAccount, currency: currency),
-            limits: try await currentStatuses(of: limits, in: meter), keys: keys, externalIDs: try await meter.externalIDs(customer: id))
+            limits: try await currentStatuses(of: limits, in: meter), keys: keys, externalIDs: try await meter.externalIDs(customer: id),
+            billingCycle: ResolvedBillingCycle(rules.billingCycle(for: id, override: record.billingCycle), nowMs: Timestamps.nowMs()))
     }
+}
+
+/// The billing cycle lines of `customers show` and `customers set`.
+private func cycleFields(_ resolved: ResolvedBillingCycle) -> [(String, String)] {
+    [
+        ("billing cycle", "\(resolved.cycle) (\(resolved.source))"),
+        ("current period", "\(Timestamps.iso8601(resolved.current.startMs)) to \(Timestamps.iso8601(resolved.current.endMs))"),
+    ]
 }
 
 /// A model list as people read it: `all` when every model is allowed.

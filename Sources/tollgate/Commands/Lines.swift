@@ -10,7 +10,9 @@ struct Lines: AsyncParsableCommand {
         discussion: """
             Usage lines sum the events' prices; tiered, volume, package and allowance charges, base fees, discounts and \
             minimums are rated on the period's totals under the price-book version in force at the period's start. \
-            Amounts are exact; amount_due is rounded half to even to the currency's minor unit. Nothing is written.
+            Amounts are exact; amount_due is rounded half to even to the currency's minor unit. Nothing is written. \
+            With --period, each customer is rated over the period of its own billing cycle that the name gives (2026-11: \
+            its period starting in November 2026), unless --time-zone asks for calendar months.
             """)
 
     /// What `--format` takes.
@@ -22,13 +24,36 @@ struct Lines: AsyncParsableCommand {
     @Option(help: Lines.formats.help(), transform: Lines.formats.read) var format = Lines.formats.defaultFormat
 
     func run() async throws {
-        let (startMs, endMs) = try range.closedBounds()
         let config = try loadConfig(options.config)
         let meter = try openMeter(options.config)
-        var builder = PeriodAggregate.Builder()
-        try meter.forEachEvent(customer: customer, fromMs: startMs, toMs: endMs) { builder.add($0) }
-        let statements = PeriodRater.statements(
-            aggregates: builder.aggregates, rules: config.pricingRules, startMs: startMs, endMs: endMs, only: customer)
+        let rules = config.pricingRules
+        // Each customer's billing cycle when --period names one of its periods; one range for everyone otherwise.
+        var cycles: [String: BillingCycle] = [:]
+        if range.period != nil, range.timeZone == nil {
+            for record in try await reportingMeterErrors({ try await meter.customers(only: customer) }) {
+                cycles[record.id] = rules.billingCycle(for: record.id, override: record.billingCycle).cycle
+            }
+            for id in rules.customers.keys where cycles[id] == nil { cycles[id] = rules.billingCycle(for: id).cycle }
+        }
+        let cycleOf = { (customer: String) in cycles[customer] ?? rules.billingCycle }
+        let groups: [BillingCycle?] =
+            range.period == nil || range.timeZone != nil
+            ? [nil] : Set(customer.map { [cycleOf($0)] } ?? Array(cycles.values) + [rules.billingCycle]).map { Optional($0) }
+        var statements: [PeriodStatement] = []
+        var bounds: [(fromMs: Int64, toMs: Int64)] = []
+        for cycle in groups {
+            let (startMs, endMs) = try range.closedBounds(cycle: cycle)
+            bounds.append((startMs, endMs))
+            var builder = PeriodAggregate.Builder()
+            try meter.forEachEvent(customer: customer, fromMs: startMs, toMs: endMs) { event in
+                if cycle == nil || cycleOf(event.customer) == cycle { builder.add(event) }
+            }
+            statements += PeriodRater.statements(aggregates: builder.aggregates, rules: rules, startMs: startMs, endMs: endMs, only: customer)
+                .filter { cycle == nil || cycleOf($0.customer) == cycle }
+        }
+        statements.sort { $0.customer < $1.customer }
+        let startMs = bounds.map(\.fromMs).min() ?? 0
+        let endMs = bounds.map(\.toMs).max() ?? 0
         switch format {
         case .json: printJSON(["from": Timestamps.iso8601(startMs), "to": Timestamps.iso8601(endMs), "statements": statements.map(statementJSON)])
         case .csv:
@@ -40,7 +65,7 @@ struct Lines: AsyncParsableCommand {
                     }
                     print(
                         [
-                            statement.customer, Timestamps.iso8601(startMs), Timestamps.iso8601(endMs), line.kind.rawValue, line.description,
+                            statement.customer, Timestamps.iso8601(statement.startMs), Timestamps.iso8601(statement.endMs), line.kind.rawValue, line.description,
                             line.model ?? "", line.meter ?? "", line.priceBook ?? "", String(line.quantity), line.amount.description,
                             line.amountDue.description, line.currency, line.cost.description, String(line.events), brackets.joined(separator: "; "),
                         ].map(CSV.cell).joined(separator: ","))
@@ -49,7 +74,8 @@ struct Lines: AsyncParsableCommand {
         default:
             if statements.isEmpty { print("no events and no plan charges from \(Timestamps.iso8601(startMs)) to \(Timestamps.iso8601(endMs))") }
             for statement in statements {
-                print("\(statement.customer) — \(Timestamps.iso8601(startMs)) to \(Timestamps.iso8601(endMs)) — \(statement.priceBook)")
+                print(
+                    "\(statement.customer) — \(Timestamps.iso8601(statement.startMs)) to \(Timestamps.iso8601(statement.endMs)) — \(statement.priceBook)")
                 var rows: [[String]] = []
                 for line in statement.lines {
                     rows.append([
@@ -78,6 +104,7 @@ struct Lines: AsyncParsableCommand {
 func statementJSON(_ statement: PeriodStatement) -> [String: Any] {
     [
         "customer": statement.customer, "price_book": statement.priceBook, "events": statement.events,
+        "period_start": Timestamps.iso8601(statement.startMs), "period_end": Timestamps.iso8601(statement.endMs),
         "totals": statement.totals.mapValues(\.description), "totals_due": statement.totalsDue.mapValues(\.description),
         "costs": statement.costs.mapValues(\.description),
         "lines": statement.lines.map { line -> [String: Any] in

@@ -45,11 +45,17 @@ struct Report: AsyncParsableCommand {
             guard !dimensions.isEmpty else {
                 throw ValidationError("--by needs one or more of \(ReportDimension.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            let (fromMs, toMs) = try range.bounds()
             let config = try loadConfig(options.config)
             let meter = try openMeter(options.config)
-            var report = try await meter.marginReport(
-                MarginQuery(fromMs: fromMs, toMs: toMs, by: dimensions, customer: customer, provider: provider, model: model))
+            // One customer's --period is a period of its billing cycle; across customers, a calendar month (in --time-zone).
+            var cycle: BillingCycle?
+            if let customer, range.period != nil {
+                cycle = try await reportingMeterErrors { try await meter.billingCycle(customer: customer, rules: config.pricingRules).cycle }
+            }
+            let (fromMs, toMs) = try range.bounds(cycle: cycle)
+            var query = MarginQuery(fromMs: fromMs, toMs: toMs, by: dimensions, customer: customer, provider: provider, model: model)
+            query.calendar = try range.calendar()
+            var report = try await meter.marginReport(query)
             if let sort = sort.flatMap(MarginSort.init) { report.rows.sort(by: sort.ordersBefore) }
             if let limit { report.rows = Array(report.rows.prefix(limit)) }
             let currency = config.pricing.currency

@@ -25,15 +25,17 @@ struct Statement: AsyncParsableCommand {
     @Option(help: "Write to this file instead of standard output.") var output: String?
 
     func run() async throws {
-        let (startMs, endMs) = try range.closedBounds()
         let config = try loadConfig(options.config)
         let meter = try openMeter(options.config)
-        let statement: CustomerStatement
+        let cycle = try await reportingMeterErrors { try await meter.billingCycle(customer: customer, rules: config.pricingRules).cycle }
+        let (startMs, endMs) = try range.closedBounds(cycle: cycle)
+        var statement: CustomerStatement
         do {
             statement = try await meter.customerStatement(customer: customer, startMs: startMs, endMs: endMs, rules: config.pricingRules)
         } catch {
             throw refusal(error.description)
         }
+        if range.period != nil, range.timeZone == nil { statement.billingCycle = cycle }
         let text: String
         switch format {
         case .csv: text = StatementCSV.lines(statement)
@@ -59,6 +61,7 @@ struct Statement: AsyncParsableCommand {
         object["name"] = statement.customerName ?? NSNull()
         object["period_start"] = Timestamps.iso8601(statement.startMs)
         object["period_end"] = Timestamps.iso8601(statement.endMs)
+        object["billing_cycle"] = statement.billingCycle?.description ?? NSNull()
         object["currency"] = statement.currency
         object["total"] = statement.total.description
         object["amount_due"] = statement.amountDue.description

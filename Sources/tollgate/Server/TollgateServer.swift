@@ -132,7 +132,8 @@ extension TollgateServer {
         let unit = config.credits.unitName.flatMap { name in config.credits.unitValue.map { (name: name, value: $0) } }
         let sessions = DashboardSessionSettings(config.admin)
         let api = AdminAPI(
-            meter: meter, token: token, currency: config.pricing.currency, creditUnit: unit, logger: logger, sessions: sessions, metrics: metrics)
+            meter: meter, token: token, currency: config.pricing.currency, creditUnit: unit, logger: logger, sessions: sessions, metrics: metrics,
+            rules: { pricing.rules })
         let router = api.makeRouter()
         Dashboard(meter: meter, token: token, currency: config.pricing.currency, logger: logger, rules: { pricing.rules }, sessions: sessions)
             .addRoutes(to: router)
