@@ -107,6 +107,34 @@ struct AdminAPITests {
         }
     }
 
+    @Test("a customer's own billing cycle: set, shown with its current period, removed; a bad one is refused by field")
+    func billingCycle() async throws {
+        try await withAdminAPI { client, meter in
+            let created = try await client.call(
+                .post, "/admin/v1/customers", #"{"id": "nyc", "billing_cycle": {"cadence": "month", "anchor": 15, "time_zone": "America/New_York"}}"#)
+            #expect(created.status == .created)
+            try created.expectConforms(to: "Customer")
+            #expect(created.string("billing_cycle.anchor") == "15" && created.string("billing_cycle.time_zone") == "America/New_York")
+            let detail = try await client.call(.get, "/admin/v1/customers/nyc")
+            try detail.expectConforms(to: "CustomerDetail")
+            #expect(detail.string("billing_cycle.description") == "monthly from the 15th at 00:00 America/New_York")
+            #expect(detail.string("billing_cycle.source") == "customer")
+            #expect(detail.string("billing_cycle.current_period.name")?.hasSuffix("-15") == true)
+            let reset = try await client.call(.patch, "/admin/v1/customers/nyc", #"{"billing_cycle": "default"}"#)
+            #expect(reset.status == .ok && reset.value("billing_cycle") == nil)
+            #expect(try await meter.customer(id: "nyc")?.billingCycle == nil)
+            let fallback = try await client.call(.get, "/admin/v1/customers/nyc")
+            #expect(fallback.string("billing_cycle.source") == "default" && fallback.string("billing_cycle.time_zone") == "UTC")
+            for body in [
+                #"{"billing_cycle": {"cadence": "month", "time_zone": "Nowhere/Town"}}"#, #"{"billing_cycle": {"anchor": "3"}}"#,
+                #"{"billing_cycle": {"cadence": "month", "day": "3"}}"#, #"{"billing_cycle": "monthly"}"#,
+            ] {
+                let refused = try await client.call(.patch, "/admin/v1/customers/nyc", body)
+                #expect(refused.status == .badRequest && refused.string("error.field") == "billing_cycle", "\(body): \(refused.text)")
+            }
+        }
+    }
+
     @Test("a team's customers draw from its pool: grants go to the team, a member's balance is the team's")
     func teamPool() async throws {
         try await withAdminAPI { client, meter in

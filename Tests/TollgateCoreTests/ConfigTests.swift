@@ -190,6 +190,34 @@ struct ConfigErrorTests {
         #expect(document.config.pricing.customers["acme"]?.externalIDs == ["stripe": "cus_123", "lago": "sub_acme"])
     }
 
+    @Test("billing cycles: the default, a customer's, a price book's; a bad one is refused at its line")
+    func billingCycles() throws {
+        let document = try ConfigLoader.parse(
+            yaml: """
+                pricing:
+                  billing_cycle: {cadence: month, anchor: 15, time_zone: America/New_York}
+                  customers:
+                    acme: {billing_cycle: {cadence: year, anchor: "03-01", time: "09:30", time_zone: Europe/Paris}}
+                    globex: {billing_cycle: week}
+                """, file: configFile)
+        let pricing = document.config.pricing
+        #expect(pricing.billingCycle == (try BillingCycle(cadence: "month", anchor: "15", timeZone: "America/New_York")))
+        #expect(pricing.customers["acme"]?.billingCycle?.description == "yearly from March 1 at 09:30 Europe/Paris")
+        #expect(pricing.customers["globex"]?.billingCycle == (try BillingCycle(cadence: "week")))
+        let book = try PriceBookFile.parse(
+            yaml: "billing_cycle: {cadence: month, anchor: 1, time_zone: Asia/Tokyo}\nmarkup: \"1.2\"\n", file: "tokyo.yaml", name: "tokyo")
+        #expect(book.billingCycle?.timeZone == "Asia/Tokyo")
+        for (yaml, mentions) in [
+            ("pricing:\n  billing_cycle: {cadence: month, anchor: 32}\n", "1 to 31"),
+            ("pricing:\n  billing_cycle: {cadence: month, time_zone: Moon/Base}\n", "unknown time zone 'Moon/Base'"),
+            ("pricing:\n  billing_cycle: {anchor: 3}\n", "needs 'cadence'"),
+            ("pricing:\n  billing_cycle: {cadence: month, day: 3}\n", "day"),
+        ] {
+            let error = try #require(throws: ConfigError.self) { try ConfigLoader.parse(yaml: yaml, file: configFile) }
+            #expect(error.line == 2 && error.message.contains(mentions), "\(error)")
+        }
+    }
+
     @Test("no description of the config or its parts spells out a secret")
     func descriptionsHideSecrets() throws {
         var config = try resolve(

@@ -328,7 +328,7 @@ def test_rebuild_changes_nothing(traffic: Traffic) -> None:
         (["--format", "xml"], "--format is table, csv or json"),
         (["--sort", "name"], "--sort is one of"),
         (["--limit", "0"], "--limit must be at least 1"),
-        (["--period", "2026-13"], "--period expects a month"),
+        (["--period", "2026-13"], "--period: '2026-13' names no month period"),
         (["--period", "2026-11", "--from", "2026-11-02"], "not both"),
         (["--from", "2026-11-02", "--to", "2026-11-01"], "--to must be after --from"),
         (["--from", "yesterday"], "--from expects"),
