@@ -246,6 +246,9 @@ enum MeterSchema {
         migrator.registerMigration("v10: customers' own billing cycles") { db in
             try db.execute(sql: "ALTER TABLE customers ADD COLUMN billing_cycle TEXT")
         }
+        migrator.registerMigration("v11: export staged per customer and billing period") { db in
+            try db.execute(sql: MeterStore.exportFingerprintsSQL)
+        }
         return migrator
     }
 }

@@ -71,7 +71,8 @@ struct ExporterTests {
             #expect(try await exporter.stage() == ExportStaging(added: 2))
             #expect(try await exporter.stage() == ExportStaging())  // unchanged fingerprint: nothing rated again
             try await meter.insert([Self.event("late", customer: "acme", at: Self.november + 30, price: "0.02")])
-            #expect(try await exporter.stage() == ExportStaging(corrections: 1, unchanged: 1))
+            // Only acme's November changed: globex is not rated again.
+            #expect(try await exporter.stage() == ExportStaging(corrections: 1))
             let lines = try await meter.exportLines(sink: "scripted")
             #expect(lines.map(\.period) == ["2026-11", "2026-11", "2026-11"])
             #expect(lines.filter(\.isCorrection).map(\.amount) == [Money("0.02")])
@@ -138,6 +139,50 @@ struct ExporterTests {
         let pass = try await exporter.sendDue()
         #expect(pass.sent == 2)
         #expect(Set(sink.received.withLock { $0.compactMap(\.externalCustomerID) }) == ["cus_config", "cus_meter"])
+    }
+
+    @Test("each customer is exported by its own cycle's periods; a period in progress goes out as deltas that reconcile")
+    func cyclesAndContinuousDeltas() async throws {
+        let clock = TestClock(Self.december + 1000)
+        try await withExporter(ScriptedSink(), clock: clock) { exporter, meter in
+            try await meter.setCustomer(id: "nyc", billingCycle: try BillingCycle(cadence: "month", anchor: "15", timeZone: "America/New_York"))
+            let day: Int64 = 86_400_000
+            try await meter.insert([
+                Self.event("n1", customer: "nyc", at: Self.november - 12 * day),  // October 20: the period from October 15
+                Self.event("n2", customer: "nyc", at: Self.november + 19 * day),  // November 20: the period in progress
+                Self.event("a1", customer: "acme", at: Self.november + 9 * day),  // November (calendar, UTC)
+            ])
+            // Closed periods only: acme's November, nyc's period from October 15 (New York time).
+            #expect(try await exporter.stage() == ExportStaging(added: 2))
+            var lines = try await meter.exportLines(sink: "scripted")
+            #expect(lines.map(\.period).sorted() == ["2026-10-15", "2026-11"])
+            let october = try #require(lines.first { $0.customer == "nyc" })
+            #expect(Timestamps.iso8601(october.periodStartMs) == "2026-10-15T04:00:00Z")
+            #expect(Timestamps.iso8601(october.periodEndMs) == "2026-11-15T05:00:00Z")
+
+            // Continuous: the period in progress is staged, then only its growth, as a delta timed when it is staged.
+            #expect(try await exporter.stage(includeOpen: true) == ExportStaging(added: 1))
+            #expect(try await exporter.stage(includeOpen: true) == ExportStaging())
+            try await meter.insert([Self.event("n3", customer: "nyc", at: Self.november + 24 * day, price: "0.25")])
+            clock.set(Self.december + 60_000)
+            #expect(try await exporter.stage(includeOpen: true) == ExportStaging(corrections: 1))
+            lines = try await meter.exportLines(sink: "scripted").filter { $0.period == "2026-11-15" }
+            #expect(lines.map(\.version) == [0, 1] && lines[1].amount == Money("0.25") && lines[1].usageMs == Self.december + 60_000)
+            #expect(lines[1].eventIDs == ["n3"])
+
+            // The deltas sum to the period as it rates now, open or closed.
+            let open = try await exporter.reconcile(period: "2026-11")
+            #expect(open.mismatches.isEmpty && open.lines.count == 2)
+            let nyc = try #require(open.lines.first { $0.customer == "nyc" })
+            #expect(nyc.open && nyc.versions == 2 && nyc.exportedAmount == Money("0.26")!)
+            clock.set(Self.december + 16 * day)
+            #expect(try await exporter.stage() == ExportStaging())
+            try await meter.insert([Self.event("late", customer: "nyc", at: Self.november + 25 * day)])
+            let behind = try await exporter.reconcile(period: "2026-11")
+            #expect(behind.mismatches.map(\.customer) == ["nyc"])
+            #expect(try await exporter.stage() == ExportStaging(corrections: 1))
+            #expect(try await exporter.reconcile(period: "2026-11").mismatches.isEmpty)
+        }
     }
 
     @Test("a restart resumes from the outbox: sent lines are not sent again, the rest are, in batches")

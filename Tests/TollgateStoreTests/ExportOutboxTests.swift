@@ -126,14 +126,20 @@ struct ExportOutboxTests {
         }
     }
 
-    @Test("a period's fingerprint counts its events from the rollups; staged periods remember it")
+    @Test("per customer, a period's fingerprint counts its events (whole hours from the rollup, edges from the events); staging remembers it")
     func periodFingerprint() async throws {
         try await withTemporaryMeter { meter in
             try await meter.insert(Self.events)
-            #expect(try await meter.eventCount(startMs: Self.november.startMs, endMs: Self.november.endMs) == 4)
+            #expect(try await meter.eventCountsByCustomer(startMs: Self.november.startMs, endMs: Self.november.endMs) == ["acme": 3, "globex": 1])
+            // Edges off the hour: from 00:30 on the 2nd (hour 24.5) to 02:00 on the 3rd (hour 50) leaves evt_a2 and evt_a3.
+            let from = Self.november.startMs + 24 * 3_600_000 + 1_800_000
+            #expect(try await meter.eventCountsByCustomer(startMs: from, endMs: Self.november.startMs + 50 * 3_600_000) == ["acme": 2])
+            #expect(try await meter.eventCountsByCustomer(startMs: from, endMs: from + 60_000) == [:])
             #expect(try await meter.firstEventMs() == Self.november.startMs + 3_600_000)
-            try await meter.markStaged(sink: "s", period: "2026-11", events: 4, nowMs: 1)
-            #expect(try await meter.stagedPeriods(sink: "s") == ["2026-11": 4])
+            try await meter.markExported(sink: "s", period: "2026-11", events: ["acme": 3, "globex": 1], nowMs: 1)
+            try await meter.markExported(sink: "s", period: "2026-11", events: ["acme": 4], nowMs: 2)
+            #expect(try await meter.exportFingerprints(sink: "s", period: "2026-11") == ["acme": 4, "globex": 1])
+            #expect(try await meter.exportFingerprints(sink: "other", period: "2026-11") == [:])
         }
     }
 }

@@ -3,33 +3,47 @@ import ServiceLifecycle
 import TollgateCore
 import TollgateStore
 
-/// Continuous export from `serve` (`export: {interval_s: 300}`): every interval, each configured sink stages the
-/// closed months not yet exported (late events become corrections) and sends what is due; failed lines go again
-/// when their backoff is over. Runs in its own task, never on a request's path.
+/// Export from `serve` (`export: {interval_s: 3600, continuous_s: 20}`), in its own task, never on a request's path:
+/// - every `interval`, each sink stages the closed periods not yet exported (late events become corrections);
+/// - every `continuous` (when set), each sink that takes usage as it happens (``SinkSettings/takesUsageContinuously``)
+///   also stages the periods in progress: the usage since its last staging goes out as a delta line, so that the
+///   billing system is current within about `continuous` of an event's commit;
+/// - after each staging, every sink sends what is due, and the scheduler wakes early for a failed line whose backoff
+///   ends before the next tick.
 ///
 /// Two instances on one meter may both send a line: the sink's idempotency key keeps one.
 public struct ExportScheduler: Service {
     let exporters: [Exporter]
     let interval: Duration
+    let continuous: Duration?
     let logger: Logger
 
-    /// Creates a scheduler running every exporter each `interval`.
-    public init(exporters: [Exporter], interval: Duration, logger: Logger) {
+    /// Creates a scheduler running every exporter each `interval`, and the continuous ones each `continuous`.
+    public init(exporters: [Exporter], interval: Duration, continuous: Duration? = nil, logger: Logger) {
         self.exporters = exporters
         self.interval = interval
+        self.continuous = continuous
         self.logger = logger
     }
 
     /// Runs until graceful shutdown.
     public func run() async throws {
-        let exporters = self.exporters
-        let interval = self.interval
-        let logger = self.logger
+        let (exporters, interval, continuous, logger) = (self.exporters, self.interval, self.continuous, self.logger)
+        let clock = ContinuousClock()
         await cancelWhenGracefulShutdown {
+            var lastClosedRun: ContinuousClock.Instant?
             while !Task.isCancelled {
+                let closedDue = lastClosedRun.map { clock.now - $0 >= interval } ?? true
+                if closedDue { lastClosedRun = clock.now }
+                var wake = clock.now + min(interval, continuous ?? interval)
                 for exporter in exporters where !Task.isCancelled {
+                    let live = continuous != nil && exporter.sink.settings.takesUsageContinuously
                     do {
-                        _ = try await exporter.stage()
+                        if live {
+                            _ = try await exporter.stage(includeOpen: true)
+                        } else if closedDue {
+                            _ = try await exporter.stage()
+                        }
                         let pass = try await exporter.sendDue()
                         if pass.sent + pass.failed + pass.dead > 0 {
                             logger.info(
@@ -39,11 +53,14 @@ public struct ExportScheduler: Service {
                                     "held": "\(pass.held)",
                                 ])
                         }
+                        if let retry = try await exporter.nextRetryMs() {
+                            wake = min(wake, clock.now + .milliseconds(max(0, retry - exporter.clock())))
+                        }
                     } catch {
                         logger.error("export pass failed", metadata: ["sink": "\(exporter.name)", "error": "\(error)"])
                     }
                 }
-                try? await Task.sleep(for: interval)
+                try? await Task.sleep(until: max(wake, clock.now + .milliseconds(200)), clock: clock)
             }
         }
     }

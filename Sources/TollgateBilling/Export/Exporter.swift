@@ -29,49 +29,109 @@ public struct Exporter: Sendable {
 
     var name: String { sink.settings.name }
 
-    /// Stages lines: for `period` (`2026-11`) when given — an open period too, whose later growth then comes as
-    /// corrections — else every closed calendar month (UTC) with events that was never staged or gained events since
-    /// (late events: their difference becomes correction lines).
-    public func stage(period: String? = nil) async throws -> ExportStaging {
+    /// Stages lines, each customer's by the periods of its billing cycle (customers sharing a cycle together):
+    /// - with `period` (`2026-11`, `2026-11-15`, `current`, `previous`), each cycle's period of that name — an open
+    ///   period too, whose later growth then comes as corrections;
+    /// - without, every closed period from the first event's on, for each customer never staged in it or whose events
+    ///   changed since (late events: their difference becomes correction lines); with `includeOpen`, the periods in
+    ///   progress too (continuous export to a sink that takes usage as it happens: each staging's growth is a delta).
+    public func stage(period: String? = nil, includeOpen: Bool = false) async throws -> ExportStaging {
         let now = clock()
-        var months: [String] = []
-        let staged = try await meter.stagedPeriods(sink: name)
-        if let period {
-            guard let range = Timestamps.month(period) else { throw ExportError.badPeriod(period) }
-            guard range.startMs <= now else { throw ExportError.futurePeriod(period) }
-            months = [period]
-        } else {
-            // From the first event's month (or, without events, the last closed month: plan fees bill empty months).
-            let rules = rules()
-            var month = Timestamps.monthName(
-                of: try await meter.firstEventMs() ?? (Timestamps.month(Timestamps.monthName(of: now))?.startMs ?? now) - 1)
-            while let range = Timestamps.month(month), range.endMs <= now {
-                let events = try await meter.eventCount(startMs: range.startMs, endMs: range.endMs)
-                let billsFees =
-                    staged[month] == nil
-                    && rules.customers.keys.contains { PeriodRater.billsEmptyPeriod(customer: $0, rules: rules, startMs: range.startMs) }
-                if (events > 0 && staged[month] != events) || billsFees { months.append(month) }
-                month = Timestamps.monthName(of: range.endMs)
-            }
-        }
+        let rules = rules()
         var total = ExportStaging()
-        for month in months {
-            guard let range = Timestamps.month(month) else { throw ExportError.badPeriod(month) }
-            let events = try await meter.eventCount(startMs: range.startMs, endMs: range.endMs)
-            let lines = try await meter.ratedExportLines(startMs: range.startMs, endMs: range.endMs, rules: rules())
-            let staging = try await meter.stageExport(
-                sink: name, period: month, startMs: range.startMs, endMs: range.endMs, lines: lines, nowMs: now)
-            try await meter.markStaged(sink: name, period: month, events: events, nowMs: now)
-            total.added += staging.added
-            total.corrections += staging.corrections
-            total.unchanged += staging.unchanged
-            if staging.added + staging.corrections > 0 {
-                logger.info(
-                    "export lines staged",
-                    metadata: ["sink": "\(name)", "period": "\(month)", "lines": "\(staging.added)", "corrections": "\(staging.corrections)"])
+        var begun = false
+        let first = try await meter.firstEventMs()
+        for group in try await meter.exportCycleGroups(rules: rules) {
+            var periods: [BillingPeriod] = []
+            if let period {
+                let named: BillingPeriod
+                do { named = try group.cycle.period(named: period, nowMs: now) } catch { throw ExportError.badPeriod(period, error.description) }
+                guard named.startMs <= now else { continue }
+                periods = [named]
+            } else {
+                // From the first event's period (or, without events, the last closed one: plan fees bill empty periods).
+                var next = group.cycle.period(containing: first ?? group.cycle.period(containing: now).startMs - 1)
+                while next.startMs <= now {
+                    if next.endMs <= now || includeOpen { periods.append(next) }
+                    next = group.cycle.period(after: next)
+                }
+            }
+            begun = begun || !periods.isEmpty
+            for billing in periods {
+                let staging = try await stage(billing, of: group, rules: rules, force: period != nil, nowMs: now)
+                total.added += staging.added
+                total.corrections += staging.corrections
+                total.unchanged += staging.unchanged
             }
         }
+        if let period, !begun { throw ExportError.futurePeriod(period) }
         return total
+    }
+
+    /// Stages one period of a cycle group: the customers never staged in it, or whose event count changed since (all
+    /// of them with `force`).
+    func stage(_ billing: BillingPeriod, of group: ExportCycleGroup, rules: PricingRules, force: Bool, nowMs: Int64) async throws -> ExportStaging {
+        let key = group.key(of: billing)
+        let counts = try await meter.eventCountsByCustomer(startMs: billing.startMs, endMs: billing.endMs)
+        let staged = try await meter.exportFingerprints(sink: name, period: key)
+        var customers = Set(counts.keys.filter(group.includes))
+        for customer in rules.customers.keys
+        where group.includes(customer) && PeriodRater.billsEmptyPeriod(customer: customer, rules: rules, startMs: billing.startMs) {
+            customers.insert(customer)
+        }
+        let changed = force ? customers : customers.filter { staged[$0] != counts[$0, default: 0] }
+        guard !changed.isEmpty else { return ExportStaging() }
+        let label = group.label(of: billing)
+        var lines = try await meter.ratedExportLines(startMs: billing.startMs, endMs: billing.endMs, rules: rules, only: changed)
+        // A minimum commitment's true-up is known when the period closes, not before.
+        if billing.endMs > nowMs { lines.removeAll { $0.kind == .minimum } }
+        let staging = try await meter.stageExport(
+            sink: name, period: label, startMs: billing.startMs, endMs: billing.endMs, lines: lines, nowMs: nowMs)
+        try await meter.markExported(
+            sink: name, period: key, events: Dictionary(uniqueKeysWithValues: changed.map { ($0, counts[$0, default: 0]) }), nowMs: nowMs)
+        if staging.added + staging.corrections > 0 {
+            logger.info(
+                "export lines staged",
+                metadata: ["sink": "\(name)", "period": "\(label)", "lines": "\(staging.added)", "corrections": "\(staging.corrections)"])
+        }
+        return staging
+    }
+
+    /// Checks what the sink was given against the period rated now: for each cycle's period of that name, per
+    /// customer and line, the sum of every version staged (the first line, then its corrections, or the deltas of
+    /// continuous export) against the line as the period rates today. A closed period that was staged after its last
+    /// event matches exactly; a difference means events came in since its last staging (the next run sends it).
+    public func reconcile(period: String) async throws -> ExportReconciliation {
+        let now = clock()
+        let rules = rules()
+        var result = ExportReconciliation()
+        for group in try await meter.exportCycleGroups(rules: rules) {
+            let billing: BillingPeriod
+            do { billing = try group.cycle.period(named: period, nowMs: now) } catch { throw ExportError.badPeriod(period, error.description) }
+            guard billing.startMs <= now else { continue }
+            let label = group.label(of: billing)
+            let exported = try await meter.exportedTotals(sink: name, period: label).filter { group.includes($0.customer) }
+            let customers = Set(exported.map(\.customer))
+            var rated = try await meter.ratedExportLines(startMs: billing.startMs, endMs: billing.endMs, rules: rules, only: customers)
+            if billing.endMs > now { rated.removeAll { $0.kind == .minimum } }
+            var byKey = Dictionary(exported.map { ("\($0.customer)\u{1}\($0.meter)", $0) }, uniquingKeysWith: { first, _ in first })
+            for line in rated {
+                let total = byKey.removeValue(forKey: "\(line.customer)\u{1}\(line.meter)")
+                result.lines.append(
+                    ExportReconciliation.Line(
+                        customer: line.customer, period: label, open: billing.endMs > now, meter: line.meter, currency: line.currency,
+                        ratedQuantity: line.quantity, ratedAmount: line.amount, exportedQuantity: total?.quantity ?? 0,
+                        exportedAmount: total?.amount ?? .zero, versions: total?.versions ?? 0, unsent: total?.unsent ?? 0))
+            }
+            for total in byKey.values.sorted(by: { ($0.customer, $0.meter) < ($1.customer, $1.meter) }) {
+                result.lines.append(
+                    ExportReconciliation.Line(
+                        customer: total.customer, period: label, open: billing.endMs > now, meter: total.meter, currency: total.currency,
+                        ratedQuantity: 0, ratedAmount: .zero, exportedQuantity: total.quantity, exportedAmount: total.amount,
+                        versions: total.versions, unsent: total.unsent))
+            }
+        }
+        return result
     }
 
     /// One pass: sends every line due now (pending, failed whose wait is over, held ones whose customer now has an id),
@@ -160,6 +220,36 @@ public struct Exporter: Sendable {
     }
 }
 
+/// A sink's lines of a period against the period rated now (``Exporter/reconcile(period:)``).
+public struct ExportReconciliation: Sendable, Equatable {
+    /// One line: rated now, and what the sink was given over all versions.
+    public struct Line: Sendable, Equatable {
+        public var customer: String
+        public var period: String
+        /// Whether the period is still in progress.
+        public var open: Bool
+        public var meter: String
+        public var currency: String
+        public var ratedQuantity: Int
+        public var ratedAmount: Money
+        public var exportedQuantity: Int
+        public var exportedAmount: Money
+        public var versions: Int
+        /// Versions the sink has not accepted yet.
+        public var unsent: Int
+
+        /// Whether the sink was given exactly the rated line.
+        public var matches: Bool { ratedQuantity == exportedQuantity && ratedAmount == exportedAmount }
+    }
+
+    public var lines: [Line] = []
+
+    /// Lines whose versions do not sum to the rated line.
+    public var mismatches: [Line] { lines.filter { !$0.matches } }
+
+    public init() {}
+}
+
 /// What one sending pass did.
 public struct ExportPass: Sendable, Equatable {
     /// Lines the sink accepted.
@@ -179,15 +269,15 @@ public struct ExportPass: Sendable, Equatable {
 
 /// Why an export cannot run.
 public enum ExportError: Error, CustomStringConvertible {
-    case badPeriod(String)
+    case badPeriod(String, String)
     case futurePeriod(String)
     case unknownSink(String, known: [String])
     case unusableSink(String, String)
 
     public var description: String {
         switch self {
-        case .badPeriod(let period): "--period expects a month such as 2026-11, not '\(period)'"
-        case .futurePeriod(let period): "--period \(period) has not begun: a month is exported once it starts (and normally once it ends)"
+        case .badPeriod(_, let reason): "--period: \(reason)"
+        case .futurePeriod(let period): "--period \(period) has not begun: a period is exported once it starts (and normally once it ends)"
         case .unknownSink(let name, let known):
             known.isEmpty
                 ? "no sink '\(name)': the config has no sinks (sinks: {NAME: {type, base_url, api_key, path}})"

@@ -78,9 +78,12 @@ public enum ConfigLoader {
                     document.config.sinks[name] = try parseSink(name, entry)
                 }
             case "export":
-                for (field, member) in try value.mapping(allowed: ["interval_s", "sinks"]) {
+                for (field, member) in try value.mapping(allowed: ["interval_s", "sinks", "continuous_s"]) {
                     if field == "interval_s" {
                         document.config.export.intervalSeconds = max(1, try member.seconds())
+                    } else if field == "continuous_s" {
+                        let seconds = try member.seconds()
+                        document.config.export.continuousSeconds = seconds == 0 ? nil : max(1, seconds)
                     } else {
                         document.config.export.sinks = try member.sequence().map { (item) throws(ConfigError) in try item.string() }
                     }

@@ -52,6 +52,17 @@ public struct SinkSettings: Sendable, Equatable {
 
     /// The system name customer ids are looked up under.
     public var idSystem: String { customerIDSystem ?? kind.rawValue }
+
+    /// Whether the sink takes usage as it happens (Stripe meter events, Lago, OpenMeter, Metronome, Orb: their own
+    /// thresholds, invoices in progress and portals want it current), rather than billed lines when a period closes
+    /// (Stripe invoice items, files).
+    public var takesUsageContinuously: Bool {
+        switch kind {
+        case .lago, .openmeter, .metronome, .orb: true
+        case .stripe: stripeMode == .meterEvents
+        case .csv, .jsonl, .focus: false
+        }
+    }
 }
 
 /// Continuous export from `serve`.
@@ -60,6 +71,10 @@ public struct ExportSettings: Sendable, Equatable {
     public var intervalSeconds: Double?
     /// The sinks exported to on each run (default: all).
     public var sinks: [String]?
+    /// How often `serve` sends the usage of periods in progress to sinks that take usage as it happens
+    /// (``SinkSettings/takesUsageContinuously``), in seconds: an event reaches them within about this long after its
+    /// commit. `nil` (`continuous_s: 0`): they wait for the period to close, like the others.
+    public var continuousSeconds: Double? = 20
 
     /// The defaults: off.
     public init() {}

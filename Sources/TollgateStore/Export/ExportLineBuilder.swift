@@ -6,11 +6,14 @@ extension MeterStore {
     /// The rated lines of a period for every customer with events in it (and every customer whose plan bills an empty
     /// period), as statements rate them, each with the ids of the events behind it. Deterministic: the same events and
     /// rules give the same lines in the same order.
-    public func ratedExportLines(startMs: Int64, endMs: Int64, rules: PricingRules) async throws(MeterError) -> [RatedExportLine] {
+    public func ratedExportLines(
+        startMs: Int64, endMs: Int64, rules: PricingRules, only: Set<String>? = nil
+    ) async throws(MeterError) -> [RatedExportLine] {
         var customers = Set(try await customersWithEvents(startMs: startMs, endMs: endMs))
         for customer in rules.customers.keys where PeriodRater.billsEmptyPeriod(customer: customer, rules: rules, startMs: startMs) {
             customers.insert(customer)
         }
+        if let only { customers.formIntersection(only) }
         var lines: [RatedExportLine] = []
         for customer in customers.sorted() {
             let statement = try await customerStatement(

@@ -207,51 +207,6 @@ extension MeterStore {
         }
     }
 
-    /// The periods staged for a sink, with the number of events each had when it was last staged.
-    public func stagedPeriods(sink: String) async throws(MeterError) -> [String: Int] {
-        do {
-            return try await pool.read { db in
-                var periods: [String: Int] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT period, events FROM export_periods WHERE sink = ?", arguments: [sink]) {
-                    periods[row["period"]] = row["events"]
-                }
-                return periods
-            }
-        } catch {
-            throw MeterError.readFailed("\(error)")
-        }
-    }
-
-    /// Records that a period was staged for a sink when it had `events` events.
-    public func markStaged(sink: String, period: String, events: Int, nowMs: Int64? = nil) async throws(MeterError) {
-        let now = nowMs ?? Timestamps.nowMs()
-        do {
-            try await pool.write { db in
-                try db.execute(
-                    sql: """
-                        INSERT INTO export_periods (sink, period, events, staged_ms) VALUES (?, ?, ?, ?)
-                        ON CONFLICT (sink, period) DO UPDATE SET events = excluded.events, staged_ms = excluded.staged_ms
-                        """,
-                    arguments: [sink, period, events, now])
-            }
-        } catch {
-            throw MeterError.writeFailed("\(error)")
-        }
-    }
-
-    /// Events in [start, end) (whole days, from the daily rollup): a period's fingerprint, which grows with late events.
-    public func eventCount(startMs: Int64, endMs: Int64) async throws(MeterError) -> Int {
-        do {
-            return try await pool.read { db in
-                try Int.fetchOne(
-                    db, sql: "SELECT COALESCE(SUM(requests), 0) FROM usage_daily WHERE bucket_ms >= ? AND bucket_ms < ?",
-                    arguments: [startMs, endMs]) ?? 0
-            }
-        } catch {
-            throw MeterError.readFailed("\(error)")
-        }
-    }
-
     /// The time of the first event, if any.
     public func firstEventMs() async throws(MeterError) -> Int64? {
         do {

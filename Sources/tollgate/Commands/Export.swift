@@ -11,33 +11,36 @@ struct Export: AsyncParsableCommand {
         abstract: "Export rated lines to billing systems (Stripe, Lago, OpenMeter, Metronome, Orb) and files (CSV, JSON Lines, FOCUS).",
         discussion: "Sinks are configured under `sinks:` (docs/EXPORT.md). Every line goes through the meter's outbox with a deterministic "
             + "idempotency key: a failed or interrupted export resumes where it stopped and never bills twice.",
-        subcommands: [Run.self, Status.self, Retry.self, Lines.self])
+        subcommands: [Run.self, Status.self, Retry.self, Lines.self, Reconcile.self])
 
     /// `tollgate export run`.
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Stage a period's lines (late events become corrections) and send everything due, retrying until sent, held or dead.",
             discussion: """
-                Without --period: every closed calendar month (UTC) with events that was never exported, or that gained \
-                events since (their difference is exported as correction lines). With --period, that month, even if it is \
-                still open (what it gains later is exported as corrections). Exits 0 when every line is sent or held \
+                Each customer is exported by the periods of its billing cycle (calendar months in UTC by default). \
+                Without --period: every closed period with events that was never exported, or that gained events since \
+                (their difference is exported as correction lines). With --period, each cycle's period of that name, even if \
+                it is still open (what it gains later is exported as corrections). Exits 0 when every line is sent or held \
                 (the customer has no id in the sink's system; the reason says how to add one), 1 when some are dead.
                 """)
 
         @OptionGroup var options: ConfigOption
         @Option(help: "The sink's name under `sinks:`.") var sink: String
-        @Option(help: "A calendar month, such as 2026-11.") var period: String?
+        @Option(help: "A period: a month (2026-11: each cycle's period starting in it), a date in it (2026-11-20), current or previous.")
+        var period: String?
         @Flag(help: "Send what is due once, without waiting for retries.") var noWait = false
 
         func run() async throws {
-            if let period {
-                guard let range = Timestamps.month(period) else { throw ValidationError("--period expects a month such as 2026-11, not '\(period)'") }
-                if range.startMs > Timestamps.nowMs() { throw ValidationError(ExportError.futurePeriod(period).description) }
-            }
             let config = try loadConfig(options.config)
             let exporter = try makeExporter(sink, config: config)
             let progress = ProgressLine()
-            let staging = try await exporter.stage(period: period)
+            let staging: ExportStaging
+            do {
+                staging = try await exporter.stage(period: period)
+            } catch let error as ExportError {
+                throw ValidationError(error.description)
+            }
             FileHandle.standardError.write(
                 Data("staged: \(staging.added) new lines, \(staging.corrections) corrections (\(staging.unchanged) unchanged)\n".utf8))
             var total = ExportPass()
@@ -168,6 +171,59 @@ struct Export: AsyncParsableCommand {
                 "cache_write_tokens": line.usage.cacheWriteTokens, "output_tokens": line.usage.outputTokens,
                 "reasoning_tokens": line.usage.reasoningTokens,
             ]
+        }
+    }
+}
+
+extension Export {
+    /// `tollgate export reconcile`.
+    struct Reconcile: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check that what a sink was given for a period sums, line by line, to the period as it rates now.",
+            discussion: """
+                Each line's versions (the line, then its corrections, or the deltas that continuous export sent while the \
+                period was open) are summed and compared with the line rated today. Exits 0 when every line matches (the \
+                unsent column counts versions the sink has not accepted yet), 1 when one does not: events came in after \
+                the period's last staging, and the next run sends the difference.
+                """)
+        @OptionGroup var options: ConfigOption
+        @Option(help: "The sink's name.") var sink: String
+        @Option(help: "The period: a month (2026-11), a date in it, current or previous.") var period: String
+        @Option(help: FormatOption.tableOrJSON.help(), transform: FormatOption.tableOrJSON.read)
+        var format = FormatOption.tableOrJSON.defaultFormat
+
+        func run() async throws {
+            let exporter = try makeExporter(sink, config: try loadConfig(options.config))
+            let result: ExportReconciliation
+            do { result = try await exporter.reconcile(period: period) } catch let error as ExportError { throw ValidationError(error.description) }
+            if format == .json {
+                printJSON([
+                    "sink": sink, "matches": result.mismatches.isEmpty,
+                    "lines": result.lines.map { line -> [String: Any] in
+                        [
+                            "customer": line.customer, "period": line.period, "open": line.open, "meter": line.meter, "currency": line.currency,
+                            "rated_quantity": line.ratedQuantity, "rated_amount": line.ratedAmount.description,
+                            "exported_quantity": line.exportedQuantity, "exported_amount": line.exportedAmount.description,
+                            "versions": line.versions, "unsent": line.unsent, "matches": line.matches,
+                        ]
+                    },
+                ])
+            } else {
+                printTable(
+                    header: ["customer", "period", "meter", "rated", "exported", "versions", "unsent", ""],
+                    rows: result.lines.map { line in
+                        [
+                            line.customer, line.period + (line.open ? " (open)" : ""), line.meter,
+                            "\(line.ratedQuantity) = \(line.ratedAmount) \(line.currency)", "\(line.exportedQuantity) = \(line.exportedAmount)",
+                            String(line.versions), String(line.unsent), line.matches ? "ok" : "DIFFERS",
+                        ]
+                    })
+                print(
+                    result.mismatches.isEmpty
+                        ? "every line's versions sum to the rated line (\(result.lines.count) lines)"
+                        : "\(result.mismatches.count) of \(result.lines.count) lines differ: run `tollgate export run --sink \(sink)` to send the difference")
+            }
+            if !result.mismatches.isEmpty { throw ExitCode(1) }
         }
     }
 }

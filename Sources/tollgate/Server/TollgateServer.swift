@@ -92,8 +92,15 @@ struct TollgateServer: Sendable {
             let exporters = names.compactMap { name in
                 config.sinks[name].map { Exporter(meter: meter, sink: SinkFactory.make($0), rules: { pricing.rules }, logger: logger) }
             }
-            logger.notice("continuous export every \(interval) s to \(names.joined(separator: ", "))")
-            services.append(.init(service: ExportScheduler(exporters: exporters, interval: .milliseconds(Int64(interval * 1000)), logger: logger)))
+            let continuous = config.export.continuousSeconds
+            let live = names.filter { config.sinks[$0]?.takesUsageContinuously == true }
+            let inProgress = continuous.map { live.isEmpty ? "" : "; usage in progress every \($0) s to \(live.joined(separator: ", "))" } ?? ""
+            logger.notice("export every \(interval) s to \(names.joined(separator: ", "))\(inProgress)")
+            services.append(
+                .init(
+                    service: ExportScheduler(
+                        exporters: exporters, interval: .milliseconds(Int64(interval * 1000)),
+                        continuous: continuous.map { .milliseconds(Int64($0 * 1000)) }, logger: logger)))
         }
         var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         configuration.maximumGracefulShutdownDuration = .milliseconds(Int64(config.proxy.shutdownGraceSeconds * 1000))
