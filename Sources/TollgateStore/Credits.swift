@@ -95,6 +95,10 @@ public struct LedgerEntry: Sendable, Equatable, Codable {
         case reserve
         /// A hold given back at settlement, failure or restart.
         case release
+        /// Credit given back when a billing period closes: its plan rated it below what its requests spent at
+        /// provisional prices (+). It is spendable like a grant (it has one, `grant_id`). A true-up the other way is a
+        /// `spend` with the period and no event.
+        case creditBack = "credit_back"
     }
 
     /// Order of writing.
@@ -119,9 +123,12 @@ public struct LedgerEntry: Sendable, Equatable, Codable {
     public var keyID: String?
     /// Why.
     public var note: String?
+    /// The billing period a true-up (a `credit_back`, or a `spend` without an event) settles, as an ISO 8601 interval
+    /// (`2026-10-15T04:00:00Z/2026-11-15T05:00:00Z`).
+    public var period: String?
 
     enum CodingKeys: String, CodingKey {
-        case seq, account, kind, amount, customer, note
+        case seq, account, kind, amount, customer, note, period
         case timestampMs = "ts_ms"
         case grantID = "grant_id"
         case reservationID = "reservation_id"
@@ -289,14 +296,14 @@ extension MeterStore {
 enum Ledger {
     static func append(
         _ db: Database, account: String, kind: LedgerEntry.Kind, amount: Money, grantID: String? = nil, reservationID: String? = nil,
-        eventID: String? = nil, customer: String? = nil, keyID: String? = nil, note: String? = nil, nowMs: Int64
+        eventID: String? = nil, customer: String? = nil, keyID: String? = nil, note: String? = nil, period: String? = nil, nowMs: Int64
     ) throws {
         try db.cachedStatement(
             sql: """
-                INSERT INTO ledger (ts_ms, account, kind, amount, grant_id, reservation_id, event_id, customer_id, key_id, note)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO ledger (ts_ms, account, kind, amount, grant_id, reservation_id, event_id, customer_id, key_id, note, period)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
-        ).execute(arguments: [nowMs, account, kind.rawValue, amount.description, grantID, reservationID, eventID, customer, keyID, note])
+        ).execute(arguments: [nowMs, account, kind.rawValue, amount.description, grantID, reservationID, eventID, customer, keyID, note, period])
     }
 
     /// A ledger line; `nil` for a kind this version does not know (written by a later one), which it leaves out.
@@ -305,7 +312,7 @@ enum Ledger {
         return LedgerEntry(
             seq: row["seq"], timestampMs: row["ts_ms"], account: row["account"], kind: kind, amount: Money(row["amount"] as String) ?? .zero,
             grantID: row["grant_id"], reservationID: row["reservation_id"], eventID: row["event_id"], customer: row["customer_id"],
-            keyID: row["key_id"], note: row["note"])
+            keyID: row["key_id"], note: row["note"], period: row["period"])
     }
 
     /// The account's open grants (not expired or voided in the ledger yet).
@@ -407,7 +414,7 @@ enum Ledger {
             sums[kind, default: .zero] += amount
         }
         let (overdraft, reserved) = try holdings(db, account: account)
-        let granted = sums[.grant] ?? .zero
+        let granted = (sums[.grant] ?? .zero) + (sums[.creditBack] ?? .zero)
         let spent = sums[.spend] ?? .zero
         let expired = (sums[.expire] ?? .zero) + (sums[.void] ?? .zero)
         return CreditBalance(

@@ -249,6 +249,10 @@ enum MeterSchema {
         migrator.registerMigration("v11: export staged per customer and billing period") { db in
             try db.execute(sql: MeterStore.exportFingerprintsSQL)
         }
+        migrator.registerMigration("v12: credit true-ups at the close of billing periods") { db in
+            try db.execute(sql: "ALTER TABLE ledger ADD COLUMN period TEXT")
+            try db.execute(sql: MeterStore.trueUpsSQL)
+        }
         return migrator
     }
 }

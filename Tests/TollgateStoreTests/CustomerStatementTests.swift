@@ -202,6 +202,95 @@ import TollgateCore
         }
     }
 
+    /// The issue's case: credits paid the first brackets' provisional prices, the tiers rate the period lower. The
+    /// close credits the difference back; the amount due after credits is zero, the ledger says why; a second run
+    /// writes nothing; a late event changes it again.
+    @Test func aTrueUpCreditsBackWhatTheTiersRateBelowTheProvisionalPrices() async throws {
+        let rules = try Self.rules()
+        try await withTemporaryMeter { meter in
+            let events = Self.events(rules)
+            try await meter.insert(events)
+            _ = try await meter.grantCredits(
+                account: "customer:acme", amount: Money("1.00")!, currency: "USD", effectiveMs: Timestamps.parse("2099-11-01")!)
+            func spend(_ event: UsageEvent) async throws {
+                try await meter.pool.write { db in
+                    try Ledger.spend(
+                        db, account: "customer:acme", amount: event.price, eventID: event.id, customer: "acme", keyID: "key_1",
+                        nowMs: event.timestampMs + 1000)
+                }
+            }
+            for event in events where event.customer == "acme" && event.isBillable { try await spend(event) }
+            let before = try await meter.customerStatement(customer: "acme", startMs: Self.start, endMs: Self.end, rules: rules, nowMs: Self.now)
+            #expect(before.amountDueAfterCredits == Money("-0.15")!)
+            let available = try await meter.balance(account: "customer:acme", currency: "USD", nowMs: Self.now).available
+
+            let trueUp = try #require(try await meter.trueUp(customer: "acme", startMs: Self.start, endMs: Self.end, rules: rules, nowMs: Self.now))
+            // 0.47 rated (usage and charges), 0.62262 spent at provisional prices: 0.15262 back.
+            #expect(trueUp.target == Money("0.47")! && trueUp.spentOnEvents == Money("0.62262")!)
+            #expect(trueUp.change == Money("-0.15262")! && trueUp.total == trueUp.change)
+            let after = try await meter.customerStatement(customer: "acme", startMs: Self.start, endMs: Self.end, rules: rules, nowMs: Self.now)
+            #expect(after.credits?.trueUp == Money("-0.15262")!)
+            #expect(after.amountDueAfterCredits == .zero)
+            let ledger = try await meter.ledger(account: "customer:acme")
+            let credited = try #require(ledger.last)
+            #expect(credited.kind == .creditBack && credited.amount == Money("0.15262")! && credited.customer == "acme")
+            #expect(credited.period == "2099-11-01T00:00:00Z/2099-12-01T00:00:00Z" && credited.grantID != nil)
+            #expect(try await meter.balance(account: "customer:acme", currency: "USD", nowMs: Self.now).available == available + Money("0.15262")!)
+
+            // Again: nothing to change.
+            let again = try #require(try await meter.trueUp(customer: "acme", startMs: Self.start, endMs: Self.end, rules: rules, nowMs: Self.now))
+            #expect(again.change == .zero && again.total == Money("-0.15262")!)
+            #expect(try await meter.ledger(account: "customer:acme").count == ledger.count)
+
+            // A late gpt-4o call (0.00525 + the calls tier's 0.05 from the fifth call on, provisionally 0.10525).
+            let late = Self.event("evt_late", at: "2099-11-29T10:00:00Z", model: "gpt-4o", input: 1000, output: 100, rules: rules)
+            try await meter.insert([late])
+            try await spend(late)
+            let third = try #require(try await meter.trueUp(customer: "acme", startMs: Self.start, endMs: Self.end, rules: rules, nowMs: Self.now))
+            let final = try await meter.customerStatement(customer: "acme", startMs: Self.start, endMs: Self.end, rules: rules, nowMs: Self.now)
+            #expect(third.change < .zero && final.amountDueAfterCredits == .zero)
+            #expect(final.credits!.applied + final.credits!.trueUp == final.amountDue)
+        }
+    }
+
+    /// A volume plan whose higher tier costs more: the period rates above the provisional prices, and the rest is spent
+    /// from the credits, as far as they go (never into overdraft).
+    @Test func aTrueUpSpendsFurtherWhenThePeriodRatesAboveTheProvisionalPrices() async throws {
+        let book = try PriceBookFile.parse(
+            yaml: """
+                name: surge
+                currency: USD
+                markup: "1"
+                charges:
+                  - name: Calls
+                    meter: requests
+                    volume:
+                      - {up_to: 2, unit_price: "0.10"}
+                      - {unit_price: "0.20"}
+                """, file: "surge.yaml", name: "surge")
+        var rules = try Self.rules()
+        rules.priceBooks["surge"] = book
+        rules.customers["surge-co"] = CustomerPricing(priceBook: "surge")
+        try await withTemporaryMeter { meter in
+            let calls = (1...3).map { Self.event("evt_s\($0)", at: "2099-11-0\($0)T10:00:00Z", model: "gpt-4o", input: 1000, output: 100, customer: "surge-co", rules: rules) }
+            try await meter.insert(calls)
+            _ = try await meter.grantCredits(account: "customer:surge-co", amount: Money("0.40")!, currency: "USD", effectiveMs: Self.start)
+            for call in calls {
+                try await meter.pool.write { db in
+                    try Ledger.spend(db, account: "customer:surge-co", amount: call.price, eventID: call.id, customer: "surge-co", keyID: "k", nowMs: call.timestampMs)
+                }
+            }
+            // Each call carried 0.0035 + 0.10 provisionally; three calls rate at 0.20 each: 0.6105 due, 0.3105 spent.
+            let trueUp = try #require(try await meter.trueUp(customer: "surge-co", startMs: Self.start, endMs: Self.end, rules: rules, nowMs: Self.now))
+            #expect(trueUp.target == Money("0.61")!)
+            // 0.40 granted, 0.3105 spent: only 0.0895 is left to spend further.
+            #expect(trueUp.change == Money("0.0895")!)
+            #expect(try await meter.balance(account: "customer:surge-co", currency: "USD", nowMs: Self.now).available == .zero)
+            let statement = try await meter.customerStatement(customer: "surge-co", startMs: Self.start, endMs: Self.end, rules: rules, nowMs: Self.now)
+            #expect(statement.amountDueAfterCredits == Money("0.21")!)
+        }
+    }
+
     @Test func unknownCustomerIsRefusedAndKnownCustomerWithoutEventsGetsAnEmptyStatement() async throws {
         let rules = try Self.rules()
         try await withTemporaryMeter { meter in

@@ -2,12 +2,15 @@
 whose price book bills weekly from Monday in Paris, and one on the default (calendar months, UTC). Requests go through
 the proxy; their events are then moved (in the meter file) to the edges of the New York period across the end of
 daylight-saving time, 2026-10-15 00:00 EDT to 2026-11-15 00:00 EST. Statements, rated lines, reports and the customer
-view must cover exactly the customer's own period, with totals equal to the sum of its events in that window."""
+view must cover exactly the customer's own period, with totals equal to the sum of its events in that window. Last, a
+tiered plan paid with credits is trued up at the close."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -141,3 +144,62 @@ def test_a_report_in_a_time_zone_groups_by_local_days(cycles) -> None:
     # One customer's --period is its own period.
     mine = json_of(cycles, "report", "margin", "--by", "customer", "--customer", "nyc-e2e", "--period", "2026-10")
     assert mine["rows"][0]["requests"] == 3
+
+
+TIERED = """\
+name: tiered
+currency: USD
+markup: "1.30"
+charges:
+  - name: API calls
+    meter: requests
+    tiered:
+      - {up_to: 2, unit_price: "0.10"}
+      - {up_to: 4, unit_price: "0.07"}
+      - {unit_price: "0.05"}
+"""
+
+
+def test_a_tiered_plan_with_credits_is_trued_up_at_the_close(sim, tmp_path: Path) -> None:
+    """Credits pay each request's provisional price (the first bracket's 0.10 per call); the closed period rates the
+    calls on its tiers (0.10, 0.10, 0.07, 0.07, 0.05, 0.05). The true-up credits the difference back: the statement's
+    amount due after credits is zero, and the ledger's lines explain the balance."""
+    (tmp_path / "books").mkdir()
+    (tmp_path / "books" / "tiered.yaml").write_text(TIERED)
+    proxy = start_tollgate(sim.origin, tmp_path, extra_config="pricing:\n  price_books: books\n  customers:\n    prepaid: {price_book: tiered}\n")
+    try:
+        client = proxy.client(proxy.create_key("prepaid"))
+        proxy.cli("credits", "grant", "--customer", "prepaid", "--amount", "5", "--effective", "2000-01-01")
+        mark = proxy.mark()
+        for _ in range(6):
+            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=8)
+        events = proxy.new_events(mark, count=6)
+        # Into the previous calendar month, as if the period had closed.
+        now = time.time()
+        first_of_month = datetime.fromtimestamp(now, timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        database = sqlite3.connect(tmp_path / "tollgate.db")
+        with database:
+            for index, event in enumerate(events):
+                database.execute("UPDATE events SET ts_ms = ? WHERE id = ?", (int(first_of_month.timestamp() * 1000) - 3_600_000 + index, event["id"]))
+        database.close()
+        proxy.cli("report", "rebuild")
+
+        before = json.loads(proxy.cli("statement", "--customer", "prepaid", "--period", "previous", "--format", "json").stdout)
+        assert Decimal(before["amount_due_after_credits"]) < 0, "credits paid the provisional prices, above the tiers"
+        out = proxy.cli("credits", "true-up", "--customer", "prepaid").stdout
+        assert "credited back" in out
+        after = json.loads(proxy.cli("statement", "--customer", "prepaid", "--period", "previous", "--format", "json").stdout)
+        assert Decimal(after["amount_due_after_credits"]) == 0
+        credits = after["credits"]
+        assert Decimal(credits["applied"]) + Decimal(credits["true_up"]) == Decimal(after["amount_due"])
+        ledger = json.loads(proxy.cli("credits", "ledger", "--customer", "prepaid", "--format", "json").stdout)
+        [credited] = [line for line in ledger if line["kind"] == "credit_back"]
+        assert Decimal(credited["amount"]) == -Decimal(credits["true_up"])
+        assert credited["period"] == f"{after['period_start']}/{after['period_end']}"
+        spent = sum(Decimal(line["amount"]) for line in ledger if line["kind"] == "spend")
+        balance = json.loads(proxy.cli("credits", "balance", "--customer", "prepaid", "--format", "json").stdout)
+        assert Decimal(balance["available"]) == Decimal(5) - spent + Decimal(credited["amount"])
+        # Once: a second run changes nothing.
+        assert "none needed" in proxy.cli("credits", "true-up", "--customer", "prepaid").stdout
+    finally:
+        stop_process(proxy.proc)

@@ -21,7 +21,8 @@ public enum StatementCSV {
     /// One row per rated line (`record` = `line`, `kind` = usage, charge, base_fee, discount or minimum) and, under a
     /// charge, one per bracket (`record` = `bracket`, `bracket` = its number in the line, `description` its label and
     /// range, `amount_due` empty); then per currency one `total` row (exact total and amount due), and, with prepaid
-    /// credits, a `credits_applied` row and, when the currencies match, an `amount_due_after_credits` row. The
+    /// credits, a `credits_applied` row, a `credits_true_up` row when the period's close trued them up (negative: credited
+    /// back) and, when the currencies match, an `amount_due_after_credits` row. The
     /// brackets of a line sum to its amount; the lines of a currency to its total.
     public static func lines(_ statement: CustomerStatement) -> String {
         var out = lineColumns.joined(separator: ",") + "\n"
@@ -84,6 +85,14 @@ public enum StatementCSV {
             values["amount"] = credits.applied.description
             values["currency"] = credits.currency
             row(values)
+            if credits.trueUp != .zero {
+                var values = common
+                values["record"] = "credits_true_up"
+                values["description"] = credits.trueUp < .zero ? "True-up: credited back at the close" : "True-up: spent further at the close"
+                values["amount"] = credits.trueUp.description
+                values["currency"] = credits.currency
+                row(values)
+            }
             if let after = statement.amountDueAfterCredits {
                 var values = common
                 values["record"] = "amount_due_after_credits"

@@ -120,14 +120,20 @@ public enum StatementHTML {
             "credits-applied", "Credits applied", credits.applied,
             note: "spent from prepaid grants on this period's events, at the prices the events carried")
         if credits.overdraft > .zero { row("credits-overdraft", "Not covered by credits", credits.overdraft, note: "overdraft") }
+        if credits.trueUp != .zero {
+            row(
+                "credits-true-up", credits.trueUp < .zero ? "True-up: credited back" : "True-up: spent further", credits.trueUp,
+                note: "at the period's close, to what the plan rates the period at (events spent provisional prices)")
+        }
         if let after = statement.amountDueAfterCredits {
             page.add("<tr id=\"due-after-credits\"><th>Amount due after credits <span class=\"note\">")
-            page.add("amount due less credits applied; negative: in your favour</span></th>")
+            page.add("amount due less credits applied and the true-up; negative until the period's true-up: in your favour</span></th>")
             page.add("\(dueCell(after, currency, strong: true))<td>\(htmlEscaped(currency))</td></tr>\n")
         }
         page.add("</tbody>\n</table>\n<h3>Balance of \(htmlEscaped(credits.account))</h3>\n<table class=\"credits\">\n<tbody>\n")
         row("balance-opening", "Balance at \(htmlEscaped(Timestamps.iso8601(statement.startMs)))", credits.openingBalance)
         row("credits-granted", "+ granted in the period", credits.granted)
+        if credits.creditedBack > .zero { row("credits-credited-back", "+ credited back in the period", credits.creditedBack, note: "true-ups") }
         row("credits-spent", "− spent in the period", credits.spent, note: credits.account.hasPrefix("team:") ? "by every member of the team" : "")
         row("credits-expired", "− expired or voided in the period", credits.expired)
         let closing =
@@ -145,7 +151,7 @@ public enum StatementHTML {
                 "<table class=\"movements\">\n<thead><tr><th>Time</th><th>Movement</th><th>Grant</th><th>Amount</th><th>Note</th></tr></thead>\n<tbody>\n"
             )
             for movement in credits.movements {
-                let sign = movement.kind == .grant ? movement.amount : .zero - movement.amount
+                let sign = movement.kind == .grant || movement.kind == .creditBack ? movement.amount : .zero - movement.amount
                 page.add(
                     "<tr class=\"movement\" data-kind=\"\(htmlEscaped(movement.kind.rawValue))\"><td>\(htmlEscaped(Timestamps.iso8601(movement.timestampMs)))</td>"
                 )

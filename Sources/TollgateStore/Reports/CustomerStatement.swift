@@ -108,15 +108,19 @@ public struct StatementCredits: Sendable, Equatable {
     public var applied: Money
     /// Of this statement's events' prices, what no grant covered (`spend` entries without a grant).
     public var overdraft: Money
+    /// The true-ups of this period (``TrueUp``), written when it closed: + spent further, − credited back.
+    public var trueUp: Money = .zero
     /// Balance at the period's start.
     public var openingBalance: Money
     /// Granted in the period (taking effect in it).
     public var granted: Money
+    /// Credited back in the period (true-ups of earlier periods, written in this one).
+    public var creditedBack: Money = .zero
     /// Spent from the account in the period, by every member of a team pool (overdraft included).
     public var spent: Money
     /// Expired or voided in the period.
     public var expired: Money
-    /// Balance at the period's end: opening + granted − spent − expired.
+    /// Balance at the period's end: opening + granted + credited back − spent − expired.
     public var closingBalance: Money
     /// Grants, expiries and voids in the period, in time order.
     public var movements: [StatementCreditMovement]
@@ -161,11 +165,12 @@ public struct CustomerStatement: Sendable, Equatable {
     public var currencies: [String] {
         [currency] + rated.totals.keys.filter { $0 != currency }.sorted()
     }
-    /// The amount due less the credits applied (when the credits are in the main currency), rounded to the minor
-    /// unit; negative when the credits paid more than the period rates at (provisional prices above the tiers).
+    /// The amount due less the credits applied and the period's true-up (when the credits are in the main currency),
+    /// rounded to the minor unit. Before the period's true-up it can be negative: the credits paid provisional prices
+    /// above what the tiers rate the period at; the true-up credits that back.
     public var amountDueAfterCredits: Money? {
         guard let credits, credits.currency == currency else { return nil }
-        return (amountDue - credits.applied).rounded(toDigits: Currency.minorUnits(currency))
+        return (amountDue - credits.applied - credits.trueUp).rounded(toDigits: Currency.minorUnits(currency))
     }
     /// The event behind an item.
     public func event(_ item: StatementLine.Item) -> StatementEvent { events[item.event] }
@@ -286,6 +291,7 @@ extension MeterStore {
         guard !current.grants.isEmpty else { return nil }
         let ledger = try await self.ledger(account: account)
         let grants = Dictionary(current.grants.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let period = Self.trueUpPeriod(startMs: startMs, endMs: endMs)
         var credits = StatementCredits(
             account: account, currency: current.currency, applied: .zero, overdraft: .zero, openingBalance: .zero, granted: .zero, spent: .zero,
             expired: .zero, closingBalance: .zero, movements: [], current: current, currentAsOfMs: nowMs)
@@ -296,6 +302,9 @@ extension MeterStore {
             switch entry.kind {
             case .grant:
                 counts = max(entry.timestampMs, grant?.effectiveMs ?? entry.timestampMs)
+                sign = 1
+            case .creditBack:
+                counts = entry.timestampMs
                 sign = 1
             case .expire:
                 counts = min(entry.timestampMs, grant?.expiresMs ?? entry.timestampMs)
@@ -309,12 +318,16 @@ extension MeterStore {
             if entry.kind == .spend, let event = entry.eventID, eventIDs.contains(event) {
                 if entry.grantID == nil { credits.overdraft += entry.amount } else { credits.applied += entry.amount }
             }
+            if entry.period == period, entry.customer == customer {
+                if entry.kind == .spend { credits.trueUp += entry.amount } else if entry.kind == .creditBack { credits.trueUp = credits.trueUp - entry.amount }
+            }
             let signed = sign > 0 ? entry.amount : .zero - entry.amount
             if counts < startMs {
                 credits.openingBalance += signed
             } else if counts < endMs {
                 switch entry.kind {
                 case .grant: credits.granted += entry.amount
+                case .creditBack: credits.creditedBack += entry.amount
                 case .spend: credits.spent += entry.amount
                 default: credits.expired += entry.amount
                 }
@@ -325,7 +338,7 @@ extension MeterStore {
                 }
             }
         }
-        credits.closingBalance = credits.openingBalance + credits.granted - credits.spent - credits.expired
+        credits.closingBalance = credits.openingBalance + credits.granted + credits.creditedBack - credits.spent - credits.expired
         credits.movements.sort { $0.timestampMs < $1.timestampMs }
         return credits
     }

@@ -12,7 +12,7 @@ struct Credits: AsyncParsableCommand {
             pool: grant to the team, and read the customer's balance to see the team's. Grants are spent by priority \
             (lower first), then soonest expiry (none last), then oldest.
             """,
-        subcommands: [Grant.self, Balance.self, Ledger.self, VoidGrant.self])
+        subcommands: [Grant.self, Balance.self, Ledger.self, VoidGrant.self, TrueUpPeriod.self])
 
     /// `tollgate credits grant`.
     struct Grant: AsyncParsableCommand {
@@ -150,7 +150,49 @@ struct Credits: AsyncParsableCommand {
 
         /// The amount as it moves what is available: grants and releases add, the rest takes away.
         private static func signed(_ entry: LedgerEntry) -> String {
-            ([.grant, .release].contains(entry.kind) ? "+" : "-") + entry.amount.description
+            ([.grant, .release, .creditBack].contains(entry.kind) ? "+" : "-") + entry.amount.description
+        }
+    }
+
+    /// `tollgate credits true-up --customer ID`.
+    struct TrueUpPeriod: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "true-up",
+            abstract: "True up a customer's credits for a closed period of its billing cycle (serve does it for the last closed one).",
+            discussion: """
+                Requests spend credits at provisional prices (usage plus the plan's charges at their first rate); the period \
+                rates lower on its tiers (a credit back) or higher (a further spend, as far as the credits go). Writes only \
+                the change: running it again, or after late events, is safe. docs/CREDITS.md#true-ups.
+                """)
+        @OptionGroup var options: ConfigOption
+        @Option(help: "The customer.") var customer: String
+        @Option(help: "The period (2026-11, a date in it, previous); the last closed one by default.") var period: String = "previous"
+
+        func run() async throws {
+            let config = try loadConfig(options.config)
+            let meter = try openMeter(options.config)
+            let rules = config.pricingRules
+            let cycle = try await reportingMeterErrors { try await meter.billingCycle(customer: customer, rules: rules).cycle }
+            let now = Timestamps.nowMs()
+            let named: BillingPeriod
+            do { named = try cycle.period(named: period, nowMs: now) } catch { throw ValidationError("--period: \(error.description)") }
+            guard named.endMs <= now else {
+                throw ValidationError("--period \(period) is not over (it ends \(Timestamps.iso8601(named.endMs))): a period is trued up once it closes")
+            }
+            let result = try await reportingMeterErrors {
+                try await meter.trueUp(customer: customer, startMs: named.startMs, endMs: named.endMs, rules: rules, nowMs: now)
+            }
+            guard let result else {
+                print("\(customer) has no prepaid credits in its plan's currency: nothing to true up")
+                return
+            }
+            printFields([
+                ("customer", result.customer), ("account", result.account), ("period", result.period),
+                ("rated (usage and charges)", "\(result.target) \(result.currency)"),
+                ("spent on its events", "\(result.spentOnEvents) (not covered: \(result.overdraft))"),
+                ("true-up now", result.change == .zero ? "none needed" : result.change < .zero ? "credited back \(.zero - result.change)" : "spent \(result.change)"),
+                ("true-ups of the period", result.total.description),
+            ])
         }
     }
 

@@ -94,8 +94,9 @@ struct Statement: AsyncParsableCommand {
             object["credits"] =
                 [
                     "account": credits.account, "currency": credits.currency, "applied": credits.applied.description,
-                    "overdraft": credits.overdraft.description, "opening_balance": credits.openingBalance.description,
-                    "granted": credits.granted.description, "spent": credits.spent.description, "expired": credits.expired.description,
+                    "overdraft": credits.overdraft.description, "true_up": credits.trueUp.description,
+                    "opening_balance": credits.openingBalance.description, "granted": credits.granted.description,
+                    "credited_back": credits.creditedBack.description, "spent": credits.spent.description, "expired": credits.expired.description,
                     "closing_balance": credits.closingBalance.description,
                     "current": [
                         "available": credits.current.available.description, "reserved": credits.current.reserved.description,
