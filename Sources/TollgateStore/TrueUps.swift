@@ -37,8 +37,7 @@ extension MeterStore {
     /// Trues up a customer's credits for [start, end) (a closed period of its billing cycle), writing the ledger line
     /// that brings the true-ups of the period to what it needs; `nil` when the customer has no credits or they are in
     /// another currency than its plan. Safe to run again (after late events too): it writes only a change.
-    public func trueUp(customer: String, startMs: Int64, endMs: Int64, rules: PricingRules, nowMs: Int64? = nil) async throws(MeterError) -> TrueUp?
-    {
+    public func trueUp(customer: String, startMs: Int64, endMs: Int64, rules: PricingRules, nowMs: Int64? = nil) async throws(MeterError) -> TrueUp? {
         let now = nowMs ?? Timestamps.nowMs()
         let statement = try await customerStatement(customer: customer, startMs: startMs, endMs: endMs, rules: rules, nowMs: now)
         guard let credits = statement.credits, credits.currency == statement.currency else { return nil }
@@ -129,7 +128,8 @@ extension MeterStore {
                 INSERT INTO credit_grants (id, account, amount, remaining, currency, priority, effective_ms, created_ms, note)
                 VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)
                 """, arguments: [id, account, amount.description, amount.description, currency, nowMs, nowMs, note])
-        try Ledger.append(db, account: account, kind: .creditBack, amount: amount, grantID: id, customer: customer, note: note, period: period, nowMs: nowMs)
+        try Ledger.append(
+            db, account: account, kind: .creditBack, amount: amount, grantID: id, customer: customer, note: note, period: period, nowMs: nowMs)
     }
 
     /// Spends a further amount from the account's grants in spending order (never into overdraft: the caller spends at
@@ -139,7 +139,8 @@ extension MeterStore {
         let (parts, _) = GrantAllocation.allocate(amount, over: grants.map(\.state), at: nowMs)
         for part in parts {
             let grant = grants.first { $0.id == part.grantID }!
-            try db.execute(sql: "UPDATE credit_grants SET remaining = ? WHERE id = ?", arguments: [(grant.remaining - part.amount).description, grant.id])
+            try db.execute(
+                sql: "UPDATE credit_grants SET remaining = ? WHERE id = ?", arguments: [(grant.remaining - part.amount).description, grant.id])
             try Ledger.append(
                 db, account: account, kind: .spend, amount: part.amount, grantID: grant.id, customer: customer,
                 note: "true-up of \(customer)'s period \(period): rated above the provisional prices", period: period, nowMs: nowMs)

@@ -69,8 +69,9 @@ import Testing
 
     @Test func weeklyYearlyAndHalfHourZones() throws {
         let week = Self.cycle("weekly", "monday")
-        #expect([week.period(containing: Self.at("2026-12-04T12:00:00Z")).startMs, week.period(containing: Self.at("2026-12-04T12:00:00Z")).endMs]
-            == [1_795_996_800_000, 1_796_601_600_000])
+        #expect(
+            [week.period(containing: Self.at("2026-12-04T12:00:00Z")).startMs, week.period(containing: Self.at("2026-12-04T12:00:00Z")).endMs]
+                == [1_795_996_800_000, 1_796_601_600_000])
         let sunday = Self.cycle("week", "sun", time: "18:00", zone: "Europe/Paris")
         #expect(Self.span(sunday.period(containing: Self.at("2026-12-06T16:59:59Z"))) == ["2026-11-29T17:00:00Z", "2026-12-06T17:00:00Z"])
         let year = Self.cycle("year", "03-15", zone: "Europe/Paris")

@@ -85,7 +85,8 @@ import TollgateCore
                 #expect(report.rollupRowsRead > 0 || zone == "Asia/Kolkata", "\(zone): whole-hour offsets read the hourly rollup")
             }
             let plan = ReportSegment.plan(
-                fromMs: 0, toMs: Timestamps.parse("2027-01-01")!, dimensions: [.day], calendar: try BillingCycle(cadence: "month", timeZone: "Asia/Kolkata"))
+                fromMs: 0, toMs: Timestamps.parse("2027-01-01")!, dimensions: [.day],
+                calendar: try BillingCycle(cadence: "month", timeZone: "Asia/Kolkata"))
             #expect(plan.allSatisfy { $0.source == .events })
         }
     }

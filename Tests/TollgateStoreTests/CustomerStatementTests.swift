@@ -272,21 +272,28 @@ import TollgateCore
         rules.priceBooks["surge"] = book
         rules.customers["surge-co"] = CustomerPricing(priceBook: "surge")
         try await withTemporaryMeter { meter in
-            let calls = (1...3).map { Self.event("evt_s\($0)", at: "2099-11-0\($0)T10:00:00Z", model: "gpt-4o", input: 1000, output: 100, customer: "surge-co", rules: rules) }
+            let calls = (1...3).map {
+                Self.event(
+                    "evt_s\($0)", at: "2099-11-0\($0)T10:00:00Z", model: "gpt-4o", input: 1000, output: 100, customer: "surge-co", rules: rules)
+            }
             try await meter.insert(calls)
             _ = try await meter.grantCredits(account: "customer:surge-co", amount: Money("0.40")!, currency: "USD", effectiveMs: Self.start)
             for call in calls {
                 try await meter.pool.write { db in
-                    try Ledger.spend(db, account: "customer:surge-co", amount: call.price, eventID: call.id, customer: "surge-co", keyID: "k", nowMs: call.timestampMs)
+                    try Ledger.spend(
+                        db, account: "customer:surge-co", amount: call.price, eventID: call.id, customer: "surge-co", keyID: "k",
+                        nowMs: call.timestampMs)
                 }
             }
             // Each call carried 0.0035 + 0.10 provisionally; three calls rate at 0.20 each: 0.6105 due, 0.3105 spent.
-            let trueUp = try #require(try await meter.trueUp(customer: "surge-co", startMs: Self.start, endMs: Self.end, rules: rules, nowMs: Self.now))
+            let trueUp = try #require(
+                try await meter.trueUp(customer: "surge-co", startMs: Self.start, endMs: Self.end, rules: rules, nowMs: Self.now))
             #expect(trueUp.target == Money("0.61")!)
             // 0.40 granted, 0.3105 spent: only 0.0895 is left to spend further.
             #expect(trueUp.change == Money("0.0895")!)
             #expect(try await meter.balance(account: "customer:surge-co", currency: "USD", nowMs: Self.now).available == .zero)
-            let statement = try await meter.customerStatement(customer: "surge-co", startMs: Self.start, endMs: Self.end, rules: rules, nowMs: Self.now)
+            let statement = try await meter.customerStatement(
+                customer: "surge-co", startMs: Self.start, endMs: Self.end, rules: rules, nowMs: Self.now)
             #expect(statement.amountDueAfterCredits == Money("0.21")!)
         }
     }

@@ -846,7 +846,9 @@ struct RequestFields {
             let allowed = ["cadence", "anchor", "time", "time_zone"]
             var fields: [String: String] = [:]
             for (key, member) in members {
-                guard allowed.contains(key) else { throw AdminError.invalid(name, "\(key) is not a field of a billing cycle (\(allowed.joined(separator: ", ")))") }
+                guard allowed.contains(key) else {
+                    throw AdminError.invalid(name, "\(key) is not a field of a billing cycle (\(allowed.joined(separator: ", ")))")
+                }
                 switch member {
                 case .string(let text): fields[key] = text
                 case .integer(let number): fields[key] = String(number)

@@ -50,7 +50,8 @@ public struct BillingCycle: Sendable, Hashable, Codable, CustomStringConvertible
         do {
             try self.init(
                 cadence: try container.decode(String.self, forKey: .cadence), anchor: try container.decodeIfPresent(String.self, forKey: .anchor),
-                time: try container.decodeIfPresent(String.self, forKey: .time), timeZone: try container.decodeIfPresent(String.self, forKey: .timeZone))
+                time: try container.decodeIfPresent(String.self, forKey: .time),
+                timeZone: try container.decodeIfPresent(String.self, forKey: .timeZone))
         } catch let error as BillingCycleError {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
         }

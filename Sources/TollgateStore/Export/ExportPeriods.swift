@@ -26,7 +26,8 @@ public struct ExportCycleGroup: Sendable, Equatable {
     /// The key a period's staging is remembered under: the label, with the cycle when it is not calendar months in UTC
     /// (two cycles can start periods on the same local date).
     public func key(of period: BillingPeriod) -> String {
-        cycle == .calendarMonthUTC ? label(of: period) : "\(period.name) \(cycle.cadence.rawValue) \(cycle.anchorText) \(cycle.timeText) \(cycle.timeZone)"
+        cycle == .calendarMonthUTC
+            ? label(of: period) : "\(period.name) \(cycle.cadence.rawValue) \(cycle.anchorText) \(cycle.timeText) \(cycle.timeZone)"
     }
 }
 

@@ -319,7 +319,11 @@ extension MeterStore {
                 if entry.grantID == nil { credits.overdraft += entry.amount } else { credits.applied += entry.amount }
             }
             if entry.period == period, entry.customer == customer {
-                if entry.kind == .spend { credits.trueUp += entry.amount } else if entry.kind == .creditBack { credits.trueUp = credits.trueUp - entry.amount }
+                if entry.kind == .spend {
+                    credits.trueUp += entry.amount
+                } else if entry.kind == .creditBack {
+                    credits.trueUp = credits.trueUp - entry.amount
+                }
             }
             let signed = sign > 0 ? entry.amount : .zero - entry.amount
             if counts < startMs {

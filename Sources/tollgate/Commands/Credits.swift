@@ -177,7 +177,8 @@ struct Credits: AsyncParsableCommand {
             let named: BillingPeriod
             do { named = try cycle.period(named: period, nowMs: now) } catch { throw ValidationError("--period: \(error.description)") }
             guard named.endMs <= now else {
-                throw ValidationError("--period \(period) is not over (it ends \(Timestamps.iso8601(named.endMs))): a period is trued up once it closes")
+                throw ValidationError(
+                    "--period \(period) is not over (it ends \(Timestamps.iso8601(named.endMs))): a period is trued up once it closes")
             }
             let result = try await reportingMeterErrors {
                 try await meter.trueUp(customer: customer, startMs: named.startMs, endMs: named.endMs, rules: rules, nowMs: now)
@@ -190,7 +191,11 @@ struct Credits: AsyncParsableCommand {
                 ("customer", result.customer), ("account", result.account), ("period", result.period),
                 ("rated (usage and charges)", "\(result.target) \(result.currency)"),
                 ("spent on its events", "\(result.spentOnEvents) (not covered: \(result.overdraft))"),
-                ("true-up now", result.change == .zero ? "none needed" : result.change < .zero ? "credited back \(.zero - result.change)" : "spent \(result.change)"),
+                (
+                    "true-up now",
+                    result.change == .zero
+                        ? "none needed" : result.change < .zero ? "credited back \(.zero - result.change)" : "spent \(result.change)"
+                ),
                 ("true-ups of the period", result.total.description),
             ])
         }

@@ -141,7 +141,9 @@ struct Customers: AsyncParsableCommand {
                     ("name", record.name ?? ""), ("team", record.team ?? ""), ("models", modelsText(record.models)),
                     ("credits from", record.creditAccount),
                 ]
-                    + cycleFields(ResolvedBillingCycle(config.pricingRules.billingCycle(for: record.id, override: record.billingCycle), nowMs: Timestamps.nowMs()))
+                    + cycleFields(
+                        ResolvedBillingCycle(
+                            config.pricingRules.billingCycle(for: record.id, override: record.billingCycle), nowMs: Timestamps.nowMs()))
                     + externalIDs.sorted { $0.key < $1.key }.map { ("id in \($0.key)", $0.value) })
         }
 

@@ -221,7 +221,8 @@ extension Export {
                 print(
                     result.mismatches.isEmpty
                         ? "every line's versions sum to the rated line (\(result.lines.count) lines)"
-                        : "\(result.mismatches.count) of \(result.lines.count) lines differ: run `tollgate export run --sink \(sink)` to send the difference")
+                        : "\(result.mismatches.count) of \(result.lines.count) lines differ: run `tollgate export run --sink \(sink)` to send the difference"
+                )
             }
             if !result.mismatches.isEmpty { throw ExitCode(1) }
         }

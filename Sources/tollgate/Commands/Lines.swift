@@ -65,7 +65,8 @@ struct Lines: AsyncParsableCommand {
                     }
                     print(
                         [
-                            statement.customer, Timestamps.iso8601(statement.startMs), Timestamps.iso8601(statement.endMs), line.kind.rawValue, line.description,
+                            statement.customer, Timestamps.iso8601(statement.startMs), Timestamps.iso8601(statement.endMs), line.kind.rawValue,
+                            line.description,
                             line.model ?? "", line.meter ?? "", line.priceBook ?? "", String(line.quantity), line.amount.description,
                             line.amountDue.description, line.currency, line.cost.description, String(line.events), brackets.joined(separator: "; "),
                         ].map(CSV.cell).joined(separator: ","))
@@ -75,7 +76,8 @@ struct Lines: AsyncParsableCommand {
             if statements.isEmpty { print("no events and no plan charges from \(Timestamps.iso8601(startMs)) to \(Timestamps.iso8601(endMs))") }
             for statement in statements {
                 print(
-                    "\(statement.customer) — \(Timestamps.iso8601(statement.startMs)) to \(Timestamps.iso8601(statement.endMs)) — \(statement.priceBook)")
+                    "\(statement.customer) — \(Timestamps.iso8601(statement.startMs)) to \(Timestamps.iso8601(statement.endMs)) — \(statement.priceBook)"
+                )
                 var rows: [[String]] = []
                 for line in statement.lines {
                     rows.append([

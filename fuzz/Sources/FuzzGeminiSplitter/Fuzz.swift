@@ -1,5 +1,6 @@
 import Foundation
 import FuzzSupport
+
 @testable import TollgateCore
 
 /// The JSON array splitter (Gemini's array streams).
