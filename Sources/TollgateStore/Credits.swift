@@ -266,6 +266,18 @@ extension MeterStore {
         }
     }
 
+    /// Credits spent from an account (its `spend` lines, an overdraft included) since a time.
+    public func spent(account: String, sinceMs: Int64) async throws(MeterError) -> Money {
+        do {
+            return try await pool.read { db in
+                try String.fetchAll(db, sql: "SELECT amount FROM ledger WHERE account = ? AND kind = 'spend' AND ts_ms >= ?", arguments: [account, sinceMs])
+                    .reduce(Money.zero) { $0 + (Money($1) ?? .zero) }
+            }
+        } catch {
+            throw MeterError.readFailed("\(error)")
+        }
+    }
+
     /// The credit account a customer draws from (its team's or its own); `customer:ID` for an unknown customer.
     public func creditAccount(customer: String) async throws(MeterError) -> String {
         let record = try await self.customer(id: customer)

@@ -290,6 +290,11 @@ def test_the_customer_usage_view(sim: Simulator, tmp_path: Path) -> None:
         events = [e for e in proxy.events() if e["customer"] == "viewer"]
         assert Decimal(view["totals"]["price"]) == sum(Decimal(e["price"]) for e in events)
         assert Decimal(view["balance"]["available"]) == Decimal(10) - Decimal(view["totals"]["price"])
+        # At the pace of the last seven days (everything spent so far), the balance lasts available × 7 ÷ spent days.
+        runs_out = view["balance"]["runs_out"]
+        available, spent = Decimal(view["balance"]["available"]), Decimal(view["totals"]["price"])
+        assert Decimal(runs_out["days"]) == (available * 7 / spent).quantize(Decimal("0.1"), rounding="ROUND_DOWN")
+        assert runs_out["at"].endswith("Z") and "7 days" in runs_out["method"]
         [allowance] = view["limits"]
         assert int(allowance["used"]) == sum(e["input_tokens"] + e["output_tokens"] + e["cache_read_tokens"] for e in events)
         assert Decimal(view["projection"]["period_end_price"]) >= Decimal(view["totals"]["price"])

@@ -41,6 +41,13 @@ struct UsageView: Sendable {
             var reserved: Money
             var available: Money
             var upcoming: Money
+            /// When the balance runs out at the pace of the last seven days (`nil`: nothing spent in them).
+            var runsOut: RunsOut?
+        }
+        struct RunsOut: Encodable {
+            var days: String
+            var at: String
+            var method: String
         }
         struct Allowance: Encodable {
             var id: String
@@ -67,6 +74,21 @@ struct UsageView: Sendable {
         var balance: Balance?
         var limits: [Allowance]
         var projection: Projection
+    }
+
+    /// The pace projection: the available balance over what the account spent per day in the last seven days (by every
+    /// member of a team pool), in days with one decimal (rounded down) and as a time.
+    func runsOut(account: String, available: Money, nowMs: Int64) async throws -> Body.RunsOut? {
+        let week: Int64 = 7 * 86_400_000
+        let spent = try await meter.spent(account: account, sinceMs: nowMs - week)
+        guard spent > .zero else { return nil }
+        let left = max(available, .zero)
+        // days = left ÷ (spent ÷ 7), kept in tenths of a day to stay in integers.
+        let tenths = Int64(clamping: left.raw * 70 / spent.raw)
+        let at = nowMs + Int64(clamping: left.raw * Int128(week) / spent.raw)
+        return Body.RunsOut(
+            days: "\(tenths / 10).\(tenths % 10)", at: Timestamps.iso8601(at),
+            method: "available ÷ credits spent per day over the last 7 days (by every member of a team pool)")
     }
 
     /// The view for the key's customer; `period` is `cycle` (the default: the period of the customer's billing
@@ -104,7 +126,8 @@ struct UsageView: Sendable {
             if !figures.grants.isEmpty {
                 balance = Body.Balance(
                     account: account, granted: figures.granted, spent: figures.spent, expired: figures.expired, reserved: figures.reserved,
-                    available: figures.available, upcoming: figures.upcoming)
+                    available: figures.available, upcoming: figures.upcoming,
+                    runsOut: try await runsOut(account: account, available: figures.available, nowMs: nowMs))
             }
             var allowances: [Body.Allowance] = []
             let scopes: [(LimitScope, String)] =
