@@ -270,8 +270,10 @@ extension MeterStore {
     public func spent(account: String, sinceMs: Int64) async throws(MeterError) -> Money {
         do {
             return try await pool.read { db in
-                try String.fetchAll(db, sql: "SELECT amount FROM ledger WHERE account = ? AND kind = 'spend' AND ts_ms >= ?", arguments: [account, sinceMs])
-                    .reduce(Money.zero) { $0 + (Money($1) ?? .zero) }
+                try String.fetchAll(
+                    db, sql: "SELECT amount FROM ledger WHERE account = ? AND kind = 'spend' AND ts_ms >= ?", arguments: [account, sinceMs]
+                )
+                .reduce(Money.zero) { $0 + (Money($1) ?? .zero) }
             }
         } catch {
             throw MeterError.readFailed("\(error)")

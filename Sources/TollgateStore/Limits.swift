@@ -27,9 +27,12 @@ public struct LimitRecord: Sendable, Equatable, Codable {
     public var createdMs: Int64
     /// A note.
     public var note: String?
+    /// Who set it: `operator` (the config's CLI and admin API), or `customer` (the customer itself, with its own key).
+    public var setBy: LimitSetter = .operator
 
     enum CodingKeys: String, CodingKey {
         case id, scope, metric, period, amount, enforcement, thresholds, note
+        case setBy = "set_by"
         case scopeID = "scope_id"
         case anchorMs = "anchor_ms"
         case createdMs = "created_ms"
@@ -42,7 +45,7 @@ public struct LimitRecord: Sendable, Equatable, Codable {
     public var isRateLimit: Bool { period == .minute }
 
     /// The amount as a number of the metric's unit: money's raw fixed-point value, tokens and requests as they are.
-    var quantity: Int128 { LimitQuantity.parse(amount, metric: metric) ?? 0 }
+    public var quantity: Int128 { LimitQuantity.parse(amount, metric: metric) ?? 0 }
 
     /// `5 USD monthly money cap on customer acme` style description.
     public func describe(currency: String?) -> String {
@@ -52,9 +55,19 @@ public struct LimitRecord: Sendable, Equatable, Codable {
     }
 }
 
+/// Who set a limit.
+public enum LimitSetter: String, Sendable, Codable, Equatable {
+    /// The operator: CLI, admin API.
+    case `operator`
+    /// The customer, with its own virtual key (`POST /tollgate/v1/limits`): a cap or alerts of its own, below the
+    /// operator's.
+    case customer
+}
+
 /// Quantities of a limit's metric as integers: money in its raw fixed-point units (exact), tokens and requests whole.
-enum LimitQuantity {
-    static func parse(_ text: String, metric: LimitMetric) -> Int128? {
+public enum LimitQuantity {
+    /// A limit amount as written (`5.50`, `100000`) in the metric's unit, or `nil` when it is not one.
+    public static func parse(_ text: String, metric: LimitMetric) -> Int128? {
         switch metric {
         case .money: return Money(text).map(\.raw)
         case .tokens, .requests: return Int(text).map { Int128($0) }
@@ -70,7 +83,7 @@ extension MeterStore {
     /// Adds a limit. Money amounts are decimals, tokens and requests whole numbers; thresholds are percentages.
     public func addLimit(
         scope: LimitScope, scopeID: String, metric: LimitMetric, period: LimitPeriod, amount: String, enforcement: Enforcement = .hard,
-        thresholds: [Int] = [50, 80, 100], anchorMs: Int64? = nil, note: String? = nil
+        thresholds: [Int] = [50, 80, 100], anchorMs: Int64? = nil, note: String? = nil, setBy: LimitSetter = .operator
     ) async throws(MeterError) -> LimitRecord {
         if scope != .key { try Self.validateID(scopeID, what: scope.rawValue) }
         guard let quantity = LimitQuantity.parse(amount, metric: metric), quantity > 0 else {
@@ -84,7 +97,7 @@ extension MeterStore {
         let record = LimitRecord(
             id: "lim_" + Self.randomToken(bytes: 9), scope: scope, scopeID: scopeID, metric: metric, period: period, anchorMs: anchorMs,
             amount: LimitQuantity.format(quantity, metric: metric), enforcement: enforcement, thresholds: Array(Set(thresholds)).sorted(),
-            createdMs: Timestamps.nowMs(), note: note)
+            createdMs: Timestamps.nowMs(), note: note, setBy: setBy)
         do {
             try await pool.write { db in
                 switch scope {
@@ -106,12 +119,13 @@ extension MeterStore {
                 }
                 try db.cachedStatement(
                     sql: """
-                        INSERT INTO limits (id, scope, scope_id, metric, period, anchor_ms, amount, enforcement, thresholds, created_ms, note)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO limits (id, scope, scope_id, metric, period, anchor_ms, amount, enforcement, thresholds, created_ms, note,
+                            set_by)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """
                 ).execute(arguments: [
                     record.id, scope.rawValue, scopeID, metric.rawValue, period.rawValue, anchorMs, record.amount, enforcement.rawValue,
-                    record.thresholds.map(String.init).joined(separator: ","), record.createdMs, note,
+                    record.thresholds.map(String.init).joined(separator: ","), record.createdMs, note, setBy == .customer ? "customer" : nil,
                 ])
             }
         } catch let error as MeterError {
@@ -174,7 +188,8 @@ extension MeterStore {
             id: row["id"], scope: row.choice("scope", or: .customer), scopeID: row["scope_id"], metric: row.choice("metric", or: .money),
             period: row.choice("period", or: .month), anchorMs: row["anchor_ms"], amount: row["amount"],
             enforcement: row.choice("enforcement", or: .hard),
-            thresholds: (row["thresholds"] as String).split(separator: ",").compactMap { Int($0) }, createdMs: row["created_ms"], note: row["note"])
+            thresholds: (row["thresholds"] as String).split(separator: ",").compactMap { Int($0) }, createdMs: row["created_ms"], note: row["note"],
+            setBy: (row["set_by"] as String?).flatMap(LimitSetter.init(rawValue:)) ?? .operator)
     }
 }
 

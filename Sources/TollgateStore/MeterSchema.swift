@@ -253,6 +253,9 @@ enum MeterSchema {
             try db.execute(sql: "ALTER TABLE ledger ADD COLUMN period TEXT")
             try db.execute(sql: MeterStore.trueUpsSQL)
         }
+        migrator.registerMigration("v13: limits customers set for themselves") { db in
+            try db.execute(sql: "ALTER TABLE limits ADD COLUMN set_by TEXT")
+        }
         return migrator
     }
 }

@@ -260,6 +260,48 @@ def test_a_hard_cap_refuses_with_which_limit_its_size_use_and_reset(sim: Simulat
         assert refused.value.body["error"]["type"] == "billing_error"
 
 
+def test_a_customer_sets_its_own_cap_below_the_operators_with_its_own_key(sim: Simulator, tmp_path: Path) -> None:
+    with running_tollgate(sim.origin, tmp_path, "", "steerer") as proxy:
+        proxy.cli("limits", "set", "--customer", "steerer", "--metric", "requests", "--period", "day", "--amount", "100")
+        url = proxy.origin + "/tollgate/v1/limits"
+        auth = {"Authorization": f"Bearer {proxy.key}"}
+        listed = httpx.get(url, headers=auth).json()["limits"]
+        assert [(item["limit"]["set_by"], item["limit"]["amount"]) for item in listed] == [("operator", "100")]
+
+        # Not above the operator's cap; not a per-minute rate; a bad body says what it wants.
+        above = httpx.post(url, headers=auth, json={"metric": "requests", "period": "day", "amount": "500"})
+        assert above.status_code == 400 and above.json()["error"]["code"] == "above_operator_cap"
+        rate = httpx.post(url, headers=auth, json={"metric": "requests", "period": "minute", "amount": "5"})
+        assert rate.status_code == 400 and "per minute" in rate.json()["error"]["message"]
+        assert httpx.post(url, headers=auth, content=b"nope").status_code == 400
+        assert httpx.get(url).status_code == 401
+
+        # Its own cap of 2 requests a day holds like any cap; its own soft limit only alerts.
+        own = httpx.post(url, headers=auth, json={"metric": "requests", "period": "day", "amount": "2"})
+        assert own.status_code == 201, own.text
+        own_id = own.json()["limit"]["id"]
+        assert own.json()["limit"]["set_by"] == "customer"
+        soft = httpx.post(url, headers=auth, json={"metric": "money", "period": "month", "amount": "0.000001", "enforcement": "soft",
+                                                    "thresholds": [50]})
+        assert soft.status_code == 201
+        client = proxy.client()
+        for _ in range(2):
+            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=8)
+        with pytest.raises(openai.APIStatusError) as raised:
+            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=8)
+        assert raised.value.status_code == 402 and "daily cap of 2 requests" in raised.value.body["message"]
+        alerts = json.loads(proxy.cli("limits", "alerts", "--format", "json").stdout)
+        assert any(alert["limit_id"] == soft.json()["limit"]["id"] for alert in alerts), alerts
+
+        # It removes its own limits, never the operator's.
+        operator_id = listed[0]["limit"]["id"]
+        forbidden = httpx.delete(f"{url}/{operator_id}", headers=auth)
+        assert forbidden.status_code == 403 and forbidden.json()["error"]["code"] == "operator_limit"
+        assert httpx.delete(f"{url}/{own_id}", headers=auth).status_code == 200
+        assert httpx.delete(f"{url}/lim_unknown", headers=auth).status_code == 404
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=8)
+
+
 def test_a_plan_without_the_model_gets_403(sim: Simulator, tmp_path: Path) -> None:
     with running_tollgate(sim.origin, tmp_path, "", "planned") as proxy:
         proxy.cli("customers", "set", "--customer", "planned", "--models", "gpt-4o-mini")

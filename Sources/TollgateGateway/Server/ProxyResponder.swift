@@ -55,6 +55,13 @@ public struct ProxyResponder: HTTPResponder {
                 return try await UsageView(meter: meter, currency: config.pricing.currency, rules: recorder.pricing.rules).respond(
                     principal: principal, query: request.uri.query, nowMs: Int64(arrival.timeIntervalSince1970 * 1000))
             }
+            if path == CustomerLimits.path || path.hasPrefix(CustomerLimits.path + "/") {
+                let principal = try await authenticate(request.headers, query: request.uri.query)
+                var request = request
+                let body = try await collectBody(&request, limit: 64 * 1024)
+                return try await CustomerLimits(meter: meter, currency: config.pricing.currency).respond(
+                    principal: principal, method: request.method, path: path, body: body, nowMs: Int64(arrival.timeIntervalSince1970 * 1000))
+            }
             guard let target = routes.resolve(path: path) else {
                 if let inactive = routes.inactiveProvider(for: path) {
                     throw ErrorResponse.providerInactive(inactive.provider.name, hint: inactive.hint)
