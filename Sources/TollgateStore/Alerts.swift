@@ -88,7 +88,47 @@ public struct AlertRecord: Sendable, Equatable, Codable {
     }
 }
 
+/// What an alert is about, as its webhook's `type` says.
+public enum AlertKind: String, Sendable, Equatable {
+    /// A limit's threshold was crossed (`limit.threshold_crossed`).
+    case limitThreshold = "limit.threshold_crossed"
+    /// A prepaid account's available balance fell below `alerts.low_balance` (`credits.balance_low`).
+    case lowBalance = "credits.balance_low"
+    /// A customer's revenue was below its cost over a UTC day (`customer.margin_negative`).
+    case negativeMargin = "customer.margin_negative"
+}
+
+extension AlertRecord {
+    /// What the alert is about: a limit's (`lim_…`), a balance's (`balance:ACCOUNT`) or a margin's (`margin:CUSTOMER`).
+    public var kind: AlertKind {
+        limitID.hasPrefix("balance:") ? .lowBalance : limitID.hasPrefix("margin:") ? .negativeMargin : .limitThreshold
+    }
+}
+
 extension MeterStore {
+    /// Stores a low-balance or negative-margin alert unless the same one (its subject × period × threshold) is stored
+    /// already; returns whether it fires now.
+    public func recordWatchAlert(_ record: AlertRecord) async throws(MeterError) -> Bool {
+        do {
+            return try await pool.write { db in try Self.insertAlert(db, record) }
+        } catch {
+            throw MeterError.writeFailed("\(error)")
+        }
+    }
+
+    /// Every account that has had a grant, with its credits' currency.
+    public func creditAccounts() async throws(MeterError) -> [(account: String, currency: String)] {
+        do {
+            return try await pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT account, MIN(currency) AS currency FROM credit_grants GROUP BY account ORDER BY account").map {
+                    (account: $0["account"], currency: $0["currency"])
+                }
+            }
+        } catch {
+            throw MeterError.readFailed("\(error)")
+        }
+    }
+
     /// Alerts, newest first; with `pendingOnly`, only those not delivered yet (given up ones included).
     public func alerts(limit: Int = 100, pendingOnly: Bool = false) async throws(MeterError) -> [AlertRecord] {
         do {

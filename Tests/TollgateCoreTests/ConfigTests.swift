@@ -218,6 +218,29 @@ struct ConfigErrorTests {
         }
     }
 
+    @Test("alerts: low balance as a share or an amount (10 % by default, or off), negative margins on by default")
+    func watchAlerts() throws {
+        #expect(AlertSettings().lowBalance == .percent(10) && AlertSettings().negativeMargin)
+        func alerts(_ text: String) throws(ConfigError) -> AlertSettings {
+            try ConfigLoader.parse(yaml: "alerts: \(text)\n", file: configFile).config.alerts
+        }
+        #expect(try alerts("{low_balance: \"25%\"}").lowBalance == .percent(25))
+        #expect(
+            try alerts("{low_balance: \"12.50\", negative_margin: false, check_interval_s: 5}")
+                == {
+                    var expected = AlertSettings()
+                    expected.lowBalance = .amount(Money("12.50")!)
+                    expected.negativeMargin = false
+                    expected.checkIntervalSeconds = 5
+                    return expected
+                }())
+        #expect(try alerts("{low_balance: off}").lowBalance == nil)
+        for bad in ["{low_balance: \"150%\"}", "{low_balance: cheap}", "{low_balance: \"-3\"}"] {
+            let error = try #require(throws: ConfigError.self) { try alerts(bad) }
+            #expect(error.message.contains("low_balance"), "\(bad)")
+        }
+    }
+
     @Test("no description of the config or its parts spells out a secret")
     func descriptionsHideSecrets() throws {
         var config = try resolve(

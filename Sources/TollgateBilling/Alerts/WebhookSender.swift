@@ -22,8 +22,6 @@ import TollgateStore
 /// repeats by the `Tollgate-Event-Id` header. Delivery runs in this service's own task and never touches a
 /// request's path. With no webhook URL configured it sends nothing (alerts are in the log and the meter).
 public final class WebhookSender: Service, Sendable {
-    /// The event type every delivery carries.
-    static let eventType = "limit.threshold_crossed"
     /// Deliveries in flight at once within a pass, so that one slow receiver does not hold back the rest.
     static let concurrentDeliveries = 8
 
@@ -216,7 +214,7 @@ public final class WebhookSender: Service, Sendable {
 
         func encode(to encoder: any Encoder) throws {
             var event = encoder.container(keyedBy: Keys.self)
-            try event.encode(WebhookSender.eventType, forKey: .type)
+            try event.encode(alert.kind.rawValue, forKey: .type)
             try event.encode(alert.id, forKey: .id)
             try event.encode(Timestamps.iso8601(alert.firedMs), forKey: .created)
             var data = event.nestedContainer(keyedBy: DataKeys.self, forKey: .data)

@@ -258,7 +258,10 @@ public enum ConfigLoader {
     }
 
     private static func parseAlerts(_ value: YAMLValue, into alerts: inout AlertSettings) throws(ConfigError) {
-        let keys = ["webhook_url", "secret", "secret_env", "thresholds", "max_backoff_s", "max_attempts"]
+        let keys = [
+            "webhook_url", "secret", "secret_env", "thresholds", "max_backoff_s", "max_attempts", "low_balance", "negative_margin",
+            "check_interval_s",
+        ]
         for (key, member) in try value.mapping(allowed: keys) {
             switch key {
             case "webhook_url":
@@ -271,6 +274,19 @@ public enum ConfigLoader {
                 alerts.defaultThresholds = try member.sequence().map { (item) throws(ConfigError) in try item.int(in: 1...1000) }.sorted()
             case "max_backoff_s": alerts.maxBackoffSeconds = max(1, try member.seconds())
             case "max_attempts": alerts.maxAttempts = try member.int(in: 1...1000)
+            case "low_balance":
+                let text = try member.string().trimmingCharacters(in: .whitespaces)
+                if text == "off" || text == "false" {
+                    alerts.lowBalance = nil
+                } else if text.hasSuffix("%"), let percent = Int(text.dropLast()), (1...100).contains(percent) {
+                    alerts.lowBalance = .percent(percent)
+                } else if let amount = Money(text), amount > .zero {
+                    alerts.lowBalance = .amount(amount)
+                } else {
+                    throw member.error("low_balance is a percentage of the credits granted (\"10%\"), an amount (\"25.00\") or off")
+                }
+            case "negative_margin": alerts.negativeMargin = try member.bool()
+            case "check_interval_s": alerts.checkIntervalSeconds = max(1, try member.seconds())
             default: break
             }
         }

@@ -363,6 +363,22 @@ public struct AlertSettings: Sendable, Equatable {
     public var maxBackoffSeconds = 300.0
     /// Attempts before an alert is given up (kept, with its last error, for `tollgate limits alerts`).
     public var maxAttempts = 20
+    /// `low_balance`: a prepaid account's alert when what is available falls below this share of what was granted to it
+    /// (`"10%"`, the default) or below an amount (`"25.00"`); `nil` (`low_balance: off`): none.
+    public var lowBalance: LowBalance? = .percent(10)
+    /// `negative_margin`: an alert when a customer's revenue was below its cost over a UTC day (price below cost, as
+    /// after a provider's price change).
+    public var negativeMargin = true
+    /// How often `serve` looks for low balances and negative margins (seconds).
+    public var checkIntervalSeconds = 60.0
+
+    /// When a balance counts as low.
+    public enum LowBalance: Sendable, Equatable {
+        /// A percentage (1–100) of what was granted to the account.
+        case percent(Int)
+        /// An amount in the credits' currency.
+        case amount(Money)
+    }
 
     /// The defaults.
     public init() {}

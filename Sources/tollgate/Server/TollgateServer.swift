@@ -85,6 +85,7 @@ struct TollgateServer: Sendable {
             .init(service: AdmissionHeartbeat(admission: admission, logger: logger)),
             .init(service: WebhookSender(meter: meter, settings: config.alerts, logger: logger)),
             .init(service: TrueUpScheduler(meter: meter, rules: { pricing.rules }, logger: logger)),
+            .init(service: AccountWatch(meter: meter, settings: config.alerts, logger: logger)),
         ]
         if let admin = adminApplication(meter: meter, pricing: pricing, metrics: scrape) { services.append(.init(service: admin)) }
         if let scrape, let address = config.metrics.listen { services.append(.init(service: metricsApplication(address, scrape: scrape))) }
