@@ -67,6 +67,37 @@ import TollgateCore
         }
     }
 
+    /// A plan change mid-period: the statement's charge line of each plan lists that plan's events only.
+    @Test func aStatementAcrossAPlanChangePairsEachPlansChargeWithItsEvents() async throws {
+        let book = { (name: String, fee: String) in
+            try PriceBookFile.parse(
+                yaml: "name: \(name)\ncurrency: USD\nbase_fee: \"\(fee)\"\ncharges:\n  - {name: Calls, meter: requests, unit_price: \"0.01\"}\n",
+                file: "\(name).yaml", name: name)
+        }
+        let change = Timestamps.parse("2026-11-16")!
+        var terms = CustomerPricing(priceBook: "small")
+        terms.planChanges = [CustomerPricing.PlanChange(priceBook: "large", fromMs: change)]
+        let rules = PricingRules(priceBooks: ["small": try book("small", "30"), "large": try book("large", "60")], customers: ["acme": terms])
+        try await withTemporaryMeter { meter in
+            let times = [-3, -2, -1, 1, 2].map { change + Int64($0) * 3_600_000 }
+            try await meter.insert(
+                times.enumerated().map { index, time in
+                    var event = makeEvent(id: "evt_\(index)", timestampMs: time)
+                    let priced = rules.price(
+                        customer: "acme", usage: event.usage, cost: event.cost, models: ["gpt-4o-mini"], serviceTier: nil, at: time, billable: true)
+                    (event.price, event.priceBook) = (priced.price, priced.label)
+                    return event
+                })
+            let statement = try await meter.customerStatement(
+                customer: "acme", startMs: Timestamps.parse("2026-11-01")!, endMs: Timestamps.parse("2026-12-01")!, rules: rules)
+            let charges = statement.lines.filter { $0.rated.kind == .charge }
+            #expect(charges.map(\.rated.description) == ["Calls — small", "Calls — large"])
+            #expect(charges.map { $0.items.map { statement.event($0).id } } == [["evt_0", "evt_1", "evt_2"], ["evt_3", "evt_4"]])
+            // 30 × 15/30 + 60 × 15/30 in fees, five calls at 0.01.
+            #expect(statement.total == Money("45.05")!)
+        }
+    }
+
     /// Days in a zone with whole-hour offsets are read from the hourly rollup; the same report over the events (a
     /// half-hour zone) is exact too. Both equal the sums computed here from the events.
     @Test func aReportByDayInATimeZoneGroupsByLocalDays() async throws {

@@ -517,6 +517,9 @@ public enum ConfigLoader {
         }
         if let name = pricing.defaultPriceBook, pricing.priceBooks[name] == nil { throw missing(name, "default_price_book") }
         for (customer, terms) in pricing.customers.sorted(by: { $0.key < $1.key }) {
+            for change in terms.planChanges where pricing.priceBooks[change.priceBook] == nil {
+                throw missing(change.priceBook, "customers.\(customer)")
+            }
             guard let name = terms.priceBook ?? pricing.defaultPriceBook else {
                 if terms.hold != nil {
                     throw ConfigError(

@@ -126,7 +126,7 @@ public enum PriceBookFile {
         return tiers
     }
 
-    static let customerKeys = ["price_book", "hold", "discounts", "markup", "rates", "external_ids", "billing_cycle"]
+    static let customerKeys = ["price_book", "hold", "discounts", "markup", "rates", "external_ids", "billing_cycle", "plan_changes"]
 
     /// A billing cycle as written in a config or a price book: `{cadence: month, anchor: 15, time: "00:00",
     /// time_zone: America/New_York}` (only `cadence` is required), or a cadence alone (`billing_cycle: month`).
@@ -154,6 +154,19 @@ public enum PriceBookFile {
             case "price_book": terms.priceBook = try member.string()
             case "markup": terms.markup = try PriceParsing.ratio(member)
             case "billing_cycle": terms.billingCycle = try billingCycle(member)
+            case "plan_changes":
+                for item in try member.sequence() {
+                    var book: String?
+                    var from: Int64?
+                    for (field, part) in try item.mapping(allowed: ["price_book", "from"]) {
+                        if field == "price_book" { book = try part.string() } else { from = try PriceParsing.time(part) }
+                    }
+                    guard let book, let from else { throw item.error("a plan change needs 'price_book' and 'from' (when it takes effect)") }
+                    if let last = terms.planChanges.last, last.fromMs >= from {
+                        throw item.error("plan changes are listed oldest first; this one takes effect before (or with) the one above it")
+                    }
+                    terms.planChanges.append(CustomerPricing.PlanChange(priceBook: book, fromMs: from))
+                }
             case "rates": terms.rates = PriceTable(models: try PriceParsing.modelPrices(member))
             case "external_ids":
                 for (system, id) in try member.mapping() { terms.externalIDs[system] = try id.string() }

@@ -170,12 +170,14 @@ public enum PeriodRater {
                     meter: nil, priceBook: aggregate.priceBook, quantity: aggregate.requests, amount: aggregate.price - provisional,
                     currency: aggregate.priceCurrency, cost: aggregate.cost, usage: aggregate.usage, brackets: [], events: aggregate.events))
         }
-        var label = "markup"
-        if let (book, version) = rules.priceBook(for: customer, at: startMs) {
-            label = book.label(of: version)
+        var labels: [String] = []
+        for part in planParts(customer: customer, rules: rules, startMs: startMs, endMs: endMs) {
+            let (book, version, label) = (part.book, part.version, part.label)
+            labels.append(label)
+            let ofThisPlan = mine.filter { part.includes($0) }
             var planAmount = Money.zero
-            for charge in version.charges {
-                let counted = mine.filter { charge.counts(model: $0.model) }
+            for charge in part.charges {
+                let counted = ofThisPlan.filter { charge.counts(model: $0.model) }
                 let quantity = counted.reduce(0) { $0 + charge.meter.quantity(requests: $1.requests, usage: $1.usage) }
                 let rating = charge.rate(quantity: quantity)
                 planAmount += rating.amount
@@ -186,32 +188,38 @@ public enum PeriodRater {
                         events: counted.reduce(0) { $0 + $1.events }))
             }
             if let fee = version.baseFee {
-                planAmount += fee
+                let prorated = part.prorate(fee)
+                planAmount += prorated
                 lines.append(
                     RatedLine(
-                        kind: .baseFee, description: "Base fee", model: nil, meter: nil, priceBook: label, quantity: 1, amount: fee,
-                        currency: book.currency, cost: .zero, usage: nil, brackets: [], events: 0))
+                        kind: .baseFee, description: part.describe("Base fee"), model: nil, meter: nil, priceBook: label, quantity: 1,
+                        amount: prorated, currency: book.currency, cost: .zero, usage: nil, brackets: [], events: 0))
             }
             for discount in rules.customers[customer]?.discounts ?? [] where discount.applies(at: startMs) && planAmount > .zero {
                 let off = planAmount - planAmount.multiplied(by: discount.remaining)
                 planAmount = planAmount - off
                 lines.append(
                     RatedLine(
-                        kind: .discount, description: "Discount \(discount.percentText)% on plan charges", model: nil, meter: nil,
+                        kind: .discount, description: part.describe("Discount \(discount.percentText)% on plan charges"), model: nil, meter: nil,
                         priceBook: label, quantity: 1, amount: .zero - off, currency: book.currency, cost: .zero, usage: nil, brackets: [],
                         events: 0))
             }
-            if let minimum = version.periodMinimum {
-                let sum = lines.filter { $0.currency == book.currency }.reduce(Money.zero) { $0 + $1.amount }
+            if let minimum = version.periodMinimum.map(part.prorate) {
+                // This plan's lines: its usage, charges, fee and discount (in a period without a change, every line).
+                let sum = lines.filter {
+                    $0.currency == book.currency && (part.isWholePeriod || $0.priceBook == label || part.includesLabel($0.priceBook))
+                }
+                .reduce(Money.zero) { $0 + $1.amount }
                 if sum < minimum {
                     lines.append(
                         RatedLine(
-                            kind: .minimum, description: "Minimum commitment \(minimum) \(book.currency)", model: nil, meter: nil,
+                            kind: .minimum, description: part.describe("Minimum commitment \(minimum) \(book.currency)"), model: nil, meter: nil,
                             priceBook: label, quantity: 1, amount: minimum - sum, currency: book.currency, cost: .zero, usage: nil, brackets: [],
                             events: 0))
                 }
             }
         }
+        let label = labels.isEmpty ? "markup" : labels.joined(separator: " → ")
         var totals: [String: Money] = [:]
         var due: [String: Money] = [:]
         for line in lines {
@@ -223,6 +231,88 @@ public enum PeriodRater {
         return PeriodStatement(
             customer: customer, startMs: startMs, endMs: endMs, priceBook: label, lines: lines, totals: totals, totalsDue: due, costs: costs,
             events: mine.reduce(0) { $0 + $1.events })
+    }
+
+    /// One plan of a customer's period: the book it was on, the version at the plan's start, and the share of the
+    /// period it lasted. A period without a plan change has one part, the whole period, rated as it always was. A
+    /// period across changes (``CustomerPricing/planChanges``) has one part per book, each rating the events priced
+    /// under that book with its charges, and its base fee, allowances (`included` units) and minimum prorated by the
+    /// time it was in force: `amount × time on the plan ÷ period length`, exact to the last digit (allowances rounded half
+    /// to even to whole units). Stripe prorates a mid-cycle plan change the same way (unused time on the old plan,
+    /// remaining time on the new one, by the second).
+    public struct PlanPart: Sendable {
+        public var book: PriceBook
+        public var version: PriceBook.Version
+        /// `book@version`, as events and lines name it.
+        public var label: String
+        /// Time on this plan within the period, and the period's length (ms).
+        public var timeMs: Int64
+        public var periodMs: Int64
+        /// The charges, allowances prorated and, when the period has several plans, names carrying the book's.
+        public var charges: [Charge]
+
+        /// Whether the part is the whole period (no plan change in it).
+        public var isWholePeriod: Bool { timeMs == periodMs }
+
+        /// An amount prorated by the part's share of the period.
+        public func prorate(_ amount: Money) -> Money {
+            isWholePeriod ? amount : Money(raw: FixedPoint.divideRoundingHalfEven(amount.raw * Int128(timeMs), by: Int128(periodMs)))
+        }
+
+        /// A line's description, with the plan and its share of the period when there are several.
+        func describe(_ text: String) -> String {
+            guard !isWholePeriod else { return text }
+            let days = { (ms: Int64) in String(format: "%.2f", Double(ms) / 86_400_000) }
+            return "\(text) — \(book.name), prorated \(days(timeMs)) of \(days(periodMs)) days"
+        }
+
+        /// Whether an aggregate's events were priced under this plan.
+        public func includes(_ aggregate: PeriodAggregate) -> Bool { isWholePeriod || includesLabel(aggregate.priceBook) }
+
+        public func includesLabel(_ label: String?) -> Bool {
+            (label?.split(separator: "@", maxSplits: 1).first).map(String.init) == book.name
+        }
+    }
+
+    /// The plans of a customer's period, in the order they were first in force (``PlanPart``).
+    public static func planParts(customer: String, rules: PricingRules, startMs: Int64, endMs: Int64) -> [PlanPart] {
+        let periodMs = max(1, endMs - startMs)
+        let changes = (rules.customers[customer]?.planChanges ?? []).filter { $0.fromMs > startMs && $0.fromMs < endMs }
+        guard !changes.isEmpty else {
+            guard let (book, version) = rules.priceBook(for: customer, at: startMs) else { return [] }
+            return [
+                PlanPart(book: book, version: version, label: book.label(of: version), timeMs: periodMs, periodMs: periodMs, charges: version.charges)
+            ]
+        }
+        // Segments [from, to) with the book in force in each, merged per book.
+        let bounds = [startMs] + changes.map(\.fromMs) + [endMs]
+        var order: [String] = []
+        var time: [String: Int64] = [:]
+        var firstStart: [String: Int64] = [:]
+        for index in 0..<(bounds.count - 1) {
+            guard let name = rules.priceBookName(for: customer, at: bounds[index]), rules.priceBooks[name] != nil else { continue }
+            if time[name] == nil {
+                order.append(name)
+                firstStart[name] = bounds[index]
+            }
+            time[name, default: 0] += bounds[index + 1] - bounds[index]
+        }
+        if order.count == 1, time[order[0]] == periodMs, let (book, version) = rules.priceBook(for: customer, at: startMs) {
+            return [
+                PlanPart(book: book, version: version, label: book.label(of: version), timeMs: periodMs, periodMs: periodMs, charges: version.charges)
+            ]
+        }
+        return order.compactMap { name in
+            guard let book = rules.priceBooks[name], let start = firstStart[name], let ms = time[name] else { return nil }
+            let version = book.version(at: start)
+            let charges = version.charges.map { charge in
+                var prorated = charge
+                prorated.name = "\(charge.name) — \(book.name)"
+                prorated.included = Int(FixedPoint.divideRoundingHalfEven(Int128(charge.included) * Int128(ms), by: Int128(periodMs)))
+                return prorated
+            }
+            return PlanPart(book: book, version: version, label: book.label(of: version), timeMs: ms, periodMs: periodMs, charges: charges)
+        }
     }
 
     /// The book version an aggregate's events were priced under, found from their label.

@@ -53,10 +53,11 @@ extension PeriodRater {
         return meter.quantity(requests: 1, usage: event.usage)
     }
 
-    /// The period charges of the customer's plan (the book version in force at the period's start), in the order
-    /// of the statement's `.charge` lines: one line per charge, quantity zero included.
-    public static func planCharges(customer: String, rules: PricingRules, startMs: Int64) -> [Charge] {
-        rules.priceBook(for: customer, at: startMs)?.version.charges ?? []
+    /// The period charges of the customer's plans (the book version in force at the start of each plan in the period),
+    /// in the order of the statement's `.charge` lines: one line per charge, quantity zero included; each with the
+    /// plan whose events it counts.
+    public static func planCharges(customer: String, rules: PricingRules, startMs: Int64, endMs: Int64) -> [(charge: Charge, plan: PlanPart)] {
+        planParts(customer: customer, rules: rules, startMs: startMs, endMs: endMs).flatMap { part in part.charges.map { ($0, part) } }
     }
 }
 

@@ -163,6 +163,24 @@ public struct CustomerPricing: Sendable, Equatable {
     /// The customer's own billing cycle (`pricing.customers.ID.billing_cycle`); one set in the meter (`tollgate
     /// customers set --cycle`) comes before it.
     public var billingCycle: BillingCycle?
+    /// Moves to another price book at a time (`plan_changes: [{price_book, from}]`), oldest first: the customer is on
+    /// ``priceBook`` before the first, then on each change's book from its time. A period across a change is rated by
+    /// plan, with base fees, allowances and minimums prorated by time (``PeriodRater``).
+    public var planChanges: [PlanChange] = []
+
+    /// A move to another price book.
+    public struct PlanChange: Sendable, Hashable {
+        /// The book from then on.
+        public var priceBook: String
+        /// When (ms since 1970).
+        public var fromMs: Int64
+
+        /// A change.
+        public init(priceBook: String, fromMs: Int64) {
+            self.priceBook = priceBook
+            self.fromMs = fromMs
+        }
+    }
 
     /// Creates an assignment.
     public init(

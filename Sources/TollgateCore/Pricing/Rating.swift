@@ -46,11 +46,18 @@ public struct PricingRules: Sendable {
         return (billingCycle, .default)
     }
 
+    /// The name of the book a customer is on at a time: its last plan change by then, else its book, else the default.
+    public func priceBookName(for customer: String, at timestampMs: Int64) -> String? {
+        let terms = customers[customer]
+        return terms?.planChanges.last(where: { $0.fromMs <= timestampMs })?.priceBook ?? terms?.priceBook ?? defaultPriceBook
+    }
+
     /// The book and version that price a customer's events at a time (`nil`: no book, the markup rule).
     public func priceBook(for customer: String, at timestampMs: Int64) -> (book: PriceBook, version: PriceBook.Version)? {
         let terms = customers[customer]
-        guard let name = terms?.priceBook ?? defaultPriceBook, let book = priceBooks[name] else { return nil }
-        if let hold = terms?.hold, timestampMs < hold.untilMs, let held = book.version(effectiveAt: hold.versionEffectiveMs),
+        guard let name = priceBookName(for: customer, at: timestampMs), let book = priceBooks[name] else { return nil }
+        if name == terms?.priceBook ?? defaultPriceBook, let hold = terms?.hold, timestampMs < hold.untilMs,
+            let held = book.version(effectiveAt: hold.versionEffectiveMs),
             book.version(at: timestampMs).effectiveMs > held.effectiveMs
         {
             return (book, held)

@@ -209,7 +209,7 @@ extension MeterStore {
         let rated = PeriodRater.rate(customer: customer, startMs: startMs, endMs: endMs, aggregates: aggregates, rules: rules)
         let lines = Self.statementLines(
             rated: rated, aggregates: aggregates, groups: groups, events: events,
-            charges: PeriodRater.planCharges(customer: customer, rules: rules, startMs: startMs))
+            charges: PeriodRater.planCharges(customer: customer, rules: rules, startMs: startMs, endMs: endMs))
         let credits: StatementCredits? =
             includeCredits
             ? try await statementCredits(
@@ -244,7 +244,8 @@ extension MeterStore {
     /// Pairs the rated lines with their events: usage lines come first, one per aggregate in the aggregates' order;
     /// charge lines follow, one per plan charge in the book's order.
     static func statementLines(
-        rated: PeriodStatement, aggregates: [PeriodAggregate], groups: [GroupKey: [Int]], events: [StatementEvent], charges: [Charge]
+        rated: PeriodStatement, aggregates: [PeriodAggregate], groups: [GroupKey: [Int]], events: [StatementEvent],
+        charges: [(charge: Charge, plan: PeriodRater.PlanPart)]
     ) -> [StatementLine] {
         let mine = aggregates.filter { $0.customer == rated.customer }
         var usageIndex = 0
@@ -261,10 +262,10 @@ extension MeterStore {
                 }
                 usageIndex += 1
             case .charge:
-                if chargeIndex < charges.count, charges[chargeIndex].name == line.description {
-                    let charge = charges[chargeIndex]
+                if chargeIndex < charges.count, charges[chargeIndex].charge.name == line.description {
+                    let (charge, plan) = charges[chargeIndex]
                     per = charge.per
-                    let counted = Set(mine.filter { charge.counts(model: $0.model) }.map(GroupKey.init))
+                    let counted = Set(mine.filter { charge.counts(model: $0.model) && plan.includes($0) }.map(GroupKey.init))
                     let indexes = counted.flatMap { groups[$0] ?? [] }.sorted()
                     items = indexes.map { .init(event: $0, units: Self.units(of: events[$0], on: charge.meter)) }
                 }
