@@ -60,7 +60,7 @@ struct CustomerLimits: Sendable {
     func list(_ principal: Principal, nowMs: Int64) async throws -> Response {
         var statuses: [LimitStatus] = []
         for limit in try await applicable(principal) { statuses.append(try await meter.limitStatus(limit, nowMs: nowMs)) }
-        return try Self.json(["limits": statuses])
+        return try Response.json(["limits": statuses])
     }
 
     func add(_ principal: Principal, body: ByteBuffer, nowMs: Int64) async throws -> Response {
@@ -99,7 +99,7 @@ struct CustomerLimits: Sendable {
         let limit = try await meter.addLimit(
             scope: .customer, scopeID: principal.customer, metric: metric, period: period, amount: input.amount, enforcement: enforcement,
             thresholds: input.thresholds ?? [50, 80, 100], note: "set by the customer with key \(principal.key.id)", setBy: .customer)
-        return try Self.json(try await meter.limitStatus(limit, nowMs: nowMs), status: .created)
+        return try Response.json(try await meter.limitStatus(limit, nowMs: nowMs), status: .created)
     }
 
     func remove(_ principal: Principal, id: String) async throws -> Response {
@@ -112,15 +112,6 @@ struct CustomerLimits: Sendable {
                 code: "operator_limit")
         }
         try await meter.removeLimit(id: id)
-        return try Self.json(["removed": id])
-    }
-
-    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        headers[.cacheControl] = "no-store"
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+        return try Response.json(["removed": id])
     }
 }

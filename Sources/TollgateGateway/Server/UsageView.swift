@@ -154,13 +154,7 @@ struct UsageView: Sendable {
                 totals: totals, byModel: lines, balance: balance, limits: allowances,
                 projection: Body.Projection(
                     periodEndPrice: projected, method: "price so far × period length ÷ time elapsed (linear at the current rate)"))
-            let encoder = JSONEncoder()
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            var headers = HTTPFields()
-            headers[.contentType] = "application/json"
-            headers[.cacheControl] = "no-store"
-            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: try encoder.encode(body))))
+            return try Response.json(body, snakeCase: true)
         } catch let error as ErrorResponse {
             throw error
         } catch {
