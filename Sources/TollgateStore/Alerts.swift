@@ -88,6 +88,18 @@ public struct AlertRecord: Sendable, Equatable, Codable {
     }
 }
 
+/// A prepaid account's level, for the low-balance watch (``MeterStore/creditLevels(nowMs:)``).
+public struct CreditLevel: Sendable, Equatable {
+    public var account: String
+    public var currency: String
+    /// Granted in effect (credit backs included).
+    public var granted: Money
+    /// What a request can still reserve.
+    public var available: Money
+    /// When the latest grant in effect took effect: a new grant re-arms the alert.
+    public var armedMs: Int64
+}
+
 /// What an alert is about, as its webhook's `type` says.
 public enum AlertKind: String, Sendable, Equatable {
     /// A limit's threshold was crossed (`limit.threshold_crossed`).
@@ -116,12 +128,25 @@ extension MeterStore {
         }
     }
 
-    /// Every account that has had a grant, with its credits' currency.
-    public func creditAccounts() async throws(MeterError) -> [(account: String, currency: String)] {
+    /// Every account that has had a grant, in one read without walking ledgers: what was granted to it in effect
+    /// now (true-up credit backs included), what is available (the open grants' remainder less overdraft and holds),
+    /// and when its latest grant in effect took effect.
+    public func creditLevels(nowMs: Int64) async throws(MeterError) -> [CreditLevel] {
         do {
             return try await pool.read { db in
-                try Row.fetchAll(db, sql: "SELECT account, MIN(currency) AS currency FROM credit_grants GROUP BY account ORDER BY account").map {
-                    (account: $0["account"], currency: $0["currency"])
+                let accounts = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT account, MIN(currency) AS currency, COALESCE(MAX(effective_ms), 0) AS armed,
+                            GROUP_CONCAT(amount, ' ') AS amounts
+                        FROM credit_grants WHERE effective_ms <= ? GROUP BY account ORDER BY account
+                        """, arguments: [nowMs])
+                return try accounts.map { row in
+                    let account: String = row["account"]
+                    let granted = (row["amounts"] as String? ?? "").split(separator: " ").reduce(Money.zero) { $0 + (Money(String($1)) ?? .zero) }
+                    return CreditLevel(
+                        account: account, currency: row["currency"], granted: granted,
+                        available: try Ledger.available(db, account: account, nowMs: nowMs).available, armedMs: row["armed"])
                 }
             }
         } catch {

@@ -42,32 +42,30 @@ public struct AccountWatch: Service, CustomStringConvertible {
     public func pass(nowMs: Int64) async throws -> [AlertRecord] {
         var fired: [AlertRecord] = []
         if let low = settings.lowBalance {
-            for (account, currency) in try await meter.creditAccounts() {
-                let balance = try await meter.balance(account: account, currency: currency, nowMs: nowMs)
-                let inEffect = balance.grants.filter { $0.effectiveMs <= nowMs }
-                guard balance.granted > .zero, let armed = inEffect.map(\.effectiveMs).max() else { continue }
+            for level in try await meter.creditLevels(nowMs: nowMs) where level.granted > .zero {
+                let account = level.account
                 let floor: Money
                 let threshold: Int
                 switch low {
                 case .percent(let percent):
-                    floor = Money(raw: balance.granted.raw * Int128(percent) / 100)
+                    floor = Money(raw: level.granted.raw * Int128(percent) / 100)
                     threshold = percent
                 case .amount(let amount):
                     floor = amount
                     threshold = 0
                 }
-                guard balance.available < floor else { continue }
+                guard level.available < floor else { continue }
                 let parts = account.split(separator: ":", maxSplits: 1).map(String.init)
                 let record = AlertRecord(
-                    id: "alr_" + Self.token(), limitID: "balance:\(account)", periodStartMs: armed, threshold: threshold,
+                    id: "alr_" + Self.token(), limitID: "balance:\(account)", periodStartMs: level.armedMs, threshold: threshold,
                     scope: parts.first == "team" ? .team : .customer, scopeID: parts.last ?? account, metric: .money, period: .total,
-                    enforcement: .soft, amount: floor.description, used: balance.available.description, currency: balance.currency, firedMs: nowMs)
+                    enforcement: .soft, amount: floor.description, used: level.available.description, currency: level.currency, firedMs: nowMs)
                 if try await meter.recordWatchAlert(record) {
                     fired.append(record)
                     logger.warning(
                         "credit balance low",
                         metadata: [
-                            "account": "\(account)", "available": "\(balance.available)", "below": "\(floor)", "currency": "\(balance.currency)",
+                            "account": "\(account)", "available": "\(level.available)", "below": "\(floor)", "currency": "\(level.currency)",
                         ])
                 }
             }

@@ -34,13 +34,16 @@ public struct TrueUpScheduler: Service, CustomStringConvertible {
         }
     }
 
-    /// One pass: the last closed period of every prepaid customer whose events changed since its last true-up.
+    /// One pass: the last closed period of every prepaid customer whose events changed since its last true-up. The
+    /// event counts are read once per billing cycle in use, not per customer.
     public func pass(nowMs: Int64) async throws {
         let rules = rules()
+        var counts: [BillingCycle: [String: Int]] = [:]
         for customer in try await meter.prepaidCustomers() where !Task.isCancelled {
             let cycle = try await meter.billingCycle(customer: customer, rules: rules).cycle
             let closed = cycle.period(containing: cycle.period(containing: nowMs).startMs - 1)
-            let events = try await meter.eventCountsByCustomer(startMs: closed.startMs, endMs: closed.endMs)[customer, default: 0]
+            if counts[cycle] == nil { counts[cycle] = try await meter.eventCountsByCustomer(startMs: closed.startMs, endMs: closed.endMs) }
+            let events = counts[cycle]?[customer] ?? 0
             let previous = try await meter.trueUpEvents(customer: customer, startMs: closed.startMs, endMs: closed.endMs)
             guard previous != events, events > 0 || PeriodRater.billsEmptyPeriod(customer: customer, rules: rules, startMs: closed.startMs) else {
                 continue
