@@ -213,6 +213,7 @@ public final class AdmissionControl: Sendable {
         let account = principal.creditAccount
         let prepaid = try Ledger.isPrepaid(db, account: account)
         var hold = request.worstCasePrice
+        var partial = false
         var holdNote = request.model.map { "worst case of a \($0) request" }
         if prepaid {
             let (available, currency) = try Ledger.available(db, account: account, nowMs: request.nowMs)
@@ -226,8 +227,24 @@ public final class AdmissionControl: Sendable {
                     ))
             }
             if hold > available {
+                // One request at a time may hold less than its worst case: a second, admitted while the first is in
+                // flight (a release gave a little balance back), could overshoot by its own price too.
+                if try Bool.fetchOne(
+                    db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM reservations WHERE account = ? AND partial = 1)"), arguments: [account])
+                    == true
+                {
+                    let unit = currency ?? request.currency
+                    return .failure(
+                        Refusal(
+                            reason: .credits,
+                            message:
+                                "Insufficient credits: \(account) has \(available) \(unit) available, less than this request's worst "
+                                + "case (\(hold) \(unit)), and the last of its balance is held by a request in flight; add credit to continue."
+                        ))
+                }
                 holdNote = "worst case \(hold) capped to the remaining balance: the last request it admits"
                 hold = available
+                partial = true
             }
         }
         // Everything passes: hold.
@@ -236,13 +253,13 @@ public final class AdmissionControl: Sendable {
         let limitsText = held.isEmpty ? "[]" : String(decoding: try JSONEncoder().encode(held), as: UTF8.self)
         try db.cachedStatement(
             sql: """
-                INSERT INTO reservations (id, account, customer_id, key_id, amount, tokens, limits, instance, created_ms)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO reservations (id, account, customer_id, key_id, amount, tokens, limits, instance, created_ms, partial)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: [
             id, prepaid ? account : nil, principal.customer, principal.key.id, hold.description,
             request.worstCaseTokens,
-            limitsText, instanceID, request.nowMs,
+            limitsText, instanceID, request.nowMs, partial ? 1 : 0,
         ])
         for (limit, start, used, reserved, need) in pendingUsage {
             try LimitUsage.store(db, limit: limit, periodStartMs: start, used: used, reserved: reserved + need)

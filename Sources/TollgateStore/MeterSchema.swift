@@ -256,6 +256,10 @@ enum MeterSchema {
         migrator.registerMigration("v13: limits customers set for themselves") { db in
             try db.execute(sql: "ALTER TABLE limits ADD COLUMN set_by TEXT")
         }
+        migrator.registerMigration("v14: one request at a time admitted on less than its worst case") { db in
+            try db.execute(sql: "ALTER TABLE reservations ADD COLUMN partial INTEGER NOT NULL DEFAULT 0")
+            try db.execute(sql: "CREATE INDEX reservations_partial ON reservations(account) WHERE partial = 1")
+        }
         return migrator
     }
 }

@@ -81,6 +81,27 @@ struct AdmissionTests {
         }
     }
 
+    @Test("one request at a time holds less than its worst case: a release does not let a second one in beside it")
+    func onePartialHoldAtATime() async throws {
+        try await withTemporaryMeter { meter in
+            let control = AdmissionControl(meter: meter)
+            _ = try await meter.grantCredits(account: "customer:acme", amount: usd("1"), currency: "USD")
+            let who = try await principal(meter)
+            guard case .success(let full) = try await control.admit(request(who, worst: "0.6")),
+                case .success(let partial) = try await control.admit(request(who, worst: "0.6"))
+            else { Issue.record("refused"); return }
+            // The full one settles at 0.3: 0.3 comes back, but the partial one (holding 0.4 of 0.6) is still in flight.
+            _ = try await meter.insert([(event("evt_full", who, price: "0.3"), full.reservationID as String?)])
+            #expect(try await meter.balance(account: "customer:acme", currency: "USD").available == usd("0.3"))
+            let refused = try await control.admit(request(who, worst: "0.6")).refusal
+            #expect(refused?.reason == .credits && refused?.message.contains("held by a request in flight") == true)
+            #expect(try await control.admit(request(who, worst: "0.2")).refusal == nil, "a request the balance covers whole still goes")
+            // Once the partial one settles, the next may take what is left.
+            _ = try await meter.insert([(event("evt_partial", who, price: "0.4"), partial.reservationID as String?)])
+            #expect(try await control.admit(request(who, worst: "0.6")).refusal == nil)
+        }
+    }
+
     @Test("a settled event written twice spends once")
     func idempotentSettlement() async throws {
         try await withTemporaryMeter { meter in

@@ -48,7 +48,7 @@ struct MeterStoreTests {
                     "v8: idempotent retries: stored responses by customer and key, replay events",
                     "v9: dashboard sessions revoked by logout", "v10: customers' own billing cycles",
                     "v11: export staged per customer and billing period", "v12: credit true-ups at the close of billing periods",
-                    "v13: limits customers set for themselves",
+                    "v13: limits customers set for themselves", "v14: one request at a time admitted on less than its worst case",
                 ])
         }
     }

@@ -77,6 +77,9 @@ private func hasTrailingComma(_ body: [UInt8]) -> Bool {
 }
 
 private func compareWithFoundation(_ body: [UInt8], _ scanner: JSONFieldScanner) {
+    // A NUL byte makes Foundation guess UTF-16 or UTF-32 (it reads 00 32 as "2"); JSON on the wire is UTF-8, as the
+    // scanner and the providers read it, and a raw NUL is never valid there.
+    if body.contains(0) { return }
     guard let document = try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed]) else { return }
     if hasTrailingComma(body) { return }
     require(scanner.isComplete && !scanner.isMalformed, "Foundation reads the document, the scanner finds it broken")
