@@ -94,7 +94,7 @@ extension MeterStore {
         return String(decoding: hex, as: UTF8.self)
     }
 
-    static func randomToken(bytes count: Int) -> String {
+    public static func randomToken(bytes count: Int) -> String {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
         return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")

@@ -57,7 +57,7 @@ public struct AccountWatch: Service, CustomStringConvertible {
                 guard level.available < floor else { continue }
                 let parts = account.split(separator: ":", maxSplits: 1).map(String.init)
                 let record = AlertRecord(
-                    id: "alr_" + Self.token(), limitID: "balance:\(account)", periodStartMs: level.armedMs, threshold: threshold,
+                    id: "alr_" + MeterStore.randomToken(bytes: 9), limitID: "balance:\(account)", periodStartMs: level.armedMs, threshold: threshold,
                     scope: parts.first == "team" ? .team : .customer, scopeID: parts.last ?? account, metric: .money, period: .total,
                     enforcement: .soft, amount: floor.description, used: level.available.description, currency: level.currency, firedMs: nowMs)
                 if try await meter.recordWatchAlert(record) {
@@ -77,7 +77,8 @@ public struct AccountWatch: Service, CustomStringConvertible {
             for row in report.rows where row.currency == row.costCurrency && row.totals.revenue < row.totals.cost {
                 let customer = row.group[.customer] ?? ""
                 let record = AlertRecord(
-                    id: "alr_" + Self.token(), limitID: "margin:\(customer)", periodStartMs: end - day, threshold: 0, scope: .customer,
+                    id: "alr_" + MeterStore.randomToken(bytes: 9), limitID: "margin:\(customer)", periodStartMs: end - day, threshold: 0,
+                    scope: .customer,
                     scopeID: customer, metric: .money, period: .day, enforcement: .soft, amount: row.totals.revenue.description,
                     used: row.totals.cost.description, currency: row.currency, periodEndMs: end, firedMs: nowMs)
                 if try await meter.recordWatchAlert(record) {
@@ -92,9 +93,5 @@ public struct AccountWatch: Service, CustomStringConvertible {
             }
         }
         return fired
-    }
-
-    static func token() -> String {
-        (0..<18).map { _ in String("0123456789abcdef".randomElement()!) }.joined()
     }
 }

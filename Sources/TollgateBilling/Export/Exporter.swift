@@ -82,9 +82,7 @@ public struct Exporter: Sendable {
         let changed = force ? customers : customers.filter { staged[$0] != counts[$0, default: 0] }
         guard !changed.isEmpty else { return ExportStaging() }
         let label = group.label(of: billing)
-        var lines = try await meter.ratedExportLines(startMs: billing.startMs, endMs: billing.endMs, rules: rules, only: changed)
-        // A minimum commitment's true-up is known when the period closes, not before.
-        if billing.endMs > nowMs { lines.removeAll { $0.kind == .minimum } }
+        let lines = try await ratedLines(billing, rules: rules, only: changed, nowMs: nowMs)
         let staging = try await meter.stageExport(
             sink: name, period: label, startMs: billing.startMs, endMs: billing.endMs, lines: lines, nowMs: nowMs)
         try await meter.markExported(
@@ -112,8 +110,7 @@ public struct Exporter: Sendable {
             let label = group.label(of: billing)
             let exported = try await meter.exportedTotals(sink: name, period: label).filter { group.includes($0.customer) }
             let customers = Set(exported.map(\.customer))
-            var rated = try await meter.ratedExportLines(startMs: billing.startMs, endMs: billing.endMs, rules: rules, only: customers)
-            if billing.endMs > now { rated.removeAll { $0.kind == .minimum } }
+            let rated = try await ratedLines(billing, rules: rules, only: customers, nowMs: now)
             var byKey = Dictionary(exported.map { ("\($0.customer)\u{1}\($0.meter)", $0) }, uniquingKeysWith: { first, _ in first })
             for line in rated {
                 let total = byKey.removeValue(forKey: "\(line.customer)\u{1}\(line.meter)")
@@ -132,6 +129,13 @@ public struct Exporter: Sendable {
             }
         }
         return result
+    }
+
+    /// A period's rated lines for some customers, as export stages them: a minimum commitment's true-up is known when
+    /// the period closes, not before.
+    func ratedLines(_ billing: BillingPeriod, rules: PricingRules, only: Set<String>, nowMs: Int64) async throws -> [RatedExportLine] {
+        let lines = try await meter.ratedExportLines(startMs: billing.startMs, endMs: billing.endMs, rules: rules, only: only)
+        return billing.endMs > nowMs ? lines.filter { $0.kind != .minimum } : lines
     }
 
     /// One pass: sends every line due now (pending, failed whose wait is over, held ones whose customer now has an id),
