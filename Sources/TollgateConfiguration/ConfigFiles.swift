@@ -32,6 +32,13 @@ public enum ConfigFiles {
         let priceBooks = try loadPriceBooks(document: document, baseDirectory: baseDirectory)
         var config = try ConfigLoader.resolve(document, definitions: definitions, priceBooks: priceBooks, environment: environment)
         config.meter.path = absolute(config.meter.path, in: baseDirectory)
+        if let file = config.meter.passwordFile, config.meter.password == nil {
+            let path = absolute(file, in: baseDirectory)
+            guard let data = fileManager.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+                throw ConfigError(file: path, line: nil, message: "cannot read meter.password_file (does it exist, is it readable?)")
+            }
+            config.meter.password = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
         for (name, sink) in config.sinks {
             if let path = sink.path, !path.hasPrefix("~") { config.sinks[name]?.path = absolute(path, in: baseDirectory) }
         }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Synchronization
 import TollgateCore
 
@@ -47,7 +46,8 @@ struct ReservedLimit: Codable, Equatable {
 /// Admission control: reserves a request's worst case against the credit pool and the hard caps in one SQLite write
 /// transaction, so that any number of concurrent requests (and several processes sharing the meter file) can never
 /// hold more than the balance; settlement turns the hold into the actual spend in the event's own transaction.
-/// Per-minute limits are token buckets in this process's memory.
+/// Per-minute limits are token buckets: in this process's memory on a SQLite meter (one host), in the meter's
+/// `rate_buckets` table on PostgreSQL, so that replicas share one budget per limit.
 ///
 /// Concurrent admissions share transactions (group commit): the first request that finds no transaction running
 /// starts one for every request waiting by then, one after the other in the same order as they came, each seeing the
@@ -58,6 +58,8 @@ public final class AdmissionControl: Sendable {
     /// This process's id on reservations (`ins_…`), to release the holds of a process that died.
     public let instanceID: String
     private let buckets = Mutex<[String: TokenBucket]>([:])
+    /// Whether the buckets live in the meter (shared by every replica) rather than in memory.
+    private let sharedBuckets: Bool
 
     private typealias Decision = Result<Result<AdmissionTicket, Refusal>, MeterError>
     private struct Waiting {
@@ -72,6 +74,7 @@ public final class AdmissionControl: Sendable {
     /// Creates the admission control of one running server.
     public init(meter: MeterStore) {
         self.meter = meter
+        sharedBuckets = meter.dialect == .postgres
         instanceID = "ins_" + MeterStore.randomToken(bytes: 9)
     }
 
@@ -81,9 +84,13 @@ public final class AdmissionControl: Sendable {
     public func start() async throws(MeterError) -> Int {
         let now = Timestamps.nowMs()
         do {
-            try await meter.pool.write { [instanceID] db in
+            try await meter.database.write { [instanceID] db in
                 try db.cachedStatement(
-                    sql: "INSERT OR REPLACE INTO instances (id, host, pid, started_ms, heartbeat_ms) VALUES (?, ?, ?, ?, ?)"
+                    sql: """
+                        INSERT INTO instances (id, host, pid, started_ms, heartbeat_ms) VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT (id) DO UPDATE SET
+                            host = excluded.host, pid = excluded.pid, started_ms = excluded.started_ms, heartbeat_ms = excluded.heartbeat_ms
+                        """
                 ).execute(arguments: [instanceID, ProcessInfo.processInfo.hostName, Int(getpid()), now, now])
             }
         } catch {
@@ -95,7 +102,7 @@ public final class AdmissionControl: Sendable {
     /// Marks this process alive; run every few seconds.
     public func heartbeat() async throws(MeterError) {
         do {
-            try await meter.pool.write { [instanceID] db in
+            try await meter.database.write { [instanceID] db in
                 try db.cachedStatement(sql: "UPDATE instances SET heartbeat_ms = ? WHERE id = ?").execute(arguments: [Timestamps.nowMs(), instanceID])
             }
         } catch {
@@ -105,7 +112,7 @@ public final class AdmissionControl: Sendable {
 
     /// Ends this process's registration (clean shutdown).
     public func stop() async {
-        try? await meter.pool.write { [instanceID] db in
+        try? await meter.database.write { [instanceID] db in
             try db.cachedStatement(sql: "DELETE FROM instances WHERE id = ?").execute(arguments: [instanceID])
         }
     }
@@ -145,7 +152,7 @@ public final class AdmissionControl: Sendable {
             let decisions: [Decision]
             do {
                 // A refusal writes nothing (every check comes before the holds), so requests need no savepoints.
-                let outcomes = try await meter.pool.write { [self] db in
+                let outcomes = try await meter.database.write { [self] db in
                     try batch.map { try decide($0.request, in: db) }
                 }
                 decisions = outcomes.map { .success($0) }
@@ -157,9 +164,9 @@ public final class AdmissionControl: Sendable {
     }
 
     /// Decides one request in the batch's transaction.
-    private func decide(_ request: AdmissionRequest, in db: Database) throws -> Result<AdmissionTicket, Refusal> {
+    private func decide(_ request: AdmissionRequest, in db: any SQLConnection) throws -> Result<AdmissionTicket, Refusal> {
         let principal = request.principal
-        let limits = try Row.fetchAll(
+        let limits = try SQLRow.fetchAll(
             db.cachedStatement(
                 sql: """
                     SELECT * FROM limits WHERE (scope = 'customer' AND scope_id = ?) OR (scope = 'key' AND scope_id = ?)
@@ -168,18 +175,12 @@ public final class AdmissionControl: Sendable {
         ).map(MeterStore.limit)
         // Per-minute limits: checked first, taken only once everything passes.
         let rateLimits = limits.filter(\.isRateLimit)
+        var rateBuckets: [(limit: LimitRecord, bucket: TokenBucket)] = []
         for limit in rateLimits {
-            let capacity = Int(limit.quantity)
-            let waitMs: Int64? = buckets.withLock { all in
-                // A changed limit starts a fresh bucket.
-                let bucket =
-                    all[limit.id].flatMap { $0.capacity == capacity ? $0 : nil } ?? TokenBucket(capacity: capacity, nowMs: request.nowMs)
-                all[limit.id] = bucket
-                var probe = bucket
-                if case .refused(let retry) = probe.take(1, nowMs: request.nowMs) { return retry }
-                return nil
-            }
-            if let waitMs {
+            let bucket = try self.bucket(limit, nowMs: request.nowMs, in: db)
+            rateBuckets.append((limit, bucket))
+            var probe = bucket
+            if case .refused(let waitMs) = probe.take(1, nowMs: request.nowMs) {
                 let seconds = TokenBucket.retryAfterSeconds(waitMs)
                 return .failure(
                     Refusal(
@@ -270,18 +271,63 @@ public final class AdmissionControl: Sendable {
                 db, account: account, kind: .reserve, amount: hold, reservationID: id, customer: principal.customer,
                 keyID: principal.key.id, note: holdNote, nowMs: request.nowMs)
         }
-        buckets.withLock { all in
-            for limit in rateLimits where limit.metric == .requests { _ = all[limit.id]?.take(1, nowMs: request.nowMs) }
+        for (limit, var bucket) in rateBuckets {
+            if limit.metric == .requests { _ = bucket.take(1, nowMs: request.nowMs) }
+            try save(bucket, limitID: limit.id, in: db)
         }
         return .success(AdmissionTicket(reservationID: id, tokenRateLimits: rateLimits.filter { $0.metric == .tokens }.map(\.id)))
     }
 
-    /// Charges the actual tokens of a finished request to its tokens-per-minute limits.
-    public func chargeTokens(_ ticket: AdmissionTicket, tokens: Int, nowMs: Int64) {
+    /// Charges the actual tokens of a finished request to its tokens-per-minute limits (in the meter's transaction of
+    /// its own when the buckets are shared; a failure there lets the next requests through a little early, and is
+    /// thrown for the caller to log).
+    public func chargeTokens(_ ticket: AdmissionTicket, tokens: Int, nowMs: Int64) async throws(MeterError) {
         guard !ticket.tokenRateLimits.isEmpty, tokens > 0 else { return }
-        buckets.withLock { all in
-            for id in ticket.tokenRateLimits { all[id]?.charge(tokens, nowMs: nowMs) }
+        guard sharedBuckets else {
+            buckets.withLock { all in
+                for id in ticket.tokenRateLimits { all[id]?.charge(tokens, nowMs: nowMs) }
+            }
+            return
         }
+        do {
+            try await meter.database.write { [self] db in
+                for id in ticket.tokenRateLimits {
+                    guard var bucket = try storedBucket(id, in: db) else { continue }
+                    bucket.charge(tokens, nowMs: nowMs)
+                    try save(bucket, limitID: id, in: db)
+                }
+            }
+        } catch {
+            throw MeterError.writeFailed("\(error)")
+        }
+    }
+
+    /// The bucket of a per-minute limit: as kept (in memory or in the meter), or a full one when there is none or
+    /// the limit's amount changed.
+    private func bucket(_ limit: LimitRecord, nowMs: Int64, in db: any SQLConnection) throws -> TokenBucket {
+        let capacity = Int(limit.quantity)
+        let kept = sharedBuckets ? try storedBucket(limit.id, in: db) : buckets.withLock { $0[limit.id] }
+        return kept.flatMap { $0.capacity == capacity ? $0 : nil } ?? TokenBucket(capacity: capacity, nowMs: nowMs)
+    }
+
+    private func storedBucket(_ limitID: String, in db: any SQLConnection) throws -> TokenBucket? {
+        try SQLRow.fetchOne(
+            db.cachedStatement(sql: "SELECT capacity, level, updated_ms FROM rate_buckets WHERE limit_id = ?"), arguments: [limitID]
+        ).map { TokenBucket(capacity: $0["capacity"], scaledLevel: $0["level"], updatedMs: $0["updated_ms"]) }
+    }
+
+    private func save(_ bucket: TokenBucket, limitID: String, in db: any SQLConnection) throws {
+        guard sharedBuckets else {
+            buckets.withLock { $0[limitID] = bucket }
+            return
+        }
+        let (level, updated) = bucket.stored
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO rate_buckets (limit_id, capacity, level, updated_ms) VALUES (?, ?, ?, ?)
+                ON CONFLICT (limit_id) DO UPDATE SET capacity = excluded.capacity, level = excluded.level, updated_ms = excluded.updated_ms
+                """
+        ).execute(arguments: [limitID, bucket.capacity, level, updated])
     }
 
     private static func capRefusal(
@@ -302,7 +348,7 @@ extension MeterStore {
     /// The credit reservations held now, by every process on this meter (requests admitted and not yet settled).
     public func reservationsHeld() async throws(MeterError) -> Int {
         do {
-            return try await pool.read { db in try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM reservations")) ?? 0 }
+            return try await database.read { db in try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM reservations")) ?? 0 }
         } catch {
             throw MeterError.readFailed("\(error)")
         }
@@ -314,9 +360,9 @@ extension MeterStore {
         let host = ProcessInfo.processInfo.hostName
         let ownPID = Int(getpid())
         do {
-            return try await pool.write { db in
+            return try await database.write { db in
                 var gone: [String] = []
-                let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM instances"))
+                let rows = try SQLRow.fetchAll(db.cachedStatement(sql: "SELECT * FROM instances"))
                 let known = Set(rows.map { $0["id"] as String })
                 for row in rows where row["id"] as String != instanceID {
                     let pid: Int = row["pid"]
@@ -330,7 +376,7 @@ extension MeterStore {
                 }
                 var released = 0
                 for instance in orphanInstances {
-                    for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM reservations WHERE instance = ?"), arguments: [instance]) {
+                    for row in try SQLRow.fetchAll(db.cachedStatement(sql: "SELECT * FROM reservations WHERE instance = ?"), arguments: [instance]) {
                         try Settlement.release(
                             db, reservation: row, note: "released at restart: the process holding it (\(instance)) ended", nowMs: now)
                         released += 1
@@ -349,8 +395,8 @@ extension MeterStore {
 /// keeps both or neither), and its actual usage replaces the caps' holds; threshold crossings become alerts.
 enum Settlement {
     /// Settles `event` against its reservation (if it still exists). Returns the alerts that fired.
-    static func settle(_ db: Database, event: UsageEvent, reservationID: String, nowMs: Int64) throws -> [AlertRecord] {
-        guard let reservation = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM reservations WHERE id = ?"), arguments: [reservationID])
+    static func settle(_ db: any SQLConnection, event: UsageEvent, reservationID: String, nowMs: Int64) throws -> [AlertRecord] {
+        guard let reservation = try SQLRow.fetchOne(db.cachedStatement(sql: "SELECT * FROM reservations WHERE id = ?"), arguments: [reservationID])
         else {
             // Released already (a process taken for dead): the spend still counts.
             if event.price > .zero {
@@ -373,7 +419,7 @@ enum Settlement {
     }
 
     /// Drops a reservation: its credit hold goes back to the account (a `release` line) and its caps' holds to the limits.
-    static func release(_ db: Database, reservation: Row, eventID: String? = nil, note: String, nowMs: Int64) throws {
+    static func release(_ db: any SQLConnection, reservation: SQLRow, eventID: String? = nil, note: String, nowMs: Int64) throws {
         let id: String = reservation["id"]
         let amount = Money(reservation["amount"] as String) ?? .zero
         if let account: String = reservation["account"] {
@@ -385,7 +431,7 @@ enum Settlement {
         if eventID == nil {
             for share in try heldLimits(reservation) {
                 guard
-                    let limit = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM limits WHERE id = ?"), arguments: [share.id]).map(
+                    let limit = try SQLRow.fetchOne(db.cachedStatement(sql: "SELECT * FROM limits WHERE id = ?"), arguments: [share.id]).map(
                         MeterStore.limit)
                 else {
                     continue
@@ -398,18 +444,18 @@ enum Settlement {
         try db.cachedStatement(sql: "DELETE FROM reservations WHERE id = ?").execute(arguments: [id])
     }
 
-    private static func heldLimits(_ reservation: Row) throws -> [ReservedLimit] {
+    private static func heldLimits(_ reservation: SQLRow) throws -> [ReservedLimit] {
         let text: String = reservation["limits"]
         if text == "[]" { return [] }
         return try JSONDecoder().decode([ReservedLimit].self, from: Data(text.utf8))
     }
 
     /// Moves each cap's hold to its actual use and fires the thresholds the use crossed.
-    private static func applyToLimits(_ db: Database, reservation: Row, event: UsageEvent, nowMs: Int64) throws -> [AlertRecord] {
+    private static func applyToLimits(_ db: any SQLConnection, reservation: SQLRow, event: UsageEvent, nowMs: Int64) throws -> [AlertRecord] {
         var fired: [AlertRecord] = []
         for share in try heldLimits(reservation) {
             guard
-                let limit = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM limits WHERE id = ?"), arguments: [share.id]).map(
+                let limit = try SQLRow.fetchOne(db.cachedStatement(sql: "SELECT * FROM limits WHERE id = ?"), arguments: [share.id]).map(
                     MeterStore.limit)
             else {
                 continue

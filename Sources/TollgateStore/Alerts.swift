@@ -1,4 +1,3 @@
-import GRDB
 import TollgateCore
 
 /// A limit's threshold crossing as the meter keeps it: what crossed (the limit, its period and the percent), the
@@ -122,7 +121,7 @@ extension MeterStore {
     /// already; returns whether it fires now.
     public func recordWatchAlert(_ record: AlertRecord) async throws(MeterError) -> Bool {
         do {
-            return try await pool.write { db in try Self.insertAlert(db, record) }
+            return try await database.write { db in try Self.insertAlert(db, record) }
         } catch {
             throw MeterError.writeFailed("\(error)")
         }
@@ -133,8 +132,8 @@ extension MeterStore {
     /// and when its latest grant in effect took effect.
     public func creditLevels(nowMs: Int64) async throws(MeterError) -> [CreditLevel] {
         do {
-            return try await pool.read { db in
-                let accounts = try Row.fetchAll(
+            return try await database.read { db in
+                let accounts = try SQLRow.fetchAll(
                     db,
                     sql: """
                         SELECT account, MIN(currency) AS currency, COALESCE(MAX(effective_ms), 0) AS armed,
@@ -157,9 +156,9 @@ extension MeterStore {
     /// Alerts, newest first; with `pendingOnly`, only those not delivered yet (given up ones included).
     public func alerts(limit: Int = 100, pendingOnly: Bool = false) async throws(MeterError) -> [AlertRecord] {
         do {
-            return try await pool.read { db in
+            return try await database.read { db in
                 let filter = pendingOnly ? " WHERE delivered_ms IS NULL" : ""
-                return try Row.fetchAll(
+                return try SQLRow.fetchAll(
                     db, sql: "SELECT * FROM alerts\(filter) ORDER BY fired_ms DESC, id DESC LIMIT ?", arguments: [max(0, limit)]
                 ).map(Self.alert)
             }
@@ -172,14 +171,14 @@ extension MeterStore {
     /// attempt not in the future; the oldest crossing first.
     public func dueAlerts(nowMs: Int64, maxAttempts: Int, limit: Int = 50) async throws(MeterError) -> [AlertRecord] {
         do {
-            return try await pool.read { db in
+            return try await database.read { db in
                 let statement = try db.cachedStatement(
                     sql: """
                         SELECT * FROM alerts
                         WHERE delivered_ms IS NULL AND attempts < ? AND next_attempt_ms <= ?
                         ORDER BY fired_ms, id LIMIT ?
                         """)
-                return try Row.fetchAll(statement, arguments: [maxAttempts, nowMs, max(0, limit)]).map(Self.alert)
+                return try SQLRow.fetchAll(statement, arguments: [maxAttempts, nowMs, max(0, limit)]).map(Self.alert)
             }
         } catch {
             throw MeterError.readFailed("\(error)")
@@ -190,7 +189,7 @@ extension MeterStore {
     /// unknown, is left as it is: another instance may have delivered it first.
     public func markAlertDelivered(id: String, nowMs: Int64) async throws(MeterError) {
         do {
-            try await pool.write { db in
+            try await database.write { db in
                 try db.execute(
                     sql: "UPDATE alerts SET delivered_ms = ?, attempts = attempts + 1 WHERE id = ? AND delivered_ms IS NULL",
                     arguments: [nowMs, id])
@@ -204,7 +203,7 @@ extension MeterStore {
     /// An alert already delivered, or unknown, is left as it is.
     public func markAlertFailed(id: String, error reason: String, nextAttemptMs: Int64) async throws(MeterError) {
         do {
-            try await pool.write { db in
+            try await database.write { db in
                 try db.execute(
                     sql: """
                         UPDATE alerts SET attempts = attempts + 1, last_error = ?, next_attempt_ms = ?
@@ -219,13 +218,13 @@ extension MeterStore {
 
     /// Stores a threshold crossing unless that limit × period × threshold (or that id) is already stored, inside
     /// the caller's transaction. Returns whether a row was inserted, that is, whether the alert fires now.
-    static func insertAlert(_ db: Database, _ record: AlertRecord) throws -> Bool {
+    static func insertAlert(_ db: any SQLConnection, _ record: AlertRecord) throws -> Bool {
         let statement = try db.cachedStatement(
             sql: """
-                INSERT OR IGNORE INTO alerts (
+                INSERT INTO alerts (
                     id, limit_id, period_start_ms, threshold, scope, scope_id, metric, period, enforcement, amount, used, currency,
                     period_end_ms, fired_ms, delivered_ms, attempts, next_attempt_ms, last_error
-                ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
                 """)
         try statement.execute(arguments: [
             record.id, record.limitID, record.periodStartMs, record.threshold, record.scope.rawValue, record.scopeID, record.metric.rawValue,
@@ -235,7 +234,7 @@ extension MeterStore {
         return db.changesCount == 1
     }
 
-    private static func alert(_ row: Row) -> AlertRecord {
+    private static func alert(_ row: SQLRow) -> AlertRecord {
         AlertRecord(
             id: row["id"], limitID: row["limit_id"], periodStartMs: row["period_start_ms"], threshold: row["threshold"],
             scope: row.choice("scope", or: .customer), scopeID: row["scope_id"], metric: row.choice("metric", or: .money),

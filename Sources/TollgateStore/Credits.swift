@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import TollgateCore
 
 /// Who owns a credit account: a customer (its own account) or a team (the pool its customers draw from). An account
@@ -180,20 +179,22 @@ extension MeterStore {
             id: "grant_" + Self.randomToken(bytes: 9), account: account, amount: amount, remaining: amount, currency: currency, unitName: unit?.name,
             unitAmount: unit?.amount, priority: priority, effectiveMs: effective, expiresMs: expiresMs, createdMs: now, note: note)
         do {
-            try await pool.write { db in
+            try await database.write { db in
                 switch owner {
                 case .customer:
-                    try db.cachedStatement(sql: "INSERT OR IGNORE INTO customers (id, name, created_ms) VALUES (?, NULL, ?)").execute(arguments: [
-                        ownerID, now,
-                    ])
+                    try db.cachedStatement(sql: "INSERT INTO customers (id, name, created_ms) VALUES (?, NULL, ?) ON CONFLICT DO NOTHING").execute(
+                        arguments: [
+                            ownerID, now,
+                        ])
                     if let team = try String.fetchOne(db.cachedStatement(sql: "SELECT team_id FROM customers WHERE id = ?"), arguments: [ownerID]) {
                         throw MeterError.conflict(
                             "customer \(ownerID) is in team \(team) and draws from its pool: grant to the team (--team \(team))")
                     }
                 case .team:
-                    try db.cachedStatement(sql: "INSERT OR IGNORE INTO teams (id, name, created_ms) VALUES (?, NULL, ?)").execute(arguments: [
-                        ownerID, now,
-                    ])
+                    try db.cachedStatement(sql: "INSERT INTO teams (id, name, created_ms) VALUES (?, NULL, ?) ON CONFLICT DO NOTHING").execute(
+                        arguments: [
+                            ownerID, now,
+                        ])
                 }
                 if let other = try String.fetchOne(
                     db.cachedStatement(sql: "SELECT currency FROM credit_grants WHERE account = ? LIMIT 1"), arguments: [account]),
@@ -210,7 +211,7 @@ extension MeterStore {
                     grant.id, account, amount.description, amount.description, currency, unit?.name, unit?.amount, priority, effective,
                     expiresMs, now, note,
                 ])
-                try db.cachedStatement(sql: "INSERT OR IGNORE INTO credit_accounts (id) VALUES (?)").execute(arguments: [account])
+                try db.cachedStatement(sql: "INSERT INTO credit_accounts (id) VALUES (?) ON CONFLICT DO NOTHING").execute(arguments: [account])
                 try Ledger.append(db, account: account, kind: .grant, amount: amount, grantID: grant.id, note: note, nowMs: now)
             }
         } catch let error as MeterError {
@@ -225,8 +226,8 @@ extension MeterStore {
     public func voidGrant(id: String, note: String? = nil) async throws(MeterError) {
         let now = Timestamps.nowMs()
         do {
-            try await pool.write { db in
-                guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM credit_grants WHERE id = ?"), arguments: [id]) else {
+            try await database.write { db in
+                guard let row = try SQLRow.fetchOne(db.cachedStatement(sql: "SELECT * FROM credit_grants WHERE id = ?"), arguments: [id]) else {
                     throw MeterError.notFound(what: "grant", id: id)
                 }
                 guard row["closed_ms"] as Int64? == nil else { throw MeterError.conflict("grant \(id) is already closed") }
@@ -244,7 +245,7 @@ extension MeterStore {
         _ = try Self.splitAccount(account)
         let now = nowMs ?? Timestamps.nowMs()
         do {
-            return try await pool.write { db in
+            return try await database.write { db in
                 try Ledger.expireLapsed(db, account: account, nowMs: now)
                 return try Ledger.balance(db, account: account, currency: currency, nowMs: now)
             }
@@ -256,10 +257,10 @@ extension MeterStore {
     /// The ledger of an account, oldest first (the last `limit` lines when given).
     public func ledger(account: String, limit: Int? = nil) async throws(MeterError) -> [LedgerEntry] {
         do {
-            return try await pool.read { db in
+            return try await database.read { db in
                 var sql = "SELECT * FROM ledger WHERE account = ? ORDER BY seq"
                 if let limit { sql = "SELECT * FROM (SELECT * FROM ledger WHERE account = ? ORDER BY seq DESC LIMIT \(limit)) ORDER BY seq" }
-                return try Row.fetchAll(db, sql: sql, arguments: [account]).compactMap(Ledger.entry)
+                return try SQLRow.fetchAll(db, sql: sql, arguments: [account]).compactMap(Ledger.entry)
             }
         } catch {
             throw MeterError.readFailed("\(error)")
@@ -269,7 +270,7 @@ extension MeterStore {
     /// Credits spent from an account (its `spend` lines, an overdraft included) since a time.
     public func spent(account: String, sinceMs: Int64) async throws(MeterError) -> Money {
         do {
-            return try await pool.read { db in
+            return try await database.read { db in
                 try String.fetchAll(
                     db, sql: "SELECT amount FROM ledger WHERE account = ? AND kind = 'spend' AND ts_ms >= ?", arguments: [account, sinceMs]
                 )
@@ -296,7 +297,7 @@ extension MeterStore {
         return (owner, parts[1])
     }
 
-    static func grant(_ row: Row) -> CreditGrant {
+    static func grant(_ row: SQLRow) -> CreditGrant {
         CreditGrant(
             id: row["id"], account: row["account"], amount: Money(row["amount"] as String) ?? .zero,
             remaining: Money(row["remaining"] as String) ?? .zero,
@@ -309,7 +310,7 @@ extension MeterStore {
 /// The ledger's SQL, shared by grants, admission and settlement (always inside the caller's transaction).
 enum Ledger {
     static func append(
-        _ db: Database, account: String, kind: LedgerEntry.Kind, amount: Money, grantID: String? = nil, reservationID: String? = nil,
+        _ db: any SQLConnection, account: String, kind: LedgerEntry.Kind, amount: Money, grantID: String? = nil, reservationID: String? = nil,
         eventID: String? = nil, customer: String? = nil, keyID: String? = nil, note: String? = nil, period: String? = nil, nowMs: Int64
     ) throws {
         try db.cachedStatement(
@@ -321,7 +322,7 @@ enum Ledger {
     }
 
     /// A ledger line; `nil` for a kind this version does not know (written by a later one), which it leaves out.
-    static func entry(_ row: Row) -> LedgerEntry? {
+    static func entry(_ row: SQLRow) -> LedgerEntry? {
         guard let kind = LedgerEntry.Kind(rawValue: row["kind"]) else { return nil }
         return LedgerEntry(
             seq: row["seq"], timestampMs: row["ts_ms"], account: row["account"], kind: kind, amount: Money(row["amount"] as String) ?? .zero,
@@ -330,35 +331,36 @@ enum Ledger {
     }
 
     /// The account's open grants (not expired or voided in the ledger yet).
-    static func openGrants(_ db: Database, account: String) throws -> [CreditGrant] {
-        try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM credit_grants WHERE account = ? AND closed_ms IS NULL"), arguments: [account]).map(
+    static func openGrants(_ db: any SQLConnection, account: String) throws -> [CreditGrant] {
+        try SQLRow.fetchAll(db.cachedStatement(sql: "SELECT * FROM credit_grants WHERE account = ? AND closed_ms IS NULL"), arguments: [account]).map(
             MeterStore.grant)
     }
 
     /// Whether the account has ever been granted credit (then it is prepaid: requests need a balance).
-    static func isPrepaid(_ db: Database, account: String) throws -> Bool {
+    static func isPrepaid(_ db: any SQLConnection, account: String) throws -> Bool {
         try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM credit_grants WHERE account = ?)"), arguments: [account]) ?? false
     }
 
     /// What a new request can reserve now: the active grants' remainder, less overdraft and holds.
-    static func available(_ db: Database, account: String, nowMs: Int64) throws -> (available: Money, currency: String?) {
+    static func available(_ db: any SQLConnection, account: String, nowMs: Int64) throws -> (available: Money, currency: String?) {
         let grants = try openGrants(db, account: account)
         let (overdraft, reserved) = try holdings(db, account: account)
         return (GrantAllocation.remaining(of: grants.map(\.state), at: nowMs) - overdraft - reserved, grants.first?.currency)
     }
 
-    static func holdings(_ db: Database, account: String) throws -> (overdraft: Money, reserved: Money) {
+    static func holdings(_ db: any SQLConnection, account: String) throws -> (overdraft: Money, reserved: Money) {
         guard
-            let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT overdraft, reserved FROM credit_accounts WHERE id = ?"), arguments: [account])
+            let row = try SQLRow.fetchOne(
+                db.cachedStatement(sql: "SELECT overdraft, reserved FROM credit_accounts WHERE id = ?"), arguments: [account])
         else {
             return (.zero, .zero)
         }
         return (Money(row["overdraft"] as String) ?? .zero, Money(row["reserved"] as String) ?? .zero)
     }
 
-    static func addReserved(_ db: Database, account: String, _ delta: Money) throws {
+    static func addReserved(_ db: any SQLConnection, account: String, _ delta: Money) throws {
         let (_, reserved) = try holdings(db, account: account)
-        try db.cachedStatement(sql: "INSERT OR IGNORE INTO credit_accounts (id) VALUES (?)").execute(arguments: [account])
+        try db.cachedStatement(sql: "INSERT INTO credit_accounts (id) VALUES (?) ON CONFLICT DO NOTHING").execute(arguments: [account])
         try db.cachedStatement(sql: "UPDATE credit_accounts SET reserved = ? WHERE id = ?").execute(arguments: [
             max(reserved + delta, .zero).description, account,
         ])
@@ -366,7 +368,7 @@ enum Ledger {
 
     /// Spends `amount` from the account's grants in spending order; what they do not cover is overdraft.
     static func spend(
-        _ db: Database, account: String, amount: Money, eventID: String, customer: String, keyID: String, nowMs: Int64
+        _ db: any SQLConnection, account: String, amount: Money, eventID: String, customer: String, keyID: String, nowMs: Int64
     ) throws {
         guard amount > .zero else { return }
         let grants = try openGrants(db, account: account)
@@ -382,7 +384,7 @@ enum Ledger {
         }
         if overdraft > .zero {
             let (current, _) = try holdings(db, account: account)
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO credit_accounts (id) VALUES (?)").execute(arguments: [account])
+            try db.cachedStatement(sql: "INSERT INTO credit_accounts (id) VALUES (?) ON CONFLICT DO NOTHING").execute(arguments: [account])
             try db.cachedStatement(sql: "UPDATE credit_accounts SET overdraft = ? WHERE id = ?").execute(arguments: [
                 (current + overdraft).description, account,
             ])
@@ -393,7 +395,7 @@ enum Ledger {
     }
 
     /// Closes a grant: what is left goes to the ledger as `expire` or `void`.
-    static func close(_ db: Database, grant: CreditGrant, reason: CreditGrant.ClosedReason, note: String? = nil, nowMs: Int64) throws {
+    static func close(_ db: any SQLConnection, grant: CreditGrant, reason: CreditGrant.ClosedReason, note: String? = nil, nowMs: Int64) throws {
         try db.cachedStatement(
             sql: "UPDATE credit_grants SET remaining = '0', closed_ms = ?, closed_reason = ? WHERE id = ?"
         ).execute(arguments: [nowMs, reason.rawValue, grant.id])
@@ -405,20 +407,20 @@ enum Ledger {
     }
 
     /// Records the expiry of every open grant of the account whose expiry has passed.
-    static func expireLapsed(_ db: Database, account: String, nowMs: Int64) throws {
+    static func expireLapsed(_ db: any SQLConnection, account: String, nowMs: Int64) throws {
         for grant in try openGrants(db, account: account) where (grant.expiresMs.map { $0 <= nowMs } ?? false) {
             try close(db, grant: grant, reason: .expired, nowMs: nowMs)
         }
     }
 
     /// The balance as sums over the ledger.
-    static func balance(_ db: Database, account: String, currency: String, nowMs: Int64) throws -> CreditBalance {
-        let grants = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM credit_grants WHERE account = ?"), arguments: [account]).map(
+    static func balance(_ db: any SQLConnection, account: String, currency: String, nowMs: Int64) throws -> CreditBalance {
+        let grants = try SQLRow.fetchAll(db.cachedStatement(sql: "SELECT * FROM credit_grants WHERE account = ?"), arguments: [account]).map(
             MeterStore.grant)
         var sums: [LedgerEntry.Kind: Money] = [:]
         var upcoming = Money.zero
         let effective = Dictionary(uniqueKeysWithValues: grants.map { ($0.id, $0.effectiveMs <= nowMs) })
-        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT kind, amount, grant_id FROM ledger WHERE account = ?"), arguments: [account]) {
+        for row in try SQLRow.fetchAll(db.cachedStatement(sql: "SELECT kind, amount, grant_id FROM ledger WHERE account = ?"), arguments: [account]) {
             guard let kind = LedgerEntry.Kind(rawValue: row["kind"]) else { continue }
             let amount = Money(row["amount"] as String) ?? .zero
             if kind == .grant, let id: String = row["grant_id"], effective[id] == false {

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import TollgateCore
 
 /// A customer as the meter keeps it: who is billed, the team whose credit pool it shares, the models its plan
@@ -88,12 +87,13 @@ extension MeterStore {
         if let team, !team.isEmpty { try Self.validateID(team, what: "team") }
         let now = Timestamps.nowMs()
         do {
-            try await pool.write { db in
-                try db.execute(sql: "INSERT OR IGNORE INTO customers (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [id, now])
+            try await database.write { db in
+                try db.execute(sql: "INSERT INTO customers (id, name, created_ms) VALUES (?, NULL, ?) ON CONFLICT DO NOTHING", arguments: [id, now])
                 if let name { try db.execute(sql: "UPDATE customers SET name = ? WHERE id = ?", arguments: [name.isEmpty ? nil : name, id]) }
                 if let team {
                     if !team.isEmpty {
-                        try db.execute(sql: "INSERT OR IGNORE INTO teams (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [team, now])
+                        try db.execute(
+                            sql: "INSERT INTO teams (id, name, created_ms) VALUES (?, NULL, ?) ON CONFLICT DO NOTHING", arguments: [team, now])
                         let ownGrants =
                             try Int.fetchOne(
                                 db, sql: "SELECT COUNT(*) FROM credit_grants WHERE account = ?", arguments: [CreditAccountOwner.customer.account(id)])
@@ -132,9 +132,9 @@ extension MeterStore {
     /// Every customer (or one), by id.
     public func customers(only id: String? = nil) async throws(MeterError) -> [CustomerRecord] {
         do {
-            return try await pool.read { db in
+            return try await database.read { db in
                 let filter = id == nil ? "" : " WHERE id = ?"
-                return try Row.fetchAll(db, sql: "SELECT * FROM customers\(filter) ORDER BY id", arguments: StatementArguments(id.map { [$0] } ?? []))
+                return try SQLRow.fetchAll(db, sql: "SELECT * FROM customers\(filter) ORDER BY id", arguments: SQLArguments(id.map { [$0] } ?? []))
                     .map(Self.customerRecord)
             }
         } catch {
@@ -148,8 +148,8 @@ extension MeterStore {
         try Self.validateID(id, what: "team")
         let now = Timestamps.nowMs()
         do {
-            try await pool.write { db in
-                try db.execute(sql: "INSERT OR IGNORE INTO teams (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [id, now])
+            try await database.write { db in
+                try db.execute(sql: "INSERT INTO teams (id, name, created_ms) VALUES (?, NULL, ?) ON CONFLICT DO NOTHING", arguments: [id, now])
                 if let name { try db.execute(sql: "UPDATE teams SET name = ? WHERE id = ?", arguments: [name.isEmpty ? nil : name, id]) }
             }
         } catch {
@@ -161,8 +161,8 @@ extension MeterStore {
     /// Every team with its members.
     public func teams() async throws(MeterError) -> [TeamRecord] {
         do {
-            return try await pool.read { db in
-                try Row.fetchAll(db, sql: "SELECT * FROM teams ORDER BY id").map { row in
+            return try await database.read { db in
+                try SQLRow.fetchAll(db, sql: "SELECT * FROM teams ORDER BY id").map { row in
                     let id: String = row["id"]
                     let members = try String.fetchAll(db, sql: "SELECT id FROM customers WHERE team_id = ? ORDER BY id", arguments: [id])
                     return TeamRecord(id: id, name: row["name"], createdMs: row["created_ms"], customers: members)
@@ -179,7 +179,7 @@ extension MeterStore {
         guard secret.hasPrefix("tg_"), secret.count < 200 else { return nil }
         let digest = Self.hash(secret)
         do {
-            return try lookups.read { db in
+            return try database.lookup { db in
                 let statement = try db.cachedStatement(
                     sql: """
                         SELECT k.*, c.team_id AS team_id, c.models AS models,
@@ -191,7 +191,7 @@ extension MeterStore {
                         FROM virtual_keys k LEFT JOIN customers c ON c.id = k.customer_id
                         WHERE k.key_hash = ? AND k.revoked_ms IS NULL
                         """)
-                guard let row = try Row.fetchOne(statement, arguments: [digest]) else { return nil }
+                guard let row = try SQLRow.fetchOne(statement, arguments: [digest]) else { return nil }
                 return Principal(
                     key: Self.key(row), team: row["team_id"], models: Self.modelList(row["models"]), controlled: row["controlled"])
             }
@@ -200,7 +200,7 @@ extension MeterStore {
         }
     }
 
-    static func customerRecord(_ row: Row) -> CustomerRecord {
+    static func customerRecord(_ row: SQLRow) -> CustomerRecord {
         CustomerRecord(
             id: row["id"], name: row["name"], team: row["team_id"], models: modelList(row["models"]), createdMs: row["created_ms"],
             billingCycle: (row["billing_cycle"] as String?).flatMap { try? JSONDecoder().decode(BillingCycle.self, from: Data($0.utf8)) })

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// Dashboard sessions signed out before they expired (`POST /dashboard/logout`).
 ///
@@ -11,10 +10,10 @@ extension MeterStore {
     /// at `nowMs` are deleted on the way.
     public func revokeDashboardSession(id: String, expiresMs: Int64, nowMs: Int64) async throws(MeterError) {
         do {
-            try await pool.write { db in
+            try await database.write { db in
                 try db.execute(sql: "DELETE FROM dashboard_revoked_sessions WHERE expires_ms <= ?", arguments: [nowMs])
                 try db.execute(
-                    sql: "INSERT OR IGNORE INTO dashboard_revoked_sessions (id, expires_ms, revoked_ms) VALUES (?, ?, ?)",
+                    sql: "INSERT INTO dashboard_revoked_sessions (id, expires_ms, revoked_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                     arguments: [id, expiresMs, nowMs])
             }
         } catch {
@@ -25,7 +24,7 @@ extension MeterStore {
     /// Whether session `id` was signed out.
     public func isDashboardSessionRevoked(id: String) async throws(MeterError) -> Bool {
         do {
-            return try await pool.read { db in
+            return try await database.read { db in
                 try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM dashboard_revoked_sessions WHERE id = ?)", arguments: [id]) ?? false
             }
         } catch {

@@ -1,4 +1,3 @@
-import GRDB
 import TollgateCore
 
 /// The mapping between ``UsageEvent`` and a row of the `events` table.
@@ -14,11 +13,11 @@ enum EventRow {
 
     /// Insert that keeps the stored row when the id is already there: a retried write never duplicates.
     static let insertSQL =
-        "INSERT OR IGNORE INTO events (\(columns.joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))"
+        "INSERT INTO events (\(columns.joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", "))) ON CONFLICT DO NOTHING"
 
-    static func arguments(_ event: UsageEvent) -> StatementArguments {
+    static func arguments(_ event: UsageEvent) -> SQLArguments {
         let usage = event.usage
-        let values: [(any DatabaseValueConvertible)?] = [
+        let values: [(any SQLValueConvertible)?] = [
             event.id, event.timestampMs, event.customer, event.keyID, event.feature, event.endUser, event.project, event.provider,
             event.route, event.path, event.model, event.servedModel, event.status, event.stream, usage.inputTokens,
             usage.cacheReadTokens, usage.cacheWriteTokens, usage.cacheWrite1hTokens, usage.outputTokens, usage.reasoningTokens,
@@ -28,10 +27,10 @@ enum EventRow {
             usage.webFetchRequests, event.priceBook, event.priceCurrency, event.requestID, usage.images, usage.imageVariant, usage.audioSeconds,
             usage.inputCharacters, event.replayOf,
         ]
-        return StatementArguments(values)
+        return SQLArguments(values)
     }
 
-    static func event(_ row: Row) -> UsageEvent {
+    static func event(_ row: SQLRow) -> UsageEvent {
         UsageEvent(
             id: row["id"], timestampMs: row["ts_ms"], customer: row["customer_id"], keyID: row["key_id"], feature: row["feature"],
             endUser: row["end_user"], project: row["project"], provider: row["provider"], route: row["route"], path: row["path"],

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import TollgateCore
 
 /// A response as the client received it, kept to answer a retry with the same `Idempotency-Key`.
@@ -104,8 +103,8 @@ extension MeterStore {
         customer: String, key: String, requestHash: String, eventID: String, instance: String?, nowMs: Int64, windowMs: Int64
     ) async throws(MeterError) -> IdempotencyClaim {
         do {
-            return try await pool.write { db in
-                if let row = try Row.fetchOne(
+            return try await database.write { db in
+                if let row = try SQLRow.fetchOne(
                     db, sql: "SELECT * FROM idempotency_keys WHERE customer_id = ? AND key = ?", arguments: [customer, key])
                 {
                     let original: String = row["event_id"]
@@ -121,8 +120,12 @@ extension MeterStore {
                 }
                 try db.execute(
                     sql: """
-                        INSERT OR REPLACE INTO idempotency_keys (customer_id, key, request_hash, state, event_id, instance, created_ms, expires_ms)
+                        INSERT INTO idempotency_keys (customer_id, key, request_hash, state, event_id, instance, created_ms, expires_ms)
                         VALUES (?, ?, ?, 'in_flight', ?, ?, ?, ?)
+                        ON CONFLICT (customer_id, key) DO UPDATE SET
+                            request_hash = excluded.request_hash, state = excluded.state, event_id = excluded.event_id,
+                            instance = excluded.instance, created_ms = excluded.created_ms, expires_ms = excluded.expires_ms,
+                            status = NULL, headers = NULL, body = NULL, body_bytes = NULL
                         """,
                     arguments: [customer, key, requestHash, eventID, instance, nowMs, nowMs + windowMs])
                 return .claimed
@@ -136,7 +139,7 @@ extension MeterStore {
     @discardableResult
     public func purgeIdempotencyKeys(nowMs: Int64) async throws(MeterError) -> Int {
         do {
-            return try await pool.write { db in
+            return try await database.write { db in
                 try db.execute(sql: "DELETE FROM idempotency_keys WHERE expires_ms <= ?", arguments: [nowMs])
                 var purged = db.changesCount
                 try db.execute(
@@ -153,14 +156,14 @@ extension MeterStore {
     }
 
     /// Whether the process that holds a key in flight is gone (no longer registered).
-    private static func holderGone(_ db: Database, instance: String?) throws -> Bool {
+    private static func holderGone(_ db: any SQLConnection, instance: String?) throws -> Bool {
         guard let instance else { return false }
         return try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM instances WHERE id = ?)", arguments: [instance]) == false
     }
 
     /// Resolves a claimed key in the transaction that stores its request's event. Only the claim of that request is
     /// touched: a key that was taken over meanwhile stays with its new holder.
-    static func resolve(_ db: Database, _ key: IdempotencyKeyRef, _ resolution: IdempotencyResolution) throws {
+    static func resolve(_ db: any SQLConnection, _ key: IdempotencyKeyRef, _ resolution: IdempotencyResolution) throws {
         switch resolution {
         case .released:
             try db.execute(

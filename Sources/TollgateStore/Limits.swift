@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import TollgateCore
 
 /// A limit on a customer, team or key: a cap or threshold on money, tokens or requests per period, or a rate limit
@@ -99,7 +98,7 @@ extension MeterStore {
             amount: LimitQuantity.format(quantity, metric: metric), enforcement: enforcement, thresholds: Array(Set(thresholds)).sorted(),
             createdMs: Timestamps.nowMs(), note: note, setBy: setBy)
         do {
-            try await pool.write { db in
+            try await database.write { db in
                 switch scope {
                 case .key:
                     guard
@@ -110,11 +109,11 @@ extension MeterStore {
                     }
                 case .customer:
                     try db.cachedStatement(
-                        sql: "INSERT OR IGNORE INTO customers (id, name, created_ms) VALUES (?, NULL, ?)"
+                        sql: "INSERT INTO customers (id, name, created_ms) VALUES (?, NULL, ?) ON CONFLICT DO NOTHING"
                     ).execute(arguments: [scopeID, record.createdMs])
                 case .team:
                     try db.cachedStatement(
-                        sql: "INSERT OR IGNORE INTO teams (id, name, created_ms) VALUES (?, NULL, ?)"
+                        sql: "INSERT INTO teams (id, name, created_ms) VALUES (?, NULL, ?) ON CONFLICT DO NOTHING"
                     ).execute(arguments: [scopeID, record.createdMs])
                 }
                 try db.cachedStatement(
@@ -140,7 +139,7 @@ extension MeterStore {
     public func removeLimit(id: String) async throws(MeterError) {
         let changed: Int
         do {
-            changed = try await pool.write { db in
+            changed = try await database.write { db in
                 try db.cachedStatement(sql: "DELETE FROM limits WHERE id = ?").execute(arguments: [id])
                 let count = db.changesCount
                 try db.cachedStatement(sql: "DELETE FROM limit_usage WHERE limit_id = ?").execute(arguments: [id])
@@ -155,9 +154,9 @@ extension MeterStore {
     /// Limits, optionally of one scope and id.
     public func limits(scope: LimitScope? = nil, scopeID: String? = nil) async throws(MeterError) -> [LimitRecord] {
         do {
-            return try await pool.read { db in
+            return try await database.read { db in
                 var sql = "SELECT * FROM limits WHERE 1 = 1"
-                var arguments: [any DatabaseValueConvertible] = []
+                var arguments: [any SQLValueConvertible] = []
                 if let scope {
                     sql += " AND scope = ?"
                     arguments.append(scope.rawValue)
@@ -166,7 +165,7 @@ extension MeterStore {
                     sql += " AND scope_id = ?"
                     arguments.append(scopeID)
                 }
-                return try Row.fetchAll(db, sql: sql + " ORDER BY created_ms, id", arguments: StatementArguments(arguments)).map(Self.limit)
+                return try SQLRow.fetchAll(db, sql: sql + " ORDER BY created_ms, id", arguments: SQLArguments(arguments)).map(Self.limit)
             }
         } catch {
             throw MeterError.readFailed("\(error)")
@@ -177,13 +176,13 @@ extension MeterStore {
     public func limitStatus(_ limit: LimitRecord, nowMs: Int64? = nil) async throws(MeterError) -> LimitStatus {
         let now = nowMs ?? Timestamps.nowMs()
         do {
-            return try await pool.write { db in try LimitUsage.status(db, limit: limit, nowMs: now) }
+            return try await database.write { db in try LimitUsage.status(db, limit: limit, nowMs: now) }
         } catch {
             throw MeterError.readFailed("\(error)")
         }
     }
 
-    static func limit(_ row: Row) -> LimitRecord {
+    static func limit(_ row: SQLRow) -> LimitRecord {
         LimitRecord(
             id: row["id"], scope: row.choice("scope", or: .customer), scopeID: row["scope_id"], metric: row.choice("metric", or: .money),
             period: row.choice("period", or: .month), anchorMs: row["anchor_ms"], amount: row["amount"],
@@ -219,8 +218,10 @@ public struct LimitStatus: Sendable, Equatable, Codable {
 enum LimitUsage {
     /// The usage row of a limit's period, created from the events already in it when missing (a limit added mid-month
     /// starts from what the month has used).
-    static func load(_ db: Database, limit: LimitRecord, periodStartMs: Int64, periodEndMs: Int64?) throws -> (used: Int128, reserved: Int128) {
-        if let row = try Row.fetchOne(
+    static func load(
+        _ db: any SQLConnection, limit: LimitRecord, periodStartMs: Int64, periodEndMs: Int64?
+    ) throws -> (used: Int128, reserved: Int128) {
+        if let row = try SQLRow.fetchOne(
             db.cachedStatement(sql: "SELECT used, reserved FROM limit_usage WHERE limit_id = ? AND period_start_ms = ?"),
             arguments: [limit.id, periodStartMs])
         {
@@ -238,7 +239,7 @@ enum LimitUsage {
         return (used, 0)
     }
 
-    static func store(_ db: Database, limit: LimitRecord, periodStartMs: Int64, used: Int128, reserved: Int128) throws {
+    static func store(_ db: any SQLConnection, limit: LimitRecord, periodStartMs: Int64, used: Int128, reserved: Int128) throws {
         try db.cachedStatement(
             sql: "UPDATE limit_usage SET used = ?, reserved = ? WHERE limit_id = ? AND period_start_ms = ?"
         ).execute(arguments: [
@@ -248,7 +249,7 @@ enum LimitUsage {
     }
 
     /// The sum of the limit's metric over the events of its scope in [from, to).
-    static func usedByEvents(_ db: Database, limit: LimitRecord, fromMs: Int64, toMs: Int64?) throws -> Int128 {
+    static func usedByEvents(_ db: any SQLConnection, limit: LimitRecord, fromMs: Int64, toMs: Int64?) throws -> Int128 {
         let scopeFilter: String
         switch limit.scope {
         case .customer: scopeFilter = "customer_id = ?"
@@ -265,13 +266,13 @@ enum LimitUsage {
         }
         // Requests Tollgate refused itself (admission, unreadable bodies) are events too, but never reached a provider.
         var sql = "SELECT \(column) FROM events WHERE \(scopeFilter) AND ts_ms >= ? AND (note IS NULL OR note NOT LIKE 'refused:%')"
-        var arguments: [any DatabaseValueConvertible] = [limit.scopeID, fromMs]
+        var arguments: [any SQLValueConvertible] = [limit.scopeID, fromMs]
         if let toMs {
             sql += " AND ts_ms < ?"
             arguments.append(toMs)
         }
         var total: Int128 = 0
-        let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(arguments))
+        let rows = try SQLRow.fetchCursor(db, sql: sql, arguments: SQLArguments(arguments))
         while let row = try rows.next() {
             if limit.metric == .money {
                 total += (Money(row[0] as String) ?? .zero).raw
@@ -282,7 +283,7 @@ enum LimitUsage {
         return total
     }
 
-    static func status(_ db: Database, limit: LimitRecord, nowMs: Int64) throws -> LimitStatus {
+    static func status(_ db: any SQLConnection, limit: LimitRecord, nowMs: Int64) throws -> LimitStatus {
         let window = limit.period.window(containing: nowMs, anchor: limit.anchor)
         let (used, reserved) =
             limit.isRateLimit ? (0, 0) : try load(db, limit: limit, periodStartMs: window.startMs, periodEndMs: window.endMs)

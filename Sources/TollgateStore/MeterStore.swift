@@ -1,48 +1,61 @@
 import Foundation
-import GRDB
 import TollgateCore
 
-/// The meter database: events, customers and virtual keys in one SQLite file (WAL mode), through GRDB.
+/// The meter database: events, customers, keys, credits, limits, reports and the export outbox, in SQLite (one file,
+/// the embedded default) or PostgreSQL (shared by replicas on several hosts).
 ///
 /// Open it once per process; it is safe to share. Writes of events go through ``EventWriter`` (one writer,
-/// batched transactions); reads run concurrently on the pool's readers. Other processes (the `tollgate` CLI)
-/// may open the same file while `serve` runs: SQLite's locking keeps them consistent, and a busy database is
-/// waited on for up to five seconds.
+/// batched transactions); reads run concurrently. Other processes (the `tollgate` CLI, other replicas) may open the
+/// same meter while `serve` runs.
 public final class MeterStore: Sendable {
-    let pool: DatabasePool
-    /// One read-only connection of its own for the request path's synchronous lookups (keys, object owners).
-    ///
-    /// An async read of the pool holds its reader until its task resumes; with Swift concurrency on NIO's event loops,
-    /// a synchronous pool read blocking those loops on the pool's readers could wait for ever for tasks that only
-    /// those loops can resume. Lookups never hold this connection across a suspension, so waiting on it is brief.
-    let lookups: DatabaseQueue
-    /// The file the meter lives in.
-    public let path: String
+    let database: any MeterDatabase
+    /// Where the meter is: the SQLite file's path, or the PostgreSQL URL without its password.
+    public var path: String { database.location }
+    /// Which database holds the meter.
+    public var dialect: SQLDialect { database.dialect }
 
     /// Opens (creating if needed) the meter at `path` and brings its schema up to date.
     ///
     /// - Parameter synchronousFull: fsync on every commit, so events survive power loss and OS crashes too; without
     ///   it (WAL with `synchronous=NORMAL`) a committed event survives any crash of the process.
     public init(path: String, synchronousFull: Bool = false) throws(MeterError) {
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(5)
-        configuration.label = "tollgate.meter"
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = \(synchronousFull ? "FULL" : "NORMAL")")
-        }
-        self.path = path
         do {
-            let directory = (path as NSString).deletingLastPathComponent
-            if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-            pool = try DatabasePool(path: path, configuration: configuration)
-            try MeterSchema.migrator.migrate(pool)
-            var readOnly = Configuration()
-            readOnly.readonly = true
-            readOnly.busyMode = .timeout(5)
-            readOnly.label = "tollgate.meter.lookups"
-            lookups = try DatabaseQueue(path: path, configuration: readOnly)
+            database = try SQLiteMeterDatabase(path: path, synchronousFull: synchronousFull)
         } catch {
             throw MeterError.cannotOpen(path: path, reason: "\(error)")
+        }
+    }
+
+    /// Opens the meter in PostgreSQL (creating its tables, or bringing them up to date, when this replica is the first
+    /// to start on a newer schema) and checks that the server answers.
+    public init(postgres options: PostgresMeterOptions) throws(MeterError) {
+        do {
+            database = try PostgresMeterDatabase(options: options)
+        } catch {
+            throw MeterError.cannotOpen(path: options.location, reason: "\(error)")
+        }
+    }
+
+    /// A meter on a database already open (and migrated).
+    init(database: any MeterDatabase) {
+        self.database = database
+    }
+
+    /// The schema migrations applied to this meter, oldest first.
+    public func appliedMigrations() throws(MeterError) -> [String] {
+        do {
+            return try database.appliedMigrations()
+        } catch {
+            throw MeterError.readFailed("\(error)")
+        }
+    }
+
+    /// Closes the meter's connections; it cannot be used afterwards.
+    public func close() throws(MeterError) {
+        do {
+            try database.close()
+        } catch {
+            throw MeterError.writeFailed("\(error)")
         }
     }
 
@@ -66,7 +79,7 @@ public final class MeterStore: Sendable {
     /// `Idempotency-Key` in the same transaction (see ``insert(_:)-(event,reservationID)``). Returns the alerts that fired.
     public func insert(_ writes: [MeterWrite]) async throws(MeterError) -> [AlertRecord] {
         do {
-            return try await pool.write { db in
+            return try await database.write { db in
                 let statement = try db.cachedStatement(sql: EventRow.insertSQL)
                 let now = Timestamps.nowMs()
                 var fired: [AlertRecord] = []
@@ -81,7 +94,7 @@ public final class MeterStore: Sendable {
                     guard let reservationID = write.reservationID else { continue }
                     if isNew {
                         fired += try Settlement.settle(db, event: event, reservationID: reservationID, nowMs: now)
-                    } else if let reservation = try Row.fetchOne(db, sql: "SELECT * FROM reservations WHERE id = ?", arguments: [reservationID]) {
+                    } else if let reservation = try SQLRow.fetchOne(db, sql: "SELECT * FROM reservations WHERE id = ?", arguments: [reservationID]) {
                         try Settlement.release(db, reservation: reservation, note: "event \(event.id) was already recorded", nowMs: now)
                     }
                 }
@@ -96,9 +109,9 @@ public final class MeterStore: Sendable {
     /// Events in time order, filtered.
     public func events(customer: String? = nil, since: Date? = nil, until: Date? = nil, limit: Int? = nil) async throws(MeterError) -> [UsageEvent] {
         do {
-            return try await pool.read { db in
+            return try await database.read { db in
                 var sql = "SELECT * FROM events WHERE 1 = 1"
-                var arguments: [any DatabaseValueConvertible] = []
+                var arguments: [any SQLValueConvertible] = []
                 if let customer {
                     sql += " AND customer_id = ?"
                     arguments.append(customer)
@@ -113,7 +126,7 @@ public final class MeterStore: Sendable {
                 }
                 sql += " ORDER BY ts_ms, id"
                 if let limit { sql += " LIMIT \(limit)" }
-                return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map(EventRow.event)
+                return try SQLRow.fetchAll(db, sql: sql, arguments: SQLArguments(arguments)).map(EventRow.event)
             }
         } catch {
             throw MeterError.readFailed("\(error)")
@@ -126,9 +139,9 @@ public final class MeterStore: Sendable {
         customer: String? = nil, fromMs: Int64? = nil, toMs: Int64? = nil, _ body: (UsageEvent) throws -> Void
     ) throws(MeterError) {
         do {
-            try pool.read { db in
+            try database.read { db in
                 var sql = "SELECT * FROM events WHERE 1 = 1"
-                var arguments: [any DatabaseValueConvertible] = []
+                var arguments: [any SQLValueConvertible] = []
                 if let customer {
                     sql += " AND customer_id = ?"
                     arguments.append(customer)
@@ -142,7 +155,7 @@ public final class MeterStore: Sendable {
                     arguments.append(toMs)
                 }
                 sql += " ORDER BY ts_ms, id"
-                let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(arguments))
+                let rows = try SQLRow.fetchCursor(db, sql: sql, arguments: SQLArguments(arguments))
                 while let row = try rows.next() { try body(EventRow.event(row)) }
             }
         } catch let error as MeterError {
@@ -161,17 +174,17 @@ public final class MeterStore: Sendable {
     @discardableResult
     public func rebuildRollups(progress: @Sendable (Int, Int) -> Void = { _, _ in }) async throws(MeterError) -> Int {
         do {
-            let bounds = try pool.read { db in
-                try Row.fetchOne(db, sql: "SELECT MIN(ts_ms) AS first, MAX(ts_ms) AS last FROM events")
+            let bounds = try await database.read { db in
+                try SQLRow.fetchOne(db, sql: "SELECT MIN(ts_ms) AS first, MAX(ts_ms) AS last FROM events")
             }
             let day: Int64 = 86_400_000
             guard let first: Int64 = bounds?["first"], let last: Int64 = bounds?["last"] else {
-                return try await pool.write { try Rollups.rebuild($0) }
+                return try await database.write { try Rollups.rebuild($0) }
             }
             let start = first - first.floorModulo(day)
             let days = Int((last - start) / day) + 1
             let end = start + Int64(days) * day
-            try await pool.write { db in
+            try await database.write { db in
                 // The buckets outside the ones the events' days fall in (for months: outside their months).
                 for table in Rollups.tables {
                     try db.execute(
@@ -183,7 +196,7 @@ public final class MeterStore: Sendable {
             for index in 0..<days {
                 let from = start + Int64(index) * day
                 let to = from + day
-                count += try await pool.write { db in
+                count += try await database.write { db in
                     let count = try Rollups.rebuildDays(db, fromMs: from, toMs: to)
                     if to == end || Rollups.monthly.grain.isBoundary(to) { try Rollups.resumMonths(db, fromMs: from, toMs: to) }
                     return count
@@ -199,7 +212,7 @@ public final class MeterStore: Sendable {
     /// The number of stored events.
     public func eventCount() async throws(MeterError) -> Int {
         do {
-            return try await pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM events") ?? 0 }
+            return try await database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM events") ?? 0 }
         } catch {
             throw MeterError.readFailed("\(error)")
         }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import TollgateCore
 
 /// A provider object created through Tollgate, and the customer it belongs to.
@@ -39,7 +38,7 @@ public struct OwnedObject: Sendable, Equatable {
         self.reservationID = reservationID
     }
 
-    init(row: Row) {
+    init(row: SQLRow) {
         provider = row["provider"]
         id = row["id"]
         kind = ObjectKind(rawValue: row["kind"])
@@ -57,12 +56,12 @@ extension MeterStore {
     public func recordObjects(_ objects: [OwnedObject]) async throws(MeterError) {
         guard !objects.isEmpty else { return }
         do {
-            try await pool.write { db in
+            try await database.write { db in
                 for object in objects {
                     try db.execute(
                         sql: """
-                            INSERT OR IGNORE INTO objects (provider, id, kind, customer_id, key_id, parent_id, created_ms, state, reservation_id)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            INSERT INTO objects (provider, id, kind, customer_id, key_id, parent_id, created_ms, state, reservation_id)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
                             """,
                         arguments: [
                             object.provider, object.id, object.kind.rawValue, object.customer, object.keyID, object.parentID, object.createdMs,
@@ -79,8 +78,8 @@ extension MeterStore {
     /// path's, see ``lookups``).
     public func object(provider: String, id: String) throws(MeterError) -> OwnedObject? {
         do {
-            return try lookups.read { db in
-                try Row.fetchOne(db, sql: "SELECT * FROM objects WHERE provider = ? AND id = ?", arguments: [provider, id]).map(OwnedObject.init)
+            return try database.lookup { db in
+                try SQLRow.fetchOne(db, sql: "SELECT * FROM objects WHERE provider = ? AND id = ?", arguments: [provider, id]).map(OwnedObject.init)
             }
         } catch {
             throw MeterError.readFailed("\(error)")
@@ -90,7 +89,7 @@ extension MeterStore {
     /// Forgets an object (deleted at the provider).
     public func removeObject(provider: String, id: String) async throws(MeterError) {
         do {
-            try await pool.write { db in
+            try await database.write { db in
                 try db.execute(sql: "DELETE FROM objects WHERE provider = ? AND id = ?", arguments: [provider, id])
             }
         } catch {
@@ -104,12 +103,12 @@ extension MeterStore {
         customer: String, provider: String, kinds: [ObjectKind], descending: Bool, after: String?, limit: Int
     ) async throws(MeterError) -> (objects: [OwnedObject], hasMore: Bool) {
         do {
-            return try await pool.read { db in
+            return try await database.read { db in
                 let marks = kinds.map { _ in "?" }.joined(separator: ", ")
-                var arguments: [any DatabaseValueConvertible] = [customer, provider] + kinds.map(\.rawValue)
+                var arguments: [any SQLValueConvertible] = [customer, provider] + kinds.map(\.rawValue)
                 var sql = "SELECT * FROM objects WHERE customer_id = ? AND provider = ? AND kind IN (\(marks))"
                 if let after,
-                    let cursor = try Row.fetchOne(
+                    let cursor = try SQLRow.fetchOne(
                         db, sql: "SELECT created_ms, id FROM objects WHERE provider = ? AND id = ? AND customer_id = ?",
                         arguments: [provider, after, customer])
                 {
@@ -121,7 +120,7 @@ extension MeterStore {
                 }
                 sql += descending ? " ORDER BY created_ms DESC, id DESC" : " ORDER BY created_ms, id"
                 sql += " LIMIT \(limit + 1)"
-                let rows = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map(OwnedObject.init)
+                let rows = try SQLRow.fetchAll(db, sql: sql, arguments: SQLArguments(arguments)).map(OwnedObject.init)
                 return (Array(rows.prefix(limit)), rows.count > limit)
             }
         } catch {
@@ -133,7 +132,7 @@ extension MeterStore {
     /// that two retrievals racing for the same completed response bill it once.
     public func claimObjectForMetering(provider: String, id: String) async throws(MeterError) -> Bool {
         do {
-            return try await pool.write { db in
+            return try await database.write { db in
                 try db.execute(
                     sql: "UPDATE objects SET state = 'metered' WHERE provider = ? AND id = ? AND state = 'pending'", arguments: [provider, id])
                 return db.changesCount == 1

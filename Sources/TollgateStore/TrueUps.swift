@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import TollgateCore
 
 /// What closing a billing period did to a prepaid customer's credits (``MeterStore/trueUp(customer:startMs:endMs:rules:nowMs:)``).
@@ -57,7 +56,7 @@ extension MeterStore {
         let account = credits.account
         let currency = credits.currency
         do {
-            let (total, change) = try await pool.write { db -> (Money, Money) in
+            let (total, change) = try await database.write { db -> (Money, Money) in
                 let earlier = try Self.trueUps(db, account: account, customer: customer, period: period)
                 var change = goal - earlier
                 if change < .zero {
@@ -90,7 +89,7 @@ extension MeterStore {
     /// The event count a period had when it was last trued up for a customer, if it was.
     public func trueUpEvents(customer: String, startMs: Int64, endMs: Int64) async throws(MeterError) -> Int? {
         do {
-            return try await pool.read { db in
+            return try await database.read { db in
                 try Int.fetchOne(
                     db, sql: "SELECT events FROM true_ups WHERE customer_id = ? AND period = ?",
                     arguments: [customer, Self.trueUpPeriod(startMs: startMs, endMs: endMs)])
@@ -101,9 +100,9 @@ extension MeterStore {
     }
 
     /// The signed sum of a period's true-ups for a customer: + spent, − credited back.
-    static func trueUps(_ db: Database, account: String, customer: String, period: String) throws -> Money {
+    static func trueUps(_ db: any SQLConnection, account: String, customer: String, period: String) throws -> Money {
         var total = Money.zero
-        for row in try Row.fetchAll(
+        for row in try SQLRow.fetchAll(
             db, sql: "SELECT kind, amount FROM ledger WHERE account = ? AND customer_id = ? AND period = ?", arguments: [account, customer, period])
         {
             let amount = Money(row["amount"] as String) ?? .zero
@@ -119,7 +118,7 @@ extension MeterStore {
     /// Gives credit back: a grant of its own (spent first, never expiring) so that later requests can use it, and the
     /// `credit_back` line that records why.
     static func creditBack(
-        _ db: Database, account: String, amount: Money, currency: String, customer: String, period: String, nowMs: Int64
+        _ db: any SQLConnection, account: String, amount: Money, currency: String, customer: String, period: String, nowMs: Int64
     ) throws {
         let id = "grant_" + randomToken(bytes: 9)
         let note = "true-up of \(customer)'s period \(period): rated below the provisional prices its credits paid"
@@ -134,7 +133,7 @@ extension MeterStore {
 
     /// Spends a further amount from the account's grants in spending order (never into overdraft: the caller spends at
     /// most what is available).
-    static func spendTrueUp(_ db: Database, account: String, amount: Money, customer: String, period: String, nowMs: Int64) throws {
+    static func spendTrueUp(_ db: any SQLConnection, account: String, amount: Money, customer: String, period: String, nowMs: Int64) throws {
         let grants = try Ledger.openGrants(db, account: account)
         let (parts, _) = GrantAllocation.allocate(amount, over: grants.map(\.state), at: nowMs)
         for part in parts {
@@ -163,7 +162,7 @@ extension MeterStore {
     /// Customers that draw from an account that has ever had a grant (their own, or their team's pool).
     public func prepaidCustomers() async throws(MeterError) -> [String] {
         do {
-            return try await pool.read { db in
+            return try await database.read { db in
                 try String.fetchAll(
                     db,
                     sql: """

@@ -1,4 +1,3 @@
-import GRDB
 import TollgateCore
 
 /// A customer's consumption of one model over a time range, summed from the events.
@@ -32,8 +31,8 @@ extension MeterStore {
     /// (admission, unreadable bodies) are left out.
     public func consumption(customer: String, fromMs: Int64, toMs: Int64) async throws(MeterError) -> [ModelConsumption] {
         do {
-            return try await pool.read { db in
-                let rows = try Row.fetchCursor(
+            return try await database.read { db in
+                let rows = try SQLRow.fetchCursor(
                     db,
                     sql: """
                         SELECT COALESCE(served_model, model, '(none)') AS name, input_tokens, cache_read_tokens,

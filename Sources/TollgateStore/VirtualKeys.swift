@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 import TollgateCore
 
 /// A virtual key as the meter keeps it: never the secret, only its SHA-256 and a short prefix to recognise it.
@@ -30,9 +29,10 @@ extension MeterStore {
             createdMs: Timestamps.nowMs(), revokedMs: nil
         )
         do {
-            try await pool.write { db in
+            try await database.write { db in
                 try db.execute(
-                    sql: "INSERT OR IGNORE INTO customers (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [customer, key.createdMs])
+                    sql: "INSERT INTO customers (id, name, created_ms) VALUES (?, NULL, ?) ON CONFLICT DO NOTHING",
+                    arguments: [customer, key.createdMs])
                 try db.execute(
                     sql: "INSERT INTO virtual_keys (id, customer_id, key_hash, prefix, name, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
                     arguments: [key.id, customer, Self.hash(secret), key.prefix, name, key.createdMs])
@@ -46,11 +46,11 @@ extension MeterStore {
     /// Keys, newest last; optionally of one customer.
     public func keys(customer: String? = nil) async throws(MeterError) -> [VirtualKey] {
         do {
-            return try await pool.read { db in
+            return try await database.read { db in
                 let filter = customer == nil ? "" : " WHERE customer_id = ?"
-                let rows = try Row.fetchAll(
+                let rows = try SQLRow.fetchAll(
                     db, sql: "SELECT * FROM virtual_keys\(filter) ORDER BY created_ms, id",
-                    arguments: StatementArguments(customer.map { [$0] } ?? []))
+                    arguments: SQLArguments(customer.map { [$0] } ?? []))
                 return rows.map(Self.key)
             }
         } catch {
@@ -62,7 +62,7 @@ extension MeterStore {
     public func revokeKey(id: String) async throws(MeterError) {
         let changed: Int
         do {
-            changed = try await pool.write { db in
+            changed = try await database.write { db in
                 try db.execute(
                     sql: "UPDATE virtual_keys SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL",
                     arguments: [Timestamps.nowMs(), id])
@@ -101,7 +101,7 @@ extension MeterStore {
             .replacingOccurrences(of: "=", with: "")
     }
 
-    static func key(_ row: Row) -> VirtualKey {
+    static func key(_ row: SQLRow) -> VirtualKey {
         VirtualKey(
             id: row["id"], customer: row["customer_id"], prefix: row["prefix"], name: row["name"], createdMs: row["created_ms"],
             revokedMs: row["revoked_ms"])

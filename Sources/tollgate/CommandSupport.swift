@@ -28,9 +28,20 @@ func loadConfig(_ path: String?) throws -> TollgateConfig {
 func openMeter(_ configPath: String?) throws -> MeterStore {
     let config = try loadConfig(configPath)
     do {
-        return try MeterStore(path: config.meter.path)
+        return try MeterStore(config.meter)
     } catch {
         throw refusal(error.description)
+    }
+}
+
+extension MeterStore {
+    /// Opens the meter the config's `meter:` names: PostgreSQL at `url`, else the SQLite file at `path`.
+    convenience init(_ settings: MeterSettings) throws(MeterError) {
+        if let url = settings.url {
+            try self.init(postgres: PostgresMeterOptions(url: url, password: settings.password, poolSize: settings.poolSize))
+        } else {
+            try self.init(path: settings.path, synchronousFull: settings.fsync)
+        }
     }
 }
 

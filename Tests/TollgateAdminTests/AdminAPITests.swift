@@ -363,7 +363,7 @@ struct AdminAPITests {
     func alerts() async throws {
         try await withAdminAPI { client, meter in
             let fired: Int64 = 1_767_225_601_500
-            try await meter.pool.write { db in
+            try await meter.database.write { db in
                 for (id, offset) in [("alr_old", 0), ("alr_new", 1000)] as [(String, Int64)] {
                     _ = try MeterStore.insertAlert(
                         db,

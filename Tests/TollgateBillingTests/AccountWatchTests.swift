@@ -17,7 +17,7 @@ struct AccountWatchTests {
     }
 
     static func spend(_ meter: MeterStore, _ account: String, _ amount: String, at ms: Int64) async throws {
-        try await meter.pool.write { db in
+        try await meter.database.write { db in
             try Ledger.spend(db, account: account, amount: Money(amount)!, eventID: "evt_\(UUID())", customer: "acme", keyID: "k", nowMs: ms)
         }
     }

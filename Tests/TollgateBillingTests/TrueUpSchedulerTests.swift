@@ -38,7 +38,7 @@ struct TrueUpSchedulerTests {
                 ttfbMs: nil, upstreamMs: nil, cost: .zero, price: priced.price, currency: "USD", estimated: false, priced: true,
                 priceBook: priced.label)
             try await meter.insert([event])
-            try await meter.pool.write { db in
+            try await meter.database.write { db in
                 try Ledger.spend(db, account: "customer:acme", amount: event.price, eventID: event.id, customer: "acme", keyID: "k", nowMs: time)
             }
         }

@@ -303,7 +303,7 @@ struct WebhookSenderTests {
     }
 
     static func insert(_ records: [AlertRecord], into meter: MeterStore) async throws {
-        try await meter.pool.write { db in
+        try await meter.database.write { db in
             for record in records { _ = try MeterStore.insertAlert(db, record) }
         }
     }

@@ -23,7 +23,7 @@ struct FailClosedTests {
 
     /// The meter's writer connection may grow the file to `pages` pages at most (`nil`: no limit).
     static func limitPages(_ meter: MeterStore, to pages: Int?) async throws {
-        try await meter.pool.writeWithoutTransaction { db in
+        try await meter.sqlitePool!.writeWithoutTransaction { db in
             let limit = try pages ?? 1_073_741_823
             try db.execute(sql: "PRAGMA max_page_count = \(limit)")
         }
@@ -43,7 +43,7 @@ struct FailClosedTests {
                 #expect(try await Self.get(gateway, "/readyz").status == .ok)
 
                 // No room to grow: requests go on until a write fails (the free room inside the file's pages first).
-                let pages = try await gateway.meter.pool.read { try Int.fetchOne($0, sql: "PRAGMA page_count") } ?? 1
+                let pages = try await gateway.meter.sqlitePool!.read { try Int.fetchOne($0, sql: "PRAGMA page_count") } ?? 1
                 try await Self.limitPages(gateway.meter, to: pages)
                 var sent = 1
                 while gateway.responder.recorder.meterFailure == nil, sent < 2_000 {

@@ -255,6 +255,30 @@ struct AdmissionTests {
         }
     }
 
+    @Test("replicas on PostgreSQL share one per-minute budget (requests and tokens); on SQLite each process has its own")
+    func sharedRateLimits() async throws {
+        try await withTemporaryMeter { meter in
+            let who = try await principal(meter)
+            _ = try await meter.addLimit(scope: .key, scopeID: who.key.id, metric: .requests, period: .minute, amount: "6")
+            let replicas = [AdmissionControl(meter: meter), AdmissionControl(meter: meter), AdmissionControl(meter: meter)]
+            let now = Timestamps.nowMs()
+            var admitted = 0
+            for round in 0..<6 {
+                for replica in replicas where try await replica.admit(request(who, worst: "0", nowMs: now + Int64(round))).refusal == nil {
+                    admitted += 1
+                }
+            }
+            #expect(admitted == (meter.dialect == .postgres ? 6 : 18))
+
+            let other = try await principal(meter, customer: "globex")
+            _ = try await meter.addLimit(scope: .key, scopeID: other.key.id, metric: .tokens, period: .minute, amount: "1000")
+            let ticket = try await replicas[0].admit(request(other, worst: "0", nowMs: now)).get()
+            try await replicas[0].chargeTokens(ticket, tokens: 5_000, nowMs: now)
+            let second = try await replicas[1].admit(request(other, worst: "0", nowMs: now + 1))
+            #expect((second.refusal?.reason == .rateLimit) == (meter.dialect == .postgres), "the debt is seen by the other replica")
+        }
+    }
+
     @Test("the reservations of a process that died are released when the next one starts")
     func orphanRelease() async throws {
         try await withTemporaryMeter { meter in

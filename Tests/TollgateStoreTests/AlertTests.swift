@@ -22,7 +22,7 @@ struct AlertTests {
 
     /// Inserts alerts in one transaction; returns, for each, whether it was stored.
     static func insert(_ records: [AlertRecord], into meter: MeterStore) async throws -> [Bool] {
-        try await meter.pool.write { db in try records.map { try MeterStore.insertAlert(db, $0) } }
+        try await meter.database.write { db in try records.map { try MeterStore.insertAlert(db, $0) } }
     }
 
     @Test("an inserted alert reads back with every column")

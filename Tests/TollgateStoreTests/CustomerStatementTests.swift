@@ -166,7 +166,7 @@ import TollgateCore
                 expiresMs: Timestamps.parse("2099-11-20")!)
             // Each billable acme event's price is spent a second after it (the last one in December, outside the period).
             for event in events where event.customer == "acme" && event.isBillable {
-                try await meter.pool.write { db in
+                try await meter.database.write { db in
                     try Ledger.spend(
                         db, account: "customer:acme", amount: event.price, eventID: event.id, customer: "acme", keyID: "key_1",
                         nowMs: event.timestampMs + 1000)
@@ -213,7 +213,7 @@ import TollgateCore
             _ = try await meter.grantCredits(
                 account: "customer:acme", amount: Money("1.00")!, currency: "USD", effectiveMs: Timestamps.parse("2099-11-01")!)
             func spend(_ event: UsageEvent) async throws {
-                try await meter.pool.write { db in
+                try await meter.database.write { db in
                     try Ledger.spend(
                         db, account: "customer:acme", amount: event.price, eventID: event.id, customer: "acme", keyID: "key_1",
                         nowMs: event.timestampMs + 1000)
@@ -279,7 +279,7 @@ import TollgateCore
             try await meter.insert(calls)
             _ = try await meter.grantCredits(account: "customer:surge-co", amount: Money("0.40")!, currency: "USD", effectiveMs: Self.start)
             for call in calls {
-                try await meter.pool.write { db in
+                try await meter.database.write { db in
                     try Ledger.spend(
                         db, account: "customer:surge-co", amount: call.price, eventID: call.id, customer: "surge-co", keyID: "k",
                         nowMs: call.timestampMs)

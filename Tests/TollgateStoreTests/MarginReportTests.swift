@@ -577,15 +577,15 @@ struct MarginReportTests {
 
             // Rollups wrong or missing (events written by hand, rows lost): the rebuild puts them right.
             let farMonth = Timestamps.monthStart(containing: center + 400 * Self.day)
-            try await meter.pool.write { db in
+            try await meter.database.write { db in
                 try db.execute(sql: "DELETE FROM usage_monthly WHERE customer_id = 'acme' OR bucket_ms < ?", arguments: [center])
                 try db.execute(sql: "UPDATE usage_monthly SET requests = requests + 1, cost_rem = cost_rem + 7")
                 try db.execute(sql: "DELETE FROM usage_daily WHERE key_id LIKE '%_0'")
                 try db.execute(sql: "UPDATE usage_hourly SET price_e7 = price_e7 - 1")
                 for month in [farMonth, Timestamps.monthStart(containing: center)] {
                     try db.execute(
-                        sql: "INSERT OR IGNORE INTO usage_monthly SELECT ?, \(Rollups.monthly.dimensions.map(\.column).joined(separator: ", ")), "
-                            + "\(Rollups.measures.joined(separator: ", ")) FROM usage_daily LIMIT 5",
+                        sql: "INSERT INTO usage_monthly SELECT ?, \(Rollups.monthly.dimensions.map(\.column).joined(separator: ", ")), "
+                            + "\(Rollups.measures.joined(separator: ", ")) FROM usage_daily WHERE true LIMIT 5 ON CONFLICT DO NOTHING",
                         arguments: [month])
                 }
             }
@@ -597,11 +597,11 @@ struct MarginReportTests {
 
     /// Each `usage_monthly` row is the sum of its month's `usage_daily` rows, remainders under 10⁸, no month missing.
     private func expectMonthsSumDays(_ meter: MeterStore, sourceLocation: SourceLocation = #_sourceLocation) async throws {
-        let (months, days) = try await meter.pool.read { db in
-            (try Row.fetchAll(db, sql: "SELECT * FROM usage_monthly"), try Row.fetchAll(db, sql: "SELECT * FROM usage_daily"))
+        let (months, days) = try await meter.database.read { db in
+            (try SQLRow.fetchAll(db, sql: "SELECT * FROM usage_monthly"), try SQLRow.fetchAll(db, sql: "SELECT * FROM usage_daily"))
         }
         let columns = Rollups.monthly.dimensions.map(\.column)
-        func sums(_ rows: [Row], bucket: (Int64) -> Int64) -> [[String]: Totals] {
+        func sums(_ rows: [SQLRow], bucket: (Int64) -> Int64) -> [[String]: Totals] {
             var sums: [[String]: Totals] = [:]
             for row in rows {
                 let key = [String(bucket(row["bucket_ms"]))] + columns.map { row[$0] as String }
@@ -643,7 +643,7 @@ struct MarginReportTests {
             let report = try await meter.marginReport(MarginQuery(fromMs: base - Self.hour, toMs: base + Self.day, by: [.customer]))
             #expect(report.eventsRead == 0)
             #expect(report.rows.map(\.totals) == ["c0", "c1"].map { customer in bruteTotals(events.filter { $0.customer == customer }) })
-            let remainders = try await meter.pool.read { db in
+            let remainders = try await meter.database.read { db in
                 try Int64.fetchAll(
                     db,
                     sql: """
@@ -667,7 +667,7 @@ struct MarginReportTests {
             let events = Self.fixture + randomEvents(150, around: Self.d0, random: &random)
             do {
                 let pool = try DatabasePool(path: path)
-                try MeterSchema.migrator.migrate(pool, upTo: "v3: teams, credits ledger, reservations, limits, alerts")
+                try SQLiteMeterDatabase.migrator(upTo: "v3: teams, credits ledger, reservations, limits, alerts").migrate(pool)
                 try await pool.write { db in
                     #expect(try !db.tableExists("usage_daily"))
                     for event in events { try db.execute(sql: Self.v3InsertSQL, arguments: Self.v3Arguments(event)) }
@@ -675,7 +675,7 @@ struct MarginReportTests {
                 try pool.close()
             }
             let meter = try MeterStore(path: path)
-            let applied = try await meter.pool.read { try MeterSchema.migrator.appliedIdentifiers($0) }
+            let applied = try meter.appliedMigrations()
             #expect(applied.contains { $0.hasPrefix("v4") })
             for by in [[ReportDimension.customer], [.model, .day], [.feature, .key], [.hour, .provider], [.month, .feature]] {
                 let report = try await meter.marginReport(MarginQuery(by: by))

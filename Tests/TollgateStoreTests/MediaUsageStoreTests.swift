@@ -38,7 +38,7 @@ struct MediaUsageStoreTests {
             let old = Self.event("evt_old", usage: TokenUsage(inputTokens: 10, outputTokens: 20), route: .openAIChat, at: 1)
             do {
                 let pool = try DatabasePool(path: path)
-                try MeterSchema.migrator.migrate(pool, upTo: "v5: billing export outbox, customers' ids in billing systems")
+                try SQLiteMeterDatabase.migrator(upTo: "v5: billing export outbox, customers' ids in billing systems").migrate(pool)
                 try await pool.write { db in
                     #expect(try !db.columns(in: "events").contains { $0.name == "images" })
                     try db.execute(sql: MarginReportTests.v3InsertSQL, arguments: MarginReportTests.v3Arguments(old))
@@ -46,7 +46,7 @@ struct MediaUsageStoreTests {
                 try pool.close()
             }
             let meter = try MeterStore(path: path)
-            let applied = try await meter.pool.read { try MeterSchema.migrator.appliedIdentifiers($0) }
+            let applied = try meter.appliedMigrations()
             #expect(applied.contains { $0.hasPrefix("v7") })
             #expect(try await meter.events() == [old])
             let new = Self.event("evt_new", usage: TokenUsage(images: 1, imageVariant: "512x512"), route: .openAIImageEdits, at: 2)

@@ -36,7 +36,7 @@ struct MeterStoreTests {
             #expect(FileManager.default.fileExists(atPath: path))
             #expect(try await meter.eventCount() == 0)
             #expect(try await meter.events().isEmpty)
-            let applied = try await meter.pool.read { try MeterSchema.migrator.appliedIdentifiers($0) }
+            let applied = try meter.appliedMigrations()
             #expect(
                 applied == [
                     "v1: customers, keys, events", "v2: image tokens, server-tool requests, price book",
@@ -49,6 +49,7 @@ struct MeterStoreTests {
                     "v9: dashboard sessions revoked by logout", "v10: customers' own billing cycles",
                     "v11: export staged per customer and billing period", "v12: credit true-ups at the close of billing periods",
                     "v13: limits customers set for themselves", "v14: one request at a time admitted on less than its worst case",
+                    "v15: per-minute limits shared by replicas",
                 ])
         }
     }
@@ -64,8 +65,8 @@ struct MeterStoreTests {
             }
             let reopened = try MeterStore(path: path)
             #expect(try await reopened.events() == events)
-            let migrations = try await reopened.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM grdb_migrations") }
-            #expect(migrations == MeterSchema.migrator.migrations.count)
+            let migrations = try await reopened.sqlitePool!.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM grdb_migrations") }
+            #expect(migrations == MeterSchema.migrations.count)
         }
     }
 
@@ -123,7 +124,7 @@ struct MeterStoreTests {
         try await withTemporaryMeter { meter in
             try await meter.insert([Self.full])
             #expect(try await meter.events() == [Self.full])
-            let stored = try meter.pool.read { try Row.fetchOne($0, sql: "SELECT cost, price FROM events") }
+            let stored = try await meter.database.read { try SQLRow.fetchOne($0, sql: "SELECT cost, price FROM events") }
             #expect(stored?["cost"] == "0.000000000000001")
             #expect(stored?["price"] == "123456789012.123456789012345")
         }

@@ -23,12 +23,23 @@ func meterPath(in directory: URL) -> String {
     directory.appendingPathComponent("data/meter.db").path
 }
 
-/// Runs `body` with a meter on a new file in a temporary folder; the files are removed afterwards.
+/// Runs `body` with a new, empty meter: a file in a temporary folder, or, when `TOLLGATE_TEST_POSTGRES_URL` names a
+/// PostgreSQL database, a schema of its own there (the same tests then run against both stores). The files or the
+/// schema are removed afterwards.
 func withTemporaryMeter<T>(_ body: (MeterStore) async throws -> T) async throws -> T {
-    try await withTemporaryDirectory { directory in
-        let meter = try MeterStore(path: meterPath(in: directory), synchronousFull: false)
-        return try await body(meter)
+    guard let server = ProcessInfo.processInfo.environment["TOLLGATE_TEST_POSTGRES_URL"], !server.isEmpty else {
+        return try await withTemporaryDirectory { directory in
+            let meter = try MeterStore(path: meterPath(in: directory), synchronousFull: false)
+            return try await body(meter)
+        }
     }
+    let schema = "test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+    let meter = try MeterStore(postgres: PostgresMeterOptions(url: server + (server.contains("?") ? "&" : "?") + "schema=\(schema)&pool=4"))
+    defer {
+        try? meter.database.write { try $0.execute(sql: "DROP SCHEMA \(schema) CASCADE") }
+        try? meter.close()
+    }
+    return try await body(meter)
 }
 
 // MARK: - Events

@@ -56,8 +56,8 @@ struct VirtualKeyTests {
             #expect(try await meter.keys(customer: "acme") == [first])
             #expect(try await meter.keys(customer: "nobody").isEmpty)
             let listed = String(decoding: try JSONEncoder().encode(all), as: UTF8.self)
-            let stored = try await meter.pool.read { db in
-                try Row.fetchAll(db, sql: "SELECT * FROM virtual_keys").map { $0.description }.joined(separator: "\n")
+            let stored = try await meter.database.read { db in
+                try SQLRow.fetchAll(db, sql: "SELECT * FROM virtual_keys").map { $0.description }.joined(separator: "\n")
             }
             for secret in [firstSecret, secondSecret] {
                 let hidden = String(secret.dropFirst(10))

@@ -144,9 +144,24 @@ public enum ConfigLoader {
 
     private static func parseMeter(_ value: YAMLValue, into meter: inout MeterSettings) throws(ConfigError) {
         var relaxed = false
-        for (key, member) in try value.mapping(allowed: ["path", "durability", "relaxed_window_ms", "max_batch", "fsync", "on_failure"]) {
+        let allowed = [
+            "path", "url", "password_env", "password_file", "pool_size", "durability", "relaxed_window_ms", "max_batch", "fsync", "on_failure",
+        ]
+        var sawPath = false
+        for (key, member) in try value.mapping(allowed: allowed) {
             switch key {
-            case "path": meter.path = try member.string()
+            case "path":
+                meter.path = try member.string()
+                sawPath = true
+            case "url":
+                let text = try member.string()
+                guard text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") else {
+                    throw member.error("expected a postgres:// URL (a SQLite meter is given by path:), not '\(text)'")
+                }
+                meter.url = text
+            case "password_env": meter.passwordEnv = try member.string()
+            case "password_file": meter.passwordFile = try member.string()
+            case "pool_size": meter.poolSize = try member.int(in: 1...200)
             case "durability":
                 let text = try member.string()
                 guard text == "strict" || text == "relaxed" else { throw member.error("expected strict or relaxed, not '\(text)'") }
@@ -166,6 +181,12 @@ public enum ConfigLoader {
             }
         }
         meter.durability = relaxed ? .relaxed : .strict
+        if sawPath, meter.url != nil {
+            throw value.error("meter: path (SQLite) and url (PostgreSQL) name two meters; give one")
+        }
+        if meter.url == nil, meter.passwordEnv != nil || meter.passwordFile != nil || meter.poolSize != nil {
+            throw value.error("meter: password_env, password_file and pool_size are for a PostgreSQL meter (url:)")
+        }
     }
 
     private static func parseAdmin(_ value: YAMLValue, into admin: inout AdminSettings) throws(ConfigError) {
@@ -456,6 +477,12 @@ public enum ConfigLoader {
             return value?.isEmpty == false ? value : nil
         }
         if config.admin.token == nil { config.admin.token = variable(config.admin.tokenEnv) }
+        if let name = config.meter.passwordEnv {
+            guard let password = variable(name) else {
+                throw ConfigError(file: document.file, line: nil, message: "meter.password_env names \(name), which is unset")
+            }
+            config.meter.password = password
+        }
         if config.alerts.secret == nil { config.alerts.secret = variable(config.alerts.secretEnv) }
         for (name, sink) in config.sinks where sink.apiKey == nil {
             config.sinks[name]?.apiKey = variable(sink.apiKeyEnv)

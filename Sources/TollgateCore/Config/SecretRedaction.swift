@@ -41,6 +41,34 @@ extension SinkSettings: CustomStringConvertible, CustomDebugStringConvertible {
     public var debugDescription: String { description }
 }
 
+extension MeterSettings: CustomStringConvertible, CustomDebugStringConvertible {
+    public var description: String {
+        withoutSecret(
+            "MeterSettings",
+            ["path": url == nil ? path : nil, "url": url.map(Self.redactedURL), "password_env": passwordEnv, "password_file": passwordFile],
+            secrets: [password, url.flatMap { Self.urlPassword($0) }])
+    }
+    public var debugDescription: String { description }
+
+    /// Where the meter is, to show: the PostgreSQL URL without its password, or the SQLite file.
+    public var location: String { url.map(Self.redactedURL) ?? path }
+
+    /// The URL's password, if it has one (`postgres://user:password@host`).
+    static func urlPassword(_ url: String) -> String? {
+        guard let at = url.firstIndex(of: "@"), let scheme = url.range(of: "://") else { return nil }
+        let credentials = url[scheme.upperBound..<at]
+        guard let colon = credentials.firstIndex(of: ":") else { return nil }
+        return String(credentials[credentials.index(after: colon)...])
+    }
+
+    /// The URL with its password replaced by `***`.
+    static func redactedURL(_ url: String) -> String {
+        guard let password = urlPassword(url), let at = url.firstIndex(of: "@") else { return url }
+        let start = url.index(at, offsetBy: -password.count)
+        return url.replacingCharacters(in: start..<at, with: "***")
+    }
+}
+
 extension AdminSettings: CustomStringConvertible, CustomDebugStringConvertible {
     public var description: String {
         withoutSecret("AdminSettings", ["listen": listen?.description, "token_env": tokenEnv], secrets: [token])
@@ -66,7 +94,7 @@ extension TracingSettings: CustomStringConvertible, CustomDebugStringConvertible
 
 extension TollgateConfig: CustomStringConvertible, CustomDebugStringConvertible {
     public var description: String {
-        "TollgateConfig(listen: \(listen), meter: \(meter.path), providers: [\(providers.keys.sorted().joined(separator: ", "))])"
+        "TollgateConfig(listen: \(listen), meter: \(meter.location), providers: [\(providers.keys.sorted().joined(separator: ", "))])"
     }
     public var debugDescription: String { description }
 }

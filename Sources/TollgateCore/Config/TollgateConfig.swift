@@ -155,8 +155,20 @@ public enum Durability: Sendable, Equatable {
 
 /// The meter database.
 public struct MeterSettings: Sendable, Equatable {
-    /// SQLite file.
+    /// SQLite file (when `url` is not set).
     public var path = "tollgate.db"
+    /// `url: postgres://user@host:5432/database?sslmode=require`: the meter in PostgreSQL, shared by replicas on
+    /// several hosts (see docs/SCALING.md). A password in the URL works but is better given by `password_env` or
+    /// `password_file`.
+    public var url: String?
+    /// The PostgreSQL password, resolved from `password_env` (the file is read when the meter opens).
+    public var password: String?
+    /// `password_env`: the environment variable holding the PostgreSQL password.
+    public var passwordEnv: String?
+    /// `password_file`: a file holding the PostgreSQL password (a mounted secret), relative to the config file.
+    public var passwordFile: String?
+    /// `pool_size`: connections this process keeps to PostgreSQL (default 8; the URL's `pool=` also sets it).
+    public var poolSize: Int?
     /// Commit promise.
     public var durability = Durability.strict
     /// Most events written in one transaction.

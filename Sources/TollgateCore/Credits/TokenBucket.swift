@@ -30,6 +30,17 @@ public struct TokenBucket: Sendable, Equatable {
         self.updatedMs = nowMs
     }
 
+    /// A bucket as it was stored (a meter shared by replicas keeps its buckets in a table): its level in units ×
+    /// 60 000 and when that level was brought up to date (``stored``).
+    public init(capacity: Int, scaledLevel: Int64, updatedMs: Int64) {
+        self.capacity = max(capacity, 0)
+        self.scaledLevel = scaledLevel
+        self.updatedMs = updatedMs
+    }
+
+    /// The level in units × 60 000 and when it was brought up to date, to store.
+    public var stored: (scaledLevel: Int64, updatedMs: Int64) { (scaledLevel, updatedMs) }
+
     /// Takes `amount` units when the bucket holds at least that many after refilling, else takes nothing.
     ///
     /// `retryAfterMs` is how long until the bucket holds `amount`. When `amount` is more than ``capacity`` it can

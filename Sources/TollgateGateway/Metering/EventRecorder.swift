@@ -54,7 +54,11 @@ public struct EventRecorder: Sendable {
         }
         observer.observe(event, span: context.span, provider: context.provider)
         if let ticket = context.ticket {
-            admission?.chargeTokens(ticket, tokens: event.usage.totalTokens, nowMs: event.timestampMs)
+            do {
+                try await admission?.chargeTokens(ticket, tokens: event.usage.totalTokens, nowMs: event.timestampMs)
+            } catch {
+                logger.warning("tokens-per-minute limits not charged", metadata: ["event_id": "\(event.id)", "error": "\(error)"])
+            }
         }
     }
 }

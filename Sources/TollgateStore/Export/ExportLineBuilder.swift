@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import TollgateCore
 
 extension MeterStore {
@@ -26,7 +25,7 @@ extension MeterStore {
     /// Customers with at least one event in [start, end), from the daily rollup (whole days) and the events (edges).
     func customersWithEvents(startMs: Int64, endMs: Int64) async throws(MeterError) -> [String] {
         do {
-            return try await pool.read { db in
+            return try await database.read { db in
                 try String.fetchAll(
                     db, sql: "SELECT DISTINCT customer_id FROM events WHERE ts_ms >= ? AND ts_ms < ? ORDER BY customer_id",
                     arguments: [startMs, endMs])

@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 import TollgateCore
 
 /// One rated line bound for one billing sink: what is sent, under which idempotency key, and how far it got.
@@ -157,10 +156,10 @@ extension MeterStore {
     ) async throws(MeterError) -> ExportStaging {
         let now = nowMs ?? Timestamps.nowMs()
         do {
-            return try await pool.write { db in
+            return try await database.write { db in
                 var staging = ExportStaging()
                 for line in lines {
-                    let previous = try Row.fetchAll(
+                    let previous = try SQLRow.fetchAll(
                         db,
                         sql: """
                             SELECT version, quantity, amount, usage, event_ids FROM export_lines
@@ -210,7 +209,7 @@ extension MeterStore {
     /// The time of the first event, if any.
     public func firstEventMs() async throws(MeterError) -> Int64? {
         do {
-            return try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT MIN(ts_ms) FROM events") }
+            return try await database.read { db in try Int64.fetchOne(db, sql: "SELECT MIN(ts_ms) FROM events") }
         } catch {
             throw MeterError.readFailed("\(error)")
         }
@@ -223,9 +222,9 @@ extension MeterStore {
         -> [ExportLine]
     {
         do {
-            return try await pool.read { db in
+            return try await database.read { db in
                 var sql = "SELECT * FROM export_lines WHERE sink = ?"
-                var arguments: [any DatabaseValueConvertible] = [sink]
+                var arguments: [any SQLValueConvertible] = [sink]
                 if !states.isEmpty {
                     sql += " AND state IN (\(states.map { _ in "?" }.joined(separator: ", ")))"
                     arguments += states.map(\.rawValue).sorted()
@@ -236,7 +235,7 @@ extension MeterStore {
                 }
                 sql += " ORDER BY created_ms, period, customer_id, meter, version"
                 if let limit { sql += " LIMIT \(limit)" }
-                return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map(ExportCoding.line)
+                return try SQLRow.fetchAll(db, sql: sql, arguments: SQLArguments(arguments)).map(ExportCoding.line)
             }
         } catch {
             throw MeterError.readFailed("\(error)")
@@ -251,7 +250,7 @@ extension MeterStore {
     {
         let now = nowMs ?? Timestamps.nowMs()
         do {
-            try await pool.write { db in
+            try await database.write { db in
                 for result in results {
                     let attempted = result.state == .held ? 0 : 1
                     try db.execute(
@@ -275,11 +274,11 @@ extension MeterStore {
     public func retryDeadExports(sink: String? = nil, nowMs: Int64? = nil) async throws(MeterError) -> Int {
         let now = nowMs ?? Timestamps.nowMs()
         do {
-            return try await pool.write { db in
+            return try await database.write { db in
                 try db.execute(
                     sql: "UPDATE export_lines SET state = 'pending', attempts = 0, next_attempt_ms = ? WHERE state = 'dead'"
                         + (sink == nil ? "" : " AND sink = ?"),
-                    arguments: StatementArguments([now as any DatabaseValueConvertible] + (sink.map { [$0] } ?? [])))
+                    arguments: SQLArguments([now as any SQLValueConvertible] + (sink.map { [$0] } ?? [])))
                 return db.changesCount
             }
         } catch {
@@ -290,9 +289,10 @@ extension MeterStore {
     /// Per sink: lines by state, the last error and the last send.
     public func exportStatus() async throws(MeterError) -> [ExportSinkStatus] {
         do {
-            return try await pool.read { db in
+            return try await database.read { db in
                 var statuses: [String: ExportSinkStatus] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT sink, state, COUNT(*) AS n, MAX(sent_ms) AS sent FROM export_lines GROUP BY sink, state")
+                for row in try SQLRow.fetchAll(
+                    db, sql: "SELECT sink, state, COUNT(*) AS n, MAX(sent_ms) AS sent FROM export_lines GROUP BY sink, state")
                 {
                     let sink: String = row["sink"]
                     var status = statuses[sink] ?? ExportSinkStatus(sink: sink, counts: [:], lastError: nil, lastSentMs: nil)
@@ -323,8 +323,9 @@ extension MeterStore {
         guard !system.isEmpty, system.count <= 100 else { throw .rejected("a billing system name is 1 to 100 characters") }
         let now = Timestamps.nowMs()
         do {
-            try await pool.write { db in
-                try db.execute(sql: "INSERT OR IGNORE INTO customers (id, name, created_ms) VALUES (?, NULL, ?)", arguments: [customer, now])
+            try await database.write { db in
+                try db.execute(
+                    sql: "INSERT INTO customers (id, name, created_ms) VALUES (?, NULL, ?) ON CONFLICT DO NOTHING", arguments: [customer, now])
                 if let id, !id.isEmpty {
                     try db.execute(
                         sql: """
@@ -344,9 +345,9 @@ extension MeterStore {
     /// A customer's ids in billing systems, by system.
     public func externalIDs(customer: String) async throws(MeterError) -> [String: String] {
         do {
-            return try await pool.read { db in
+            return try await database.read { db in
                 var ids: [String: String] = [:]
-                for row in try Row.fetchAll(
+                for row in try SQLRow.fetchAll(
                     db, sql: "SELECT system, external_id FROM customer_external_ids WHERE customer_id = ?", arguments: [customer])
                 {
                     ids[row["system"]] = row["external_id"]
@@ -418,7 +419,7 @@ enum ExportCoding {
         return "tg_" + digest.prefix(20).map { String(format: "%02x", $0) }.joined()
     }
 
-    static func insert(_ line: ExportLine, _ db: Database) throws {
+    static func insert(_ line: ExportLine, _ db: any SQLConnection) throws {
         try db.execute(
             sql: """
                 INSERT INTO export_lines (sink, key, customer_id, period, period_start_ms, period_end_ms, meter, version, kind, description,
@@ -434,7 +435,7 @@ enum ExportCoding {
             ])
     }
 
-    static func line(_ row: Row) -> ExportLine {
+    static func line(_ row: SQLRow) -> ExportLine {
         ExportLine(
             key: row["key"], sink: row["sink"], customer: row["customer_id"], period: row["period"], periodStartMs: row["period_start_ms"],
             periodEndMs: row["period_end_ms"], meter: row["meter"], version: row["version"], kind: row.choice("kind", or: .usage),

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import TollgateCore
 
 /// Customers who share a billing cycle, as export stages them: one group per cycle in use. The default group (the
@@ -52,10 +51,10 @@ extension MeterStore {
         let firstHour = startMs.floorModulo(hour) == 0 ? startMs : startMs - startMs.floorModulo(hour) + hour
         let lastHour = endMs - endMs.floorModulo(hour)
         do {
-            return try await pool.read { db in
+            return try await database.read { db in
                 var counts: [String: Int] = [:]
-                func add(_ sql: String, _ arguments: StatementArguments) throws {
-                    for row in try Row.fetchAll(db, sql: sql, arguments: arguments) { counts[row[0], default: 0] += row[1] as Int }
+                func add(_ sql: String, _ arguments: SQLArguments) throws {
+                    for row in try SQLRow.fetchAll(db, sql: sql, arguments: arguments) { counts[row[0], default: 0] += row[1] as Int }
                 }
                 let fromEvents = "SELECT customer_id, COUNT(*) FROM events WHERE ts_ms >= ? AND ts_ms < ? GROUP BY customer_id"
                 if firstHour < lastHour {
@@ -77,9 +76,9 @@ extension MeterStore {
     /// For a sink and a period key, the customers staged so far and how many events each had then.
     public func exportFingerprints(sink: String, period: String) async throws(MeterError) -> [String: Int] {
         do {
-            return try await pool.read { db in
+            return try await database.read { db in
                 var staged: [String: Int] = [:]
-                for row in try Row.fetchAll(
+                for row in try SQLRow.fetchAll(
                     db, sql: "SELECT customer_id, events FROM export_fingerprints WHERE sink = ? AND period = ?", arguments: [sink, period])
                 {
                     staged[row["customer_id"]] = row["events"]
@@ -94,7 +93,7 @@ extension MeterStore {
     /// Records that customers' lines of a period were staged for a sink when they had these event counts.
     public func markExported(sink: String, period: String, events: [String: Int], nowMs: Int64) async throws(MeterError) {
         do {
-            try await pool.write { db in
+            try await database.write { db in
                 for (customer, count) in events {
                     try db.execute(
                         sql: """
@@ -140,10 +139,10 @@ extension MeterStore {
     /// Per customer and meter, the sums of every version a sink was given for a period (by its label).
     public func exportedTotals(sink: String, period: String) async throws(MeterError) -> [ExportedTotal] {
         do {
-            return try await pool.read { db in
+            return try await database.read { db in
                 var totals: [String: ExportedTotal] = [:]
                 var order: [String] = []
-                for row in try Row.fetchAll(
+                for row in try SQLRow.fetchAll(
                     db,
                     sql: """
                         SELECT customer_id, meter, description, version, quantity, amount, currency, state FROM export_lines

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import TollgateCore
 
 /// What a margin report can group by.
@@ -171,7 +170,7 @@ extension MeterStore {
     /// the rest.
     public func marginReport(_ query: MarginQuery) async throws(MeterError) -> MarginReport {
         do {
-            return try await pool.read { db in
+            return try await database.read { db in
                 var reader = MarginReportReader(query: query)
                 return try reader.read(db)
             }
@@ -204,7 +203,7 @@ private struct MarginReportReader {
         fieldDimensions = query.by.compactMap(\.rollup)
     }
 
-    mutating func read(_ db: Database) throws -> MarginReport {
+    mutating func read(_ db: any SQLConnection) throws -> MarginReport {
         for segment in ReportSegment.plan(fromMs: query.fromMs, toMs: query.toMs, dimensions: query.by, calendar: query.calendar) {
             switch segment.source {
             case .rollup(let table): try readRollup(db, table: table, segment: segment)
@@ -232,13 +231,13 @@ private struct MarginReportReader {
 
     /// Filters as SQL conditions over columns named as in both the rollups and `events` (`customer_id`, `provider`);
     /// the model filter uses `modelColumn`.
-    private func filters(timeColumn: String, segment: ReportSegment, modelColumn: String) -> (String, [any DatabaseValueConvertible]) {
-        let clauses: [(String, (any DatabaseValueConvertible)?)] = [
+    private func filters(timeColumn: String, segment: ReportSegment, modelColumn: String) -> (String, [any SQLValueConvertible]) {
+        let clauses: [(String, (any SQLValueConvertible)?)] = [
             ("\(timeColumn) >= ?", segment.fromMs), ("\(timeColumn) < ?", segment.toMs), ("customer_id = ?", query.customer),
             ("provider = ?", query.provider), ("\(modelColumn) = ?", query.model),
         ]
         var conditions: [String] = []
-        var arguments: [any DatabaseValueConvertible] = []
+        var arguments: [any SQLValueConvertible] = []
         for (condition, value) in clauses {
             guard let value else { continue }
             conditions.append(condition)
@@ -247,7 +246,7 @@ private struct MarginReportReader {
         return (conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "), arguments)
     }
 
-    private mutating func readRollup(_ db: Database, table: Rollups.Table, segment: ReportSegment) throws {
+    private mutating func readRollup(_ db: any SQLConnection, table: Rollups.Table, segment: ReportSegment) throws {
         let fields = fieldDimensions + [.currency, .priceCurrency]
         let keys = (timeDimensions.isEmpty ? [] : ["bucket_ms"]) + fields.map(\.column)
         let (conditions, arguments) = filters(timeColumn: "bucket_ms", segment: segment, modelColumn: "model")
@@ -255,7 +254,7 @@ private struct MarginReportReader {
             SELECT \((keys + Rollups.measures.map { "SUM(\($0))" }).joined(separator: ", ")) FROM \(table.name) \(conditions)
             GROUP BY \(keys.joined(separator: ", "))
             """
-        let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(arguments))
+        let rows = try SQLRow.fetchCursor(db, sql: sql, arguments: SQLArguments(arguments))
         while let row = try rows.next() {
             rollupRows += 1
             var values: [String] = []
@@ -266,14 +265,14 @@ private struct MarginReportReader {
         }
     }
 
-    private mutating func readEvents(_ db: Database, segment: ReportSegment) throws {
+    private mutating func readEvents(_ db: any SQLConnection, segment: ReportSegment) throws {
         let fields = fieldDimensions + [.currency, .priceCurrency]
         let (conditions, arguments) = filters(timeColumn: "ts_ms", segment: segment, modelColumn: "COALESCE(model, served_model, '')")
         let sql = """
             SELECT ts_ms, \(fields.map(\.eventsExpression).joined(separator: ", ")), status, input_tokens, cache_read_tokens,
                 cache_write_tokens, output_tokens, reasoning_tokens, cost, price FROM events \(conditions)
             """
-        let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(arguments))
+        let rows = try SQLRow.fetchCursor(db, sql: sql, arguments: SQLArguments(arguments))
         while let row = try rows.next() {
             events += 1
             var values = timeDimensions.isEmpty ? [] : labels(ofTime: row[0])

@@ -1,4 +1,3 @@
-import GRDB
 import TollgateCore
 
 /// Sums of the events kept up to date in the events' own transactions, so that reports over millions of events read
@@ -51,7 +50,7 @@ enum Rollups {
 
     /// Adds newly stored events to every rollup (call it in the transaction that stored them): one upsert per table
     /// and distinct group of the batch.
-    static func add(_ events: some Sequence<UsageEvent>, to db: Database, tables: [Table] = tables) throws {
+    static func add(_ events: some Sequence<UsageEvent>, to db: any SQLConnection, tables: [Table] = tables) throws {
         for table in tables {
             var groups: [[String]: Totals] = [:]
             for event in events {
@@ -63,18 +62,18 @@ enum Rollups {
             let statement = try db.cachedStatement(sql: upserts[table.name] ?? upsertSQL(table))
             for (key, totals) in groups {
                 let bucket = Int64(key[0]) ?? 0
-                var values: [any DatabaseValueConvertible] = [bucket]
-                values += key.dropFirst().map { $0 as any DatabaseValueConvertible }
+                var values: [any SQLValueConvertible] = [bucket]
+                values += key.dropFirst().map { $0 as any SQLValueConvertible }
                 guard let measures = totals.values else { throw RollupOverflow(table: table.name, bucketMs: bucket) }
-                values += measures.map { $0 as any DatabaseValueConvertible }
-                try statement.execute(arguments: StatementArguments(values))
+                values += measures.map { $0 as any SQLValueConvertible }
+                try statement.execute(arguments: SQLArguments(values))
             }
         }
     }
 
     /// Rebuilds every rollup from the events (after an import, or to check them); returns the number of events read.
     @discardableResult
-    static func rebuild(_ db: Database) throws -> Int {
+    static func rebuild(_ db: any SQLConnection) throws -> Int {
         for table in tables { try db.execute(sql: "DELETE FROM \(table.name)") }
         return try addEvents(db, fromMs: nil, toMs: nil, tables: tables)
     }
@@ -82,7 +81,7 @@ enum Rollups {
     /// Rebuilds the rows of the whole UTC days [fromMs, toMs) of ``dayTables`` from their events; returns the number
     /// of events read. The months they fall in are left as they are: ``resumMonths(_:fromMs:toMs:)`` redoes them.
     @discardableResult
-    static func rebuildDays(_ db: Database, fromMs: Int64, toMs: Int64) throws -> Int {
+    static func rebuildDays(_ db: any SQLConnection, fromMs: Int64, toMs: Int64) throws -> Int {
         for table in dayTables {
             try db.execute(sql: "DELETE FROM \(table.name) WHERE bucket_ms >= ? AND bucket_ms < ?", arguments: [fromMs, toMs])
         }
@@ -92,17 +91,19 @@ enum Rollups {
     /// Sums the `usage_monthly` rows of every month that [fromMs, toMs) touches again from the month's `usage_daily`
     /// rows: exact, as those are, and far fewer rows to read than the events. Each remainder sum is carried into its
     /// 10⁻⁷ units as ``upsertSQL(_:)`` does, so it stays under 10⁸ in magnitude.
-    static func resumMonths(_ db: Database, fromMs: Int64, toMs: Int64) throws {
+    static func resumMonths(_ db: any SQLConnection, fromMs: Int64, toMs: Int64) throws {
         guard fromMs < toMs else { return }
         let dimensions = monthly.dimensions.map(\.column).joined(separator: ", ")
         let split = String(Totals.split)
+        // PostgreSQL sums integers as `numeric`, whose `/` does not truncate: the sums are cast back to integers first.
+        let sum = { (column: String) in "CAST(SUM(\(column)) AS BIGINT)" }
         let sums = measures.map { measure -> String in
             switch measure {
             case "cost_e7", "price_e7":
                 let remainder = measure.replacingOccurrences(of: "_e7", with: "_rem")
-                return "SUM(\(measure)) + SUM(\(remainder)) / \(split)"
-            case "cost_rem", "price_rem": return "SUM(\(measure)) % \(split)"
-            default: return "SUM(\(measure))"
+                return "\(sum(measure)) + \(sum(remainder)) / \(split)"
+            case "cost_rem", "price_rem": return "\(sum(measure)) % \(split)"
+            default: return sum(measure)
             }
         }
         let insert = """
@@ -121,9 +122,9 @@ enum Rollups {
 
     /// Adds the events of [fromMs, toMs) (all of them without both ends) to `tables`, 50,000 at a time; returns how
     /// many.
-    private static func addEvents(_ db: Database, fromMs: Int64?, toMs: Int64?, tables: [Table]) throws -> Int {
+    private static func addEvents(_ db: any SQLConnection, fromMs: Int64?, toMs: Int64?, tables: [Table]) throws -> Int {
         var range = ""
-        var arguments: [any DatabaseValueConvertible] = []
+        var arguments: [any SQLValueConvertible] = []
         if let fromMs, let toMs {
             range = " WHERE ts_ms >= ? AND ts_ms < ?"
             arguments = [fromMs, toMs]
@@ -132,9 +133,9 @@ enum Rollups {
         var batch: [UsageEvent] = []
         // Only the columns the rollups keep (all there since schema v2): the v4 migration runs this on meters whose
         // `events` table lacks the columns later versions add, and it reads less.
-        let rows = try Row.fetchCursor(
+        let rows = try SQLRow.fetchCursor(
             db, sql: "SELECT \(rebuildColumns.joined(separator: ", ")) FROM events\(range) ORDER BY ts_ms",
-            arguments: StatementArguments(arguments))
+            arguments: SQLArguments(arguments))
         while let row = try rows.next() {
             batch.append(rollupEvent(row))
             count += 1
@@ -154,7 +155,7 @@ enum Rollups {
     ]
 
     /// An event with the fields a rollup keeps (the others empty), from a row of ``rebuildColumns``.
-    static func rollupEvent(_ row: Row) -> UsageEvent {
+    static func rollupEvent(_ row: SQLRow) -> UsageEvent {
         UsageEvent(
             id: "", timestampMs: row["ts_ms"], customer: row["customer_id"], keyID: row["key_id"], feature: row["feature"],
             provider: row["provider"], route: "", path: "", model: row["model"], servedModel: row["served_model"],
@@ -175,20 +176,22 @@ enum Rollups {
     private static func upsertSQL(_ table: Table) -> String {
         let columns = ["bucket_ms"] + table.dimensions.map(\.column) + measures
         let split = String(Totals.split)
+        let current = { (column: String) in "\(table.name).\(column)" }
         let updates = measures.map { measure -> String in
             switch measure {
             case "cost_e7", "price_e7":
                 let remainder = measure.replacingOccurrences(of: "_e7", with: "_rem")
-                return "\(measure) = \(measure) + excluded.\(measure) + (\(remainder) + excluded.\(remainder)) / \(split)"
+                return "\(measure) = \(current(measure)) + excluded.\(measure) + (\(current(remainder)) + excluded.\(remainder)) / \(split)"
             case "cost_rem", "price_rem":
-                return "\(measure) = (\(measure) + excluded.\(measure)) % \(split)"
+                return "\(measure) = (\(current(measure)) + excluded.\(measure)) % \(split)"
             default:
-                return "\(measure) = \(measure) + excluded.\(measure)"
+                return "\(measure) = \(current(measure)) + excluded.\(measure)"
             }
         }
+        let keys = ["bucket_ms"] + table.dimensions.map(\.column)
         return """
             INSERT INTO \(table.name) (\(columns.joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))
-            ON CONFLICT DO UPDATE SET \(updates.joined(separator: ", "))
+            ON CONFLICT (\(keys.joined(separator: ", "))) DO UPDATE SET \(updates.joined(separator: ", "))
             """
     }
 }
@@ -353,7 +356,7 @@ public struct Totals: Sendable, Equatable {
     }
 
     /// Totals read back from ``Rollups/measures`` sums, starting at column `offset` of `row`.
-    init(row: Row, offset: Int) {
+    init(row: SQLRow, offset: Int) {
         requests = row[offset]
         errors = row[offset + 1]
         inputTokens = row[offset + 2]

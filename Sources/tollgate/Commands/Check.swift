@@ -13,7 +13,7 @@ struct Check: AsyncParsableCommand {
         let config = try loadConfig(options.config)
         print("ok: \(options.config ?? "embedded defaults")")
         print("  listen:    \(config.listen)")
-        print("  meter:     \(config.meter.path) (\(config.meter.durability == .strict ? "strict" : "relaxed"))")
+        print("  meter:     \(config.meter.location) (\(config.meter.durability == .strict ? "strict" : "relaxed"))")
         print("  markup:    \(config.pricing.markup)")
         for provider in config.providers.values.sorted(by: { $0.name < $1.name }) {
             let key: String

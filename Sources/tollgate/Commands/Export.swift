@@ -249,6 +249,6 @@ func makeExporter(_ name: String, config: TollgateConfig) throws -> Exporter {
     logger.logLevel = .warning
     let rules = config.pricingRules
     let meter: MeterStore
-    do { meter = try MeterStore(path: config.meter.path) } catch { throw ValidationError(error.description) }
+    do { meter = try MeterStore(config.meter) } catch { throw ValidationError(error.description) }
     return Exporter(meter: meter, sink: SinkFactory.make(settings), rules: { rules }, logger: logger)
 }

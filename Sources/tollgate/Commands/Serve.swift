@@ -31,7 +31,7 @@ struct Serve: AsyncParsableCommand {
         }
         let server = TollgateServer(config: config, configPath: options.config, logger: logger)
         let summary =
-            "meter \(config.meter.path) (\(config.meter.durability == .strict ? "strict" : "relaxed")), providers: "
+            "meter \(config.meter.location) (\(config.meter.durability == .strict ? "strict" : "relaxed")), providers: "
             + (config.providers.isEmpty ? "none active" : config.providers.keys.sorted().joined(separator: ", "))
         let host = config.listen.host
         try await server.run { port in

@@ -40,7 +40,7 @@ struct TollgateServer: Sendable {
         let metrics = config.metrics.enabled ? MetricsEndpoint.bootstrapOnce() : nil
         if metrics != nil { registerCounters() }
         let traces = try TraceExport.make(config.tracing, environment: ProcessInfo.processInfo.environment, logger: logger)
-        let meter = try MeterStore(path: config.meter.path, synchronousFull: config.meter.fsync)
+        let meter = try MeterStore(config.meter)
         let writer = EventWriter(meter: meter, maxBatch: config.meter.maxBatch, logger: logger)
         let upstream = UpstreamClient(settings: config.proxy)
         let pricing = PricingState(config.pricingRules)
