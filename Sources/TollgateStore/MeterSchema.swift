@@ -257,8 +257,9 @@ enum MeterSchema {
             try db.executeSchema("ALTER TABLE reservations ADD COLUMN partial INTEGER NOT NULL DEFAULT 0")
             try db.executeSchema("CREATE INDEX reservations_partial ON reservations(account) WHERE partial = 1")
         },
-        MeterMigration("v15: per-minute limits shared by replicas") { db in
-            // Used on PostgreSQL, where replicas on several hosts share one budget per limit (SQLite keeps them in memory).
+        MeterMigration("v15: shared by replicas: per-minute limits, leases of fleet-wide duties") { db in
+            // Buckets are used on PostgreSQL, where replicas on several hosts share one budget per limit (SQLite keeps
+            // them in memory); leases on both.
             try db.executeSchema(
                 """
                 CREATE TABLE rate_buckets (
@@ -266,7 +267,12 @@ enum MeterSchema {
                     capacity INTEGER NOT NULL,
                     level INTEGER NOT NULL,
                     updated_ms INTEGER NOT NULL
-                )
+                );
+                CREATE TABLE leases (
+                    name TEXT PRIMARY KEY,
+                    holder TEXT NOT NULL,
+                    expires_ms INTEGER NOT NULL
+                );
                 """)
         },
     ]

@@ -49,7 +49,7 @@ struct MeterStoreTests {
                     "v9: dashboard sessions revoked by logout", "v10: customers' own billing cycles",
                     "v11: export staged per customer and billing period", "v12: credit true-ups at the close of billing periods",
                     "v13: limits customers set for themselves", "v14: one request at a time admitted on less than its worst case",
-                    "v15: per-minute limits shared by replicas",
+                    "v15: shared by replicas: per-minute limits, leases of fleet-wide duties",
                 ])
         }
     }
@@ -191,6 +191,23 @@ struct MeterStoreTests {
             let events = try await meter.events(
                 customer: filter.customer, since: filter.since.map(date(ms:)), until: filter.until.map(date(ms:)), limit: filter.limit)
             #expect(events.map(\.id) == filter.expected)
+        }
+    }
+
+    @Test("a lease has one holder until it runs out or is given up; its holder renews it")
+    func leases() async throws {
+        try await withTemporaryMeter { meter in
+            let now: Int64 = 1_800_000_000_000
+            #expect(try await meter.holdLease("export", holder: "a", ttlMs: 1_000, nowMs: now))
+            #expect(try await !meter.holdLease("export", holder: "b", ttlMs: 1_000, nowMs: now + 999))
+            #expect(try await meter.holdLease("alerts", holder: "b", ttlMs: 1_000, nowMs: now), "another duty is another lease")
+            #expect(try await meter.holdLease("export", holder: "a", ttlMs: 1_000, nowMs: now + 999), "renewed")
+            #expect(try await !meter.holdLease("export", holder: "b", ttlMs: 1_000, nowMs: now + 1_998))
+            #expect(try await meter.holdLease("export", holder: "b", ttlMs: 1_000, nowMs: now + 1_999), "a's lease ran out")
+            try await meter.releaseLease("export", holder: "a")  // not a's any more: nothing happens
+            #expect(try await !meter.holdLease("export", holder: "a", ttlMs: 1_000, nowMs: now + 2_000))
+            try await meter.releaseLease("export", holder: "b")
+            #expect(try await meter.holdLease("export", holder: "a", ttlMs: 1_000, nowMs: now + 2_000))
         }
     }
 }

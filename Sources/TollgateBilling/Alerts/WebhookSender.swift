@@ -37,6 +37,8 @@ public final class WebhookSender: Service, Sendable {
     let http: HTTPClient
     let pollInterval: Duration
     let attemptTimeout: Duration
+    /// With several replicas on one meter: only the holder delivers.
+    let lease: FleetLease?
     let logger: Logger
     /// Whether a pass is running: a second pass started meanwhile (a test, a slow tick) leaves the alerts to it
     /// instead of sending them twice.
@@ -47,8 +49,9 @@ public final class WebhookSender: Service, Sendable {
     /// refuses connections also takes that long to fail: the client keeps trying to connect until then).
     public init(
         meter: MeterStore, settings: AlertSettings, http: HTTPClient = WebhookSender.sharedClient, pollInterval: Duration = .seconds(1),
-        attemptTimeout: Duration = .seconds(10), logger: Logger
+        attemptTimeout: Duration = .seconds(10), lease: FleetLease? = nil, logger: Logger
     ) {
+        self.lease = lease
         self.meter = meter
         self.settings = settings
         self.http = http
@@ -71,10 +74,11 @@ public final class WebhookSender: Service, Sendable {
         let pollInterval = self.pollInterval
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                _ = await self.deliverDue(nowMs: Timestamps.nowMs())
+                if await self.lease?.hold() ?? true { _ = await self.deliverDue(nowMs: Timestamps.nowMs()) }
                 try? await Task.sleep(for: pollInterval)
             }
         }
+        await lease?.release()
     }
 
     /// One pass: delivers the alerts due at `nowMs` and records each outcome. Returns how many were delivered.

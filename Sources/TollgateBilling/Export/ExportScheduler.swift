@@ -11,28 +11,37 @@ import TollgateStore
 /// - after each staging, every sink sends what is due, and the scheduler wakes early for a failed line whose backoff
 ///   ends before the next tick.
 ///
-/// Two instances on one meter may both send a line: the sink's idempotency key keeps one.
+/// With a `lease`, only the replica holding it stages and sends (two replicas never send the same line; another
+/// takes over when the holder stops). Without one, two instances on one meter may both send a line: the sink's
+/// idempotency key keeps one.
 public struct ExportScheduler: Service {
     let exporters: [Exporter]
     let interval: Duration
     let continuous: Duration?
+    let lease: FleetLease?
     let logger: Logger
 
     /// Creates a scheduler running every exporter each `interval`, and the continuous ones each `continuous`.
-    public init(exporters: [Exporter], interval: Duration, continuous: Duration? = nil, logger: Logger) {
+    public init(exporters: [Exporter], interval: Duration, continuous: Duration? = nil, lease: FleetLease? = nil, logger: Logger) {
         self.exporters = exporters
         self.interval = interval
         self.continuous = continuous
+        self.lease = lease
         self.logger = logger
     }
 
     /// Runs until graceful shutdown.
     public func run() async throws {
-        let (exporters, interval, continuous, logger) = (self.exporters, self.interval, self.continuous, self.logger)
+        let (exporters, interval, continuous, lease, logger) = (self.exporters, self.interval, self.continuous, self.lease, self.logger)
         let clock = ContinuousClock()
         await cancelWhenGracefulShutdown {
             var lastClosedRun: ContinuousClock.Instant?
             while !Task.isCancelled {
+                if let lease, await !lease.hold() {
+                    // Another replica exports; look again in a while (it may stop).
+                    try? await Task.sleep(for: min(interval, continuous ?? interval, .seconds(10)))
+                    continue
+                }
                 let closedDue = lastClosedRun.map { clock.now - $0 >= interval } ?? true
                 if closedDue { lastClosedRun = clock.now }
                 var wake = clock.now + min(interval, continuous ?? interval)
@@ -64,6 +73,7 @@ public struct ExportScheduler: Service {
                 try? await Task.sleep(until: max(wake, clock.now + .milliseconds(200)), clock: clock)
             }
         }
+        await lease?.release()
     }
 }
 

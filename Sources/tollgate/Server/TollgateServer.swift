@@ -83,7 +83,11 @@ struct TollgateServer: Sendable {
             .init(service: application),
             .init(service: PricingReloader(configPath: configPath, state: pricing, loaded: config, interval: reloadInterval, logger: logger)),
             .init(service: AdmissionHeartbeat(admission: admission, logger: logger)),
-            .init(service: WebhookSender(meter: meter, settings: config.alerts, logger: logger)),
+            .init(
+                service: WebhookSender(
+                    meter: meter, settings: config.alerts,
+                    lease: FleetLease(meter: meter, name: "alerts", holder: admission.instanceID, ttl: .seconds(30), logger: logger),
+                    logger: logger)),
             .init(service: TrueUpScheduler(meter: meter, rules: { pricing.rules }, logger: logger)),
             .init(service: AccountWatch(meter: meter, settings: config.alerts, logger: logger)),
         ]
@@ -102,7 +106,11 @@ struct TollgateServer: Sendable {
                 .init(
                     service: ExportScheduler(
                         exporters: exporters, interval: .milliseconds(Int64(interval * 1000)),
-                        continuous: continuous.map { .milliseconds(Int64($0 * 1000)) }, logger: logger)))
+                        continuous: continuous.map { .milliseconds(Int64($0 * 1000)) },
+                        lease: FleetLease(
+                            meter: meter, name: "export", holder: admission.instanceID,
+                            ttl: FleetLease.ttl(every: .milliseconds(Int64(min(interval, continuous ?? interval) * 1000))), logger: logger),
+                        logger: logger)))
         }
         var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         configuration.maximumGracefulShutdownDuration = .milliseconds(Int64(config.proxy.shutdownGraceSeconds * 1000))

@@ -1,0 +1,41 @@
+import TollgateCore
+
+/// Duties one process at a time does for every replica on the meter (export, alert delivery, true-ups, account
+/// watch): the holder renews its lease at each pass; when it stops (killed, partitioned from the meter) another
+/// takes over once the lease has run out.
+extension MeterStore {
+    /// Takes or renews the lease `name` for `holder` until `nowMs + ttlMs`: true when `holder` has it now, false
+    /// while another holder's lease runs.
+    public func holdLease(_ name: String, holder: String, ttlMs: Int64, nowMs: Int64 = Timestamps.nowMs()) async throws(MeterError) -> Bool {
+        do {
+            return try await database.write { db in
+                if let current = try SQLRow.fetchOne(
+                    db.cachedStatement(sql: "SELECT holder, expires_ms FROM leases WHERE name = ?"), arguments: [name]),
+                    current["holder"] as String != holder, current["expires_ms"] as Int64 > nowMs
+                {
+                    return false
+                }
+                try db.cachedStatement(
+                    sql: """
+                        INSERT INTO leases (name, holder, expires_ms) VALUES (?, ?, ?)
+                        ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms
+                        """
+                ).execute(arguments: [name, holder, nowMs + ttlMs])
+                return true
+            }
+        } catch {
+            throw MeterError.writeFailed("\(error)")
+        }
+    }
+
+    /// Gives the lease up (at shutdown), so another process takes the duty over at once.
+    public func releaseLease(_ name: String, holder: String) async throws(MeterError) {
+        do {
+            try await database.write { db in
+                try db.execute(sql: "DELETE FROM leases WHERE name = ? AND holder = ?", arguments: [name, holder])
+            }
+        } catch {
+            throw MeterError.writeFailed("\(error)")
+        }
+    }
+}
