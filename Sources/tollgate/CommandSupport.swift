@@ -276,6 +276,18 @@ final class ProgressLine: @unchecked Sendable {
         }
     }
 
+    /// Shows a line of text (no total known): redrawn in place on a terminal, printed as is otherwise.
+    func note(_ text: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        if terminal {
+            FileHandle.standardError.write(Data("\r\(text)\u{1B}[K".utf8))
+            drawn = true
+        } else {
+            FileHandle.standardError.write(Data("\(text)\n".utf8))
+        }
+    }
+
     /// Ends the line, so that what is printed next starts on a line of its own.
     func finish() {
         lock.lock()

@@ -374,11 +374,14 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
 SIM_HEADERS = 'forward_headers: ["x-sim-*"]'
 
 
-def write_config(path: Path, port: int, sim_origin: str, db_path: Path, durability: str = "strict", extra: str = "") -> None:
-    """The proxy's YAML config (written by hand: the suite needs no YAML library); `extra` is appended as is."""
+def write_config(path: Path, port: int, sim_origin: str, db_path: Path, durability: str = "strict", extra: str = "",
+                 meter: str | None = None) -> None:
+    """The proxy's YAML config (written by hand: the suite needs no YAML library); `extra` is appended as is.
+    `meter` replaces the SQLite file with other `meter:` settings (`url: postgres://…` and its options)."""
+    meter = meter or f'path: "{db_path}"'
     path.write_text(
         f'listen: "127.0.0.1:{port}"\n'
-        f'meter: {{path: "{db_path}", durability: {durability}}}\n'
+        f'meter: {{{meter}, durability: {durability}}}\n'
         "providers:\n"
         f'  openai: {{base_url: "{sim_origin}", api_key: "{PROVIDER_KEY}", {SIM_HEADERS}}}\n'
         f'  anthropic: {{base_url: "{sim_origin}", api_key: "{PROVIDER_KEY}", {SIM_HEADERS}}}\n'
@@ -386,15 +389,17 @@ def write_config(path: Path, port: int, sim_origin: str, db_path: Path, durabili
     )
 
 
-def start_tollgate(sim_origin: str, directory: Path, durability: str = "strict", extra_config: str = "") -> Tollgate:
-    """Starts `tollgate serve` with its own config and meter in `directory`; fails fast if it never gets ready."""
+def start_tollgate(sim_origin: str, directory: Path, durability: str = "strict", extra_config: str = "",
+                   meter: str | None = None) -> Tollgate:
+    """Starts `tollgate serve` with its own config and meter in `directory` (or the `meter:` settings given); fails
+    fast if it never gets ready."""
     if not TOLLGATE_BIN.exists():
         pytest.fail(f"tollgate binary not found at {TOLLGATE_BIN}; build it with `swift build --product tollgate`",
                     pytrace=False)
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config_path = directory / "tollgate.yaml"
-    write_config(config_path, port, sim_origin, directory / "tollgate.db", durability, extra_config)
+    write_config(config_path, port, sim_origin, directory / "tollgate.db", durability, extra_config, meter)
     stderr_path = directory / "tollgate.stderr.log"
     proc = subprocess.Popen(
         [str(TOLLGATE_BIN), "serve", "--config", str(config_path)],

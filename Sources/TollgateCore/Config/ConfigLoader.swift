@@ -145,7 +145,8 @@ public enum ConfigLoader {
     private static func parseMeter(_ value: YAMLValue, into meter: inout MeterSettings) throws(ConfigError) {
         var relaxed = false
         let allowed = [
-            "path", "url", "password_env", "password_file", "pool_size", "durability", "relaxed_window_ms", "max_batch", "fsync", "on_failure",
+            "path", "url", "password_env", "password_file", "pool_size", "replica_timeout_s", "durability", "relaxed_window_ms", "max_batch",
+            "fsync", "on_failure",
         ]
         var sawPath = false
         for (key, member) in try value.mapping(allowed: allowed) {
@@ -162,6 +163,10 @@ public enum ConfigLoader {
             case "password_env": meter.passwordEnv = try member.string()
             case "password_file": meter.passwordFile = try member.string()
             case "pool_size": meter.poolSize = try member.int(in: 1...200)
+            case "replica_timeout_s":
+                let seconds = try member.seconds()
+                guard seconds >= 1, seconds <= 3600 else { throw member.error("expected 1 to 3600 seconds, not \(seconds)") }
+                meter.replicaTimeoutSeconds = seconds
             case "durability":
                 let text = try member.string()
                 guard text == "strict" || text == "relaxed" else { throw member.error("expected strict or relaxed, not '\(text)'") }

@@ -169,6 +169,10 @@ public struct MeterSettings: Sendable, Equatable {
     public var passwordFile: String?
     /// `pool_size`: connections this process keeps to PostgreSQL (default 8; the URL's `pool=` also sets it).
     public var poolSize: Int?
+    /// `replica_timeout_s`: a replica whose heartbeat is older than this is gone: its credit holds are released by
+    /// the others (a replica on the same host that exited is seen at once). Each replica beats every third of it
+    /// (at most every 10 s).
+    public var replicaTimeoutSeconds = 60.0
     /// Commit promise.
     public var durability = Durability.strict
     /// Most events written in one transaction.

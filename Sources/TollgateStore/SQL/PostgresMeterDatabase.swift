@@ -106,6 +106,7 @@ final class PostgresMeterDatabase: MeterDatabase {
     private let available: DispatchSemaphore
     private let configuration: PostgresConnection.Configuration
     private let logger: Logger
+    private let isShutDown = NIOLockedValueBox(false)
 
     /// The advisory lock every write transaction takes (any fixed number; "tollgate" in ASCII).
     static let writeLock: Int64 = 0x746F_6C6C_6761_7465
@@ -223,9 +224,20 @@ final class PostgresMeterDatabase: MeterDatabase {
     }
 
     func close() throws {
+        shutdown()
+    }
+
+    deinit {
+        shutdown()
+    }
+
+    /// Closes every connection (postgres-nio requires it before they go) and stops the meter's threads, without
+    /// waiting for them: the caller may itself be on an event loop.
+    private func shutdown() {
+        guard !isShutDown.withLockedValue({ done in defer { done = true }; return done }) else { return }
         for session in sessions.withLockedValue({ $0 }) { session.close() }
-        try threads.syncShutdownGracefully()
-        try group.syncShutdownGracefully()
+        threads.shutdownGracefully { _ in }
+        group.shutdownGracefully(queue: .global()) { _ in }
     }
 }
 
@@ -251,7 +263,7 @@ final class PostgresSession: @unchecked Sendable {
         opened += 1
         let connection: PostgresConnection
         do {
-            connection = try PostgresConnection.connect(on: group.next(), configuration: configuration, id: opened, logger: logger).wait()
+            connection = try PostgresConnection.connect(on: group.next(), configuration: configuration, id: opened, logger: logger).blockingResult()
         } catch {
             throw PostgresSQLConnection.describe(error, doing: "connect to the meter at \(configuration.host ?? "?"):\(configuration.port ?? 0)")
         }
@@ -275,7 +287,7 @@ final class PostgresSession: @unchecked Sendable {
     }
 
     func close() {
-        try? current?.connection.close().wait()
+        try? current?.connection.close().blockingResult()
         current = nil
     }
 }
@@ -329,7 +341,7 @@ final class PostgresSQLConnection: SQLConnection {
         }
         let query = PostgresQuery(unsafeSQL: PostgresDialect.query(sql), binds: binds)
         do {
-            let result = try connection.query(query, logger: logger).wait()
+            let result = try connection.query(query, logger: logger).blockingResult()
             changesCount = result.metadata.rows ?? 0
             return result
         } catch {
@@ -368,4 +380,23 @@ struct PostgresMeterError: Error, CustomStringConvertible {
     /// The server's SQLSTATE code (`23505` a unique violation, `57P01` shut down by an administrator …).
     let sqlState: String?
     var description: String { message }
+}
+
+extension EventLoopFuture {
+    /// Blocks the calling thread until the future completes.
+    ///
+    /// NIO's `wait()` refuses to run on any event loop thread, and with NIO as Swift's global executor every task of
+    /// `serve` and the CLI runs on one. Blocking one here is safe: the meter's connections live on an event loop group
+    /// of their own, so the thread waiting is never the one that completes the future (a synchronous SQLite read
+    /// blocks its caller the same way).
+    func blockingResult() throws -> Value {
+        let done = DispatchSemaphore(value: 0)
+        let outcome = NIOLockedValueBox<Result<Value, any Error>?>(nil)
+        whenComplete { result in
+            outcome.withLockedValue { $0 = result }
+            done.signal()
+        }
+        done.wait()
+        return try outcome.withLockedValue { $0! }.get()
+    }
 }

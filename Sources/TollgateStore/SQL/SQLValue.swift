@@ -103,6 +103,10 @@ public struct SQLArguments: Sendable, ExpressibleByArrayLiteral {
         self.values = values.map(\.sqlValue)
     }
 
+    public init(values: [SQLValue]) {
+        self.values = values
+    }
+
     public init(arrayLiteral elements: (any SQLValueConvertible)?...) {
         self.init(elements)
     }

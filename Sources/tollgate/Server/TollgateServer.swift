@@ -82,7 +82,7 @@ struct TollgateServer: Sendable {
             .init(service: EventWriterService(writer: writer, upstream: upstream)),
             .init(service: application),
             .init(service: PricingReloader(configPath: configPath, state: pricing, loaded: config, interval: reloadInterval, logger: logger)),
-            .init(service: AdmissionHeartbeat(admission: admission, logger: logger)),
+            .init(service: AdmissionHeartbeat(admission: admission, logger: logger, replicaTimeout: config.meter.replicaTimeoutSeconds)),
             .init(
                 service: WebhookSender(
                     meter: meter, settings: config.alerts,
@@ -218,7 +218,10 @@ struct AdmissionHeartbeat: Service, CustomStringConvertible {
     var description: String { "AdmissionHeartbeat" }
     let admission: AdmissionControl
     let logger: Logger
-    var interval: Duration = .seconds(10)
+    /// How old a replica's heartbeat may be before its holds are released (`meter.replica_timeout_s`).
+    let replicaTimeout: Double
+    /// A third of the timeout, at most 10 s.
+    var interval: Duration { .milliseconds(Int64(min(replicaTimeout / 3, 10) * 1000)) }
 
     func run() async throws {
         try? await cancelWhenGracefulShutdown {
@@ -226,7 +229,7 @@ struct AdmissionHeartbeat: Service, CustomStringConvertible {
                 try await Task.sleep(for: interval)
                 do {
                     try await admission.heartbeat()
-                    let released = try await admission.releaseOrphans()
+                    let released = try await admission.releaseOrphans(staleAfterMs: Int64(replicaTimeout * 1000))
                     if released > 0 { logger.notice("released \(released) credit reservations of a replica that stopped") }
                     // Idempotency keys past their window, and those a stopped replica held in flight.
                     try await admission.meter.purgeIdempotencyKeys(nowMs: Timestamps.nowMs())
