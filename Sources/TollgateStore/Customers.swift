@@ -175,9 +175,27 @@ extension MeterStore {
 
     /// The active key whose secret this is, with what admission needs to know of its customer; `nil` when the key
     /// is unknown or revoked. One indexed read, like ``authenticate(secret:)``.
+    ///
+    /// On PostgreSQL the answer is kept for up to ``principalTTLMs`` (a round trip to the server per request would
+    /// block the proxy's threads): a revoked key, a new grant or limit takes effect on every replica within that time.
     public func principal(secret: String) throws(MeterError) -> Principal? {
         guard secret.hasPrefix("tg_"), secret.count < 200 else { return nil }
         let digest = Self.hash(secret)
+        guard dialect == .postgres else { return try lookUpPrincipal(digest: digest) }
+        let now = Timestamps.nowMs()
+        if let (principal, fetched) = principals.withLock({ $0[digest] }), now - fetched < Self.principalTTLMs { return principal }
+        let principal = try lookUpPrincipal(digest: digest)
+        principals.withLock { cache in
+            if cache.count >= 10_000 { cache.removeAll(keepingCapacity: true) }
+            cache[digest] = (principal, now)
+        }
+        return principal
+    }
+
+    /// How long a replica on PostgreSQL keeps a key's principal (revocations reach every replica within it).
+    public static let principalTTLMs: Int64 = 1_000
+
+    private func lookUpPrincipal(digest: String) throws(MeterError) -> Principal? {
         do {
             return try database.lookup { db in
                 let statement = try db.cachedStatement(

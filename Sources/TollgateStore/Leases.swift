@@ -1,17 +1,21 @@
 import TollgateCore
 
-/// Duties one process at a time does for every replica on the meter (export, alert delivery, true-ups, account
-/// watch): the holder renews its lease at each pass; when it stops (killed, partitioned from the meter) another
-/// takes over once the lease has run out.
+/// Duties one process at a time does for every replica on the meter (export, alert delivery): the holder, a running
+/// replica (its admission instance id), renews its lease at each pass; when it stops, another takes over once the
+/// lease has run out, or at once when the replica is known to be gone (no longer registered in `instances`: it
+/// exited on this host, or its heartbeat stopped for longer than the replica timeout).
 extension MeterStore {
     /// Takes or renews the lease `name` for `holder` until `nowMs + ttlMs`: true when `holder` has it now, false
-    /// while another holder's lease runs.
+    /// while another registered replica's lease runs.
     public func holdLease(_ name: String, holder: String, ttlMs: Int64, nowMs: Int64 = Timestamps.nowMs()) async throws(MeterError) -> Bool {
         do {
             return try await database.write { db in
                 if let current = try SQLRow.fetchOne(
                     db.cachedStatement(sql: "SELECT holder, expires_ms FROM leases WHERE name = ?"), arguments: [name]),
-                    current["holder"] as String != holder, current["expires_ms"] as Int64 > nowMs
+                    current["holder"] as String != holder, current["expires_ms"] as Int64 > nowMs,
+                    try Bool.fetchOne(
+                        db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM instances WHERE id = ?)"), arguments: [current["holder"] as String])
+                        == true
                 {
                     return false
                 }

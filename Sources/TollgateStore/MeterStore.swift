@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TollgateCore
 
 /// The meter database: events, customers, keys, credits, limits, reports and the export outbox, in SQLite (one file,
@@ -9,6 +10,8 @@ import TollgateCore
 /// same meter while `serve` runs.
 public final class MeterStore: Sendable {
     let database: any MeterDatabase
+    /// Principals by key digest, with when they were read (PostgreSQL only, see ``principal(secret:)``).
+    let principals = Mutex<[String: (Principal?, Int64)]>([:])
     /// Where the meter is: the SQLite file's path, or the PostgreSQL URL without its password.
     public var path: String { database.location }
     /// Which database holds the meter.

@@ -194,20 +194,32 @@ struct MeterStoreTests {
         }
     }
 
-    @Test("a lease has one holder until it runs out or is given up; its holder renews it")
+    @Test("a lease has one holder until it runs out, is given up, or its replica is gone; its holder renews it")
     func leases() async throws {
         try await withTemporaryMeter { meter in
-            let now: Int64 = 1_800_000_000_000
-            #expect(try await meter.holdLease("export", holder: "a", ttlMs: 1_000, nowMs: now))
-            #expect(try await !meter.holdLease("export", holder: "b", ttlMs: 1_000, nowMs: now + 999))
-            #expect(try await meter.holdLease("alerts", holder: "b", ttlMs: 1_000, nowMs: now), "another duty is another lease")
-            #expect(try await meter.holdLease("export", holder: "a", ttlMs: 1_000, nowMs: now + 999), "renewed")
-            #expect(try await !meter.holdLease("export", holder: "b", ttlMs: 1_000, nowMs: now + 1_998))
-            #expect(try await meter.holdLease("export", holder: "b", ttlMs: 1_000, nowMs: now + 1_999), "a's lease ran out")
-            try await meter.releaseLease("export", holder: "a")  // not a's any more: nothing happens
-            #expect(try await !meter.holdLease("export", holder: "a", ttlMs: 1_000, nowMs: now + 2_000))
-            try await meter.releaseLease("export", holder: "b")
-            #expect(try await meter.holdLease("export", holder: "a", ttlMs: 1_000, nowMs: now + 2_000))
+            // Two replicas, registered as running on other hosts.
+            let (a, b) = ("ins_replica_a", "ins_replica_b")
+            let now = Timestamps.nowMs()
+            try await meter.database.write { db in
+                for id in [a, b] {
+                    try db.execute(
+                        sql: "INSERT INTO instances (id, host, pid, started_ms, heartbeat_ms) VALUES (?, 'elsewhere', 1, ?, ?)",
+                        arguments: [id, now, now])
+                }
+            }
+            #expect(try await meter.holdLease("export", holder: a, ttlMs: 1_000, nowMs: now))
+            #expect(try await !meter.holdLease("export", holder: b, ttlMs: 1_000, nowMs: now + 999))
+            #expect(try await meter.holdLease("alerts", holder: b, ttlMs: 1_000, nowMs: now), "another duty is another lease")
+            #expect(try await meter.holdLease("export", holder: a, ttlMs: 1_000, nowMs: now + 999), "renewed")
+            #expect(try await !meter.holdLease("export", holder: b, ttlMs: 1_000, nowMs: now + 1_998))
+            #expect(try await meter.holdLease("export", holder: b, ttlMs: 1_000, nowMs: now + 1_999), "a's lease ran out")
+            try await meter.releaseLease("export", holder: a)  // not a's any more: nothing happens
+            #expect(try await !meter.holdLease("export", holder: a, ttlMs: 1_000, nowMs: now + 2_000))
+            try await meter.releaseLease("export", holder: b)
+            #expect(try await meter.holdLease("export", holder: a, ttlMs: 60_000, nowMs: now + 2_000))
+            // The holder's replica is gone (what a restart after kill -9 finds): the lease is free at once.
+            try await meter.database.write { try $0.execute(sql: "DELETE FROM instances WHERE id = ?", arguments: [a]) }
+            #expect(try await meter.holdLease("export", holder: b, ttlMs: 60_000, nowMs: now + 2_001))
         }
     }
 }

@@ -12,6 +12,7 @@ direct clients of those two families use PROVIDER_KEY too. OpenAI routes accept 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import queue
@@ -389,6 +390,27 @@ def write_config(path: Path, port: int, sim_origin: str, db_path: Path, durabili
     )
 
 
+# With TOLLGATE_E2E_POSTGRES_URL set (a PostgreSQL database), every proxy `start_tollgate` starts keeps its meter there
+# instead of in a SQLite file: .ci/run runs the files that need no SQLite file of their own this way too.
+E2E_POSTGRES_URL = os.environ.get("TOLLGATE_E2E_POSTGRES_URL")
+
+
+def after_key_change() -> None:
+    """Waits until a key, limit or grant changed from the CLI reaches the proxies: at once on SQLite; on PostgreSQL
+    each replica keeps a key's principal for up to a second (docs/SCALING.md)."""
+    if E2E_POSTGRES_URL:
+        time.sleep(1.1)
+
+
+def default_meter(directory: Path) -> str | None:
+    """The `meter:` settings of a proxy started in `directory` under TOLLGATE_E2E_POSTGRES_URL: a schema per folder,
+    so that a proxy restarted in the same folder finds its meter again (as it finds its SQLite file)."""
+    if not E2E_POSTGRES_URL:
+        return None
+    schema = "e2e_" + hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:16]
+    return f'url: "{E2E_POSTGRES_URL}?schema={schema}"'
+
+
 def start_tollgate(sim_origin: str, directory: Path, durability: str = "strict", extra_config: str = "",
                    meter: str | None = None) -> Tollgate:
     """Starts `tollgate serve` with its own config and meter in `directory` (or the `meter:` settings given); fails
@@ -399,7 +421,7 @@ def start_tollgate(sim_origin: str, directory: Path, durability: str = "strict",
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config_path = directory / "tollgate.yaml"
-    write_config(config_path, port, sim_origin, directory / "tollgate.db", durability, extra_config, meter)
+    write_config(config_path, port, sim_origin, directory / "tollgate.db", durability, extra_config, meter or default_meter(directory))
     stderr_path = directory / "tollgate.stderr.log"
     proc = subprocess.Popen(
         [str(TOLLGATE_BIN), "serve", "--config", str(config_path)],

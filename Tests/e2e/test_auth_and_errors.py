@@ -8,7 +8,7 @@ import uuid
 import openai
 import pytest
 
-from conftest import MESSAGES, Simulator, Tollgate, raw_post
+from conftest import MESSAGES, Simulator, Tollgate, after_key_change, raw_post
 
 pytestmark = pytest.mark.proxy
 
@@ -45,6 +45,7 @@ def test_revoked_key(tollgate: Tollgate) -> None:
     assert event["customer"] == customer
 
     tollgate.cli("keys", "revoke", event["key_id"])
+    after_key_change()
     with pytest.raises(openai.AuthenticationError):
         client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
 

@@ -23,7 +23,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import MESSAGES, Simulator, Tollgate, free_port, running_tollgate, start_tollgate, stop_process
+from conftest import MESSAGES, Simulator, Tollgate, after_key_change, free_port, running_tollgate, start_tollgate, stop_process
 
 pytestmark = pytest.mark.proxy
 
@@ -198,6 +198,7 @@ def test_thresholds_fire_once_each_even_when_the_receiver_was_down(sim: Simulato
         one = Decimal([e for e in proxy.events() if e["customer"] == "alerted"][0]["price"])
         proxy.cli("limits", "set", "--customer", "alerted", "--metric", "money", "--period", "month",
                   "--amount", str(one * 10), "--soft", "--thresholds", "50,80,100")
+        after_key_change()
         for _ in range(12):
             assert chat(proxy.key, proxy.base_url, stream=False)[0] == 200
         alerts = json.loads(proxy.cli("limits", "alerts", "--format", "json").stdout)

@@ -40,7 +40,7 @@ struct TollgateServer: Sendable {
         let metrics = config.metrics.enabled ? MetricsEndpoint.bootstrapOnce() : nil
         if metrics != nil { registerCounters() }
         let traces = try TraceExport.make(config.tracing, environment: ProcessInfo.processInfo.environment, logger: logger)
-        let meter = try MeterStore(config.meter)
+        let meter = try await openMeter()
         let writer = EventWriter(meter: meter, maxBatch: config.meter.maxBatch, logger: logger)
         let upstream = UpstreamClient(settings: config.proxy)
         let pricing = PricingState(config.pricingRules)
@@ -119,6 +119,26 @@ struct TollgateServer: Sendable {
 }
 
 extension TollgateServer {
+    /// The meter; a PostgreSQL server that does not answer yet (a replica starting beside its database) is waited
+    /// for up to a minute, a line logged per attempt. A SQLite file opens or fails at once.
+    func openMeter() async throws -> MeterStore {
+        var attempt = 1
+        while true {
+            do {
+                return try MeterStore(config.meter)
+            } catch {
+                // Waited for: no answer at all, or "the database system is starting up" (57P03). A server that answers
+                // with another error (a wrong password, a missing database) fails at once.
+                guard config.meter.url != nil, attempt < 30, case .cannotOpen(_, let reason) = error,
+                    !reason.contains("SQLSTATE") || reason.contains("SQLSTATE 57P03")
+                else { throw error }
+                logger.warning("the meter cannot be reached yet; trying again in 2 s", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
+                attempt += 1
+                try await Task.sleep(for: .seconds(2))
+            }
+        }
+    }
+
     /// The proxy listener's HTTP/1.1 server: the idle timeout (`proxy.idle_timeout_s`) and the header-read timeout
     /// (`proxy.header_read_timeout_s`) on every connection; 0 turns either off.
     func proxyServer() -> HTTPServerBuilder {
