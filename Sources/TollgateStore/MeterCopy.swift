@@ -34,7 +34,8 @@ extension MeterStore {
             if target.dialect == .postgres, tables.contains("ledger") {
                 // The ledger's sequence goes on after the copied lines.
                 try await target.database.write { db in
-                    try db.execute(sql: "SELECT setval(pg_get_serial_sequence('ledger', 'seq'), COALESCE((SELECT MAX(seq) FROM ledger), 0) + 1, false)")
+                    try db.execute(
+                        sql: "SELECT setval(pg_get_serial_sequence('ledger', 'seq'), COALESCE((SELECT MAX(seq) FROM ledger), 0) + 1, false)")
                 }
             }
             try await compare(with: target, tables: tables, into: &report)
@@ -100,7 +101,10 @@ extension MeterStore {
         ]
         for table in tables {
             let sql = "SELECT COUNT(*) FROM \(table)"
-            let (here, there) = (try await database.read { try Int.fetchOne($0, sql: sql) ?? 0 }, try await target.database.read { try Int.fetchOne($0, sql: sql) ?? 0 })
+            let (here, there) = (
+                try await database.read { try Int.fetchOne($0, sql: sql) ?? 0 },
+                try await target.database.read { try Int.fetchOne($0, sql: sql) ?? 0 }
+            )
             guard here == there else { throw MeterError.conflict("after the copy, \(table) has \(here) rows here and \(there) in the target") }
         }
         for (table, amount, currency) in money where tables.contains(table) {
@@ -117,7 +121,9 @@ extension MeterStore {
                 }
             }
             let (here, there) = (try await sums(self), try await sums(target))
-            guard here == there else { throw MeterError.conflict("after the copy, the sums of \(table).\(amount) differ: \(here) here, \(there) in the target") }
+            guard here == there else {
+                throw MeterError.conflict("after the copy, the sums of \(table).\(amount) differ: \(here) here, \(there) in the target")
+            }
             for (key, sum) in here { report.sums["\(table).\(amount) \(key)"] = sum }
         }
     }

@@ -53,8 +53,9 @@ class Postgres:
         extra = "".join(f", {key}: {value}" for key, value in options.items())
         return f'url: "{self.url}?schema={schema}", replica_timeout_s: 3{extra}'
 
-    def restart(self) -> None:
-        subprocess.run(["bash", str(SCRIPT), "restart", self.directory], check=True, capture_output=True)
+    def restart(self, down_s: float = 0) -> None:
+        """Stops the server (fast: sessions are cut), waits `down_s` seconds, starts it again on the same port."""
+        subprocess.run(["bash", str(SCRIPT), "restart", self.directory, str(down_s)], check=True, capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +194,7 @@ def test_postgres_restarted_under_load_gives_503_meanwhile_and_loses_nothing(sim
             worker.start()
         time.sleep(2)
         restarted_at = time.monotonic()
-        postgres.restart()
+        postgres.restart(down_s=2)
         # Requests succeed again by themselves once the server is back.
         wait_until(lambda: any(at > time.monotonic() - 1 and status == 200 for at, status in results[-8:]), 30,
                    "requests did not succeed again after the restart")
@@ -202,7 +203,9 @@ def test_postgres_restarted_under_load_gives_503_meanwhile_and_loses_nothing(sim
         for worker in workers:
             worker.join(timeout=30)
         statuses = Counter(status for _, status in results)
-        assert set(statuses) <= {200, 503}, statuses
+        # 503 before reaching the provider; 0 (cut short) for an answer whose event could not be committed when the
+        # server went away under it: never completed without its event.
+        assert set(statuses) <= {200, 503, 0}, statuses
         assert statuses[200] > 0 and statuses[503] > 0, statuses
         assert all(status == 200 for at, status in results if at > restarted_at + 20), "still refusing long after the restart"
         # Every answered request was committed, once.
@@ -233,9 +236,11 @@ def test_meter_migrate_copies_a_sqlite_meter_with_the_same_reports_and_balances(
 
     def views(config_proxy: Tollgate) -> tuple:
         report = json.loads(config_proxy.cli("report", "margin", "--by", "customer,model", "--format", "json").stdout)
-        return (report, balance(config_proxy, "acme"), config_proxy.events())
+        lines = json.loads(config_proxy.cli("export", "lines", "--sink", "books", "--format", "json").stdout)
+        return (report, balance(config_proxy, "acme"), config_proxy.events(), lines)
 
     before = views(proxy)
+    assert before[3], "the export left no lines in the outbox to copy"
     meter = postgres.meter()
     url = meter.split('"')[1]
     migrated = proxy.cli("meter", "migrate", "--to", url)

@@ -234,7 +234,11 @@ final class PostgresMeterDatabase: MeterDatabase {
     /// Closes every connection (postgres-nio requires it before they go) and stops the meter's threads, without
     /// waiting for them: the caller may itself be on an event loop.
     private func shutdown() {
-        guard !isShutDown.withLockedValue({ done in defer { done = true }; return done }) else { return }
+        guard
+            !isShutDown.withLockedValue({ done in
+                defer { done = true }; return done
+            })
+        else { return }
         for session in sessions.withLockedValue({ $0 }) { session.close() }
         threads.shutdownGracefully { _ in }
         group.shutdownGracefully(queue: .global()) { _ in }
