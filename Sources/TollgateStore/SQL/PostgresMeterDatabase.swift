@@ -201,9 +201,10 @@ final class PostgresMeterDatabase: MeterDatabase {
     private func migrate() throws {
         try withSession { session in
             let db = try session.connection()
-            if let schema = options.schema { try db.execute(sql: "CREATE SCHEMA IF NOT EXISTS \(schema)") }
+            // Under the lock: replicas starting together would race on creating the schema, then on migrating.
             try db.execute(sql: "SELECT pg_advisory_lock(\(Self.migrationLock))")
             defer { try? db.execute(sql: "SELECT pg_advisory_unlock(\(Self.migrationLock))") }
+            if let schema = options.schema { try db.execute(sql: "CREATE SCHEMA IF NOT EXISTS \(schema)") }
             try db.execute(
                 sql: "CREATE TABLE IF NOT EXISTS tollgate_migrations (identifier TEXT PRIMARY KEY, applied_ms BIGINT NOT NULL)")
             let applied = Set(try String.fetchAll(db, sql: "SELECT identifier FROM tollgate_migrations"))
@@ -345,7 +346,7 @@ final class PostgresSQLConnection: SQLConnection {
         }
         let query = PostgresQuery(unsafeSQL: PostgresDialect.query(sql), binds: binds)
         do {
-            let result = try connection.query(query, logger: logger).blockingResult()
+            let result = try connection.query(query, logger: logger).blockingResult(unlessClosed: connection.closeFuture)
             changesCount = result.metadata.rows ?? 0
             return result
         } catch {
@@ -393,14 +394,28 @@ extension EventLoopFuture {
     /// `serve` and the CLI runs on one. Blocking one here is safe: the meter's connections live on an event loop group
     /// of their own, so the thread waiting is never the one that completes the future (a synchronous SQLite read
     /// blocks its caller the same way).
-    func blockingResult() throws -> Value {
+    ///
+    /// With `closed` (the connection's close future), a connection that goes away first ends the wait with an error:
+    /// a query sent just as the server shut the connection (a restart, a failover) may otherwise never be answered.
+    func blockingResult(unlessClosed closed: EventLoopFuture<Void>? = nil) throws -> Value {
         let done = DispatchSemaphore(value: 0)
         let outcome = NIOLockedValueBox<Result<Value, any Error>?>(nil)
-        whenComplete { result in
-            outcome.withLockedValue { $0 = result }
-            done.signal()
+        let settle = { (result: Result<Value, any Error>) in
+            let first = outcome.withLockedValue { current in
+                guard current == nil else { return false }
+                current = result
+                return true
+            }
+            if first { done.signal() }
         }
+        whenComplete(settle)
+        closed?.whenComplete { _ in settle(.failure(ConnectionClosed())) }
         done.wait()
         return try outcome.withLockedValue { $0! }.get()
     }
+}
+
+/// The connection to the meter closed while a statement waited for its answer.
+struct ConnectionClosed: Error, CustomStringConvertible {
+    var description: String { "the connection to the meter closed before the statement was answered" }
 }
