@@ -14,7 +14,7 @@ extension MeterStore {
         "customers", "teams", "virtual_keys", "events", "credit_accounts", "credit_grants", "ledger", "reservations", "limits",
         "limit_usage", "alerts", "instances", "usage_monthly", "usage_daily", "usage_hourly", "export_lines", "export_periods",
         "customer_external_ids", "export_fingerprints", "objects", "idempotency_keys", "dashboard_revoked_sessions", "true_ups",
-        "rate_buckets", "leases",
+        "rate_buckets", "leases", "event_prunes",
     ]
 
     /// Copies every row of this meter into `target` (another database: SQLite into PostgreSQL when moving to replicas),
@@ -52,6 +52,11 @@ extension MeterStore {
         try database.read { db in
             var counts: [String: Int] = [:]
             for table in tables {
+                if table == "events", let first = try Int64.fetchOne(db, sql: "SELECT MIN(ts_ms) FROM events"),
+                    let last = try Int64.fetchOne(db, sql: "SELECT MAX(ts_ms) FROM events")
+                {
+                    try target.ensureEventPartitionsNow(EventPartitions.months(fromMs: first, toMs: last + 1))
+                }
                 let cursor = try SQLRow.fetchCursor(db, sql: "SELECT * FROM \(table)")
                 var batch: [SQLRow] = []
                 var copied = 0

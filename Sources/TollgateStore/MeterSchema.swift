@@ -275,6 +275,18 @@ enum MeterSchema {
                 );
                 """)
         },
+        MeterMigration("v16: events partitioned by month on PostgreSQL, old months pruned") { db in
+            // SQLite keeps one events table (a month is an index range of it).
+            if db.dialect == .postgres { try EventPartitions.partition(db) }
+            try db.executeSchema(
+                """
+                CREATE TABLE event_prunes (
+                    before_ms INTEGER PRIMARY KEY,
+                    events INTEGER NOT NULL,
+                    pruned_ms INTEGER NOT NULL
+                );
+                """)
+        },
     ]
 }
 

@@ -12,6 +12,8 @@ public final class MeterStore: Sendable {
     let database: any MeterDatabase
     /// Principals by key digest, with when they were read (PostgreSQL only, see ``principal(secret:)``).
     let principals = Mutex<[String: (Principal?, Int64)]>([:])
+    /// The months whose `events` partition is known to exist (PostgreSQL only, see ``EventPartitions``).
+    let eventMonths = Mutex<Set<Int64>>([])
     /// Where the meter is: the SQLite file's path, or the PostgreSQL URL without its password.
     public var path: String { database.location }
     /// Which database holds the meter.
@@ -34,9 +36,32 @@ public final class MeterStore: Sendable {
     public init(postgres options: PostgresMeterOptions) throws(MeterError) {
         do {
             database = try PostgresMeterDatabase(options: options)
+            let now = Timestamps.nowMs()
+            try ensureEventPartitionsNow(EventPartitions.months(fromMs: now, toMs: Timestamps.nextMonthStart(after: now) + 1))
         } catch {
             throw MeterError.cannotOpen(path: options.location, reason: "\(error)")
         }
+    }
+
+    /// Creates the `events` partitions of `months` not known to exist yet (PostgreSQL; nothing on SQLite), so that
+    /// events land in their month's partition rather than in `events_default`. Once per month and process.
+    func ensureEventPartitions(_ months: some Collection<Int64>) async throws {
+        guard let missing = unknownEventMonths(months) else { return }
+        try await database.write { try EventPartitions.ensure($0, months: missing) }
+        eventMonths.withLock { $0.formUnion(missing) }
+    }
+
+    /// ``ensureEventPartitions(_:)`` on the caller's thread (opening the meter, copying into it).
+    func ensureEventPartitionsNow(_ months: some Collection<Int64>) throws {
+        guard let missing = unknownEventMonths(months) else { return }
+        try database.write { try EventPartitions.ensure($0, months: missing) }
+        eventMonths.withLock { $0.formUnion(missing) }
+    }
+
+    private func unknownEventMonths(_ months: some Collection<Int64>) -> [Int64]? {
+        guard dialect == .postgres else { return nil }
+        let missing = eventMonths.withLock { known in Set(months).subtracting(known) }
+        return missing.isEmpty ? nil : missing.sorted()
     }
 
     /// A meter on a database already open (and migrated).
@@ -82,6 +107,7 @@ public final class MeterStore: Sendable {
     /// `Idempotency-Key` in the same transaction (see ``insert(_:)-(event,reservationID)``). Returns the alerts that fired.
     public func insert(_ writes: [MeterWrite]) async throws(MeterError) -> [AlertRecord] {
         do {
+            try await ensureEventPartitions(writes.map { Timestamps.monthStart(containing: $0.event.timestampMs) })
             return try await database.write { db in
                 let statement = try db.cachedStatement(sql: EventRow.insertSQL)
                 let now = Timestamps.nowMs()
@@ -177,12 +203,14 @@ public final class MeterStore: Sendable {
     @discardableResult
     public func rebuildRollups(progress: @Sendable (Int, Int) -> Void = { _, _ in }) async throws(MeterError) -> Int {
         do {
-            let bounds = try await database.read { db in
-                try SQLRow.fetchOne(db, sql: "SELECT MIN(ts_ms) AS first, MAX(ts_ms) AS last FROM events")
+            let (bounds, pruned) = try await database.read { db in
+                (try SQLRow.fetchOne(db, sql: "SELECT MIN(ts_ms) AS first, MAX(ts_ms) AS last FROM events"), try Self.prunedBefore(db))
             }
+            // Before a prune there are no events to rebuild from: those buckets are kept as they are.
+            let kept = pruned ?? Int64.min
             let day: Int64 = 86_400_000
             guard let first: Int64 = bounds?["first"], let last: Int64 = bounds?["last"] else {
-                return try await database.write { try Rollups.rebuild($0) }
+                return try await database.write { try Rollups.rebuild($0, keptBefore: pruned) }
             }
             let start = first - first.floorModulo(day)
             let days = Int((last - start) / day) + 1
@@ -191,8 +219,8 @@ public final class MeterStore: Sendable {
                 // The buckets outside the ones the events' days fall in (for months: outside their months).
                 for table in Rollups.tables {
                     try db.execute(
-                        sql: "DELETE FROM \(table.name) WHERE bucket_ms < ? OR bucket_ms >= ?",
-                        arguments: [table.grain.start(containing: start), table.grain.next(after: end - 1)])
+                        sql: "DELETE FROM \(table.name) WHERE (bucket_ms < ? AND bucket_ms >= ?) OR bucket_ms >= ?",
+                        arguments: [table.grain.start(containing: start), kept, table.grain.next(after: end - 1)])
                 }
             }
             var count = 0

@@ -50,6 +50,7 @@ struct MeterStoreTests {
                     "v11: export staged per customer and billing period", "v12: credit true-ups at the close of billing periods",
                     "v13: limits customers set for themselves", "v14: one request at a time admitted on less than its worst case",
                     "v15: shared by replicas: per-minute limits, leases of fleet-wide duties",
+                    "v16: events partitioned by month on PostgreSQL, old months pruned",
                 ])
         }
     }

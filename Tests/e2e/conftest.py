@@ -19,6 +19,7 @@ import queue
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -27,7 +28,7 @@ from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import anthropic
 import httpx
@@ -402,13 +403,34 @@ def after_key_change() -> None:
         time.sleep(1.1)
 
 
+def meter_schema(directory: Path) -> str:
+    """The PostgreSQL schema of the proxy started in `directory`: one per folder, so that a proxy restarted in the
+    same folder finds its meter again (as it finds its SQLite file)."""
+    return "e2e_" + hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:16]
+
+
 def default_meter(directory: Path) -> str | None:
-    """The `meter:` settings of a proxy started in `directory` under TOLLGATE_E2E_POSTGRES_URL: a schema per folder,
-    so that a proxy restarted in the same folder finds its meter again (as it finds its SQLite file)."""
+    """The `meter:` settings of a proxy started in `directory` under TOLLGATE_E2E_POSTGRES_URL."""
     if not E2E_POSTGRES_URL:
         return None
-    schema = "e2e_" + hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:16]
-    return f'url: "{E2E_POSTGRES_URL}?schema={schema}"'
+    return f'url: "{E2E_POSTGRES_URL}?schema={meter_schema(directory)}"'
+
+
+def meter_sql(directory: Path, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    """Runs one statement (`?` placeholders) on the meter of the proxy started in `directory`, whichever database
+    holds it (its SQLite file, or its schema under TOLLGATE_E2E_POSTGRES_URL), committed; returns the rows."""
+    if E2E_POSTGRES_URL:
+        import psycopg  # only the PostgreSQL runs need it
+
+        with psycopg.connect(E2E_POSTGRES_URL, options=f"-c search_path={meter_schema(directory)}", autocommit=True) as connection:
+            cursor = connection.execute(sql.replace("?", "%s"), tuple(params))
+            return cursor.fetchall() if cursor.description else []
+    connection = sqlite3.connect(directory / "tollgate.db", timeout=10)
+    try:
+        with connection:
+            return connection.execute(sql, tuple(params)).fetchall()
+    finally:
+        connection.close()
 
 
 def start_tollgate(sim_origin: str, directory: Path, durability: str = "strict", extra_config: str = "",

@@ -156,8 +156,9 @@ public enum ConfigLoader {
                 sawPath = true
             case "url":
                 let text = try member.string()
-                guard text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") else {
-                    throw member.error("expected a postgres:// URL (a SQLite meter is given by path:), not '\(text)'")
+                guard MeterSettings.isPostgresURL(text) else {
+                    throw member.error(
+                        "expected a postgres:// URL (a SQLite meter is given by path:), not '\(MeterSettings.redactedURL(text))'")
                 }
                 meter.url = text
             case "password_env": meter.passwordEnv = try member.string()

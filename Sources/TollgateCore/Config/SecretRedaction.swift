@@ -53,6 +53,11 @@ extension MeterSettings: CustomStringConvertible, CustomDebugStringConvertible {
     /// Where the meter is, to show: the PostgreSQL URL without its password, or the SQLite file.
     public var location: String { url.map(Self.redactedURL) ?? path }
 
+    /// Whether `location` names a PostgreSQL meter (`postgres://` or `postgresql://`) rather than a SQLite file.
+    public static func isPostgresURL(_ location: String) -> Bool {
+        location.hasPrefix("postgres://") || location.hasPrefix("postgresql://")
+    }
+
     /// The URL's password, if it has one (`postgres://user:password@host`).
     static func urlPassword(_ url: String) -> String? {
         guard let at = url.firstIndex(of: "@"), let scheme = url.range(of: "://") else { return nil }
@@ -61,8 +66,8 @@ extension MeterSettings: CustomStringConvertible, CustomDebugStringConvertible {
         return String(credentials[credentials.index(after: colon)...])
     }
 
-    /// The URL with its password replaced by `***`.
-    static func redactedURL(_ url: String) -> String {
+    /// The URL with its password replaced by `***`, for messages and logs.
+    public static func redactedURL(_ url: String) -> String {
         guard let password = urlPassword(url), let at = url.firstIndex(of: "@") else { return url }
         let start = url.index(at, offsetBy: -password.count)
         return url.replacingCharacters(in: start..<at, with: "***")

@@ -72,9 +72,12 @@ enum Rollups {
     }
 
     /// Rebuilds every rollup from the events (after an import, or to check them); returns the number of events read.
+    /// The buckets before `keptBefore` (where the events were pruned) stay as they are.
     @discardableResult
-    static func rebuild(_ db: any SQLConnection) throws -> Int {
-        for table in tables { try db.execute(sql: "DELETE FROM \(table.name)") }
+    static func rebuild(_ db: any SQLConnection, keptBefore: Int64? = nil) throws -> Int {
+        for table in tables {
+            try db.execute(sql: "DELETE FROM \(table.name) WHERE bucket_ms >= ?", arguments: [keptBefore ?? Int64.min])
+        }
         return try addEvents(db, fromMs: nil, toMs: nil, tables: tables)
     }
 

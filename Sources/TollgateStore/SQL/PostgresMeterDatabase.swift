@@ -42,7 +42,9 @@ public struct PostgresMeterOptions: Sendable, Equatable {
         guard let components = URLComponents(string: url), components.scheme == "postgres" || components.scheme == "postgresql" else {
             throw MeterError.rejected("the meter URL must be postgres://user@host:port/database (or a file path for SQLite)")
         }
-        guard let host = components.host, !host.isEmpty else { throw MeterError.rejected("the meter URL \(Self.redacted(url)) names no host") }
+        guard let host = components.host, !host.isEmpty else {
+            throw MeterError.rejected("the meter URL \(MeterSettings.redactedURL(url)) names no host")
+        }
         self.host = host
         port = components.port ?? 5432
         user = components.user.flatMap { $0.removingPercentEncoding } ?? "postgres"
@@ -65,18 +67,6 @@ public struct PostgresMeterOptions: Sendable, Equatable {
         guard (1...200).contains(size) else { throw MeterError.rejected("the meter's pool size must be 1 to 200, not \(size)") }
         self.poolSize = size
         connectTimeoutSeconds = query["connect_timeout"].flatMap(Int64.init) ?? 5
-    }
-
-    /// The URL without its password, for messages and logs.
-    public static func redacted(_ url: String) -> String {
-        guard var components = URLComponents(string: url), components.password != nil else { return url }
-        components.password = "***"
-        return components.string ?? url
-    }
-
-    /// Whether `location` names a PostgreSQL meter (rather than a SQLite file).
-    public static func isURL(_ location: String) -> Bool {
-        location.hasPrefix("postgres://") || location.hasPrefix("postgresql://")
     }
 
     var location: String {
@@ -113,7 +103,8 @@ final class PostgresMeterDatabase: MeterDatabase {
     /// The advisory lock held while migrating, so that replicas starting together migrate once.
     static let migrationLock: Int64 = 0x746F_6C6C_6D69_6772
 
-    init(options: PostgresMeterOptions) throws {
+    /// Opens the meter, migrated by `migrations` (all of them but in tests of an upgrade).
+    init(options: PostgresMeterOptions, migrations: [MeterMigration] = MeterSchema.migrations) throws {
         self.options = options
         var logger = Logger(label: "tollgate.meter.postgres")
         logger.logLevel = .critical
@@ -131,7 +122,7 @@ final class PostgresMeterDatabase: MeterDatabase {
         sessions = NIOLockedValueBox((0..<options.poolSize).map { _ in PostgresSession(configuration, group, logger) })
         available = DispatchSemaphore(value: options.poolSize)
         do {
-            try migrate()
+            try migrate(migrations)
         } catch {
             try? close()
             throw error
@@ -198,7 +189,7 @@ final class PostgresMeterDatabase: MeterDatabase {
 
     // MARK: Schema
 
-    private func migrate() throws {
+    private func migrate(_ migrations: [MeterMigration]) throws {
         try withSession { session in
             let db = try session.connection()
             // Under the lock: replicas starting together would race on creating the schema, then on migrating.
@@ -208,7 +199,7 @@ final class PostgresMeterDatabase: MeterDatabase {
             try db.execute(
                 sql: "CREATE TABLE IF NOT EXISTS tollgate_migrations (identifier TEXT PRIMARY KEY, applied_ms BIGINT NOT NULL)")
             let applied = Set(try String.fetchAll(db, sql: "SELECT identifier FROM tollgate_migrations"))
-            for migration in MeterSchema.migrations where !applied.contains(migration.identifier) {
+            for migration in migrations where !applied.contains(migration.identifier) {
                 try session.transaction("BEGIN") { db in
                     try migration.migrate(db)
                     try db.execute(
@@ -281,6 +272,9 @@ final class PostgresSession: @unchecked Sendable {
     func transaction<T>(_ begin: String, _ body: (any SQLConnection) throws -> T) throws -> T {
         let db = try connection()
         try db.execute(sql: begin)
+        db.inTransaction = true
+        db.cursorsOpened = 0
+        defer { db.inTransaction = false }
         do {
             let result = try body(db)
             try db.execute(sql: "COMMIT")
@@ -324,9 +318,38 @@ final class PostgresSQLConnection: SQLConnection {
         return try result.rows.map { row in SQLRow(columns: columns, values: try row.map(Self.value)) }
     }
 
+    /// Whether a transaction is open (cursors need one).
+    var inTransaction = false
+    /// Cursors declared in the open transaction (each gets its own name; the transaction's end closes them).
+    var cursorsOpened = 0
+    /// Rows a cursor fetches per round trip.
+    static let cursorBatch = 1_000
+
+    /// A server-side cursor read 1,000 rows at a time, so that a walk over millions of events holds only a batch
+    /// (outside a transaction, as for a lookup, the rows are read at once).
     func cursor(sql: String, arguments: SQLArguments) throws -> SQLCursor {
-        var rows = try self.rows(sql: sql, arguments: arguments, cached: false).makeIterator()
-        return SQLCursor { rows.next() }
+        guard inTransaction else {
+            var rows = try self.rows(sql: sql, arguments: arguments, cached: false).makeIterator()
+            return SQLCursor { rows.next() }
+        }
+        cursorsOpened += 1
+        let name = "tollgate_cursor_\(cursorsOpened)"
+        _ = try run("DECLARE \(name) NO SCROLL CURSOR FOR \(sql)", arguments)
+        let fetch = "FETCH FORWARD \(Self.cursorBatch) FROM \(name)"
+        var batch: [SQLRow] = []
+        var index = 0
+        var exhausted = false
+        return SQLCursor { [self] in
+            if index == batch.count {
+                guard !exhausted else { return nil }
+                batch = try rows(sql: fetch, arguments: [], cached: false)
+                index = 0
+                exhausted = batch.count < Self.cursorBatch
+                guard !batch.isEmpty else { return nil }
+            }
+            index += 1
+            return batch[index - 1]
+        }
     }
 
     func executeSchema(_ sql: String) throws {

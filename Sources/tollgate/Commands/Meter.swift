@@ -6,8 +6,8 @@ import TollgateStore
 /// `tollgate meter …`: the meter itself (where it is, its schema) and moving it to PostgreSQL.
 struct Meter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show the meter, or copy a SQLite meter into PostgreSQL when moving to replicas on several hosts.",
-        subcommands: [Info.self, Migrate.self])
+        abstract: "Show the meter, copy a SQLite meter into PostgreSQL when moving to replicas, or prune old months of events.",
+        subcommands: [Info.self, Migrate.self, Prune.self])
 
     /// `tollgate meter info`.
     struct Info: AsyncParsableCommand {
@@ -23,6 +23,9 @@ struct Meter: AsyncParsableCommand {
                 print("database:   \(meter.dialect == .postgres ? "PostgreSQL" : "SQLite")")
                 print("schema:     \(migrations.last ?? "none")")
                 print("events:     \(try await meter.eventCount())")
+                if let pruned = try await meter.eventsPrunedBefore() {
+                    print("pruned:     events before \(Timestamps.monthName(of: pruned)) (their report rollups kept)")
+                }
             }
         }
     }
@@ -46,7 +49,9 @@ struct Meter: AsyncParsableCommand {
 
         func run() async throws {
             let source = try openMeter(options.config)
-            guard PostgresMeterOptions.isURL(to) else { throw refusal("--to must be a postgres:// URL, not \(to)") }
+            guard MeterSettings.isPostgresURL(to) else {
+                throw refusal("--to must be a postgres:// URL, not \(MeterSettings.redactedURL(to))")
+            }
             var password: String?
             if let passwordEnv {
                 guard let value = ProcessInfo.processInfo.environment[passwordEnv], !value.isEmpty else {
@@ -69,6 +74,39 @@ struct Meter: AsyncParsableCommand {
                 print(
                     "copied \(total) rows from \(source.path) to \(target.path) in \(String(format: "%.1f", Date().timeIntervalSince(started))) s; "
                         + "counts and money sums match")
+            }
+        }
+    }
+
+    /// `tollgate meter prune --before 2026-09`.
+    struct Prune: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete the events of every month before --before (shows what it would delete without --yes).",
+            discussion: """
+                Whole months (UTC) only, and never the current month or the two before it. On PostgreSQL each month's                 partition is dropped; on SQLite the rows go 10,000 per transaction while serve runs. The report rollups                 stay: margin reports and statements of pruned months keep their totals; listing their events, `rerate`                 and `report rebuild` no longer reach them. Export lines already staged are kept. The prune is recorded                 (tollgate meter info).
+                """)
+
+        @OptionGroup var options: ConfigOption
+        @Option(help: "The first month kept (2026-09): every event before it is deleted.") var before: String
+        @Flag(help: "Delete; without it, only print what would be deleted.") var yes = false
+
+        func run() async throws {
+            guard let month = Timestamps.month(before) else { throw refusal("--before takes a month like 2026-09, not \(before)") }
+            let meter = try openMeter(options.config)
+            try await reportingMeterErrors {
+                let progress = ProgressLine()
+                let pruning = try await meter.pruneEvents(before: month.startMs, dryRun: !yes) { month, deleted in
+                    progress.note("\(month): \(deleted) events deleted")
+                }
+                progress.finish()
+                for (month, events) in pruning.months { print("  \(month): \(events) events") }
+                if pruning.months.isEmpty {
+                    print("no events before \(before) in \(meter.path)")
+                } else if pruning.dryRun {
+                    print("would delete \(pruning.events) events before \(before) from \(meter.path); run again with --yes to delete them")
+                } else {
+                    print("deleted \(pruning.events) events before \(before) from \(meter.path); report rollups kept")
+                }
             }
         }
     }
