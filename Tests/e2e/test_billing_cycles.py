@@ -8,7 +8,6 @@ tiered plan paid with credits is trued up at the close."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MESSAGES, start_tollgate, stop_process
+from conftest import MESSAGES, meter_sql, start_tollgate, stop_process
 
 pytestmark = pytest.mark.proxy
 
@@ -60,12 +59,9 @@ def cycles(sim, tmp_path_factory):
                 client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=8)
             events = sorted(proxy.new_events(mark, count=max(1, len(times))), key=lambda e: e["id"])
             moved[customer] = list(zip(events, times))
-        database = sqlite3.connect(directory / "tollgate.db")
-        with database:
-            for pairs in moved.values():
-                for event, ts in pairs:
-                    database.execute("UPDATE events SET ts_ms = ? WHERE id = ?", (ts, event["id"]))
-        database.close()
+        for pairs in moved.values():
+            for event, ts in pairs:
+                meter_sql(directory, "UPDATE events SET ts_ms = ? WHERE id = ?", (ts, event["id"]))
         proxy.cli("report", "rebuild")
         proxy.moved = moved
         yield proxy
@@ -177,11 +173,8 @@ def test_a_tiered_plan_with_credits_is_trued_up_at_the_close(sim, tmp_path: Path
         # Into the previous calendar month, as if the period had closed.
         now = time.time()
         first_of_month = datetime.fromtimestamp(now, timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        database = sqlite3.connect(tmp_path / "tollgate.db")
-        with database:
-            for index, event in enumerate(events):
-                database.execute("UPDATE events SET ts_ms = ? WHERE id = ?", (int(first_of_month.timestamp() * 1000) - 3_600_000 + index, event["id"]))
-        database.close()
+        for index, event in enumerate(events):
+            meter_sql(tmp_path, "UPDATE events SET ts_ms = ? WHERE id = ?", (int(first_of_month.timestamp() * 1000) - 3_600_000 + index, event["id"]))
         proxy.cli("report", "rebuild")
 
         before = json.loads(proxy.cli("statement", "--customer", "prepaid", "--period", "previous", "--format", "json").stdout)

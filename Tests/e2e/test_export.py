@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import json
 import signal
-import sqlite3
 import subprocess
 import time
 from datetime import datetime, timezone
@@ -33,7 +32,7 @@ from urllib.parse import parse_qsl
 import pytest
 
 from billing_sim import BillingSimulator
-from conftest import CLI_TIMEOUT, MESSAGES, TOLLGATE_BIN, Tollgate, free_port, run_cli, start_tollgate, stop_process, wait_for
+from conftest import CLI_TIMEOUT, MESSAGES, TOLLGATE_BIN, Tollgate, free_port, meter_sql, run_cli, start_tollgate, stop_process, wait_for
 
 pytestmark = pytest.mark.proxy
 
@@ -172,9 +171,8 @@ class World:
         for _ in range(months_back - 1):
             start, _ = month_range(time.strftime("%Y-%m", time.gmtime(start - 86400)))
         last_day = start - 86400 + 12 * 3600
-        with sqlite3.connect(self.directory / "tollgate.db", timeout=10) as db:
-            for index, event in enumerate(events):
-                db.execute("UPDATE events SET ts_ms = ? WHERE id = ?", ((last_day + index) * 1000, event["id"]))
+        for index, event in enumerate(events):
+            meter_sql(self.directory, "UPDATE events SET ts_ms = ? WHERE id = ?", ((last_day + index) * 1000, event["id"]))
         self.cli("report", "rebuild")
         self.period = time.strftime("%Y-%m", time.gmtime(last_day))
 
@@ -589,8 +587,7 @@ def test_files_sum_to_the_report_and_never_repeat_a_row(make_world, tmp_path: Pa
     assert world.export("file").returncode == 0
     assert path.read_text() == before
     # Nor does sending every line again (a crash after the file was written, before the outbox knew).
-    with sqlite3.connect(world.directory / "tollgate.db", timeout=10) as db:
-        db.execute("UPDATE export_lines SET state = 'pending', sent_ms = NULL WHERE sink = 'file'")
+    meter_sql(world.directory, "UPDATE export_lines SET state = 'pending', sent_ms = NULL WHERE sink = 'file'")
     assert world.status()["file"]["pending"] == len(lines)
     assert world.export("file").returncode == 0
     assert path.read_text() == before

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import signal
-import sqlite3
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MESSAGES, TOLLGATE_BIN, start_tollgate, stop_process
+from conftest import MESSAGES, TOLLGATE_BIN, meter_sql, start_tollgate, stop_process
 
 pytestmark = pytest.mark.proxy
 
@@ -121,8 +120,7 @@ def test_invalid_rate_edit_is_refused_and_old_rates_stay(priced) -> None:
 
 
 def stored_events(db: Path, customer: str) -> list[tuple[str, str]]:
-    with sqlite3.connect(db) as connection:
-        return connection.execute("SELECT cost, price FROM events WHERE customer_id = ?", (customer,)).fetchall()
+    return meter_sql(db.parent, "SELECT cost, price FROM events WHERE customer_id = ?", (customer,))
 
 
 def test_sighup_reloads(priced) -> None:
@@ -154,8 +152,7 @@ def test_period_lines_rate_tiers_on_the_total(priced) -> None:
 
 
 def table_digest(db: Path) -> str:
-    with sqlite3.connect(db) as connection:
-        rows = connection.execute("SELECT * FROM events ORDER BY id").fetchall()
+    rows = meter_sql(db.parent, "SELECT * FROM events ORDER BY id")
     return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
