@@ -6,9 +6,15 @@ import TollgateCore
 /// exited on this host, or its heartbeat stopped for longer than the replica timeout).
 extension MeterStore {
     /// Takes or renews the lease `name` for `holder` until `nowMs + ttlMs`: true when `holder` has it now, false
-    /// while another registered replica's lease runs.
+    /// while another registered replica's lease runs. A lease renewed within the last third of its time is only read
+    /// (services ask every pass, some every second: a write transaction each time would cost the meter's write lock).
     public func holdLease(_ name: String, holder: String, ttlMs: Int64, nowMs: Int64 = Timestamps.nowMs()) async throws(MeterError) -> Bool {
         do {
+            let fresh = try await database.read { db in
+                try Int64.fetchOne(
+                    db.cachedStatement(sql: "SELECT expires_ms FROM leases WHERE name = ? AND holder = ?"), arguments: [name, holder])
+            }
+            if let fresh, fresh - nowMs > ttlMs * 2 / 3 { return true }
             return try await database.write { db in
                 if let current = try SQLRow.fetchOne(
                     db.cachedStatement(sql: "SELECT holder, expires_ms FROM leases WHERE name = ?"), arguments: [name]),

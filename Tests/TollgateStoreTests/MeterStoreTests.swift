@@ -212,6 +212,8 @@ struct MeterStoreTests {
             #expect(try await !meter.holdLease("export", holder: b, ttlMs: 1_000, nowMs: now + 999))
             #expect(try await meter.holdLease("alerts", holder: b, ttlMs: 1_000, nowMs: now), "another duty is another lease")
             #expect(try await meter.holdLease("export", holder: a, ttlMs: 1_000, nowMs: now + 999), "renewed")
+            // Renewed a moment ago: only read, its expiry left where it was (b takes it at now + 1,999 all the same).
+            #expect(try await meter.holdLease("export", holder: a, ttlMs: 1_000, nowMs: now + 1_100), "still held")
             #expect(try await !meter.holdLease("export", holder: b, ttlMs: 1_000, nowMs: now + 1_998))
             #expect(try await meter.holdLease("export", holder: b, ttlMs: 1_000, nowMs: now + 1_999), "a's lease ran out")
             try await meter.releaseLease("export", holder: a)  // not a's any more: nothing happens
