@@ -107,7 +107,7 @@ public final class MeterStore: Sendable {
     /// `Idempotency-Key` in the same transaction (see ``insert(_:)-(event,reservationID)``). Returns the alerts that fired.
     public func insert(_ writes: [MeterWrite]) async throws(MeterError) -> [AlertRecord] {
         do {
-            try await ensureEventPartitions(writes.map { Timestamps.monthStart(containing: $0.event.timestampMs) })
+            if dialect == .postgres { try await ensureEventPartitions(writes.map { Timestamps.monthStart(containing: $0.event.timestampMs) }) }
             return try await database.write { db in
                 let statement = try db.cachedStatement(sql: EventRow.insertSQL)
                 let now = Timestamps.nowMs()

@@ -18,7 +18,6 @@ import json
 import os
 import random
 import shutil
-import sqlite3
 import subprocess
 import time
 from contextlib import ExitStack
@@ -30,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import HTTP_TIMEOUT, MESSAGES, Simulator, Tollgate, free_port, start_tollgate, stop_process, tail
+from conftest import E2E_POSTGRES_URL, HTTP_TIMEOUT, MESSAGES, Simulator, Tollgate, free_port, meter_sql, start_tollgate, stop_process, tail
 
 pytestmark = pytest.mark.proxy
 
@@ -234,24 +233,27 @@ def seed_history(proxy: Tollgate, days: int = 30) -> None:
     day, then a rollup rebuild: a month of history for the screenshot. Rows are copied column by column, so the
     copies have every column the meter's schema has."""
     rng = random.Random(5)
-    database = sqlite3.connect(proxy.config_path.parent / "tollgate.db", timeout=10)
-    with database:
-        columns = [column[1] for column in database.execute("PRAGMA table_info(events)")]
-        changed = ("id", "ts_ms", "cost", "price")
-        select = ", ".join("?" if column in changed else column for column in columns)
-        statement = f"INSERT INTO events ({', '.join(columns)}) SELECT {select} FROM events WHERE id = ?"
-        originals = database.execute("SELECT id, ts_ms, cost, price FROM events").fetchall()
-        for day in range(1, days):
-            factor = Decimal(rng.randint(50, 150)) / 100 * (2 - Decimal(day) / days)
-            for ident, ts, cost, price in originals:
-                for copy in range(rng.randint(1, 3)):
-                    values = {
-                        "id": f"{ident}-d{day}-{copy}", "ts_ms": ts - day * 86_400_000 - copy * 60_000,
-                        "cost": str((Decimal(cost) * factor).quantize(Decimal("1e-15")).normalize()),
-                        "price": str((Decimal(price) * factor).quantize(Decimal("1e-15")).normalize()),
-                    }
-                    database.execute(statement, [values[column] for column in columns if column in changed] + [ident])
-    database.close()
+    directory = proxy.config_path.parent
+    if E2E_POSTGRES_URL:
+        columns = [row[0] for row in meter_sql(
+            directory, "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+                       "AND table_name = 'events' ORDER BY ordinal_position")]
+    else:
+        columns = [row[1] for row in meter_sql(directory, "PRAGMA table_info(events)")]
+    changed = ("id", "ts_ms", "cost", "price")
+    select = ", ".join("?" if column in changed else column for column in columns)
+    statement = f"INSERT INTO events ({', '.join(columns)}) SELECT {select} FROM events WHERE id = ?"
+    originals = meter_sql(directory, "SELECT id, ts_ms, cost, price FROM events")
+    for day in range(1, days):
+        factor = Decimal(rng.randint(50, 150)) / 100 * (2 - Decimal(day) / days)
+        for ident, ts, cost, price in originals:
+            for copy in range(rng.randint(1, 3)):
+                values = {
+                    "id": f"{ident}-d{day}-{copy}", "ts_ms": ts - day * 86_400_000 - copy * 60_000,
+                    "cost": str((Decimal(cost) * factor).quantize(Decimal("1e-15")).normalize()),
+                    "price": str((Decimal(price) * factor).quantize(Decimal("1e-15")).normalize()),
+                }
+                meter_sql(directory, statement, [values[column] for column in columns if column in changed] + [ident])
     proxy.cli("report", "rebuild")
 
 
