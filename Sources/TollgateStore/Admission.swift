@@ -212,12 +212,13 @@ public final class AdmissionControl: Sendable {
         // Credits: a prepaid account holds the worst case, or, for the last request a balance admits, all that
         // is left (so a small balance stays usable; the overshoot bound is that one request, docs/CREDITS.md).
         let account = principal.creditAccount
-        let prepaid = try Ledger.isPrepaid(db, account: account)
+        let (prepaid, overdraft, reserved) = try Ledger.standing(db, account: account)
         var hold = request.worstCasePrice
         var partial = false
         var holdNote = request.model.map { "worst case of a \($0) request" }
         if prepaid {
-            let (available, currency) = try Ledger.available(db, account: account, nowMs: request.nowMs)
+            let (available, currency) = try Ledger.available(
+                db, account: account, overdraft: overdraft, reserved: reserved, nowMs: request.nowMs)
             if available <= .zero {
                 let unit = currency ?? request.currency
                 return .failure(
@@ -266,7 +267,7 @@ public final class AdmissionControl: Sendable {
             try LimitUsage.store(db, limit: limit, periodStartMs: start, used: used, reserved: reserved + need)
         }
         if prepaid {
-            try Ledger.addReserved(db, account: account, hold)
+            try Ledger.setReserved(db, account: account, reserved + hold)
             try Ledger.append(
                 db, account: account, kind: .reserve, amount: hold, reservationID: id, customer: principal.customer,
                 keyID: principal.key.id, note: holdNote, nowMs: request.nowMs)

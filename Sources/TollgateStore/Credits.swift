@@ -343,8 +343,15 @@ enum Ledger {
 
     /// What a new request can reserve now: the active grants' remainder, less overdraft and holds.
     static func available(_ db: any SQLConnection, account: String, nowMs: Int64) throws -> (available: Money, currency: String?) {
-        let grants = try openGrants(db, account: account)
         let (overdraft, reserved) = try holdings(db, account: account)
+        return try available(db, account: account, overdraft: overdraft, reserved: reserved, nowMs: nowMs)
+    }
+
+    /// ``available(_:account:nowMs:)`` with the account's overdraft and holds already read.
+    static func available(
+        _ db: any SQLConnection, account: String, overdraft: Money, reserved: Money, nowMs: Int64
+    ) throws -> (available: Money, currency: String?) {
+        let grants = try openGrants(db, account: account)
         return (GrantAllocation.remaining(of: grants.map(\.state), at: nowMs) - overdraft - reserved, grants.first?.currency)
     }
 
@@ -358,12 +365,29 @@ enum Ledger {
         return (Money(row["overdraft"] as String) ?? .zero, Money(row["reserved"] as String) ?? .zero)
     }
 
+    /// Whether the account is prepaid (ever granted credit), and its overdraft and holds: one statement, as the
+    /// admission of every request of a prepaid customer reads them (on PostgreSQL each statement is a round trip).
+    static func standing(_ db: any SQLConnection, account: String) throws -> (prepaid: Bool, overdraft: Money, reserved: Money) {
+        let row = try SQLRow.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    SELECT EXISTS (SELECT 1 FROM credit_grants WHERE account = ?) AS prepaid, a.overdraft AS overdraft, a.reserved AS reserved
+                    FROM (SELECT 1 AS one) AS here LEFT JOIN credit_accounts a ON a.id = ?
+                    """), arguments: [account, account])
+        let money = { (column: String) in (row?[column] as String?).flatMap(Money.init) ?? .zero }
+        return (row?["prepaid"] ?? false, money("overdraft"), money("reserved"))
+    }
+
     static func addReserved(_ db: any SQLConnection, account: String, _ delta: Money) throws {
         let (_, reserved) = try holdings(db, account: account)
-        try db.cachedStatement(sql: "INSERT INTO credit_accounts (id) VALUES (?) ON CONFLICT DO NOTHING").execute(arguments: [account])
-        try db.cachedStatement(sql: "UPDATE credit_accounts SET reserved = ? WHERE id = ?").execute(arguments: [
-            max(reserved + delta, .zero).description, account,
-        ])
+        try setReserved(db, account: account, max(reserved + delta, .zero))
+    }
+
+    /// Sets what the account's requests in flight hold (creating its row when needed).
+    static func setReserved(_ db: any SQLConnection, account: String, _ reserved: Money) throws {
+        try db.cachedStatement(
+            sql: "INSERT INTO credit_accounts (id, reserved) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET reserved = excluded.reserved"
+        ).execute(arguments: [account, reserved.description])
     }
 
     /// Spends `amount` from the account's grants in spending order; what they do not cover is overdraft.
@@ -384,10 +408,9 @@ enum Ledger {
         }
         if overdraft > .zero {
             let (current, _) = try holdings(db, account: account)
-            try db.cachedStatement(sql: "INSERT INTO credit_accounts (id) VALUES (?) ON CONFLICT DO NOTHING").execute(arguments: [account])
-            try db.cachedStatement(sql: "UPDATE credit_accounts SET overdraft = ? WHERE id = ?").execute(arguments: [
-                (current + overdraft).description, account,
-            ])
+            try db.cachedStatement(
+                sql: "INSERT INTO credit_accounts (id, overdraft) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET overdraft = excluded.overdraft"
+            ).execute(arguments: [account, (current + overdraft).description])
             try append(
                 db, account: account, kind: .spend, amount: overdraft, eventID: eventID, customer: customer, keyID: keyID,
                 note: "overdraft: no grant left to cover it", nowMs: nowMs)
