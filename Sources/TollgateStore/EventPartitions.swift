@@ -46,8 +46,10 @@ enum EventPartitions {
 
     /// Creates the partitions of `months` (month starts) that do not exist yet, each taking over the rows of its
     /// month that wait in `events_default`. Run in a write transaction: the write lock keeps two replicas from
-    /// creating the same one.
+    /// creating the same one. Attaching a partition locks `events_default` against readers: a long report reading it
+    /// makes this fail after two seconds (rather than hold every write up), and it is tried again later.
     static func ensure(_ db: any SQLConnection, months: [Int64]) throws {
+        try db.execute(sql: "SET LOCAL lock_timeout = '2s'")
         for month in months {
             let partition = name(month: month)
             let exists = "SELECT CASE WHEN to_regclass(?) IS NULL THEN 0 ELSE 1 END"

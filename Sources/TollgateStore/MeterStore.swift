@@ -36,8 +36,9 @@ public final class MeterStore: Sendable {
     public init(postgres options: PostgresMeterOptions) throws(MeterError) {
         do {
             database = try PostgresMeterDatabase(options: options)
+            // At best effort, as when writing events (see insert(_:)).
             let now = Timestamps.nowMs()
-            try ensureEventPartitionsNow(EventPartitions.months(fromMs: now, toMs: Timestamps.nextMonthStart(after: now) + 1))
+            try? ensureEventPartitionsNow(EventPartitions.months(fromMs: now, toMs: Timestamps.nextMonthStart(after: now) + 1))
         } catch {
             throw MeterError.cannotOpen(path: options.location, reason: "\(error)")
         }
@@ -107,7 +108,13 @@ public final class MeterStore: Sendable {
     /// `Idempotency-Key` in the same transaction (see ``insert(_:)-(event,reservationID)``). Returns the alerts that fired.
     public func insert(_ writes: [MeterWrite]) async throws(MeterError) -> [AlertRecord] {
         do {
-            if dialect == .postgres { try await ensureEventPartitions(writes.map { Timestamps.monthStart(containing: $0.event.timestampMs) }) }
+            if dialect == .postgres, let latest = writes.map(\.event.timestampMs).max() {
+                // This month's and the next one's (made a month ahead, not at midnight on the first): at best effort,
+                // an event of a month without its partition goes to `events_default` and moves when it is made.
+                var months = Set(writes.map { Timestamps.monthStart(containing: $0.event.timestampMs) })
+                months.insert(Timestamps.nextMonthStart(after: latest))
+                try? await ensureEventPartitions(months)
+            }
             return try await database.write { db in
                 let statement = try db.cachedStatement(sql: EventRow.insertSQL)
                 let now = Timestamps.nowMs()

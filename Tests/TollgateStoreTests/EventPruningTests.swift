@@ -135,4 +135,27 @@ struct EventPruningTests {
         try await meter.insert([Self.events()[0]])
         #expect(try await meter.eventCount() == 6)
     }
+
+    @Test("an event of a month without its partition waits in events_default and moves when the month is made")
+    func defaultPartitionRowsMove() async throws {
+        try await withTemporaryMeter { meter in
+            guard meter.dialect == .postgres else { return }
+            let may = Timestamps.parse("2031-05-10T00:00:00Z")!
+            let early = makeEvent(id: "evt_early", timestampMs: may)
+            try await meter.database.write { db in try db.execute(sql: EventRow.insertSQL, arguments: EventRow.arguments(early)) }
+            func partitions() async throws -> [String] {
+                try await meter.database.read { db in
+                    try String.fetchAll(db, sql: "SELECT tableoid::regclass::text FROM events WHERE ts_ms >= ? ORDER BY id", arguments: [may])
+                }
+            }
+            #expect(try await partitions() == ["events_default"])
+            try await meter.insert([makeEvent(id: "evt_later", timestampMs: may + 1)])
+            #expect(try await partitions() == ["events_2031_05", "events_2031_05"])
+            // The month after the latest event's is made ahead.
+            let june = try await meter.database.read { db in
+                try Int.fetchOne(db, sql: "SELECT CASE WHEN to_regclass('events_2031_06') IS NULL THEN 0 ELSE 1 END")
+            }
+            #expect(june == 1)
+        }
+    }
 }
