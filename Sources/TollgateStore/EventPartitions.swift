@@ -5,8 +5,11 @@ import TollgateCore
 /// (``MeterStore/pruneEvents(before:dryRun:progress:)``). `events_default` takes an event of a month with no
 /// partition yet; creating that month's partition moves such rows into it. SQLite keeps one table, indexed by time.
 ///
-/// A partitioned table's primary key must hold the partition column: it is `(id, ts_ms)`. An event is written with
-/// the time it was created with, retries included, so a retried write still meets its stored row and does nothing.
+/// A partitioned table's primary key must hold the partition column: it is `(id, ts_ms)`. An id is still stored once,
+/// whatever its time (a batch's result lines read twice carry the same ids and the times of the readings): the
+/// trigger `events_once` drops an insert whose id is stored already, so the writer sees it change nothing, as the
+/// primary key on `id` alone makes SQLite do. Every event is written under the meter's write lock, so the check
+/// cannot race.
 enum EventPartitions {
     /// The partition of the month that starts at `monthStartMs`: `events_2026_12`.
     static func name(month monthStartMs: Int64) -> String {
@@ -31,6 +34,18 @@ enum EventPartitions {
         }
         try db.execute(sql: "INSERT INTO events SELECT * FROM events_unpartitioned")
         try db.execute(sql: "DROP TABLE events_unpartitioned")
+        try db.execute(
+            sql: """
+                CREATE FUNCTION events_once() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF EXISTS (SELECT 1 FROM events WHERE id = NEW.id) THEN
+                        RETURN NULL;
+                    END IF;
+                    RETURN NEW;
+                END
+                $$
+                """, arguments: [])
+        try db.execute(sql: "CREATE TRIGGER events_once BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION events_once()")
     }
 
     /// The starts of the months that [fromMs, toMs) touches.

@@ -158,4 +158,20 @@ struct EventPruningTests {
             #expect(june == 1)
         }
     }
+
+    @Test("an event id is stored once whatever the time it comes with (a batch's results read twice)")
+    func oneRowPerID() async throws {
+        try await withTemporaryMeter { meter in
+            let first = makeEvent(id: "evt_once", timestampMs: Timestamps.parse("2026-11-03T09:00:00Z")!)
+            var again = first
+            again.timestampMs = Timestamps.parse("2026-12-01T00:00:00Z")!
+            again.price = Money("9")!
+            try await meter.insert([first])
+            try await meter.insert([again])
+            try await meter.insert([again, first])
+            let stored = try await meter.events()
+            #expect(stored.map(\.id) == ["evt_once"])
+            #expect(stored.first?.timestampMs == first.timestampMs && stored.first?.price == first.price)
+        }
+    }
 }

@@ -49,13 +49,18 @@ enum PostgresDialect {
         return statements(text)
     }
 
-    /// The statements of a script, split at semicolons outside quotes; empty ones dropped.
+    /// The statements of a script, split at semicolons outside quotes and `$$` bodies; empty ones dropped.
     static func statements(_ script: String) -> [String] {
         var statements: [String] = []
         var current = ""
         var quote: Character?
+        var dollarQuoted = false
         for character in script {
-            if let open = quote {
+            if character == "$", current.last == "$", quote == nil {
+                dollarQuoted.toggle()
+            } else if dollarQuoted {
+                // Inside a function body: its semicolons are its own.
+            } else if let open = quote {
                 if character == open { quote = nil }
             } else if character == "'" || character == "\"" {
                 quote = character
