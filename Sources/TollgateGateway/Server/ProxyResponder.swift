@@ -37,8 +37,24 @@ public struct ProxyResponder: HTTPResponder {
         self.logger = logger
     }
 
-    /// Answers one request: `/healthz`, the usage view, or a proxied (metered or passed-through) request.
+    /// Answers one request (Hummingbird's responder interface, used by tests): see ``respond(to:)``.
     public func respond(to request: Request, context: Context) async throws -> Response {
+        await respond(to: request)
+    }
+
+    /// Answers one request: `/healthz`, the usage view, or a proxied (metered or passed-through) request. A failure
+    /// that is not an answer of its own (the meter failing mid-request) becomes an empty 500, as Hummingbird's
+    /// server made it.
+    public func respond(to request: Request) async -> Response {
+        do {
+            return try await answer(request)
+        } catch {
+            logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            return Response(status: .internalServerError)
+        }
+    }
+
+    private func answer(_ request: Request) async throws -> Response {
         let started = ContinuousClock.now
         let arrival = Date()
         let rawPath = request.uri.path
@@ -217,6 +233,8 @@ public struct ProxyResponder: HTTPResponder {
     private func collectBody(_ request: inout Request, limit: Int) async throws -> ByteBuffer {
         do {
             return try await request.collectBody(upTo: limit)
+        } catch let error as RequestBodyIncomplete {
+            throw ErrorResponse.badRequest("The request body is incomplete: \(error).", code: "incomplete_body")
         } catch {
             throw ErrorResponse(
                 status: .contentTooLarge, message: "The request body exceeds \(limit) bytes.",

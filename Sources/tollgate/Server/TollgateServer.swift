@@ -58,7 +58,7 @@ struct TollgateServer: Sendable {
                     metrics: config.metrics, logRequests: config.log.requests, tracing: RequestTracing(tracer: traces?.tracer), logger: logger)),
             admitter: Admitter(control: admission, pricing: pricing, settings: config.credits), upstream: upstream, logger: logger)
         let application = Application(
-            responder: responder, server: proxyServer(),
+            responder: responder, server: proxyServer(responder),
             configuration: .init(
                 // A deep accept queue (the kernel caps it at net.core.somaxconn): a connection flood waits there
                 // rather than in SYN retries.
@@ -139,16 +139,17 @@ extension TollgateServer {
         }
     }
 
-    /// The proxy listener's HTTP/1.1 server: the idle timeout (`proxy.idle_timeout_s`) and the header-read timeout
-    /// (`proxy.header_read_timeout_s`) on every connection; 0 turns either off.
-    func proxyServer() -> HTTPServerBuilder {
+    /// The proxy listener's HTTP/1.1 server: NIO's codec and a ``ProxyChannel`` per connection (no async channel
+    /// between the socket and the responder), with the header-read timeout (`proxy.header_read_timeout_s`) and the
+    /// idle timeout (`proxy.idle_timeout_s`) on every connection; 0 turns either off.
+    func proxyServer(_ responder: ProxyResponder) -> HTTPServerBuilder {
         let headerTimeout = config.proxy.headerReadTimeoutSeconds
         let idle = config.proxy.idleTimeoutSeconds
-        return .http1(
-            configuration: .init(
-                additionalChannelHandlers: headerTimeout > 0
-                    ? [HeaderReadTimeoutHandler(timeout: .nanoseconds(Int64(headerTimeout * 1_000_000_000)))] : [],
-                idleTimeout: idle > 0 ? .nanoseconds(Int64(idle * 1_000_000_000)) : nil))
+        let channel = ProxyChannel(
+            responder: responder,
+            headerReadTimeout: headerTimeout > 0 ? .nanoseconds(Int64(headerTimeout * 1_000_000_000)) : nil,
+            idleTimeout: idle > 0 ? .nanoseconds(Int64(idle * 1_000_000_000)) : nil)
+        return HTTPServerBuilder { _ in channel }
     }
 
     /// The cap on open proxy connections: `proxy.max_connections`, at most the file-descriptor limit (raised to its

@@ -1,0 +1,345 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import Synchronization
+
+/// The proxy listener's connections: NIO's HTTP/1.1 codec and a ``ProxyConnection`` per connection, served by a
+/// ``ProxyResponder``. Hummingbird's server still accepts the connections (binding, the connection cap, graceful
+/// shutdown); what it no longer does on this listener is carry each request part and each response write through an
+/// async channel: the response head and body go from the responder to the socket on the connection's event loop,
+/// the head leaving with the first body bytes in one write when they are ready together.
+public struct ProxyChannel: ServerChildChannel {
+    public struct Value: ServerChildChannelValue {
+        public let channel: any Channel
+    }
+
+    let responder: ProxyResponder
+    let headerReadTimeout: TimeAmount?
+    let idleTimeout: TimeAmount?
+
+    /// Connections served by `responder`; `headerReadTimeout` bounds the wait for a new connection's first request
+    /// head, `idleTimeout` a connection with no request in progress (`nil`: none).
+    public init(responder: ProxyResponder, headerReadTimeout: TimeAmount?, idleTimeout: TimeAmount?) {
+        self.responder = responder
+        self.headerReadTimeout = headerReadTimeout
+        self.idleTimeout = idleTimeout
+    }
+
+    public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            // The limits Hummingbird's HTTP/1.1 server has always applied here.
+            var limits = NIOHTTPDecoderLimitConfiguration()
+            limits.maxHeaderFieldSize = 80 * 1024
+            limits.maxHeaderListSize = 80 * 1024
+            limits.maxHeaderFieldCount = 1000
+            let pipeline = channel.pipeline.syncOperations
+            try pipeline.configureHTTPServerPipeline(
+                withPipeliningAssistance: true, withErrorHandling: true, withOutboundHeaderValidation: false,
+                withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
+            try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            if let headerReadTimeout { try pipeline.addHandler(HeaderReadTimeoutHandler(timeout: headerReadTimeout)) }
+            try pipeline.addHandler(ProxyConnection(responder: responder, idleTimeout: idleTimeout, logger: logger))
+            return Value(channel: channel)
+        }
+    }
+
+    public func handle(value: Value, logger: Logger) async {
+        await withTaskCancellationHandler {
+            try? await value.channel.closeFuture.get()
+        } onCancel: {
+            value.channel.close(promise: nil)
+        }
+    }
+}
+
+/// One client connection of the proxy listener, on its event loop. Each request starts the responder as soon as its
+/// head is read (authentication does not wait for the body, which streams in through a ``RequestBodyStream``); the
+/// response is written back here through a ``ProxyResponseWriter``. Requests on a connection are served one after the
+/// other (NIO's pipelining handler holds the next until the response before it has ended).
+final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let responder: ProxyResponder
+    private let idleTimeout: TimeAmount?
+    private let logger: Logger
+    private var context: ChannelHandlerContext?
+
+    /// The body of the request being read; `nil` between requests and once the body has ended.
+    private var body: RequestBodyStream?
+    /// The request's head has been read and its end not yet.
+    private var requestOpen = false
+    /// A response is being produced: from its request's head until its end is written.
+    private var responding = false
+    /// The number of the request being answered on this connection (a response's writes carry the number of its
+    /// request: a late call of one that has ended must not touch the next).
+    private var exchange = 0
+    /// The connection closes once the current response has ended (the client asked, or the response broke off).
+    private var closeAfterResponse = false
+    /// Reading stopped while a request body waits for its reader; a read asked for meanwhile.
+    private var readsPaused = false
+    private var readPending = false
+    /// The response head was written and waits for the first body bytes to leave with them, until this flushes it.
+    private var headFlush: Scheduled<Void>?
+    /// Since when the connection has had no request in progress (`nil`: one is).
+    private var idleSince: NIODeadline?
+    private var idleTimer: Scheduled<Void>?
+
+    init(responder: ProxyResponder, idleTimeout: TimeAmount?, logger: Logger) {
+        self.responder = responder
+        self.idleTimeout = idleTimeout
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { becameIdle(context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        headLeaves()
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        becameIdle(context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        idleTimer = nil
+        body?.fail(RequestBodyIncomplete())
+        body = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            requestOpen = true
+            responding = true
+            exchange += 1
+            idleSince = nil
+            if let connection = head.headerFields[.connection], connection.lowercased().contains("close") { closeAfterResponse = true }
+            let loop = context.eventLoop
+            let connection = NIOLoopBound(self, eventLoop: loop)
+            let stream = RequestBodyStream { loop.execute { connection.value.resumeReads() } }
+            body = stream
+            respond(
+                to: Request(head: head, body: RequestBody(asyncSequence: stream)),
+                writer: ProxyResponseWriter(connection: connection, exchange: exchange))
+        case .body(let piece):
+            // Without a body stream the response has ended already: the rest of the body is read and dropped.
+            if let body, body.append(piece) { readsPaused = true }
+        case .end:
+            requestOpen = false
+            body?.finish()
+            body = nil
+            if !responding { becameIdle(context) }
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if readsPaused {
+            readPending = true
+            return
+        }
+        context.read()
+    }
+
+    private func resumeReads() {
+        readsPaused = false
+        if readPending, let context {
+            readPending = false
+            context.read()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("proxy connection failed", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    /// Runs the responder for `request` and writes its response.
+    private func respond(to request: Request, writer: ProxyResponseWriter) {
+        let responder = self.responder
+        let logger = self.logger
+        Task {
+            let response = await responder.respond(to: request)
+            var head = response.head
+            head.headerFields[.date] = HTTPDate.now()
+            let ready = head
+            do {
+                try await writer.perform { try $0.writeHead(ready, exchange: writer.exchange) }
+                try await response.body.write(writer)
+                // A body that returned without ending the response (none should) still ends it.
+                try await writer.perform { $0.endResponse(nil, exchange: writer.exchange) }
+            } catch {
+                logger.debug("response broken off", metadata: ["error": "\(error)"])
+                try? await writer.perform { $0.abortResponse(exchange: writer.exchange) }
+            }
+        }
+    }
+
+    // MARK: Writing the response (on the event loop, called by ProxyResponseWriter)
+
+    /// Whether `exchange` is the response in progress.
+    private func current(_ exchange: Int) -> Bool { responding && exchange == self.exchange }
+
+    fileprivate func writeHead(_ head: HTTPResponse, exchange: Int) throws -> EventLoopFuture<Void>? {
+        guard current(exchange), let context, context.channel.isActive else { throw ProxyResponseWriter.ClientGone() }
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        // The head leaves with the first body bytes, in one write. Only when they do not follow within
+        // ``headFlushDelay`` (a provider still thinking) does it go out on its own: a client waits no longer for the
+        // status of a slow answer than that, and the head of an answer held for its commit (strict metering) is not
+        // sent in a write of its own just before the rest.
+        headFlush = context.eventLoop.assumeIsolated().scheduleTask(in: Self.headFlushDelay) { [self] in
+            headFlush = nil
+            self.context?.flush()
+        }
+        return nil
+    }
+
+    /// How long a response head waits for its first body bytes before it is sent alone.
+    static let headFlushDelay = TimeAmount.milliseconds(2)
+
+    private func headLeaves() {
+        headFlush?.cancel()
+        headFlush = nil
+    }
+
+    fileprivate func writeBody(_ piece: ByteBuffer, exchange: Int) throws -> EventLoopFuture<Void>? {
+        guard current(exchange), let context, context.channel.isActive else { throw ProxyResponseWriter.ClientGone() }
+        headLeaves()
+        guard context.channel.isWritable else {
+            // The client reads slower than the provider answers: wait until this piece has left.
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            context.writeAndFlush(wrapOutboundOut(.body(piece)), promise: promise)
+            return promise.futureResult
+        }
+        context.writeAndFlush(wrapOutboundOut(.body(piece)), promise: nil)
+        return nil
+    }
+
+    fileprivate func endResponse(_ trailers: HTTPFields?, exchange: Int) -> EventLoopFuture<Void>? {
+        guard current(exchange) else { return nil }
+        responding = false
+        headLeaves()
+        if requestOpen {
+            // Answered before its body was read to the end (refused, or over the limit): the rest is read and
+            // dropped, so that the connection can serve the next request.
+            body = nil
+            resumeReads()
+        }
+        guard let context, context.channel.isActive else { return nil }
+        if closeAfterResponse {
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: promise)
+            promise.futureResult.assumeIsolated().whenComplete { [self] _ in self.context?.close(promise: nil) }
+        } else {
+            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+            if !requestOpen { becameIdle(context) }
+        }
+        return nil
+    }
+
+    /// Ends the connection without ending the response: the client sees a broken response, not a complete one.
+    fileprivate func abortResponse(exchange: Int) -> EventLoopFuture<Void>? {
+        guard current(exchange) else { return nil }
+        responding = false
+        headLeaves()
+        context?.close(promise: nil)
+        return nil
+    }
+
+    // MARK: Idle connections
+
+    private func becameIdle(_ context: ChannelHandlerContext) {
+        guard let idleTimeout else { return }
+        idleSince = .now()
+        if idleTimer == nil { armIdleTimer(context, in: idleTimeout) }
+    }
+
+    /// One timer per connection, re-armed lazily: a busy keep-alive connection schedules nothing per request.
+    private func armIdleTimer(_ context: ChannelHandlerContext, in delay: TimeAmount) {
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            idleTimer = nil
+            guard let since = idleSince, let idleTimeout, let context = self.context else { return }
+            let remaining = since + idleTimeout - .now()
+            if remaining <= .zero {
+                context.close(promise: nil)
+            } else {
+                armIdleTimer(context, in: remaining)
+            }
+        }
+    }
+}
+
+@available(*, unavailable)
+extension ProxyConnection: Sendable {}
+
+/// The response body writer of the proxy listener: each write goes to the connection on its event loop (directly
+/// when the responder's task runs there, as it does unless the runtime moved it), and waits only when the client's
+/// socket is full.
+struct ProxyResponseWriter: ResponseBodyWriter {
+    /// The client went away: the write could not be made.
+    struct ClientGone: Error {}
+
+    let connection: NIOLoopBound<ProxyConnection>
+    /// The number of the request this writer answers on its connection.
+    let exchange: Int
+
+    /// Runs `action` on the connection's event loop, then waits for the future it returns, if any.
+    func perform(_ action: @escaping @Sendable (ProxyConnection) throws -> EventLoopFuture<Void>?) async throws {
+        let loop = connection.eventLoop
+        if loop.inEventLoop {
+            if let wait = try action(connection.value) { try await wait.get() }
+        } else {
+            try await loop.flatSubmit { [connection] in
+                do {
+                    return try action(connection.value) ?? loop.makeSucceededVoidFuture()
+                } catch {
+                    return loop.makeFailedFuture(error)
+                }
+            }.get()
+        }
+    }
+
+    mutating func write(_ buffer: ByteBuffer) async throws {
+        try await perform { [exchange] in try $0.writeBody(buffer, exchange: exchange) }
+    }
+
+    consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
+        try await perform { [exchange] in $0.endResponse(trailingHeaders, exchange: exchange) }
+    }
+}
+
+/// The `Date` header's value (RFC 9110 IMF-fixdate), made once a second.
+enum HTTPDate {
+    private static let cache = Mutex<(second: Int, text: String)>((-1, ""))
+    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    static func now() -> String {
+        var now = time(nil)
+        let second = Int(now)
+        if let text = cache.withLock({ $0.second == second ? $0.text : nil }) { return text }
+        var parts = tm()
+        gmtime_r(&now, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let text =
+            "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+        cache.withLock { $0 = (second, text) }
+        return text
+    }
+}

@@ -1,0 +1,152 @@
+"""The proxy listener at the socket (issue 17): Tollgate's own HTTP/1.1 connection handling on NIO, driven with raw
+sockets — pipelined requests answered in order, a body larger than what the listener buffers streamed through,
+`Connection: close`, a body over the limit refused without reading it all, a client leaving mid-body, and idle
+connections closed."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import uuid
+from pathlib import Path
+
+from conftest import CUSTOMER, running_tollgate, Simulator, Tollgate
+
+MESSAGES = [{"role": "user", "content": "Say hi"}]
+
+
+def connect(origin: str) -> socket.socket:
+    host, port = origin.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=15)
+
+
+def request(path: str, key: str, body: bytes, extra: str = "") -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: tollgate\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n{extra}\r\n"
+    ).encode() + body
+
+
+def chat(content: str = "Say hi") -> bytes:
+    return json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": content}]}).encode()
+
+
+class Reader:
+    """Reads HTTP/1.1 responses one after the other from a socket (sized or chunked bodies)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.file = sock.makefile("rb")
+
+    def response(self) -> tuple[int, dict[str, str], bytes]:
+        status_line = self.file.readline()
+        assert status_line, "the connection closed before a response"
+        status = int(status_line.split()[1])
+        headers: dict[str, str] = {}
+        while (line := self.file.readline()) not in (b"\r\n", b""):
+            name, value = line.decode().split(":", 1)
+            headers[name.strip().lower()] = value.strip()
+        if "content-length" in headers:
+            body = self.file.read(int(headers["content-length"]))
+        elif headers.get("transfer-encoding") == "chunked":
+            body = b""
+            while (size := int(self.file.readline().strip(), 16)) > 0:
+                body += self.file.read(size)
+                self.file.readline()
+            self.file.readline()
+        else:
+            body = self.file.read()
+        return status, headers, body
+
+    def closed(self) -> bool:
+        return self.file.read(1) == b""
+
+
+def test_pipelined_requests_are_answered_in_order(tollgate: Tollgate) -> None:
+    with connect(tollgate.origin) as sock:
+        sock.sendall(request("/v1/chat/completions", tollgate.key, chat("first"))
+                     + request("/v1/chat/completions", tollgate.key, chat("second")))
+        reader = Reader(sock)
+        first, second = reader.response(), reader.response()
+    assert first[0] == 200 and second[0] == 200
+    assert first[1]["x-tollgate-event-id"] != second[1]["x-tollgate-event-id"]
+    for status, headers, body in (first, second):
+        assert json.loads(body)["usage"]["prompt_tokens"] > 0
+        assert "date" in headers
+
+
+def test_requests_back_to_back_on_one_connection(tollgate: Tollgate) -> None:
+    # Each request is sent the moment the response before it is complete: the next request's head reaches the
+    # listener while the task that answered the one before is still finishing.
+    mark = tollgate.mark()
+    with connect(tollgate.origin) as sock:
+        reader = Reader(sock)
+        for index in range(300):
+            sock.sendall(request("/v1/chat/completions", tollgate.key, chat(f"request {index}")))
+            status, headers, body = reader.response()
+            assert status == 200, body[:300]
+    assert len(tollgate.new_events(mark, count=300)) == 300
+
+
+def test_body_larger_than_the_listener_buffer_streams_through(tollgate: Tollgate, sim: Simulator) -> None:
+    # 3 MiB: more than the listener keeps waiting for its reader (1 MiB), so reading pauses and resumes on the way.
+    content = "a" * (3 << 20)
+    body = chat(content)
+    mark = tollgate.mark()
+    with connect(tollgate.origin) as sock:
+        sock.sendall(request("/v1/chat/completions", tollgate.key, body))
+        status, headers, answer = Reader(sock).response()
+    assert status == 200, answer[:300]
+    assert tollgate.one_new_event(mark)["status"] == 200
+    # The provider got the whole body, byte for byte.
+    received = [entry for entry in sim.requests() if entry["path"] == "/v1/chat/completions"][-1]
+    assert received["body"].encode() == body
+
+
+def test_connection_close_is_honoured(tollgate: Tollgate) -> None:
+    with connect(tollgate.origin) as sock:
+        sock.sendall(request("/v1/chat/completions", tollgate.key, chat(), extra="Connection: close\r\n"))
+        reader = Reader(sock)
+        status, _, _ = reader.response()
+        assert status == 200
+        assert reader.closed()
+
+
+def test_a_body_over_the_limit_is_refused_without_reading_it(sim: Simulator, tmp_path: Path) -> None:
+    with running_tollgate(sim.origin, tmp_path, "proxy: {max_request_body_bytes: 4096}\n", CUSTOMER) as proxy:
+        with connect(proxy.origin) as sock:
+            # A head announcing 100 MB and the first 64 KiB of it: the answer comes without the rest being sent.
+            sock.sendall(request("/v1/chat/completions", proxy.key, b"")[:-2].replace(
+                b"Content-Length: 0", b"Content-Length: 100000000") + b"\r\n" + b"x" * 65536)
+            status, _, answer = Reader(sock).response()
+        assert status == 413
+        assert json.loads(answer)["error"]["code"] == "request_too_large"
+        # The proxy is none the worse for it.
+        with connect(proxy.origin) as sock:
+            sock.sendall(request("/v1/chat/completions", proxy.key, chat()))
+            assert Reader(sock).response()[0] == 200
+
+
+def test_a_client_leaving_mid_body_costs_nothing(tollgate: Tollgate) -> None:
+    mark = tollgate.mark()
+    for _ in range(20):
+        with connect(tollgate.origin) as sock:
+            sock.sendall(request("/v1/chat/completions", tollgate.key, b"")[:-2].replace(
+                b"Content-Length: 0", b"Content-Length: 5000") + b"\r\n" + b'{"model": "gpt-4o-mini", "mess')
+    time.sleep(1)
+    # Nothing went upstream, nothing was metered, and the proxy still answers.
+    assert [event for event in tollgate.events() if event["id"] not in mark] == []
+    with connect(tollgate.origin) as sock:
+        sock.sendall(request("/v1/chat/completions", tollgate.key, chat()))
+        assert Reader(sock).response()[0] == 200
+
+
+def test_idle_connections_are_closed(sim: Simulator, tmp_path: Path) -> None:
+    with running_tollgate(sim.origin, tmp_path, "proxy: {idle_timeout_s: 1}\n", f"idle-{uuid.uuid4().hex[:6]}") as proxy:
+        with connect(proxy.origin) as sock:
+            sock.sendall(request("/v1/chat/completions", proxy.key, chat()))
+            reader = Reader(sock)
+            assert reader.response()[0] == 200
+            started = time.monotonic()
+            assert reader.closed()
+            assert 0.5 < time.monotonic() - started < 5
