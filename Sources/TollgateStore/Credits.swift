@@ -167,6 +167,7 @@ extension MeterStore {
         account: String, amount: Money, currency: String, priority: Int = 10, effectiveMs: Int64? = nil, expiresMs: Int64? = nil,
         note: String? = nil, unit: (name: String, amount: String)? = nil
     ) async throws(MeterError) -> CreditGrant {
+        defer { forgetPrincipals() }
         guard amount > .zero else { throw MeterError.rejected("a grant's amount must be positive (got \(amount))") }
         let (owner, ownerID) = try Self.splitAccount(account)
         let now = Timestamps.nowMs()
@@ -224,6 +225,7 @@ extension MeterStore {
 
     /// Voids what is left of a grant (a refund, a mistake): the ledger records it as `void`.
     public func voidGrant(id: String, note: String? = nil) async throws(MeterError) {
+        defer { forgetPrincipals() }
         let now = Timestamps.nowMs()
         do {
             try await database.write { db in

@@ -83,6 +83,7 @@ extension MeterStore {
     public func setCustomer(
         id: String, name: String? = nil, team: String? = nil, models: [String]? = nil, billingCycle: BillingCycle?? = nil
     ) async throws(MeterError) -> CustomerRecord {
+        defer { forgetPrincipals() }
         try Self.validateID(id, what: "customer")
         if let team, !team.isEmpty { try Self.validateID(team, what: "team") }
         let now = Timestamps.nowMs()
@@ -145,6 +146,7 @@ extension MeterStore {
     /// Creates a team (or renames it).
     @discardableResult
     public func setTeam(id: String, name: String? = nil) async throws(MeterError) -> TeamRecord {
+        defer { forgetPrincipals() }
         try Self.validateID(id, what: "team")
         let now = Timestamps.nowMs()
         do {
@@ -176,12 +178,13 @@ extension MeterStore {
     /// The active key whose secret this is, with what admission needs to know of its customer; `nil` when the key
     /// is unknown or revoked. One indexed read, like ``authenticate(secret:)``.
     ///
-    /// On PostgreSQL the answer is kept for up to ``principalTTLMs`` (a round trip to the server per request would
-    /// block the proxy's threads): a revoked key, a new grant or limit takes effect on every replica within that time.
+    /// The answer is kept for up to ``principalTTLMs`` (a read per request cost the proxy a few percent of its time
+    /// on SQLite; on PostgreSQL a round trip per request would block its threads): a key revoked, a first grant or a
+    /// limit set through this store applies at once (``forgetPrincipals()``), one set by another process (the CLI,
+    /// another replica) within that time.
     public func principal(secret: String) throws(MeterError) -> Principal? {
         guard secret.hasPrefix("tg_"), secret.count < 200 else { return nil }
         let digest = Self.hash(secret)
-        guard dialect == .postgres else { return try lookUpPrincipal(digest: digest) }
         let now = Timestamps.nowMs()
         if let (principal, fetched) = principals.withLock({ $0[digest] }), now - fetched < Self.principalTTLMs { return principal }
         let principal = try lookUpPrincipal(digest: digest)
@@ -192,8 +195,14 @@ extension MeterStore {
         return principal
     }
 
-    /// How long a replica on PostgreSQL keeps a key's principal (revocations reach every replica within it).
+    /// How long a process keeps a key's principal (revocations made elsewhere reach every process within it).
     public static let principalTTLMs: Int64 = 1_000
+
+    /// Drops the principals kept: a change to keys, customers, teams, grants or limits made through this store
+    /// applies to the next request.
+    func forgetPrincipals() {
+        principals.withLock { $0.removeAll(keepingCapacity: true) }
+    }
 
     private func lookUpPrincipal(digest: String) throws(MeterError) -> Principal? {
         do {

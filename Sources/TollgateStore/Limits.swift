@@ -84,6 +84,7 @@ extension MeterStore {
         scope: LimitScope, scopeID: String, metric: LimitMetric, period: LimitPeriod, amount: String, enforcement: Enforcement = .hard,
         thresholds: [Int] = [50, 80, 100], anchorMs: Int64? = nil, note: String? = nil, setBy: LimitSetter = .operator
     ) async throws(MeterError) -> LimitRecord {
+        defer { forgetPrincipals() }
         if scope != .key { try Self.validateID(scopeID, what: scope.rawValue) }
         guard let quantity = LimitQuantity.parse(amount, metric: metric), quantity > 0 else {
             throw MeterError.rejected(
@@ -137,6 +138,7 @@ extension MeterStore {
 
     /// Removes a limit (its alerts stay).
     public func removeLimit(id: String) async throws(MeterError) {
+        defer { forgetPrincipals() }
         let changed: Int
         do {
             changed = try await database.write { db in

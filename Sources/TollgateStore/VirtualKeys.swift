@@ -60,6 +60,7 @@ extension MeterStore {
 
     /// Revokes a key by id; requests with it are refused from then on. Throws when there is no such key.
     public func revokeKey(id: String) async throws(MeterError) {
+        defer { forgetPrincipals() }
         let changed: Int
         do {
             changed = try await database.write { db in

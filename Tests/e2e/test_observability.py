@@ -35,7 +35,7 @@ import pytest
 
 from conftest import (
     EVENT_TIMEOUT, HTTP_TIMEOUT, MESSAGES, PROVIDER_KEY, RETIRED_MODELS_PRICED, RawResponse, Simulator, Tollgate, free_port, raw_post,
-    serve, start_tollgate, stop_process, tail, wait_for,
+    after_key_change, serve, start_tollgate, stop_process, tail, wait_for,
 )
 from otlp_receiver import OTLPReceiver
 from prometheus_server import Prometheus, prometheus_binary
@@ -409,6 +409,7 @@ class ErrorPaths:
         mark = proxy.mark()
         self.send("before revocation", 200, routed, chat, revoked)
         proxy.cli("keys", "revoke", proxy.one_new_event(mark)["key_id"])
+        after_key_change()
         self.send("revoked key", 401, routed, chat, revoked)
         self.send("unknown route", 404, proxy.origin + "/nope/x", chat, key)
         self.send("malformed json", 400, routed, b'{"model": "gpt-4o-mini", "messages": [', key)
