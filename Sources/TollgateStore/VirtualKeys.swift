@@ -95,11 +95,33 @@ extension MeterStore {
         return String(decoding: hex, as: UTF8.self)
     }
 
+    /// `count` random bytes (the system's CSPRNG), base64url without padding. Eight bytes per draw: an admission's
+    /// reservation id used to cost a system call per byte.
     public static func randomToken(bytes count: Int) -> String {
         var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count + 7)
+        while bytes.count < count {
+            let word: UInt64 = generator.next()
+            for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
+        }
+        return base64URL(bytes.prefix(count))
+    }
+
+    /// Base64url (RFC 4648 §5) without padding.
+    static func base64URL(_ bytes: ArraySlice<UInt8>) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity((bytes.count * 4 + 2) / 3)
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            let chunk = bytes[index..<min(index + 3, bytes.endIndex)]
+            var group: UInt32 = 0
+            for (offset, byte) in chunk.enumerated() { group |= UInt32(byte) << (16 - 8 * UInt32(offset)) }
+            for position in 0...chunk.count { text.append(alphabet[Int((group >> (18 - 6 * UInt32(position))) & 0x3F)]) }
+            index += 3
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     static func key(_ row: SQLRow) -> VirtualKey {

@@ -103,4 +103,17 @@ struct VirtualKeyTests {
             #expect(isNotFound(unknown))
         }
     }
+
+    @Test("random tokens are base64url without padding, as Foundation would write them, and differ")
+    func randomTokens() {
+        for count in 0..<40 {
+            let bytes = (0..<count).map { _ in UInt8.random(in: 0...255) }
+            let foundation = Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            #expect(MeterStore.base64URL(bytes[...]) == foundation)
+        }
+        let tokens = (0..<1000).map { _ in MeterStore.randomToken(bytes: 9) }
+        #expect(Set(tokens).count == 1000)
+        #expect(tokens.allSatisfy { $0.count == 12 })
+    }
 }
