@@ -178,13 +178,15 @@ extension MeterStore {
     /// The active key whose secret this is, with what admission needs to know of its customer; `nil` when the key
     /// is unknown or revoked. One indexed read, like ``authenticate(secret:)``.
     ///
-    /// The answer is kept for up to ``principalTTLMs`` (a read per request cost the proxy a few percent of its time
-    /// on SQLite; on PostgreSQL a round trip per request would block its threads): a key revoked, a first grant or a
-    /// limit set through this store applies at once (``forgetPrincipals()``), one set by another process (the CLI,
-    /// another replica) within that time.
+    /// On SQLite every request reads it: a key revoked, a first grant or a limit set by any process applies to the
+    /// next request (a cache here let a burst right after a customer's first grant through unadmitted for up to a
+    /// second: test_revenue_integrity caught it). On PostgreSQL the answer is kept for up to ``principalTTLMs`` (a
+    /// round trip per request would block the proxy's threads): a change made through this store applies at once
+    /// (``forgetPrincipals()``), one made by another replica or the CLI within that time.
     public func principal(secret: String) throws(MeterError) -> Principal? {
         guard secret.hasPrefix("tg_"), secret.count < 200 else { return nil }
         let digest = Self.hash(secret)
+        guard dialect == .postgres else { return try lookUpPrincipal(digest: digest) }
         let now = Timestamps.nowMs()
         if let (principal, fetched) = principals.withLock({ $0[digest] }), now - fetched < Self.principalTTLMs { return principal }
         let principal = try lookUpPrincipal(digest: digest)
@@ -195,7 +197,7 @@ extension MeterStore {
         return principal
     }
 
-    /// How long a process keeps a key's principal (revocations made elsewhere reach every process within it).
+    /// How long a replica on PostgreSQL keeps a key's principal (revocations made elsewhere reach it within that time).
     public static let principalTTLMs: Int64 = 1_000
 
     /// Drops the principals kept: a change to keys, customers, teams, grants or limits made through this store

@@ -10,7 +10,7 @@ import TollgateCore
 /// same meter while `serve` runs.
 public final class MeterStore: Sendable {
     let database: any MeterDatabase
-    /// Principals by key digest, with when they were read (see ``principal(secret:)``).
+    /// Principals by key digest, with when they were read (PostgreSQL only, see ``principal(secret:)``).
     let principals = Mutex<[String: (Principal?, Int64)]>([:])
     /// The months whose `events` partition is known to exist (PostgreSQL only, see ``EventPartitions``).
     let eventMonths = Mutex<Set<Int64>>([])
