@@ -108,9 +108,10 @@ extension MeterStore {
         return base64URL(bytes.prefix(count))
     }
 
+    private static let base64URLAlphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
     /// Base64url (RFC 4648 §5) without padding.
     static func base64URL(_ bytes: ArraySlice<UInt8>) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
         var text: [UInt8] = []
         text.reserveCapacity((bytes.count * 4 + 2) / 3)
         var index = bytes.startIndex
@@ -118,7 +119,7 @@ extension MeterStore {
             let chunk = bytes[index..<min(index + 3, bytes.endIndex)]
             var group: UInt32 = 0
             for (offset, byte) in chunk.enumerated() { group |= UInt32(byte) << (16 - 8 * UInt32(offset)) }
-            for position in 0...chunk.count { text.append(alphabet[Int((group >> (18 - 6 * UInt32(position))) & 0x3F)]) }
+            for position in 0...chunk.count { text.append(base64URLAlphabet[Int((group >> (18 - 6 * UInt32(position))) & 0x3F)]) }
             index += 3
         }
         return String(decoding: text, as: UTF8.self)
