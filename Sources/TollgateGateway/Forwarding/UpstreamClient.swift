@@ -6,8 +6,8 @@ import Synchronization
 import TollgateCore
 
 /// The client every upstream request goes through: HTTP/1.1 keep-alive connections pooled per provider origin, each
-/// on the event loop that opened it, preferring one on the caller's own loop (a proxied request and its upstream
-/// connection then share a thread); TLS with full certificate verification against the system's trust roots; no
+/// on the event loop that opened it, and taken by requests on that loop only (a proxied request and its upstream
+/// connection share a thread); TLS with full certificate verification against the system's trust roots; no
 /// redirects followed, no decompression (bytes reach the client as the provider sent them).
 ///
 /// There is no cap on connections per provider (as with nginx's `proxy_pass`): each in-flight request holds one, so
@@ -87,17 +87,22 @@ public final class UpstreamClient: Sendable {
         }
     }
 
-    /// An idle connection to `origin` (one on the caller's event loop first), or a new one on the caller's loop.
+    /// An idle connection to `origin` on the caller's event loop, or a new one there. A caller on no event loop takes
+    /// any idle connection. (An idle connection of another loop is not taken: each exchange on it would hop between
+    /// the two threads, and it would go back to the pool to be taken across again, request after request.)
     private func connection(to origin: UpstreamOrigin, fresh: Bool) async throws -> (Pooled, reused: Bool) {
-        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
-        if !fresh, let pooled = takeIdle(origin, preferring: loop) { return (pooled, true) }
+        let current = MultiThreadedEventLoopGroup.currentEventLoop
+        let loop = current ?? group.next()
+        if !fresh, let pooled = takeIdle(origin, on: current) { return (pooled, true) }
         return (try await connect(origin, on: loop), false)
     }
 
-    private func takeIdle(_ origin: UpstreamOrigin, preferring loop: any EventLoop) -> Pooled? {
+    /// The most recently pooled idle connection to `origin` on `loop` (`nil`: on any loop).
+    private func takeIdle(_ origin: UpstreamOrigin, on loop: (any EventLoop)?) -> Pooled? {
         idle.withLock { idle in
             guard var connections = idle[origin], !connections.isEmpty else { return nil }
-            let index = connections.lastIndex { $0.channel.eventLoop === loop } ?? connections.count - 1
+            let found = loop.map { loop in connections.lastIndex { $0.channel.eventLoop === loop } }
+            guard let index = found ?? connections.count - 1 else { return nil }
             let pooled = connections.remove(at: index)
             idle[origin] = connections
             return pooled

@@ -63,8 +63,10 @@ final class SQLiteMeterDatabase: MeterDatabase {
         try await pool.write { try body(SQLiteConnection($0)) }
     }
 
+    /// A lookup is one statement, which SQLite runs in a read transaction of its own: the connection is used as it
+    /// is, without the transaction and the `query_only` toggles GRDB's `read` wraps around it (four more statements).
     func lookup<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
-        try lookups.read { try body(SQLiteConnection($0)) }
+        try lookups.inDatabase { try body(SQLiteConnection($0)) }
     }
 
     func appliedMigrations() throws -> [String] {
@@ -117,14 +119,16 @@ final class SQLiteConnection: SQLConnection {
 
 extension SQLArguments {
     fileprivate var grdb: StatementArguments {
+        // Through GRDB's initializer for optional existentials: the one for a sequence of `DatabaseValue` reads each
+        // value through a key path built at run time, several times the cost of the statement's own binding.
         StatementArguments(
-            values.map { value -> DatabaseValue in
+            values.map { value -> (any DatabaseValueConvertible)? in
                 switch value {
-                case .null: return .null
-                case .integer(let integer): return integer.databaseValue
-                case .real(let real): return real.databaseValue
-                case .text(let text): return text.databaseValue
-                case .blob(let data): return data.databaseValue
+                case .null: return nil
+                case .integer(let integer): return integer
+                case .real(let real): return real
+                case .text(let text): return text
+                case .blob(let data): return data
                 }
             })
     }
