@@ -1,14 +1,20 @@
 import CoreMetrics
+import Dispatch
+import Foundation
 import Logging
 import Synchronization
 import TollgateCore
 
-/// The one writer of events: callers hand events over, a single task writes them in batched transactions
+/// The one writer of events: callers hand events over, a thread of its own writes them in batched transactions
 /// (group commit), so a thousand concurrent requests cost a handful of fsyncs, not a thousand.
 ///
 /// ``record(_:)`` returns once the event is committed (strict durability); ``submit(_:)`` returns at once and the
-/// event is committed with the next batch (relaxed). ``run()`` is the writer task; it ends after ``close()`` once
-/// everything handed over has been written.
+/// event is committed with the next batch (relaxed). ``run()`` runs the writer's thread and returns after
+/// ``close()`` once everything handed over has been written.
+///
+/// The thread writes synchronously (SQLite on the caller's thread, PostgreSQL on a session of its own): no task, no
+/// dispatch queue and no hop between threads per batch, and nothing of it runs on the event loops that serve
+/// requests. It sleeps on a semaphore while there is nothing to write.
 public final class EventWriter: Sendable {
     private struct Pending {
         var write: MeterWrite
@@ -18,7 +24,8 @@ public final class EventWriter: Sendable {
 
     private struct State {
         var pending: [Pending] = []
-        var wakeUp: CheckedContinuation<Void, Never>?
+        /// The thread waits on ``wakeUp`` for events (or the close): a hand-over signals it.
+        var sleeping = false
         var closed = false
         var running = false
         var finished = false
@@ -32,12 +39,13 @@ public final class EventWriter: Sendable {
     /// requests are refused while the meter fails, unless `meter.on_failure: serve`).
     static let maxRetained = 200_000
     /// How long the writer waits before trying the events it kept again.
-    static let retryInterval: Duration = .seconds(1)
+    static let retryInterval: TimeInterval = 1
 
     private let meter: MeterStore
     private let maxBatch: Int
     private let logger: Logger
     private let state = Mutex(State())
+    private let wakeUp = DispatchSemaphore(value: 0)
     /// Awaited with each batch just before its transaction; `nil` outside tests (one check per batch, not per event).
     /// Tests hold commits back with it, to see what a client is sent while its event is not in the meter yet.
     private let beforeCommit: (@Sendable ([UsageEvent]) async -> Void)?
@@ -90,40 +98,44 @@ public final class EventWriter: Sendable {
 
     /// Stops taking events; ``run()`` returns once the backlog is written.
     public func close() {
-        let wakeUp = state.withLock { state in
+        let sleeping = state.withLock { state in
             state.closed = true
-            defer { state.wakeUp = nil }
-            return state.wakeUp
+            defer { state.sleeping = false }
+            return state.sleeping
         }
-        wakeUp?.resume()
+        if sleeping { wakeUp.signal() }
     }
 
-    /// The writer loop. Run it in a task that lives as long as the server.
+    /// Runs the writer's thread until it is closed and everything handed over is written (or given up on, once
+    /// closed, after the meter failed a few more times). Call it once, in a task that lives as long as the server.
     ///
-    /// Cancelling the task does not lose events: each batch is written in a task of its own, which a cancellation
-    /// of the loop does not reach, and the loop ends only once it is closed and nothing is pending. Events handed
-    /// over after ``close()`` are still taken until the backlog is written.
+    /// Cancelling the task does not stop the thread: events are not lost to a cancellation; ``close()`` ends it.
     public func run() async {
         state.withLock { $0.running = true }
-        while let batch = await nextBatch() {
-            await Task { await write(batch) }.value
-        }
-        state.withLock {
-            $0.running = false
-            $0.finished = true
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let thread = Thread { [self] in
+                while let batch = nextBatch() { write(batch) }
+                state.withLock {
+                    $0.running = false
+                    $0.finished = true
+                }
+                done.resume()
+            }
+            thread.name = "tollgate-meter-writer"
+            thread.start()
         }
     }
 
     private func enqueue(_ item: Pending) {
-        let result: (accepted: Bool, wakeUp: CheckedContinuation<Void, Never>?) = state.withLock { state in
-            // Taken while the loop can still write it: before close, or after close while the backlog drains.
-            guard !state.finished, !state.closed || state.running else { return (false, nil) }
+        let result: (accepted: Bool, sleeping: Bool) = state.withLock { state in
+            // Taken while the thread can still write it: before close, or after close while the backlog drains.
+            guard !state.finished, !state.closed || state.running else { return (false, false) }
             state.pending.append(item)
-            defer { state.wakeUp = nil }
-            return (true, state.wakeUp)
+            defer { state.sleeping = false }
+            return (true, state.sleeping)
         }
         if !result.accepted {
-            // After the loop has ended the event is still written directly: losing it would break the meter's promise.
+            // After the writer has ended the event is still written directly: losing it would break the meter's promise.
             Task { [meter] in
                 do {
                     _ = try await meter.insert([item.write])
@@ -134,10 +146,11 @@ public final class EventWriter: Sendable {
             }
             return
         }
-        result.wakeUp?.resume()
+        if result.sleeping { wakeUp.signal() }
     }
 
-    private func nextBatch() async -> [Pending]? {
+    /// The next batch to write, waiting for one; `nil` once closed with nothing left (or nothing more to try).
+    private func nextBatch() -> [Pending]? {
         while true {
             // After a failed write, the events kept are tried again at a measured pace, not in a tight loop; once closed,
             // a few more times only.
@@ -156,9 +169,13 @@ public final class EventWriter: Sendable {
                 }
                 return nil
             }
-            if failing { try? await Task.sleep(for: Self.retryInterval) }
+            if failing { Thread.sleep(forTimeInterval: Self.retryInterval) }
             let taken: [Pending]? = state.withLock { state in
-                if state.pending.isEmpty { return state.closed ? nil : [] }
+                if state.pending.isEmpty {
+                    if state.closed { return nil }
+                    state.sleeping = true
+                    return []
+                }
                 let count = min(maxBatch, state.pending.count)
                 let batch = Array(state.pending.prefix(count))
                 state.pending.removeFirst(count)
@@ -166,24 +183,26 @@ public final class EventWriter: Sendable {
             }
             guard let taken else { return nil }
             if !taken.isEmpty { return taken }
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { state in
-                    if !state.pending.isEmpty || state.closed { return true }
-                    state.wakeUp = continuation
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
+            wakeUp.wait()
         }
     }
 
-    private func write(_ batch: [Pending]) async {
-        if let beforeCommit { await beforeCommit(batch.map(\.event)) }
+    private func write(_ batch: [Pending]) {
+        if let beforeCommit {
+            // A test's hold: the thread waits for it as a commit would.
+            let passed = DispatchSemaphore(value: 0)
+            let events = batch.map(\.event)
+            Task {
+                await beforeCommit(events)
+                passed.signal()
+            }
+            passed.wait()
+        }
         var lastError: (any Error)?
         for attempt in 0..<3 {
             do {
                 let started = ContinuousClock.now
-                let fired = try await meter.insert(batch.map(\.write))
+                let fired = try meter.insertNow(batch.map(\.write))
                 commitTimes.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
                 batchSizes.record(batch.count)
                 eventsWritten.increment(by: batch.count)
@@ -204,14 +223,14 @@ public final class EventWriter: Sendable {
                 writeFailures.increment()
                 logger.error("meter write failed", metadata: ["attempt": "\(attempt + 1)", "events": "\(batch.count)", "error": "\(error)"])
                 if batch.count > 1 { break }  // one event at a time below: a bad row must not take the others with it
-                try? await Task.sleep(for: .milliseconds(50 * (attempt + 1)))
+                Thread.sleep(forTimeInterval: 0.05 * Double(attempt + 1))
             }
         }
         guard batch.count > 1 else { return failed(batch[0], lastError ?? MeterError.closed) }
         // The batch as a whole failed: each event on its own, so that only the ones that cannot be written wait.
         for item in batch {
             do {
-                _ = try await meter.insert([item.write])
+                _ = try meter.insertNow([item.write])
                 eventsWritten.increment()
                 item.waiter?.resume()
                 recovered()

@@ -108,38 +108,56 @@ public final class MeterStore: Sendable {
     /// `Idempotency-Key` in the same transaction (see ``insert(_:)-(event,reservationID)``). Returns the alerts that fired.
     public func insert(_ writes: [MeterWrite]) async throws(MeterError) -> [AlertRecord] {
         do {
-            if dialect == .postgres, let latest = writes.map(\.event.timestampMs).max() {
-                // This month's and the next one's (made a month ahead, not at midnight on the first): at best effort,
-                // an event of a month without its partition goes to `events_default` and moves when it is made.
-                var months = Set(writes.map { Timestamps.monthStart(containing: $0.event.timestampMs) })
-                months.insert(Timestamps.nextMonthStart(after: latest))
-                try? await ensureEventPartitions(months)
-            }
-            return try await database.write { db in
-                let statement = try db.cachedStatement(sql: EventRow.insertSQL)
-                let now = Timestamps.nowMs()
-                var fired: [AlertRecord] = []
-                var stored: [UsageEvent] = []
-                stored.reserveCapacity(writes.count)
-                for write in writes {
-                    let event = write.event
-                    try statement.execute(arguments: EventRow.arguments(event))
-                    let isNew = db.changesCount == 1
-                    if isNew { stored.append(event) }
-                    if isNew, let (key, resolution) = write.idempotency { try Self.resolve(db, key, resolution) }
-                    guard let reservationID = write.reservationID else { continue }
-                    if isNew {
-                        fired += try Settlement.settle(db, event: event, reservationID: reservationID, nowMs: now)
-                    } else if let reservation = try SQLRow.fetchOne(db, sql: "SELECT * FROM reservations WHERE id = ?", arguments: [reservationID]) {
-                        try Settlement.release(db, reservation: reservation, note: "event \(event.id) was already recorded", nowMs: now)
-                    }
-                }
-                try Rollups.add(stored, to: db)
-                return fired
-            }
+            if let months = Self.eventMonths(of: writes, dialect: dialect) { try? await ensureEventPartitions(months) }
+            return try await database.write { db in try Self.store(writes, in: db) }
         } catch {
             throw MeterError.writeFailed("\(error)")
         }
+    }
+
+    /// ``insert(_:)-([MeterWrite])`` on the caller's thread (the event writer's own): it blocks until the commit, so it
+    /// must not run on an event loop.
+    public func insertNow(_ writes: [MeterWrite]) throws(MeterError) -> [AlertRecord] {
+        do {
+            if let months = Self.eventMonths(of: writes, dialect: dialect) { try? ensureEventPartitionsNow(months) }
+            return try database.write { db in try Self.store(writes, in: db) }
+        } catch {
+            throw MeterError.writeFailed("\(error)")
+        }
+    }
+
+    /// On PostgreSQL, the months whose event partitions the writes need: theirs and the next one (made a month
+    /// ahead, not at midnight on the first). At best effort: an event of a month without its partition goes to
+    /// `events_default` and moves when it is made.
+    private static func eventMonths(of writes: [MeterWrite], dialect: SQLDialect) -> Set<Int64>? {
+        guard dialect == .postgres, let latest = writes.map(\.event.timestampMs).max() else { return nil }
+        var months = Set(writes.map { Timestamps.monthStart(containing: $0.event.timestampMs) })
+        months.insert(Timestamps.nextMonthStart(after: latest))
+        return months
+    }
+
+    /// The transaction of ``insert(_:)-([MeterWrite])``.
+    private static func store(_ writes: [MeterWrite], in db: any SQLConnection) throws -> [AlertRecord] {
+        let statement = try db.cachedStatement(sql: EventRow.insertSQL)
+        let now = Timestamps.nowMs()
+        var fired: [AlertRecord] = []
+        var stored: [UsageEvent] = []
+        stored.reserveCapacity(writes.count)
+        for write in writes {
+            let event = write.event
+            try statement.execute(arguments: EventRow.arguments(event))
+            let isNew = db.changesCount == 1
+            if isNew { stored.append(event) }
+            if isNew, let (key, resolution) = write.idempotency { try resolve(db, key, resolution) }
+            guard let reservationID = write.reservationID else { continue }
+            if isNew {
+                fired += try Settlement.settle(db, event: event, reservationID: reservationID, nowMs: now)
+            } else if let reservation = try SQLRow.fetchOne(db, sql: "SELECT * FROM reservations WHERE id = ?", arguments: [reservationID]) {
+                try Settlement.release(db, reservation: reservation, note: "event \(event.id) was already recorded", nowMs: now)
+            }
+        }
+        try Rollups.add(stored, to: db)
+        return fired
     }
 
     /// Events in time order, filtered.
