@@ -2,6 +2,8 @@ import CoreMetrics
 import Dispatch
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import Synchronization
 import TollgateCore
 
@@ -19,6 +21,9 @@ public final class EventWriter: Sendable {
     private struct Pending {
         var write: MeterWrite
         var waiter: CheckedContinuation<Void, any Error>?
+        /// The event loop the waiter's task ran on when it handed the event over: it is resumed there, where its
+        /// connection is (resumed from the writer's thread, it would go to whichever loop comes next).
+        var loop: (any EventLoop)?
         var event: UsageEvent { write.event }
     }
 
@@ -82,7 +87,7 @@ public final class EventWriter: Sendable {
     /// Hands an event over, with what it settles, and waits until it is committed.
     public func record(_ write: MeterWrite) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            enqueue(Pending(write: write, waiter: continuation))
+            enqueue(Pending(write: write, waiter: continuation, loop: MultiThreadedEventLoopGroup.currentEventLoop))
         }
     }
 
@@ -93,7 +98,7 @@ public final class EventWriter: Sendable {
 
     /// Hands an event over, with what it settles, without waiting for the commit.
     public func submit(_ write: MeterWrite) {
-        enqueue(Pending(write: write, waiter: nil))
+        enqueue(Pending(write: write, waiter: nil, loop: nil))
     }
 
     /// Stops taking events; ``run()`` returns once the backlog is written.
@@ -114,6 +119,8 @@ public final class EventWriter: Sendable {
         state.withLock { $0.running = true }
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             let thread = Thread { [self] in
+                // Named for `top -H` and profiles (a thread otherwise inherits the name of the event loop that made it).
+                Thread.current.name = "tollgate-meter"
                 while let batch = nextBatch() { write(batch) }
                 state.withLock {
                     $0.running = false
@@ -121,7 +128,6 @@ public final class EventWriter: Sendable {
                 }
                 done.resume()
             }
-            thread.name = "tollgate-meter-writer"
             thread.start()
         }
     }
@@ -206,7 +212,7 @@ public final class EventWriter: Sendable {
                 commitTimes.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
                 batchSizes.record(batch.count)
                 eventsWritten.increment(by: batch.count)
-                for item in batch { item.waiter?.resume() }
+                Self.resumeWaiters(of: batch)
                 recovered()
                 for alert in fired {
                     logger.warning(
@@ -241,6 +247,22 @@ public final class EventWriter: Sendable {
         }
     }
 
+    /// Resumes the waiters of a committed batch, each on its own event loop: one call per loop.
+    private static func resumeWaiters(of batch: [Pending]) {
+        var byLoop: [ObjectIdentifier: (loop: any EventLoop, waiters: [CheckedContinuation<Void, any Error>])] = [:]
+        for item in batch {
+            guard let waiter = item.waiter else { continue }
+            guard let loop = item.loop else {
+                waiter.resume()
+                continue
+            }
+            byLoop[ObjectIdentifier(loop), default: (loop, [])].waiters.append(waiter)
+        }
+        for (loop, waiters) in byLoop.values {
+            loop.execute { for waiter in waiters { waiter.resume() } }
+        }
+    }
+
     /// A write succeeded: the meter is writable again.
     private func recovered() {
         let was = state.withLock { state in
@@ -260,7 +282,7 @@ public final class EventWriter: Sendable {
             let reason = "\(error)".components(separatedBy: " - while executing").first ?? "\(error)"
             state.failure = "the meter cannot write events: \(reason)"
             guard state.pending.count < Self.maxRetained else { return false }
-            state.pending.append(Pending(write: item.write, waiter: nil))
+            state.pending.append(Pending(write: item.write, waiter: nil, loop: nil))
             return true
         }
         if !kept {

@@ -1,17 +1,18 @@
 """The proxy listener at the socket (issue 17): Tollgate's own HTTP/1.1 connection handling on NIO, driven with raw
 sockets — pipelined requests answered in order, a body larger than what the listener buffers streamed through,
-`Connection: close`, a body over the limit refused without reading it all, a client leaving mid-body, and idle
-connections closed."""
+`Connection: close`, a body over the limit refused without reading it all, a client leaving mid-body, idle
+connections closed, and connections closed on shutdown once their response has ended."""
 
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import time
 import uuid
 from pathlib import Path
 
-from conftest import CUSTOMER, running_tollgate, Simulator, Tollgate
+from conftest import CUSTOMER, running_tollgate, Simulator, start_tollgate, stop_process, Tollgate
 
 MESSAGES = [{"role": "user", "content": "Say hi"}]
 
@@ -150,3 +151,33 @@ def test_idle_connections_are_closed(sim: Simulator, tmp_path: Path) -> None:
             started = time.monotonic()
             assert reader.closed()
             assert 0.5 < time.monotonic() - started < 5
+
+
+def test_shutdown_closes_idle_connections_and_ends_responses_first(sim: Simulator, tmp_path: Path) -> None:
+    proxy = start_tollgate(sim.origin, tmp_path / "quiesce")
+    try:
+        key = proxy.create_key(f"quiesce-{uuid.uuid4().hex[:6]}")
+        idle = connect(proxy.origin)
+        idle.sendall(request("/v1/chat/completions", key, chat()))
+        idle_reader = Reader(idle)
+        assert idle_reader.response()[0] == 200
+        # A slow answer in progress, and a second request pipelined behind it.
+        busy = connect(proxy.origin)
+        slow = json.dumps({"model": "gpt-4o-mini", "stream": True, "messages": MESSAGES}).encode()
+        busy.sendall(request("/v1/chat/completions", key, slow, extra="x-sim-delay-ms: 100\r\n")
+                     + request("/v1/chat/completions", key, chat("behind")))
+        time.sleep(0.3)
+        proxy.proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        # The idle connection closes at once (not at the end of the 30 s shutdown grace); the slow response ends whole,
+        # then its connection closes (the request waiting behind it is not served).
+        assert idle_reader.closed()
+        assert time.monotonic() - signalled < 10
+        busy_reader = Reader(busy)
+        status, _, body = busy_reader.response()
+        assert status == 200 and body.rstrip().endswith(b"data: [DONE]")
+        assert busy_reader.closed()
+        assert proxy.proc.wait(timeout=20) == 0, proxy.stderr()
+        assert [event["status"] for event in proxy.events()] == [200, 200]
+    finally:
+        stop_process(proxy.proc)

@@ -40,7 +40,7 @@ public struct ProxyChannel: ServerChildChannel {
             limits.maxHeaderFieldCount = 1000
             let pipeline = channel.pipeline.syncOperations
             try pipeline.configureHTTPServerPipeline(
-                withPipeliningAssistance: true, withErrorHandling: true, withOutboundHeaderValidation: false,
+                withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: false,
                 withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             if let headerReadTimeout { try pipeline.addHandler(HeaderReadTimeoutHandler(timeout: headerReadTimeout)) }
@@ -60,8 +60,12 @@ public struct ProxyChannel: ServerChildChannel {
 
 /// One client connection of the proxy listener, on its event loop. Each request starts the responder as soon as its
 /// head is read (authentication does not wait for the body, which streams in through a ``RequestBodyStream``); the
-/// response is written back here through a ``ProxyResponseWriter``. Requests on a connection are served one after the
-/// other (NIO's pipelining handler holds the next until the response before it has ended).
+/// response is written back here through a ``ProxyResponseWriter``.
+///
+/// Requests on a connection are served one after the other: a request that arrives while the one before it is still
+/// being answered (a pipelining client) waits here, and the socket is not read meanwhile. A client that waits for
+/// each response, as clients do, is read without interruption: no change of the socket's read interest per request,
+/// as NIO's pipelining handler makes (two `epoll_ctl` calls).
 final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
@@ -83,9 +87,14 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private var exchange = 0
     /// The connection closes once the current response has ended (the client asked, or the response broke off).
     private var closeAfterResponse = false
-    /// Reading stopped while a request body waits for its reader; a read asked for meanwhile.
+    /// Reading stopped while a request body waits for its reader, or a pipelined request waits; a read asked for
+    /// meanwhile.
     private var readsPaused = false
     private var readPending = false
+    /// The parts of requests that arrived while the response before them was in progress, in order.
+    private var pipelined: [HTTPRequestPart] = []
+    /// The server is shutting down: the connection closes once the response in progress has ended.
+    private var quiescing = false
     /// The response head was written and waits for the first body bytes to leave with them, until this flushes it.
     private var headFlush: Scheduled<Void>?
     /// Since when the connection has had no request in progress (`nil`: one is).
@@ -123,7 +132,18 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        // After a request's end, while its response is in progress, what comes is the next request's: it waits.
+        guard pipelined.isEmpty, requestOpen || !responding else {
+            if !quiescing { pipelined.append(part) }
+            readsPaused = true
+            return
+        }
+        serve(part, context: context)
+    }
+
+    private func serve(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
             requestOpen = true
             responding = true
@@ -157,10 +177,24 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func resumeReads() {
+        guard pipelined.isEmpty else { return }
         readsPaused = false
         if readPending, let context {
             readPending = false
             context.read()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        // Graceful shutdown: an idle connection closes now, a busy one after its response (pipelined requests waiting
+        // are not served).
+        quiescing = true
+        pipelined.removeAll()
+        if responding || requestOpen {
+            closeAfterResponse = true
+        } else {
+            context.close(promise: nil)
         }
     }
 
@@ -248,8 +282,22 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
             if !requestOpen { becameIdle(context) }
+            servePipelined(context)
         }
         return nil
+    }
+
+    /// Serves the requests that waited for the response just ended, until one of them is answered in turn; reads
+    /// resume once none is left.
+    private func servePipelined(_ context: ChannelHandlerContext) {
+        guard !pipelined.isEmpty else { return }
+        var index = 0
+        while index < pipelined.count, requestOpen || !responding {
+            serve(pipelined[index], context: context)
+            index += 1
+        }
+        pipelined.removeFirst(index)
+        resumeReads()
     }
 
     /// Ends the connection without ending the response: the client sees a broken response, not a complete one.
