@@ -7,11 +7,16 @@ public final class SQLColumns: Sendable {
         self.names = names
         var indexes: [String: Int] = [:]
         // The first column of a name wins, as in SQLite; names compare without case, as SQL's do.
-        for (index, name) in names.enumerated().reversed() { indexes[name.lowercased()] = index }
+        for (index, name) in names.enumerated().reversed() { indexes[Self.folded(name)] = index }
         self.indexes = indexes
     }
 
-    func index(of name: String) -> Int? { indexes[name] ?? indexes[name.lowercased()] }
+    func index(of name: String) -> Int? { indexes[name] ?? indexes[Self.folded(name)] }
+
+    /// `name` in lowercase (most names are already: they are kept as they are, without a copy).
+    private static func folded(_ name: String) -> String {
+        name.utf8.contains { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") } ? name.lowercased() : name
+    }
 }
 
 /// One row of a result, read by column name or position into Swift values.

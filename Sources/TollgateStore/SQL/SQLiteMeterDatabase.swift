@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// The meter in one SQLite file (WAL mode), through GRDB: the embedded default, for one host.
 ///
@@ -90,17 +91,83 @@ final class SQLiteConnection: SQLConnection {
     }
 
     func execute(sql: String, arguments: SQLArguments, cached: Bool) throws {
-        if cached {
-            try db.cachedStatement(sql: sql).execute(arguments: arguments.grdb)
-        } else {
-            try db.execute(sql: sql, arguments: arguments.grdb)
-        }
+        let statement = try cached ? db.cachedStatement(sql: sql) : db.makeStatement(sql: sql)
+        try step(statement, arguments) { _ in }
     }
 
     func rows(sql: String, arguments: SQLArguments, cached: Bool) throws -> [SQLRow] {
         let statement = try cached ? db.cachedStatement(sql: sql) : db.makeStatement(sql: sql)
         let columns = SQLColumns(statement.columnNames)
-        return try Row.fetchAll(statement, arguments: arguments.grdb).map { SQLRow(columns: columns, values: $0.sqlValues) }
+        var rows: [SQLRow] = []
+        try step(statement, arguments) { handle in
+            rows.append(SQLRow(columns: columns, values: (0..<CInt(columns.names.count)).map { Self.value(handle, column: $0) }))
+        }
+        return rows
+    }
+
+    /// Runs `statement` with `arguments` bound, calling `row` with each result row, through SQLite's own interface:
+    /// GRDB's statement arguments are built through unspecialised generic code, which cost more than the statement.
+    /// (The statement is GRDB's, prepared and cached by it; only its binding and stepping are done here.)
+    private func step(_ statement: Statement, _ arguments: SQLArguments, row: (OpaquePointer) throws -> Void) throws {
+        let handle = statement.sqliteStatement
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+        defer {
+            sqlite3_reset(handle)
+            sqlite3_clear_bindings(handle)
+        }
+        guard arguments.values.count == Int(sqlite3_bind_parameter_count(handle)) else {
+            throw DatabaseError(
+                resultCode: .SQLITE_MISUSE,
+                message: "wrong number of statement arguments: \(arguments.values.count) for \(sqlite3_bind_parameter_count(handle))",
+                sql: statement.sql)
+        }
+        for (offset, value) in arguments.values.enumerated() {
+            let index = CInt(offset + 1)
+            let code: CInt
+            switch value {
+            case .null: code = sqlite3_bind_null(handle, index)
+            case .integer(let integer): code = sqlite3_bind_int64(handle, index, integer)
+            case .real(let real): code = sqlite3_bind_double(handle, index, real)
+            case .text(let text):
+                var text = text
+                code = text.withUTF8 { sqlite3_bind_text(handle, index, $0.baseAddress, CInt($0.count), Self.transient) }
+            case .blob(let data):
+                code = data.withUnsafeBytes { sqlite3_bind_blob(handle, index, $0.baseAddress, CInt($0.count), Self.transient) }
+            }
+            guard code == SQLITE_OK else { throw failure(code, statement) }
+        }
+        while true {
+            switch sqlite3_step(handle) {
+            case SQLITE_DONE: return
+            case SQLITE_ROW: try row(handle)
+            case let code: throw failure(code, statement)
+            }
+        }
+    }
+
+    private func failure(_ code: CInt, _ statement: Statement) -> DatabaseError {
+        DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: statement.sql)
+    }
+
+    /// SQLite copies bound text and blobs (their Swift storage does not outlive the binding call).
+    private static let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
+
+    /// The value of a result row's column.
+    private static func value(_ handle: OpaquePointer, column: CInt) -> SQLValue {
+        switch sqlite3_column_type(handle, column) {
+        case SQLITE_INTEGER: return .integer(sqlite3_column_int64(handle, column))
+        case SQLITE_FLOAT: return .real(sqlite3_column_double(handle, column))
+        case SQLITE_TEXT:
+            let count = Int(sqlite3_column_bytes(handle, column))
+            guard let bytes = sqlite3_column_text(handle, column) else { return .text("") }
+            return .text(String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self))
+        case SQLITE_BLOB:
+            let count = Int(sqlite3_column_bytes(handle, column))
+            guard let bytes = sqlite3_column_blob(handle, column), count > 0 else { return .blob(Data()) }
+            return .blob(Data(bytes: bytes, count: count))
+        default: return .null
+        }
     }
 
     func cursor(sql: String, arguments: SQLArguments) throws -> SQLCursor {
