@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import Synchronization
 import TollgateCore
 
@@ -52,6 +54,8 @@ struct ReservedLimit: Codable, Equatable {
 /// Concurrent admissions share transactions (group commit): the first request that finds no transaction running
 /// starts one for every request waiting by then, one after the other in the same order as they came, each seeing the
 /// holds of those before it; requests that arrive meanwhile wait for the next one. One request alone waits for no one.
+/// The transactions run synchronously on the process's admission thread (``thread``), never on an event loop, and
+/// each request resumes on the event loop it waited on.
 public final class AdmissionControl: Sendable {
     /// The meter.
     public let meter: MeterStore
@@ -65,11 +69,18 @@ public final class AdmissionControl: Sendable {
     private struct Waiting {
         var request: AdmissionRequest
         var continuation: CheckedContinuation<Decision, Never>
+        var loop: (any EventLoop)?
     }
     /// Requests waiting for the next transaction, and whether one is running (its leader takes them in turn).
     private let waiting = Mutex<(requests: [Waiting], leading: Bool)>(([], false))
     /// The most requests decided in one transaction.
     static let maxBatch = 128
+    /// The thread admission transactions run on: one for the process (every meter's), started with the first.
+    private static let thread: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        return pool
+    }()
 
     /// Creates the admission control of one running server.
     public init(meter: MeterStore) {
@@ -129,18 +140,20 @@ public final class AdmissionControl: Sendable {
     public func admit(_ request: AdmissionRequest) async throws(MeterError) -> Result<AdmissionTicket, Refusal> {
         let decision = await withCheckedContinuation { (continuation: CheckedContinuation<Decision, Never>) in
             let lead = waiting.withLock { waiting in
-                waiting.requests.append(Waiting(request: request, continuation: continuation))
+                waiting.requests.append(
+                    Waiting(request: request, continuation: continuation, loop: MultiThreadedEventLoopGroup.currentEventLoop))
                 defer { waiting.leading = true }
                 return !waiting.leading
             }
             guard lead else { return }
-            Task { await self.decideWaiting() }
+            Self.thread.submit { _ in self.decideWaiting() }
         }
         return try decision.get()
     }
 
-    /// The leader's loop: a transaction for the requests waiting, then the next, until none is left.
-    private func decideWaiting() async {
+    /// The leader's loop, on the admission thread: a transaction for the requests waiting, then the next, until none
+    /// is left.
+    private func decideWaiting() {
         while true {
             let batch: [Waiting] = waiting.withLock { waiting in
                 let batch = Array(waiting.requests.prefix(Self.maxBatch))
@@ -152,14 +165,17 @@ public final class AdmissionControl: Sendable {
             let decisions: [Decision]
             do {
                 // A refusal writes nothing (every check comes before the holds), so requests need no savepoints.
-                let outcomes = try await meter.database.write { [self] db in
+                let outcomes = try meter.database.write { db in
                     try batch.map { try decide($0.request, in: db) }
                 }
                 decisions = outcomes.map { .success($0) }
             } catch {
                 decisions = Array(repeating: .failure(MeterError.writeFailed("\(error)")), count: batch.count)
             }
-            for (waiting, decision) in zip(batch, decisions) { waiting.continuation.resume(returning: decision) }
+            LoopResumption.run(
+                zip(batch, decisions).map { waiting, decision in
+                    LoopResumption(loop: waiting.loop) { waiting.continuation.resume(returning: decision) }
+                })
         }
     }
 

@@ -247,20 +247,9 @@ public final class EventWriter: Sendable {
         }
     }
 
-    /// Resumes the waiters of a committed batch, each on its own event loop: one call per loop.
+    /// Resumes the waiters of a committed batch, each on its own event loop.
     private static func resumeWaiters(of batch: [Pending]) {
-        var byLoop: [ObjectIdentifier: (loop: any EventLoop, waiters: [CheckedContinuation<Void, any Error>])] = [:]
-        for item in batch {
-            guard let waiter = item.waiter else { continue }
-            guard let loop = item.loop else {
-                waiter.resume()
-                continue
-            }
-            byLoop[ObjectIdentifier(loop), default: (loop, [])].waiters.append(waiter)
-        }
-        for (loop, waiters) in byLoop.values {
-            loop.execute { for waiter in waiters { waiter.resume() } }
-        }
+        LoopResumption.run(batch.compactMap { item in item.waiter.map { waiter in LoopResumption(loop: item.loop) { waiter.resume() } } })
     }
 
     /// A write succeeded: the meter is writable again.
