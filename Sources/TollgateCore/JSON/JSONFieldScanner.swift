@@ -114,9 +114,10 @@ public struct JSONFieldScanner: Sendable {
         self.captures = Array(repeating: nil, count: paths.encoded.count)
         self.prefixes = paths.prefixes
         self.keySignatures = paths.keySignatures
-        self.tallyKeys = tallying.map { Array((foldingCase ? $0.lowercased() : $0).utf8) }
-        self.tallies = Array(repeating: [:], count: tallying.count)
-        let longest = (paths.encoded.flatMap { $0 } + tallyKeys).map(\.count).max() ?? 0
+        self.tallyKeys = tallying.isEmpty ? [] : tallying.map { Array((foldingCase ? $0.lowercased() : $0).utf8) }
+        self.tallies = tallying.isEmpty ? [] : Array(repeating: [:], count: tallying.count)
+        // Made for every document read (three per request): what does not depend on `tallying` is the paths' own.
+        let longest = tallyKeys.reduce(paths.longestKey) { max($0, $1.count) }
         self.maxKeyLength = max(64, 6 * longest)
     }
 
@@ -129,6 +130,8 @@ public struct JSONFieldScanner: Sendable {
         /// By depth (0 for top-level keys), the ``signature(of:)`` of every key a watched path has there: a key whose
         /// signature is not among them is no part of a watched path, which spares building and hashing its path.
         let keySignatures: [Set<Int>]
+        /// The length of the longest key of the paths.
+        let longestKey: Int
 
         /// Encodes the paths.
         public init(_ paths: [[String]]) {
@@ -140,6 +143,7 @@ public struct JSONFieldScanner: Sendable {
                 for (depth, key) in path.enumerated() { signatures[depth].insert(Self.signature(of: key)) }
             }
             keySignatures = signatures
+            longestKey = encoded.joined().map(\.count).max() ?? 0
         }
 
         /// A key's length with its first and last byte: equal keys have equal signatures.
