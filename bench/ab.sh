@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Two (or more) Tollgate builds alternated in one run against one nginx stub: what one change bought, measured where
+# the machine's drift between runs (±10–20 %) cannot pass for it. Per build and round: wrk's p50 and req/s, and the
+# whole process's CPU time (user + system) per request, read from /proc — the steadiest figure on a shared machine.
+#
+#   bash bench/ab.sh /tmp/before/tollgate .build-release/release/tollgate
+#   DURABILITY=strict CONNS=32 ROUNDS=4 CREDITS=1 bash bench/ab.sh A B
+#
+# Knobs: DURABILITY (relaxed), CONNS (1), ROUNDS (3), DURATION (4s), CREDITS=1 (a customer with credits: one admission
+# per request). Build a "before" binary with e.g. `git worktree add /tmp/before <commit>` and a release build there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -ge 1 ] || { sed -n 2,10p "$0"; exit 1; }
+# shellcheck source=bench/common.sh
+source bench/common.sh
+command -v nginx >/dev/null || { echo "nginx is missing: apt-get install nginx-light"; exit 1; }
+DURABILITY=${DURABILITY:-relaxed}
+CONNS=${CONNS:-1}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-4s}
+
+work=$(mktemp -d /tmp/tollgate-ab.XXXXXX)
+pid=""
+cleanup() {
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null
+    [ -f "$work/stub.pid" ] && kill "$(cat "$work/stub.pid")" 2>/dev/null
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+fixtures=Tests/TollgateCoreTests/Fixtures/recorded
+body=$(python3 -c "import json; print(json.dumps(json.load(open('$fixtures/openai-chat-json-basic/response.body')), separators=(',', ':'), ensure_ascii=False))")
+stub_port=$(free_port)
+cat > "$work/stub.conf" <<CONF
+worker_processes 1;
+pid $work/stub.pid;
+error_log $work/stub.err;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$stub_port; location / { default_type application/json; return 200 '$body'; } }
+}
+CONF
+nginx -c "$work/stub.conf" -p "$work"
+echo '{"model":"gpt-5-nano","messages":[{"role":"user","content":"Hello!"}]}' > "$work/plain.json"
+port=$(free_port)
+cat > "$work/tollgate.yaml" <<YAML
+listen: "127.0.0.1:$port"
+meter: {path: $work/meter.db, durability: $DURABILITY}
+log: {level: warning}
+proxy: {max_concurrent_per_key: 100000, max_concurrent_per_customer: 100000}
+providers:
+  openai: {base_url: "http://127.0.0.1:$stub_port", api_key: "sk-bench"}
+YAML
+"$1" keys create --customer bench --config "$work/tollgate.yaml" | tail -1 > "$work/key"
+if [ "${CREDITS:-}" = 1 ]; then
+    "$1" credits grant --customer bench --amount 1000000 --config "$work/tollgate.yaml" >/dev/null
+fi
+
+run_wrk() {  # CONNS DURATION
+    KEY=$(cat "$work/key") BODY_FILE="$work/plain.json" RATE=0 CONNS=$1 \
+        wrk -t1 -c"$1" -d"$2" --latency -s bench/wrk/inference.lua "http://127.0.0.1:$port/v1/chat/completions" | grep '^RESULT'
+}
+echo "durability=$DURABILITY conns=$CONNS duration=$DURATION credits=${CREDITS:-0}"
+for round in $(seq "$ROUNDS"); do
+    for bin in "$@"; do
+        "$bin" serve --config "$work/tollgate.yaml" 2>> "$work/tollgate.err" &
+        pid=$!
+        for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+        run_wrk "$CONNS" 1s >/dev/null  # warm-up
+        before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+        result=$(run_wrk "$CONNS" "$DURATION")
+        after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+        kill "$pid"
+        wait "$pid" 2>/dev/null || true
+        pid=""
+        ticks=$(getconf CLK_TCK)
+        cpu=$(python3 -c "print(round(($after - $before) * 1e6 / $ticks / $(field "$result" requests)))")
+        printf "round %d  %-50s cpu/request %4d µs  p50 %s ms  p99 %s ms  %s req/s  errors %s\n" "$round" "$bin" "$cpu" \
+            "$(field "$result" p50_ms)" "$(field "$result" p99_ms)" "$(field "$result" rps)" "$(field "$result" errors)"
+    done
+done
