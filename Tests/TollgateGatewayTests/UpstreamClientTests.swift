@@ -26,6 +26,32 @@ struct UpstreamClientTests {
         }
     }
 
+    @Test("connections are pooled per event loop: a request on one loop never takes an idle connection of another")
+    func poolPerLoop() async throws {
+        let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
+        guard loops.count >= 2 else { return }
+        try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
+            func text(on loop: any EventLoop) async throws -> String {
+                try await Task(executorPreference: OnLoop(loop)) {
+                    #expect(loop.inEventLoop)
+                    return try await client.text(provider.url("/ok"))
+                }.value
+            }
+            for _ in 0..<2 { #expect(try await text(on: loops[0]) == "ok") }
+            #expect(provider.connections == 1)
+            // The other loop's idle connection stays where it is: this loop opens its own, then reuses it.
+            for _ in 0..<2 { #expect(try await text(on: loops[1]) == "ok") }
+            #expect(provider.connections == 2)
+            #expect(try await text(on: loops[0]) == "ok")
+            #expect(provider.connections == 2)
+            // A caller on no event loop takes whichever idle connection there is.
+            #expect(try await client.text(provider.url("/ok")) == "ok")
+            #expect(provider.connections == 2)
+            await client.shutdown()
+        }
+    }
+
     @Test("a request the provider took and then closed on is not sent again: the failure is the caller's to record")
     func noResendAfterWrite() async throws {
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
@@ -147,6 +173,18 @@ struct UpstreamClientTests {
             }
             await strict.shutdown()
         }
+    }
+}
+
+/// Runs a task's jobs on one event loop (as a request's task runs on its connection's loop in the server).
+private final class OnLoop: TaskExecutor {
+    let loop: any EventLoop
+
+    init(_ loop: any EventLoop) { self.loop = loop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
 
