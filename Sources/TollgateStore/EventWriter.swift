@@ -238,7 +238,7 @@ public final class EventWriter: Sendable {
             do {
                 _ = try meter.insertNow([item.write])
                 eventsWritten.increment()
-                item.waiter?.resume()
+                Self.resumeWaiters(of: [item])
                 recovered()
             } catch {
                 writeFailures.increment()

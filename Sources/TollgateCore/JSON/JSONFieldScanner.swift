@@ -114,8 +114,8 @@ public struct JSONFieldScanner: Sendable {
         self.captures = Array(repeating: nil, count: paths.encoded.count)
         self.prefixes = paths.prefixes
         self.keySignatures = paths.keySignatures
-        self.tallyKeys = tallying.isEmpty ? [] : tallying.map { Array((foldingCase ? $0.lowercased() : $0).utf8) }
-        self.tallies = tallying.isEmpty ? [] : Array(repeating: [:], count: tallying.count)
+        self.tallyKeys = tallying.map { Array((foldingCase ? $0.lowercased() : $0).utf8) }
+        self.tallies = Array(repeating: [:], count: tallying.count)
         // Made for every document read (three per request): what does not depend on `tallying` is the paths' own.
         let longest = tallyKeys.reduce(paths.longestKey) { max($0, $1.count) }
         self.maxKeyLength = max(64, 6 * longest)

@@ -93,8 +93,6 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private var readPending = false
     /// The parts of requests that arrived while the response before them was in progress, in order.
     private var pipelined: [HTTPRequestPart] = []
-    /// The server is shutting down: the connection closes once the response in progress has ended.
-    private var quiescing = false
     /// The response head was written and waits for the first body bytes to leave with them, until this flushes it.
     private var headFlush: Scheduled<Void>?
     /// Since when the connection has had no request in progress (`nil`: one is).
@@ -133,14 +131,18 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
-        // After a request's end, while its response is in progress, what comes is the next request's: it waits.
-        guard pipelined.isEmpty, requestOpen || !responding else {
-            if !quiescing { pipelined.append(part) }
+        // After a request's end, while its response is in progress, what comes is the next request's: it waits
+        // (unless the connection closes after this response: then it is never served).
+        guard pipelined.isEmpty, !awaitingResponseEnd else {
+            if !closeAfterResponse { pipelined.append(part) }
             readsPaused = true
             return
         }
         serve(part, context: context)
     }
+
+    /// The request has been read whole and its response is still in progress: what arrives now is a later request's.
+    private var awaitingResponseEnd: Bool { responding && !requestOpen }
 
     private func serve(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
         switch part {
@@ -187,11 +189,10 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
-        // Graceful shutdown: an idle connection closes now, a busy one after its response (pipelined requests waiting
-        // are not served).
-        quiescing = true
+        // Graceful shutdown: a connection closes now, or once the response in progress has ended (pipelined requests
+        // waiting are not served; the rest of a body answered already is not waited for).
         pipelined.removeAll()
-        if responding || requestOpen {
+        if responding {
             closeAfterResponse = true
         } else {
             context.close(promise: nil)
@@ -292,7 +293,7 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private func servePipelined(_ context: ChannelHandlerContext) {
         guard !pipelined.isEmpty else { return }
         var index = 0
-        while index < pipelined.count, requestOpen || !responding {
+        while index < pipelined.count, !awaitingResponseEnd {
             serve(pipelined[index], context: context)
             index += 1
         }

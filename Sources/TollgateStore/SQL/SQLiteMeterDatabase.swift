@@ -110,8 +110,7 @@ final class SQLiteConnection: SQLConnection {
     /// (The statement is GRDB's, prepared and cached by it; only its binding and stepping are done here.)
     private func step(_ statement: Statement, _ arguments: SQLArguments, row: (OpaquePointer) throws -> Void) throws {
         let handle = statement.sqliteStatement
-        sqlite3_reset(handle)
-        sqlite3_clear_bindings(handle)
+        // Every run resets the statement as it ends (an error included), so it is ready for the next one here.
         defer {
             sqlite3_reset(handle)
             sqlite3_clear_bindings(handle)
