@@ -208,21 +208,7 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private func respond(to request: Request, writer: ProxyResponseWriter) {
         let responder = self.responder
         let logger = self.logger
-        Task {
-            let response = await responder.respond(to: request)
-            var head = response.head
-            head.headerFields[.date] = HTTPDate.now()
-            let ready = head
-            do {
-                try await writer.perform { try $0.writeHead(ready, exchange: writer.exchange) }
-                try await response.body.write(writer)
-                // A body that returned without ending the response (none should) still ends it.
-                try await writer.perform { $0.endResponse(nil, exchange: writer.exchange) }
-            } catch {
-                logger.debug("response broken off", metadata: ["error": "\(error)"])
-                try? await writer.perform { $0.abortResponse(exchange: writer.exchange) }
-            }
-        }
+        Task { await writer.answer(request, responder: responder, logger: logger) }
     }
 
     // MARK: Writing the response (on the event loop, called by ProxyResponseWriter)
@@ -360,6 +346,36 @@ struct ProxyResponseWriter: ResponseBodyWriter {
                     return loop.makeFailedFuture(error)
                 }
             }.get()
+        }
+    }
+
+    /// Answers `request` with `responder`'s response. An inference is forwarded by a task of its own, and its answer
+    /// relayed by another: a task keeps the memory of its deepest frames until it ends (see ``ProxyAnswer``).
+    func answer(_ request: Request, responder: ProxyResponder, logger: Logger) async {
+        switch await responder.answer(request) {
+        case .response(let response):
+            await send(response, logger: logger)
+        case .forward(let forward):
+            Task {
+                let response = await forward()
+                Task { await send(response, logger: logger) }
+            }
+        }
+    }
+
+    /// Writes `response`: its head, then its body.
+    private func send(_ response: Response, logger: Logger) async {
+        var head = response.head
+        head.headerFields[.date] = HTTPDate.now()
+        let ready = head
+        do {
+            try await perform { [exchange] in try $0.writeHead(ready, exchange: exchange) }
+            try await response.body.write(self)
+            // A body that returned without ending the response (none should) still ends it.
+            try await perform { [exchange] in $0.endResponse(nil, exchange: exchange) }
+        } catch {
+            logger.debug("response broken off", metadata: ["error": "\(error)"])
+            try? await perform { [exchange] in $0.abortResponse(exchange: exchange) }
         }
     }
 

@@ -10,7 +10,10 @@ import Tracing
 
 /// The path of one request: authenticate the virtual key, route, read and prepare the body, forward, and relay the
 /// answer through the usage reader. What Tollgate answers itself takes the error shape of the route's family.
-public struct ProxyResponder: HTTPResponder {
+///
+/// A class: each connection, and each request's forwarding, holds a reference to it rather than a copy (its
+/// configuration alone is about 2 KB).
+public final class ProxyResponder: HTTPResponder, Sendable {
     public typealias Context = BasicRequestContext
 
     let config: TollgateConfig
@@ -42,69 +45,106 @@ public struct ProxyResponder: HTTPResponder {
         await respond(to: request)
     }
 
-    /// Answers one request: `/healthz`, the usage view, or a proxied (metered or passed-through) request. A failure
-    /// that is not an answer of its own (the meter failing mid-request) becomes an empty 500, as Hummingbird's
-    /// server made it.
+    /// Answers one request: `/healthz`, the usage view, or a proxied (metered or passed-through) request.
     public func respond(to request: Request) async -> Response {
+        await answer(request).response()
+    }
+
+    /// What there is to answer `request` with once it has been authenticated and admitted: a response, or an
+    /// inference still to forward. A failure that is not an answer of its own (the meter failing mid-request)
+    /// becomes an empty 500, as Hummingbird's server made it.
+    public func answer(_ request: Request) async -> ProxyAnswer {
+        var family = routes.family(guessedFrom: request.uri.path)
         do {
-            return try await answer(request)
+            switch try await answer(request, family: &family) {
+            case .response(let response):
+                return .response(response)
+            case .forward(let forward):
+                return .forward { [self, family] in
+                    do {
+                        return try await forward()
+                    } catch {
+                        return failed(request, family: family, error)
+                    }
+                }
+            }
         } catch {
-            logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            return Response(status: .internalServerError)
+            return .response(failed(request, family: family, error))
         }
     }
 
-    private func answer(_ request: Request) async throws -> Response {
+    /// The response to a request that failed with `error`: the error's own, in the shape of the route's family, or
+    /// an empty 500.
+    private func failed(_ request: Request, family: WireFamily, _ error: any Error) -> Response {
+        if let error = error as? ErrorResponse {
+            recorder.observer.refused(code: error.code)
+            return error.response(for: family)
+        }
+        logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+        return Response(status: .internalServerError)
+    }
+
+    /// A response, or an admitted inference whose forwarding is still to run.
+    enum Answer {
+        case response(Response)
+        case forward(@Sendable () async throws -> Response)
+    }
+
+    private func answer(_ request: Request, family: inout WireFamily) async throws -> Answer {
         let started = ContinuousClock.now
         let arrival = Date()
         let rawPath = request.uri.path
-        if rawPath == "/healthz" || rawPath == "/livez" { return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n"))) }
-        if rawPath == "/readyz" { return readiness() }
-        var family = routes.family(guessedFrom: rawPath)
-        do {
-            guard let path = RouteResolver.canonicalPath(rawPath) else {
-                throw ErrorResponse.badRequest(
-                    "The path \(rawPath) is not allowed (escaped '/', dot segments or a bad escape).", code: "invalid_path")
+        if rawPath == "/healthz" || rawPath == "/livez" {
+            return .response(Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n"))))
+        }
+        if rawPath == "/readyz" { return .response(readiness()) }
+        guard let path = RouteResolver.canonicalPath(rawPath) else {
+            throw ErrorResponse.badRequest(
+                "The path \(rawPath) is not allowed (escaped '/', dot segments or a bad escape).", code: "invalid_path")
+        }
+        if path == UsageView.path, request.method == .get {
+            let principal = try await authenticate(request.headers, query: request.uri.query)
+            return .response(
+                try await UsageView(meter: meter, currency: config.pricing.currency, rules: recorder.pricing.rules).respond(
+                    principal: principal, query: request.uri.query, nowMs: Int64(arrival.timeIntervalSince1970 * 1000)))
+        }
+        if path == CustomerLimits.path || path.hasPrefix(CustomerLimits.path + "/") {
+            let principal = try await authenticate(request.headers, query: request.uri.query)
+            var request = request
+            let body = try await collectBody(&request, limit: 64 * 1024)
+            return .response(
+                try await CustomerLimits(meter: meter, currency: config.pricing.currency).respond(
+                    principal: principal, method: request.method, path: path, body: body,
+                    nowMs: Int64(arrival.timeIntervalSince1970 * 1000)))
+        }
+        guard let target = routes.resolve(path: path) else {
+            if let inactive = routes.inactiveProvider(for: path) {
+                throw ErrorResponse.providerInactive(inactive.provider.name, hint: inactive.hint)
             }
-            if path == UsageView.path, request.method == .get {
-                let principal = try await authenticate(request.headers, query: request.uri.query)
-                return try await UsageView(meter: meter, currency: config.pricing.currency, rules: recorder.pricing.rules).respond(
-                    principal: principal, query: request.uri.query, nowMs: Int64(arrival.timeIntervalSince1970 * 1000))
-            }
-            if path == CustomerLimits.path || path.hasPrefix(CustomerLimits.path + "/") {
-                let principal = try await authenticate(request.headers, query: request.uri.query)
-                var request = request
-                let body = try await collectBody(&request, limit: 64 * 1024)
-                return try await CustomerLimits(meter: meter, currency: config.pricing.currency).respond(
-                    principal: principal, method: request.method, path: path, body: body, nowMs: Int64(arrival.timeIntervalSince1970 * 1000))
-            }
-            guard let target = routes.resolve(path: path) else {
-                if let inactive = routes.inactiveProvider(for: path) {
-                    throw ErrorResponse.providerInactive(inactive.provider.name, hint: inactive.hint)
-                }
-                throw ErrorResponse.notFound(
-                    "Unknown route \(request.method.rawValue) \(path). OpenAI-compatible paths start with /v1/; "
-                        + "a provider's own paths with /PROVIDER/ (configured: \(config.providers.keys.sorted().joined(separator: ", "))).")
-            }
-            family = target.api?.family ?? target.provider.family
-            let key = try await authenticate(request.headers, query: request.uri.query)
-            // The request holds its place under the key's and the customer's concurrency limits until its response
-            // has ended (a relay takes the slot along, for a drain after the client left).
-            let slot = try await concurrencySlot(request, target: target, key: key, arrival: arrival, started: started)
-            let response = try await ConcurrencyLimiter.$current.withValue(slot) {
-                try await forward(request, target: target, path: path, key: key, arrival: arrival, started: started)
-            }
-            return response.holding(slot)
-        } catch let error as ErrorResponse {
-            recorder.observer.refused(code: error.code)
-            return error.response(for: family)
+            throw ErrorResponse.notFound(
+                "Unknown route \(request.method.rawValue) \(path). OpenAI-compatible paths start with /v1/; "
+                    + "a provider's own paths with /PROVIDER/ (configured: \(config.providers.keys.sorted().joined(separator: ", "))).")
+        }
+        family = target.api?.family ?? target.provider.family
+        let key = try await authenticate(request.headers, query: request.uri.query)
+        // The request holds its place under the key's and the customer's concurrency limits until its response
+        // has ended (a relay takes the slot along, for a drain after the client left).
+        let slot = try await concurrencySlot(request, target: target, key: key, arrival: arrival, started: started)
+        let answer = try await ConcurrencyLimiter.$current.withValue(slot) {
+            try await forward(request, target: target, path: path, key: key, arrival: arrival, started: started)
+        }
+        switch answer {
+        case .response(let response):
+            return .response(response.holding(slot))
+        case .forward(let forward):
+            return .forward { try await ConcurrencyLimiter.$current.withValue(slot) { try await forward() }.holding(slot) }
         }
     }
 
     /// An authenticated request for `target`: an object route, an inference, or a pass-through.
     private func forward(
         _ request: Request, target: RouteResolver.Target, path: String, key: Principal, arrival: Date, started: ContinuousClock.Instant
-    ) async throws -> Response {
+    ) async throws -> Answer {
         var target = target
         // A `key` parameter is a credential (Gemini's): it never goes upstream, whichever key authenticated.
         target.upstreamQuery = Self.removingKey(from: request.uri.query)
@@ -113,7 +153,8 @@ public struct ProxyResponder: HTTPResponder {
         if target.api == nil || request.method != .post,
             let object = target.provider.family.objects.request(method: request.method.rawValue, path: target.upstreamPath)
         {
-            return try await objects(request, body: body, object: object, target: target, principal: key, arrival: arrival, started: started)
+            return .response(
+                try await objects(request, body: body, object: object, target: target, principal: key, arrival: arrival, started: started))
         }
         if let api = target.api {
             guard request.method == .post else {
@@ -126,12 +167,12 @@ public struct ProxyResponder: HTTPResponder {
         }
         switch target.provider.passage(method: request.method.rawValue, path: target.upstreamPath) {
         case .free:
-            return try await passThrough(request, body: body, target: target, recording: nil)
+            return .response(try await passThrough(request, body: body, target: target, recording: nil))
         case .recorded:
             let context = makeContext(
                 request, target: target, route: Self.passThroughRoute, key: key.key, prepared: PreparedRequest(model: nil, stream: false),
                 bytes: body.readableBytes, arrival: arrival, started: started)
-            return try await passThrough(request, body: body, target: target, recording: context)
+            return .response(try await passThrough(request, body: body, target: target, recording: context))
         case .refused(let refusal):
             throw ErrorResponse(
                 status: HTTPResponse.Status(code: refusal.status), message: refusal.message, type: "invalid_request_error",
@@ -283,7 +324,7 @@ public struct ProxyResponder: HTTPResponder {
     private func infer(
         _ request: Request, body: ByteBuffer, target: RouteResolver.Target, api: APIName, key principal: Principal, arrival: Date,
         started: ContinuousClock.Instant
-    ) async throws -> Response {
+    ) async throws -> Answer {
         try requireWritableMeter()
         let key = principal.key
         let bytes = Array(body.readableBytesView)
@@ -320,7 +361,7 @@ public struct ProxyResponder: HTTPResponder {
         context.missingUsage = config.pricing.missingUsage
         let ownership = try await objectOwnership(
             of: bytes, api: api, target: target, principal: principal, prepared: prepared, context: &context)
-        if let replay = try await claimIdempotencyKey(request, body: body, target: target, context: &context) { return replay }
+        if let replay = try await claimIdempotencyKey(request, body: body, target: target, context: &context) { return .response(replay) }
         do {
             let admission = try await admitter.admit(
                 principal, provider: target.provider, request: prepared, requestBytes: bytes.count, nowMs: Int64(arrival.timeIntervalSince1970 * 1000)
@@ -334,6 +375,19 @@ public struct ProxyResponder: HTTPResponder {
             throw error.errorResponse.recorded(as: context.id)
         }
         let upstreamBody = prepared.rewrittenBody.map { ByteBuffer(bytes: $0) } ?? body
+        let admitted = context
+        return .forward { [self, target, prepared] in
+            try await forward(
+                request, body: upstreamBody, target: target, api: api, prepared: prepared, context: admitted, ownership: ownership)
+        }
+    }
+
+    /// Forwards an admitted inference and relays its answer through the usage reader.
+    private func forward(
+        _ request: Request, body upstreamBody: ByteBuffer, target: RouteResolver.Target, api: APIName, prepared: PreparedRequest,
+        context: InferenceContext, ownership: ObjectOwnership?
+    ) async throws -> Response {
+        var context = context
         let upstreamStarted = ContinuousClock.now
         let response: UpstreamResponse
         do {
@@ -516,5 +570,26 @@ public struct ProxyResponder: HTTPResponder {
                 if outcome.upstreamFailure != nil { throw UpstreamBrokeOff() }
                 try await writer.finish(nil)
             })
+    }
+}
+
+/// What the proxy has for a request once it has been authenticated and admitted: its response, or an inference still
+/// to forward.
+///
+/// Forwarding waits for the provider (seconds, for a model that thinks, and the whole answer for a stream), so the
+/// proxy listener runs it in a task of its own: a task keeps the memory of its deepest frames until it ends, and
+/// authentication and admission go far deeper than forwarding (about 50 KB of frames against 10, for each of
+/// thousands of concurrent streams).
+public enum ProxyAnswer: Sendable {
+    case response(Response)
+    /// The admitted inference: forwards it and returns the response, whose body relays the provider's answer.
+    case forward(@Sendable () async -> Response)
+
+    /// The response, forwarding first (in the calling task) if need be.
+    public func response() async -> Response {
+        switch self {
+        case .response(let response): return response
+        case .forward(let forward): return await forward()
+        }
     }
 }
