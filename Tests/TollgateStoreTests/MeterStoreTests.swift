@@ -82,6 +82,37 @@ struct MeterStoreTests {
         }
     }
 
+    @Test("the write-ahead log is checkpointed beside the writer, not inside its commits")
+    func checkpointsBesideTheWriter() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = meterPath(in: directory)
+            let meter = try MeterStore(path: path, synchronousFull: false)
+            let checkpointer = try #require((meter.database as? SQLiteMeterDatabase)?.checkpointer)
+            // With the checkpointer held up, 500 transactions (several pages each) take the log past SQLite's
+            // 1,000-page threshold: the writer does not checkpoint in its commits (the log file grows on; its frames
+            // are pages of 4 KB plus 24 bytes, after a 32-byte header).
+            checkpointer.pauseForTests()
+            for event in makeEvents(500, prefix: "wal", distinctCustomers: true) { _ = try meter.insertNow([MeterWrite(event)]) }
+            #expect(checkpointer.checkpoints.count == 0)
+            let logBytes = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? 0
+            let behind = (logBytes - 32) / (4096 + 24)
+            #expect(behind > Int(WALCheckpointer.threshold))
+            #expect(behind < Int(WALCheckpointer.inlineThreshold))
+            // Let go, it checkpoints; the writer's next commit starts the log over.
+            checkpointer.resumeForTests()
+            for _ in 0..<500 where checkpointer.checkpoints.count == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(checkpointer.checkpoints.count >= 1)
+            #expect(checkpointer.checkpoints.failure == nil)
+            // Only a log copied whole can be started over: the checkpointer copied it all.
+            _ = try meter.insertNow([MeterWrite(makeEvent(id: "wal-after"))])
+            let observer = try DatabaseQueue(path: path)
+            #expect(try observer.inDatabase { try $0.checkpoint(.passive) }.walFrameCount < Int(WALCheckpointer.threshold))
+            #expect(try await meter.eventCount() == 501)
+            try observer.close()
+            try meter.close()
+        }
+    }
+
     @Test("a file that is not a meter is refused with its path")
     func refusesForeignFile() async throws {
         try await withTemporaryDirectory { directory in

@@ -15,16 +15,21 @@ final class SQLiteMeterDatabase: MeterDatabase {
     /// a synchronous pool read blocking those loops on the pool's readers could wait for ever for tasks that only
     /// those loops can resume. Lookups never hold this connection across a suspension, so waiting on it is brief.
     let lookups: DatabaseQueue
+    /// Checkpoints the write-ahead log beside the writer rather than inside its commits.
+    let checkpointer: WALCheckpointer
     let location: String
     var dialect: SQLDialect { .sqlite }
 
     /// Opens (creating if needed) the file at `path` and brings its schema up to date.
     init(path: String, synchronousFull: Bool) throws {
+        let checkpointer = WALCheckpointer(path: path)
+        self.checkpointer = checkpointer
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         configuration.label = "tollgate.meter"
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronousFull ? "FULL" : "NORMAL")")
+            if !db.configuration.readonly { checkpointer.watch(db) }
         }
         location = path
         let directory = (path as NSString).deletingLastPathComponent
@@ -78,6 +83,7 @@ final class SQLiteMeterDatabase: MeterDatabase {
     func close() throws {
         try lookups.close()
         try pool.close()
+        try checkpointer.close()
     }
 }
 
