@@ -56,7 +56,7 @@ public final class ProxyResponder: HTTPResponder, Sendable {
     public func answer(_ request: Request) async -> ProxyAnswer {
         var family = routes.family(guessedFrom: request.uri.path)
         do {
-            switch try await answer(request, family: &family) {
+            switch try await route(request, family: &family) {
             case .response(let response):
                 return .response(response)
             case .forward(let forward):
@@ -90,7 +90,8 @@ public final class ProxyResponder: HTTPResponder, Sendable {
         case forward(@Sendable () async throws -> Response)
     }
 
-    private func answer(_ request: Request, family: inout WireFamily) async throws -> Answer {
+    /// Routes, authenticates and admits `request`; `family` becomes the route's, for the shape of an error.
+    private func route(_ request: Request, family: inout WireFamily) async throws -> Answer {
         let started = ContinuousClock.now
         let arrival = Date()
         let rawPath = request.uri.path
@@ -375,15 +376,14 @@ public final class ProxyResponder: HTTPResponder, Sendable {
             throw error.errorResponse.recorded(as: context.id)
         }
         let upstreamBody = prepared.rewrittenBody.map { ByteBuffer(bytes: $0) } ?? body
-        let admitted = context
-        return .forward { [self, target, prepared] in
-            try await forward(
-                request, body: upstreamBody, target: target, api: api, prepared: prepared, context: admitted, ownership: ownership)
+        return .forward { [self, target, prepared, context] in
+            try await forwardAdmitted(
+                request, body: upstreamBody, target: target, api: api, prepared: prepared, context: context, ownership: ownership)
         }
     }
 
     /// Forwards an admitted inference and relays its answer through the usage reader.
-    private func forward(
+    private func forwardAdmitted(
         _ request: Request, body upstreamBody: ByteBuffer, target: RouteResolver.Target, api: APIName, prepared: PreparedRequest,
         context: InferenceContext, ownership: ObjectOwnership?
     ) async throws -> Response {
