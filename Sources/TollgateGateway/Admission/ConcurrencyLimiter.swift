@@ -16,9 +16,6 @@ public final class ConcurrencyLimiter: Sendable {
     private let counts = Mutex(Counts())
     private let settings: ProxySettings
 
-    /// The slot of the request the current task serves: a ``ResponseRelay`` made in it holds the slot too.
-    @TaskLocal static var current: Slot?
-
     /// Creates a limiter with the proxy's limits.
     public init(settings: ProxySettings) { self.settings = settings }
 

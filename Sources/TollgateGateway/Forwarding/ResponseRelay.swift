@@ -30,7 +30,7 @@ struct ResponseRelay: Sendable {
     /// The bytes kept for an idempotent request's retries (what the client receives, drained bytes included).
     var capture: ResponseCapture? = nil
     /// The request's place under the concurrency limits, held until the relay (a drain included) is over.
-    var slot = ConcurrencyLimiter.current
+    let slot: ConcurrencyLimiter.Slot
 
     /// Relays the body to `writer` and records the event; throws when the client's response must end abruptly (its
     /// event could not be committed, or the provider broke the response off).

@@ -54,12 +54,25 @@ public final class UpstreamClient: Sendable {
     }
 
     /// Sends a request; the response's head comes back as soon as it arrives, its body streams after.
+    func execute(_ request: UpstreamRequest) async throws -> UpstreamResponse {
+        try await start(request).get()
+    }
+
+    /// Sends a request without a task waiting for it: the future completes with the response's head, on the event
+    /// loop of the connection (the caller's, when it runs on one), and the body streams after.
     ///
     /// A pooled connection found closed before anything was written on it is replaced by a new one. A request that
     /// was written is never sent twice: if the connection closes before an answer, the provider may have taken it (and
     /// billed it), so the failure is the caller's to record.
-    func execute(_ request: UpstreamRequest) async throws -> UpstreamResponse {
-        let (origin, target) = try UpstreamOrigin.split(request.url)
+    func start(_ request: UpstreamRequest) -> EventLoopFuture<UpstreamResponse> {
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
+        let origin: UpstreamOrigin
+        let target: String
+        do {
+            (origin, target) = try UpstreamOrigin.split(request.url)
+        } catch {
+            return loop.makeFailedFuture(error)
+        }
         var head = HTTPRequestHead(version: .http1_1, method: request.method, uri: target, headers: request.headers)
         head.headers.replaceOrAdd(name: "host", value: origin.authority)
         head.headers.remove(name: "transfer-encoding")
@@ -69,35 +82,35 @@ public final class UpstreamClient: Sendable {
         case (nil, .GET), (nil, .HEAD), (nil, .DELETE), (nil, .OPTIONS), (nil, .TRACE): head.headers.remove(name: "content-length")
         case (nil, _): head.headers.replaceOrAdd(name: "content-length", value: "0")
         }
-        let request = (head: head, body: request.body)
-        var fresh = false
-        while true {
-            let (pooled, reused) = try await connection(to: origin, fresh: fresh)
+        return exchange(head, body: request.body, origin: origin, on: loop, fresh: false)
+    }
+
+    /// Writes the request on an idle connection to `origin` (unless `fresh`) or a new one; a reused connection that
+    /// turns out stale is replaced by a new one, once.
+    private func exchange(
+        _ head: HTTPRequestHead, body: ByteBuffer?, origin: UpstreamOrigin, on loop: any EventLoop, fresh: Bool
+    ) -> EventLoopFuture<UpstreamResponse> {
+        let current = MultiThreadedEventLoopGroup.currentEventLoop
+        let reused = fresh ? nil : takeIdle(origin, on: current)
+        let pooled = reused.map { loop.makeSucceededFuture($0) } ?? connect(origin, on: current ?? loop)
+        return pooled.flatMap { pooled in
             let promise = pooled.channel.eventLoop.makePromise(of: UpstreamResponse.self)
             if pooled.channel.eventLoop.inEventLoop {
-                pooled.connection.value.send(request.head, body: request.body, promise: promise)
+                pooled.connection.value.send(head, body: body, promise: promise)
             } else {
-                pooled.channel.eventLoop.execute { pooled.connection.value.send(request.head, body: request.body, promise: promise) }
+                pooled.channel.eventLoop.execute { pooled.connection.value.send(head, body: body, promise: promise) }
             }
-            do {
-                return try await promise.futureResult.get()
-            } catch UpstreamError.stale where reused {
-                fresh = true
+            guard reused != nil else { return promise.futureResult }
+            return promise.futureResult.flatMapError { error in
+                guard case UpstreamError.stale = error else { return loop.makeFailedFuture(error) }
+                return self.exchange(head, body: body, origin: origin, on: loop, fresh: true)
             }
         }
     }
 
-    /// An idle connection to `origin` on the caller's event loop, or a new one there. A caller on no event loop takes
-    /// any idle connection. (An idle connection of another loop is not taken: each exchange on it would hop between
-    /// the two threads, and it would go back to the pool to be taken across again, request after request.)
-    private func connection(to origin: UpstreamOrigin, fresh: Bool) async throws -> (Pooled, reused: Bool) {
-        let current = MultiThreadedEventLoopGroup.currentEventLoop
-        let loop = current ?? group.next()
-        if !fresh, let pooled = takeIdle(origin, on: current) { return (pooled, true) }
-        return (try await connect(origin, on: loop), false)
-    }
-
-    /// The most recently pooled idle connection to `origin` on `loop` (`nil`: on any loop).
+    /// The most recently pooled idle connection to `origin` on `loop` (`nil`: on any loop). (An idle connection of
+    /// another loop is not taken: each exchange on it would hop between the two threads, and it would go back to the
+    /// pool to be taken across again, request after request.)
     private func takeIdle(_ origin: UpstreamOrigin, on loop: (any EventLoop)?) -> Pooled? {
         idle.withLock { idle in
             guard var connections = idle[origin], !connections.isEmpty else { return nil }
@@ -109,13 +122,14 @@ public final class UpstreamClient: Sendable {
         }
     }
 
-    private func connect(_ origin: UpstreamOrigin, on loop: any EventLoop) async throws -> Pooled {
+    /// A new connection to `origin`, on `loop`.
+    private func connect(_ origin: UpstreamOrigin, on loop: any EventLoop) -> EventLoopFuture<Pooled> {
         let tls: NIOSSLContext?
         if origin.tls {
             do {
                 tls = try self.tls.get()
             } catch {
-                throw UpstreamError.unreachable("TLS is not available: \(error)")
+                return loop.makeFailedFuture(UpstreamError.unreachable("TLS is not available: \(error)"))
             }
         } else {
             tls = nil
@@ -139,24 +153,28 @@ public final class UpstreamClient: Sendable {
                     try pipeline.addHandler(connection)
                 }
             }
-        let channel: any Channel
-        do {
-            channel = try await bootstrap.connect(host: origin.host, port: origin.port).get()
-        } catch ChannelError.connectTimeout {
-            throw UpstreamError.connectTimeout
-        } catch let error as NIOConnectionError {
+        return bootstrap.connect(host: origin.host, port: origin.port).flatMapErrorThrowing { error in
+            throw Self.connectFailure(error, origin: origin)
+        }.flatMapThrowing { channel in
+            guard let connection = made.value else { throw UpstreamError.unreachable("the connection was not set up") }
+            return Pooled(channel: channel, connection: NIOLoopBound(connection, eventLoop: loop))
+        }
+    }
+
+    /// Why a connection could not be made, in words.
+    private static func connectFailure(_ error: any Error, origin: UpstreamOrigin) -> UpstreamError {
+        switch error {
+        case ChannelError.connectTimeout:
+            return .connectTimeout
+        case let error as NIOConnectionError:
             // Each address tried and why it failed, in words (the error's own description is a debug dump).
             let reasons = Set(error.connectionErrors.map { "\($0.error)" }).sorted()
             let dns = error.dnsAError ?? error.dnsAAAAError
             let why = !reasons.isEmpty ? reasons.joined(separator: "; ") : dns.map { "the name does not resolve (\($0))" } ?? "no address"
-            throw UpstreamError.unreachable("cannot connect to \(origin.authority): \(why)")
-        } catch {
-            throw UpstreamError.unreachable("cannot connect to \(origin.authority): \(error)")
+            return .unreachable("cannot connect to \(origin.authority): \(why)")
+        default:
+            return .unreachable("cannot connect to \(origin.authority): \(error)")
         }
-        return try await loop.submit {
-            guard let connection = made.value else { throw UpstreamError.unreachable("the connection was not set up") }
-            return Pooled(channel: channel, connection: NIOLoopBound(connection, eventLoop: loop))
-        }.get()
     }
 
     /// A connection whose response has ended, ready for the next request (called on its event loop).

@@ -349,17 +349,15 @@ struct ProxyResponseWriter: ResponseBodyWriter {
         }
     }
 
-    /// Answers `request` with `responder`'s response. An inference is forwarded by a task of its own, and its answer
-    /// relayed by another: a task keeps the memory of its deepest frames until it ends (see ``ProxyAnswer``).
+    /// Answers `request` with `responder`'s response. An inference's answer is relayed by a task of its own, started
+    /// once the provider's head has arrived: a task keeps the memory of its deepest frames until it ends (see
+    /// ``ProxyAnswer``).
     func answer(_ request: Request, responder: ProxyResponder, logger: Logger) async {
         switch await responder.answer(request) {
         case .response(let response):
             await send(response, logger: logger)
         case .forward(let forward):
-            Task {
-                let response = await forward()
-                Task { await send(response, logger: logger) }
-            }
+            forward { response in Task { await send(response, logger: logger) } }
         }
     }
 

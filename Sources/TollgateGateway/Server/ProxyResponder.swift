@@ -60,11 +60,12 @@ public final class ProxyResponder: HTTPResponder, Sendable {
             case .response(let response):
                 return .response(response)
             case .forward(let forward):
-                return .forward { [self, family] in
-                    do {
-                        return try await forward()
-                    } catch {
-                        return failed(request, family: family, error)
+                return .forward { [self, family] done in
+                    forward { result in
+                        switch result {
+                        case .success(let response): done(response)
+                        case .failure(let error): done(self.failed(request, family: family, error))
+                        }
                     }
                 }
             }
@@ -87,8 +88,12 @@ public final class ProxyResponder: HTTPResponder, Sendable {
     /// A response, or an admitted inference whose forwarding is still to run.
     enum Answer {
         case response(Response)
-        case forward(@Sendable () async throws -> Response)
+        case forward(Forwarding)
     }
+
+    /// Forwards an admitted inference and hands its response (or why there is none) to the closure it is given, from
+    /// the event loop that reads the provider's answer: no task waits for the provider meanwhile.
+    typealias Forwarding = @Sendable (_ done: @escaping @Sendable (Result<Response, any Error>) -> Void) -> Void
 
     /// Routes, authenticates and admits `request`; `family` becomes the route's, for the shape of an error.
     private func route(_ request: Request, family: inout WireFamily) async throws -> Answer {
@@ -131,20 +136,18 @@ public final class ProxyResponder: HTTPResponder, Sendable {
         // The request holds its place under the key's and the customer's concurrency limits until its response
         // has ended (a relay takes the slot along, for a drain after the client left).
         let slot = try await concurrencySlot(request, target: target, key: key, arrival: arrival, started: started)
-        let answer = try await ConcurrencyLimiter.$current.withValue(slot) {
-            try await forward(request, target: target, path: path, key: key, arrival: arrival, started: started)
-        }
-        switch answer {
+        switch try await forward(request, target: target, path: path, key: key, slot: slot, arrival: arrival, started: started) {
         case .response(let response):
             return .response(response.holding(slot))
         case .forward(let forward):
-            return .forward { try await ConcurrencyLimiter.$current.withValue(slot) { try await forward() }.holding(slot) }
+            return .forward { done in forward { done($0.map { $0.holding(slot) }) } }
         }
     }
 
     /// An authenticated request for `target`: an object route, an inference, or a pass-through.
     private func forward(
-        _ request: Request, target: RouteResolver.Target, path: String, key: Principal, arrival: Date, started: ContinuousClock.Instant
+        _ request: Request, target: RouteResolver.Target, path: String, key: Principal, slot: ConcurrencyLimiter.Slot, arrival: Date,
+        started: ContinuousClock.Instant
     ) async throws -> Answer {
         var target = target
         // A `key` parameter is a credential (Gemini's): it never goes upstream, whichever key authenticated.
@@ -164,7 +167,7 @@ public final class ProxyResponder: HTTPResponder, Sendable {
                     allow: "POST")
             }
             return try await infer(
-                request, body: body, target: target, api: api, key: key, arrival: arrival, started: started)
+                request, body: body, target: target, api: api, key: key, slot: slot, arrival: arrival, started: started)
         }
         switch target.provider.passage(method: request.method.rawValue, path: target.upstreamPath) {
         case .free:
@@ -323,8 +326,8 @@ public final class ProxyResponder: HTTPResponder, Sendable {
     }
 
     private func infer(
-        _ request: Request, body: ByteBuffer, target: RouteResolver.Target, api: APIName, key principal: Principal, arrival: Date,
-        started: ContinuousClock.Instant
+        _ request: Request, body: ByteBuffer, target: RouteResolver.Target, api: APIName, key principal: Principal,
+        slot: ConcurrencyLimiter.Slot, arrival: Date, started: ContinuousClock.Instant
     ) async throws -> Answer {
         try requireWritableMeter()
         let key = principal.key
@@ -376,29 +379,64 @@ public final class ProxyResponder: HTTPResponder, Sendable {
             throw error.errorResponse.recorded(as: context.id)
         }
         let upstreamBody = prepared.rewrittenBody.map { ByteBuffer(bytes: $0) } ?? body
-        return .forward { [self, target, prepared, context] in
-            try await forwardAdmitted(
-                request, body: upstreamBody, target: target, api: api, prepared: prepared, context: context, ownership: ownership)
+        return .forward { [self, target, prepared, context] done in
+            forwardAdmitted(
+                request, body: upstreamBody, target: target, api: api, prepared: prepared, context: context, ownership: ownership,
+                slot: slot, done: done)
         }
     }
 
-    /// Forwards an admitted inference and relays its answer through the usage reader.
+    /// Forwards an admitted inference and relays its answer through the usage reader; `done` gets the response once
+    /// the provider's head has arrived (or the refusal, recorded, if the provider could not be asked or reached).
     private func forwardAdmitted(
         _ request: Request, body upstreamBody: ByteBuffer, target: RouteResolver.Target, api: APIName, prepared: PreparedRequest,
-        context: InferenceContext, ownership: ObjectOwnership?
-    ) async throws -> Response {
-        var context = context
+        context: InferenceContext, ownership: ObjectOwnership?, slot: ConcurrencyLimiter.Slot,
+        done: @escaping @Sendable (Result<Response, any Error>) -> Void
+    ) {
         let upstreamStarted = ContinuousClock.now
-        let response: UpstreamResponse
+        let outgoing: UpstreamRequest
         do {
-            response = try await send(
+            outgoing = try upstreamRequest(
                 method: request.method, headers: request.headers, body: upstreamBody, target: target,
                 forceIdentity: prepared.injectedStreamUsage, idempotencyKey: context.idempotency?.upstreamKey, span: context.span)
-        } catch let error as ErrorResponse {
-            try await recorder.record(
-                context, ResponseOutcome(status: Int(error.status.code), upstreamStarted: upstreamStarted, upstreamFailure: error.message))
-            throw error.recorded(as: context.id)
+        } catch {
+            return refused(error, context: context, upstreamStarted: upstreamStarted, done: done)
         }
+        upstream.start(outgoing).whenComplete { [self] result in
+            switch result {
+            case .success(let response):
+                let answer = relayed(
+                    response, target: target, api: api, prepared: prepared, context: context, ownership: ownership, slot: slot,
+                    upstreamStarted: upstreamStarted)
+                done(.success(answer))
+            case .failure(let error):
+                refused(upstreamFailure(error, provider: target.provider), context: context, upstreamStarted: upstreamStarted, done: done)
+            }
+        }
+    }
+
+    /// Records an inference the provider could not be asked or could not answer, then hands `done` the refusal.
+    private func refused(
+        _ error: ErrorResponse, context: InferenceContext, upstreamStarted: ContinuousClock.Instant,
+        done: @escaping @Sendable (Result<Response, any Error>) -> Void
+    ) {
+        Task { [recorder] in
+            do {
+                try await recorder.record(
+                    context, ResponseOutcome(status: Int(error.status.code), upstreamStarted: upstreamStarted, upstreamFailure: error.message))
+                done(.failure(error.recorded(as: context.id)))
+            } catch {
+                done(.failure(error))
+            }
+        }
+    }
+
+    /// The client's response to a provider's answer: its head at once, its body relayed through the usage reader.
+    private func relayed(
+        _ response: UpstreamResponse, target: RouteResolver.Target, api: APIName, prepared: PreparedRequest, context: InferenceContext,
+        ownership: ObjectOwnership?, slot: ConcurrencyLimiter.Slot, upstreamStarted: ContinuousClock.Instant
+    ) -> Response {
+        var context = context
         context.requestID = Self.providerRequestID(response.headers)
         let contentType = response.headers.first(name: "content-type")
         let format = api.wireFormat
@@ -414,7 +452,8 @@ public final class ProxyResponder: HTTPResponder, Sendable {
                 context: context, status: Int(response.status.code), body: response.body, tap: tap,
                 clientGetsEventStream: isEventStreamBody(contentType), recorder: recorder,
                 upstreamStarted: upstreamStarted, drainSeconds: config.proxy.disconnectDrainSeconds, logger: logger,
-                objectOwnership: ownership, capture: context.idempotency.map { ResponseCapture(headers: headers, limit: $0.maxResponseBytes) }))
+                objectOwnership: ownership, capture: context.idempotency.map { ResponseCapture(headers: headers, limit: $0.maxResponseBytes) },
+                slot: slot))
         let length = rewrites || tap.forwardsDecoded ? nil : response.headers.first(name: "content-length").flatMap(Int.init)
         return Response(
             status: HTTPResponse.Status(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase),
@@ -489,6 +528,22 @@ public final class ProxyResponder: HTTPResponder, Sendable {
         method: HTTPRequest.Method, headers: HTTPFields, body: ByteBuffer, target: RouteResolver.Target, forceIdentity: Bool,
         idempotencyKey: String? = nil, span: (any Span)? = nil
     ) async throws -> UpstreamResponse {
+        let outgoing = try upstreamRequest(
+            method: method, headers: headers, body: body, target: target, forceIdentity: forceIdentity, idempotencyKey: idempotencyKey,
+            span: span)
+        do {
+            return try await upstream.execute(outgoing)
+        } catch {
+            throw upstreamFailure(error, provider: target.provider)
+        }
+    }
+
+    /// The request that goes to the provider for `method` with the client's `headers` (less what ``HeaderPolicy``
+    /// drops), signed if the provider wants it; throws when the provider has no credentials to send.
+    func upstreamRequest(
+        method: HTTPRequest.Method, headers: HTTPFields, body: ByteBuffer, target: RouteResolver.Target, forceIdentity: Bool,
+        idempotencyKey: String?, span: (any Span)?
+    ) throws(ErrorResponse) -> UpstreamRequest {
         let provider = target.provider
         if !provider.hasCredentials {
             throw ErrorResponse.upstream(
@@ -512,15 +567,17 @@ public final class ProxyResponder: HTTPResponder, Sendable {
                 &outgoing, baseURL: provider.baseURL, path: target.upstreamPath, query: target.upstreamQuery, body: body, credentials: credentials)
         }
         if body.readableBytes > 0 || method == .post { outgoing.body = body }
-        do {
-            return try await upstream.execute(outgoing)
-        } catch let error as UpstreamError where error == .readTimeout || error == .connectTimeout {
-            throw ErrorResponse.upstream(.gatewayTimeout, "Provider '\(provider.name)' did not answer in time.", code: "upstream_timeout")
-        } catch {
-            logger.warning(
-                "upstream unreachable", metadata: ["provider": "\(provider.name)", "error": "\(redacted(error, secret: provider.apiKey))"])
-            throw ErrorResponse.upstream(.badGateway, "Provider '\(provider.name)' could not be reached.", code: "upstream_unreachable")
+        return outgoing
+    }
+
+    /// The answer to a request the provider could not take: 504 when it did not answer in time, else 502.
+    private func upstreamFailure(_ error: any Error, provider: Provider) -> ErrorResponse {
+        if let error = error as? UpstreamError, error == .readTimeout || error == .connectTimeout {
+            return ErrorResponse.upstream(.gatewayTimeout, "Provider '\(provider.name)' did not answer in time.", code: "upstream_timeout")
         }
+        logger.warning(
+            "upstream unreachable", metadata: ["provider": "\(provider.name)", "error": "\(redacted(error, secret: provider.apiKey))"])
+        return ErrorResponse.upstream(.badGateway, "Provider '\(provider.name)' could not be reached.", code: "upstream_unreachable")
     }
 
     /// An error's text with the provider key blanked out, should a library have quoted it.
@@ -576,20 +633,22 @@ public final class ProxyResponder: HTTPResponder, Sendable {
 /// What the proxy has for a request once it has been authenticated and admitted: its response, or an inference still
 /// to forward.
 ///
-/// Forwarding waits for the provider (seconds, for a model that thinks, and the whole answer for a stream), so the
-/// proxy listener runs it in a task of its own: a task keeps the memory of its deepest frames until it ends, and
-/// authentication and admission go far deeper than forwarding (about 50 KB of frames against 10, for each of
-/// thousands of concurrent streams).
+/// Forwarding waits for the provider (seconds, for a model that thinks, and the whole answer for a stream), so no task
+/// waits for it: the task that authenticated and admitted the request writes it upstream and ends, and the provider's
+/// head comes back to a closure on the event loop; the proxy listener then relays the body in a task of its own. A task
+/// keeps the memory of its deepest frames until it ends, and authentication and admission go far deeper than the relay
+/// (thousands of concurrent streams each held that memory while they waited for their providers).
 public enum ProxyAnswer: Sendable {
     case response(Response)
-    /// The admitted inference: forwards it and returns the response, whose body relays the provider's answer.
-    case forward(@Sendable () async -> Response)
+    /// The admitted inference: forwards it and hands the response, whose body relays the provider's answer, to the
+    /// closure it is given (from the event loop that reads the provider's head: no task waits meanwhile).
+    case forward(@Sendable (_ done: @escaping @Sendable (Response) -> Void) -> Void)
 
-    /// The response, forwarding first (in the calling task) if need be.
+    /// The response, forwarding first if need be.
     public func response() async -> Response {
         switch self {
         case .response(let response): return response
-        case .forward(let forward): return await forward()
+        case .forward(let forward): return await withCheckedContinuation { answered in forward { answered.resume(returning: $0) } }
         }
     }
 }
