@@ -540,7 +540,7 @@ public final class ProxyResponder: HTTPResponder, Sendable {
 
     /// The request that goes to the provider for `method` with the client's `headers` (less what ``HeaderPolicy``
     /// drops), signed if the provider wants it; throws when the provider has no credentials to send.
-    func upstreamRequest(
+    private func upstreamRequest(
         method: HTTPRequest.Method, headers: HTTPFields, body: ByteBuffer, target: RouteResolver.Target, forceIdentity: Bool,
         idempotencyKey: String?, span: (any Span)?
     ) throws(ErrorResponse) -> UpstreamRequest {
