@@ -92,10 +92,11 @@ struct UpstreamClientTests {
     func idleIsNotSilence() async throws {
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
             let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(3))
-            #expect(try await client.text(provider.url("/ok")) == "ok")
+            // A path of its own: during the sleep another test may connect to a port it believes closed and land here.
+            #expect(try await client.text(provider.url("/ok?idle")) == "ok")
             try await Task.sleep(for: .seconds(4))
-            #expect(try await client.text(provider.url("/ok")) == "ok")
-            #expect(provider.connections == 1)
+            #expect(try await client.text(provider.url("/ok?idle")) == "ok")
+            #expect(provider.connections(carrying: "/ok?idle") == 1)
             await client.shutdown()
         }
     }
@@ -215,6 +216,7 @@ final class ScriptedProvider: Sendable {
     private struct State {
         var connections = 0
         var requests: [String] = []
+        var requestPorts: [String: Set<Int>] = [:]
         var channels: [any Channel] = []
     }
     private final class Shared: Sendable {
@@ -227,6 +229,9 @@ final class ScriptedProvider: Sendable {
 
     var connections: Int { state.withLock { $0.connections } }
     var requests: [String] { state.withLock { $0.requests } }
+    /// How many connections carried requests for this path (and query): by client port, so a stray connection from
+    /// another test does not count.
+    func connections(carrying path: String) -> Int { state.withLock { $0.requestPorts[path]?.count ?? 0 } }
 
     func url(_ path: String, scheme: String = "http", host: String = "127.0.0.1") -> String { "\(scheme)://\(host):\(port)\(path)" }
 
@@ -285,8 +290,13 @@ final class ScriptedProvider: Sendable {
             guard let end = buffer.range(of: "\r\n\r\n") else { return }
             let head = String(buffer[..<end.upperBound])
             buffer = String(buffer[end.upperBound...])
-            state.withLock { $0.requests.append(head) }
-            let path = head.split(separator: " ").dropFirst().first.map(String.init) ?? "/"
+            let target = head.split(separator: " ").dropFirst().first.map(String.init) ?? "/"
+            let clientPort = context.remoteAddress?.port ?? 0
+            state.withLock {
+                $0.requests.append(head)
+                $0.requestPorts[target, default: []].insert(clientPort)
+            }
+            let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
             switch path {
             case "/ok": reply(context, "ok", close: false)
             case "/close": reply(context, "bye", close: true)
