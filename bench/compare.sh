@@ -7,7 +7,9 @@
 # its event's commit) for a customer without credits and one with credits (one admission per request), then Tollgate
 # with relaxed metering. wrk with one thread: latency at 1 connection, throughput at 32 connections. Then the time to
 # first byte of streams (bench/stream_probe.py), and 5,000 concurrent streams through Tollgate (strict) from the
-# bundled simulator, paced so that they overlap: peak RSS and events metered.
+# bundled simulator, paced so that they overlap: peak RSS and events metered, with the streams opened all at once (a
+# burst: the setup of 5,000 requests at the same moment sets the peak) and opened over RAMP seconds (all 5,000 still
+# open together at the end of the ramp: the memory of the streams themselves), each on a freshly started Tollgate.
 #
 #   apt-get install -y nginx-light wrk && bash bench/compare.sh
 #   DURATION=5s STREAMS=1000 bash bench/compare.sh
@@ -15,6 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-8s}
 STREAMS=${STREAMS:-5000}
+RAMP=${RAMP:-3}   # seconds over which the ramped concurrent streams open (each stream lasts about 6.4 s)
 TTFB_REQUESTS=${TTFB_REQUESTS:-2000}
 PARTS=${PARTS:-"latency streams"}   # latency: the wrk and time-to-first-byte tables; streams: the concurrent streams
 # shellcheck source=bench/common.sh
@@ -152,10 +155,14 @@ start_tollgate strict "$sim_url"
 cat > "$work/slow.json" <<'JSON'
 {"model":"gpt-4o-mini","stream":true,"max_tokens":16,"messages":[{"role":"user","content":"Tell me a long story"}]}
 JSON
-before=$(python3 -c "import sqlite3; print(sqlite3.connect('$work/meter.db').execute('select count(*) from events').fetchone()[0])")
+events() { python3 -c "import sqlite3; print(sqlite3.connect('$work/meter.db').execute('select count(*) from events').fetchone()[0])"; }
+before=$(events)
 streams=$(python3 bench/stream_probe.py streams "$via_tollgate/v1/chat/completions" "$key" "$work/slow.json" "$STREAMS" "$tollgate_pid")
 sleep 1
-after=$(python3 -c "import sqlite3; print(sqlite3.connect('$work/meter.db').execute('select count(*) from events').fetchone()[0])")
+start_tollgate strict "$sim_url"   # afresh: memory freed by the burst stays in the process
+ramped=$(python3 bench/stream_probe.py streams "$via_tollgate/v1/chat/completions" "$key" "$work/slow.json" "$STREAMS" "$tollgate_pid" "$RAMP")
+sleep 1
+after=$(events)
 statuses=$(python3 -c "import sqlite3; print(', '.join(f'{s}: {n}' for s, n in sqlite3.connect('$work/meter.db').execute('select status, count(*) from events where id > \'\' group by status').fetchall()))")
 fi
 
@@ -185,4 +192,4 @@ done
 echo
 echo "credits: $(python3 -c "print(f'{${rps[credits/plain]} / ${rps[strict/plain]}:.0%}')") of the plain req/s of a customer without credits ($(python3 -c "print(f'{${rps[credits/stream]} / ${rps[strict/stream]}:.0%}')") streaming)"
 fi
-part streams && echo "$STREAMS concurrent streams (strict): $streams; events metered: $((after - before)) (by status, all events: $statuses)"
+part streams && echo "$STREAMS concurrent streams (strict), opened at once: $streams; opened over $RAMP s: $ramped; events metered: $((after - before)) of $((2 * STREAMS)) (by status, all events: $statuses)"

@@ -3,8 +3,11 @@
 
   ttfb URL KEY BODY_FILE [N]      (URL with its path) time to the first body byte of N sequential streaming requests on one keep-alive
                                   connection; prints `RESULT p50_us=… p99_us=… n=…`
-  streams URL KEY BODY_FILE N PID  N streaming requests at once (N connections); samples the resident memory of
-                                  process PID while they run; prints `RESULT streams=… ok=… peak_rss_mb=… seconds=…`
+  streams URL KEY BODY_FILE N PID [RAMP_S]
+                                  N streaming requests at once (N connections), or opened evenly over RAMP_S seconds
+                                  (shorter than a stream, so that all N are open together at the end of the ramp);
+                                  samples the resident memory of process PID while they run; prints
+                                  `RESULT streams=… ok=… peak_rss_mb=… seconds=…`
 
 Both speak raw HTTP/1.1 over a socket so that the client's own work is the same small constant whichever server it
 talks to (nginx, Tollgate or the stub): the figures that matter are differences and ratios in one run.
@@ -125,7 +128,9 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def one_stream(host: str, port: int, payload: bytes, results: list[int]) -> None:
+async def one_stream(host: str, port: int, payload: bytes, results: list[int], delay: float = 0.0) -> None:
+    if delay > 0:
+        await asyncio.sleep(delay)
     try:
         reader, writer = await asyncio.open_connection(host, port)
     except OSError:
@@ -143,13 +148,13 @@ async def one_stream(host: str, port: int, payload: bytes, results: list[int]) -
     writer.close()
 
 
-async def streams(url: str, key: str, body_file: str, count: int, pid: int) -> None:
+async def streams(url: str, key: str, body_file: str, count: int, pid: int, ramp: float = 0.0) -> None:
     parts = urlsplit(url)
     payload = request_bytes(url, key, open(body_file, "rb").read())
     results: list[int] = []
     peak = 0.0
     started = time.monotonic()
-    tasks = [asyncio.create_task(one_stream(parts.hostname, parts.port, payload, results)) for _ in range(count)]
+    tasks = [asyncio.create_task(one_stream(parts.hostname, parts.port, payload, results, ramp * index / count)) for index in range(count)]
     while len(results) < count:
         peak = max(peak, rss_mb(pid))
         await asyncio.sleep(0.05)
@@ -170,7 +175,8 @@ def main() -> None:
     if command == "ttfb":
         ttfb(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]) if len(sys.argv) > 5 else 2000)
     elif command == "streams":
-        asyncio.run(streams(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6])))
+        ramp = float(sys.argv[7]) if len(sys.argv) > 7 else 0.0
+        asyncio.run(streams(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), ramp))
     else:
         sys.exit(__doc__)
 

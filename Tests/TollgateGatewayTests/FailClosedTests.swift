@@ -24,7 +24,7 @@ struct FailClosedTests {
     /// The meter's writer connection may grow the file to `pages` pages at most (`nil`: no limit).
     static func limitPages(_ meter: MeterStore, to pages: Int?) async throws {
         try await meter.sqlitePool!.writeWithoutTransaction { db in
-            let limit = try pages ?? 1_073_741_823
+            let limit = pages ?? 1_073_741_823
             try db.execute(sql: "PRAGMA max_page_count = \(limit)")
         }
     }

@@ -35,120 +35,183 @@ struct ResponseRelay: Sendable {
     /// Relays the body to `writer` and records the event; throws when the client's response must end abruptly (its
     /// event could not be committed, or the provider broke the response off).
     func run(writer: inout any ResponseBodyWriter) async throws {
-        var outcome = ResponseOutcome(status: status, upstreamStarted: upstreamStarted)
-        var tap = self.tap
-        var capture = self.capture
-        var held = ByteBuffer()
+        var progress = begin()
         var iterator = body.makeAsyncIterator()
-        var upstreamBroke = false
         do {
             while let piece = try await iterator.next() {
-                guard var outgoing = tap.pass(piece) else {
-                    outcome.upstreamFailure = "the compressed body could not be decoded for the client"
-                    upstreamBroke = true
-                    break
-                }
-                if outcome.ttfb == nil, outgoing.readableBytes > 0 { outcome.ttfb = .now - context.started }
-                capture?.append(outgoing)
-                if recorder.strict {
-                    if tap.reader.reachedEnd {
-                        held.writeBuffer(&outgoing)
-                        continue
-                    }
-                    if !clientGetsEventStream {
-                        held.writeBuffer(&outgoing)
-                        outgoing = held.readSlice(length: held.readableBytes - 1) ?? ByteBuffer()
-                        held.discardReadBytes()
+                guard let outgoing = relay(piece, &progress) else { break }
+                if outgoing.readableBytes > 0 {
+                    do {
+                        try await writer.write(outgoing)
+                    } catch {
+                        clientLeft(&progress)
+                        break
                     }
                 }
-                if outgoing.readableBytes > 0 { await write(outgoing, to: &writer, outcome: &outcome) }
-                if outcome.clientGone { break }
             }
         } catch {
-            outcome.upstreamFailure = "upstream body failed: \(error)"
-            upstreamBroke = true
+            upstreamFailed(error, &progress)
         }
-        if outcome.clientGone {
-            let drained = await Self.drain(iterator: UnsafeTransfer(iterator), tap: tap, capture: capture, seconds: drainSeconds)
-            tap = drained.tap
-            capture = drained.capture
-            if let failure = drained.failure { outcome.upstreamFailure = failure }
+        if progress.outcome.clientGone {
+            progress = await Self.drain(iterator: UnsafeTransfer(iterator), relay: self, progress: progress)
         }
+        switch try await conclude(progress) {
+        case .clientGone:
+            return
+        case .brokeOff:
+            throw UpstreamBrokeOff()
+        case .complete(let rest):
+            if rest.readableBytes > 0 { try? await writer.write(rest) }
+            try? await writer.finish(nil)
+        }
+    }
+
+    // MARK: The steps of a relay, whichever way it is driven (``run(writer:)``, or ``LoopRelay`` on the event loop)
+
+    /// A relay's state before the first piece.
+    func begin() -> RelayProgress {
+        RelayProgress(outcome: ResponseOutcome(status: status, upstreamStarted: upstreamStarted), tap: tap, capture: capture)
+    }
+
+    /// Passes `piece` through the tap: returns the bytes for the client now (none, while strict durability holds them
+    /// back), or `nil` when the body can no longer be relayed (it cannot be decoded for the client).
+    func relay(_ piece: ByteBuffer, _ progress: inout RelayProgress) -> ByteBuffer? {
+        guard var outgoing = progress.tap.pass(piece) else {
+            progress.outcome.upstreamFailure = "the compressed body could not be decoded for the client"
+            progress.upstreamBroke = true
+            return nil
+        }
+        if progress.outcome.ttfb == nil, outgoing.readableBytes > 0 { progress.outcome.ttfb = .now - context.started }
+        progress.capture?.append(outgoing)
+        if recorder.strict {
+            if progress.tap.reader.reachedEnd {
+                progress.held.writeBuffer(&outgoing)
+                return ByteBuffer()
+            }
+            if !clientGetsEventStream {
+                progress.held.writeBuffer(&outgoing)
+                outgoing = progress.held.readSlice(length: progress.held.readableBytes - 1) ?? ByteBuffer()
+                progress.held.discardReadBytes()
+            }
+        }
+        return outgoing
+    }
+
+    /// The client went away: the rest of the body is only read for its usage (``drained(_:_:)``).
+    func clientLeft(_ progress: inout RelayProgress) {
+        progress.outcome.clientGone = true
+        logger.debug("client went away mid-response", metadata: ["event_id": "\(context.id)"])
+    }
+
+    /// Reads a piece of the body after the client left: for the tap and the capture only.
+    func drained(_ piece: ByteBuffer, _ progress: inout RelayProgress) {
+        if let outgoing = progress.tap.pass(piece) { progress.capture?.append(outgoing) }
+    }
+
+    /// The upstream body failed before its end.
+    func upstreamFailed(_ error: any Error, _ progress: inout RelayProgress) {
+        if progress.outcome.clientGone {
+            progress.outcome.upstreamFailure = "upstream body failed after the client left: \(error)"
+        } else {
+            progress.outcome.upstreamFailure = "upstream body failed: \(error)"
+            progress.upstreamBroke = true
+        }
+    }
+
+    /// Reading stopped at the drain's deadline, ``drainSeconds`` after the client left.
+    func drainStopped(_ progress: inout RelayProgress) {
+        progress.outcome.upstreamFailure = "stopped reading the upstream \(drainSeconds) s after the client left"
+    }
+
+    /// Ends the relay: records the event (throws if it could not be committed) and says how the client's response ends.
+    func conclude(_ progress: RelayProgress) async throws -> RelayEnding {
+        var progress = progress
+        var outcome = progress.outcome
         outcome.upstreamEnded = .now
-        let (reading, tail) = tap.finish()
-        if let tail { capture?.append(tail) }
-        outcome.captured = capture
+        let (reading, tail) = progress.tap.finish()
+        if let tail { progress.capture?.append(tail) }
+        outcome.captured = progress.capture
         outcome.reading = reading
-        outcome.undecodable = tap.couldNotDecode
+        outcome.undecodable = progress.tap.couldNotDecode
         // A body the reader could not decode never shows its end to it; the reading's note already says so.
-        if !reading.completed, outcome.upstreamFailure == nil, !outcome.clientGone, !tap.couldNotDecode, (200..<300).contains(status) {
+        if !reading.completed, outcome.upstreamFailure == nil, !outcome.clientGone, !progress.tap.couldNotDecode,
+            (200..<300).contains(status)
+        {
             outcome.upstreamFailure = "upstream ended the response before its end"
         }
-        if let ownership = objectOwnership, (200..<300).contains(status), let id = (tap.reader as? ObjectIDCapture)?.capturedID {
+        if let ownership = objectOwnership, (200..<300).contains(status),
+            let id = (progress.tap.reader as? ObjectIDCapture)?.capturedID
+        {
             await ownership.record(id: id, createdMs: Int64(context.arrival.timeIntervalSince1970 * 1000), logger: logger)
         }
         try await recorder.record(context, outcome)
-        guard !outcome.clientGone else { return }
+        guard !outcome.clientGone else { return .clientGone }
         // The provider broke the response off before its end: break the client's off too, so its SDK reports an
         // error instead of taking a truncated answer for a complete one. (After the terminal event, a broken
         // connection loses nothing: the client gets its complete response.)
-        if upstreamBroke && !reading.completed { throw UpstreamBrokeOff() }
-        if var tail { held.writeBuffer(&tail) }
-        if held.readableBytes > 0 { try? await writer.write(held) }
-        try? await writer.finish(nil)
+        if progress.upstreamBroke && !reading.completed { return .brokeOff }
+        if var tail { progress.held.writeBuffer(&tail) }
+        return .complete(progress.held)
     }
 
-    private func write(_ buffer: ByteBuffer, to writer: inout any ResponseBodyWriter, outcome: inout ResponseOutcome) async {
-        do {
-            try await writer.write(buffer)
-        } catch {
-            outcome.clientGone = true
-            logger.debug("client went away mid-response", metadata: ["event_id": "\(context.id)"])
-        }
-    }
-
-    /// Reads the rest of the upstream body into the tap (and the capture), for at most `seconds`.
+    /// Reads the rest of the upstream body into the tap (and the capture), for at most ``drainSeconds``.
     private static func drain(
-        iterator: UnsafeTransfer<UpstreamBody.AsyncIterator>, tap: MeteringTap, capture: ResponseCapture?, seconds: Double
-    ) async -> (tap: MeteringTap, capture: ResponseCapture?, failure: String?) {
+        iterator: UnsafeTransfer<UpstreamBody.AsyncIterator>, relay: ResponseRelay, progress: RelayProgress
+    ) async -> RelayProgress {
         enum Finished: Sendable {
-            case drained(MeteringTap, ResponseCapture?, String?)
+            case drained(RelayProgress)
             case deadline
         }
         return await withTaskGroup(of: Finished.self) { group in
             group.addTask {
                 var iterator = iterator.value
-                var tap = tap
-                var capture = capture
+                var progress = progress
                 do {
-                    while let piece = try await iterator.next() {
-                        if let outgoing = tap.pass(piece) { capture?.append(outgoing) }
-                    }
-                    return .drained(tap, capture, nil)
+                    while let piece = try await iterator.next() { relay.drained(piece, &progress) }
                 } catch is CancellationError {
-                    return .drained(tap, capture, "stopped reading the upstream \(seconds) s after the client left")
+                    relay.drainStopped(&progress)
                 } catch {
-                    return .drained(tap, capture, "upstream body failed after the client left: \(error)")
+                    relay.upstreamFailed(error, &progress)
                 }
+                return .drained(progress)
             }
             group.addTask {
-                try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+                try? await Task.sleep(for: .milliseconds(Int(relay.drainSeconds * 1000)))
                 return .deadline
             }
-            var result: (MeteringTap, ResponseCapture?, String?) = (tap, capture, nil)
+            var result = progress
             while let finished = await group.next() {
-                switch finished {
-                case .drained(let drainedTap, let drainedCapture, let failure):
-                    result = (drainedTap, drainedCapture, failure)
-                    group.cancelAll()
-                case .deadline:
-                    group.cancelAll()
+                group.cancelAll()
+                if case .drained(let drained) = finished {
+                    result = drained
+                    break
                 }
-                if case .drained = finished { break }
             }
             return result
         }
     }
+}
+
+/// What a relay has read and holds: its driver's state between pieces.
+struct RelayProgress: @unchecked Sendable {
+    // @unchecked: the tap, as ``MeteringTap``; a relay's progress is used by one driver at a time.
+    var outcome: ResponseOutcome
+    var tap: MeteringTap
+    var capture: ResponseCapture?
+    /// Bytes held back until the event is committed (strict durability).
+    var held = ByteBuffer()
+    /// The provider's body ended abruptly (or could not be decoded) while the client was there.
+    var upstreamBroke = false
+}
+
+/// How a client's response ends once its event is recorded.
+enum RelayEnding {
+    /// Complete: the bytes held back go out, then the end.
+    case complete(ByteBuffer)
+    /// Abruptly, as the provider's did.
+    case brokeOff
+    /// The client is no longer there.
+    case clientGone
 }
 
 /// Ends a client response abruptly because the upstream's ended that way.
@@ -163,15 +226,18 @@ struct UnsafeTransfer<Value>: @unchecked Sendable {
 /// Makes sure an inference is metered even when its response body is never written (the client left before the
 /// response began): if the guard is released unused, it drains the upstream and records the event.
 final class RelayGuard: Sendable {
-    private let relay: ResponseRelay
+    let relay: ResponseRelay
     private let used = Mutex(false)
 
     init(_ relay: ResponseRelay) { self.relay = relay }
 
     func run(writer: inout any ResponseBodyWriter) async throws {
-        used.withLock { $0 = true }
+        claim()
         try await relay.run(writer: &writer)
     }
+
+    /// The relay is driven elsewhere (``LoopRelay``): the guard has nothing left to do.
+    func claim() { used.withLock { $0 = true } }
 
     deinit {
         guard !used.withLock({ $0 }) else { return }

@@ -4,8 +4,9 @@ import NIOHTTP1
 /// One keep-alive HTTP/1.1 connection to a provider, serving one exchange at a time, on its event loop.
 ///
 /// An exchange writes the request, answers the head as an ``UpstreamResponse`` and hands the body to its reader piece
-/// by piece. Reads go on only while the reader keeps up (the channel's reads are held back when the body's buffer is
-/// full). After a complete keep-alive response the connection goes back to its ``UpstreamClient``'s pool; a reader
+/// by piece: the body's async sequence, or an ``UpstreamBodySink`` on this event loop that took its place (see
+/// ``UpstreamBody/attach(_:)``). Reads go on only while the reader keeps up (the channel's reads are held back when
+/// the body's buffer is full, or the sink asks to wait). After a complete keep-alive response the connection goes back to its ``UpstreamClient``'s pool; a reader
 /// that stops before the end, an error or a timeout closes it.
 final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
@@ -15,8 +16,15 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private enum State {
         case idle
         case awaitingHead(EventLoopPromise<UpstreamResponse>)
-        case streaming(UpstreamBody.Producer.Source, keepAlive: Bool)
+        case streaming(BodyReader, keepAlive: Bool)
         case closed
+    }
+
+    /// Who reads the body of the exchange in progress.
+    private enum BodyReader {
+        /// The body's async sequence; `started` once a piece has gone into it.
+        case sequence(UpstreamBody.Producer.Source, started: Bool)
+        case sink(any UpstreamBodySink)
     }
 
     private var state = State.idle
@@ -72,19 +80,33 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
             let body = UpstreamBody.Producer.makeSequence(
                 backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16), finishOnDeinit: false,
                 delegate: Demand(connection: NIOLoopBound(self, eventLoop: context.eventLoop), exchange: exchange))
-            state = .streaming(body.source, keepAlive: head.isKeepAlive)
+            state = .streaming(.sequence(body.source, started: false), keepAlive: head.isKeepAlive)
             demand = true
-            promise.succeed(UpstreamResponse(status: head.status, headers: head.headers, body: UpstreamBody(pieces: body.sequence)))
+            let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
+            promise.succeed(
+                UpstreamResponse(
+                    status: head.status, headers: head.headers,
+                    body: UpstreamBody(pieces: body.sequence, connection: connection, exchange: exchange)))
         case .body(let piece):
-            guard case .streaming(let source, _) = state else { return }
-            if source.yield(piece) == .stopProducing { demand = false }
+            switch state {
+            case .streaming(.sequence(let source, _), let keepAlive):
+                state = .streaming(.sequence(source, started: true), keepAlive: keepAlive)
+                if source.yield(piece) == .stopProducing { demand = false }
+            case .streaming(.sink(let sink), _):
+                if !sink.received(piece) { demand = false }
+            case .idle, .awaitingHead, .closed:
+                return
+            }
         case .end:
-            guard case .streaming(let source, let keepAlive) = state else { return }
+            guard case .streaming(let reader, let keepAlive) = state else { return }
             // The state first: finishing may tell the reader's end at once (``terminated(exchange:)``).
             state = keepAlive ? .idle : .closed
             readTimer?.cancel()
             readTimer = nil
-            source.finish()
+            switch reader {
+            case .sequence(let source, _): source.finish()
+            case .sink(let sink): sink.ended(nil)
+            }
             guard keepAlive else { return close(context) }
             demand = true
             if readPending {
@@ -144,8 +166,10 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         switch ended {
         case .awaitingHead(let promise):
             promise.fail(exchangeFailure(answered: false))
-        case .streaming(let source, _):
+        case .streaming(.sequence(let source, _), _):
             source.finish(exchangeFailure(answered: true))
+        case .streaming(.sink(let sink), _):
+            sink.ended(exchangeFailure(answered: true))
         case .idle, .closed:
             break
         }
@@ -167,7 +191,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// The body's reader caught up: reads go on.
-    fileprivate func resume(exchange: Int) {
+    func resume(exchange: Int) {
         guard exchange == self.exchange, case .streaming = state else { return }
         demand = true
         lastRead = .now()
@@ -179,9 +203,26 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The body's reader is gone. Before the response's end, the rest of it can only be read off by closing.
     fileprivate func terminated(exchange: Int) {
+        guard exchange == self.exchange, case .streaming(.sequence, _) = state else { return }
+        stop(exchange: exchange)
+    }
+
+    /// Ends the exchange before the response's end: the connection closes (its reader is not told).
+    func stop(exchange: Int) {
         guard exchange == self.exchange, case .streaming = state, let context else { return }
         state = .closed
         close(context)
+    }
+
+    /// Makes `sink` the body's reader in place of its sequence, if no piece has gone into the sequence yet.
+    func attach(_ sink: any UpstreamBodySink, exchange: Int) -> Bool {
+        guard exchange == self.exchange, case .streaming(.sequence(let source, started: false), let keepAlive) = state else {
+            return false
+        }
+        state = .streaming(.sink(sink), keepAlive: keepAlive)
+        // The sequence ends empty; nobody reads it (its reader's signals are for a sequence the connection no longer has).
+        source.finish()
+        return true
     }
 
     /// Signals from a body's reader, carried to the connection's event loop.

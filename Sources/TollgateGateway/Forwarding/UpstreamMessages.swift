@@ -23,12 +23,26 @@ struct UpstreamResponse: Sendable {
 /// The body of a provider's answer, piece by piece as the connection reads it. The connection reads on only while the
 /// reader keeps up (back-pressure: a slow client slows the provider's connection, it does not fill memory); a reader
 /// that stops early closes the connection.
+///
+/// It is read as an async sequence, or, on the connection's event loop, by an ``UpstreamBodySink`` that takes the
+/// sequence's place (``attach(_:)``): no task then waits for the pieces.
 struct UpstreamBody: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
     typealias Producer = NIOThrowingAsyncSequenceProducer<
         ByteBuffer, any Error, NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark, UpstreamConnection.Demand
     >
     let pieces: Producer
+    /// The connection that reads the body, and the number of its exchange.
+    let connection: NIOLoopBound<UpstreamConnection>
+    let exchange: Int
+
+    /// Hands the body to `sink` instead of the sequence: only on the connection's event loop (`eventLoop`), and only
+    /// while no piece has gone into the sequence (as when called from the head's callbacks); `nil` otherwise, the
+    /// sequence remaining the way to read it.
+    func attach(_ sink: any UpstreamBodySink) -> UpstreamBodyControl? {
+        guard connection.eventLoop.inEventLoop, connection.value.attach(sink, exchange: exchange) else { return nil }
+        return UpstreamBodyControl(connection: connection.value, exchange: exchange)
+    }
 
     struct AsyncIterator: AsyncIteratorProtocol {
         var inner: Producer.AsyncIterator
@@ -112,4 +126,24 @@ struct UpstreamOrigin: Hashable, Sendable {
         guard !host.isEmpty, (1...65535).contains(port) else { throw .badURL(url) }
         return (UpstreamOrigin(tls: tls, host: String(host), port: port), target)
     }
+}
+
+/// Reads a provider's body on its connection's event loop, in place of the body's sequence (``UpstreamBody/attach(_:)``).
+protocol UpstreamBodySink: AnyObject {
+    /// The next piece; returns whether the connection may read on (`false`: not until ``UpstreamBodyControl/resume()``).
+    /// A piece may still come after `false`, from what the connection had read already.
+    func received(_ piece: ByteBuffer) -> Bool
+    /// The body ended: whole (`nil`), or broken off (why). Not called after ``UpstreamBodyControl/stop()``.
+    func ended(_ failure: (any Error)?)
+}
+
+/// A sink's hold on the connection it reads, on the connection's event loop.
+struct UpstreamBodyControl {
+    let connection: UpstreamConnection
+    let exchange: Int
+
+    /// The sink caught up: the connection reads on.
+    func resume() { connection.resume(exchange: exchange) }
+    /// The sink reads no more: before the body's end, the connection closes.
+    func stop() { connection.stop(exchange: exchange) }
 }

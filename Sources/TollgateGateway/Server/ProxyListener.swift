@@ -216,7 +216,7 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
     /// Whether `exchange` is the response in progress.
     private func current(_ exchange: Int) -> Bool { responding && exchange == self.exchange }
 
-    fileprivate func writeHead(_ head: HTTPResponse, exchange: Int) throws -> EventLoopFuture<Void>? {
+    func writeHead(_ head: HTTPResponse, exchange: Int) throws -> EventLoopFuture<Void>? {
         guard current(exchange), let context, context.channel.isActive else { throw ProxyResponseWriter.ClientGone() }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         // The head leaves with the first body bytes, in one write. Only when they do not follow within
@@ -238,7 +238,7 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
         headFlush = nil
     }
 
-    fileprivate func writeBody(_ piece: ByteBuffer, exchange: Int) throws -> EventLoopFuture<Void>? {
+    func writeBody(_ piece: ByteBuffer, exchange: Int) throws -> EventLoopFuture<Void>? {
         guard current(exchange), let context, context.channel.isActive else { throw ProxyResponseWriter.ClientGone() }
         headLeaves()
         guard context.channel.isWritable else {
@@ -251,7 +251,7 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
         return nil
     }
 
-    fileprivate func endResponse(_ trailers: HTTPFields?, exchange: Int) -> EventLoopFuture<Void>? {
+    func endResponse(_ trailers: HTTPFields?, exchange: Int) -> EventLoopFuture<Void>? {
         guard current(exchange) else { return nil }
         responding = false
         headLeaves()
@@ -288,7 +288,7 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Ends the connection without ending the response: the client sees a broken response, not a complete one.
-    fileprivate func abortResponse(exchange: Int) -> EventLoopFuture<Void>? {
+    func abortResponse(exchange: Int) -> EventLoopFuture<Void>? {
         guard current(exchange) else { return nil }
         responding = false
         headLeaves()
@@ -349,23 +349,35 @@ struct ProxyResponseWriter: ResponseBodyWriter {
         }
     }
 
-    /// Answers `request` with `responder`'s response. An inference's answer is relayed by a task of its own, started
-    /// once the provider's head has arrived: a task keeps the memory of its deepest frames until it ends (see
-    /// ``ProxyAnswer``).
+    /// Answers `request` with `responder`'s response. An inference's answer is relayed once the provider's head has
+    /// arrived, on the event loop that reads it (``LoopRelay``) when that is the connection's own, as it is unless the
+    /// runtime moved the task; otherwise by a task of its own (see ``ProxyAnswer``).
     func answer(_ request: Request, responder: ProxyResponder, logger: Logger) async {
         switch await responder.answer(request) {
         case .response(let response):
             await send(response, logger: logger)
         case .forward(let forward):
-            forward { response in Task { await send(response, logger: logger) } }
+            forward { [self] forwarded in
+                if let relay = forwarded.relay, connection.eventLoop.inEventLoop,
+                    LoopRelay.start(relay, head: Self.head(of: forwarded.response), connection: connection, exchange: exchange)
+                {
+                    return
+                }
+                Task { await send(forwarded.response, logger: logger) }
+            }
         }
+    }
+
+    /// The head of `response` as it goes out.
+    private static func head(of response: Response) -> HTTPResponse {
+        var head = response.head
+        head.headerFields[.date] = HTTPDate.now()
+        return head
     }
 
     /// Writes `response`: its head, then its body.
     private func send(_ response: Response, logger: Logger) async {
-        var head = response.head
-        head.headerFields[.date] = HTTPDate.now()
-        let ready = head
+        let ready = Self.head(of: response)
         do {
             try await perform { [exchange] in try $0.writeHead(ready, exchange: exchange) }
             try await response.body.write(self)

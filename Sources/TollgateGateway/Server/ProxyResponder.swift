@@ -63,8 +63,8 @@ public final class ProxyResponder: HTTPResponder, Sendable {
                 return .forward { [self, family] done in
                     forward { result in
                         switch result {
-                        case .success(let response): done(response)
-                        case .failure(let error): done(self.failed(request, family: family, error))
+                        case .success(let forwarded): done(forwarded)
+                        case .failure(let error): done(Forwarded(response: self.failed(request, family: family, error)))
                         }
                     }
                 }
@@ -93,7 +93,7 @@ public final class ProxyResponder: HTTPResponder, Sendable {
 
     /// Forwards an admitted inference and hands its response (or why there is none) to the closure it is given, from
     /// the event loop that reads the provider's answer: no task waits for the provider meanwhile.
-    typealias Forwarding = @Sendable (_ done: @escaping @Sendable (Result<Response, any Error>) -> Void) -> Void
+    typealias Forwarding = @Sendable (_ done: @escaping @Sendable (Result<Forwarded, any Error>) -> Void) -> Void
 
     /// Routes, authenticates and admits `request`; `family` becomes the route's, for the shape of an error.
     private func route(_ request: Request, family: inout WireFamily) async throws -> Answer {
@@ -391,7 +391,7 @@ public final class ProxyResponder: HTTPResponder, Sendable {
     private func forwardAdmitted(
         _ request: Request, body upstreamBody: ByteBuffer, target: RouteResolver.Target, api: APIName, prepared: PreparedRequest,
         context: InferenceContext, ownership: ObjectOwnership?, slot: ConcurrencyLimiter.Slot,
-        done: @escaping @Sendable (Result<Response, any Error>) -> Void
+        done: @escaping @Sendable (Result<Forwarded, any Error>) -> Void
     ) {
         let upstreamStarted = ContinuousClock.now
         let outgoing: UpstreamRequest
@@ -418,7 +418,7 @@ public final class ProxyResponder: HTTPResponder, Sendable {
     /// Records an inference the provider could not be asked or could not answer, then hands `done` the refusal.
     private func refused(
         _ error: ErrorResponse, context: InferenceContext, upstreamStarted: ContinuousClock.Instant,
-        done: @escaping @Sendable (Result<Response, any Error>) -> Void
+        done: @escaping @Sendable (Result<Forwarded, any Error>) -> Void
     ) {
         Task { [recorder] in
             do {
@@ -435,7 +435,7 @@ public final class ProxyResponder: HTTPResponder, Sendable {
     private func relayed(
         _ response: UpstreamResponse, target: RouteResolver.Target, api: APIName, prepared: PreparedRequest, context: InferenceContext,
         ownership: ObjectOwnership?, slot: ConcurrencyLimiter.Slot, upstreamStarted: ContinuousClock.Instant
-    ) -> Response {
+    ) -> Forwarded {
         var context = context
         context.requestID = Self.providerRequestID(response.headers)
         let contentType = response.headers.first(name: "content-type")
@@ -455,9 +455,11 @@ public final class ProxyResponder: HTTPResponder, Sendable {
                 objectOwnership: ownership, capture: context.idempotency.map { ResponseCapture(headers: headers, limit: $0.maxResponseBytes) },
                 slot: slot))
         let length = rewrites || tap.forwardsDecoded ? nil : response.headers.first(name: "content-length").flatMap(Int.init)
-        return Response(
-            status: HTTPResponse.Status(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase),
-            headers: headers, body: ResponseBody(contentLength: length) { writer in try await relay.run(writer: &writer) })
+        return Forwarded(
+            response: Response(
+                status: HTTPResponse.Status(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase),
+                headers: headers, body: ResponseBody(contentLength: length) { writer in try await relay.run(writer: &writer) }),
+            relay: relay)
     }
 
     /// Claims the request's `Idempotency-Key`, if it has one. Returns the replay of an earlier response with the key
@@ -642,13 +644,32 @@ public enum ProxyAnswer: Sendable {
     case response(Response)
     /// The admitted inference: forwards it and hands the response, whose body relays the provider's answer, to the
     /// closure it is given (from the event loop that reads the provider's head: no task waits meanwhile).
-    case forward(@Sendable (_ done: @escaping @Sendable (Response) -> Void) -> Void)
+    case forward(@Sendable (_ done: @escaping @Sendable (Forwarded) -> Void) -> Void)
 
     /// The response, forwarding first if need be.
     public func response() async -> Response {
         switch self {
         case .response(let response): return response
-        case .forward(let forward): return await withCheckedContinuation { answered in forward { answered.resume(returning: $0) } }
+        case .forward(let forward):
+            return await withCheckedContinuation { answered in forward { answered.resume(returning: $0.response) } }
         }
+    }
+}
+
+/// A forwarded inference's response: its body relays the provider's answer when written. The proxy listener may drive
+/// the `relay` on its event loop instead of writing the body (``LoopRelay``).
+public struct Forwarded: Sendable {
+    public var response: Response
+    /// The relay behind the response's body (`nil`: the body is not a relay, as for a refusal).
+    let relay: RelayGuard?
+
+    init(response: Response, relay: RelayGuard? = nil) {
+        self.response = response
+        self.relay = relay
+    }
+
+    /// The same, its body holding `slot` until it has been written (a relay holds its own).
+    func holding(_ slot: ConcurrencyLimiter.Slot) -> Forwarded {
+        Forwarded(response: response.holding(slot), relay: relay)
     }
 }
