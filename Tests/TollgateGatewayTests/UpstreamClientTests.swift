@@ -143,13 +143,15 @@ struct UpstreamClientTests {
     @Test("a refused connection is unreachable; a URL that is not http(s) is refused before connecting")
     func unreachable() async throws {
         let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
-        let port = try await ScriptedProvider.with { $0.port }  // closed again
+        // A port bound and not listening: no other test's server can take it while this one connects to it.
+        let socket = try RefusingPort()
         await #expect {
-            try await client.text("http://127.0.0.1:\(port)/ok")
+            try await client.text("http://127.0.0.1:\(socket.port)/ok")
         } throws: { error in
             if case .unreachable = error as? UpstreamError { return true }
             return false
         }
+        socket.close()
         await #expect(throws: UpstreamError.badURL("ftp://example.com/x")) { try await client.text("ftp://example.com/x") }
         await client.shutdown()
     }
@@ -177,6 +179,123 @@ struct UpstreamClientTests {
     }
 }
 
+extension UpstreamClientTests {
+    @Test("a sink attached from the head's callback reads the whole body through its pauses; the connection is reused")
+    func sinkReadsWholeBody() async throws {
+        try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
+            let sink = try await CollectingSink.attached(to: client.start(client.postRequest(provider.url("/big"))), pausingEvery: 3)
+            let failure = try await sink.ended.get()
+            #expect(failure == nil)
+            #expect(sink.received == ScriptedProvider.bigBody)
+            #expect(sink.pauses > 0)
+            #expect(try await client.text(provider.url("/ok")) == "ok")
+            #expect(provider.connections(carrying: "/big") == 1)
+            #expect(provider.connections == 1)
+            await client.shutdown()
+        }
+    }
+
+    @Test("a sink that stops before the end closes the connection and hears no more; the next request opens a new one")
+    func sinkStopsEarly() async throws {
+        try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
+            let sink = try await CollectingSink.attached(to: client.start(client.postRequest(provider.url("/big"))), stoppingAfter: 1)
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(sink.pieces == 1)
+            #expect(sink.endings == 0)
+            #expect(try await client.text(provider.url("/ok")) == "ok")
+            #expect(provider.connections == 2)
+            await client.shutdown()
+        }
+    }
+
+    @Test("a connection that breaks mid-body tells its sink why")
+    func sinkHearsBreak() async throws {
+        try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
+            let sink = try await CollectingSink.attached(to: client.start(client.postRequest(provider.url("/cut"))))
+            let failure = try await sink.ended.get()
+            #expect(failure as? UpstreamError == .closed(answered: true))
+            #expect(sink.received == Array("part".utf8))
+            await client.shutdown()
+        }
+    }
+
+    @Test("a sink cannot take a body whose sequence has been read, nor one off the connection's event loop")
+    func sinkTooLate() async throws {
+        try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
+            let response = try await client.post(provider.url("/big"))
+            #expect(response.body.attach(CollectingSink()) == nil)  // off the loop
+            var iterator = response.body.makeAsyncIterator()
+            #expect(try await iterator.next() != nil)
+            let attached = try await response.body.connection.eventLoop.submit { response.body.attach(CollectingSink()) != nil }.get()
+            #expect(!attached)
+            await client.shutdown()
+        }
+    }
+}
+
+/// A body sink that keeps what it reads: pausing every `pauseEvery` pieces (resumed `pause` later), or stopping after
+/// `stopAfter` pieces.
+private final class CollectingSink: UpstreamBodySink, @unchecked Sendable {
+    // @unchecked: the counters are written on the connection's event loop only, and read once the body has ended.
+    private(set) var received: [UInt8] = []
+    private(set) var pieces = 0
+    private(set) var pauses = 0
+    private(set) var endings = 0
+    var control: UpstreamBodyControl?
+    var loop: (any EventLoop)?
+    var pauseEvery = 0
+    var stopAfter = 0
+    var pause = TimeAmount.milliseconds(1)
+    private let end: EventLoopPromise<(any Error)?> = MultiThreadedEventLoopGroup.singleton.next().makePromise()
+    /// The body's end: `nil` when whole, or why it broke off.
+    var ended: EventLoopFuture<(any Error)?> { end.futureResult }
+
+    /// Attaches a sink to the response's body from the head's callback.
+    static func attached(
+        to response: EventLoopFuture<UpstreamResponse>, pausingEvery pauseEvery: Int = 0, for pause: TimeAmount = .milliseconds(1),
+        stoppingAfter stopAfter: Int = 0
+    ) async throws -> CollectingSink {
+        try await response.flatMapThrowing { response in
+            let sink = CollectingSink()
+            sink.pauseEvery = pauseEvery
+            sink.pause = pause
+            sink.stopAfter = stopAfter
+            sink.loop = response.body.connection.eventLoop
+            guard let control = response.body.attach(sink) else { throw UpstreamError.stale }
+            sink.control = control
+            return sink
+        }.get()
+    }
+
+    func received(_ piece: ByteBuffer) -> Bool {
+        pieces += 1
+        received += piece.readableBytesView
+        if stopAfter > 0, pieces >= stopAfter {
+            control?.stop()
+            return false
+        }
+        guard pauseEvery > 0, pieces % pauseEvery == 0, let loop else { return true }
+        pauses += 1
+        let control = UnsafeTransfer(control)
+        loop.scheduleTask(in: pause) { control.value?.resume() }
+        return false
+    }
+
+    func ended(_ failure: (any Error)?) {
+        endings += 1
+        end.succeed(failure)
+    }
+
+    deinit {
+        // A sink that never heard an end (not attached, or stopped) leaves no promise unfulfilled.
+        if endings == 0 { end.fail(UpstreamError.stale) }
+    }
+}
+
 /// Runs a task's jobs on one event loop (as a request's task runs on its connection's loop in the server).
 private final class OnLoop: TaskExecutor {
     let loop: any EventLoop
@@ -190,12 +309,17 @@ private final class OnLoop: TaskExecutor {
 }
 
 extension UpstreamClient {
-    /// POSTs an empty body.
-    fileprivate func post(_ url: String) async throws -> UpstreamResponse {
+    /// A POST of an empty body.
+    fileprivate func postRequest(_ url: String) -> UpstreamRequest {
         var request = UpstreamRequest(url: url)
         request.method = .POST
         request.body = ByteBuffer()
-        return try await execute(request)
+        return request
+    }
+
+    /// POSTs an empty body.
+    fileprivate func post(_ url: String) async throws -> UpstreamResponse {
+        try await execute(postRequest(url))
     }
 
     /// POSTs an empty body and reads the answer as text.
@@ -208,7 +332,7 @@ extension UpstreamClient {
 }
 
 /// A provider on loopback that answers by path: `/ok` (keep-alive), `/close` (`Connection: close`), `/drop` (closes
-/// without answering), `/silent` (never answers), `/big` (4 MB in 16 KB writes). It counts connections and keeps
+/// without answering), `/cut` (closes 4 bytes into a 100-byte body), `/silent` (never answers), `/big` (4 MB in 16 KB writes). It counts connections and keeps
 /// each request's head.
 final class ScriptedProvider: Sendable {
     static let bigBody: [UInt8] = (0..<(4 * 1024 * 1024)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 / 251) }
@@ -301,6 +425,9 @@ final class ScriptedProvider: Sendable {
             case "/ok": reply(context, "ok", close: false)
             case "/close": reply(context, "bye", close: true)
             case "/drop": context.close(promise: nil)
+            case "/cut":
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npart")))
+                    .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
             case "/big":
                 context.write(
                     wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 200 OK\r\ncontent-length: \(ScriptedProvider.bigBody.count)\r\n\r\n")), promise: nil)
@@ -323,7 +450,7 @@ final class ScriptedProvider: Sendable {
 
         private func reply(_ context: ChannelHandlerContext, _ text: String, close: Bool) {
             let head = "HTTP/1.1 200 OK\r\ncontent-length: \(text.utf8.count)\r\n\(close ? "connection: close\r\n" : "")\r\n"
-            context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: head + text))).whenComplete { _ in
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: head + text))).assumeIsolated().whenComplete { _ in
                 if close { context.close(promise: nil) }
             }
         }
@@ -352,4 +479,36 @@ enum TestCertificate {
         SPSWW/0idUD7E3X2qCe39L15SWqurXlYWKe1+8XZLw7rz6RtE9xQMeXb
         -----END PRIVATE KEY-----
         """
+}
+
+/// A TCP port on loopback that refuses connections: bound, never listening, until closed.
+final class RefusingPort {
+    private var descriptor: Int32
+    let port: Int
+
+    init() throws {
+        let descriptor = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                Glibc.bind(descriptor, address, length) == 0 && getsockname(descriptor, address, &length) == 0
+            }
+        }
+        guard descriptor >= 0, bound else {
+            if descriptor >= 0 { _ = Glibc.close(descriptor) }
+            throw UpstreamError.unreachable("no port to refuse on")
+        }
+        self.descriptor = descriptor
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func close() {
+        if descriptor >= 0 { _ = Glibc.close(descriptor) }
+        descriptor = -1
+    }
+
+    deinit { close() }
 }
