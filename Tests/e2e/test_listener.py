@@ -1,7 +1,8 @@
 """The proxy listener at the socket (issue 17): Tollgate's own HTTP/1.1 connection handling on NIO, driven with raw
 sockets — pipelined requests answered in order, a body larger than what the listener buffers streamed through,
 `Connection: close`, a body over the limit refused without reading it all, a client leaving mid-body, idle
-connections closed, and connections closed on shutdown once their response has ended."""
+connections closed, connections closed on shutdown once their response has ended, the connection cap (a closed
+client's place freed at once) and half-closed clients."""
 
 from __future__ import annotations
 
@@ -181,3 +182,39 @@ def test_shutdown_closes_idle_connections_and_ends_responses_first(sim: Simulato
         assert [event["status"] for event in proxy.events()] == [200, 200]
     finally:
         stop_process(proxy.proc)
+
+
+def test_a_client_that_closes_frees_its_place_under_the_connection_cap(sim: Simulator, tmp_path: Path) -> None:
+    # proxy.max_connections: 2. A third connection waits in the accept queue, and is served as soon as one of the
+    # first two closes (not at the idle timeout: the listener closes a connection whose client has closed at once).
+    with running_tollgate(sim.origin, tmp_path, "proxy: {max_connections: 2, idle_timeout_s: 60}\n", f"cap-{uuid.uuid4().hex[:6]}") as proxy:
+        first, second = connect(proxy.origin), connect(proxy.origin)
+        for sock in (first, second):
+            sock.sendall(request("/v1/chat/completions", proxy.key, chat()))
+            assert Reader(sock).response()[0] == 200
+        with connect(proxy.origin) as third:
+            third.sendall(request("/v1/chat/completions", proxy.key, chat()))
+            third.settimeout(1)
+            try:
+                waited = third.recv(1) == b""
+            except TimeoutError:
+                waited = True
+            assert waited, "the third connection was served over the cap"
+            first.close()
+            third.settimeout(10)
+            started = time.monotonic()
+            assert Reader(third).response()[0] == 200
+            assert time.monotonic() - started < 5
+        second.close()
+
+
+def test_a_half_closed_client_gets_every_answer_then_the_connection_closes(tollgate: Tollgate) -> None:
+    # The client sends two requests and shuts its side down (SHUT_WR), as some clients do after their last request:
+    # both are answered, in order, then the listener closes the connection.
+    with connect(tollgate.origin) as sock:
+        sock.sendall(request("/v1/chat/completions", tollgate.key, chat("one")) + request("/v1/chat/completions", tollgate.key, chat("two")))
+        sock.shutdown(socket.SHUT_WR)
+        reader = Reader(sock)
+        assert reader.response()[0] == 200
+        assert reader.response()[0] == 200
+        assert reader.closed()

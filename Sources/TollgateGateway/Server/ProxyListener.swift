@@ -4,57 +4,115 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOExtras
 import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
+import NIOPosix
+import ServiceLifecycle
 import Synchronization
 
-/// The proxy listener's connections: NIO's HTTP/1.1 codec and a ``ProxyConnection`` per connection, served by a
-/// ``ProxyResponder``. Hummingbird's server still accepts the connections (binding, the connection cap, graceful
-/// shutdown); what it no longer does on this listener is carry each request part and each response write through an
-/// async channel: the response head and body go from the responder to the socket on the connection's event loop,
-/// the head leaving with the first body bytes in one write when they are ready together.
-public struct ProxyChannel: ServerChildChannel {
-    public struct Value: ServerChildChannelValue {
-        public let channel: any Channel
-    }
-
+/// The proxy listener: it accepts connections and serves each with NIO's HTTP/1.1 codec and a ``ProxyConnection``, on
+/// the connection's event loop. No task is kept per connection (Hummingbird's server kept one for each, waiting for
+/// the connection to close): the response head and body go from the responder to the socket on the event loop, the
+/// head leaving with the first body bytes in one write when they are ready together.
+///
+/// At most `maxConnections` connections are open; more wait in the accept queue (`backlog`: a connection flood waits
+/// there rather than in SYN retries), as the listener stops accepting meanwhile. Graceful shutdown (the service
+/// group's): the listener stops accepting, every connection closes once its response in progress has ended (those
+/// idle at once), and ``run()`` returns when all have. Cancelled (the grace period is over), it closes them at once.
+public struct ProxyListener: Service {
+    let host: String
+    let port: Int
+    let backlog: Int32
+    let maxConnections: Int
     let responder: ProxyResponder
     let headerReadTimeout: TimeAmount?
     let idleTimeout: TimeAmount?
+    let onListening: @Sendable (Int) async -> Void
+    let logger: Logger
 
-    /// Connections served by `responder`; `headerReadTimeout` bounds the wait for a new connection's first request
-    /// head, `idleTimeout` a connection with no request in progress (`nil`: none).
-    public init(responder: ProxyResponder, headerReadTimeout: TimeAmount?, idleTimeout: TimeAmount?) {
+    /// A listener on `host:port` for `responder`'s requests. `headerReadTimeout` bounds the wait for a new
+    /// connection's first request head, `idleTimeout` a connection with no request in progress (`nil`: none);
+    /// `onListening` gets the bound port (useful with port 0).
+    public init(
+        host: String, port: Int, backlog: Int32 = 4096, maxConnections: Int, responder: ProxyResponder, headerReadTimeout: TimeAmount?,
+        idleTimeout: TimeAmount?, logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) {
+        self.host = host
+        self.port = port
+        self.backlog = backlog
+        self.maxConnections = maxConnections
         self.responder = responder
         self.headerReadTimeout = headerReadTimeout
         self.idleTimeout = idleTimeout
+        self.onListening = onListening
+        self.logger = logger
     }
 
-    public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        channel.eventLoop.makeCompletedFuture {
-            // The limits Hummingbird's HTTP/1.1 server has always applied here.
-            var limits = NIOHTTPDecoderLimitConfiguration()
-            limits.maxHeaderFieldSize = 80 * 1024
-            limits.maxHeaderListSize = 80 * 1024
-            limits.maxHeaderFieldCount = 1000
-            let pipeline = channel.pipeline.syncOperations
-            try pipeline.configureHTTPServerPipeline(
-                withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: false,
-                withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
-            try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-            if let headerReadTimeout { try pipeline.addHandler(HeaderReadTimeoutHandler(timeout: headerReadTimeout)) }
-            try pipeline.addHandler(ProxyConnection(responder: responder, idleTimeout: idleTimeout, logger: logger))
-            return Value(channel: channel)
-        }
-    }
-
-    public func handle(value: Value, logger: Logger) async {
+    public func run() async throws {
+        let quiescing = ServerQuiescingHelper(group: MultiThreadedEventLoopGroup.singleton)
+        let open = OpenConnections()
+        let cap = MaximumAvailableConnections(maxConnections, logger: logger)
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: backlog)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AvailableConnectionsChannelHandler(delegate: cap))
+                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelInitializer { [self] channel in
+                open.add(channel)
+                return channel.eventLoop.makeCompletedFuture { try setUp(channel) }
+            }
+            .bind(host: host, port: port).get()
+        await onListening(server.localAddress?.port ?? port)
+        let closed = server.eventLoop.makePromise(of: Void.self)
         await withTaskCancellationHandler {
-            try? await value.channel.closeFuture.get()
+            await withGracefulShutdownHandler {
+                try? await closed.futureResult.get()
+            } onGracefulShutdown: {
+                quiescing.initiateShutdown(promise: closed)
+            }
         } onCancel: {
-            value.channel.close(promise: nil)
+            quiescing.initiateShutdown(promise: nil)
+            open.closeAll()
+            closed.succeed()
         }
+    }
+
+    /// A new connection's pipeline.
+    private func setUp(_ channel: any Channel) throws {
+        // The limits Hummingbird's HTTP/1.1 server has always applied here.
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderFieldSize = 80 * 1024
+        limits.maxHeaderListSize = 80 * 1024
+        limits.maxHeaderFieldCount = 1000
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.configureHTTPServerPipeline(
+            withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: false,
+            withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
+        try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+        if let headerReadTimeout { try pipeline.addHandler(HeaderReadTimeoutHandler(timeout: headerReadTimeout)) }
+        try pipeline.addHandler(ProxyConnection(responder: responder, idleTimeout: idleTimeout, logger: logger))
+    }
+}
+
+/// The listener's open connections, to close them all when its grace period is over.
+private final class OpenConnections: Sendable {
+    private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
+
+    func add(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        channels.withLock { $0[id] = channel }
+        channel.closeFuture.whenComplete { [self] _ in _ = channels.withLock { $0.removeValue(forKey: id) } }
+    }
+
+    func closeAll() {
+        for channel in channels.withLock({ Array($0.values) }) { channel.close(promise: nil) }
     }
 }
 
@@ -87,6 +145,8 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private var exchange = 0
     /// The connection closes once the current response has ended (the client asked, or the response broke off).
     private var closeAfterResponse = false
+    /// The client sends nothing more: the connection closes once the responses to what it sent have ended.
+    private var inputClosed = false
     /// Reading stopped while a request body waits for its reader, or a pipelined request waits; a read asked for
     /// meanwhile.
     private var readsPaused = false
@@ -188,6 +248,19 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            // The client sends nothing more (it closed, or half-closed after its requests): the connection closes now,
+            // or once the responses to what it sent have ended. A body cut short fails for its reader. Without this, a
+            // closed client's connection stayed open, and counted against `proxy.max_connections`, until the idle
+            // timeout.
+            if requestOpen {
+                body?.fail(RequestBodyIncomplete())
+                body = nil
+            }
+            inputClosed = true
+            if !responding && pipelined.isEmpty { context.close(promise: nil) }
+            return
+        }
         guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
         // Graceful shutdown: a connection closes now, or once the response in progress has ended (pipelined requests
         // waiting are not served; the rest of a body answered already is not waited for).
@@ -270,6 +343,7 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
             context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
             if !requestOpen { becameIdle(context) }
             servePipelined(context)
+            if inputClosed, !responding { context.close(promise: nil) }
         }
         return nil
     }

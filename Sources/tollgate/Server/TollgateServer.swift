@@ -57,15 +57,7 @@ struct TollgateServer: Sendable {
                 observer: RequestObserver(
                     metrics: config.metrics, logRequests: config.log.requests, tracing: RequestTracing(tracer: traces?.tracer), logger: logger)),
             admitter: Admitter(control: admission, pricing: pricing, settings: config.credits), upstream: upstream, logger: logger)
-        let application = Application(
-            responder: responder, server: proxyServer(responder),
-            configuration: .init(
-                // A deep accept queue (the kernel caps it at net.core.somaxconn): a connection flood waits there
-                // rather than in SYN retries.
-                address: .hostname(config.listen.host, port: config.listen.port), serverName: nil, backlog: 4096,
-                availableConnectionsDelegate: MaximumAvailableConnections(connectionCap(), logger: logger)),
-            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
-            logger: logger)
+        let listener = proxyListener(responder, onListening: onListening)
         let scrape: (@Sendable () async -> String)? = metrics.map { endpoint in
             let state = MetricsEndpoint.ServerState(
                 meter: meter, writer: writer, providersUsable: config.providers.values.count(where: \.hasCredentials),
@@ -80,7 +72,7 @@ struct TollgateServer: Sendable {
         }
         services += [
             .init(service: EventWriterService(writer: writer, upstream: upstream)),
-            .init(service: application),
+            .init(service: listener),
             .init(service: PricingReloader(configPath: configPath, state: pricing, loaded: config, interval: reloadInterval, logger: logger)),
             .init(service: AdmissionHeartbeat(admission: admission, logger: logger, replicaTimeout: config.meter.replicaTimeoutSeconds)),
             .init(
@@ -139,17 +131,16 @@ extension TollgateServer {
         }
     }
 
-    /// The proxy listener's HTTP/1.1 server: NIO's codec and a ``ProxyChannel`` per connection (no async channel
-    /// between the socket and the responder), with the header-read timeout (`proxy.header_read_timeout_s`) and the
-    /// idle timeout (`proxy.idle_timeout_s`) on every connection; 0 turns either off.
-    func proxyServer(_ responder: ProxyResponder) -> HTTPServerBuilder {
+    /// The proxy listener (``ProxyListener``: NIO's codec and a ``ProxyConnection`` per connection, no task per
+    /// connection), with the connection cap, the header-read timeout (`proxy.header_read_timeout_s`) and the idle
+    /// timeout (`proxy.idle_timeout_s`) on every connection; 0 turns either off.
+    func proxyListener(_ responder: ProxyResponder, onListening: @escaping @Sendable (Int) async -> Void) -> ProxyListener {
         let headerTimeout = config.proxy.headerReadTimeoutSeconds
         let idle = config.proxy.idleTimeoutSeconds
-        let channel = ProxyChannel(
-            responder: responder,
+        return ProxyListener(
+            host: config.listen.host, port: config.listen.port, maxConnections: connectionCap(), responder: responder,
             headerReadTimeout: headerTimeout > 0 ? .nanoseconds(Int64(headerTimeout * 1_000_000_000)) : nil,
-            idleTimeout: idle > 0 ? .nanoseconds(Int64(idle * 1_000_000_000)) : nil)
-        return HTTPServerBuilder { _ in channel }
+            idleTimeout: idle > 0 ? .nanoseconds(Int64(idle * 1_000_000_000)) : nil, logger: logger, onListening: onListening)
     }
 
     /// The cap on open proxy connections: `proxy.max_connections`, at most the file-descriptor limit (raised to its
