@@ -6,8 +6,8 @@ import NIOHTTP1
 /// An exchange writes the request, answers the head as an ``UpstreamResponse`` and hands the body to its reader piece
 /// by piece: the body's async sequence, or an ``UpstreamBodySink`` on this event loop that took its place (see
 /// ``UpstreamBody/attach(_:)``). Reads go on only while the reader keeps up (the channel's reads are held back when
-/// the body's buffer is full, or the sink asks to wait). After a complete keep-alive response the connection goes back to its ``UpstreamClient``'s pool; a reader
-/// that stops before the end, an error or a timeout closes it.
+/// the body's buffer is full, or the sink asks to wait). After a complete keep-alive response the connection goes back
+/// to its ``UpstreamClient``'s pool; a reader that stops before the end, an error or a timeout closes it.
 final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = HTTPClientRequestPart
