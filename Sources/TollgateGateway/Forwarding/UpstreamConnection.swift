@@ -230,16 +230,8 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         let connection: NIOLoopBound<UpstreamConnection>
         let exchange: Int
 
-        func produceMore() {
-            let (connection, exchange) = (connection, exchange)
-            if connection.eventLoop.inEventLoop { return connection.value.resume(exchange: exchange) }
-            connection.eventLoop.execute { connection.value.resume(exchange: exchange) }
-        }
+        func produceMore() { connection.execute { [exchange] in $0.resume(exchange: exchange) } }
 
-        func didTerminate() {
-            let (connection, exchange) = (connection, exchange)
-            if connection.eventLoop.inEventLoop { return connection.value.terminated(exchange: exchange) }
-            connection.eventLoop.execute { connection.value.terminated(exchange: exchange) }
-        }
+        func didTerminate() { connection.execute { [exchange] in $0.terminated(exchange: exchange) } }
     }
 }

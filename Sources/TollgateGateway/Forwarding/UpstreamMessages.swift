@@ -147,3 +147,11 @@ struct UpstreamBodyControl {
     /// The sink reads no more: before the body's end, the connection closes.
     func stop() { connection.stop(exchange: exchange) }
 }
+
+extension NIOLoopBound {
+    /// Runs `body` with the value on its event loop: now if the caller runs there, later otherwise.
+    func execute(_ body: @escaping @Sendable (Value) -> Void) {
+        if eventLoop.inEventLoop { return body(value) }
+        eventLoop.execute { body(self.value) }
+    }
+}

@@ -132,11 +132,3 @@ final class LoopRelay: UpstreamBodySink {
 
 @available(*, unavailable)
 extension LoopRelay: Sendable {}
-
-extension NIOLoopBound {
-    /// Runs `body` with the value on its event loop: now if the caller runs there, later otherwise.
-    func execute(_ body: @escaping @Sendable (Value) -> Void) {
-        if eventLoop.inEventLoop { return body(value) }
-        eventLoop.execute { body(self.value) }
-    }
-}
