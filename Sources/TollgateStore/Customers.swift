@@ -50,6 +50,14 @@ public struct TeamRecord: Sendable, Equatable, Codable {
     }
 }
 
+/// A principal as ``MeterStore/principal(secret:)`` keeps it (`nil`: no active key has that secret).
+struct KeptPrincipal {
+    var principal: Principal?
+    /// The meter's change counter when it was read.
+    var generation: UInt64
+    var fetchedMs: Int64
+}
+
 /// Who is making a request: the key, its customer's record, and whether admission has anything to check.
 public struct Principal: Sendable {
     /// The virtual key.
@@ -176,33 +184,42 @@ extension MeterStore {
     }
 
     /// The active key whose secret this is, with what admission needs to know of its customer; `nil` when the key
-    /// is unknown or revoked. One indexed read, like ``authenticate(secret:)``.
+    /// is unknown or revoked.
     ///
-    /// On SQLite every request reads it: a key revoked, a first grant or a limit set by any process applies to the
-    /// next request (a cache here let a burst right after a customer's first grant through unadmitted for up to a
-    /// second: test_revenue_integrity caught it). On PostgreSQL the answer is kept for up to ``principalTTLMs`` (a
-    /// round trip per request would block the proxy's threads): a change made through this store applies at once
-    /// (``forgetPrincipals()``), one made by another replica or the CLI within that time.
+    /// Kept in memory, read again (one indexed read, like ``authenticate(secret:)``) when the meter's
+    /// ``ChangeCounter`` moved since, or after ``principalTTLMs``:
+    /// - on SQLite the counter is shared by every process that opens the meter, so a key revoked, a first grant or a
+    ///   limit set by the CLI, the admin API or another `serve` on the host applies to the next request (a cache
+    ///   without it let a burst right after a customer's first grant through unadmitted: test_revenue_integrity
+    ///   covers it); the time limit only bounds what a change made outside Tollgate (plain SQL) takes to apply;
+    /// - on PostgreSQL a change made through this store applies at once, one made by another replica within the time
+    ///   limit (a round trip per request would block the proxy's threads).
     public func principal(secret: String) throws(MeterError) -> Principal? {
         guard secret.hasPrefix("tg_"), secret.count < 200 else { return nil }
         let digest = Self.hash(secret)
-        guard dialect == .postgres else { return try lookUpPrincipal(digest: digest) }
+        guard let changes = principalChanges else { return try lookUpPrincipal(digest: digest) }
+        // Read before the lookup: a change committed after this moves it, so the row read is not kept past it.
+        let generation = changes.value
         let now = Timestamps.nowMs()
-        if let (principal, fetched) = principals.withLock({ $0[digest] }), now - fetched < Self.principalTTLMs { return principal }
+        if let kept = principals.withLock({ $0[digest] }), kept.generation == generation, now - kept.fetchedMs < Self.principalTTLMs {
+            return kept.principal
+        }
         let principal = try lookUpPrincipal(digest: digest)
-        principals.withLock { cache in
-            if cache.count >= 10_000 { cache.removeAll(keepingCapacity: true) }
-            cache[digest] = (principal, now)
+        principals.withLock { kept in
+            if kept.count >= 10_000 { kept.removeAll(keepingCapacity: true) }
+            kept[digest] = KeptPrincipal(principal: principal, generation: generation, fetchedMs: now)
         }
         return principal
     }
 
-    /// How long a replica on PostgreSQL keeps a key's principal (revocations made elsewhere reach it within that time).
+    /// How long a principal is kept at most: how long a change made outside this store (another PostgreSQL replica,
+    /// plain SQL on the file) takes to apply.
     public static let principalTTLMs: Int64 = 1_000
 
-    /// Drops the principals kept: a change to keys, customers, teams, grants or limits made through this store
-    /// applies to the next request.
+    /// Applies a change to keys, customers, teams, grants or limits (once committed) to the principals kept, in this
+    /// process and, on SQLite, in every process that has the meter open.
     func forgetPrincipals() {
+        principalChanges?.raise()
         principals.withLock { $0.removeAll(keepingCapacity: true) }
     }
 

@@ -10,8 +10,11 @@ import TollgateCore
 /// same meter while `serve` runs.
 public final class MeterStore: Sendable {
     let database: any MeterDatabase
-    /// Principals by key digest, with when they were read (PostgreSQL only, see ``principal(secret:)``).
-    let principals = Mutex<[String: (Principal?, Int64)]>([:])
+    /// Principals by key digest, with when they were read and the change counter then (see ``principal(secret:)``).
+    let principals = Mutex<[String: KeptPrincipal]>([:])
+    /// Raised after each change to keys, customers, teams, grants or limits; `nil` when it could not be set up (on
+    /// SQLite: its file could not be opened), and then every request reads its principal.
+    let principalChanges: ChangeCounter?
     /// The months whose `events` partition is known to exist (PostgreSQL only, see ``EventPartitions``).
     let eventMonths = Mutex<Set<Int64>>([])
     /// Where the meter is: the SQLite file's path, or the PostgreSQL URL without its password.
@@ -29,6 +32,7 @@ public final class MeterStore: Sendable {
         } catch {
             throw MeterError.cannotOpen(path: path, reason: "\(error)")
         }
+        principalChanges = ChangeCounter(besideDatabase: path)
     }
 
     /// Opens the meter in PostgreSQL (creating its tables, or bringing them up to date, when this replica is the first
@@ -36,6 +40,7 @@ public final class MeterStore: Sendable {
     public init(postgres options: PostgresMeterOptions) throws(MeterError) {
         do {
             database = try PostgresMeterDatabase(options: options)
+            principalChanges = ChangeCounter()
             // At best effort, as when writing events (see insert(_:)).
             let now = Timestamps.nowMs()
             try? ensureEventPartitionsNow(EventPartitions.months(fromMs: now, toMs: Timestamps.nextMonthStart(after: now) + 1))
@@ -68,6 +73,7 @@ public final class MeterStore: Sendable {
     /// A meter on a database already open (and migrated).
     init(database: any MeterDatabase) {
         self.database = database
+        principalChanges = database.dialect == .sqlite ? ChangeCounter(besideDatabase: database.location) : ChangeCounter()
     }
 
     /// The schema migrations applied to this meter, oldest first.

@@ -22,6 +22,7 @@ extension MeterStore {
     /// Creates a key for `customer` (creating the customer if new) and returns the record and the secret,
     /// which is shown this once and never stored.
     public func createKey(customer: String, name: String? = nil) async throws(MeterError) -> (key: VirtualKey, secret: String) {
+        defer { forgetPrincipals() }
         guard !customer.isEmpty, customer.count <= 200 else { throw MeterError.rejected("a customer id is 1 to 200 characters") }
         let secret = "tg_" + Self.randomToken(bytes: 30)
         let key = VirtualKey(
@@ -77,9 +78,9 @@ extension MeterStore {
 
     /// The active key whose secret this is, or `nil` (unknown or revoked).
     ///
-    /// Synchronous on purpose: an indexed lookup on a WAL reader takes microseconds, far less than handing the
-    /// request to another thread and back (measured in bench/README.md), and a revocation applies to the very next
-    /// request.
+    /// Synchronous on purpose: it is kept in memory (see ``principal(secret:)``), and when it is read, an indexed lookup
+    /// on a WAL reader takes microseconds, far less than handing the request to another thread and back (measured in
+    /// bench/README.md). A revocation applies to the very next request.
     public func authenticate(secret: String) throws(MeterError) -> VirtualKey? {
         try principal(secret: secret)?.key
     }

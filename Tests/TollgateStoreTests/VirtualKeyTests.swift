@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Testing
+import TollgateCore
 
 @testable import TollgateStore
 
@@ -101,6 +102,48 @@ struct VirtualKeyTests {
             #expect(isNotFound(twice))
             let unknown = await #expect(throws: MeterError.self) { try await meter.revokeKey(id: "key_unknown") }
             #expect(isNotFound(unknown))
+        }
+    }
+
+    @Test("a principal is kept in memory, and a change made through another process's store on the file applies at once")
+    func principalsFollowOtherProcesses() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = meterPath(in: directory)
+            let proxy = try MeterStore(path: path)
+            let cli = try MeterStore(path: path)
+            #expect(proxy.principalChanges != nil)
+            let (key, secret) = try await cli.createKey(customer: "acme")
+            #expect(try proxy.principal(secret: secret)?.controlled == false)
+            // Written behind the stores' backs: the kept principal stands (within its time limit)...
+            try await cli.database.write { db in
+                try db.execute(sql: "INSERT INTO limits (id, scope, scope_id, metric, period, anchor_ms, amount, enforcement, thresholds, created_ms) VALUES ('l', 'key', ?, 'requests', 'day', 0, '1', 'hard', '[]', 0)", arguments: [key.id])
+            }
+            #expect(try proxy.principal(secret: secret)?.controlled == false, "kept, not read again")
+            try await cli.database.write { try $0.execute(sql: "DELETE FROM limits WHERE id = 'l'") }
+            // ...while every change made through a store applies to the next request.
+            _ = try await cli.grantCredits(account: "customer:acme", amount: Money("10")!, currency: "USD")
+            #expect(try proxy.principal(secret: secret)?.controlled == true)
+            try await cli.revokeKey(id: key.id)
+            #expect(try proxy.principal(secret: secret) == nil)
+            let (_, second) = try await cli.createKey(customer: "acme")
+            #expect(try proxy.principal(secret: second)?.key.customer == "acme")
+        }
+    }
+
+    @Test("without its change counter (its file cannot be made), a store reads every principal")
+    func principalsWithoutCounter() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = meterPath(in: directory)
+            try FileManager.default.createDirectory(atPath: path + "-changes", withIntermediateDirectories: true)
+            let proxy = try MeterStore(path: path)
+            let cli = try MeterStore(path: path)
+            #expect(proxy.principalChanges == nil)
+            let (key, secret) = try await cli.createKey(customer: "acme")
+            #expect(try proxy.principal(secret: secret)?.key == key)
+            try await cli.database.write { db in
+                try db.execute(sql: "UPDATE virtual_keys SET revoked_ms = 1 WHERE id = ?", arguments: [key.id])
+            }
+            #expect(try proxy.principal(secret: secret) == nil)
         }
     }
 
