@@ -116,7 +116,11 @@ struct VirtualKeyTests {
             #expect(try proxy.principal(secret: secret)?.controlled == false)
             // Written behind the stores' backs: the kept principal stands (within its time limit)...
             try await cli.database.write { db in
-                try db.execute(sql: "INSERT INTO limits (id, scope, scope_id, metric, period, anchor_ms, amount, enforcement, thresholds, created_ms) VALUES ('l', 'key', ?, 'requests', 'day', 0, '1', 'hard', '[]', 0)", arguments: [key.id])
+                try db.execute(
+                    sql: """
+                        INSERT INTO limits (id, scope, scope_id, metric, period, anchor_ms, amount, enforcement, thresholds, created_ms)
+                        VALUES ('l', 'key', ?, 'requests', 'day', 0, '1', 'hard', '[]', 0)
+                        """, arguments: [key.id])
             }
             #expect(try proxy.principal(secret: secret)?.controlled == false, "kept, not read again")
             try await cli.database.write { try $0.execute(sql: "DELETE FROM limits WHERE id = 'l'") }

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -5,7 +7,6 @@
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import Synchronization
 
 /// A number raised after every change to what a key's principal is made of (keys, customers, teams, credit grants,
 /// limits), so that principals can be kept in memory and still follow every change at once.
