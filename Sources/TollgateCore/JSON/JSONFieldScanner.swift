@@ -33,11 +33,12 @@ public struct JSONFieldScanner: Sendable {
     private var captures: [Capture?]
     /// Longest raw key that may still decode to a watched key (an ASCII character is at most `\u0000`, six bytes).
     private let maxKeyLength: Int
-    /// Every prefix of a watched path (`["generationConfig"]`, `["generationConfig", "maxOutputTokens"]`).
-    private let prefixes: Set<[[UInt8]]>
+    /// Every prefix of a watched path (`["generationConfig"]`, `["generationConfig", "maxOutputTokens"]`), once.
+    private let prefixes: [[[UInt8]]]
     /// ``KeyPaths/keySignatures``
-    private let keySignatures: [Set<Int>]
-    private var seenPrefixes: Set<[[UInt8]]> = []
+    private let keySignatures: [[Int]]
+    /// The indices in ``prefixes`` of the prefixes met so far (a few: a list is cheaper than hashing paths).
+    private var seenPrefixes: [Int] = []
     /// The first watched key (or parent of one) that occurred twice in the same object, decoded.
     public private(set) var duplicate: [String]?
 
@@ -126,10 +127,10 @@ public struct JSONFieldScanner: Sendable {
         let encoded: [[[UInt8]]]
         let maxDepth: Int
 
-        let prefixes: Set<[[UInt8]]>
+        let prefixes: [[[UInt8]]]
         /// By depth (0 for top-level keys), the ``signature(of:)`` of every key a watched path has there: a key whose
-        /// signature is not among them is no part of a watched path, which spares building and hashing its path.
-        let keySignatures: [Set<Int>]
+        /// signature is not among them is no part of a watched path, which spares comparing its path.
+        let keySignatures: [[Int]]
         /// The length of the longest key of the paths.
         let longestKey: Int
 
@@ -137,10 +138,18 @@ public struct JSONFieldScanner: Sendable {
         public init(_ paths: [[String]]) {
             encoded = paths.map { $0.map { Array($0.utf8) } }
             maxDepth = paths.map(\.count).max() ?? 0
-            prefixes = Set(encoded.flatMap { path in (1...max(1, path.count)).map { Array(path.prefix($0)) } })
-            var signatures = Array(repeating: Set<Int>(), count: maxDepth)
+            var prefixes: [[[UInt8]]] = []
             for path in encoded {
-                for (depth, key) in path.enumerated() { signatures[depth].insert(Self.signature(of: key)) }
+                for count in 1...max(1, path.count) where !prefixes.contains(Array(path.prefix(count))) {
+                    prefixes.append(Array(path.prefix(count)))
+                }
+            }
+            self.prefixes = prefixes
+            var signatures = Array(repeating: [Int](), count: maxDepth)
+            for path in encoded {
+                for (depth, key) in path.enumerated() where !signatures[depth].contains(Self.signature(of: key)) {
+                    signatures[depth].append(Self.signature(of: key))
+                }
             }
             keySignatures = signatures
             longestKey = encoded.joined().map(\.count).max() ?? 0
@@ -366,15 +375,19 @@ public struct JSONFieldScanner: Sendable {
         guard depth <= maxDepth, !prefixes.isEmpty, let key = currentKey[depth - 1],
             keySignatures[depth - 1].contains(KeyPaths.signature(of: key))
         else { return }
-        var path: [[UInt8]] = []
-        path.reserveCapacity(depth)
-        for level in 0..<depth {
-            guard let key = currentKey[level] else { return }
-            path.append(key)
-        }
-        guard prefixes.contains(path) else { return }
-        if !seenPrefixes.insert(path).inserted, duplicate == nil {
-            duplicate = path.map { String(decoding: $0, as: UTF8.self) }
+        for (index, prefix) in prefixes.enumerated() where prefix.count == depth {
+            var matches = true
+            for level in 0..<depth where currentKey[level] != prefix[level] {
+                matches = false
+                break
+            }
+            guard matches else { continue }
+            if !seenPrefixes.contains(index) {
+                seenPrefixes.append(index)
+            } else if duplicate == nil {
+                duplicate = prefix.map { String(decoding: $0, as: UTF8.self) }
+            }
+            return
         }
     }
 

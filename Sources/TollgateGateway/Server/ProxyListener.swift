@@ -54,6 +54,7 @@ public struct ProxyListener: Service {
         let quiescing = ServerQuiescingHelper(group: MultiThreadedEventLoopGroup.singleton)
         let open = OpenConnections()
         let cap = MaximumAvailableConnections(maxConnections, logger: logger)
+        let turns = LoopTurns()
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -66,7 +67,7 @@ public struct ProxyListener: Service {
             }
             .childChannelInitializer { [self] channel in
                 open.add(channel)
-                return channel.eventLoop.makeCompletedFuture { try setUp(channel) }
+                return channel.eventLoop.makeCompletedFuture { try setUp(channel, turns: turns.of(channel.eventLoop)) }
             }
             .bind(host: host, port: port).get()
         await onListening(server.localAddress?.port ?? port)
@@ -85,7 +86,7 @@ public struct ProxyListener: Service {
     }
 
     /// A new connection's pipeline.
-    private func setUp(_ channel: any Channel) throws {
+    private func setUp(_ channel: any Channel, turns: RequestTurns) throws {
         // The limits Hummingbird's HTTP/1.1 server has always applied here.
         var limits = NIOHTTPDecoderLimitConfiguration()
         limits.maxHeaderFieldSize = 80 * 1024
@@ -97,7 +98,21 @@ public struct ProxyListener: Service {
             withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
         try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
         if let headerReadTimeout { try pipeline.addHandler(HeaderReadTimeoutHandler(timeout: headerReadTimeout)) }
-        try pipeline.addHandler(ProxyConnection(responder: responder, idleTimeout: idleTimeout, logger: logger))
+        try pipeline.addHandler(ProxyConnection(responder: responder, turns: turns, idleTimeout: idleTimeout, logger: logger))
+    }
+}
+
+/// The ``RequestTurns`` of each event loop.
+private final class LoopTurns: Sendable {
+    private let turns = Mutex<[ObjectIdentifier: RequestTurns]>([:])
+
+    func of(_ loop: any EventLoop) -> RequestTurns {
+        turns.withLock { turns in
+            if let existing = turns[ObjectIdentifier(loop)] { return existing }
+            let made = RequestTurns(loop: loop)
+            turns[ObjectIdentifier(loop)] = made
+            return made
+        }
     }
 }
 
@@ -130,6 +145,8 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPResponsePart
 
     private let responder: ProxyResponder
+    /// Its event loop's turns to set requests up.
+    private let turns: RequestTurns
     private let idleTimeout: TimeAmount?
     private let logger: Logger
     private var context: ChannelHandlerContext?
@@ -159,8 +176,9 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private var idleSince: NIODeadline?
     private var idleTimer: Scheduled<Void>?
 
-    init(responder: ProxyResponder, idleTimeout: TimeAmount?, logger: Logger) {
+    init(responder: ProxyResponder, turns: RequestTurns, idleTimeout: TimeAmount?, logger: Logger) {
         self.responder = responder
+        self.turns = turns
         self.idleTimeout = idleTimeout
         self.logger = logger
     }
@@ -217,7 +235,7 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
             let stream = RequestBodyStream { loop.execute { connection.value.resumeReads() } }
             body = stream
             respond(
-                to: Request(head: head, body: RequestBody(asyncSequence: stream)),
+                to: Request(head: head, body: RequestBody(asyncSequence: stream)), body: stream,
                 writer: ProxyResponseWriter(connection: connection, exchange: exchange))
         case .body(let piece):
             // Without a body stream the response has ended already: the rest of the body is read and dropped.
@@ -277,11 +295,14 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
         context.close(promise: nil)
     }
 
-    /// Runs the responder for `request` and writes its response.
-    private func respond(to request: Request, writer: ProxyResponseWriter) {
+    /// Runs the responder for `request` and writes its response, once the request has its turn to be set up.
+    private func respond(to request: Request, body: RequestBodyStream, writer: ProxyResponseWriter) {
         let responder = self.responder
         let logger = self.logger
-        Task { await writer.answer(request, responder: responder, logger: logger) }
+        turns.start { turn in
+            body.whenReaderWaits { turn.giveBack() }
+            Task { await writer.answer(request, responder: responder, logger: logger, turn: turn) }
+        }
     }
 
     // MARK: Writing the response (on the event loop, called by ProxyResponseWriter)
@@ -425,9 +446,12 @@ struct ProxyResponseWriter: ResponseBodyWriter {
 
     /// Answers `request` with `responder`'s response. An inference's answer is relayed once the provider's head has
     /// arrived, on the event loop that reads it (``LoopRelay``) when that is the connection's own, as it is unless the
-    /// runtime moved the task; otherwise by a task of its own (see ``ProxyAnswer``).
-    func answer(_ request: Request, responder: ProxyResponder, logger: Logger) async {
-        switch await responder.answer(request) {
+    /// runtime moved the task; otherwise by a task of its own (see ``ProxyAnswer``). The request's `turn` to be set up
+    /// (``RequestTurns``) is given back once the responder has its answer.
+    func answer(_ request: Request, responder: ProxyResponder, logger: Logger, turn: RequestTurns.Turn) async {
+        let answer = await responder.answer(request)
+        turn.giveBack()
+        switch answer {
         case .response(let response):
             await send(response, logger: logger)
         case .forward(let forward):

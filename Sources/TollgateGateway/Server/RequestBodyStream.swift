@@ -20,6 +20,8 @@ final class RequestBodyStream: AsyncSequence, Sendable {
         var waiter: CheckedContinuation<ByteBuffer?, any Error>?
         /// The connection stopped reading and waits for ``RequestBodyStream/onDrained``.
         var paused = false
+        /// Called once, the first time the reader has to wait for more of the body (see ``whenReaderWaits(_:)``).
+        var onWait: (@Sendable () -> Void)?
     }
 
     private let state = Mutex(State())
@@ -27,6 +29,12 @@ final class RequestBodyStream: AsyncSequence, Sendable {
     private let onDrained: @Sendable () -> Void
 
     init(onDrained: @escaping @Sendable () -> Void) { self.onDrained = onDrained }
+
+    /// Calls `action` the first time the reader has to wait for more of the body (its request gives back its turn to
+    /// be set up: ``RequestTurns``).
+    func whenReaderWaits(_ action: @escaping @Sendable () -> Void) {
+        state.withLock { $0.onWait = action }
+    }
 
     /// Appends a piece; returns `true` when the connection should stop reading until ``onDrained``.
     func append(_ piece: ByteBuffer) -> Bool {
@@ -92,6 +100,7 @@ final class RequestBodyStream: AsyncSequence, Sendable {
         case .end: return nil
         case .failed(let error): throw error
         case .wait:
+            if let onWait = state.withLock({ state in defer { state.onWait = nil }; return state.onWait }) { onWait() }
             return try await withCheckedThrowingContinuation { continuation in
                 let next = state.withLock { state in
                     let next = Self.take(&state)

@@ -1,0 +1,129 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+
+@testable import TollgateGateway
+
+/// Requests take turns to be set up on their event loop: at most a few at once, the others starting in arrival order
+/// as turns come back; a turn held too long (its request waits for something) stops counting; a reader waiting for
+/// the rest of its request body gives its turn back.
+@Suite("Request turns")
+struct RequestTurnsTests {
+    /// Runs `body` on a loop of its own, with turns of `limit` and `lease`.
+    private func withTurns(limit: Int, lease: TimeAmount, _ body: @escaping @Sendable (RequestTurns, Started) throws -> Void) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let turns = try await loop.submit { RequestTurns(loop: loop, limit: limit, lease: lease) }.get()
+        try await loop.submit { try body(turns, Started()) }.get()
+        try await group.shutdownGracefully()
+    }
+
+    /// The requests started, in order, with their turns.
+    final class Started: @unchecked Sendable {
+        var order: [Int] = []
+        var turns: [Int: RequestTurns.Turn] = [:]
+
+        func request(_ number: Int, on requestTurns: RequestTurns) {
+            requestTurns.start { turn in
+                self.order.append(number)
+                self.turns[number] = turn
+            }
+        }
+    }
+
+    @Test("at most `limit` requests are set up at once; the others start in arrival order as turns come back")
+    func limitAndOrder() async throws {
+        try await withTurns(limit: 2, lease: .seconds(60)) { turns, started in
+            for number in 1...5 { started.request(number, on: turns) }
+            #expect(started.order == [1, 2])
+            #expect(turns.waitingCount == 3)
+            started.turns[2]!.giveBack()
+            #expect(started.order == [1, 2, 3])
+            started.turns[1]!.giveBack()
+            started.turns[3]!.giveBack()
+            #expect(started.order == [1, 2, 3, 4, 5])
+            #expect(turns.waitingCount == 0)
+            // A new request does not wait for a turn while one is free.
+            started.turns[4]!.giveBack()
+            started.request(6, on: turns)
+            #expect(started.order.last == 6)
+        }
+    }
+
+    @Test("a turn given back twice frees one place")
+    func givenBackTwice() async throws {
+        try await withTurns(limit: 1, lease: .seconds(60)) { turns, started in
+            for number in 1...3 { started.request(number, on: turns) }
+            started.turns[1]!.giveBack()
+            started.turns[1]!.giveBack()
+            #expect(started.order == [1, 2], "the third still waits: the second holds the only turn")
+            #expect(turns.held == 1)
+        }
+    }
+
+    @Test("requests waiting behind turns held past their lease start when it runs out")
+    func lease() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let turns = try await loop.submit { RequestTurns(loop: loop, limit: 1, lease: .milliseconds(50)) }.get()
+        let started = Started()
+        try await loop.submit { for number in 1...3 { started.request(number, on: turns) } }.get()
+        #expect(try await loop.submit { started.order }.get() == [1])
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(try await loop.submit { started.order }.get() == [1, 2, 3], "one more per lease")
+        // Turns of an ended lease come back without freeing anyone else's place.
+        try await loop.submit {
+            started.turns[1]!.giveBack()
+            started.turns[2]!.giveBack()
+            started.request(4, on: turns)
+            started.request(5, on: turns)
+        }.get()
+        #expect(try await loop.submit { started.order }.get() == [1, 2, 3], "the third holds the only turn")
+        try await loop.submit { started.turns[3]!.giveBack() }.get()
+        #expect(try await loop.submit { started.order }.get() == [1, 2, 3, 4])
+        try await group.shutdownGracefully()
+    }
+
+    @Test("a turn given back from another thread frees its place on the loop")
+    func givenBackElsewhere() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let turns = try await loop.submit { RequestTurns(loop: loop, limit: 1, lease: .seconds(60)) }.get()
+        let started = Started()
+        try await loop.submit { for number in 1...2 { started.request(number, on: turns) } }.get()
+        let first = try await loop.submit { started.turns[1]! }.get()
+        first.giveBack()
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(try await loop.submit { started.order }.get() == [1, 2])
+        try await group.shutdownGracefully()
+    }
+
+    @Test("a body reader gives its turn back when it has to wait for more of the body, not when the body is there")
+    func bodyWait() async throws {
+        let waited = Atomic(0)
+        let whole = RequestBodyStream(onDrained: {})
+        whole.whenReaderWaits { waited.add(1, ordering: .relaxed) }
+        _ = whole.append(ByteBuffer(string: "all of it"))
+        whole.finish()
+        var collected = ""
+        for try await piece in whole { collected += String(buffer: piece) }
+        #expect(collected == "all of it")
+        #expect(waited.load(ordering: .relaxed) == 0)
+
+        let slow = RequestBodyStream(onDrained: {})
+        slow.whenReaderWaits { waited.add(1, ordering: .relaxed) }
+        let reader = Task {
+            var text = ""
+            for try await piece in slow { text += String(buffer: piece) }
+            return text
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        _ = slow.append(ByteBuffer(string: "first "))
+        try await Task.sleep(for: .milliseconds(50))
+        _ = slow.append(ByteBuffer(string: "second"))
+        slow.finish()
+        #expect(try await reader.value == "first second")
+        #expect(waited.load(ordering: .relaxed) == 1, "once, at the first wait")
+    }
+}
