@@ -100,7 +100,11 @@ final class RequestBodyStream: AsyncSequence, Sendable {
         case .end: return nil
         case .failed(let error): throw error
         case .wait:
-            if let onWait = state.withLock({ state in defer { state.onWait = nil }; return state.onWait }) { onWait() }
+            let onWait = state.withLock { state in
+                defer { state.onWait = nil }
+                return state.onWait
+            }
+            onWait?()
             return try await withCheckedThrowingContinuation { continuation in
                 let next = state.withLock { state in
                     let next = Self.take(&state)
