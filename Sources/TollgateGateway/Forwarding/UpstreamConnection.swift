@@ -103,21 +103,25 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
             state = keepAlive ? .idle : .closed
             readTimer?.cancel()
             readTimer = nil
+            if keepAlive {
+                demand = true
+                if readPending {
+                    readPending = false
+                    context.read()
+                }
+                idleClose = context.eventLoop.assumeIsolated().scheduleTask(in: pool.idleTimeout) { [weak self] in
+                    guard let self, case .idle = self.state, let context = self.context else { return }
+                    self.close(context)
+                }
+                // Back in the pool before the reader learns of the end: a caller on another thread that sends its next
+                // request as soon as this body has ended finds the connection idle, rather than opening another.
+                pool.release(self, channel: context.channel)
+            }
             switch reader {
             case .sequence(let source, _): source.finish()
             case .sink(let sink): sink.ended(nil)
             }
-            guard keepAlive else { return close(context) }
-            demand = true
-            if readPending {
-                readPending = false
-                context.read()
-            }
-            idleClose = context.eventLoop.assumeIsolated().scheduleTask(in: pool.idleTimeout) { [weak self] in
-                guard let self, case .idle = self.state, let context = self.context else { return }
-                self.close(context)
-            }
-            pool.release(self, channel: context.channel)
+            if !keepAlive { close(context) }
         }
     }
 
