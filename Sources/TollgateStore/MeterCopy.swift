@@ -31,6 +31,7 @@ extension MeterStore {
             }
             var report = MeterCopyReport()
             report.rows = try copyRows(to: target, tables: tables, progress: progress)
+            target.forgetPrincipals()
             if target.dialect == .postgres, tables.contains("ledger") {
                 // The ledger's sequence goes on after the copied lines.
                 try await target.database.write { db in

@@ -51,6 +51,29 @@ struct RequestTurnsTests {
         }
     }
 
+    @Test("however many waiting requests give their turn back at once (their clients left), each starts in its turn")
+    func manyGivenBackAtOnce() async throws {
+        try await withTurns(limit: 1, lease: .seconds(60)) { turns, started in
+            started.request(0, on: turns)
+            let waiting = 100_000
+            let count = Counter()
+            for _ in 0..<waiting {
+                turns.start { turn in
+                    count.value += 1
+                    turn.giveBack()
+                }
+            }
+            started.turns[0]!.giveBack()
+            #expect(count.value == waiting)
+            #expect(turns.held == 0)
+            #expect(turns.waitingCount == 0)
+        }
+    }
+
+    final class Counter: @unchecked Sendable {
+        var value = 0
+    }
+
     @Test("a turn given back twice frees one place")
     func givenBackTwice() async throws {
         try await withTurns(limit: 1, lease: .seconds(60)) { turns, started in

@@ -299,7 +299,9 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private func respond(to request: Request, body: RequestBodyStream, writer: ProxyResponseWriter) {
         let responder = self.responder
         let logger = self.logger
-        turns.start { turn in
+        turns.start { [self] turn in
+            // A client that left while its request waited for its turn: nothing was sent upstream, nothing is.
+            guard context?.channel.isActive == true else { return turn.giveBack() }
             body.whenReaderWaits { turn.giveBack() }
             Task { await writer.answer(request, responder: responder, logger: logger, turn: turn) }
         }

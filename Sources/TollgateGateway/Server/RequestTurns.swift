@@ -29,12 +29,15 @@ final class RequestTurns: @unchecked Sendable {
     private let lease: TimeAmount
     /// Turns held (of the current ``epoch``).
     private(set) var held = 0
-    /// Requests waiting for a turn, in arrival order: those from ``next`` on.
-    private var waiting: [(Turn) -> Void] = []
-    private var next = 0
+    /// Requests waiting for a turn, in arrival order.
+    private var waiting = CircularBuffer<(Turn) -> Void>()
     /// Raised when the lease of every turn held runs out: turns of an earlier epoch no longer count.
     private var epoch = 0
     private var leaseTimer: Scheduled<Void>?
+    /// ``startWaiting()`` is running: a turn given back while it starts requests (one whose client has left gives it
+    /// back at once) only frees its place, and the loop already running takes the next request, rather than nesting
+    /// a call per request.
+    private var starting = false
 
     init(loop: any EventLoop, limit: Int = RequestTurns.limit, lease: TimeAmount = RequestTurns.lease) {
         self.loop = loop
@@ -43,12 +46,12 @@ final class RequestTurns: @unchecked Sendable {
     }
 
     /// The number of requests waiting for a turn.
-    var waitingCount: Int { waiting.count - next }
+    var waitingCount: Int { waiting.count }
 
     /// Runs `work` with a turn: now when one is free, else once one is.
     func start(_ work: @escaping (Turn) -> Void) {
         loop.preconditionInEventLoop()
-        if held < limit && waitingCount == 0 {
+        if held < limit && waiting.isEmpty {
             work(take())
             return
         }
@@ -71,14 +74,11 @@ final class RequestTurns: @unchecked Sendable {
     }
 
     private func startWaiting() {
-        while held < limit && next < waiting.count {
-            let work = waiting[next]
-            next += 1
-            work(take())
-        }
-        if next == waiting.count {
-            waiting.removeAll(keepingCapacity: waiting.count <= 1024)
-            next = 0
+        guard !starting else { return }
+        starting = true
+        defer { starting = false }
+        while held < limit, let work = waiting.popFirst() { work(take()) }
+        if waiting.isEmpty {
             leaseTimer?.cancel()
             leaseTimer = nil
         }
@@ -90,7 +90,7 @@ final class RequestTurns: @unchecked Sendable {
         epoch += 1
         held = 0
         startWaiting()
-        if waitingCount > 0 { leaseTimer = loop.scheduleTask(in: lease) { [self] in leaseRanOut() } }
+        if !waiting.isEmpty { leaseTimer = loop.scheduleTask(in: lease) { [self] in leaseRanOut() } }
     }
 
     /// One request's turn; giving it back again does nothing.

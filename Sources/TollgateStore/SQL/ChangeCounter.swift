@@ -39,18 +39,37 @@ final class ChangeCounter: Sendable {
     }
 
     /// The counter shared by every process that opens the SQLite file at `databasePath`; `nil` when its file cannot be
-    /// opened for writing and mapped (the caller then keeps nothing). The file takes the database's permissions and,
-    /// created by root, its owner, as SQLite's own `-wal` and `-shm` files do.
+    /// opened for writing and mapped (the caller then keeps nothing). Made, the file takes the database's permissions
+    /// and, made by root, its owner, as SQLite's own `-wal` and `-shm` files do: whoever can write the meter can raise
+    /// the counter. The database's path is resolved first, so that processes reaching it through different links
+    /// share one counter.
     init?(besideDatabase databasePath: String) {
-        let path = databasePath + "-changes"
+        var resolved = databasePath
+        if let real = realpath(databasePath, nil) {
+            resolved = String(cString: real)
+            free(real)
+        }
+        let path = resolved + "-changes"
         var database = stat()
-        let mode = stat(databasePath, &database) == 0 ? mode_t(database.st_mode) & 0o666 : 0o644
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, mode)
+        let known = stat(resolved, &database) == 0
+        let mode = known ? mode_t(database.st_mode) & 0o666 : 0o644
+        var fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+        var made = false
+        if fd < 0 && errno == ENOENT {
+            fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
+            made = fd >= 0
+            // Another process made it meanwhile.
+            if fd < 0 && errno == EEXIST { fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW) }
+        }
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var file = stat()
-        guard fstat(fd, &file) == 0 else { return nil }
-        if geteuid() == 0, database.st_uid != 0, file.st_uid == 0 { _ = fchown(fd, database.st_uid, database.st_gid) }
+        guard fstat(fd, &file) == 0, file.st_mode & S_IFMT == S_IFREG else { return nil }
+        if made {
+            // The umask narrowed the mode given to open.
+            _ = fchmod(fd, mode)
+            if known, geteuid() == 0, database.st_uid != 0 { _ = fchown(fd, database.st_uid, database.st_gid) }
+        }
         if file.st_size < 8, ftruncate(fd, 8) != 0 { return nil }
         let mapped = mmap(nil, 8, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
         guard let mapped, mapped != MAP_FAILED else { return nil }
