@@ -1,6 +1,5 @@
 import NIOCore
 import NIOPosix
-import Synchronization
 import Testing
 
 @testable import TollgateGateway
@@ -127,18 +126,23 @@ struct RequestTurnsTests {
 
     @Test("a body reader gives its turn back when it has to wait for more of the body, not when the body is there")
     func bodyWait() async throws {
-        let waited = Atomic(0)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let turns = try await loop.submit { RequestTurns(loop: loop, limit: 2, lease: .seconds(60)) }.get()
+        let held = { try await loop.submit { turns.held }.get() }
+
         let whole = RequestBodyStream(onDrained: {})
-        whole.whenReaderWaits { waited.add(1, ordering: .relaxed) }
+        whole.giveBackWhenWaiting(try await loop.submit { turns.turnNow()! }.get())
         _ = whole.append(ByteBuffer(string: "all of it"))
         whole.finish()
         var collected = ""
         for try await piece in whole { collected += String(buffer: piece) }
         #expect(collected == "all of it")
-        #expect(waited.load(ordering: .relaxed) == 0)
+        #expect(try await held() == 1, "the body was there: the turn is still held")
 
         let slow = RequestBodyStream(onDrained: {})
-        slow.whenReaderWaits { waited.add(1, ordering: .relaxed) }
+        slow.giveBackWhenWaiting(try await loop.submit { turns.turnNow()! }.get())
+        #expect(try await held() == 2)
         let reader = Task {
             var text = ""
             for try await piece in slow { text += String(buffer: piece) }
@@ -150,6 +154,7 @@ struct RequestTurnsTests {
         _ = slow.append(ByteBuffer(string: "second"))
         slow.finish()
         #expect(try await reader.value == "first second")
-        #expect(waited.load(ordering: .relaxed) == 1, "once, at the first wait")
+        #expect(try await held() == 1, "given back at the first wait, once")
+        try await group.shutdownGracefully()
     }
 }

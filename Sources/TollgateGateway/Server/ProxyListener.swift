@@ -297,14 +297,21 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Runs the responder for `request` and writes its response, once the request has its turn to be set up.
     private func respond(to request: Request, body: RequestBodyStream, writer: ProxyResponseWriter) {
+        if let turn = turns.turnNow() {
+            begin(request, body: body, writer: writer, turn: turn)
+        } else {
+            turns.wait { [self] turn in begin(request, body: body, writer: writer, turn: turn) }
+        }
+    }
+
+    /// Starts the responder's task for `request`, which has its `turn`.
+    private func begin(_ request: Request, body: RequestBodyStream, writer: ProxyResponseWriter, turn: RequestTurns.Turn) {
+        // A client that left while its request waited for its turn: nothing was sent upstream, nothing is.
+        guard context?.channel.isActive == true else { return turn.giveBack() }
+        body.giveBackWhenWaiting(turn)
         let responder = self.responder
         let logger = self.logger
-        turns.start { [self] turn in
-            // A client that left while its request waited for its turn: nothing was sent upstream, nothing is.
-            guard context?.channel.isActive == true else { return turn.giveBack() }
-            body.whenReaderWaits { turn.giveBack() }
-            Task { await writer.answer(request, responder: responder, logger: logger, turn: turn) }
-        }
+        Task { await writer.answer(request, responder: responder, logger: logger, turn: turn) }
     }
 
     // MARK: Writing the response (on the event loop, called by ProxyResponseWriter)

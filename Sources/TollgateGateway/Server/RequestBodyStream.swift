@@ -20,8 +20,8 @@ final class RequestBodyStream: AsyncSequence, Sendable {
         var waiter: CheckedContinuation<ByteBuffer?, any Error>?
         /// The connection stopped reading and waits for ``RequestBodyStream/onDrained``.
         var paused = false
-        /// Called once, the first time the reader has to wait for more of the body (see ``whenReaderWaits(_:)``).
-        var onWait: (@Sendable () -> Void)?
+        /// Given back the first time the reader has to wait for more of the body (see ``giveBackWhenWaiting(_:)``).
+        var turn: RequestTurns.Turn?
     }
 
     private let state = Mutex(State())
@@ -30,10 +30,10 @@ final class RequestBodyStream: AsyncSequence, Sendable {
 
     init(onDrained: @escaping @Sendable () -> Void) { self.onDrained = onDrained }
 
-    /// Calls `action` the first time the reader has to wait for more of the body (its request gives back its turn to
-    /// be set up: ``RequestTurns``).
-    func whenReaderWaits(_ action: @escaping @Sendable () -> Void) {
-        state.withLock { $0.onWait = action }
+    /// Gives `turn` (the request's turn to be set up: ``RequestTurns``) back the first time the reader has to wait for
+    /// more of the body.
+    func giveBackWhenWaiting(_ turn: RequestTurns.Turn) {
+        state.withLock { $0.turn = turn }
     }
 
     /// Appends a piece; returns `true` when the connection should stop reading until ``onDrained``.
@@ -100,11 +100,11 @@ final class RequestBodyStream: AsyncSequence, Sendable {
         case .end: return nil
         case .failed(let error): throw error
         case .wait:
-            let onWait = state.withLock { state in
-                defer { state.onWait = nil }
-                return state.onWait
+            let turn = state.withLock { state in
+                defer { state.turn = nil }
+                return state.turn
             }
-            onWait?()
+            turn?.giveBack()
             return try await withCheckedThrowingContinuation { continuation in
                 let next = state.withLock { state in
                     let next = Self.take(&state)

@@ -17,7 +17,7 @@ import Synchronization
 /// that wait cannot keep the others from starting, and a loop never starts fewer than ``limit`` requests per lease.
 /// Under ordinary load (fewer than ``limit`` requests being set up at once on a loop) nothing ever waits.
 ///
-/// Confined to its event loop: ``start(_:)`` is called there; a ``Turn`` may be given back from anywhere.
+/// Confined to its event loop: ``turnNow()``, ``wait(_:)`` and ``start(_:)`` are called there; a ``Turn`` may be given back from anywhere.
 final class RequestTurns: @unchecked Sendable {
     /// Requests set up at a time on one event loop.
     static let limit = 32
@@ -50,11 +50,20 @@ final class RequestTurns: @unchecked Sendable {
 
     /// Runs `work` with a turn: now when one is free, else once one is.
     func start(_ work: @escaping (Turn) -> Void) {
+        if let turn = turnNow() { work(turn) } else { wait(work) }
+    }
+
+    /// A turn now, when one is free and no request waits before; else `nil` (then ``wait(_:)``). Taking the turn
+    /// this way costs no closure.
+    func turnNow() -> Turn? {
         loop.preconditionInEventLoop()
-        if held < limit && waiting.isEmpty {
-            work(take())
-            return
-        }
+        guard held < limit && waiting.isEmpty else { return nil }
+        return take()
+    }
+
+    /// Runs `work` with a turn once one is free (``turnNow()`` gave none).
+    func wait(_ work: @escaping (Turn) -> Void) {
+        loop.preconditionInEventLoop()
         waiting.append(work)
         if leaseTimer == nil {
             leaseTimer = loop.scheduleTask(in: lease) { [self] in leaseRanOut() }
