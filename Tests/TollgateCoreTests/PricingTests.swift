@@ -89,7 +89,7 @@ struct ModelPriceTests {
             outputAudio: try perMillionRate("80"))
         let writeOnly = ModelPrice(input: try perMillionRate("3"), output: try perMillionRate("15"), cacheWrite: try perMillionRate("3.75"))
         let tiny = ModelPrice(input: try perMillionRate("0.000000001"), output: try perMillionRate("0.000000003"))
-        let perRequest = ModelPrice(input: try perMillionRate("1"), output: .zero, perRequest: try money("0.01"))
+        let perRequest = ModelPrice(input: try perMillionRate("1"), output: .zero, perRequest: money("0.01"))
         let cachedUsage = TokenUsage(
             inputTokens: 10, cacheReadTokens: 100, cacheWriteTokens: 300, cacheWrite1hTokens: 100, outputTokens: 20)
         let audioUsage = TokenUsage(inputTokens: 1000, outputTokens: 300, inputAudioTokens: 400, outputAudioTokens: 100)
@@ -159,7 +159,7 @@ struct RatingTests {
     func servedModel() throws {
         let rating = try rate(served: "gpt-4o-2024-08-06", requested: "gpt-4o")
         let expected = Rating(
-            cost: try money("0.00775"), price: try money("0.0096875"), currency: "USD", priceCurrency: "USD", priced: true, pricedAs: "gpt-4o",
+            cost: money("0.00775"), price: money("0.0096875"), currency: "USD", priceCurrency: "USD", priced: true, pricedAs: "gpt-4o",
             priceBook: "markup")
         #expect(rating == expected)
     }

@@ -410,7 +410,7 @@ struct PostgresMeterError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-extension EventLoopFuture {
+extension EventLoopFuture where Value: Sendable {
     /// Blocks the calling thread until the future completes.
     ///
     /// NIO's `wait()` refuses to run on any event loop thread, and with NIO as Swift's global executor every task of
@@ -423,7 +423,7 @@ extension EventLoopFuture {
     func blockingResult(unlessClosed closed: EventLoopFuture<Void>? = nil) throws -> Value {
         let done = DispatchSemaphore(value: 0)
         let outcome = NIOLockedValueBox<Result<Value, any Error>?>(nil)
-        let settle = { (result: Result<Value, any Error>) in
+        let settle: @Sendable (Result<Value, any Error>) -> Void = { result in
             let first = outcome.withLockedValue { current in
                 guard current == nil else { return false }
                 current = result
