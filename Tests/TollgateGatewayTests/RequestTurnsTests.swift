@@ -11,11 +11,17 @@ import Testing
 struct RequestTurnsTests {
     /// Runs `body` on a loop of its own, with turns of `limit` and `lease`.
     private func withTurns(limit: Int, lease: TimeAmount, _ body: @escaping @Sendable (RequestTurns, Started) throws -> Void) async throws {
+        let (group, loop, turns) = try await loopWithTurns(limit: limit, lease: lease)
+        try await loop.submit { try body(turns, Started()) }.get()
+        try await group.shutdownGracefully()
+    }
+
+    /// A loop of its own, and turns on it (the caller shuts the group down).
+    private func loopWithTurns(limit: Int, lease: TimeAmount) async throws -> (MultiThreadedEventLoopGroup, any EventLoop, RequestTurns) {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         let turns = try await loop.submit { RequestTurns(loop: loop, limit: limit, lease: lease) }.get()
-        try await loop.submit { try body(turns, Started()) }.get()
-        try await group.shutdownGracefully()
+        return (group, loop, turns)
     }
 
     /// The requests started, in order, with their turns.
@@ -86,9 +92,7 @@ struct RequestTurnsTests {
 
     @Test("requests waiting behind turns held past their lease start when it runs out")
     func lease() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let loop = group.next()
-        let turns = try await loop.submit { RequestTurns(loop: loop, limit: 1, lease: .milliseconds(300)) }.get()
+        let (group, loop, turns) = try await loopWithTurns(limit: 1, lease: .milliseconds(300))
         let started = Started()
         let order = try await loop.submit {
             for number in 1...3 { started.request(number, on: turns) }
@@ -112,9 +116,7 @@ struct RequestTurnsTests {
 
     @Test("a turn given back from another thread frees its place on the loop")
     func givenBackElsewhere() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let loop = group.next()
-        let turns = try await loop.submit { RequestTurns(loop: loop, limit: 1, lease: .seconds(60)) }.get()
+        let (group, loop, turns) = try await loopWithTurns(limit: 1, lease: .seconds(60))
         let started = Started()
         try await loop.submit { for number in 1...2 { started.request(number, on: turns) } }.get()
         let first = try await loop.submit { started.turns[1]! }.get()
@@ -126,9 +128,7 @@ struct RequestTurnsTests {
 
     @Test("a body reader gives its turn back when it has to wait for more of the body, not when the body is there")
     func bodyWait() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let loop = group.next()
-        let turns = try await loop.submit { RequestTurns(loop: loop, limit: 2, lease: .seconds(60)) }.get()
+        let (group, loop, turns) = try await loopWithTurns(limit: 2, lease: .seconds(60))
         let held = { try await loop.submit { turns.held }.get() }
 
         let whole = RequestBodyStream(onDrained: {})
