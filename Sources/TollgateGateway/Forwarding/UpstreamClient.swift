@@ -85,10 +85,11 @@ public final class UpstreamClient: Sendable {
         return exchange(head, body: request.body, origin: origin, on: loop, fresh: false)
     }
 
-    /// Writes the request on an idle connection to `origin` (unless `fresh`) or a new one; a reused connection that
-    /// turns out stale is replaced by a new one, once.
+    /// Writes the request on an idle connection to `origin` (unless `fresh`) or a new one. A connection found closed
+    /// before the request was written on it (a reused one the provider closed while it was idle, or, rarely, a new one
+    /// the provider closed at once) is replaced by a new one, once: nothing was sent on it.
     private func exchange(
-        _ head: HTTPRequestHead, body: ByteBuffer?, origin: UpstreamOrigin, on loop: any EventLoop, fresh: Bool
+        _ head: HTTPRequestHead, body: ByteBuffer?, origin: UpstreamOrigin, on loop: any EventLoop, fresh: Bool, retried: Bool = false
     ) -> EventLoopFuture<UpstreamResponse> {
         let current = MultiThreadedEventLoopGroup.currentEventLoop
         let reused = fresh ? nil : takeIdle(origin, on: current)
@@ -100,10 +101,10 @@ public final class UpstreamClient: Sendable {
             } else {
                 pooled.channel.eventLoop.execute { pooled.connection.value.send(head, body: body, promise: promise) }
             }
-            guard reused != nil else { return promise.futureResult }
+            guard !retried else { return promise.futureResult }
             return promise.futureResult.flatMapError { error in
                 guard case UpstreamError.stale = error else { return loop.makeFailedFuture(error) }
-                return self.exchange(head, body: body, origin: origin, on: loop, fresh: true)
+                return self.exchange(head, body: body, origin: origin, on: loop, fresh: true, retried: true)
             }
         }
     }
