@@ -12,10 +12,15 @@ import Testing
 /// stop early, and TLS with certificate verification.
 @Suite("Upstream client")
 struct UpstreamClientTests {
+    /// The idle timeout of clients whose tests count connections: the whole test run, in parallel on two cores, can
+    /// stall a test for minutes (a 4-second sleep has lasted past the default 60 s), and an idle connection closed
+    /// meanwhile would be counted again.
+    static let noIdleClose = TimeAmount.seconds(3600)
+
     @Test("keep-alive: sequential requests share one connection; `Connection: close` opens a new one")
     func keepAlive() async throws {
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
-            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30), idleTimeout: Self.noIdleClose)
             // Connections counted by the requests they carried: a stray connection from another test does not count.
             for _ in 0..<3 { #expect(try await client.text(provider.url("/ok?keep-alive")) == "ok") }
             #expect(provider.connections(carrying: "/ok?keep-alive") == 1)
@@ -32,7 +37,7 @@ struct UpstreamClientTests {
         let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
         guard loops.count >= 2 else { return }
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
-            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30), idleTimeout: Self.noIdleClose)
             func text(on loop: any EventLoop) async throws -> String {
                 try await Task(executorPreference: OnLoop(loop)) {
                     #expect(loop.inEventLoop)
@@ -56,7 +61,7 @@ struct UpstreamClientTests {
     @Test("a request the provider took and then closed on is not sent again: the failure is the caller's to record")
     func noResendAfterWrite() async throws {
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
-            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30), idleTimeout: Self.noIdleClose)
             #expect(try await client.text(provider.url("/ok")) == "ok")
             await #expect(throws: UpstreamError.closed(answered: false)) { try await client.text(provider.url("/drop")) }
             #expect(provider.requests.filter { $0.hasPrefix("POST /drop") }.count == 1)
@@ -67,7 +72,7 @@ struct UpstreamClientTests {
     @Test("a pooled connection the provider closed while idle is replaced, and the request goes out once")
     func staleConnectionReplaced() async throws {
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
-            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30), idleTimeout: Self.noIdleClose)
             #expect(try await client.text(provider.url("/ok")) == "ok")
             provider.closeIdleConnections()
             // Time for the close to reach the client: a request written before it arrives would be a recorded failure
@@ -92,7 +97,7 @@ struct UpstreamClientTests {
     @Test("time in the pool is not silence: a connection idle longer than the read timeout is reused without one")
     func idleIsNotSilence() async throws {
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
-            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(3))
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(3), idleTimeout: Self.noIdleClose)
             // A path of its own: during the sleep another test may connect to a port it believes closed and land here.
             #expect(try await client.text(provider.url("/ok?idle")) == "ok")
             try await Task.sleep(for: .seconds(4))
@@ -105,7 +110,7 @@ struct UpstreamClientTests {
     @Test("a reader that stops before the end closes the connection; the next request opens a new one")
     func readerStopsEarly() async throws {
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
-            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30), idleTimeout: Self.noIdleClose)
             do {
                 let response = try await client.post(provider.url("/big"))
                 var iterator = response.body.makeAsyncIterator()
@@ -122,7 +127,7 @@ struct UpstreamClientTests {
     @Test("a large body arrives whole, in order, through the reader's back-pressure")
     func largeBody() async throws {
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
-            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30), idleTimeout: Self.noIdleClose)
             let response = try await client.post(provider.url("/big"))
             var received = 0
             var checksum = 0
@@ -143,7 +148,7 @@ struct UpstreamClientTests {
 
     @Test("a refused connection is unreachable; a URL that is not http(s) is refused before connecting")
     func unreachable() async throws {
-        let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
+        let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30), idleTimeout: Self.noIdleClose)
         // A port bound and not listening: no other test's server can take it while this one connects to it.
         let socket = try RefusingPort()
         await #expect {
@@ -162,13 +167,13 @@ struct UpstreamClientTests {
         try await ScriptedProvider.with(tls: true) { (provider: ScriptedProvider) async throws in
             var trusting = TLSConfiguration.makeClientConfiguration()
             trusting.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(TestCertificate.pem.utf8), format: .pem)])
-            let client = UpstreamClient(connectTimeout: .seconds(2), readTimeout: .seconds(5), tls: trusting)
+            let client = UpstreamClient(connectTimeout: .seconds(30), readTimeout: .seconds(30), idleTimeout: Self.noIdleClose, tls: trusting)
             #expect(try await client.text(provider.url("/ok?tls", scheme: "https", host: "localhost")) == "ok")
             #expect(try await client.text(provider.url("/ok?tls", scheme: "https", host: "localhost")) == "ok")
             #expect(provider.connections(carrying: "/ok?tls") == 1)
             await client.shutdown()
 
-            let strict = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
+            let strict = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30), idleTimeout: Self.noIdleClose)
             await #expect {
                 try await strict.text(provider.url("/ok", scheme: "https", host: "localhost"))
             } throws: { error in
@@ -184,7 +189,7 @@ extension UpstreamClientTests {
     @Test("a sink attached from the head's callback reads the whole body through its pauses; the connection is reused")
     func sinkReadsWholeBody() async throws {
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
-            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30), idleTimeout: Self.noIdleClose)
             let sink = try await CollectingSink.attached(starting: { client.start(client.postRequest(provider.url("/big"))) }, pausingEvery: 3)
             let failure = try await sink.ended.get()
             #expect(failure == nil)
@@ -200,7 +205,7 @@ extension UpstreamClientTests {
     @Test("a sink that stops before the end closes the connection and hears no more; the next request opens a new one")
     func sinkStopsEarly() async throws {
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
-            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30), idleTimeout: Self.noIdleClose)
             let sink = try await CollectingSink.attached(starting: { client.start(client.postRequest(provider.url("/big"))) }, stoppingAfter: 1)
             try await Task.sleep(for: .milliseconds(200))
             #expect(sink.pieces == 1)
@@ -214,7 +219,7 @@ extension UpstreamClientTests {
     @Test("a connection that breaks mid-body tells its sink why")
     func sinkHearsBreak() async throws {
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
-            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30), idleTimeout: Self.noIdleClose)
             let sink = try await CollectingSink.attached(starting: { client.start(client.postRequest(provider.url("/cut"))) })
             let failure = try await sink.ended.get()
             #expect(failure as? UpstreamError == .closed(answered: true))
@@ -226,7 +231,7 @@ extension UpstreamClientTests {
     @Test("a sink cannot take a body whose sequence has been read, nor one off the connection's event loop")
     func sinkTooLate() async throws {
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
-            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30))
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30), idleTimeout: Self.noIdleClose)
             let response = try await client.post(provider.url("/big"))
             #expect(response.body.attach(CollectingSink()) == nil)  // off the loop
             var iterator = response.body.makeAsyncIterator()
