@@ -220,7 +220,6 @@ extension MeterStore {
     /// process and, on SQLite, in every process that has the meter open.
     func forgetPrincipals() {
         principalChanges?.raise()
-        principals.withLock { $0.removeAll(keepingCapacity: true) }
     }
 
     private func lookUpPrincipal(digest: String) throws(MeterError) -> Principal? {

@@ -32,7 +32,7 @@ public final class MeterStore: Sendable {
         } catch {
             throw MeterError.cannotOpen(path: path, reason: "\(error)")
         }
-        principalChanges = ChangeCounter(besideDatabase: path)
+        principalChanges = Self.changeCounter(for: database)
     }
 
     /// Opens the meter in PostgreSQL (creating its tables, or bringing them up to date, when this replica is the first
@@ -40,7 +40,7 @@ public final class MeterStore: Sendable {
     public init(postgres options: PostgresMeterOptions) throws(MeterError) {
         do {
             database = try PostgresMeterDatabase(options: options)
-            principalChanges = ChangeCounter()
+            principalChanges = Self.changeCounter(for: database)
             // At best effort, as when writing events (see insert(_:)).
             let now = Timestamps.nowMs()
             try? ensureEventPartitionsNow(EventPartitions.months(fromMs: now, toMs: Timestamps.nextMonthStart(after: now) + 1))
@@ -73,7 +73,13 @@ public final class MeterStore: Sendable {
     /// A meter on a database already open (and migrated).
     init(database: any MeterDatabase) {
         self.database = database
-        principalChanges = database.dialect == .sqlite ? ChangeCounter(besideDatabase: database.location) : ChangeCounter()
+        principalChanges = Self.changeCounter(for: database)
+    }
+
+    /// The change counter of principals on `database`: shared through a file beside a SQLite database, in this
+    /// process's memory for PostgreSQL.
+    private static func changeCounter(for database: any MeterDatabase) -> ChangeCounter? {
+        database.dialect == .sqlite ? ChangeCounter(besideDatabase: database.location) : ChangeCounter()
     }
 
     /// The schema migrations applied to this meter, oldest first.

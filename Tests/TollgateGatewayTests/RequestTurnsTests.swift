@@ -166,3 +166,10 @@ struct RequestTurnsTests {
         try await group.shutdownGracefully()
     }
 }
+
+extension RequestTurns {
+    /// Runs `work` with a turn: now when one is free, else once one is (as the proxy connection takes them).
+    func start(_ work: @escaping (Turn) -> Void) {
+        if let turn = turnNow() { work(turn) } else { wait(work) }
+    }
+}

@@ -1,5 +1,4 @@
 import NIOCore
-import Synchronization
 
 /// How many requests one event loop sets up at a time: from the start of the responder's task to the moment it has
 /// its answer (the request sent to the provider, or a response of its own).
@@ -17,7 +16,8 @@ import Synchronization
 /// that wait cannot keep the others from starting, and a loop never starts fewer than ``limit`` requests per lease.
 /// Under ordinary load (fewer than ``limit`` requests being set up at once on a loop) nothing ever waits.
 ///
-/// Confined to its event loop: ``turnNow()``, ``wait(_:)`` and ``start(_:)`` are called there; a ``Turn`` may be given back from anywhere.
+/// Confined to its event loop: ``turnNow()`` and ``wait(_:)`` are called there; a ``Turn`` may be given back from
+/// anywhere.
 final class RequestTurns: @unchecked Sendable {
     /// Requests set up at a time on one event loop.
     static let limit = 32
@@ -47,11 +47,6 @@ final class RequestTurns: @unchecked Sendable {
 
     /// The number of requests waiting for a turn.
     var waitingCount: Int { waiting.count }
-
-    /// Runs `work` with a turn: now when one is free, else once one is.
-    func start(_ work: @escaping (Turn) -> Void) {
-        if let turn = turnNow() { work(turn) } else { wait(work) }
-    }
 
     /// A turn now, when one is free and no request waits before; else `nil` (then ``wait(_:)``). Taking the turn
     /// this way costs no closure.
