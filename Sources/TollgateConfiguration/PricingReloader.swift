@@ -102,13 +102,30 @@ public struct PricingReloader: Service {
         return changed
     }
 
-    /// Sizes and modification times of the files, and the names in the folders.
-    static func fingerprint(_ paths: [String]) -> [String] {
+    /// What a tick compares of one file: whether it exists, its size, modification time and inode (a file replaced by
+    /// a rename has a new one).
+    struct FileStamp: Equatable {
+        var path: String
+        var exists = false
+        var size: Int64 = 0
+        var modifiedSeconds: Int = 0
+        var modifiedNanoseconds: Int = 0
+        var inode: UInt64 = 0
+    }
+
+    /// The stamps of the files. A plain `stat` each: Foundation's `attributesOfItem` also reads extended attributes
+    /// and looks the owner up in `/etc/passwd` and `/etc/group`, two file opens per path and tick, on an event loop.
+    static func fingerprint(_ paths: [String]) -> [FileStamp] {
         paths.map { path in
-            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return "\(path) -" }
-            let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-            let size = (attributes[.size] as? NSNumber)?.int64Value ?? 0
-            return "\(path) \(modified) \(size)"
+            var stamp = FileStamp(path: path)
+            var info = stat()
+            guard stat(path, &info) == 0 else { return stamp }
+            stamp.exists = true
+            stamp.size = Int64(info.st_size)
+            stamp.modifiedSeconds = Int(info.st_mtim.tv_sec)
+            stamp.modifiedNanoseconds = Int(info.st_mtim.tv_nsec)
+            stamp.inode = UInt64(info.st_ino)
+            return stamp
         }
     }
 }

@@ -82,6 +82,27 @@ struct MeterStoreTests {
         }
     }
 
+    @Test("past the threshold, a checkpoint is asked for once per step of new pages, and again from the start once the log started over")
+    func checkpointsAskedPerStep() async throws {
+        try await withTemporaryDirectory { directory in
+            let meter = try MeterStore(path: meterPath(in: directory), synchronousFull: false)
+            let checkpointer = try #require((meter.database as? SQLiteMeterDatabase)?.checkpointer)
+            checkpointer.pauseForTests()
+            let (threshold, step) = (WALCheckpointer.threshold, WALCheckpointer.step)
+            #expect(!checkpointer.logGrew(to: threshold - 1))
+            #expect(checkpointer.logGrew(to: threshold))
+            #expect(!checkpointer.logGrew(to: threshold + 6))
+            #expect(!checkpointer.logGrew(to: threshold + step - 1))
+            #expect(checkpointer.logGrew(to: threshold + step))
+            #expect(!checkpointer.logGrew(to: threshold + step + 12))
+            // The log started over: the next time it passes the threshold asks at once.
+            #expect(!checkpointer.logGrew(to: 6))
+            #expect(checkpointer.logGrew(to: threshold + 3))
+            checkpointer.resumeForTests()
+            try meter.close()
+        }
+    }
+
     @Test("the write-ahead log is checkpointed beside the writer, not inside its commits")
     func checkpointsBesideTheWriter() async throws {
         try await withTemporaryDirectory { directory in

@@ -19,6 +19,13 @@ final class WALCheckpointer: Sendable {
     static let threshold: CInt = 1000
     /// The log's size past which the writer checkpoints inside its commit, as a safety net.
     static let inlineThreshold: CInt = 10 * threshold
+    /// New pages in the log between two checkpoints asked for, past ``threshold``. A checkpoint rarely copies the
+    /// whole log under load (commits go on beside it), so the log stays past the threshold for a while: asked at every
+    /// commit, checkpoints ran one per commit or two, each with its two syncs (measured at one connection: 73 µs of
+    /// CPU per request on the checkpoint thread, more than the relay's metering). Every 256 pages (1 MB) they copy
+    /// more at a time and still in small syncs; checkpoints only every 1,000 pages made the syncs long enough to stall
+    /// the writer's appends (strict p99 +50 %). bench/README.md has the figures.
+    static let step: CInt = 256
 
     private let path: String
     private let queue = DispatchQueue(label: "tollgate.meter.checkpoint")
@@ -41,8 +48,8 @@ final class WALCheckpointer: Sendable {
             { context, db, _, pages in
                 if pages >= WALCheckpointer.inlineThreshold {
                     sqlite3_wal_checkpoint_v2(db, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
-                } else if pages >= WALCheckpointer.threshold, let context {
-                    Unmanaged<Hook>.fromOpaque(context).takeUnretainedValue().checkpointer?.request()
+                } else if let context, let checkpointer = Unmanaged<Hook>.fromOpaque(context).takeUnretainedValue().checkpointer {
+                    checkpointer.logGrew(to: pages)
                 }
                 return SQLITE_OK
             }, context)
@@ -51,6 +58,24 @@ final class WALCheckpointer: Sendable {
     private final class Hook: Sendable {
         weak let checkpointer: WALCheckpointer?
         init(_ checkpointer: WALCheckpointer) { self.checkpointer = checkpointer }
+    }
+
+    /// The log's size when a checkpoint was last asked for (0 once the log started over).
+    private let askedAt = Atomic<CInt>(0)
+
+    /// A commit took the log to `pages`: past ``threshold``, asks for a checkpoint once per ``step`` new pages.
+    /// Returns whether it asked.
+    @discardableResult
+    func logGrew(to pages: CInt) -> Bool {
+        let asked = askedAt.load(ordering: .relaxed)
+        if pages < WALCheckpointer.threshold {
+            if asked != 0 { askedAt.store(0, ordering: .relaxed) }
+            return false
+        }
+        guard pages < asked || pages >= asked + WALCheckpointer.step else { return false }
+        askedAt.store(pages, ordering: .relaxed)
+        request()
+        return true
     }
 
     /// Asks for a checkpoint; one asked for while another waits to start is the same one.
