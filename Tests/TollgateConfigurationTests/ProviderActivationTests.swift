@@ -50,6 +50,32 @@ struct ProviderActivationTests {
         #expect(throws: ConfigError.self) { try Self.load(environment: ["OPENAI_API_KEY": "sk-\u{7}x"]) }
     }
 
+    @Test("what goes out in a provider's request line and headers is refused at load if it could break them")
+    func outgoingValuesRefused() throws {
+        let aws = ["AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s", "AWS_REGION": "eu-west-3"]
+        #expect(throws: Never.self) { try Self.load(environment: aws) }
+        for (name, bad) in [("AWS_SESSION_TOKEN", "token\r\nx-amz-evil: 1"), ("AWS_ACCESS_KEY_ID", "AK\u{0}ID")] {
+            var environment = aws
+            environment[name] = bad
+            #expect(throws: ConfigError.self, "\(name)") { try Self.load(environment: environment) }
+        }
+        let region = "providers:\n  bedrock: {region: \"eu\\nwest\"}\n"
+        #expect(throws: ConfigError.self) { try Self.load(region, environment: aws) }
+        let refused: [(yaml: String, says: String)] = [
+            ("providers:\n  local: {base_url: \"http://127.0.0.1:9000/v1\\r\\nX-Evil: 1\"}\n", "no spaces or control characters"),
+            ("providers:\n  local: {base_url: \"http://127.0.0.1:9000/a b\"}\n", "no spaces or control characters"),
+            ("providers:\n  local: {base_url: \"http://127.0.0.1:9000\", auth: \"header:x api key\"}\n", "header:NAME"),
+            ("providers:\n  local: {base_url: \"http://127.0.0.1:9000\", auth: \"header:\"}\n", "header:NAME"),
+        ]
+        for (yaml, says) in refused {
+            let error = #expect(throws: ConfigError.self) { try Self.load(yaml, environment: [:]) }
+            #expect(error?.description.contains(says) == true, "\(error.map { "\($0)" } ?? "")")
+        }
+        let custom = try Self.load(
+            "providers:\n  local: {base_url: \"http://127.0.0.1:9000\", auth: \"header:X-Api-Key\", api_key: k}\n", environment: [:])
+        #expect(custom.providers["local"]?.auth == .header("x-api-key"))
+    }
+
     @Test("with providers:, exactly the listed ones are active, keyless and local ones included")
     func listedActivate() throws {
         let config = try Self.load("providers:\n  ollama:\n  groq: {}\n", environment: ["OPENAI_API_KEY": "sk-o"])

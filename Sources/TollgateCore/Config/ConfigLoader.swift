@@ -525,6 +525,15 @@ public enum ConfigLoader {
         }
         let keyID = value(spec.awsAccessKeyID, "AWS_ACCESS_KEY_ID")
         let secret = value(spec.awsSecretAccessKey, "AWS_SECRET_ACCESS_KEY")
+        let sessionToken = value(spec.awsSessionToken, "AWS_SESSION_TOKEN")
+        // They go out in signed headers (the key id and region in `Authorization`, the token in `x-amz-security-token`).
+        func refuseControlCharacters(_ values: String?...) throws(ConfigError) {
+            for value in values.compactMap({ $0 }) where value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+                throw ConfigError(
+                    file: spec.file, line: spec.line, message: "providers.\(name): an AWS credential or region contains control characters")
+            }
+        }
+        try refuseControlCharacters(keyID, secret, sessionToken)
         guard let keyID, let secret else {
             if keyID != nil || secret != nil {
                 throw ConfigError(
@@ -536,8 +545,9 @@ public enum ConfigLoader {
         guard let region = value(spec.region, "AWS_REGION") ?? value(nil, "AWS_DEFAULT_REGION") else {
             throw ConfigError(file: spec.file, line: spec.line, message: "providers.\(name): SigV4 signing needs a region (region: or AWS_REGION)")
         }
+        try refuseControlCharacters(region)
         return AWSCredentials(
-            accessKeyID: keyID, secretAccessKey: secret, sessionToken: value(spec.awsSessionToken, "AWS_SESSION_TOKEN"), region: region)
+            accessKeyID: keyID, secretAccessKey: secret, sessionToken: sessionToken, region: region)
     }
 
     /// Every price book named exists, and every held version is one of its book's versions.

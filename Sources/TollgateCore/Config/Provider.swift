@@ -201,14 +201,24 @@ public enum ProviderAuth: Sendable, Equatable {
     case sigv4
 
     /// Reads `bearer`, `none`, `sigv4`, or `header:NAME`.
+    /// A byte of an HTTP token: a letter, a digit or one of ``!#$%&'*+-.^_`|~``.
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): return true
+        default: return "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        }
+    }
+
     public init?(_ text: String) {
         switch text {
         case "bearer": self = .bearer
         case "none": self = .none
         case "sigv4": self = .sigv4
         default:
-            guard text.hasPrefix("header:"), text.count > 7 else { return nil }
-            self = .header(String(text.dropFirst(7)).lowercased())
+            // The name goes out as a header name: an HTTP token (RFC 9110 §5.6.2) or nothing.
+            let name = text.dropFirst(7)
+            guard text.hasPrefix("header:"), !name.isEmpty, name.utf8.allSatisfy(Self.isTokenByte) else { return nil }
+            self = .header(name.lowercased())
         }
     }
 }

@@ -97,7 +97,9 @@ public struct ProviderSpec: Sendable {
             case "base_url": spec.baseURL = try parseBaseURL(member)
             case "auth":
                 let text = try member.string()
-                guard let auth = ProviderAuth(text) else { throw member.error("expected bearer, none or header:NAME, not '\(text)'") }
+                guard let auth = ProviderAuth(text) else {
+                    throw member.error("expected bearer, none, sigv4 or header:NAME (an HTTP header name), not '\(text)'")
+                }
                 spec.auth = auth
             case "api_key": spec.apiKey = try member.string()
             case "api_key_env": spec.apiKeyEnv = try member.string()
@@ -135,6 +137,10 @@ public struct ProviderSpec: Sendable {
             throw member.error("expected an http:// or https:// URL, not '\(text)'")
         }
         guard !text.contains("?"), !text.contains("#") else { throw member.error("a base URL has no query or fragment") }
+        // Its host goes out in the Host header and its path in the request line: no spaces or control characters.
+        guard !text.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F }) else {
+            throw member.error("a base URL has no spaces or control characters")
+        }
         while text.hasSuffix("/") { text.removeLast() }
         return text
     }
