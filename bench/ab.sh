@@ -7,7 +7,7 @@
 #   DURABILITY=strict CONNS=32 ROUNDS=4 CREDITS=1 bash bench/ab.sh A B
 #
 # Knobs: DURABILITY (relaxed), CONNS (1), ROUNDS (3), DURATION (4s), CREDITS=1 (a customer with credits: one admission
-# per request). Build a "before" binary with e.g. `git worktree add /tmp/before <commit>` and a release build there.
+# per request), THREADS=1 (also the CPU per request of each kind of thread: event loops, meter writer, checkpoints …). Build a "before" binary with e.g. `git worktree add /tmp/before <commit>` and a release build there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { sed -n 2,10p "$0"; exit 1; }
@@ -59,6 +59,13 @@ if [ "${CREDITS:-}" = 1 ]; then
     "$1" credits grant --customer bench --amount 1000000 --config "$work/tollgate.yaml" >/dev/null
 fi
 
+# Clock ticks per kind of thread of process $1 ("NIO-SGLTN-1-#2" counts as "NIO-SGLTN-1-#"): one "name ticks" per line.
+thread_ticks() {
+    for task in /proc/"$1"/task/*; do
+        printf '%s %s\n' "$(tr -d '0-9 ' < "$task/comm")" "$(awk '{print $14 + $15}' "$task/stat")"
+    done | awk '{ticks[$1] += $2} END {for (name in ticks) print name, ticks[name]}' | sort
+}
+
 run_wrk() {  # CONNS DURATION
     KEY=$(cat "$work/key") BODY_FILE="$work/plain.json" RATE=0 CONNS=$1 \
         wrk -t1 -c"$1" -d"$2" --latency -s bench/wrk/inference.lua "http://127.0.0.1:$port/v1/chat/completions" | grep '^RESULT'
@@ -71,8 +78,10 @@ for round in $(seq "$ROUNDS"); do
         for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
         run_wrk "$CONNS" 1s >/dev/null  # warm-up
         before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+        [ "${THREADS:-}" = 1 ] && thread_ticks "$pid" > "$work/threads.before"
         result=$(run_wrk "$CONNS" "$DURATION")
         after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+        [ "${THREADS:-}" = 1 ] && thread_ticks "$pid" > "$work/threads.after"
         kill "$pid"
         wait "$pid" 2>/dev/null || true
         pid=""
@@ -80,5 +89,9 @@ for round in $(seq "$ROUNDS"); do
         cpu=$(python3 -c "print(round(($after - $before) * 1e6 / $ticks / $(field "$result" requests)))")
         printf "round %d  %-50s cpu/request %4d µs  p50 %s ms  p99 %s ms  %s req/s  errors %s\n" "$round" "$bin" "$cpu" \
             "$(field "$result" p50_ms)" "$(field "$result" p99_ms)" "$(field "$result" rps)" "$(field "$result" errors)"
+        if [ "${THREADS:-}" = 1 ]; then
+            join "$work/threads.before" "$work/threads.after" | awk -v ticks="$ticks" -v requests="$(field "$result" requests)" \
+                '$3 > $2 {printf "          %-20s %5.1f µs/request\n", $1, ($3 - $2) * 1e6 / ticks / requests}'
+        fi
     done
 done
