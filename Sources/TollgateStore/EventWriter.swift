@@ -120,7 +120,14 @@ public final class EventWriter: Sendable {
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             let thread = Thread { [self] in
                 // Named for `top -H` and profiles (a thread otherwise inherits the name of the event loop that made it).
+                // Foundation's `Thread.current.name` did not always reach the system thread (in some runs the writer
+                // showed as `NIO-SGLTN-1-#2`, its CPU counted as the event loop's), so on Linux the name is also
+                // written where the kernel keeps it.
                 Thread.current.name = "tollgate-meter"
+                if let comm = fopen("/proc/thread-self/comm", "w") {
+                    fputs("tollgate-meter", comm)
+                    fclose(comm)
+                }
                 while let batch = nextBatch() { write(batch) }
                 state.withLock {
                     $0.running = false
