@@ -200,7 +200,6 @@ public enum ProviderAuth: Sendable, Equatable {
     /// one is configured.
     case sigv4
 
-    /// Reads `bearer`, `none`, `sigv4`, or `header:NAME`.
     /// A byte of an HTTP token: a letter, a digit or one of ``!#$%&'*+-.^_`|~``.
     static func isTokenByte(_ byte: UInt8) -> Bool {
         switch byte {
@@ -209,6 +208,7 @@ public enum ProviderAuth: Sendable, Equatable {
         }
     }
 
+    /// Reads `bearer`, `none`, `sigv4`, or `header:NAME` (NAME an HTTP token).
     public init?(_ text: String) {
         switch text {
         case "bearer": self = .bearer

@@ -21,8 +21,8 @@ final class WALCheckpointer: Sendable {
     static let inlineThreshold: CInt = 10 * threshold
     /// New pages in the log between two checkpoints asked for, past ``threshold``. A checkpoint rarely copies the
     /// whole log under load (commits go on beside it), so the log stays past the threshold for a while: asked at every
-    /// commit, checkpoints ran one per commit or two, each with its two syncs (measured at one connection: 73 µs of
-    /// CPU per request on the checkpoint thread, more than the relay's metering). Every 256 pages (1 MB) they copy
+    /// commit, checkpoints ran one per commit or two, each with its two syncs (measured at one connection: 65–73 µs
+    /// of CPU per request on the checkpoint thread, against 9–15 now). Every 256 pages (1 MB) they copy
     /// more at a time and still in small syncs; checkpoints only every 1,000 pages made the syncs long enough to stall
     /// the writer's appends (strict p99 +50 %). bench/README.md has the figures.
     static let step: CInt = 256
