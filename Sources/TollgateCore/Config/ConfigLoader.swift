@@ -441,7 +441,7 @@ public enum ConfigLoader {
         // Keys read from files and secrets often end in a newline: trim, and refuse anything else that would
         // make an invalid header (an HTTP client would then quote the whole key in its error).
         let apiKey = (spec.apiKey ?? spec.apiKeyEnv.flatMap { environment[$0] })?.trimmingCharacters(in: .whitespacesAndNewlines)
-        if let apiKey, apiKey.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+        if let apiKey, hasControlCharacters(apiKey) {
             throw ConfigError(file: entry.file, line: entry.line, message: "providers.\(name): the API key contains control characters")
         }
         let family = spec.wireFormat ?? WireFamilies.default
@@ -517,6 +517,12 @@ public enum ConfigLoader {
     /// The SigV4 credentials of an `auth: sigv4` provider: the entry's own, else AWS_ACCESS_KEY_ID,
     /// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_REGION (or AWS_DEFAULT_REGION); `nil` when there are none
     /// (then a Bedrock API key, sent as a bearer token, is needed).
+    /// Whether `text` holds a control character (below 0x20, or DEL): such a value would break the header or request
+    /// line it goes out in.
+    static func hasControlCharacters(_ text: String) -> Bool {
+        text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+    }
+
     static func awsCredentials(_ spec: ProviderSpec, name: String, environment: [String: String]) throws(ConfigError) -> AWSCredentials? {
         guard spec.auth == .sigv4 else { return nil }
         func value(_ own: String?, _ variable: String) -> String? {
@@ -528,7 +534,7 @@ public enum ConfigLoader {
         let sessionToken = value(spec.awsSessionToken, "AWS_SESSION_TOKEN")
         // They go out in signed headers (the key id and region in `Authorization`, the token in `x-amz-security-token`).
         func refuseControlCharacters(_ values: String?...) throws(ConfigError) {
-            for value in values.compactMap({ $0 }) where value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            for value in values.compactMap({ $0 }) where hasControlCharacters(value) {
                 throw ConfigError(
                     file: spec.file, line: spec.line, message: "providers.\(name): an AWS credential or region contains control characters")
             }

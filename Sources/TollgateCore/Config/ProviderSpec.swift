@@ -138,7 +138,7 @@ public struct ProviderSpec: Sendable {
         }
         guard !text.contains("?"), !text.contains("#") else { throw member.error("a base URL has no query or fragment") }
         // Its host goes out in the Host header and its path in the request line: no spaces or control characters.
-        guard !text.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F }) else {
+        guard !text.contains(" "), !ConfigLoader.hasControlCharacters(text) else {
             throw member.error("a base URL has no spaces or control characters")
         }
         while text.hasSuffix("/") { text.removeLast() }
