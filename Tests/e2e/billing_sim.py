@@ -202,9 +202,11 @@ class BillingSimulator:
                     self.stripe_in_flight.discard(in_flight)
         if fault == "slow_after":
             time.sleep(self.delay_s)
-        if fault == "fail_after" and status < 300:
+        # Whatever processing decided (a 2xx, or a 422 for keys already kept), the sender never learns it: so a fault in
+        # `sequence` is met on the request it falls on, however the sender grouped its retries.
+        if fault == "fail_after":
             return answer(500, {"error": {"type": "api_error", "message": "simulated failure after processing"}})
-        if fault == "drop_after" and status < 300:
+        if fault == "drop_after":
             handler.close_connection = True
             handler.connection.shutdown(2)
             return None
