@@ -43,7 +43,8 @@ public struct JSONFieldScanner: Sendable {
     public private(set) var duplicate: [String]?
 
     private let tallyKeys: [[UInt8]]
-    private var tallies: [[String: Int]]
+    /// By tallied key, how often each value occurred; made at the first tally (most bodies have none).
+    private var tallies: [[String: Int]] = []
     /// The tallied key whose value is being read (its index), and that value's bytes when it is a string.
     private var pendingTally = -1
     private var tallyingValue = -1
@@ -63,15 +64,35 @@ public struct JSONFieldScanner: Sendable {
         case separator
     }
 
-    // Container stack: one entry per open object or array.
-    private var isObject: [Bool] = []
-    private var expectingKey: [Bool] = []
-    /// Where each open container stands in its grammar (``Expect``): a key without its colon, or two members
-    /// without a comma between them, make the document malformed. Checked at the levels the scan steps through
-    /// byte by byte (every level when tallying, else down to the deepest watched path).
-    private var expect: [Expect] = []
-    private var currentKey: [[UInt8]?] = []
-    private var keyStart: [Int] = []
+    /// One open object or array.
+    private struct Level {
+        let isObject: Bool
+        /// Whether an object expects a key next (just opened, or after a comma).
+        var expectingKey: Bool
+        /// Where the container stands in its grammar (``Expect``): a key without its colon, or two members without a
+        /// comma between them, make the document malformed. Checked at the levels the scan steps through byte by
+        /// byte (every level when tallying, else down to the deepest watched path).
+        var expect = Expect.first
+        /// The decoded key of the member being read, when it may lead to a watched path (`hasKey`). Its storage is
+        /// swapped with ``keyBuffer``'s rather than copied, so that reading keys does not allocate once each buffer
+        /// has grown.
+        var key: [UInt8] = []
+        var hasKey = false
+        /// Where that member's key begins (its opening quote).
+        var keyStart = 0
+
+        init(isObject: Bool) {
+            self.isObject = isObject
+            self.expectingKey = isObject
+        }
+
+        /// Whether the member being read has `key`.
+        @inline(__always)
+        func has(_ key: [UInt8]) -> Bool { hasKey && self.key == key }
+    }
+
+    /// The open containers, outermost first: one allocation for the whole stack (it keeps its capacity).
+    private var levels: [Level] = []
 
     private var inString = false
     private var stringEnd = JSONStringEnd()
@@ -109,17 +130,36 @@ public struct JSONFieldScanner: Sendable {
     /// Creates a scanner for key paths encoded once (cheaper when one set of paths serves many documents), that
     /// also tallies the keys in `tallying` wherever they occur; with `foldingCase`, keys match whatever their ASCII case.
     public init(paths: KeyPaths, tallying: [String] = [], foldingCase: Bool = false) {
-        self.foldsCase = foldingCase
+        self.init(paths: paths, tallying: TallyKeys(tallying, foldingCase: foldingCase))
+    }
+
+    /// Creates a scanner for key paths and tallied keys both encoded once (a request body's scanner, made for every
+    /// request, then allocates only its captures).
+    public init(paths: KeyPaths, tallying: TallyKeys) {
+        self.foldsCase = tallying.foldingCase
         self.paths = paths.encoded
         self.maxDepth = paths.maxDepth
         self.captures = Array(repeating: nil, count: paths.encoded.count)
         self.prefixes = paths.prefixes
         self.keySignatures = paths.keySignatures
-        self.tallyKeys = tallying.map { Array((foldingCase ? $0.lowercased() : $0).utf8) }
-        self.tallies = Array(repeating: [:], count: tallying.count)
-        // Made for every document read (three per request): what does not depend on `tallying` is the paths' own.
-        let longest = tallyKeys.reduce(paths.longestKey) { max($0, $1.count) }
-        self.maxKeyLength = max(64, 6 * longest)
+        self.tallyKeys = tallying.encoded
+        self.maxKeyLength = max(64, 6 * max(paths.longestKey, tallying.longest))
+    }
+
+    /// Keys to tally wherever they occur, encoded once and shared by many scanners, and whether keys are compared
+    /// without regard to ASCII case (then the keys are kept in lowercase).
+    public struct TallyKeys: Sendable {
+        let encoded: [[UInt8]]
+        let foldingCase: Bool
+        /// The length of the longest key.
+        let longest: Int
+
+        /// Encodes the keys.
+        public init(_ keys: [String], foldingCase: Bool = false) {
+            encoded = keys.map { Array((foldingCase ? $0.lowercased() : $0).utf8) }
+            self.foldingCase = foldingCase
+            longest = encoded.map(\.count).max() ?? 0
+        }
     }
 
     /// A set of key paths, encoded once and shared by many scanners.
@@ -163,7 +203,13 @@ public struct JSONFieldScanner: Sendable {
     }
 
     /// How often a tallied key occurred, by value: its string value decoded, `""` for any other value.
-    public func tally(at index: Int) -> [String: Int] { tallies[index] }
+    public func tally(at index: Int) -> [String: Int] { tallies.isEmpty ? [:] : tallies[index] }
+
+    /// Counts one occurrence of the tallied key at `index` with `value`.
+    private mutating func count(_ value: String, at index: Int) {
+        if tallies.isEmpty { tallies = Array(repeating: [:], count: tallyKeys.count) }
+        tallies[index][value, default: 0] += 1
+    }
 
     /// Scans one whole document; `nil` when it is not complete, well-formed JSON.
     public static func scanWhole(_ document: [UInt8], paths: KeyPaths, tallying: [String] = [], foldingCase: Bool = false) -> JSONFieldScanner? {
@@ -200,7 +246,7 @@ public struct JSONFieldScanner: Sendable {
                     if !stringEnd.escaping && !collectingKey && tallyingValue < 0 {
                         while next < count, buffer[next] != UInt8(ascii: "\""), buffer[next] != UInt8(ascii: "\\") { next += 1 }
                     }
-                } else if !inScalar && isObject.count > maxDepth && tallyKeys.isEmpty {
+                } else if !inScalar && levels.count > maxDepth && tallyKeys.isEmpty {
                     while next < count {
                         let byte = buffer[next]
                         if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[")
@@ -247,7 +293,7 @@ public struct JSONFieldScanner: Sendable {
                     tallyValue.append(byte)
                 } else {
                     // Too long to be a value anyone tallies for: counted as "some other value".
-                    tallies[tallyingValue]["", default: 0] += 1
+                    count("", at: tallyingValue)
                     tallyingValue = -1
                 }
             }
@@ -269,10 +315,11 @@ public struct JSONFieldScanner: Sendable {
             return
         case UInt8(ascii: "\""):
             inString = true
-            if let top = isObject.last, top, expectingKey[expectingKey.count - 1] {
+            let top = levels.count - 1
+            if top >= 0, levels[top].isObject, levels[top].expectingKey {
                 if checksGrammar {
-                    if expect[expect.count - 1] != .first && expect[expect.count - 1] != .next { isMalformed = true }
-                    expect[expect.count - 1] = .colon
+                    if levels[top].expect != .first && levels[top].expect != .next { isMalformed = true }
+                    levels[top].expect = .colon
                 }
                 stringIsKey = true
                 pendingKeyStart = offset
@@ -282,46 +329,47 @@ public struct JSONFieldScanner: Sendable {
                 stringIsKey = false
                 beginValue()
             }
+        // The innermost level is reached by index, not `levels.last`: a copy of it would retain its key.
         case UInt8(ascii: ":"):
-            if isObject.isEmpty { isMalformed = true }
-            if checksGrammar {
-                if expect[expect.count - 1] != .colon { isMalformed = true }
-                expect[expect.count - 1] = .value
-            }
-            if isObject.last == true { expectingKey[expectingKey.count - 1] = false }
-        case UInt8(ascii: ","):
-            if isObject.isEmpty { isMalformed = true }
-            if checksGrammar {
-                if expect[expect.count - 1] != .separator { isMalformed = true }
-                expect[expect.count - 1] = .next
-            }
-            if isObject.last == true {
-                expectingKey[expectingKey.count - 1] = true
-                currentKey[currentKey.count - 1] = nil
-            }
-        case UInt8(ascii: "{"), UInt8(ascii: "["):
-            beginValue()
-            let object = byte == UInt8(ascii: "{")
-            isObject.append(object)
-            expect.append(.first)
-            expectingKey.append(object)
-            currentKey.append(nil)
-            keyStart.append(0)
-        case UInt8(ascii: "}"), UInt8(ascii: "]"):
-            guard let object = isObject.last else {
+            let top = levels.count - 1
+            guard top >= 0 else {
                 isMalformed = true
                 return
             }
-            if object != (byte == UInt8(ascii: "}")) { isMalformed = true }
-            if checksGrammar, expect[expect.count - 1] != .first && expect[expect.count - 1] != .separator { isMalformed = true }
-            isObject.removeLast()
-            expect.removeLast()
-            expectingKey.removeLast()
-            currentKey.removeLast()
-            keyStart.removeLast()
+            if checksGrammar {
+                if levels[top].expect != .colon { isMalformed = true }
+                levels[top].expect = .value
+            }
+            if levels[top].isObject { levels[top].expectingKey = false }
+        case UInt8(ascii: ","):
+            let top = levels.count - 1
+            guard top >= 0 else {
+                isMalformed = true
+                return
+            }
+            if checksGrammar {
+                if levels[top].expect != .separator { isMalformed = true }
+                levels[top].expect = .next
+            }
+            if levels[top].isObject {
+                levels[top].expectingKey = true
+                levels[top].hasKey = false
+            }
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            beginValue()
+            levels.append(Level(isObject: byte == UInt8(ascii: "{")))
+        case UInt8(ascii: "}"), UInt8(ascii: "]"):
+            let top = levels.count - 1
+            guard top >= 0 else {
+                isMalformed = true
+                return
+            }
+            if levels[top].isObject != (byte == UInt8(ascii: "}")) { isMalformed = true }
+            if checksGrammar, levels[top].expect != .first && levels[top].expect != .separator { isMalformed = true }
+            levels.removeLast()
             endValue(at: offset + 1)
         default:
-            if isObject.last == true, expectingKey[expectingKey.count - 1] { isMalformed = true }
+            if let top = levels.indices.last, levels[top].isObject, levels[top].expectingKey { isMalformed = true }
             inScalar = true
             scalarBytes.removeAll(keepingCapacity: true)
             scalarBytes.append(byte)
@@ -331,53 +379,59 @@ public struct JSONFieldScanner: Sendable {
 
     /// Whether keys at the current depth may lead to a wanted path.
     private var isTracked: Bool {
-        let depth = isObject.count
+        let depth = levels.count
         guard depth >= 1, depth <= maxDepth, capturing < 0 else { return false }
-        for level in 0..<(depth - 1) where !isObject[level] || currentKey[level] == nil { return false }
-        return isObject[depth - 1]
+        for level in 0..<(depth - 1) where !levels[level].isObject || !levels[level].hasKey { return false }
+        return levels[depth - 1].isObject
     }
 
     private mutating func finishKey() {
-        let depth = isObject.count
+        let depth = levels.count
         defer { collectingKey = false }
         guard collectingKey else {
-            currentKey[depth - 1] = nil
+            levels[depth - 1].hasKey = false
             return
         }
-        var key = keyBuffer
-        if key.contains(UInt8(ascii: "\\")) {
-            guard let decoded = decodeJSONString([UInt8(ascii: "\"")] + key + [UInt8(ascii: "\"")]) else {
+        // The key is decoded in `keyBuffer` itself (which the next key empties anyway).
+        if keyBuffer.contains(UInt8(ascii: "\\")) {
+            guard let decoded = decodeJSONString([UInt8(ascii: "\"")] + keyBuffer + [UInt8(ascii: "\"")]) else {
                 isMalformed = true
-                currentKey[depth - 1] = nil
+                levels[depth - 1].hasKey = false
                 return
             }
-            key = Array(decoded.utf8)
+            keyBuffer = Array(decoded.utf8)
         }
         if foldsCase {
             // Go also folds the Kelvin sign and the long s into k and s: such a key is read as its ASCII twin.
-            if let text = String(validating: key, as: UTF8.self), text.contains(where: { $0 == "\u{212A}" || $0 == "\u{17F}" }) {
-                key = Array(text.replacingOccurrences(of: "\u{212A}", with: "k").replacingOccurrences(of: "\u{17F}", with: "s").utf8)
+            if keyBuffer.contains(where: { $0 >= 0x80 }), let text = String(validating: keyBuffer, as: UTF8.self),
+                text.contains(where: { $0 == "\u{212A}" || $0 == "\u{17F}" })
+            {
+                keyBuffer = Array(text.replacingOccurrences(of: "\u{212A}", with: "k").replacingOccurrences(of: "\u{17F}", with: "s").utf8)
             }
-            for index in key.indices where key[index] >= UInt8(ascii: "A") && key[index] <= UInt8(ascii: "Z") { key[index] += 32 }
+            for index in keyBuffer.indices where keyBuffer[index] >= UInt8(ascii: "A") && keyBuffer[index] <= UInt8(ascii: "Z") {
+                keyBuffer[index] += 32
+            }
         }
-        if !tallyKeys.isEmpty, let index = tallyKeys.firstIndex(of: key) { pendingTally = index }
+        if !tallyKeys.isEmpty, let index = tallyKeys.firstIndex(of: keyBuffer) { pendingTally = index }
         guard isTracked else {
-            currentKey[depth - 1] = nil
+            levels[depth - 1].hasKey = false
             return
         }
-        currentKey[depth - 1] = key
-        keyStart[depth - 1] = pendingKeyStart
+        // The level takes the key's storage and gives its previous key's back, to be filled by the next key.
+        swap(&levels[depth - 1].key, &keyBuffer)
+        levels[depth - 1].hasKey = true
+        levels[depth - 1].keyStart = pendingKeyStart
         noteIfDuplicate(depth: depth)
     }
 
     /// Records the watched key (or parent of one) just read; the first one read twice becomes ``duplicate``.
     private mutating func noteIfDuplicate(depth: Int) {
-        guard depth <= maxDepth, !prefixes.isEmpty, let key = currentKey[depth - 1],
-            keySignatures[depth - 1].contains(KeyPaths.signature(of: key))
+        guard depth <= maxDepth, !prefixes.isEmpty, levels[depth - 1].hasKey,
+            keySignatures[depth - 1].contains(KeyPaths.signature(of: levels[depth - 1].key))
         else { return }
         for (index, prefix) in prefixes.enumerated() where prefix.count == depth {
             var matches = true
-            for level in 0..<depth where currentKey[level] != prefix[level] {
+            for level in 0..<depth where !levels[level].has(prefix[level]) {
                 matches = false
                 break
             }
@@ -392,20 +446,21 @@ public struct JSONFieldScanner: Sendable {
     }
 
     /// Whether the grammar of the innermost container is checked: its bytes are all stepped through.
-    private var checksGrammar: Bool { !isObject.isEmpty && (isObject.count <= maxDepth || !tallyKeys.isEmpty) }
+    private var checksGrammar: Bool { !levels.isEmpty && (levels.count <= maxDepth || !tallyKeys.isEmpty) }
 
     private mutating func beginValue() {
         // A second top-level value (`{}{}`, `{} x`): the document was already complete.
-        if isComplete && isObject.isEmpty { isMalformed = true }
+        if isComplete && levels.isEmpty { isMalformed = true }
         if checksGrammar {
+            let top = levels.count - 1
             let accepted: Bool
-            switch expect[expect.count - 1] {
-            case .value: accepted = isObject[isObject.count - 1]
-            case .first, .next: accepted = !isObject[isObject.count - 1]
+            switch levels[top].expect {
+            case .value: accepted = levels[top].isObject
+            case .first, .next: accepted = !levels[top].isObject
             case .colon, .separator: accepted = false
             }
             if !accepted { isMalformed = true }
-            expect[expect.count - 1] = .separator
+            levels[top].expect = .separator
         }
         sawValue = true
         if pendingTally >= 0 {
@@ -413,27 +468,27 @@ public struct JSONFieldScanner: Sendable {
                 tallyingValue = pendingTally
                 tallyValue.removeAll(keepingCapacity: true)
             } else {
-                tallies[pendingTally]["", default: 0] += 1
+                count("", at: pendingTally)
             }
             pendingTally = -1
         }
         guard capturing < 0, let index = matchingPath() else { return }
         capturing = index
-        captureDepth = isObject.count
+        captureDepth = levels.count
         captureBuffer = [currentByte]
         captureStart = offset
-        captureMemberStart = keyStart[isObject.count - 1]
+        captureMemberStart = levels[levels.count - 1].keyStart
     }
 
     /// The byte being stepped over: the first byte of a value that starts a capture.
     private var currentByte: UInt8 = 0
 
     private func matchingPath() -> Int? {
-        let depth = isObject.count
+        let depth = levels.count
         guard depth >= 1, depth <= maxDepth else { return nil }
         for (index, path) in paths.enumerated() where path.count == depth {
             var matches = true
-            for level in 0..<depth where !isObject[level] || currentKey[level] != path[level] {
+            for level in 0..<depth where !levels[level].isObject || !levels[level].has(path[level]) {
                 matches = false
                 break
             }
@@ -444,7 +499,7 @@ public struct JSONFieldScanner: Sendable {
 
     private mutating func endTallyValue() {
         let value = decodeJSONString([UInt8(ascii: "\"")] + tallyValue + [UInt8(ascii: "\"")]) ?? ""
-        tallies[tallyingValue][value, default: 0] += 1
+        count(value, at: tallyingValue)
         tallyingValue = -1
     }
 
@@ -481,11 +536,11 @@ public struct JSONFieldScanner: Sendable {
     }
 
     private mutating func endValue(at end: Int) {
-        if capturing >= 0, isObject.count == captureDepth {
+        if capturing >= 0, levels.count == captureDepth {
             captures[capturing] = Capture(bytes: captureBuffer, start: captureStart, end: end, memberStart: captureMemberStart)
             capturing = -1
             captureBuffer = []
         }
-        if isObject.isEmpty && sawValue { isComplete = true }
+        if levels.isEmpty && sawValue { isComplete = true }
     }
 }

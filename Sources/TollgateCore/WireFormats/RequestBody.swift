@@ -26,7 +26,9 @@ public struct RequestLayout: Sendable {
     public var imageTokens: @Sendable (_ model: String?) -> Int
     /// Whether keys match whatever their ASCII case, as Go's `encoding/json` (Ollama's) reads them: `MODEL` is `model`,
     /// and `model` with `MODEL` is a duplicate.
-    public var caseInsensitiveKeys = false
+    public var caseInsensitiveKeys = false {
+        didSet { tallyKeys = JSONFieldScanner.TallyKeys(tallied, foldingCase: caseInsensitiveKeys) }
+    }
     /// Whether integers may be written as strings (`"64"`), as protobuf's JSON mapping (Gemini's) reads them.
     public var quotedIntegers = false
     /// Keys that hold an image wherever they occur, for APIs whose parts have no `type` (Bedrock's `image` block).
@@ -60,6 +62,7 @@ public struct RequestLayout: Sendable {
         paths = all.filter { !$0.isEmpty && seen.insert($0).inserted }
         keyPaths = JSONFieldScanner.KeyPaths(paths)
         tallied = RequestBody.tallied + imageKeys + unboundedKeys
+        tallyKeys = JSONFieldScanner.TallyKeys(tallied)
     }
 
     /// The paths to scan, each once: model, stream, stream options, service tier, background, then the lists.
@@ -68,6 +71,8 @@ public struct RequestLayout: Sendable {
     fileprivate let keyPaths: JSONFieldScanner.KeyPaths
     /// The keys tallied anywhere in a body: the shared ones, then ``imageKeys``, then ``unboundedKeys``.
     fileprivate let tallied: [String]
+    /// ``tallied`` encoded once (in lowercase with ``caseInsensitiveKeys``).
+    fileprivate var tallyKeys: JSONFieldScanner.TallyKeys
 }
 
 /// One reading of a request body, the same as the provider's: keys with their escapes decoded, numbers by value
@@ -121,8 +126,7 @@ public struct RequestBody: Sendable {
         guard let start = body.firstIndex(where: { !JSONEdit.isWhitespace($0) }) else { throw .invalidJSON("the body is empty") }
         guard body[start] == UInt8(ascii: "{") else { throw .invalidJSON("expected a JSON object") }
         let paths = layout.paths
-        let tallied = layout.tallied
-        var scanner = JSONFieldScanner(paths: layout.keyPaths, tallying: tallied, foldingCase: layout.caseInsensitiveKeys)
+        var scanner = JSONFieldScanner(paths: layout.keyPaths, tallying: layout.tallyKeys)
         scanner.feed(body)
         scanner.finish()
         guard scanner.isComplete, !scanner.isMalformed else { throw .invalidJSON("the object is not well-formed or is cut short") }
@@ -189,7 +193,7 @@ public struct RequestBody: Sendable {
         let types = scanner.tally(at: 0)
         let mediaTypes = scanner.tally(at: 1).merging(scanner.tally(at: 2), uniquingKeysWith: +)
         let imageKeyRange = Self.tallied.count..<(Self.tallied.count + layout.imageKeys.count)
-        let unboundedKeyRange = imageKeyRange.upperBound..<tallied.count
+        let unboundedKeyRange = imageKeyRange.upperBound..<layout.tallied.count
         imageParts =
             types.filter { Self.imageTypes.contains($0.key) }.map(\.value).reduce(0, +)
             + mediaTypes.filter { $0.key.lowercased().hasPrefix("image/") }.map(\.value).reduce(0, +)
@@ -210,7 +214,7 @@ public struct RequestBody: Sendable {
         } else if types.keys.contains(where: { Self.documentTypes.contains($0) }) {
             unbounded = "it carries a document, whose pages are billed as text and images"
         } else if let index = unboundedKeyRange.first(where: { !scanner.tally(at: $0).isEmpty }) {
-            unbounded = "it carries a \(tallied[index]), whose length the body does not bound"
+            unbounded = "it carries a \(layout.tallied[index]), whose length the body does not bound"
         } else if mediaTypes.keys.contains(where: { !$0.lowercased().hasPrefix("image/") }) {
             unbounded = "it carries audio, video or a document, whose length the body does not bound"
         }
