@@ -322,7 +322,7 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
         case .suffix(let suffix):
             // `M%3AgenerateContent` is the same path to the provider as `M:generateContent`: it must not escape metering.
             guard var segment = path.first else { return false }
-            if segment.contains("%") { segment = Self.decodingColons(segment) }
+            if segment.utf8.contains(UInt8(ascii: "%")) { segment = Self.decodingColons(segment) }
             guard segment.count > suffix.count, segment.hasSuffix(suffix) else { return false }
             return match(pattern.dropFirst(), path.dropFirst())
         case .any:

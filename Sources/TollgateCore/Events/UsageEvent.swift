@@ -130,15 +130,24 @@ public struct UsageEvent: Sendable, Equatable, Codable {
 
     /// `evt_` and the 16 bytes in hex, with the UUID version (`0x70`: v7, `0x80`: v8) and variant bits set.
     public static func id(_ uuid: [UInt8], version: UInt8) -> String {
-        var bytes = uuid
-        bytes[6] = (bytes[6] & 0x0F) | version
-        bytes[8] = (bytes[8] & 0x3F) | 0x80
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = Array("evt_".utf8)
-        for byte in bytes {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0F)])
+        // Made for every event: written straight into the string (its one allocation).
+        String(unsafeUninitializedCapacity: 4 + 2 * uuid.count) { text in
+            var index = 0
+            for byte in "evt_".utf8 {
+                text[index] = byte
+                index += 1
+            }
+            for (position, uuidByte) in uuid.enumerated() {
+                var byte = uuidByte
+                if position == 6 { byte = (byte & 0x0F) | version }
+                if position == 8 { byte = (byte & 0x3F) | 0x80 }
+                text[index] = hexDigits[Int(byte >> 4)]
+                text[index + 1] = hexDigits[Int(byte & 0x0F)]
+                index += 2
+            }
+            return index
         }
-        return String(decoding: text, as: UTF8.self)
     }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 }

@@ -26,7 +26,7 @@ public struct PriceTable: Sendable, Equatable {
         let undated = Self.withoutSnapshotSuffix(model)
         if undated != model, let price = models[undated] { return (undated, price) }
         var best: (name: String, price: ModelPrice)?
-        for (name, price) in models where name.contains("*") && Self.glob(name, matches: model) {
+        for (name, price) in models where name.utf8.contains(UInt8(ascii: "*")) && Self.glob(name, matches: model) {
             if best == nil || Self.literalCount(name) > Self.literalCount(best!.name)
                 || (Self.literalCount(name) == Self.literalCount(best!.name) && name < best!.name)
             {
@@ -60,37 +60,42 @@ public struct PriceTable: Sendable, Equatable {
     /// `gpt-4o-2024-08-06` → `gpt-4o`, `gpt-4-0613` → `gpt-4`, `claude-sonnet-4-5-20250929` → `claude-sonnet-4-5`,
     /// `babbage:2023-07-21-v2` → `babbage`, `gemini-2.0-flash-001` → `gemini-2.0-flash`, `x@20240620` → `x`.
     ///
-    /// Runs once or twice per event (the served model is usually a snapshot): it reads the name's bytes once, backwards
+    /// Runs a few times per event (the served model is usually a snapshot): it reads the name's bytes once, backwards
     /// from the end, and allocates only the shorter name it returns.
     static func withoutSnapshotSuffix(_ model: String) -> String {
         let bytes = model.utf8
         if let cut = bytes.firstIndex(where: { $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "@") }) {
             return String(model[..<cut])
         }
-        // The lengths of the last three `-`-separated parts while they are all digits (a part with anything else ends
-        // the count), and where each of the last three dashes is.
-        var digitRuns: [Int] = []
-        var dashes: [String.Index] = []
+        // From the end: the lengths of the last three `-`-separated parts while they are all digits (-1 for a part with
+        // anything else), and where each of the last three dashes is. Tuples, not arrays: no allocation.
+        var runs = (-1, -1, -1)
+        var dashes = (bytes.startIndex, bytes.startIndex, bytes.startIndex)
+        var found = 0
         var run = 0
         var index = bytes.endIndex
-        while index > bytes.startIndex, dashes.count < 3 {
+        while index > bytes.startIndex, found < 3 {
             index = bytes.index(before: index)
             let byte = bytes[index]
             if byte == UInt8(ascii: "-") {
-                digitRuns.append(run)
-                dashes.append(index)
+                switch found {
+                case 0: (runs.0, dashes.0) = (run, index)
+                case 1: (runs.1, dashes.1) = (run, index)
+                default: (runs.2, dashes.2) = (run, index)
+                }
+                found += 1
                 run = 0
             } else if byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), run >= 0 {
                 run += 1
             } else {
                 run = -1
-                if digitRuns.isEmpty { return model }
+                if found == 0 { return model }
             }
         }
         // `name-2024-08-06`: three digit parts of 4, 2 and 2 after a name part.
-        if dashes.count == 3, digitRuns == [2, 2, 4] { return String(model[..<dashes[2]]) }
+        if found == 3, runs == (2, 2, 4) { return String(model[..<dashes.2]) }
         // `name-0613`, `name-001`, `name-20250929`
-        if let last = digitRuns.first, [3, 4, 8].contains(last) { return String(model[..<dashes[0]]) }
+        if found >= 1, runs.0 == 3 || runs.0 == 4 || runs.0 == 8 { return String(model[..<dashes.0]) }
         return model
     }
 }

@@ -86,9 +86,18 @@ public struct RouteResolver: Sendable {
                 bytes.append(contentsOf: [UInt8(ascii: "%"), hexDigit(high), hexDigit(low)])
             }
         }
-        let path = String(decoding: bytes, as: UTF8.self)
-        if path.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == "." || $0 == ".." }) { return nil }
-        return path
+        if hasDotSegment(bytes) { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Whether a `/`-separated segment of `bytes` is `.` or `..`.
+    private static func hasDotSegment(_ bytes: [UInt8]) -> Bool {
+        var start = 0
+        for index in 0...bytes.count where index == bytes.count || bytes[index] == UInt8(ascii: "/") {
+            if (1...2).contains(index - start), bytes[start..<index].allSatisfy({ $0 == UInt8(ascii: ".") }) { return true }
+            start = index + 1
+        }
+        return false
     }
 
     /// Whether the segment being written (after the last `/` of `bytes`) follows a `model` segment.

@@ -87,7 +87,7 @@ struct UpstreamOrigin: Hashable, Sendable {
 
     /// `host` or `host:port`, for the Host header (brackets around an IPv6 address).
     var authority: String {
-        let name = host.contains(":") ? "[\(host)]" : host
+        let name = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
         return port == (tls ? 443 : 80) ? name : "\(name):\(port)"
     }
 

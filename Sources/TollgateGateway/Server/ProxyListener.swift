@@ -11,6 +11,7 @@ import NIOHTTPTypesHTTP1
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
+import TollgateCore
 
 /// The proxy listener: it accepts connections and serves each with NIO's HTTP/1.1 codec and a ``ProxyConnection``, on
 /// the connection's event loop. No task is kept per connection (Hummingbird's server kept one for each, waiting for
@@ -229,7 +230,7 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
             responding = true
             exchange += 1
             idleSince = nil
-            if let connection = head.headerFields[.connection], connection.lowercased().contains("close") { closeAfterResponse = true }
+            if let connection = head.headerFields[.connection], connection.lowercased().containsBytes(of: "close") { closeAfterResponse = true }
             let loop = context.eventLoop
             let connection = NIOLoopBound(self, eventLoop: loop)
             let stream = RequestBodyStream { loop.execute { connection.value.resumeReads() } }

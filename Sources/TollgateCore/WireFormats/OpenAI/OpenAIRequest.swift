@@ -75,7 +75,7 @@ extension RequestLayout {
 enum OpenAIImageTokens {
     static func bound(model: String?) -> Int {
         guard let model = model?.lowercased() else { return 48_169 }
-        if model.contains("4o-mini") { return 48_169 }
+        if model.containsBytes(of: "4o-mini") { return 48_169 }
         return 3_779
     }
 }
