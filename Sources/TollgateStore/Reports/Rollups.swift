@@ -51,24 +51,32 @@ enum Rollups {
     /// Adds newly stored events to every rollup (call it in the transaction that stored them): one upsert per table
     /// and distinct group of the batch.
     static func add(_ events: some Sequence<UsageEvent>, to db: any SQLConnection, tables: [Table] = tables) throws {
+        // Runs in every write of the meter: arguments are built in one buffer, reused for each upsert.
+        var arguments: [SQLValue] = []
         for table in tables {
-            var groups: [[String]: Totals] = [:]
+            var groups: [Group: Totals] = [:]
             for event in events {
-                let bucket = table.grain.start(containing: event.timestampMs)
-                let key = [String(bucket)] + table.dimensions.map { $0.value(of: event) }
-                groups[key, default: Totals()].add(event)
+                let bucketMs = table.grain.start(containing: event.timestampMs)
+                groups[Group(bucketMs: bucketMs, dimensions: table.dimensions.map { $0.value(of: event) }), default: Totals()].add(event)
             }
             guard !groups.isEmpty else { continue }
             let statement = try db.cachedStatement(sql: upserts[table.name] ?? upsertSQL(table))
-            for (key, totals) in groups {
-                let bucket = Int64(key[0]) ?? 0
-                var values: [any SQLValueConvertible] = [bucket]
-                values += key.dropFirst().map { $0 as any SQLValueConvertible }
-                guard let measures = totals.values else { throw RollupOverflow(table: table.name, bucketMs: bucket) }
-                values += measures.map { $0 as any SQLValueConvertible }
-                try statement.execute(arguments: SQLArguments(values))
+            for (group, totals) in groups {
+                guard let measures = totals.values else { throw RollupOverflow(table: table.name, bucketMs: group.bucketMs) }
+                arguments.removeAll(keepingCapacity: true)
+                arguments.reserveCapacity(1 + group.dimensions.count + measures.count)
+                arguments.append(.integer(group.bucketMs))
+                for dimension in group.dimensions { arguments.append(.text(dimension)) }
+                for measure in measures { arguments.append(.integer(measure)) }
+                try statement.execute(arguments: SQLArguments(values: arguments))
             }
         }
+    }
+
+    /// A row of a rollup table: its bucket and dimension values (in the table's order).
+    private struct Group: Hashable {
+        let bucketMs: Int64
+        let dimensions: [String]
     }
 
     /// Rebuilds every rollup from the events (after an import, or to check them); returns the number of events read.
