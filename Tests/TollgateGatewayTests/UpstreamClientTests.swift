@@ -107,6 +107,50 @@ struct UpstreamClientTests {
         }
     }
 
+    @Test("each exchange on a kept-alive connection has its own read timeout (the timer armed by an earlier one re-arms)")
+    func readTimeoutOnReusedConnection() async throws {
+        try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
+            // Long enough for the first answer on a loaded machine (the whole suite runs in parallel on two cores).
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(2), idleTimeout: Self.noIdleClose)
+            #expect(try await client.text(provider.url("/ok?reused-timeout")) == "ok")
+            // Armed by the first exchange for its own deadline, the timer finds the second one's last read more recent,
+            // arms itself again for it, and then fails it.
+            await #expect(throws: UpstreamError.readTimeout) { try await client.text(provider.url("/silent?reused-timeout")) }
+            #expect(provider.ports(carrying: "/silent?reused-timeout") == provider.ports(carrying: "/ok?reused-timeout"))
+            await client.shutdown()
+        }
+    }
+
+    @Test("an idle connection closes once idle for the idle timeout, counted from its last exchange, not its first")
+    func idleClose() async throws {
+        try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
+            let timeout = Duration.milliseconds(1500)
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30), idleTimeout: .milliseconds(1500))
+            // Three uses 1 s apart: the timer armed after the first fires during the second gap and must find the
+            // connection used since. (A gap stretched past the timeout by a loaded machine may rightly close it: then
+            // reuse is not expected.)
+            var gapsWithin = true
+            for round in 0..<3 {
+                if round > 0 {
+                    let idleFrom = ContinuousClock.now
+                    try await Task.sleep(for: .seconds(1))
+                    if ContinuousClock.now - idleFrom > timeout - .milliseconds(300) { gapsWithin = false }
+                }
+                #expect(try await client.text(provider.url("/ok?idle-close")) == "ok")
+            }
+            if gapsWithin { #expect(provider.connections(carrying: "/ok?idle-close") == 1) }
+            // Left idle, it closes (the provider sees it go).
+            let deadline = ContinuousClock.now + .seconds(30)
+            while provider.openConnections(carrying: "/ok?idle-close") > 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(provider.openConnections(carrying: "/ok?idle-close") == 0)
+            #expect(try await client.text(provider.url("/ok?idle-close-after")) == "ok")
+            #expect(provider.ports(carrying: "/ok?idle-close-after").isDisjoint(with: provider.ports(carrying: "/ok?idle-close")))
+            await client.shutdown()
+        }
+    }
+
     @Test("a reader that stops before the end closes the connection; the next request opens a new one")
     func readerStopsEarly() async throws {
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
@@ -366,6 +410,15 @@ final class ScriptedProvider: Sendable {
     /// How many connections carried requests for this path (and query): by client port, so a stray connection from
     /// another test does not count.
     func connections(carrying path: String) -> Int { state.withLock { $0.requestPorts[path]?.count ?? 0 } }
+    /// The client ports of the connections that carried requests for this path (and query).
+    func ports(carrying path: String) -> Set<Int> { state.withLock { $0.requestPorts[path] ?? [] } }
+    /// How many of those connections are still open.
+    func openConnections(carrying path: String) -> Int {
+        state.withLock { state in
+            let ports = state.requestPorts[path] ?? []
+            return state.channels.count { ports.contains($0.remoteAddress?.port ?? -1) }
+        }
+    }
 
     func url(_ path: String, scheme: String = "http", host: String = "127.0.0.1") -> String { "\(scheme)://\(host):\(port)\(path)" }
 

@@ -93,6 +93,16 @@ public final class UpstreamClient: Sendable {
     ) -> EventLoopFuture<UpstreamResponse> {
         let current = MultiThreadedEventLoopGroup.currentEventLoop
         let reused = fresh ? nil : takeIdle(origin, on: current)
+        if let reused, let current, reused.channel.eventLoop === current {
+            // The usual case: a kept-alive connection of this event loop, written to at once, with no future in between
+            // (a stale one is known before anything is written: it is the only way ``UpstreamError/stale`` comes).
+            guard reused.connection.value.isReady else {
+                return exchange(head, body: body, origin: origin, on: loop, fresh: true, retried: true)
+            }
+            let promise = current.makePromise(of: UpstreamResponse.self)
+            reused.connection.value.send(head, body: body, promise: promise)
+            return promise.futureResult
+        }
         let pooled = reused.map { loop.makeSucceededFuture($0) } ?? connect(origin, on: current ?? loop)
         return pooled.flatMap { pooled in
             let promise = pooled.channel.eventLoop.makePromise(of: UpstreamResponse.self)
@@ -114,13 +124,15 @@ public final class UpstreamClient: Sendable {
     /// pool to be taken across again, request after request.)
     private func takeIdle(_ origin: UpstreamOrigin, on loop: (any EventLoop)?) -> Pooled? {
         idle.withLock { idle in
-            guard var connections = idle[origin], !connections.isEmpty else { return nil }
-            let found = loop.map { loop in connections.lastIndex { $0.channel.eventLoop === loop } }
-            guard let index = found ?? connections.count - 1 else { return nil }
-            let pooled = connections.remove(at: index)
-            idle[origin] = connections
-            return pooled
+            // Removed in place (a copy of the list taken out and put back would be copied again on every request).
+            guard let index = Self.idleIndex(in: idle[origin] ?? [], on: loop) else { return nil }
+            return idle[origin]?.remove(at: index)
         }
+    }
+
+    private static func idleIndex(in connections: [Pooled], on loop: (any EventLoop)?) -> Int? {
+        guard let loop else { return connections.indices.last }
+        return connections.lastIndex { $0.channel.eventLoop === loop }
     }
 
     /// A new connection to `origin`, on `loop`.
@@ -145,7 +157,8 @@ public final class UpstreamClient: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     if let tls {
-                        let name = origin.host.contains(":") || origin.host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : origin.host
+                        let isAddress = origin.host.utf8.contains(UInt8(ascii: ":")) || origin.host.allSatisfy({ $0.isNumber || $0 == "." })
+                        let name = isAddress ? nil : origin.host
                         try pipeline.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: name))
                     }
                     // NIO's check of every outgoing header byte (1.4 % of the event loops' samples) is left out: the
