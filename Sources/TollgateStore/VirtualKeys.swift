@@ -87,20 +87,10 @@ extension MeterStore {
 
     static func hash(_ secret: String) -> String {
         var secret = secret
-        // Runs once per request: the digest is written straight into the string, which is the one allocation.
+        // Runs once per request: the digest goes straight into the string, which is the one allocation.
         let digest = secret.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
-        return String(unsafeUninitializedCapacity: 2 * SHA256.byteCount) { hex in
-            var index = 0
-            for byte in digest {
-                hex[index] = hexDigits[Int(byte >> 4)]
-                hex[index + 1] = hexDigits[Int(byte & 0x0F)]
-                index += 2
-            }
-            return index
-        }
+        return digest.withUnsafeBytes { Hex.lowercase($0) }
     }
-
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// `count` random bytes (the system's CSPRNG), base64url without padding. Eight bytes per draw: an admission's
     /// reservation id used to cost a system call per byte.

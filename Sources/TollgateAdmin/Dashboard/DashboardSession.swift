@@ -112,7 +112,7 @@ struct DashboardSession: Sendable {
     /// A new session from now: the cookie's value and what it carries.
     func issue() -> (value: String, claims: Claims) {
         var generator = SystemRandomNumberGenerator()
-        let id = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        let id = Hex.lowercase((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })
         let expires = settings.now() / 1000 + Int64(settings.ttlSeconds.rounded(.up))
         let claims = Claims(id: id, expiresSeconds: expires)
         return ("\(id).\(expires).\(Self.hex(mac(claims)))", claims)
@@ -218,9 +218,7 @@ struct DashboardSession: Sendable {
         Data("v1.\(claims.id).\(claims.expiresSeconds)".utf8)
     }
 
-    private static func hex(_ bytes: [UInt8]) -> String {
-        bytes.map { String(format: "%02x", $0) }.joined()
-    }
+    private static func hex(_ bytes: [UInt8]) -> String { Hex.lowercase(bytes) }
 
     private static func bytes(hex: Substring) -> [UInt8]? {
         guard hex.count % 2 == 0 else { return nil }

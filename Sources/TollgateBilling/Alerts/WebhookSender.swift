@@ -188,7 +188,7 @@ public final class WebhookSender: Service, Sendable {
         var mac = HMAC<SHA256>(key: SymmetricKey(data: Data(secret.utf8)))
         mac.update(data: Data("\(timestamp).".utf8))
         mac.update(data: body)
-        return mac.finalize().map { String(format: "%02x", $0) }.joined()
+        return Hex.lowercase(Array(mac.finalize()))
     }
 
     /// The JSON document POSTed for an alert: amounts as decimal strings, times in ISO 8601.

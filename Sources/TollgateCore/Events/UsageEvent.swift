@@ -130,24 +130,13 @@ public struct UsageEvent: Sendable, Equatable, Codable {
 
     /// `evt_` and the 16 bytes in hex, with the UUID version (`0x70`: v7, `0x80`: v8) and variant bits set.
     public static func id(_ uuid: [UInt8], version: UInt8) -> String {
-        // Made for every event: written straight into the string (its one allocation).
-        String(unsafeUninitializedCapacity: 4 + 2 * uuid.count) { text in
-            var index = 0
-            for byte in "evt_".utf8 {
-                text[index] = byte
-                index += 1
+        let marked = uuid.indices.lazy.map { position -> UInt8 in
+            switch position {
+            case 6: (uuid[position] & 0x0F) | version
+            case 8: (uuid[position] & 0x3F) | 0x80
+            default: uuid[position]
             }
-            for (position, uuidByte) in uuid.enumerated() {
-                var byte = uuidByte
-                if position == 6 { byte = (byte & 0x0F) | version }
-                if position == 8 { byte = (byte & 0x3F) | 0x80 }
-                text[index] = hexDigits[Int(byte >> 4)]
-                text[index + 1] = hexDigits[Int(byte & 0x0F)]
-                index += 2
-            }
-            return index
         }
+        return Hex.lowercase(marked, prefix: "evt_")
     }
-
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 }

@@ -187,7 +187,5 @@ public struct SigV4Signer: Sendable {
     }
 
     /// Lowercase hex of a digest or MAC.
-    static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-    }
+    static func hex(_ bytes: some Sequence<UInt8>) -> String { Hex.lowercase(Array(bytes)) }
 }

@@ -126,7 +126,7 @@ struct IdempotentRetries: Sendable {
             }
             hash.update(bufferPointer: UnsafeRawBufferPointer(rebasing: raw[start...]))
         }
-        return hash.finalize().map { String(format: "%02x", $0) }.joined()
+        return Hex.lowercase(Array(hash.finalize()))
     }
 
     /// The boundary of a `multipart/…; boundary=…` content type, as bytes.
@@ -199,7 +199,7 @@ struct IdempotentRetries: Sendable {
     /// The provider's key for a customer's key: `tg-` and 32 hex digits of SHA-256 over both.
     static func upstreamKey(customer: String, key: String) -> String {
         let digest = SHA256.hash(data: Array("\(customer)\u{0}\(key)".utf8))
-        return "tg-" + digest.prefix(16).map { String(format: "%02x", $0) }.joined()
+        return Hex.lowercase(Array(digest.prefix(16)), prefix: "tg-")
     }
 
     /// The replay of a stored response, under the replay's own event id.

@@ -416,7 +416,7 @@ enum ExportCoding {
             line.currency, usageText(line.usage), line.eventIDs.joined(separator: ","),
         ].joined(separator: "\u{1F}")
         let digest = SHA256.hash(data: Data(content.utf8))
-        return "tg_" + digest.prefix(20).map { String(format: "%02x", $0) }.joined()
+        return Hex.lowercase(Array(digest.prefix(20)), prefix: "tg_")
     }
 
     static func insert(_ line: ExportLine, _ db: any SQLConnection) throws {
