@@ -127,16 +127,16 @@ struct UpstreamClientTests {
             let timeout = Duration.milliseconds(1500)
             let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30), idleTimeout: .milliseconds(1500))
             // Three uses 1 s apart: the timer armed after the first fires during the second gap and must find the
-            // connection used since. (A gap stretched past the timeout by a loaded machine may rightly close it: then
-            // reuse is not expected.)
+            // connection used since. The connection was idle at most from one request's start to the next one's end;
+            // when a loaded machine stretches that past the timeout, closing it was right and reuse is not expected.
             var gapsWithin = true
+            var previousStart: ContinuousClock.Instant?
             for round in 0..<3 {
-                if round > 0 {
-                    let idleFrom = ContinuousClock.now
-                    try await Task.sleep(for: .seconds(1))
-                    if ContinuousClock.now - idleFrom > timeout - .milliseconds(300) { gapsWithin = false }
-                }
+                if round > 0 { try await Task.sleep(for: .seconds(1)) }
+                let start = ContinuousClock.now
                 #expect(try await client.text(provider.url("/ok?idle-close")) == "ok")
+                if let previousStart, ContinuousClock.now - previousStart > timeout - .milliseconds(300) { gapsWithin = false }
+                previousStart = start
             }
             if gapsWithin { #expect(provider.connections(carrying: "/ok?idle-close") == 1) }
             // Left idle, it closes (the provider sees it go).
