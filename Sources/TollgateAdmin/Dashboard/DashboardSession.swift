@@ -115,7 +115,7 @@ struct DashboardSession: Sendable {
         let id = Hex.lowercase((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })
         let expires = settings.now() / 1000 + Int64(settings.ttlSeconds.rounded(.up))
         let claims = Claims(id: id, expiresSeconds: expires)
-        return ("\(id).\(expires).\(Self.hex(mac(claims)))", claims)
+        return ("\(id).\(expires).\(Hex.lowercase(mac(claims)))", claims)
     }
 
     /// What a cookie value carries, when its signature is right and it has not expired (its revocation is not
@@ -217,8 +217,6 @@ struct DashboardSession: Sendable {
     private static func signed(_ claims: Claims) -> Data {
         Data("v1.\(claims.id).\(claims.expiresSeconds)".utf8)
     }
-
-    private static func hex(_ bytes: [UInt8]) -> String { Hex.lowercase(bytes) }
 
     private static func bytes(hex: Substring) -> [UInt8]? {
         guard hex.count % 2 == 0 else { return nil }

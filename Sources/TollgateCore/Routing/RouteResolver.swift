@@ -83,7 +83,7 @@ public struct RouteResolver: Sendable {
             if isUnreserved {
                 bytes.append(decoded)
             } else {
-                bytes.append(contentsOf: [UInt8(ascii: "%"), hexDigit(high), hexDigit(low)])
+                bytes.append(contentsOf: [UInt8(ascii: "%"), Hex.digit(high, uppercase: true), Hex.digit(low, uppercase: true)])
             }
         }
         if hasDotSegment(bytes) { return nil }
@@ -107,8 +107,6 @@ public struct RouteResolver: Sendable {
         let start = previous.lastIndex(of: UInt8(ascii: "/")).map { $0 + 1 } ?? previous.startIndex
         return previous[start...].elementsEqual("model".utf8)
     }
-
-    private static func hexDigit(_ value: UInt8) -> UInt8 { Array("0123456789ABCDEF".utf8)[Int(value)] }
 
     /// The target of a path (without query), or `nil` when no provider serves it.
     public func resolve(path: String) -> Target? {

@@ -64,7 +64,6 @@ enum Rollups {
             for (group, totals) in groups {
                 guard let measures = totals.values else { throw RollupOverflow(table: table.name, bucketMs: group.bucketMs) }
                 arguments.removeAll(keepingCapacity: true)
-                arguments.reserveCapacity(1 + group.dimensions.count + measures.count)
                 arguments.append(.integer(group.bucketMs))
                 for dimension in group.dimensions { arguments.append(.text(dimension)) }
                 for measure in measures { arguments.append(.integer(measure)) }

@@ -102,9 +102,8 @@ public struct JSONLogHandler: LogHandler {
     }
 
     private static func appendEscape(_ scalar: UInt32, to line: inout [UInt8]) {
-        let hex = Array("0123456789abcdef".utf8)
         line.append(contentsOf: #"\u"#.utf8)
-        for shift in stride(from: 12, through: 0, by: -4) { line.append(hex[Int((scalar >> UInt32(shift)) & 0xF)]) }
+        for shift in stride(from: 12, through: 0, by: -4) { line.append(Hex.digit(UInt8((scalar >> UInt32(shift)) & 0xF))) }
     }
 
     /// `2026-12-05T09:00:00.123Z` (UTC, milliseconds).
