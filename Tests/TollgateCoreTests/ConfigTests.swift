@@ -325,6 +325,20 @@ struct ConfigErrorTests {
 /// `ConfigLoader.resolve`: config entries combined with provider definitions and the environment into providers.
 @Suite("Config resolution")
 struct ConfigResolutionTests {
+    @Test("a provider is a value: copies share their fields until one changes, and a change leaves the others as they were")
+    func providerCopiesAreIndependent() {
+        let original = Provider(name: "ex", baseURL: "https://api.example", apiKey: "sk-1", deployments: ["d": "m"])
+        var changed = original
+        changed.apiKey = "sk-2"
+        changed.deployments["e"] = "n"
+        changed.headers = HeaderRules(family: WireFamily.named("anthropic")!)
+        #expect(original.apiKey == "sk-1" && original.deployments == ["d": "m"] && original.headers == HeaderRules(family: WireFamilies.default))
+        #expect(changed.apiKey == "sk-2" && changed.deployments == ["d": "m", "e": "n"] && changed.name == "ex")
+        var alone = Provider(name: "solo", baseURL: "https://solo.example")
+        alone.baseURL = "https://other.example"
+        #expect(alone.baseURL == "https://other.example" && alone.host == "other.example")
+    }
+
     @Test("a model an entry prices itself keeps its price after the definition's later price versions")
     func entryPriceOutlivesDefinitionVersions() throws {
         let definition = try ProviderSpec.parse(

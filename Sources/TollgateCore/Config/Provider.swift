@@ -3,46 +3,150 @@
 /// Providers are data: a file in providers/ describes one (providers/openai.yaml), and a config entry can reuse it
 /// or describe a new OpenAI-compatible upstream with nothing but a `base_url`.
 public struct Provider: Sendable {
+    /// The fields, behind one reference that copies share until one of them is changed (copy on write): a provider
+    /// is copied into each request's route target, inference context and relay, and a copy of its sixteen fields cost
+    /// about twenty reference-count operations each time. The larger fields are read in place (`_read`), not copied out.
+    private var storage: Storage
+
+    private final class Storage: @unchecked Sendable {  // changed only through `change`, when not shared
+        var fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private struct Fields: Sendable {
+        var name: String
+        var baseURL: String
+        var auth: ProviderAuth
+        var apiKey: String?
+        var apiKeyEnv: String?
+        var acceptsStreamUsageOption: Bool
+        var routes: [RouteRule]
+        var prices: PriceCatalog
+        var family: WireFamily
+        var nativePaths: [PathPattern]
+        var streamUsageSinceAPIVersion: String?
+        var deployments: [String: String]
+        var aws: AWSCredentials?
+        var passThrough: [PassThroughRule]
+        var allowedPassThrough: [PassThroughRule]
+        var headers: HeaderRules
+        var genAIProvider: String
+    }
+
+    /// Changes the fields, copying them first if another provider shares them.
+    private mutating func change(_ body: (inout Fields) -> Void) {
+        if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields) }
+        body(&storage.fields)
+    }
+
     /// The name used in paths (`/NAME/...`) and on events.
-    public var name: String
+    public var name: String {
+        get { storage.fields.name }
+        set { change { $0.name = newValue } }
+    }
+
     /// The origin (scheme, host, port, and a path prefix only if the provider's paths need one).
-    public var baseURL: String
+    public var baseURL: String {
+        get { storage.fields.baseURL }
+        set { change { $0.baseURL = newValue } }
+    }
+
     /// How the provider key is sent.
-    public var auth: ProviderAuth
+    public var auth: ProviderAuth {
+        get { storage.fields.auth }
+        set { change { $0.auth = newValue } }
+    }
+
     /// The provider key, resolved from the config or the environment; never logged or returned.
-    public var apiKey: String?
+    public var apiKey: String? {
+        get { storage.fields.apiKey }
+        set { change { $0.apiKey = newValue } }
+    }
+
     /// The environment variable the key comes from, named in errors when it is missing.
-    public var apiKeyEnv: String?
+    public var apiKeyEnv: String? {
+        get { storage.fields.apiKeyEnv }
+        set { change { $0.apiKeyEnv = newValue } }
+    }
+
     /// Whether streaming requests may carry `stream_options.include_usage`.
-    public var acceptsStreamUsageOption: Bool
+    public var acceptsStreamUsageOption: Bool {
+        get { storage.fields.acceptsStreamUsageOption }
+        set { change { $0.acceptsStreamUsageOption = newValue } }
+    }
+
     /// Paths that are inferences, and the API each speaks; other paths are passed through unmetered.
-    public var routes: [RouteRule]
+    public var routes: [RouteRule] {
+        get { storage.fields.routes }
+        set { change { $0.routes = newValue } }
+    }
+
     /// What the provider charges.
-    public var prices: PriceCatalog
+    public var prices: PriceCatalog {
+        _read { yield storage.fields.prices }
+        set { change { $0.prices = newValue } }
+    }
+
     /// The API family: the shape of errors Tollgate answers for this provider's paths.
-    public var family: WireFamily
+    public var family: WireFamily {
+        _read { yield storage.fields.family }
+        set { change { $0.family = newValue } }
+    }
+
     /// Paths of this provider that Tollgate also serves at its root (`/v1/messages` for Anthropic), so that an SDK
     /// pointed at Tollgate's origin reaches the provider without a `/NAME` prefix.
-    public var nativePaths: [PathPattern]
+    public var nativePaths: [PathPattern] {
+        get { storage.fields.nativePaths }
+        set { change { $0.nativePaths = newValue } }
+    }
+
     /// When set, only requests whose `api-version` query is this version or later (or that carry none) may get
     /// `stream_options.include_usage` (Azure OpenAI refuses it before 2024-09-01-preview).
-    public var streamUsageSinceAPIVersion: String?
+    public var streamUsageSinceAPIVersion: String? {
+        get { storage.fields.streamUsageSinceAPIVersion }
+        set { change { $0.streamUsageSinceAPIVersion = newValue } }
+    }
+
     /// Deployment names and the models they serve (Azure `/openai/deployments/NAME/...`), for requests whose body
     /// names no model.
-    public var deployments: [String: String]
+    public var deployments: [String: String] {
+        get { storage.fields.deployments }
+        set { change { $0.deployments = newValue } }
+    }
+
     /// AWS credentials for SigV4 signing (`auth: sigv4`).
-    public var aws: AWSCredentials?
+    public var aws: AWSCredentials? {
+        _read { yield storage.fields.aws }
+        set { change { $0.aws = newValue } }
+    }
+
     /// Read-only, non-billable paths that go through unmetered (model lists, token counting): the family's.
-    public var passThrough: [PassThroughRule]
+    public var passThrough: [PassThroughRule] {
+        get { storage.fields.passThrough }
+        set { change { $0.passThrough = newValue } }
+    }
+
     /// Further paths an operator allowed to go through unmetered (`pass_through:`): each such request is recorded as
     /// an event with its path, so that nothing goes through unseen.
-    public var allowedPassThrough: [PassThroughRule]
+    public var allowedPassThrough: [PassThroughRule] {
+        get { storage.fields.allowedPassThrough }
+        set { change { $0.allowedPassThrough = newValue } }
+    }
+
     /// Which headers cross the proxy to and from this provider: the family's allow-lists, the entry's
     /// `forward_headers` / `return_headers`, and its `ratelimit_headers` mode.
-    public var headers: HeaderRules
+    public var headers: HeaderRules {
+        _read { yield storage.fields.headers }
+        set { change { $0.headers = newValue } }
+    }
+
     /// Its name in OpenTelemetry's GenAI conventions (`gen_ai.provider.name` on its spans): the provider file's
     /// `gen_ai_provider`, else the family's (`openai`, `anthropic`, `gcp.gemini`, `aws.bedrock` …).
-    public var genAIProvider: String
+    public var genAIProvider: String {
+        get { storage.fields.genAIProvider }
+        set { change { $0.genAIProvider = newValue } }
+    }
+
     /// The host of ``baseURL`` (`api.openai.com`), for `server.address` on spans.
     public var host: String? { Self.host(of: baseURL) }
 
@@ -54,23 +158,13 @@ public struct Provider: Sendable {
         deployments: [String: String] = [:], aws: AWSCredentials? = nil, passThrough: [PassThroughRule]? = nil,
         allowedPassThrough: [PassThroughRule] = [], headers: HeaderRules? = nil, genAIProvider: String? = nil
     ) {
-        self.genAIProvider = genAIProvider ?? family.telemetryName
-        self.name = name
-        self.baseURL = baseURL
-        self.auth = auth
-        self.apiKey = apiKey
-        self.apiKeyEnv = apiKeyEnv
-        self.acceptsStreamUsageOption = acceptsStreamUsageOption
-        self.routes = routes
-        self.prices = prices
-        self.family = family
-        self.nativePaths = nativePaths
-        self.streamUsageSinceAPIVersion = streamUsageSinceAPIVersion
-        self.deployments = deployments
-        self.aws = aws
-        self.passThrough = passThrough ?? family.passThroughRoutes
-        self.allowedPassThrough = allowedPassThrough
-        self.headers = headers ?? HeaderRules(family: family)
+        storage = Storage(
+            Fields(
+                name: name, baseURL: baseURL, auth: auth, apiKey: apiKey, apiKeyEnv: apiKeyEnv,
+                acceptsStreamUsageOption: acceptsStreamUsageOption, routes: routes, prices: prices, family: family,
+                nativePaths: nativePaths, streamUsageSinceAPIVersion: streamUsageSinceAPIVersion, deployments: deployments,
+                aws: aws, passThrough: passThrough ?? family.passThroughRoutes, allowedPassThrough: allowedPassThrough,
+                headers: headers ?? HeaderRules(family: family), genAIProvider: genAIProvider ?? family.telemetryName))
     }
 
     /// The host of a base URL (`api.openai.com` of `https://api.openai.com/v1`; `[::1]` of `http://[::1]:9000`).

@@ -7,7 +7,10 @@ import Foundation
 /// Each family is described once, in its own folder (`WireFormats/Anthropic/AnthropicFamily.swift`), and listed in
 /// ``WireFamilies/all``. A provider file names its family in `wire_format`; an entry without one speaks OpenAI's.
 /// Adding a family is one folder and one provider file: no other code lists families (a test checks it).
-public struct WireFamily: Sendable, Hashable, CustomStringConvertible {
+///
+/// A family is a reference, its fields all constants: each request reaches its family several times (its route's,
+/// its API's, its provider's), and a copy of the fourteen fields cost as many reference-count operations each time.
+public final class WireFamily: Sendable, Hashable, CustomStringConvertible {
     /// The name provider files use in `wire_format` (`anthropic`).
     public let name: String
     /// The family's APIs and the wire format that reads each.

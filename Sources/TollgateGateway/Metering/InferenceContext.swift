@@ -5,22 +5,76 @@ import Tracing
 
 /// Everything known about one inference before its response: who, where, what was asked, when it started.
 struct InferenceContext: Sendable {
-    let id: String
-    let arrival: Date
-    let started: ContinuousClock.Instant
-    let key: VirtualKey
-    let provider: Provider
+    /// What is fixed once the request has been read, behind one reference that every copy of the context shares: a
+    /// context is copied into the relay, the tasks that end it and the recording of its event, and these thirteen
+    /// values used to be copied with it each time.
+    private let fixed: Fixed
+
+    private final class Fixed: Sendable {
+        let id: String
+        let arrival: Date
+        let started: ContinuousClock.Instant
+        let key: VirtualKey
+        let provider: Provider
+        let route: String
+        let path: String
+        let prepared: PreparedRequest
+        let requestBytes: Int
+        let feature: String?
+        let endUser: String?
+        let project: String?
+        let idempotencyKey: String?
+
+        init(
+            id: String, arrival: Date, started: ContinuousClock.Instant, key: VirtualKey, provider: Provider, route: String, path: String,
+            prepared: PreparedRequest, requestBytes: Int, feature: String?, endUser: String?, project: String?, idempotencyKey: String?
+        ) {
+            self.id = id
+            self.arrival = arrival
+            self.started = started
+            self.key = key
+            self.provider = provider
+            self.route = route
+            self.path = path
+            self.prepared = prepared
+            self.requestBytes = requestBytes
+            self.feature = feature
+            self.endUser = endUser
+            self.project = project
+            self.idempotencyKey = idempotencyKey
+        }
+    }
+
+    init(
+        id: String, arrival: Date, started: ContinuousClock.Instant, key: VirtualKey, provider: Provider, route: String, metered: Bool,
+        path: String, request: PreparedRequest, requestBytes: Int, feature: String?, endUser: String?, project: String?,
+        idempotencyKey: String?
+    ) {
+        fixed = Fixed(
+            id: id, arrival: arrival, started: started, key: key, provider: provider, route: route, path: path, prepared: request,
+            requestBytes: requestBytes, feature: feature, endUser: endUser, project: project, idempotencyKey: idempotencyKey)
+        self.metered = metered
+    }
+
+    /// The event's id.
+    var id: String { fixed.id }
+    var arrival: Date { fixed.arrival }
+    var started: ContinuousClock.Instant { fixed.started }
+    var key: VirtualKey { fixed.key }
+    var provider: Provider { fixed.provider }
     /// The metered API (`openai.chat`), or `pass_through` for a path an operator allowed through unmetered.
-    let route: String
+    var route: String { fixed.route }
+    var path: String { fixed.path }
+    /// What the request asked for: its model, whether it streams.
+    var request: PreparedRequest { fixed.prepared }
+    var requestBytes: Int { fixed.requestBytes }
+    var feature: String? { fixed.feature }
+    var endUser: String? { fixed.endUser }
+    var project: String? { fixed.project }
+    var idempotencyKey: String? { fixed.idempotencyKey }
+
     /// Whether the response is read for usage; a pass-through is recorded with its status and no tokens.
-    var metered = true
-    let path: String
-    let request: PreparedRequest
-    let requestBytes: Int
-    let feature: String?
-    let endUser: String?
-    let project: String?
-    let idempotencyKey: String?
+    var metered: Bool
     /// The reservation admission took for it, settled with its event.
     var ticket: AdmissionTicket? = nil
     /// Whether its price is spent from a prepaid account when its event is stored, with no reservation (a batch's

@@ -11,7 +11,10 @@ import NIOCore
 /// `drainSeconds` once the client has gone (the event gets status 499), the bytes strict durability holds back sent
 /// after the commit, and a response the provider broke off broken off in turn.
 final class LoopRelay: UpstreamBodySink {
-    private let relay: ResponseRelay
+    /// The relay's guard, claimed: it holds the relay, which is used from it rather than copied (here, and into the
+    /// task that ends the response).
+    private let relayGuard: RelayGuard
+    private var relay: ResponseRelay { _read { yield relayGuard.relay } }
     private var progress: RelayProgress
     private let connection: NIOLoopBound<ProxyConnection>
     /// The number of the request this relay answers on its connection.
@@ -23,9 +26,9 @@ final class LoopRelay: UpstreamBodySink {
     /// The body has ended (or reading it has stopped): what is left is the event and the response's end.
     private var concluded = false
 
-    private init(_ relay: ResponseRelay, connection: NIOLoopBound<ProxyConnection>, exchange: Int) {
-        self.relay = relay
-        progress = relay.begin()
+    private init(_ relayGuard: RelayGuard, connection: NIOLoopBound<ProxyConnection>, exchange: Int) {
+        self.relayGuard = relayGuard
+        progress = relayGuard.relay.begin()
         self.connection = connection
         self.exchange = exchange
     }
@@ -35,7 +38,7 @@ final class LoopRelay: UpstreamBodySink {
     static func start(
         _ relayGuard: RelayGuard, head: HTTPResponse, connection: NIOLoopBound<ProxyConnection>, exchange: Int
     ) -> Bool {
-        let sink = LoopRelay(relayGuard.relay, connection: connection, exchange: exchange)
+        let sink = LoopRelay(relayGuard, connection: connection, exchange: exchange)
         guard let control = relayGuard.relay.body.attach(sink) else { return false }
         relayGuard.claim()
         sink.control = control
@@ -106,11 +109,11 @@ final class LoopRelay: UpstreamBodySink {
         drainDeadline?.cancel()
         drainDeadline = nil
         control = nil
-        let (relay, progress, connection, exchange) = (relay, progress, connection, exchange)
+        let (relayGuard, progress, connection, exchange) = (relayGuard, progress, connection, exchange)
         Task {
             let ending: Result<RelayEnding, any Error>
             do {
-                ending = .success(try await relay.conclude(progress))
+                ending = .success(try await relayGuard.relay.conclude(progress))
             } catch {
                 ending = .failure(error)
             }
@@ -122,7 +125,7 @@ final class LoopRelay: UpstreamBodySink {
                 case .success(.clientGone):
                     _ = connection.endResponse(nil, exchange: exchange)
                 case .success(.brokeOff), .failure:
-                    relay.logger.debug("response broken off", metadata: ["event_id": "\(relay.context.id)"])
+                    relayGuard.relay.logger.debug("response broken off", metadata: ["event_id": "\(relayGuard.relay.context.id)"])
                     _ = connection.abortResponse(exchange: exchange)
                 }
             }
