@@ -38,4 +38,10 @@ struct HexTests {
         let fresh = UsageEvent.newID()
         #expect(fresh.count == 36 && fresh.hasPrefix("evt_") && Array(fresh.utf8)[16] == UInt8(ascii: "7"))
     }
+
+    @Test("one digit: 0-9 then a-f, or A-F when asked")
+    func digits() {
+        #expect((0..<16).map { Hex.digit(UInt8($0)) } == Array("0123456789abcdef".utf8))
+        #expect((0..<16).map { Hex.digit(UInt8($0), uppercase: true) } == Array("0123456789ABCDEF".utf8))
+    }
 }

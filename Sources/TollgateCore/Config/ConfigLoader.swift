@@ -175,8 +175,8 @@ public enum ConfigLoader {
             case "relaxed_window_ms":
                 // Parsed and never applied by earlier versions; refused now rather than silently ignored.
                 throw member.error(
-                    "relaxed_window_ms is no longer a setting: with relaxed durability each event is committed by the writer's next "
-                        + "batch, without a configurable delay; remove the key")
+                    "relaxed_window_ms is no longer a setting: with relaxed durability events gather for a fixed 5 ms before "
+                        + "they are committed; remove the key")
             case "max_batch": meter.maxBatch = try member.int(in: 1...100_000)
             case "fsync": meter.fsync = try member.bool()
             case "on_failure":
