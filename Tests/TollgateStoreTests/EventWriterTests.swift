@@ -81,9 +81,11 @@ struct EventWriterTests {
     func relaxedEventsGather() async throws {
         try await withTemporaryMeter { meter in
             let batches = Mutex<[Int]>([])
-            let writer = EventWriter(meter: meter, maxBatch: 512, logger: Logger(label: "test"), beforeCommit: { events in
-                batches.withLock { $0.append(events.count) }
-            })
+            let writer = EventWriter(
+                meter: meter, maxBatch: 512, logger: Logger(label: "test"),
+                beforeCommit: { events in
+                    batches.withLock { $0.append(events.count) }
+                })
             async let running: Void = writer.run()
             let events = makeEvents(21, prefix: "gathered")
             let started = ContinuousClock.now
