@@ -11,8 +11,8 @@ import TollgateCore
 /// (group commit), so a thousand concurrent requests cost a handful of fsyncs, not a thousand.
 ///
 /// ``record(_:)`` returns once the event is committed (strict durability); ``submit(_:)`` returns at once and the
-/// event is committed with the next batch, after gathering for up to ``relaxedWindow`` (relaxed). ``run()`` runs the writer's thread and returns after
-/// ``close()`` once everything handed over has been written.
+/// event is committed with the next batch, after gathering for up to ``relaxedWindow`` (relaxed). ``run()`` runs the
+/// writer's thread and returns after ``close()`` once everything handed over has been written.
 ///
 /// The thread writes synchronously (SQLite on the caller's thread, PostgreSQL on a session of its own): no task, no
 /// dispatch queue and no hop between threads per batch, and nothing of it runs on the event loops that serve
