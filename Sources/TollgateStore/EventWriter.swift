@@ -48,9 +48,10 @@ public final class EventWriter: Sendable {
     static let maxRetained = 200_000
     /// How long the writer waits before trying the events it kept again.
     static let retryInterval: TimeInterval = 1
-    /// How long events that nobody waits for (relaxed durability) may gather before they are written: a steady
-    /// trickle is committed a few hundred times a second instead of once per event (at one connection the writer's
-    /// commits had cost a third of the CPU of each request). An event with a waiter, or a full batch, ends it at once.
+    /// How long events that nobody waits for (relaxed durability) gather, from when the writer finds the first of them,
+    /// before they are written: a steady trickle is committed at most about 200 times a second instead of once per
+    /// event (at one connection the writer's commits had cost a third of the CPU of each request). An event with a
+    /// waiter, a full batch or the close ends it at once; under load full batches are written without it.
     static let relaxedWindow = DispatchTimeInterval.milliseconds(5)
 
     private let meter: MeterStore
@@ -220,7 +221,11 @@ public final class EventWriter: Sendable {
             switch next {
             case .batch(let batch): return batch
             case .done: return nil
-            case .sleep: wakeUp.wait()
+            case .sleep:
+                wakeUp.wait()
+                // Woken by a signal left over from a gathering cut short, no hand-over cleared this: a later event must
+                // not take the thread for asleep and cut its next gathering short.
+                state.withLock { $0.sleeping = false }
             case .gather:
                 _ = wakeUp.wait(timeout: .now() + Self.relaxedWindow)
                 state.withLock { $0.gathering = false }

@@ -173,7 +173,8 @@ public enum ConfigLoader {
                 guard text == "strict" || text == "relaxed" else { throw member.error("expected strict or relaxed, not '\(text)'") }
                 relaxed = text == "relaxed"
             case "relaxed_window_ms":
-                // Parsed and never applied by earlier versions; refused now rather than silently ignored.
+                // Parsed and never applied by earlier versions; refused rather than silently ignored (the relaxed
+                // window is fixed: EventWriter.relaxedWindow).
                 throw member.error(
                     "relaxed_window_ms is no longer a setting: with relaxed durability events gather for a fixed 5 ms before "
                         + "they are committed; remove the key")

@@ -4,7 +4,7 @@
 /// or describe a new OpenAI-compatible upstream with nothing but a `base_url`.
 public struct Provider: Sendable {
     /// The fields, behind one reference that copies share until one of them is changed (copy on write): a provider
-    /// is copied into each request's route target, inference context and relay, and a copy of its sixteen fields cost
+    /// is copied into each request's route target, inference context and relay, and a copy of its seventeen fields cost
     /// about twenty reference-count operations each time. The larger fields are read in place (`_read`), not copied out.
     private var storage: Storage
 

@@ -148,8 +148,8 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
 public enum Durability: Sendable, Equatable {
     /// The last bytes of a response reach the client only after its event is committed.
     case strict
-    /// Responses never wait: events gather for up to 5 ms and are committed together (a few hundred transactions a
-    /// second however busy), so a crash can lose the events of those last milliseconds.
+    /// Responses never wait: events gather for about 5 ms and are committed together (a full batch at once), so a crash
+    /// can lose the events of those last milliseconds.
     case relaxed
 }
 

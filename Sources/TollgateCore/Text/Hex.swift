@@ -19,6 +19,7 @@ public enum Hex {
 
     /// The hex digit of a value below 16: `0`–`9`, then `a`–`f` (`A`–`F` when `uppercase`).
     public static func digit(_ value: UInt8, uppercase: Bool = false) -> UInt8 {
-        value < 10 ? UInt8(ascii: "0") + value : (uppercase ? UInt8(ascii: "A") : UInt8(ascii: "a")) + value - 10
+        assert(value < 16, "not a hex digit's value: \(value)")
+        return value < 10 ? UInt8(ascii: "0") + value : (uppercase ? UInt8(ascii: "A") : UInt8(ascii: "a")) + value - 10
     }
 }

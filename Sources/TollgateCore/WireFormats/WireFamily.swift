@@ -9,7 +9,7 @@ import Foundation
 /// Adding a family is one folder and one provider file: no other code lists families (a test checks it).
 ///
 /// A family is a reference, its fields all constants: each request reaches its family several times (its route's,
-/// its API's, its provider's), and a copy of the fourteen fields cost as many reference-count operations each time.
+/// its API's, its provider's), and a copy of the fifteen fields cost as many reference-count operations each time.
 public final class WireFamily: Sendable, Hashable, CustomStringConvertible {
     /// The name provider files use in `wire_format` (`anthropic`).
     public let name: String
