@@ -3,7 +3,8 @@
 /// Logs print values whole when they are interpolated or described (swift-service-lifecycle's `sl-service` metadata
 /// names each service by its description, and a service that holds the config would otherwise spell out every
 /// provider key). Every type that holds a key, a token or a signing secret describes itself without it, so no
-/// `"\(value)"`, `String(describing:)` or `dump` of the config can reveal one.
+/// `"\(value)"`, `String(describing:)` or `String(reflecting:)` of the config can reveal one. (`dump` walks stored
+/// fields through `Mirror` whatever the description says: Tollgate never dumps a value.)
 private func withoutSecret(_ type: String, _ fields: KeyValuePairs<String, String?>, secrets: [String?]) -> String {
     let shown = fields.compactMap { field in field.value.map { "\(field.key): \($0)" } }
     let present = secrets.contains { $0?.isEmpty == false }
