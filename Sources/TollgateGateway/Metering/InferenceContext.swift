@@ -8,9 +8,14 @@ struct InferenceContext: Sendable {
     /// What is fixed once the request has been read, behind one reference that every copy of the context shares: a
     /// context is copied into the relay, the tasks that end it and the recording of its event, and these thirteen
     /// values used to be copied with it each time.
-    private let fixed: Fixed
+    private let fixed: Box
 
-    private final class Fixed: Sendable {
+    private final class Box: Sendable {
+        let fields: Fixed
+        init(_ fields: Fixed) { self.fields = fields }
+    }
+
+    private struct Fixed: Sendable {
         let id: String
         let arrival: Date
         let started: ContinuousClock.Instant
@@ -24,25 +29,6 @@ struct InferenceContext: Sendable {
         let endUser: String?
         let project: String?
         let idempotencyKey: String?
-
-        init(
-            id: String, arrival: Date, started: ContinuousClock.Instant, key: VirtualKey, provider: Provider, route: String, path: String,
-            prepared: PreparedRequest, requestBytes: Int, feature: String?, endUser: String?, project: String?, idempotencyKey: String?
-        ) {
-            self.id = id
-            self.arrival = arrival
-            self.started = started
-            self.key = key
-            self.provider = provider
-            self.route = route
-            self.path = path
-            self.prepared = prepared
-            self.requestBytes = requestBytes
-            self.feature = feature
-            self.endUser = endUser
-            self.project = project
-            self.idempotencyKey = idempotencyKey
-        }
     }
 
     init(
@@ -50,28 +36,29 @@ struct InferenceContext: Sendable {
         path: String, request: PreparedRequest, requestBytes: Int, feature: String?, endUser: String?, project: String?,
         idempotencyKey: String?
     ) {
-        fixed = Fixed(
-            id: id, arrival: arrival, started: started, key: key, provider: provider, route: route, path: path, prepared: request,
-            requestBytes: requestBytes, feature: feature, endUser: endUser, project: project, idempotencyKey: idempotencyKey)
+        fixed = Box(
+            Fixed(
+                id: id, arrival: arrival, started: started, key: key, provider: provider, route: route, path: path, prepared: request,
+                requestBytes: requestBytes, feature: feature, endUser: endUser, project: project, idempotencyKey: idempotencyKey))
         self.metered = metered
     }
 
     /// The event's id.
-    var id: String { fixed.id }
-    var arrival: Date { fixed.arrival }
-    var started: ContinuousClock.Instant { fixed.started }
-    var key: VirtualKey { fixed.key }
-    var provider: Provider { fixed.provider }
+    var id: String { fixed.fields.id }
+    var arrival: Date { fixed.fields.arrival }
+    var started: ContinuousClock.Instant { fixed.fields.started }
+    var key: VirtualKey { fixed.fields.key }
+    var provider: Provider { fixed.fields.provider }
     /// The metered API (`openai.chat`), or `pass_through` for a path an operator allowed through unmetered.
-    var route: String { fixed.route }
-    var path: String { fixed.path }
+    var route: String { fixed.fields.route }
+    var path: String { fixed.fields.path }
     /// What the request asked for: its model, whether it streams.
-    var request: PreparedRequest { fixed.prepared }
-    var requestBytes: Int { fixed.requestBytes }
-    var feature: String? { fixed.feature }
-    var endUser: String? { fixed.endUser }
-    var project: String? { fixed.project }
-    var idempotencyKey: String? { fixed.idempotencyKey }
+    var request: PreparedRequest { fixed.fields.prepared }
+    var requestBytes: Int { fixed.fields.requestBytes }
+    var feature: String? { fixed.fields.feature }
+    var endUser: String? { fixed.fields.endUser }
+    var project: String? { fixed.fields.project }
+    var idempotencyKey: String? { fixed.fields.idempotencyKey }
 
     /// Whether the response is read for usage; a pass-through is recorded with its status and no tokens.
     var metered: Bool
