@@ -137,7 +137,11 @@ public final class AdmissionControl: Sendable {
 
     /// Admits a request or says why not. Checks, in order: per-minute limits, hard caps, the credit pool; holds the
     /// worst case on each when all pass.
-    public func admit(_ request: AdmissionRequest) async throws(MeterError) -> Result<AdmissionTicket, Refusal> {
+    ///
+    /// `alone`: no other request is in flight in this process, so none could share the transaction: the request is
+    /// decided on the caller's thread if the meter's writer connection is idle (``decideIfIdle(_:)``).
+    public func admit(_ request: AdmissionRequest, alone: Bool = false) async throws(MeterError) -> Result<AdmissionTicket, Refusal> {
+        if alone, let decided = decideIfIdle(request) { return decided }
         let decision = await withCheckedContinuation { (continuation: CheckedContinuation<Decision, Never>) in
             let lead = waiting.withLock { waiting in
                 waiting.requests.append(
@@ -149,6 +153,15 @@ public final class AdmissionControl: Sendable {
             Self.thread.submit { _ in self.decideWaiting() }
         }
         return try decision.get()
+    }
+
+    /// Decides a request on the caller's thread (an event loop) when no admission is being decided and the meter's
+    /// writer connection is idle: with nothing to batch it with, the hop to the admission thread and back costs more
+    /// than the transaction. Never waits (see ``MeterDatabase/writeIfIdle(_:)``): `nil` leaves the request to the admission
+    /// thread, as does any error here (a transaction that failed wrote nothing; the thread reports it).
+    private func decideIfIdle(_ request: AdmissionRequest) -> Result<AdmissionTicket, Refusal>? {
+        guard waiting.withLock({ !$0.leading }) else { return nil }
+        return try? meter.database.writeIfIdle { db in try decide(request, in: db) }
     }
 
     /// The leader's loop, on the admission thread: a transaction for the requests waiting, then the next, until none

@@ -93,10 +93,31 @@ public final class EventWriter: Sendable {
     }
 
     /// Hands an event over, with what it settles, and waits until it is committed.
-    public func record(_ write: MeterWrite) async throws {
+    ///
+    /// `alone`: no other request is in flight in this process, so no other event could share the commit. The event is
+    /// then committed at once on the caller's thread if the meter's writer connection is idle (``commitIfIdle(_:)``);
+    /// under load, events are left to the writer's thread, whose batches commit many at a time.
+    public func record(_ write: MeterWrite, alone: Bool = false) async throws {
+        if alone, commitIfIdle(write) { return }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             enqueue(Pending(write: write, waiter: continuation, loop: MultiThreadedEventLoopGroup.currentEventLoop))
         }
+    }
+
+    /// Commits an event on the caller's thread if the meter's writer connection is idle, and says whether it did.
+    ///
+    /// An event with a waiter is otherwise handed to the writer's thread and resumed from it: at one connection those
+    /// two wake-ups cost about as much as the commit (bench/README.md). The caller is then an event loop, so this
+    /// never waits: a meter busy with another write (or waited for by one), another process's write lock, commits
+    /// that sync to disk, PostgreSQL, a meter that failed its last write, a closed writer or a test's hold on commits
+    /// all leave the event to the writer's thread, as does any error here (the thread's retries and failure handling
+    /// take it from there; a transaction that failed wrote nothing).
+    private func commitIfIdle(_ write: MeterWrite) -> Bool {
+        guard beforeCommit == nil, state.withLock({ $0.failure == nil && !$0.closed }) else { return false }
+        let started = ContinuousClock.now
+        guard let fired = try? meter.insertIfIdle([write]) else { return false }
+        committed(1, since: started, firing: fired)
+        return true
     }
 
     /// Hands an event over without waiting for the commit.
@@ -250,20 +271,9 @@ public final class EventWriter: Sendable {
             do {
                 let started = ContinuousClock.now
                 let fired = try meter.insertNow(batch.map(\.write))
-                commitTimes.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
-                batchSizes.record(batch.count)
-                eventsWritten.increment(by: batch.count)
+                committed(batch.count, since: started, firing: fired)
                 Self.resumeWaiters(of: batch)
                 recovered()
-                for alert in fired {
-                    logger.warning(
-                        "limit threshold crossed",
-                        metadata: [
-                            "alert_id": "\(alert.id)", "limit_id": "\(alert.limitID)", "scope": "\(alert.scope.rawValue) \(alert.scopeID)",
-                            "threshold": "\(alert.threshold)%", "used": "\(alert.used)",
-                            "amount": "\(alert.amount) \(alert.currency ?? alert.metric.rawValue)",
-                        ])
-                }
                 return
             } catch {
                 lastError = error
@@ -285,6 +295,22 @@ public final class EventWriter: Sendable {
                 writeFailures.increment()
                 failed(item, error)
             }
+        }
+    }
+
+    /// Counts a committed batch of `count` events and logs the alerts it fired.
+    private func committed(_ count: Int, since started: ContinuousClock.Instant, firing fired: [AlertRecord]) {
+        commitTimes.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+        batchSizes.record(count)
+        eventsWritten.increment(by: count)
+        for alert in fired {
+            logger.warning(
+                "limit threshold crossed",
+                metadata: [
+                    "alert_id": "\(alert.id)", "limit_id": "\(alert.limitID)", "scope": "\(alert.scope.rawValue) \(alert.scopeID)",
+                    "threshold": "\(alert.threshold)%", "used": "\(alert.used)",
+                    "amount": "\(alert.amount) \(alert.currency ?? alert.metric.rawValue)",
+                ])
         }
     }
 

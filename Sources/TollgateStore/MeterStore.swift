@@ -138,6 +138,16 @@ public final class MeterStore: Sendable {
         }
     }
 
+    /// ``insertNow(_:)`` only if it cannot wait for another writer (see ``MeterDatabase/writeIfIdle(_:)``): `nil`,
+    /// having written nothing, when the meter is busy, and always on PostgreSQL. An event loop may call it.
+    public func insertIfIdle(_ writes: [MeterWrite]) throws(MeterError) -> [AlertRecord]? {
+        do {
+            return try database.writeIfIdle { db in try Self.store(writes, in: db) }
+        } catch {
+            throw MeterError.writeFailed("\(error)")
+        }
+    }
+
     /// On PostgreSQL, the months whose event partitions the writes need: theirs and the next one (made a month
     /// ahead, not at midnight on the first). At best effort: an event of a month without its partition goes to
     /// `events_default` and moves when it is made.

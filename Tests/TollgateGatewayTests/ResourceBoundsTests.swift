@@ -50,6 +50,10 @@ struct ResourceBoundsTests {
         held.append(try limiter.acquire(key: "k1", customer: "acme"))
         held.removeAll()
         #expect(limiter.inFlight(key: "k1", customer: "acme") == (0, 0))
+        #expect(limiter.isAlone, "only the slot of customer small is held")
+        let second = try limiter.acquire(key: "k1", customer: "acme")
+        #expect(!limiter.isAlone)
+        withExtendedLifetime(second) {}
         withExtendedLifetime(other) {}
     }
 }

@@ -41,15 +41,18 @@ struct AdmissionTests {
         }
     }
 
-    @Test("500 concurrent admissions never hold more than the balance; settlement spends exactly the events' prices")
-    func concurrentAdmissions() async throws {
+    @Test(
+        "500 concurrent admissions never hold more than the balance; settlement spends exactly the events' prices",
+        arguments: [false, true])
+    func concurrentAdmissions(alone: Bool) async throws {
         try await withTemporaryMeter { meter in
             let control = AdmissionControl(meter: meter)
             try await control.start()
             _ = try await meter.grantCredits(account: "customer:acme", amount: usd("5"), currency: "USD")
             let who = try await principal(meter)
             let results = await withTaskGroup(of: Result<AdmissionTicket, Refusal>?.self) { group in
-                for _ in 0..<500 { group.addTask { try? await control.admit(request(who, worst: "0.1")) } }
+                // Alone, they race for the idle meter on their own threads; the others wait for the admission thread.
+                for _ in 0..<500 { group.addTask { try? await control.admit(request(who, worst: "0.1"), alone: alone) } }
                 var all: [Result<AdmissionTicket, Refusal>?] = []
                 for await result in group { all.append(result) }
                 return all

@@ -65,6 +65,42 @@ struct EventWriterTests {
         }
     }
 
+    @Test(
+        "an event recorded alone on an idle meter is committed on the caller's thread, without the writer's thread",
+        .timeLimit(.minutes(1)))
+    func aloneCommitsInline() async throws {
+        // SQLite only: on PostgreSQL (a round trip to a server) every event goes to the writer's thread.
+        try await withTemporaryDirectory { directory in
+            let meter = try MeterStore(path: meterPath(in: directory), synchronousFull: false)
+            // run() is never called: an event handed over to the thread would wait for ever.
+            let writer = EventWriter(meter: meter)
+            let events = makeEvents(3, prefix: "alone")
+            for event in events { try await writer.record(MeterWrite(event), alone: true) }
+            #expect(try await meter.events() == events)
+            #expect(writer.queueDepth == 0)
+        }
+    }
+
+    @Test("1,000 concurrent record(alone:) calls race for the idle meter: each returns after its event is committed")
+    func concurrentAloneRecords() async throws {
+        try await withTemporaryMeter { meter in
+            let events = makeEvents(1_000, prefix: "racing", distinctCustomers: true)
+            let notYetStored = try await withRunningWriter(meter, maxBatch: 64) { writer in
+                try await withThrowingTaskGroup(of: String?.self) { group in
+                    for event in events {
+                        group.addTask {
+                            try await writer.record(MeterWrite(event), alone: true)
+                            return try await meter.events(customer: event.customer) == [event] ? nil : event.id
+                        }
+                    }
+                    return try await group.reduce(into: [String]()) { missing, id in if let id { missing.append(id) } }
+                }
+            }
+            #expect(notYetStored.isEmpty, "record() returned before the commit for \(notYetStored.prefix(5))")
+            #expect(try await meter.eventCount() == 1_000)
+        }
+    }
+
     @Test("the same event recorded twice is stored once")
     func recordTwice() async throws {
         try await withTemporaryMeter { meter in

@@ -71,6 +71,59 @@ struct MeterStoreTests {
         }
     }
 
+    @Test(
+        "a write only if idle never waits: not behind a write of this process, not for another's lock, not for an fsync",
+        .timeLimit(.minutes(1)))
+    func writeIfIdleNeverWaits() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = meterPath(in: directory)
+            let meter = try MeterStore(path: path, synchronousFull: false)
+            let insert = "INSERT INTO customers (id, created_ms) VALUES (?, 0)"
+            #expect(try meter.database.writeIfIdle { db in try db.execute(sql: insert, arguments: ["idle"], cached: false) } != nil)
+            // A write of this process in its transaction, held on another thread.
+            let entered = DispatchSemaphore(value: 0)
+            let release = DispatchSemaphore(value: 0)
+            let held = Thread {
+                _ = try? meter.database.write { _ in
+                    entered.signal()
+                    release.wait()
+                }
+            }
+            held.start()
+            entered.wait()
+            #expect(try meter.database.writeIfIdle { db in try db.execute(sql: insert, arguments: ["behind"], cached: false) } == nil)
+            release.signal()
+            // Another connection (the CLI, a replica on the same file) holding SQLite's write lock: no wait of up to 5 s.
+            let other = try MeterStore(path: path, synchronousFull: false)
+            let locked = DispatchSemaphore(value: 0)
+            let unlock = DispatchSemaphore(value: 0)
+            let lockHolder = Thread {
+                _ = try? other.database.write { _ in
+                    locked.signal()
+                    unlock.wait()
+                }
+            }
+            lockHolder.start()
+            locked.wait()
+            let started = ContinuousClock.now
+            #expect(try meter.database.writeIfIdle { db in try db.execute(sql: insert, arguments: ["locked"], cached: false) } == nil)
+            #expect(ContinuousClock.now - started < .seconds(1))
+            unlock.signal()
+            // Commits that sync to disk take milliseconds: never on the caller's thread.
+            let synced = try MeterStore(path: directory.appendingPathComponent("synced.db").path, synchronousFull: true)
+            #expect(try synced.database.writeIfIdle { _ in 1 } == nil)
+            // Once the others are done, it writes again; what it declined was never written.
+            var wrote: Int?
+            for _ in 0..<100 where wrote == nil {
+                wrote = try meter.database.writeIfIdle { db in try db.execute(sql: insert, arguments: ["after"], cached: false) }.map { 1 }
+                if wrote == nil { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            #expect(wrote == 1)
+            let ids = try await meter.database.read { db in try db.rows(sql: "SELECT id FROM customers ORDER BY id", arguments: [], cached: false) }
+            #expect(ids.map { $0["id"] as String } == ["after", "idle"])
+        }
+    }
+
     @Test("two meters on one file (serve and the CLI) see each other's writes")
     func sharedFile() async throws {
         try await withTemporaryDirectory { directory in

@@ -9,10 +9,13 @@ public struct Admitter: Sendable {
     let control: AdmissionControl
     let pricing: PricingState
     let settings: CreditSettings
+    /// The requests in flight: a request admitted while no other is may be decided on the caller's thread.
+    let limiter: ConcurrencyLimiter?
 
     /// Creates the admission step over `control`, pricing worst cases with the rules in `pricing`.
-    public init(control: AdmissionControl, pricing: PricingState, settings: CreditSettings) {
+    public init(control: AdmissionControl, pricing: PricingState, settings: CreditSettings, limiter: ConcurrencyLimiter? = nil) {
         self.control = control
+        self.limiter = limiter
         self.pricing = pricing
         self.settings = settings
     }
@@ -50,7 +53,8 @@ public struct Admitter: Sendable {
             admission = try await control.admit(
                 AdmissionRequest(
                     principal: principal, model: request.model, worstCasePrice: worst.price, currency: worst.currency,
-                    worstCaseTokens: worst.usage.totalTokens, nowMs: nowMs))
+                    worstCaseTokens: worst.usage.totalTokens, nowMs: nowMs),
+                alone: limiter?.isAlone ?? false)
         } catch {
             // The meter cannot hold the reservation: refusing is the only way a cap can hold.
             throw Refusal(reason: .credits, message: "Credits and limits cannot be checked right now (the meter is unavailable); retry shortly.")

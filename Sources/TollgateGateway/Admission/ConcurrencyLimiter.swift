@@ -11,6 +11,7 @@ public final class ConcurrencyLimiter: Sendable {
     private struct Counts {
         var keys: [String: Int] = [:]
         var customers: [String: Int] = [:]
+        var total = 0
     }
 
     private let counts = Mutex(Counts())
@@ -45,6 +46,7 @@ public final class ConcurrencyLimiter: Sendable {
             if customerCount >= customerLimit { return "customer \(customer) may have \(customerLimit) requests in flight" }
             counts.keys[key] = keyCount + 1
             counts.customers[customer] = customerCount + 1
+            counts.total += 1
             return nil
         }
         if let refused {
@@ -61,6 +63,7 @@ public final class ConcurrencyLimiter: Sendable {
         counts.withLock { counts in
             Self.decrement(&counts.keys, key)
             Self.decrement(&counts.customers, customer)
+            counts.total -= 1
         }
     }
 
@@ -68,6 +71,10 @@ public final class ConcurrencyLimiter: Sendable {
         guard let count = table[name] else { return }
         if count <= 1 { table[name] = nil } else { table[name] = count - 1 }
     }
+
+    /// Whether at most one request, the caller's own, is in flight in this process: no other event or admission can
+    /// share a transaction with it, so the meter may write it on the caller's thread (``EventWriter/record(_:alone:)``).
+    var isAlone: Bool { counts.withLock { $0.total <= 1 } }
 
     /// Requests in flight for a key and a customer (for tests and diagnostics).
     func inFlight(key: String, customer: String) -> (key: Int, customer: Int) {

@@ -13,13 +13,16 @@ public struct EventRecorder: Sendable {
     let logger: Logger
     /// Metrics, the request log line and the span of each event.
     let observer: RequestObserver
+    /// The requests in flight: an event recorded while no other request is may be committed on the caller's thread.
+    let limiter: ConcurrencyLimiter?
 
     /// Creates a recorder handing events to `writer`, rated by the rules in `pricing`.
     public init(
         writer: EventWriter, durability: Durability, pricing: PricingState, admission: AdmissionControl?, logger: Logger,
-        observer: RequestObserver = RequestObserver()
+        observer: RequestObserver = RequestObserver(), limiter: ConcurrencyLimiter? = nil
     ) {
         self.observer = observer
+        self.limiter = limiter
         self.writer = writer
         self.durability = durability
         self.pricing = pricing
@@ -43,7 +46,7 @@ public struct EventRecorder: Sendable {
             idempotency: context.idempotency.map { ($0.key, $0.resolution(outcome, nowMs: Timestamps.nowMs())) })
         if strict {
             do {
-                try await writer.record(write)
+                try await writer.record(write, alone: limiter?.isAlone ?? false)
             } catch {
                 context.span?.setStatus(SpanStatus(code: .error, message: "the meter could not record the event"))
                 context.span?.end()

@@ -63,8 +63,17 @@ public protocol MeterDatabase: Sendable {
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T
     /// A short read on the request path (a key, an object's owner), never waiting behind long reports.
     func lookup<T>(_ body: (any SQLConnection) throws -> T) throws -> T
+    /// A write transaction on the caller's thread, only if it cannot wait: nothing else is writing or waiting to
+    /// write, no other process holds the write lock, and the commit does not wait for the disk. Returns `nil` (having
+    /// done nothing) otherwise, and always on a database where a write is a round trip to a server. An event loop may
+    /// call it: at worst it spends the transaction's own time.
+    func writeIfIdle<T>(_ body: (any SQLConnection) throws -> T) throws -> T?
     /// The migrations applied to this meter, oldest first.
     func appliedMigrations() throws -> [String]
     /// Closes every connection; the meter cannot be used afterwards.
     func close() throws
+}
+
+extension MeterDatabase {
+    public func writeIfIdle<T>(_ body: (any SQLConnection) throws -> T) throws -> T? { nil }
 }

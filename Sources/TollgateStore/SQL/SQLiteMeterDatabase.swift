@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GRDBSQLite
+import Synchronization
 
 /// The meter in one SQLite file (WAL mode), through GRDB: the embedded default, for one host.
 ///
@@ -19,19 +20,27 @@ final class SQLiteMeterDatabase: MeterDatabase {
     let checkpointer: WALCheckpointer
     let location: String
     var dialect: SQLDialect { .sqlite }
+    /// Every commit syncs the file (`synchronous = FULL`): milliseconds, too long for ``writeIfIdle(_:)``.
+    let synchronousFull: Bool
+    /// Writes running or waiting for the writer connection (GRDB's queue runs one at a time): ``writeIfIdle(_:)``
+    /// writes only when there is none, so that it never waits behind another.
+    private let writesInFlight = Atomic<Int>(0)
+    /// How long a write waits for another process's write lock (the CLI, a replica on the same file).
+    static let busyTimeout: TimeInterval = 5
 
     /// Opens (creating if needed) the file at `path` and brings its schema up to date.
     init(path: String, synchronousFull: Bool) throws {
         let checkpointer = WALCheckpointer(path: path)
         self.checkpointer = checkpointer
         var configuration = Configuration()
-        configuration.busyMode = .timeout(5)
+        configuration.busyMode = .timeout(Self.busyTimeout)
         configuration.label = "tollgate.meter"
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronousFull ? "FULL" : "NORMAL")")
             if !db.configuration.readonly { checkpointer.watch(db) }
         }
         location = path
+        self.synchronousFull = synchronousFull
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         pool = try DatabasePool(path: path, configuration: configuration)
@@ -62,11 +71,38 @@ final class SQLiteMeterDatabase: MeterDatabase {
     }
 
     func write<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
-        try pool.write { try body(SQLiteConnection($0)) }
+        writesInFlight.add(1, ordering: .relaxed)
+        defer { writesInFlight.subtract(1, ordering: .relaxed) }
+        return try pool.write { try body(SQLiteConnection($0)) }
     }
 
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
-        try await pool.write { try body(SQLiteConnection($0)) }
+        writesInFlight.add(1, ordering: .relaxed)
+        defer { writesInFlight.subtract(1, ordering: .relaxed) }
+        return try await pool.write { try body(SQLiteConnection($0)) }
+    }
+
+    /// Claims the writer connection only when no write of this process runs or waits (GRDB's queue is then free, so
+    /// its `sync` runs at once, on this thread), and takes SQLite's write lock without waiting: another process
+    /// holding it makes this a `nil`, not a wait of up to ``busyTimeout``.
+    func writeIfIdle<T>(_ body: (any SQLConnection) throws -> T) throws -> T? {
+        guard !synchronousFull, writesInFlight.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged else { return nil }
+        defer { writesInFlight.subtract(1, ordering: .releasing) }
+        return try pool.writeWithoutTransaction { db -> T? in
+            let handle = db.sqliteConnection
+            sqlite3_busy_timeout(handle, 0)
+            defer { sqlite3_busy_timeout(handle, CInt(Self.busyTimeout * 1000)) }
+            var result: T?
+            do {
+                try db.inTransaction(.immediate) {
+                    result = try body(SQLiteConnection(db))
+                    return .commit
+                }
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+                return nil  // rolled back: nothing of it was written
+            }
+            return result
+        }
     }
 
     /// A lookup is one statement, which SQLite runs in a read transaction of its own: the connection is used as it

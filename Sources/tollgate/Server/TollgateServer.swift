@@ -50,13 +50,16 @@ struct TollgateServer: Sendable {
         // Idempotency keys a stopped process held in flight are free again at once (a retry runs them).
         let freed = try await meter.purgeIdempotencyKeys(nowMs: Timestamps.nowMs())
         if freed > 0 { logger.notice("freed \(freed) expired or orphaned idempotency keys") }
+        let limiter = ConcurrencyLimiter(settings: config.proxy)
         let responder = ProxyResponder(
             config: config, routes: RouteResolver(config: config), meter: meter,
             recorder: EventRecorder(
                 writer: writer, durability: config.meter.durability, pricing: pricing, admission: admission, logger: logger,
                 observer: RequestObserver(
-                    metrics: config.metrics, logRequests: config.log.requests, tracing: RequestTracing(tracer: traces?.tracer), logger: logger)),
-            admitter: Admitter(control: admission, pricing: pricing, settings: config.credits), upstream: upstream, logger: logger)
+                    metrics: config.metrics, logRequests: config.log.requests, tracing: RequestTracing(tracer: traces?.tracer), logger: logger),
+                limiter: limiter),
+            admitter: Admitter(control: admission, pricing: pricing, settings: config.credits, limiter: limiter), upstream: upstream,
+            logger: logger, limiter: limiter)
         let listener = proxyListener(responder, onListening: onListening)
         let scrape: (@Sendable () async -> String)? = metrics.map { endpoint in
             let state = MetricsEndpoint.ServerState(
