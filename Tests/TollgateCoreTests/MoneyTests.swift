@@ -30,6 +30,15 @@ struct MoneyTests {
         #expect(try money(text).description == printed)
     }
 
+    @Test(
+        "the approximate value (metrics only) is the plain conversion of the raw value, inside and outside 64 bits",
+        arguments: ["0", "0.000125", "-3.5", "12", "9223.372036854775807", "9223.372036854775808", "-9223.372036854775809", "123456789.5"])
+    func approximateValue(text: String) throws {
+        let money = try #require(Money(text))
+        #expect(money.approximateValue == Double(money.raw) / 1e15)
+        if money.raw.magnitude < 1 << 53 { #expect(money.approximateValue == Double(text)) }
+    }
+
     @Test("raw value is in units of 10^-15")
     func raw() throws {
         #expect(try money("1").raw == Money.scale)

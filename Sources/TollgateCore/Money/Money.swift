@@ -32,7 +32,14 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible, Co
 
     /// The amount as a floating-point number of currency units: for metrics and charts only, never for money that
     /// is billed (the meter, reports and exports keep the exact value).
-    public var approximateValue: Double { Double(raw) / Double(Self.scale) }
+    public var approximateValue: Double {
+        // `Double(Int128)` is the standard library's generic conversion (about 1 % of a request's CPU for the two
+        // amounts each event's metrics carry): an amount that fits in 64 bits (up to about 9,223 units) converts
+        // directly, to the same value.
+        let units = raw >= Int128(Int64.min) && raw <= Int128(Int64.max) ? Double(Int64(truncatingIfNeeded: raw)) : Double(raw)
+        return units / Self.doubleScale
+    }
+    private static let doubleScale = Double(scale)
 
     /// Sum of two amounts.
     public static func + (lhs: Money, rhs: Money) -> Money { Money(raw: lhs.raw + rhs.raw) }
