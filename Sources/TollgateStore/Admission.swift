@@ -54,8 +54,9 @@ struct ReservedLimit: Codable, Equatable {
 /// Concurrent admissions share transactions (group commit): the first request that finds no transaction running
 /// starts one for every request waiting by then, one after the other in the same order as they came, each seeing the
 /// holds of those before it; requests that arrive meanwhile wait for the next one. One request alone waits for no one.
-/// The transactions run synchronously on the process's admission thread (``thread``), never on an event loop, and
-/// each request resumes on the event loop it waited on.
+/// The transactions run synchronously on the process's admission thread (``thread``), and each request resumes on the
+/// event loop it waited on; only a request alone (no other in flight) is decided on its own event loop, when the
+/// meter's writer connection is idle (``admit(_:alone:)``).
 public final class AdmissionControl: Sendable {
     /// The meter.
     public let meter: MeterStore
@@ -141,7 +142,7 @@ public final class AdmissionControl: Sendable {
     /// `alone`: no other request is in flight in this process, so none could share the transaction: the request is
     /// decided on the caller's thread if the meter's writer connection is idle (``decideIfIdle(_:)``).
     public func admit(_ request: AdmissionRequest, alone: Bool = false) async throws(MeterError) -> Result<AdmissionTicket, Refusal> {
-        if alone, let decided = decideIfIdle(request) { return decided }
+        if alone, let decided = decideIfIdle(request) { return try decided.get() }
         let decision = await withCheckedContinuation { (continuation: CheckedContinuation<Decision, Never>) in
             let lead = waiting.withLock { waiting in
                 waiting.requests.append(
@@ -157,11 +158,16 @@ public final class AdmissionControl: Sendable {
 
     /// Decides a request on the caller's thread (an event loop) when no admission is being decided and the meter's
     /// writer connection is idle: with nothing to batch it with, the hop to the admission thread and back costs more
-    /// than the transaction. Never waits (see ``MeterDatabase/writeIfIdle(_:)``): `nil` leaves the request to the admission
-    /// thread, as does any error here (a transaction that failed wrote nothing; the thread reports it).
-    private func decideIfIdle(_ request: AdmissionRequest) -> Result<AdmissionTicket, Refusal>? {
+    /// than the transaction. Never waits (see ``MeterDatabase/writeIfIdle(_:)``): `nil` leaves the request to the
+    /// admission thread. A transaction that fails is the decision, as on the thread: tried again there, it would take
+    /// the per-minute buckets a second time (on SQLite they are in memory, taken inside the transaction).
+    private func decideIfIdle(_ request: AdmissionRequest) -> Decision? {
         guard waiting.withLock({ !$0.leading }) else { return nil }
-        return try? meter.database.writeIfIdle { db in try decide(request, in: db) }
+        do {
+            return try meter.database.writeIfIdle { db in try decide(request, in: db) }.map { .success($0) }
+        } catch {
+            return .failure(MeterError.writeFailed("\(error)"))
+        }
     }
 
     /// The leader's loop, on the admission thread: a transaction for the requests waiting, then the next, until none

@@ -16,7 +16,8 @@ import TollgateCore
 ///
 /// The thread writes synchronously (SQLite on the caller's thread, PostgreSQL on a session of its own): no task, no
 /// dispatch queue and no hop between threads per batch, and nothing of it runs on the event loops that serve
-/// requests. It sleeps on a semaphore while there is nothing to write.
+/// requests, except an event recorded while no other request is in flight (``record(_:alone:)``). It sleeps on a
+/// semaphore while there is nothing to write.
 public final class EventWriter: Sendable {
     private struct Pending {
         var write: MeterWrite
@@ -66,6 +67,8 @@ public final class EventWriter: Sendable {
     private let commitTimes = Timer(label: MetricName.meterCommit)
     private let eventsWritten = Counter(label: MetricName.meterEventsWritten)
     private let writeFailures = Counter(label: MetricName.meterWriteFailures)
+    /// Events committed on their caller's thread (``commitIfIdle(_:)``), for tests.
+    let inlineCommits = Atomic<Int>(0)
 
     /// Creates a writer for `meter`, writing at most `maxBatch` events per transaction.
     public convenience init(meter: MeterStore, maxBatch: Int = 512, logger: Logger = Logger(label: "tollgate.meter")) {
@@ -115,8 +118,16 @@ public final class EventWriter: Sendable {
     private func commitIfIdle(_ write: MeterWrite) -> Bool {
         guard beforeCommit == nil, state.withLock({ $0.failure == nil && !$0.closed }) else { return false }
         let started = ContinuousClock.now
-        guard let fired = try? meter.insertIfIdle([write]) else { return false }
+        let fired: [AlertRecord]?
+        do {
+            fired = try meter.insertIfIdle([write])
+        } catch {
+            logger.debug("event not committed inline: handed to the writer", metadata: ["event_id": "\(write.event.id)", "error": "\(error)"])
+            return false
+        }
+        guard let fired else { return false }
         committed(1, since: started, firing: fired)
+        inlineCommits.add(1, ordering: .relaxed)
         return true
     }
 

@@ -241,11 +241,16 @@ func withGateway<T>(
     _ = try await admission.start()
     // Last, as nothing may throw between its creation and its shutdown.
     let upstream = UpstreamClient(settings: config.proxy)
+    // Shared, as the server shares it: a request alone is admitted on its own event loop (its event is not: the commit
+    // gate above holds every event for the writer's thread).
+    let limiter = ConcurrencyLimiter(settings: config.proxy)
     let responder = ProxyResponder(
         config: config, routes: RouteResolver(config: config), meter: meter,
         recorder: EventRecorder(
-            writer: writer, durability: config.meter.durability, pricing: pricing, admission: admission, logger: logger, observer: observer),
-        admitter: Admitter(control: admission, pricing: pricing, settings: config.credits), upstream: upstream, logger: logger)
+            writer: writer, durability: config.meter.durability, pricing: pricing, admission: admission, logger: logger, observer: observer,
+            limiter: limiter),
+        admitter: Admitter(control: admission, pricing: pricing, settings: config.credits, limiter: limiter), upstream: upstream,
+        logger: logger, limiter: limiter)
     let gateway = Gateway(
         meter: meter, responder: responder, commits: commits, secret: secret, writer: writer)
     let result: Result<T, any Error>

@@ -79,7 +79,9 @@ struct MeterStoreTests {
             let path = meterPath(in: directory)
             let meter = try MeterStore(path: path, synchronousFull: false)
             let insert = "INSERT INTO customers (id, created_ms) VALUES (?, 0)"
-            #expect(try meter.database.writeIfIdle { db in try db.execute(sql: insert, arguments: ["idle"], cached: false) } != nil)
+            // Each write is made outside `#expect`, whose expansion may evaluate its operands more than once.
+            let idle: Void? = try meter.database.writeIfIdle { db in try db.execute(sql: insert, arguments: ["idle"], cached: false) }
+            #expect(idle != nil)
             // A write of this process in its transaction, held on another thread.
             let entered = DispatchSemaphore(value: 0)
             let release = DispatchSemaphore(value: 0)
@@ -91,27 +93,33 @@ struct MeterStoreTests {
             }
             held.start()
             entered.wait()
-            #expect(try meter.database.writeIfIdle { db in try db.execute(sql: insert, arguments: ["behind"], cached: false) } == nil)
-            release.signal()
+            // Should it wait for the held write, the write lets go by itself after 2 s (rather than never).
+            DispatchQueue.global().asyncAfter(deadline: .now() + 2) { release.signal() }
+            var started = ContinuousClock.now
+            let behind: Void? = try meter.database.writeIfIdle { db in try db.execute(sql: insert, arguments: ["behind"], cached: false) }
+            #expect(behind == nil)
+            #expect(ContinuousClock.now - started < .seconds(1))
             // Another connection (the CLI, a replica on the same file) holding SQLite's write lock: no wait of up to 5 s.
             let other = try MeterStore(path: path, synchronousFull: false)
-            let locked = DispatchSemaphore(value: 0)
+            let lockTaken = DispatchSemaphore(value: 0)
             let unlock = DispatchSemaphore(value: 0)
             let lockHolder = Thread {
                 _ = try? other.database.write { _ in
-                    locked.signal()
+                    lockTaken.signal()
                     unlock.wait()
                 }
             }
             lockHolder.start()
-            locked.wait()
-            let started = ContinuousClock.now
-            #expect(try meter.database.writeIfIdle { db in try db.execute(sql: insert, arguments: ["locked"], cached: false) } == nil)
+            lockTaken.wait()
+            started = ContinuousClock.now
+            let locked: Void? = try meter.database.writeIfIdle { db in try db.execute(sql: insert, arguments: ["locked"], cached: false) }
+            #expect(locked == nil)
             #expect(ContinuousClock.now - started < .seconds(1))
             unlock.signal()
             // Commits that sync to disk take milliseconds: never on the caller's thread.
             let synced = try MeterStore(path: directory.appendingPathComponent("synced.db").path, synchronousFull: true)
-            #expect(try synced.database.writeIfIdle { _ in 1 } == nil)
+            let fsynced = try synced.database.writeIfIdle { _ in 1 }
+            #expect(fsynced == nil)
             // Once the others are done, it writes again; what it declined was never written.
             var wrote: Int?
             for _ in 0..<100 where wrote == nil {

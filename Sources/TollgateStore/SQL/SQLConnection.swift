@@ -66,7 +66,7 @@ public protocol MeterDatabase: Sendable {
     /// A write transaction on the caller's thread, only if it cannot wait: nothing else is writing or waiting to
     /// write, no other process holds the write lock, and the commit does not wait for the disk. Returns `nil` (having
     /// done nothing) otherwise, and always on a database where a write is a round trip to a server. An event loop may
-    /// call it: at worst it spends the transaction's own time.
+    /// call it: it never waits for another writer, and spends its own transaction's time only.
     func writeIfIdle<T>(_ body: (any SQLConnection) throws -> T) throws -> T?
     /// The migrations applied to this meter, oldest first.
     func appliedMigrations() throws -> [String]

@@ -7,7 +7,7 @@ import Synchronization
 ///
 /// Writes go to SQLite's one writer; reads run concurrently on the pool's readers. Other processes (the `tollgate`
 /// CLI, replicas on the same host) may open the same file: SQLite's locking keeps them consistent, and a busy
-/// database is waited on for up to five seconds.
+/// database is waited on for up to five seconds (not by ``writeIfIdle(_:)``, which never waits).
 final class SQLiteMeterDatabase: MeterDatabase {
     let pool: DatabasePool
     /// One read-only connection of its own for the request path's synchronous lookups (keys, object owners).
@@ -22,9 +22,11 @@ final class SQLiteMeterDatabase: MeterDatabase {
     var dialect: SQLDialect { .sqlite }
     /// Every commit syncs the file (`synchronous = FULL`): milliseconds, too long for ``writeIfIdle(_:)``.
     let synchronousFull: Bool
-    /// Writes running or waiting for the writer connection (GRDB's queue runs one at a time): ``writeIfIdle(_:)``
-    /// writes only when there is none, so that it never waits behind another.
-    private let writesInFlight = Atomic<Int>(0)
+    /// Writes running or waiting for the writer connection (GRDB's queue runs one at a time), plus ``inlineClaim``
+    /// while ``writeIfIdle(_:)`` holds it: it claims the connection only when there is no other write, and a write
+    /// that comes after the claim waits for it to end before it queues, so that the claim never waits behind it.
+    private let writers = Atomic<Int>(0)
+    private static let inlineClaim = 1 << 40
     /// How long a write waits for another process's write lock (the CLI, a replica on the same file).
     static let busyTimeout: TimeInterval = 5
 
@@ -71,25 +73,37 @@ final class SQLiteMeterDatabase: MeterDatabase {
     }
 
     func write<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
-        writesInFlight.add(1, ordering: .relaxed)
-        defer { writesInFlight.subtract(1, ordering: .relaxed) }
+        // The writer threads (events, admissions): a claim lasts one short transaction.
+        var claimed = writers.add(1, ordering: .acquiring).newValue >= Self.inlineClaim
+        defer { writers.subtract(1, ordering: .releasing) }
+        while claimed {
+            sched_yield()
+            claimed = writers.load(ordering: .acquiring) >= Self.inlineClaim
+        }
         return try pool.write { try body(SQLiteConnection($0)) }
     }
 
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
-        writesInFlight.add(1, ordering: .relaxed)
-        defer { writesInFlight.subtract(1, ordering: .relaxed) }
+        var claimed = writers.add(1, ordering: .acquiring).newValue >= Self.inlineClaim
+        defer { writers.subtract(1, ordering: .releasing) }
+        while claimed {
+            try? await Task.sleep(for: .microseconds(100))
+            claimed = writers.load(ordering: .acquiring) >= Self.inlineClaim
+        }
         return try await pool.write { try body(SQLiteConnection($0)) }
     }
 
     /// Claims the writer connection only when no write of this process runs or waits (GRDB's queue is then free, so
-    /// its `sync` runs at once, on this thread), and takes SQLite's write lock without waiting: another process
-    /// holding it makes this a `nil`, not a wait of up to ``busyTimeout``.
+    /// its `sync` runs at once, on this thread; writes that come later wait for the claim), and takes SQLite's write
+    /// lock without waiting: another process holding it makes this a `nil`, not a wait of up to ``busyTimeout``.
+    /// A log close to the size where a commit checkpoints it (copies and syncs) makes it a `nil` too.
     func writeIfIdle<T>(_ body: (any SQLConnection) throws -> T) throws -> T? {
-        guard !synchronousFull, writesInFlight.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged else { return nil }
-        defer { writesInFlight.subtract(1, ordering: .releasing) }
+        guard !synchronousFull, checkpointer.commitsWithoutCheckpoint,
+            writers.compareExchange(expected: 0, desired: Self.inlineClaim, ordering: .acquiringAndReleasing).exchanged
+        else { return nil }
+        defer { writers.subtract(Self.inlineClaim, ordering: .releasing) }
         return try pool.writeWithoutTransaction { db -> T? in
-            let handle = db.sqliteConnection
+            guard let handle = db.sqliteConnection else { return nil }  // closed
             sqlite3_busy_timeout(handle, 0)
             defer { sqlite3_busy_timeout(handle, CInt(Self.busyTimeout * 1000)) }
             var result: T?

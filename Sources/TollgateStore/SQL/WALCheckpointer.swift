@@ -46,6 +46,7 @@ final class WALCheckpointer: Sendable {
         sqlite3_wal_hook(
             db.sqliteConnection,
             { context, db, _, pages in
+                if let context { Unmanaged<Hook>.fromOpaque(context).takeUnretainedValue().checkpointer?.logPages.store(pages, ordering: .relaxed) }
                 if pages >= WALCheckpointer.inlineThreshold {
                     sqlite3_wal_checkpoint_v2(db, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
                 } else if let context, let checkpointer = Unmanaged<Hook>.fromOpaque(context).takeUnretainedValue().checkpointer {
@@ -59,6 +60,13 @@ final class WALCheckpointer: Sendable {
         weak let checkpointer: WALCheckpointer?
         init(_ checkpointer: WALCheckpointer) { self.checkpointer = checkpointer }
     }
+
+    /// The log's size in pages after the last commit.
+    let logPages = Atomic<CInt>(0)
+
+    /// Whether a commit now is far enough from ``inlineThreshold`` not to be the one that checkpoints (copies and
+    /// syncs, milliseconds): no single transaction of the request path adds a thousand pages.
+    var commitsWithoutCheckpoint: Bool { logPages.load(ordering: .relaxed) < Self.inlineThreshold - Self.threshold }
 
     /// The log's size when a checkpoint was last asked for (0 once the log started over).
     private let askedAt = Atomic<CInt>(0)
