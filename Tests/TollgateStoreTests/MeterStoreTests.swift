@@ -83,16 +83,8 @@ struct MeterStoreTests {
             let idle: Void? = try meter.database.writeIfIdle { db in try db.execute(sql: insert, arguments: ["idle"], cached: false) }
             #expect(idle != nil)
             // A write of this process in its transaction, held on another thread.
-            let entered = DispatchSemaphore(value: 0)
             let release = DispatchSemaphore(value: 0)
-            let held = Thread {
-                _ = try? meter.database.write { _ in
-                    entered.signal()
-                    release.wait()
-                }
-            }
-            held.start()
-            entered.wait()
+            holdWrite(meter, until: release)
             // Should it wait for the held write, the write lets go by itself after 2 s (rather than never).
             DispatchQueue.global().asyncAfter(deadline: .now() + 2) { release.signal() }
             var started = ContinuousClock.now
@@ -101,16 +93,8 @@ struct MeterStoreTests {
             #expect(ContinuousClock.now - started < .seconds(1))
             // Another connection (the CLI, a replica on the same file) holding SQLite's write lock: no wait of up to 5 s.
             let other = try MeterStore(path: path, synchronousFull: false)
-            let lockTaken = DispatchSemaphore(value: 0)
             let unlock = DispatchSemaphore(value: 0)
-            let lockHolder = Thread {
-                _ = try? other.database.write { _ in
-                    lockTaken.signal()
-                    unlock.wait()
-                }
-            }
-            lockHolder.start()
-            lockTaken.wait()
+            holdWrite(other, until: unlock)
             started = ContinuousClock.now
             let locked: Void? = try meter.database.writeIfIdle { db in try db.execute(sql: insert, arguments: ["locked"], cached: false) }
             #expect(locked == nil)
@@ -130,6 +114,19 @@ struct MeterStoreTests {
             let ids = try await meter.database.read { db in try db.rows(sql: "SELECT id FROM customers ORDER BY id", arguments: [], cached: false) }
             #expect(ids.map { $0["id"] as String } == ["after", "idle"])
         }
+    }
+
+    /// Starts a write of `meter` on a thread of its own, holding its transaction (and SQLite's write lock) until
+    /// `release` is signalled; returns once the transaction has begun.
+    private func holdWrite(_ meter: MeterStore, until release: DispatchSemaphore) {
+        let begun = DispatchSemaphore(value: 0)
+        Thread {
+            _ = try? meter.database.write { _ in
+                begun.signal()
+                release.wait()
+            }
+        }.start()
+        begun.wait()
     }
 
     @Test("two meters on one file (serve and the CLI) see each other's writes")
