@@ -73,25 +73,26 @@ final class SQLiteMeterDatabase: MeterDatabase {
     }
 
     func write<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
-        // The writer threads (events, admissions): a claim lasts one short transaction.
-        var claimed = writers.add(1, ordering: .acquiring).newValue >= Self.inlineClaim
+        let mustWait = enterWrite()
         defer { writers.subtract(1, ordering: .releasing) }
-        while claimed {
-            sched_yield()
-            claimed = writers.load(ordering: .acquiring) >= Self.inlineClaim
-        }
+        // The writer threads (events, admissions): a claim lasts one short transaction.
+        if mustWait { while claimed { sched_yield() } }
         return try pool.write { try body(SQLiteConnection($0)) }
     }
 
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
-        var claimed = writers.add(1, ordering: .acquiring).newValue >= Self.inlineClaim
+        let mustWait = enterWrite()
         defer { writers.subtract(1, ordering: .releasing) }
-        while claimed {
-            try? await Task.sleep(for: .microseconds(100))
-            claimed = writers.load(ordering: .acquiring) >= Self.inlineClaim
-        }
+        if mustWait { while claimed { try? await Task.sleep(for: .microseconds(100)) } }
         return try await pool.write { try body(SQLiteConnection($0)) }
     }
+
+    /// Counts a write in (its caller takes it out when done) and says whether ``writeIfIdle(_:)`` holds the
+    /// connection: the write must then wait for ``claimed`` to turn false before it queues.
+    private func enterWrite() -> Bool { writers.add(1, ordering: .acquiring).newValue >= Self.inlineClaim }
+
+    /// Whether ``writeIfIdle(_:)`` holds the writer connection.
+    private var claimed: Bool { writers.load(ordering: .acquiring) >= Self.inlineClaim }
 
     /// Claims the writer connection only when no write of this process runs or waits (GRDB's queue is then free, so
     /// its `sync` runs at once, on this thread; writes that come later wait for the claim), and takes SQLite's write

@@ -46,11 +46,12 @@ final class WALCheckpointer: Sendable {
         sqlite3_wal_hook(
             db.sqliteConnection,
             { context, db, _, pages in
-                if let context { Unmanaged<Hook>.fromOpaque(context).takeUnretainedValue().checkpointer?.logPages.store(pages, ordering: .relaxed) }
+                let checkpointer = context.flatMap { Unmanaged<Hook>.fromOpaque($0).takeUnretainedValue().checkpointer }
+                checkpointer?.logPages.store(pages, ordering: .relaxed)
                 if pages >= WALCheckpointer.inlineThreshold {
                     sqlite3_wal_checkpoint_v2(db, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
-                } else if let context, let checkpointer = Unmanaged<Hook>.fromOpaque(context).takeUnretainedValue().checkpointer {
-                    checkpointer.logGrew(to: pages)
+                } else {
+                    checkpointer?.logGrew(to: pages)
                 }
                 return SQLITE_OK
             }, context)
@@ -62,7 +63,7 @@ final class WALCheckpointer: Sendable {
     }
 
     /// The log's size in pages after the last commit.
-    let logPages = Atomic<CInt>(0)
+    private let logPages = Atomic<CInt>(0)
 
     /// Whether a commit now is far enough from ``inlineThreshold`` not to be the one that checkpoints (copies and
     /// syncs, milliseconds): no transaction of the request path adds ``step`` pages (an event with its settlement
