@@ -93,7 +93,10 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            // Async functions run on their caller's executor (the request's event loop) rather than going back to the
+            // loop's queue at each call: NIO runs tasks isolated to the loop (docs/ARCHITECTURE.md, Threads).
+            swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
         ),
         // Billing: export to billing systems (outbox runner and one file per sink), statements as HTML and CSV,
         // alert webhooks. An HTTP client, no HTTP server.

@@ -33,8 +33,9 @@ struct ResponseRelay: Sendable {
     let slot: ConcurrencyLimiter.Slot
 
     /// Relays the body to `writer` and records the event; throws when the client's response must end abruptly (its
-    /// event could not be committed, or the provider broke the response off).
-    func run(writer: inout any ResponseBodyWriter) async throws {
+    /// event could not be committed, or the provider broke the response off). `@concurrent`: the writer is
+    /// Hummingbird's, whose calls run on the generic executor.
+    @concurrent func run(writer: inout any ResponseBodyWriter) async throws {
         var progress = begin()
         var iterator = body.makeAsyncIterator()
         do {
@@ -231,7 +232,7 @@ final class RelayGuard: Sendable {
 
     init(_ relay: ResponseRelay) { self.relay = relay }
 
-    func run(writer: inout any ResponseBodyWriter) async throws {
+    @concurrent func run(writer: inout any ResponseBodyWriter) async throws {
         claim()
         try await relay.run(writer: &writer)
     }

@@ -46,7 +46,8 @@ struct UpstreamBody: AsyncSequence, Sendable {
 
     struct AsyncIterator: AsyncIteratorProtocol {
         var inner: Producer.AsyncIterator
-        mutating func next() async throws -> ByteBuffer? { try await inner.next() }
+        // `@concurrent`, as NIO's iterator it calls.
+        @concurrent mutating func next() async throws -> ByteBuffer? { try await inner.next() }
     }
 
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: pieces.makeAsyncIterator()) }

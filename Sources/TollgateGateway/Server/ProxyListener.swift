@@ -30,7 +30,7 @@ public struct ProxyListener: Service {
     let responder: ProxyResponder
     let headerReadTimeout: TimeAmount?
     let idleTimeout: TimeAmount?
-    let onListening: @Sendable (Int) async -> Void
+    let onListening: @concurrent @Sendable (Int) async -> Void
     let logger: Logger
 
     /// A listener on `host:port` for `responder`'s requests. `headerReadTimeout` bounds the wait for a new
@@ -38,7 +38,7 @@ public struct ProxyListener: Service {
     /// `onListening` gets the bound port (useful with port 0).
     public init(
         host: String, port: Int, backlog: Int32 = 4096, maxConnections: Int, responder: ProxyResponder, headerReadTimeout: TimeAmount?,
-        idleTimeout: TimeAmount?, logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+        idleTimeout: TimeAmount?, logger: Logger, onListening: @escaping @concurrent @Sendable (Int) async -> Void = { _ in }
     ) {
         self.host = host
         self.port = port
@@ -312,7 +312,7 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
         body.giveBackWhenWaiting(turn)
         let responder = self.responder
         let logger = self.logger
-        Task { await writer.answer(request, responder: responder, logger: logger, turn: turn) }
+        Task { await writer.answer(request, body: body, responder: responder, logger: logger, turn: turn) }
     }
 
     // MARK: Writing the response (on the event loop, called by ProxyResponseWriter)
@@ -458,8 +458,8 @@ struct ProxyResponseWriter: ResponseBodyWriter {
     /// arrived, on the event loop that reads it (``LoopRelay``) when that is the connection's own, as it is unless the
     /// runtime moved the task; otherwise by a task of its own (see ``ProxyAnswer``). The request's `turn` to be set up
     /// (``RequestTurns``) is given back once the responder has its answer.
-    func answer(_ request: Request, responder: ProxyResponder, logger: Logger, turn: RequestTurns.Turn) async {
-        let answer = await responder.answer(request)
+    func answer(_ request: Request, body: RequestBodyStream, responder: ProxyResponder, logger: Logger, turn: RequestTurns.Turn) async {
+        let answer = await responder.answer(request, body: body)
         turn.giveBack()
         switch answer {
         case .response(let response):

@@ -52,11 +52,14 @@ public final class ProxyResponder: HTTPResponder, Sendable {
 
     /// What there is to answer `request` with once it has been authenticated and admitted: a response, or an
     /// inference still to forward. A failure that is not an answer of its own (the meter failing mid-request)
-    /// becomes an empty 500, as Hummingbird's server made it.
-    public func answer(_ request: Request) async -> ProxyAnswer {
+    /// becomes an empty 500, as Hummingbird's server made it. The proxy listener hands the request's body as it
+    /// streams in (`body`), read directly rather than through `request`'s type-erased sequence.
+    public func answer(_ request: Request) async -> ProxyAnswer { await answer(request, body: nil) }
+
+    func answer(_ request: Request, body: RequestBodyStream?) async -> ProxyAnswer {
         var family = routes.family(guessedFrom: request.uri.path)
         do {
-            switch try await route(request, family: &family) {
+            switch try await route(request, body: body, family: &family) {
             case .response(let response):
                 return .response(response)
             case .forward(let forward):
@@ -96,7 +99,7 @@ public final class ProxyResponder: HTTPResponder, Sendable {
     typealias Forwarding = @Sendable (_ done: @escaping @Sendable (Result<Forwarded, any Error>) -> Void) -> Void
 
     /// Routes, authenticates and admits `request`; `family` becomes the route's, for the shape of an error.
-    private func route(_ request: Request, family: inout WireFamily) async throws -> Answer {
+    private func route(_ request: Request, body stream: RequestBodyStream?, family: inout WireFamily) async throws -> Answer {
         let started = ContinuousClock.now
         let arrival = Date()
         let rawPath = request.uri.path
@@ -117,7 +120,7 @@ public final class ProxyResponder: HTTPResponder, Sendable {
         if path == CustomerLimits.path || path.hasPrefix(CustomerLimits.path + "/") {
             let principal = try await authenticate(request.headers, query: request.uri.query)
             var request = request
-            let body = try await collectBody(&request, limit: 64 * 1024)
+            let body = try await collectBody(&request, stream: stream, limit: 64 * 1024)
             return .response(
                 try await CustomerLimits(meter: meter, currency: config.pricing.currency).respond(
                     principal: principal, method: request.method, path: path, body: body,
@@ -136,7 +139,9 @@ public final class ProxyResponder: HTTPResponder, Sendable {
         // The request holds its place under the key's and the customer's concurrency limits until its response
         // has ended (a relay takes the slot along, for a drain after the client left).
         let slot = try await concurrencySlot(request, target: target, key: key, arrival: arrival, started: started)
-        switch try await forward(request, target: target, path: path, key: key, slot: slot, arrival: arrival, started: started) {
+        switch try await forward(
+            request, body: stream, target: target, path: path, key: key, slot: slot, arrival: arrival, started: started)
+        {
         case .response(let response):
             return .response(response.holding(slot))
         case .forward(let forward):
@@ -146,14 +151,15 @@ public final class ProxyResponder: HTTPResponder, Sendable {
 
     /// An authenticated request for `target`: an object route, an inference, or a pass-through.
     private func forward(
-        _ request: Request, target: RouteResolver.Target, path: String, key: Principal, slot: ConcurrencyLimiter.Slot, arrival: Date,
-        started: ContinuousClock.Instant
+        _ request: Request, body stream: RequestBodyStream?, target: RouteResolver.Target, path: String, key: Principal,
+        slot: ConcurrencyLimiter.Slot, arrival: Date, started: ContinuousClock.Instant
     ) async throws -> Answer {
         var target = target
         // A `key` parameter is a credential (Gemini's): it never goes upstream, whichever key authenticated.
         target.upstreamQuery = Self.removingKey(from: request.uri.query)
         var request = request
-        let body = try await collectBody(&request, limit: config.proxy.maxRequestBodyBytes(path: path, api: target.api))
+        let body = try await collectBody(
+            &request, stream: stream, limit: config.proxy.maxRequestBodyBytes(path: path, api: target.api))
         if target.api == nil || request.method != .post,
             let object = target.provider.family.objects.request(method: request.method.rawValue, path: target.upstreamPath)
         {
@@ -275,9 +281,14 @@ public final class ProxyResponder: HTTPResponder, Sendable {
         secret.count <= 10 ? "***" : "\(secret.prefix(6))…\(secret.suffix(3))"
     }
 
-    private func collectBody(_ request: inout Request, limit: Int) async throws -> ByteBuffer {
+    /// The whole body, from `stream` when there is one (the body then becomes `request`'s, as Hummingbird's
+    /// `collectBody` leaves it).
+    private func collectBody(_ request: inout Request, stream: RequestBodyStream?, limit: Int) async throws -> ByteBuffer {
         do {
-            return try await request.collectBody(upTo: limit)
+            guard let stream else { return try await request.collectBody(upTo: limit) }
+            let body = try await stream.collect(upTo: limit)
+            request.body = RequestBody(buffer: body)
+            return body
         } catch let error as RequestBodyIncomplete {
             throw ErrorResponse.badRequest("The request body is incomplete: \(error).", code: "incomplete_body")
         } catch {

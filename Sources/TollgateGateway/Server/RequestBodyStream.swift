@@ -123,6 +123,17 @@ final class RequestBodyStream: AsyncSequence, Sendable {
         }
     }
 
+    /// The whole body, at most `limit` bytes (beyond: ``RequestBodyTooLarge``). A body that arrived with its head is
+    /// taken without waiting.
+    func collect(upTo limit: Int) async throws -> ByteBuffer {
+        var whole: ByteBuffer?
+        while var piece = try await next() {
+            guard (whole?.readableBytes ?? 0) + piece.readableBytes <= limit else { throw RequestBodyTooLarge(limit: limit) }
+            if whole == nil { whole = piece } else { whole!.writeBuffer(&piece) }
+        }
+        return whole ?? ByteBuffer()
+    }
+
     struct AsyncIterator: AsyncIteratorProtocol {
         let stream: RequestBodyStream
         mutating func next() async throws -> ByteBuffer? { try await stream.next() }
@@ -134,4 +145,10 @@ final class RequestBodyStream: AsyncSequence, Sendable {
 /// The client closed its connection before the end of its request body.
 struct RequestBodyIncomplete: Error, CustomStringConvertible {
     var description: String { "the client closed the connection before the end of the request body" }
+}
+
+/// A request body longer than its route accepts.
+struct RequestBodyTooLarge: Error, CustomStringConvertible {
+    let limit: Int
+    var description: String { "the request body exceeds \(limit) bytes" }
 }
