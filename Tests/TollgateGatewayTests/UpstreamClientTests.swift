@@ -168,6 +168,42 @@ struct UpstreamClientTests {
         }
     }
 
+    @Test("a body read late arrives whole; dropped unread, it gives its connection back when read to its end, else closes it")
+    func unclaimedBodies() async throws {
+        try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
+            let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30), idleTimeout: Self.noIdleClose)
+            // The whole answer is read while nobody reads the body: the first `next()` gets it all, then its end.
+            let late = try await client.post(provider.url("/ok?late"))
+            try await Task.sleep(for: .milliseconds(100))
+            var text = ""
+            for try await piece in late.body { text += String(buffer: piece) }
+            #expect(text == "ok")
+            #expect(try await client.text(provider.url("/ok?late")) == "ok")
+            #expect(provider.connections(carrying: "/ok?late") == 1)
+            // Dropped unread after its end: the connection is reused.
+            do {
+                let dropped = try await client.post(provider.url("/ok?dropped"))
+                try await Task.sleep(for: .milliseconds(100))
+                withExtendedLifetime(dropped) {}
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(try await client.text(provider.url("/ok?dropped")) == "ok")
+            #expect(provider.connections(carrying: "/ok?dropped") == 1)
+            // Dropped unread before its end: the connection closes, the next request opens another.
+            _ = try await client.post(provider.url("/big"))
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(try await client.text(provider.url("/ok?after-big")) == "ok")
+            #expect(provider.ports(carrying: "/ok?after-big").isDisjoint(with: provider.ports(carrying: "/big")))
+            // Cut while nobody read it: what came, then why it stopped.
+            let cut = try await client.post(provider.url("/cut"))
+            try await Task.sleep(for: .milliseconds(100))
+            var iterator = cut.body.makeAsyncIterator()
+            #expect(try await iterator.next().map { String(buffer: $0) } == "part")
+            await #expect(throws: UpstreamError.closed(answered: true)) { try await iterator.next() }
+            await client.shutdown()
+        }
+    }
+
     @Test("a large body arrives whole, in order, through the reader's back-pressure")
     func largeBody() async throws {
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in

@@ -22,12 +22,18 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Who reads the body of the exchange in progress.
     private enum BodyReader {
-        /// The body's async sequence; `started` once a piece has gone into it.
-        case sequence(UpstreamBody.Producer.Source, started: Bool)
+        /// Nobody yet (``UpstreamBody``): what is read meanwhile waits in `pending`, and reads stop.
+        case unclaimed
+        /// The body's async sequence, made when its iterator claimed the body.
+        case sequence(UpstreamBody.Producer.Source)
         case sink(any UpstreamBodySink)
     }
 
     private var state = State.idle
+    /// The pieces of the body read before it was claimed, and whether its end was read too (the exchange then ends
+    /// once it is claimed: the connection stays out of the pool until then).
+    private var pending: [ByteBuffer] = []
+    private var pendingEnded = false
     private var context: ChannelHandlerContext?
     /// Counts exchanges, so that a late signal from an earlier exchange's body reader is told apart.
     private var exchange = 0
@@ -86,20 +92,20 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             guard case .awaitingHead(let promise) = state else { return close(context) }
-            let body = UpstreamBody.Producer.makeSequence(
-                backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16), finishOnDeinit: false,
-                delegate: Demand(connection: NIOLoopBound(self, eventLoop: context.eventLoop), exchange: exchange))
-            state = .streaming(.sequence(body.source, started: false), keepAlive: head.isKeepAlive)
+            state = .streaming(.unclaimed, keepAlive: head.isKeepAlive)
+            pending.removeAll()
+            pendingEnded = false
             demand = true
             let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
             promise.succeed(
                 UpstreamResponse(
-                    status: head.status, headers: head.headers,
-                    body: UpstreamBody(pieces: body.sequence, connection: connection, exchange: exchange)))
+                    status: head.status, headers: head.headers, body: UpstreamBody(connection: connection, exchange: exchange)))
         case .body(let piece):
             switch state {
-            case .streaming(.sequence(let source, _), let keepAlive):
-                state = .streaming(.sequence(source, started: true), keepAlive: keepAlive)
+            case .streaming(.unclaimed, _):
+                pending.append(piece)
+                demand = false
+            case .streaming(.sequence(let source), _):
                 if source.yield(piece) == .stopProducing { demand = false }
             case .streaming(.sink(let sink), _):
                 if !sink.received(piece) { demand = false }
@@ -108,26 +114,37 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
             }
         case .end:
             guard case .streaming(let reader, let keepAlive) = state else { return }
-            // The state first: finishing may tell the reader's end at once (``terminated(exchange:)``).
-            state = keepAlive ? .idle : .closed
-            if keepAlive {
-                demand = true
-                if readPending {
-                    readPending = false
-                    context.read()
-                }
-                idleSince = .now()
-                armIdleTimer(context)
-                // Back in the pool before the reader learns of the end: a caller on another thread that sends its next
-                // request as soon as this body has ended finds the connection idle, rather than opening another.
-                pool.release(self, channel: context.channel)
+            if case .unclaimed = reader {
+                pendingEnded = true
+                demand = false
+                return
             }
-            switch reader {
-            case .sequence(let source, _): source.finish()
-            case .sink(let sink): sink.ended(nil)
-            }
-            if !keepAlive { close(context) }
+            endExchange(context, reader: reader, keepAlive: keepAlive)
         }
+    }
+
+    /// The response has ended: the connection goes back to the pool (or closes), then `reader` learns of the end.
+    private func endExchange(_ context: ChannelHandlerContext, reader: BodyReader, keepAlive: Bool) {
+        // The state first: finishing may tell the reader's end at once (``terminated(exchange:)``).
+        state = keepAlive ? .idle : .closed
+        if keepAlive {
+            demand = true
+            if readPending {
+                readPending = false
+                context.read()
+            }
+            idleSince = .now()
+            armIdleTimer(context)
+            // Back in the pool before the reader learns of the end: a caller on another thread that sends its next
+            // request as soon as this body has ended finds the connection idle, rather than opening another.
+            pool.release(self, channel: context.channel)
+        }
+        switch reader {
+        case .unclaimed: break
+        case .sequence(let source): source.finish()
+        case .sink(let sink): sink.ended(nil)
+        }
+        if !keepAlive { close(context) }
     }
 
     func read(context: ChannelHandlerContext) {
@@ -195,11 +212,12 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         switch ended {
         case .awaitingHead(let promise):
             promise.fail(exchangeFailure(answered: false))
-        case .streaming(.sequence(let source, _), _):
+        case .streaming(.sequence(let source), _):
             source.finish(exchangeFailure(answered: true))
         case .streaming(.sink(let sink), _):
             sink.ended(exchangeFailure(answered: true))
-        case .idle, .closed:
+        case .streaming(.unclaimed, _), .idle, .closed:
+            // An unclaimed body's reader learns of it when it claims the body (``sequence(exchange:)``).
             break
         }
         pool.remove(channel: context.channel, origin: origin)
@@ -236,6 +254,18 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         stop(exchange: exchange)
     }
 
+    /// The exchange's body was dropped with nobody reading it: once all of it was read, the connection is reusable;
+    /// before, the rest can only be read off by closing.
+    func unclaimedBodyDropped(exchange: Int) {
+        guard exchange == self.exchange, case .streaming(.unclaimed, let keepAlive) = state, let context else { return }
+        pending.removeAll()
+        if pendingEnded {
+            endExchange(context, reader: .unclaimed, keepAlive: keepAlive)
+        } else {
+            stop(exchange: exchange)
+        }
+    }
+
     /// Ends the exchange before the response's end: the connection closes (its reader is not told).
     func stop(exchange: Int) {
         guard exchange == self.exchange, case .streaming = state, let context else { return }
@@ -243,15 +273,41 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         close(context)
     }
 
-    /// Makes `sink` the body's reader in place of its sequence, if no piece has gone into the sequence yet.
-    func attach(_ sink: any UpstreamBodySink, exchange: Int) -> Bool {
-        guard exchange == self.exchange, case .streaming(.sequence(let source, started: false), let keepAlive) = state else {
-            return false
-        }
+    /// Whether a sink can read the exchange's body: nobody reads it yet, and none of it has been read.
+    func canAttach(exchange: Int) -> Bool {
+        guard exchange == self.exchange, case .streaming(.unclaimed, _) = state else { return false }
+        return pending.isEmpty && !pendingEnded
+    }
+
+    /// Makes `sink` the body's reader (after ``canAttach(exchange:)``, on the event loop).
+    func attach(_ sink: any UpstreamBodySink, exchange: Int) {
+        guard case .streaming(.unclaimed, let keepAlive) = state else { return }
         state = .streaming(.sink(sink), keepAlive: keepAlive)
-        // The sequence ends empty; nobody reads it (its reader's signals are for a sequence the connection no longer has).
-        source.finish()
-        return true
+    }
+
+    /// Makes the body's async sequence, for the iterator that claimed it: what was read meanwhile goes in first, then
+    /// the end, or the failure if the connection closed before the end.
+    func sequence(exchange: Int, on eventLoop: any EventLoop) -> UpstreamBody.Producer {
+        let made = UpstreamBody.Producer.makeSequence(
+            backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16), finishOnDeinit: false,
+            delegate: Demand(connection: NIOLoopBound(self, eventLoop: eventLoop), exchange: exchange))
+        let pieces = pending
+        pending.removeAll()
+        let full = !pieces.isEmpty && made.source.yield(contentsOf: pieces) == .stopProducing
+        switch state {
+        case .streaming(.unclaimed, let keepAlive) where exchange == self.exchange:
+            if pendingEnded, let context {
+                endExchange(context, reader: .sequence(made.source), keepAlive: keepAlive)
+            } else {
+                state = .streaming(.sequence(made.source), keepAlive: keepAlive)
+                if !full { resume(exchange: exchange) }
+            }
+        case .closed where exchange == self.exchange && pendingEnded:
+            made.source.finish()
+        default:
+            made.source.finish(exchangeFailure(answered: true))
+        }
+        return made.sequence
     }
 
     /// Signals from a body's reader, carried to the connection's event loop.

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// A request to a provider: method, absolute URL, headers as they go out (``HeaderPolicy/upstream(from:provider:forceIdentityEncoding:)``
 /// less what the client must not send on), and the body.
@@ -25,32 +26,80 @@ struct UpstreamResponse: Sendable {
 /// that stops early closes the connection.
 ///
 /// It is read as an async sequence, or, on the connection's event loop, by an ``UpstreamBodySink`` that takes the
-/// sequence's place (``attach(_:)``): no task then waits for the pieces.
+/// sequence's place (``attach(_:)``): no task then waits for the pieces. Whichever comes first claims the body; the
+/// sequence's machinery (NIO's producer) is made only when a sequence reads it, at its first `next()`: until then the
+/// connection keeps what it reads and reads no more. A body nobody claims closes the connection when dropped.
 struct UpstreamBody: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
     typealias Producer = NIOThrowingAsyncSequenceProducer<
         ByteBuffer, any Error, NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark, UpstreamConnection.Demand
     >
-    let pieces: Producer
     /// The connection that reads the body, and the number of its exchange.
     let connection: NIOLoopBound<UpstreamConnection>
     let exchange: Int
+    private let claim: Claim
+
+    init(connection: NIOLoopBound<UpstreamConnection>, exchange: Int) {
+        self.connection = connection
+        self.exchange = exchange
+        self.claim = Claim(connection: connection, exchange: exchange)
+    }
+
+    /// Who reads the body: taken once, by a sink or by the sequence's iterator. Dropped untaken, it tells the
+    /// connection, which has nobody to hand the rest of the body to.
+    private final class Claim: Sendable {
+        let connection: NIOLoopBound<UpstreamConnection>
+        let exchange: Int
+        private let taken = Atomic(false)
+
+        init(connection: NIOLoopBound<UpstreamConnection>, exchange: Int) {
+            self.connection = connection
+            self.exchange = exchange
+        }
+
+        func take() -> Bool { taken.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged }
+
+        deinit {
+            guard !taken.load(ordering: .acquiring) else { return }
+            connection.execute { [exchange] in $0.unclaimedBodyDropped(exchange: exchange) }
+        }
+    }
 
     /// Hands the body to `sink` instead of the sequence: only on the connection's event loop (`eventLoop`), and only
-    /// while no piece has gone into the sequence (as when called from the head's callbacks); `nil` otherwise, the
-    /// sequence remaining the way to read it.
+    /// while nobody has claimed it and the connection has read none of it yet (as when called from the head's
+    /// callbacks); `nil` otherwise, the sequence remaining the way to read it.
     func attach(_ sink: any UpstreamBodySink) -> UpstreamBodyControl? {
-        guard connection.eventLoop.inEventLoop, connection.value.attach(sink, exchange: exchange) else { return nil }
+        guard connection.eventLoop.inEventLoop, connection.value.canAttach(exchange: exchange), claim.take() else { return nil }
+        connection.value.attach(sink, exchange: exchange)
         return UpstreamBodyControl(connection: connection.value, exchange: exchange)
     }
 
     struct AsyncIterator: AsyncIteratorProtocol {
-        var inner: Producer.AsyncIterator
+        /// The body, until the first `next()` claims it and makes its sequence.
+        fileprivate var body: UpstreamBody?
+        fileprivate var inner: Producer.AsyncIterator?
+
         // `@concurrent`, as NIO's iterator it calls.
-        @concurrent mutating func next() async throws -> ByteBuffer? { try await inner.next() }
+        @concurrent mutating func next() async throws -> ByteBuffer? {
+            if inner == nil {
+                // A sink took the body first: the sequence is empty.
+                guard let body, body.claim.take() else {
+                    self.body = nil
+                    return nil
+                }
+                self.body = nil
+                let connection = body.connection
+                let exchange = body.exchange
+                inner = try await connection.eventLoop.submit {
+                    connection.value.sequence(exchange: exchange, on: connection.eventLoop)
+                }.get().makeAsyncIterator()
+            }
+            return try await inner?.next()
+        }
     }
 
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: pieces.makeAsyncIterator()) }
+    /// Only one iterator reads the body (the first to call `next()`; any other's sequence is empty).
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(body: self) }
 }
 
 /// Why an exchange with a provider failed.
