@@ -39,6 +39,17 @@ struct HexTests {
         #expect(fresh.count == 36 && fresh.hasPrefix("evt_") && Array(fresh.utf8)[16] == UInt8(ascii: "7"))
     }
 
+    @Test("event ids made at once on several threads, across many refills of the random pool, are all distinct")
+    func eventIDsAreDistinct() async {
+        let ids = await withTaskGroup(of: [String].self) { group in
+            for _ in 0..<4 { group.addTask { (0..<5_000).map { _ in UsageEvent.newID() } } }
+            return await group.reduce(into: [String]()) { $0 += $1 }
+        }
+        #expect(Set(ids).count == 20_000)
+        // The random part (after the 48-bit time and the version digit) is not a constant.
+        #expect(Set(ids.map { $0.dropFirst(17) }).count == 20_000)
+    }
+
     @Test("one digit: 0-9 then a-f, or A-F when asked")
     func digits() {
         #expect((0..<16).map { Hex.digit(UInt8($0)) } == Array("0123456789abcdef".utf8))

@@ -121,10 +121,7 @@ public struct UsageEvent: Sendable, Equatable, Codable {
         let millis = UInt64(date.timeIntervalSince1970 * 1000)
         var bytes = [UInt8](repeating: 0, count: 16)
         for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: millis >> (8 * (5 - index))) }
-        var generator = SystemRandomNumberGenerator()
-        let random = (generator.next() as UInt64, generator.next() as UInt64)
-        for index in 6..<14 { bytes[index] = UInt8(truncatingIfNeeded: random.0 >> (8 * (index - 6))) }
-        for index in 14..<16 { bytes[index] = UInt8(truncatingIfNeeded: random.1 >> (8 * (index - 14))) }
+        bytes.replaceSubrange(6..<16, with: RandomPool.bytes(10))
         return id(bytes, version: 0x70)
     }
 

@@ -235,34 +235,51 @@ public struct JSONFieldScanner: Sendable {
 
     /// Feeds the next piece of the document from raw memory.
     ///
-    /// Runs of bytes that cannot change what is captured are skipped without stepping the state machine: the
-    /// inside of strings that are neither captured nor tracked keys, and everything below the deepest wanted path
-    /// except brackets and quotes. Most of a response is such bytes.
+    /// Runs of bytes that cannot change the state machine's course are taken whole rather than stepped through one by
+    /// one: the inside of strings up to a quote or a backslash and the inside of scalars (appended at once to the
+    /// capture and the key being read, when there is one), and, below the deepest wanted path, everything but
+    /// brackets and quotes. Most of a response is such bytes.
     public mutating func feed(_ buffer: UnsafeRawBufferPointer) {
         let count = buffer.count
         var index = 0
         while index < count {
-            if capturing < 0 {
-                var next = index
-                if inString {
-                    if !stringEnd.escaping && !collectingKey && tallyingValue < 0 {
-                        while next < count, buffer[next] != UInt8(ascii: "\""), buffer[next] != UInt8(ascii: "\\") { next += 1 }
-                    }
-                } else if !inScalar && levels.count > maxDepth && tallyKeys.isEmpty {
-                    while next < count {
-                        let byte = buffer[next]
-                        if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[")
-                            || byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]")
-                        {
-                            break
+            var next = index
+            if inString {
+                if !stringEnd.escaping && tallyingValue < 0 {
+                    while next < count, buffer[next] != UInt8(ascii: "\""), buffer[next] != UInt8(ascii: "\\") { next += 1 }
+                    if next > index {
+                        let run = UnsafeRawBufferPointer(rebasing: buffer[index..<next])
+                        if capturing >= 0 { captureBuffer.append(contentsOf: run) }
+                        if collectingKey {
+                            let room = maxKeyLength - keyBuffer.count
+                            keyBuffer.append(contentsOf: run.prefix(room))
+                            if run.count > room { collectingKey = false }
                         }
-                        next += 1
                     }
                 }
-                offset += next - index
-                index = next
-                if index == count { break }
+            } else if inScalar {
+                while next < count, !Self.endsScalar(buffer[next]) { next += 1 }
+                if next > index {
+                    let run = UnsafeRawBufferPointer(rebasing: buffer[index..<next])
+                    if capturing >= 0 { captureBuffer.append(contentsOf: run) }
+                    let room = Self.maxScalarLength - scalarBytes.count
+                    scalarBytes.append(contentsOf: run.prefix(room))
+                    if run.count > room { isMalformed = true }
+                }
+            } else if capturing < 0 && levels.count > maxDepth && tallyKeys.isEmpty {
+                while next < count {
+                    let byte = buffer[next]
+                    if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[")
+                        || byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]")
+                    {
+                        break
+                    }
+                    next += 1
+                }
             }
+            offset += next - index
+            index = next
+            if index == count { break }
             step(buffer[index])
             index += 1
         }
@@ -302,15 +319,13 @@ public struct JSONFieldScanner: Sendable {
             return
         }
         if inScalar {
-            switch byte {
-            case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x0A, 0x0D, 0x09:
-                if capturing >= 0 { captureBuffer.removeLast() }
-                endScalar(at: offset)
-                if capturing >= 0 { captureBuffer.append(byte) }
-            default:
+            guard Self.endsScalar(byte) else {
                 if scalarBytes.count < Self.maxScalarLength { scalarBytes.append(byte) } else { isMalformed = true }
                 return
             }
+            if capturing >= 0 { captureBuffer.removeLast() }
+            endScalar(at: offset)
+            if capturing >= 0 { captureBuffer.append(byte) }
         }
         switch byte {
         case 0x20, 0x0A, 0x0D, 0x09:
@@ -379,6 +394,15 @@ public struct JSONFieldScanner: Sendable {
             scalarBytes.removeAll(keepingCapacity: true)
             scalarBytes.append(byte)
             beginValue()
+        }
+    }
+
+    /// Whether `byte` ends a scalar (`12,`, `true}`, `null ]`).
+    @inline(__always)
+    private static func endsScalar(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x0A, 0x0D, 0x09: return true
+        default: return false
         }
     }
 

@@ -1,0 +1,63 @@
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Random bytes from the system's generator, drawn 4 KiB at a time and handed out in order: each event id takes ten,
+/// and a system call for every eight of them (`SystemRandomNumberGenerator`) made two `getrandom` calls per request.
+/// The bytes are the kernel's, as they would be one call at a time; none is handed out twice.
+enum RandomPool {
+    private struct Pool {
+        var bytes = [UInt8](repeating: 0, count: 4096)
+        var next = 4096
+    }
+
+    private static let pool = Mutex(Pool())
+
+    /// `count` random bytes (at most 4 KiB).
+    static func bytes(_ count: Int) -> [UInt8] {
+        precondition(count <= 4096)
+        return pool.withLock { pool in
+            if pool.next + count > pool.bytes.count {
+                pool.bytes.withUnsafeMutableBytes { fill($0) }
+                pool.next = 0
+            }
+            defer { pool.next += count }
+            return Array(pool.bytes[pool.next..<pool.next + count])
+        }
+    }
+
+    /// `/dev/urandom`, opened once (the system's generator, as `SystemRandomNumberGenerator` reads it through
+    /// `getrandom`, which Swift's Glibc module does not export); `-1` where it cannot be opened.
+    private static let urandom: Int32 = {
+        #if canImport(Glibc)
+            open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+        #else
+            -1
+        #endif
+    }()
+
+    /// Fills `buffer` from the system's generator.
+    private static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+        #if canImport(Glibc)
+            var filled = 0
+            while urandom >= 0 && filled < buffer.count {
+                let read = Glibc.read(urandom, buffer.baseAddress! + filled, buffer.count - filled)
+                if read > 0 {
+                    filled += read
+                } else if read == 0 || errno != EINTR {
+                    break
+                }
+            }
+            guard filled < buffer.count else { return }
+            // No /dev/urandom to read: the standard library's generator, eight bytes at a time.
+            var generator = SystemRandomNumberGenerator()
+            for index in filled..<buffer.count { buffer[index] = UInt8.random(in: 0...255, using: &generator) }
+        #else
+            arc4random_buf(buffer.baseAddress!, buffer.count)
+        #endif
+    }
+}
