@@ -79,6 +79,32 @@ struct JSONFieldScannerTests {
         expectSplitInvariant(json, [[key64], ["usage"]])
     }
 
+    @Test("runs taken whole: escaped keys and values, a scalar past its bound, tallied values, at every split")
+    func runsAtEverySplit() {
+        // Escapes inside keys (decoded before comparing) and inside captured values (kept as they were).
+        let escaped = #"{"mod\u0065l":"a\u00e9\\b\"c","usage":{"n\u0031":"x\"y","m":[1,"\\"]}}"#
+        #expect(values(escaped, [["model"], ["usage"]]) == [#""a\u00e9\\b\"c""#, #"{"n\u0031":"x\"y","m":[1,"\\"]}"#])
+        expectSplitInvariant(escaped, [["model"], ["usage"]])
+
+        // A scalar longer than the scanner's bound is malformed, however it is cut.
+        let digits = String(repeating: "7", count: 300)
+        expectSplitInvariant(#"{"n":\#(digits),"usage":1}"#, [["usage"]])
+        for cut in [0, 10, 150, 299, 305] {
+            #expect(scan(#"{"n":\#(digits),"usage":1}"#, [["usage"]], cutAt: [cut]).isMalformed)
+        }
+        #expect(!scan(#"{"n":\#(String(repeating: "7", count: 256)),"usage":1}"#, [["usage"]]).isMalformed)
+
+        // A tallied key's string values are counted decoded, whatever the pieces.
+        let parts = #"{"messages":[{"type":"te\u0078t"},{"type":"image_url"},{"type":"text","x":"\"type\""}]}"#
+        let bytes = Array(utf8: parts)
+        for cut in 0...bytes.count {
+            var scanner = JSONFieldScanner(paths: JSONFieldScanner.KeyPaths([]), tallying: ["type"])
+            for piece in bytes.pieces(cutAt: [cut]) { scanner.feed(piece) }
+            scanner.finish()
+            #expect(scanner.tally(at: 0) == ["text": 2, "image_url": 1], "cut at \(cut)")
+        }
+    }
+
     @Test("the last occurrence wins, whatever it is")
     func lastOccurrenceWins() {
         #expect(values(#"{"usage":{"n":1},"usage":{"n":2}}"#, [["usage"]]) == [#"{"n":2}"#])

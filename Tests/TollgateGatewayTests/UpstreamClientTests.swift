@@ -170,28 +170,49 @@ struct UpstreamClientTests {
 
     @Test("a body read late arrives whole; dropped unread, it gives its connection back when read to its end, else closes it")
     func unclaimedBodies() async throws {
+        /// Waits until the connection has read all of `response`'s body while nobody claimed it.
+        func heldWhole(_ response: UpstreamResponse) async throws {
+            let (connection, exchange) = (response.body.connection, response.body.exchange)
+            let deadline = ContinuousClock.now + .seconds(30)
+            while try await !connection.eventLoop.submit({ connection.value.holdsWholeBody(exchange: exchange) }).get() {
+                #expect(ContinuousClock.now < deadline, "the body was never read whole")
+                guard ContinuousClock.now < deadline else { return }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
         try await ScriptedProvider.with { (provider: ScriptedProvider) async throws in
             let client = UpstreamClient(connectTimeout: .seconds(5), readTimeout: .seconds(30), idleTimeout: Self.noIdleClose)
             // The whole answer is read while nobody reads the body: the first `next()` gets it all, then its end.
             let late = try await client.post(provider.url("/ok?late"))
-            try await Task.sleep(for: .milliseconds(100))
+            try await heldWhole(late)
             var text = ""
             for try await piece in late.body { text += String(buffer: piece) }
             #expect(text == "ok")
+            // One reader only: another iterator's first `next()` is an error, not an empty body.
+            var second = late.body.makeAsyncIterator()
+            await #expect(throws: UpstreamBodyReadTwice.self) { try await second.next() }
             #expect(try await client.text(provider.url("/ok?late")) == "ok")
             #expect(provider.connections(carrying: "/ok?late") == 1)
+            // The same after `Connection: close`, the provider gone meanwhile: all of it, then its end, no error.
+            let closed = try await client.post(provider.url("/close?late"))
+            try await heldWhole(closed)
+            try await Task.sleep(for: .milliseconds(50))
+            text = ""
+            for try await piece in closed.body { text += String(buffer: piece) }
+            #expect(text == "bye")
             // Dropped unread after its end: the connection is reused.
+            let loop: any EventLoop
             do {
                 let dropped = try await client.post(provider.url("/ok?dropped"))
-                try await Task.sleep(for: .milliseconds(100))
-                withExtendedLifetime(dropped) {}
+                try await heldWhole(dropped)
+                loop = dropped.body.connection.eventLoop
             }
-            try await Task.sleep(for: .milliseconds(100))
+            // The drop reaches the connection through its event loop's queue: a task queued after it runs after it.
+            try await loop.submit {}.get()
             #expect(try await client.text(provider.url("/ok?dropped")) == "ok")
             #expect(provider.connections(carrying: "/ok?dropped") == 1)
             // Dropped unread before its end: the connection closes, the next request opens another.
             _ = try await client.post(provider.url("/big"))
-            try await Task.sleep(for: .milliseconds(100))
             #expect(try await client.text(provider.url("/ok?after-big")) == "ok")
             #expect(provider.ports(carrying: "/ok?after-big").isDisjoint(with: provider.ports(carrying: "/big")))
             // Cut while nobody read it: what came, then why it stopped.

@@ -2,6 +2,8 @@ import Synchronization
 
 #if canImport(Glibc)
     import Glibc
+#elseif canImport(Musl)
+    import Musl
 #elseif canImport(Darwin)
     import Darwin
 #endif
@@ -33,31 +35,36 @@ enum RandomPool {
     /// `/dev/urandom`, opened once (the system's generator, as `SystemRandomNumberGenerator` reads it through
     /// `getrandom`, which Swift's Glibc module does not export); `-1` where it cannot be opened.
     private static let urandom: Int32 = {
-        #if canImport(Glibc)
-            open("/dev/urandom", O_RDONLY | O_CLOEXEC)
-        #else
+        #if canImport(Darwin)
             -1
+        #else
+            open("/dev/urandom", O_RDONLY | O_CLOEXEC)
         #endif
     }()
 
     /// Fills `buffer` from the system's generator.
     private static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
-        #if canImport(Glibc)
+        #if canImport(Darwin)
+            arc4random_buf(buffer.baseAddress!, buffer.count)
+        #else
             var filled = 0
             while urandom >= 0 && filled < buffer.count {
-                let read = Glibc.read(urandom, buffer.baseAddress! + filled, buffer.count - filled)
-                if read > 0 {
-                    filled += read
-                } else if read == 0 || errno != EINTR {
+                let got = read(urandom, buffer.baseAddress! + filled, buffer.count - filled)
+                if got > 0 {
+                    filled += got
+                } else if got == 0 || errno != EINTR {
                     break
                 }
             }
-            guard filled < buffer.count else { return }
             // No /dev/urandom to read: the standard library's generator, eight bytes at a time.
             var generator = SystemRandomNumberGenerator()
-            for index in filled..<buffer.count { buffer[index] = UInt8.random(in: 0...255, using: &generator) }
-        #else
-            arc4random_buf(buffer.baseAddress!, buffer.count)
+            while filled < buffer.count {
+                let random = generator.next() as UInt64
+                for shift in stride(from: 0, to: 64, by: 8) where filled < buffer.count {
+                    buffer[filled] = UInt8(truncatingIfNeeded: random >> shift)
+                    filled += 1
+                }
+            }
         #endif
     }
 }

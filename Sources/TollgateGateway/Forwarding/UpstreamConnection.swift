@@ -115,6 +115,8 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         case .end:
             guard case .streaming(let reader, let keepAlive) = state else { return }
             if case .unclaimed = reader {
+                // Held, out of the pool and open (even after `Connection: close`), until a reader claims the body or
+                // drops it (``unclaimedBodyDropped(exchange:)``): the reader gets all of it, then its end.
                 pendingEnded = true
                 demand = false
                 return
@@ -260,6 +262,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         guard exchange == self.exchange, case .streaming(.unclaimed, let keepAlive) = state, let context else { return }
         pending.removeAll()
         if pendingEnded {
+            pendingEnded = false
             endExchange(context, reader: .unclaimed, keepAlive: keepAlive)
         } else {
             stop(exchange: exchange)
@@ -271,6 +274,14 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         guard exchange == self.exchange, case .streaming = state, let context else { return }
         state = .closed
         close(context)
+    }
+
+    /// Whether the exchange's body, claimed by nobody yet, has been read to its end (it waits for its reader).
+    func holdsWholeBody(exchange: Int) -> Bool {
+        switch state {
+        case .streaming(.unclaimed, _), .closed: return exchange == self.exchange && pendingEnded
+        case .idle, .awaitingHead, .streaming: return false
+        }
     }
 
     /// Whether a sink can read the exchange's body: nobody reads it yet, and none of it has been read.
@@ -291,22 +302,27 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         let made = UpstreamBody.Producer.makeSequence(
             backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16), finishOnDeinit: false,
             delegate: Demand(connection: NIOLoopBound(self, eventLoop: eventLoop), exchange: exchange))
+        guard exchange == self.exchange else {
+            made.source.finish(UpstreamError.closed(answered: true))
+            return made.sequence
+        }
         let pieces = pending
         pending.removeAll()
         let full = !pieces.isEmpty && made.source.yield(contentsOf: pieces) == .stopProducing
         switch state {
-        case .streaming(.unclaimed, let keepAlive) where exchange == self.exchange:
+        case .streaming(.unclaimed, let keepAlive):
             if pendingEnded, let context {
                 endExchange(context, reader: .sequence(made.source), keepAlive: keepAlive)
             } else {
                 state = .streaming(.sequence(made.source), keepAlive: keepAlive)
                 if !full { resume(exchange: exchange) }
             }
-        case .closed where exchange == self.exchange && pendingEnded:
+        case .closed where pendingEnded:
             made.source.finish()
         default:
             made.source.finish(exchangeFailure(answered: true))
         }
+        pendingEnded = false
         return made.sequence
     }
 

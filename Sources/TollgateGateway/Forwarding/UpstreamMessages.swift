@@ -48,19 +48,27 @@ struct UpstreamBody: AsyncSequence, Sendable {
     /// Who reads the body: taken once, by a sink or by the sequence's iterator. Dropped untaken, it tells the
     /// connection, which has nobody to hand the rest of the body to.
     private final class Claim: Sendable {
+        enum Reader: UInt8 {
+            case nobody, sink, iterator
+        }
+
         let connection: NIOLoopBound<UpstreamConnection>
         let exchange: Int
-        private let taken = Atomic(false)
+        private let reader = Atomic(Reader.nobody.rawValue)
 
         init(connection: NIOLoopBound<UpstreamConnection>, exchange: Int) {
             self.connection = connection
             self.exchange = exchange
         }
 
-        func take() -> Bool { taken.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged }
+        /// Takes the body for `taker`; returns who had it before (`.nobody`: `taker` has it now).
+        func take(for taker: Reader) -> Reader {
+            let previous = reader.compareExchange(expected: Reader.nobody.rawValue, desired: taker.rawValue, ordering: .acquiringAndReleasing)
+            return Reader(rawValue: previous.original) ?? .nobody
+        }
 
         deinit {
-            guard !taken.load(ordering: .acquiring) else { return }
+            guard reader.load(ordering: .acquiring) == Reader.nobody.rawValue else { return }
             connection.execute { [exchange] in $0.unclaimedBodyDropped(exchange: exchange) }
         }
     }
@@ -69,7 +77,8 @@ struct UpstreamBody: AsyncSequence, Sendable {
     /// while nobody has claimed it and the connection has read none of it yet (as when called from the head's
     /// callbacks); `nil` otherwise, the sequence remaining the way to read it.
     func attach(_ sink: any UpstreamBodySink) -> UpstreamBodyControl? {
-        guard connection.eventLoop.inEventLoop, connection.value.canAttach(exchange: exchange), claim.take() else { return nil }
+        guard connection.eventLoop.inEventLoop, connection.value.canAttach(exchange: exchange), claim.take(for: .sink) == .nobody
+        else { return nil }
         connection.value.attach(sink, exchange: exchange)
         return UpstreamBodyControl(connection: connection.value, exchange: exchange)
     }
@@ -82,12 +91,14 @@ struct UpstreamBody: AsyncSequence, Sendable {
         // `@concurrent`, as NIO's iterator it calls.
         @concurrent mutating func next() async throws -> ByteBuffer? {
             if inner == nil {
-                // A sink took the body first: the sequence is empty.
-                guard let body, body.claim.take() else {
-                    self.body = nil
-                    return nil
-                }
+                guard let body else { return nil }
                 self.body = nil
+                switch body.claim.take(for: .iterator) {
+                case .nobody: break
+                // A sink took the body first: the sequence is empty.
+                case .sink: return nil
+                case .iterator: throw UpstreamBodyReadTwice()
+                }
                 let connection = body.connection
                 let exchange = body.exchange
                 inner = try await connection.eventLoop.submit {
@@ -98,8 +109,13 @@ struct UpstreamBody: AsyncSequence, Sendable {
         }
     }
 
-    /// Only one iterator reads the body (the first to call `next()`; any other's sequence is empty).
+    /// Only one iterator reads the body: the first to call `next()` (another's first `next()` throws).
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(body: self) }
+}
+
+/// A second iterator over an upstream body, which one reader only can read.
+struct UpstreamBodyReadTwice: Error, CustomStringConvertible {
+    var description: String { "an upstream body was iterated twice" }
 }
 
 /// Why an exchange with a provider failed.
