@@ -34,16 +34,15 @@ struct UpstreamBody: AsyncSequence, Sendable {
     typealias Producer = NIOThrowingAsyncSequenceProducer<
         ByteBuffer, any Error, NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark, UpstreamConnection.Demand
     >
-    /// The connection that reads the body, and the number of its exchange.
-    let connection: NIOLoopBound<UpstreamConnection>
-    let exchange: Int
     private let claim: Claim
 
     init(connection: NIOLoopBound<UpstreamConnection>, exchange: Int) {
-        self.connection = connection
-        self.exchange = exchange
         self.claim = Claim(connection: connection, exchange: exchange)
     }
+
+    /// The connection that reads the body, and the number of its exchange.
+    var connection: NIOLoopBound<UpstreamConnection> { claim.connection }
+    var exchange: Int { claim.exchange }
 
     /// Who reads the body: taken once, by a sink or by the sequence's iterator. Dropped untaken, it tells the
     /// connection, which has nobody to hand the rest of the body to.

@@ -124,7 +124,8 @@ final class RequestBodyStream: AsyncSequence, Sendable {
     }
 
     /// The whole body, at most `limit` bytes (beyond: ``RequestBodyTooLarge``). A body that arrived with its head is
-    /// taken without waiting.
+    /// taken without waiting. NIO's `collect(upTo:)` does the same but runs on the generic executor: a switch through
+    /// the event loop's queue at each call (docs/ARCHITECTURE.md, Threads).
     func collect(upTo limit: Int) async throws -> ByteBuffer {
         var whole: ByteBuffer?
         while var piece = try await next() {
