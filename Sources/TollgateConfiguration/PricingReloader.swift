@@ -8,9 +8,9 @@ import UnixSignals
 /// Applies edits of the config, provider and price-book files to new requests without a restart.
 ///
 /// Every `interval` it compares the files' sizes and modification times (and the folders' listings) with the last
-/// look; on a change, or on SIGHUP, it loads the whole config again. A config that loads replaces the pricing
-/// rules (catalogs, price books, customers' terms) at once; one that does not is refused with its `FILE:LINE`
-/// message in the log and the rules in force stay. Settings that only a restart can change (listen address,
+/// look; on a change that has held for one more look, or on SIGHUP, it loads the whole config again. A config that
+/// loads replaces the pricing rules (catalogs, price books, customers' terms) at once; one that does not is refused
+/// with its `FILE:LINE` message in the log and the rules in force stay. Settings that only a restart can change (listen address,
 /// meter, providers' addresses) are reported, not applied.
 public struct PricingReloader: Service {
     let configPath: String?
@@ -33,7 +33,7 @@ public struct PricingReloader: Service {
         // The list of files is worked out again only when one of them (or a folder's listing) changes, so a tick
         // costs a few stat calls.
         var sources = ConfigFiles.sources(path: configPath)
-        var fingerprint = Self.fingerprint(sources)
+        var watch = ChangeWatch(read: Self.fingerprint(sources))
         var applied = loaded
         let signals = await UnixSignalsSequence(trapping: .sighup)
         let (ticks, continuation) = AsyncStream.makeStream(of: Bool.self, bufferingPolicy: .bufferingNewest(1))
@@ -49,9 +49,9 @@ public struct PricingReloader: Service {
         }
         await withGracefulShutdownHandler {
             for await forced in ticks {
-                guard forced || Self.fingerprint(sources) != fingerprint else { continue }
+                guard forced || watch.settled(Self.fingerprint(sources)) else { continue }
                 sources = ConfigFiles.sources(path: configPath)
-                fingerprint = Self.fingerprint(sources)
+                watch = ChangeWatch(read: Self.fingerprint(sources))
                 reload(reason: forced ? "SIGHUP" : "files changed", applied: &applied)
             }
         } onGracefulShutdown: {
@@ -100,6 +100,29 @@ public struct PricingReloader: Service {
         }
         if routing(old) != routing(new) { changed.append("providers (addresses, keys, routes)") }
         return changed
+    }
+
+    /// Whether the watched files changed since they were read, and have stopped changing: a change is acted on at the
+    /// second look that sees it unchanged. A file written in place (truncated, then written: `cp`, `>` in a shell,
+    /// many editors) is then never read half-written — an empty config is a valid one, on the embedded defaults, so a
+    /// truncated file read mid-write would apply the defaults' rates until the next look.
+    struct ChangeWatch {
+        /// The stamps when the files were last read.
+        let read: [FileStamp]
+        /// A change seen at the last look, not yet acted on.
+        var seen: [FileStamp]? = nil
+
+        init(read: [FileStamp]) { self.read = read }
+
+        /// Takes a look: true when the files differ from what was read and are as the last look saw them.
+        mutating func settled(_ now: [FileStamp]) -> Bool {
+            if now == read {
+                seen = nil
+                return false
+            }
+            defer { seen = now }
+            return now == seen
+        }
     }
 
     /// What a tick compares of one file: whether it exists, its size, modification time and inode (a file replaced by

@@ -48,6 +48,24 @@ struct PricingReloaderTests {
         }
     }
 
+    @Test("a change is acted on once it has held for one more look, never while the file is still being written")
+    func settling() {
+        func stamp(_ size: Int64, _ nanoseconds: Int) -> [PricingReloader.FileStamp] {
+            [PricingReloader.FileStamp(path: "/c.yaml", exists: true, size: size, modifiedSeconds: 1, modifiedNanoseconds: nanoseconds)]
+        }
+        func looks(from read: [PricingReloader.FileStamp], _ stamps: [[PricingReloader.FileStamp]]) -> [Bool] {
+            var watch = PricingReloader.ChangeWatch(read: read)
+            return stamps.map { watch.settled($0) }
+        }
+        // Unchanged; truncated (seen, not read); still being written; written; the same at a second look: read.
+        #expect(
+            looks(from: stamp(100, 0), [stamp(100, 0), stamp(0, 1), stamp(60, 2), stamp(120, 3), stamp(120, 3)]) == [
+                false, false, false, false, true,
+            ])
+        // Changed, then back as it was read before the next look: nothing to read.
+        #expect(looks(from: stamp(100, 0), [stamp(0, 1), stamp(100, 0), stamp(100, 0)]) == [false, false, false])
+    }
+
     private func setModified(_ path: String, seconds: Int, nanoseconds: Int) throws {
         var times = [
             timespec(tv_sec: seconds, tv_nsec: nanoseconds), timespec(tv_sec: seconds, tv_nsec: nanoseconds),

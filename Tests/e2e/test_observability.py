@@ -635,7 +635,7 @@ def test_a_refused_config_reload_leaves_the_proxy_ready(sim: Simulator, tmp_path
         good = proxy.config_path.read_text()
         proxy.config_path.write_text(good + "no_such_setting: 1\n")  # picked up by the file watch
         status, body = wait_for(lambda: (lambda answer: answer if "config_reload" in json.dumps(answer[1]) else None)(
-            readiness(proxy)), 10, "/readyz to mention config_reload after a refused reload")
+            readiness(proxy)), 20, "/readyz to mention config_reload after a refused reload")
         assert status == 200 and body["ready"] is True, (status, body)
         checks = body["checks"]
         assert (checks["meter"], checks["config"], checks["providers"]) == ("ok", "ok", "ok"), body
@@ -645,7 +645,7 @@ def test_a_refused_config_reload_leaves_the_proxy_ready(sim: Simulator, tmp_path
         assert proxy.client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES).usage is not None
 
         proxy.config_path.write_text(good)
-        wait_for(lambda: total(scrape(metrics), "tollgate_config_reloads_total") == 1, 10, "the good config reloaded")
+        wait_for(lambda: total(scrape(metrics), "tollgate_config_reloads_total") == 1, 20, "the good config reloaded")
         status, body = readiness(proxy)
         check_ready(status, body)
         assert "config_reload" not in body, body

@@ -237,7 +237,9 @@ def test_from_and_to(traffic: Traffic) -> None:
     low, high = cuts[len(cuts) // 4], cuts[3 * len(cuts) // 4]
 
     def iso(ms: int) -> str:
-        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+        # As the server prints a time: milliseconds only when there are some.
+        seconds = datetime.fromtimestamp(ms // 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        return seconds + (f".{ms % 1000:03d}Z" if ms % 1000 else "Z")
 
     def within(start: int | None, end: int | None) -> list[dict]:
         return [
