@@ -1,10 +1,11 @@
 """A programmable upstream on loopback for providers the simulator does not speak (Bedrock, Azure, Cohere,
-Ollama): it answers every request with `reply`, written as chunked transfer in pieces of `chunk` bytes, and keeps
-what it received so tests can check what Tollgate forwarded."""
+Ollama): it answers every request with `reply`, written as chunked transfer in pieces of `chunk` bytes (after
+`head_pause` seconds), and keeps what it received so tests can check what Tollgate forwarded."""
 
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -13,6 +14,7 @@ class StubUpstream:
         self.received: list[dict] = []
         self.reply: tuple[int, str, bytes] = (200, "application/json", b"{}")
         self.chunk = 4096
+        self.head_pause = 0.0  # seconds between the response head and its body (a provider still thinking)
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -27,6 +29,8 @@ class StubUpstream:
                 self.send_header("x-amzn-requestid", "stub-request")
                 self.send_header("transfer-encoding", "chunked")
                 self.end_headers()
+                self.wfile.flush()
+                time.sleep(stub.head_pause)
                 for start in range(0, len(payload), stub.chunk):
                     piece = payload[start : start + stub.chunk]
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))

@@ -2,7 +2,7 @@
 sockets — pipelined requests answered in order, a body larger than what the listener buffers streamed through,
 `Connection: close`, a body over the limit refused without reading it all, a client leaving mid-body, idle
 connections closed, connections closed on shutdown once their response has ended, the connection cap (a closed
-client's place freed at once) and half-closed clients."""
+client's place freed at once), half-closed clients, and a response head sent alone when its body is slow to come."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 from conftest import CUSTOMER, running_tollgate, Simulator, start_tollgate, stop_process, Tollgate
+from stub_upstream import StubUpstream
 
 MESSAGES = [{"role": "user", "content": "Say hi"}]
 
@@ -218,3 +219,48 @@ def test_a_half_closed_client_gets_every_answer_then_the_connection_closes(tollg
         assert reader.response()[0] == 200
         assert reader.response()[0] == 200
         assert reader.closed()
+
+
+def test_a_head_without_its_body_leaves_after_a_short_wait(sim: Simulator, tmp_path: Path) -> None:
+    """A response head waits for its first body bytes to leave in one write with them, but only briefly: when the
+    provider sends its head and then thinks, the client gets the status at once (within the 2 ms wait, not when the
+    body comes), for every response on a keep-alive connection; a body that follows its head at once is unaffected."""
+    fixture = Path(__file__).resolve().parents[1] / "TollgateCoreTests/Fixtures/recorded/deepseek-chat-json-reasoner"
+    body = (fixture / "response.body").read_bytes()
+    stub = StubUpstream()
+    stub.reply = (200, "application/json", body)
+    entry = f'  deepseek: {{base_url: "{stub.origin}", api_key: "sk-stub"}}\n'
+    try:
+        with running_tollgate(sim.origin, tmp_path, entry, "cust-head") as proxy:
+            sock = connect(proxy.origin)
+            reader = Reader(sock)
+            sent = request("/deepseek/chat/completions", proxy.key, json.dumps({"model": "deepseek-reasoner", "messages": MESSAGES}).encode())
+            for pause in (0.8, 0.0, 0.8, 0.8):
+                stub.head_pause = pause
+                started = time.monotonic()
+                sock.sendall(sent)
+                status_line = reader.file.readline()
+                head_after = time.monotonic() - started
+                assert status_line.startswith(b"HTTP/1.1 200"), status_line
+                headers = {}
+                while (line := reader.file.readline()) not in (b"\r\n", b""):
+                    name, value = line.decode().split(":", 1)
+                    headers[name.strip().lower()] = value.strip()
+                first = reader.file.read(1)
+                body_after = time.monotonic() - started
+                assert first, "the body never came"
+                if pause:
+                    assert head_after < 0.4 < body_after, (pause, head_after, body_after)
+                # The rest of the body, so that the next request goes on the same connection.
+                if "content-length" in headers:
+                    reader.file.read(int(headers["content-length"]) - 1)
+                else:
+                    size = int(first + reader.file.readline().strip(), 16)
+                    while size > 0:
+                        reader.file.read(size)
+                        reader.file.readline()
+                        size = int(reader.file.readline().strip(), 16)
+                    reader.file.readline()
+            sock.close()
+    finally:
+        stub.close()

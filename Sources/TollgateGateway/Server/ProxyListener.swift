@@ -171,7 +171,9 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private var readPending = false
     /// The parts of requests that arrived while the response before them was in progress, in order.
     private var pipelined: [HTTPRequestPart] = []
-    /// The response head was written and waits for the first body bytes to leave with them, until this flushes it.
+    /// The response head was written and waits for the first body bytes, to leave in one write with them.
+    private var headWaiting = false
+    /// Flushes a head still waiting ``headFlushDelay`` after the event-loop turn that wrote it.
     private var headFlush: Scheduled<Void>?
     /// Since when the connection has had no request in progress (`nil`: one is).
     private var idleSince: NIODeadline?
@@ -326,10 +328,18 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
         // The head leaves with the first body bytes, in one write. Only when they do not follow within
         // ``headFlushDelay`` (a provider still thinking) does it go out on its own: a client waits no longer for the
         // status of a slow answer than that, and the head of an answer held for its commit (strict metering) is not
-        // sent in a write of its own just before the rest.
-        headFlush = context.eventLoop.assumeIsolated().scheduleTask(in: Self.headFlushDelay) { [self] in
-            headFlush = nil
-            self.context?.flush()
+        // sent in a write of its own just before the rest. The timer is set only when the turn of the event loop
+        // that wrote the head ends without the body: a relayed answer's head and body mostly come in one read from
+        // the provider, and a timer set and cancelled for each response was a percent of the CPU.
+        headWaiting = true
+        context.eventLoop.assumeIsolated().execute { [self] in
+            guard headWaiting, headFlush == nil, let context = self.context else { return }
+            headFlush = context.eventLoop.assumeIsolated().scheduleTask(in: Self.headFlushDelay) { [self] in
+                headFlush = nil
+                guard headWaiting else { return }
+                headWaiting = false
+                self.context?.flush()
+            }
         }
         return nil
     }
@@ -338,6 +348,7 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
     static let headFlushDelay = TimeAmount.milliseconds(2)
 
     private func headLeaves() {
+        headWaiting = false
         headFlush?.cancel()
         headFlush = nil
     }
