@@ -37,6 +37,18 @@ struct JSONFieldScannerTests {
         #expect(values(#"{"model":"gpt-4o","usage":{"prompt_tokens":3}}"#, [["model"], ["usage"]]) == [#""gpt-4o""#, #"{"prompt_tokens":3}"#])
     }
 
+    @Test("the first watched key seen twice is the duplicate, whichever of many watched paths it is")
+    func duplicates() {
+        // 70 watched paths and their 90 prefixes: duplicates are noted the same way past the 64th.
+        let paths = (0..<70).map { ["k\($0)"] } + (0..<20).map { ["n\($0)", "inner"] }
+        #expect(scan(#"{"k0":1,"k69":2,"n19":{"inner":3},"other":4,"other":5}"#, paths).duplicate == nil)
+        for key in ["k0", "k63", "k64", "k69"] {
+            #expect(scan(#"{"k1":0,"\#(key)":1,"k2":0,"\#(key)":2}"#, paths).duplicate == [key])
+        }
+        #expect(scan(#"{"n19":{"inner":1,"inner":2}}"#, paths).duplicate == ["n19", "inner"])
+        #expect(scan(#"{"n19":{},"k5":1,"n19":{}}"#, paths).duplicate == ["n19"])
+    }
+
     @Test("nested paths")
     func nestedPaths() {
         let json = #"{"type":"response.completed","response":{"id":"r","model":"gpt-5","usage":{"input_tokens":3},"x":{"usage":0}},"usage":1}"#

@@ -37,7 +37,12 @@ public struct JSONFieldScanner: Sendable {
     private let prefixes: [[[UInt8]]]
     /// ``KeyPaths/keySignatures``
     private let keySignatures: [[Int]]
-    /// The indices in ``prefixes`` of the prefixes met so far (a few: a list is cheaper than hashing paths).
+    /// ``KeyPaths/pathSignatures`` and ``KeyPaths/prefixSignatures``
+    private let pathSignatures: [Int]
+    private let prefixSignatures: [Int]
+    /// The prefixes met so far: the first 64 of ``prefixes`` as bits (the usual case: a few dozen at most), so that
+    /// noting one allocates nothing and costs no search; the indices of any further ones in a list.
+    private var seenPrefixBits: UInt64 = 0
     private var seenPrefixes: [Int] = []
     /// The first watched key (or parent of one) that occurred twice in the same object, decoded.
     public private(set) var duplicate: [String]?
@@ -144,6 +149,8 @@ public struct JSONFieldScanner: Sendable {
         self.captures = Array(repeating: nil, count: paths.encoded.count)
         self.prefixes = paths.prefixes
         self.keySignatures = paths.keySignatures
+        self.pathSignatures = paths.pathSignatures
+        self.prefixSignatures = paths.prefixSignatures
         self.tallyKeys = tallying.encoded
         self.maxKeyLength = max(64, 6 * max(paths.longestKey, tallying.longest))
     }
@@ -173,6 +180,10 @@ public struct JSONFieldScanner: Sendable {
         /// By depth (0 for top-level keys), the ``signature(of:)`` of every key a watched path has there: a key whose
         /// signature is not among them is no part of a watched path, which spares comparing its path.
         let keySignatures: [[Int]]
+        /// The ``signature(of:)`` of the last key of each path, and of each prefix: a path is compared key by key only
+        /// with a member whose key has its last key's signature.
+        let pathSignatures: [Int]
+        let prefixSignatures: [Int]
         /// The length of the longest key of the paths.
         let longestKey: Int
 
@@ -194,6 +205,8 @@ public struct JSONFieldScanner: Sendable {
                 }
             }
             keySignatures = signatures
+            pathSignatures = encoded.map { Self.signature(of: $0.last ?? []) }
+            prefixSignatures = prefixes.map { Self.signature(of: $0.last ?? []) }
             longestKey = encoded.joined().map(\.count).max() ?? 0
         }
 
@@ -455,19 +468,25 @@ public struct JSONFieldScanner: Sendable {
 
     /// Records the watched key (or parent of one) just read; the first one read twice becomes ``duplicate``.
     private mutating func noteIfDuplicate(depth: Int) {
-        guard depth <= maxDepth, !prefixes.isEmpty, levels[depth - 1].hasKey,
-            keySignatures[depth - 1].contains(KeyPaths.signature(of: levels[depth - 1].key))
-        else { return }
-        for (index, prefix) in prefixes.enumerated() where prefix.count == depth {
+        guard depth <= maxDepth, !prefixes.isEmpty, levels[depth - 1].hasKey else { return }
+        let signature = KeyPaths.signature(of: levels[depth - 1].key)
+        guard keySignatures[depth - 1].contains(signature) else { return }
+        for (index, prefix) in prefixes.enumerated() where prefix.count == depth && prefixSignatures[index] == signature {
             var matches = true
-            for level in 0..<depth where !levels[level].has(prefix[level]) {
+            for level in (0..<depth).reversed() where !levels[level].has(prefix[level]) {
                 matches = false
                 break
             }
             guard matches else { continue }
-            if !seenPrefixes.contains(index) {
-                seenPrefixes.append(index)
-            } else if duplicate == nil {
+            let seen: Bool
+            if index < 64 {
+                seen = seenPrefixBits & (1 &<< UInt64(index)) != 0
+                seenPrefixBits |= 1 &<< UInt64(index)
+            } else {
+                seen = seenPrefixes.contains(index)
+                if !seen { seenPrefixes.append(index) }
+            }
+            if seen, duplicate == nil {
                 duplicate = prefix.map { String(decoding: $0, as: UTF8.self) }
             }
             return
@@ -516,10 +535,11 @@ public struct JSONFieldScanner: Sendable {
 
     private func matchingPath() -> Int? {
         let depth = levels.count
-        guard depth >= 1, depth <= maxDepth else { return nil }
-        for (index, path) in paths.enumerated() where path.count == depth {
+        guard depth >= 1, depth <= maxDepth, levels[depth - 1].isObject, levels[depth - 1].hasKey else { return nil }
+        let signature = KeyPaths.signature(of: levels[depth - 1].key)
+        for (index, path) in paths.enumerated() where path.count == depth && pathSignatures[index] == signature {
             var matches = true
-            for level in 0..<depth where !levels[level].isObject || !levels[level].has(path[level]) {
+            for level in (0..<depth).reversed() where !levels[level].isObject || !levels[level].has(path[level]) {
                 matches = false
                 break
             }
