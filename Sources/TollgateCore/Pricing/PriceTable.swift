@@ -16,8 +16,11 @@ public struct PriceTable: Sendable, Equatable {
 
     /// The price for `model` and the name it was found under, or `nil` when the model is not priced.
     public func price(for model: String) -> (name: String, price: ModelPrice)? {
+        // Runs several times per event (customers' own rates are mostly an empty table): the name is searched by its
+        // bytes, not its characters.
+        guard !models.isEmpty else { return nil }
         if let found = lookup(model) { return found }
-        if let slash = model.lastIndex(of: "/") { return lookup(String(model[model.index(after: slash)...])) }
+        if let slash = model.utf8.lastIndex(of: UInt8(ascii: "/")) { return lookup(String(model[model.utf8.index(after: slash)...])) }
         return nil
     }
 
@@ -34,9 +37,10 @@ public struct PriceTable: Sendable, Equatable {
             }
         }
         if let best { return best }
-        for (name, price) in models where name.count > (best?.name.count ?? 0) && model.count > name.count && model.hasPrefix(name) {
-            let boundary = model[model.index(model.startIndex, offsetBy: name.count)]
-            if boundary == "-" || boundary == ":" || boundary == "@" { best = (name, price) }
+        for (name, price) in models
+        where name.utf8.count > (best?.name.utf8.count ?? 0) && model.utf8.count > name.utf8.count && model.utf8.starts(with: name.utf8) {
+            let boundary = model.utf8[model.utf8.index(model.utf8.startIndex, offsetBy: name.utf8.count)]
+            if boundary == UInt8(ascii: "-") || boundary == UInt8(ascii: ":") || boundary == UInt8(ascii: "@") { best = (name, price) }
         }
         return best
     }
