@@ -281,7 +281,7 @@ public final class EventWriter: Sendable {
         for attempt in 0..<3 {
             do {
                 let started = ContinuousClock.now
-                let fired = try meter.insertNow(batch.map(\.write))
+                let fired = try meter.insertNow(batch.map(\.write), yielding: Self.yields(batch))
                 committed(batch.count, since: started, firing: fired)
                 Self.resumeWaiters(of: batch)
                 recovered()
@@ -308,6 +308,19 @@ public final class EventWriter: Sendable {
             }
         }
     }
+
+    /// Whether a batch gives way to request handling between its rows (``MeterStore/insertNow(_:yielding:)``): a
+    /// small batch nobody waits for. Written straight through, such a transaction (a relaxed trickle gathered for
+    /// ``relaxedWindow``) held a core for half a millisecond, and a client or provider connection woken on that core
+    /// waited for it while the other one idled (the scheduler lets a running thread finish its slice): the slowest
+    /// percent of requests at one connection. A batch with a waiter commits at once; a large one means the writer is
+    /// behind, and yielding at every row under full load let it fall further behind.
+    private static func yields(_ batch: [Pending]) -> Bool {
+        batch.count < yieldingBatchLimit && batch.allSatisfy { $0.waiter == nil }
+    }
+
+    /// The size from which a batch is written without giving way.
+    static let yieldingBatchLimit = 64
 
     /// Counts a committed batch of `count` events and logs the alerts it fired.
     private func committed(_ count: Int, since started: ContinuousClock.Instant, firing fired: [AlertRecord]) {

@@ -49,8 +49,10 @@ enum Rollups {
     }
 
     /// Adds newly stored events to every rollup (call it in the transaction that stored them): one upsert per table
-    /// and distinct group of the batch.
-    static func add(_ events: some Sequence<UsageEvent>, to db: any SQLConnection, tables: [Table] = tables) throws {
+    /// and distinct group of the batch, each after `pause`.
+    static func add(
+        _ events: some Sequence<UsageEvent>, to db: any SQLConnection, tables: [Table] = tables, pausing pause: (() -> Void)? = nil
+    ) throws {
         // Runs in every write of the meter: arguments are built in one buffer, reused for each upsert.
         var arguments: [SQLValue] = []
         for table in tables {
@@ -62,6 +64,7 @@ enum Rollups {
             guard !groups.isEmpty else { continue }
             let statement = try db.cachedStatement(sql: upserts[table.name] ?? upsertSQL(table))
             for (group, totals) in groups {
+                pause?()
                 guard let measures = totals.values else { throw RollupOverflow(table: table.name, bucketMs: group.bucketMs) }
                 arguments.removeAll(keepingCapacity: true)
                 arguments.append(.integer(group.bucketMs))
