@@ -10,8 +10,8 @@ import UnixSignals
 /// Every `interval` it compares the files' sizes and modification times (and the folders' listings) with the last
 /// look; on a change that has held for one more look, or on SIGHUP, it loads the whole config again. A config that
 /// loads replaces the pricing rules (catalogs, price books, customers' terms) at once; one that does not is refused
-/// with its `FILE:LINE` message in the log and the rules in force stay. Settings that only a restart can change (listen address,
-/// meter, providers' addresses) are reported, not applied.
+/// with its `FILE:LINE` message in the log and the rules in force stay. Settings that only a restart can change
+/// (listen address, meter, providers' addresses) are reported, not applied.
 public struct PricingReloader: Service {
     let configPath: String?
     let state: PricingState
