@@ -17,17 +17,24 @@ enum EventRow {
 
     static func arguments(_ event: UsageEvent) -> SQLArguments {
         let usage = event.usage
-        let values: [(any SQLValueConvertible)?] = [
-            event.id, event.timestampMs, event.customer, event.keyID, event.feature, event.endUser, event.project, event.provider,
-            event.route, event.path, event.model, event.servedModel, event.status, event.stream, usage.inputTokens,
-            usage.cacheReadTokens, usage.cacheWriteTokens, usage.cacheWrite1hTokens, usage.outputTokens, usage.reasoningTokens,
-            usage.inputAudioTokens, usage.outputAudioTokens, event.rawUsage, event.serviceTier, event.latencyMs, event.ttfbMs,
-            event.upstreamMs, event.cost.description, event.price.description, event.currency, event.estimated, event.priced,
-            event.note, event.idempotencyKey, usage.inputImageTokens, usage.outputImageTokens, usage.webSearchRequests,
-            usage.webFetchRequests, event.priceBook, event.priceCurrency, event.requestID, usage.images, usage.imageVariant, usage.audioSeconds,
-            usage.inputCharacters, event.replayOf,
+        // Each value converted where its type is known: an array of optional existentials, converted after, cost more.
+        let values: [SQLValue] = [
+            event.id.sqlValue, event.timestampMs.sqlValue,
+            event.customer.sqlValue, event.keyID.sqlValue, event.feature.sqlValue, event.endUser.sqlValue,
+            event.project.sqlValue, event.provider.sqlValue, event.route.sqlValue, event.path.sqlValue,
+            event.model.sqlValue, event.servedModel.sqlValue, event.status.sqlValue, event.stream.sqlValue,
+            usage.inputTokens.sqlValue, usage.cacheReadTokens.sqlValue, usage.cacheWriteTokens.sqlValue,
+            usage.cacheWrite1hTokens.sqlValue, usage.outputTokens.sqlValue, usage.reasoningTokens.sqlValue,
+            usage.inputAudioTokens.sqlValue, usage.outputAudioTokens.sqlValue, event.rawUsage.sqlValue,
+            event.serviceTier.sqlValue, event.latencyMs.sqlValue, event.ttfbMs.sqlValue, event.upstreamMs.sqlValue,
+            event.cost.description.sqlValue, event.price.description.sqlValue, event.currency.sqlValue,
+            event.estimated.sqlValue, event.priced.sqlValue, event.note.sqlValue, event.idempotencyKey.sqlValue,
+            usage.inputImageTokens.sqlValue, usage.outputImageTokens.sqlValue, usage.webSearchRequests.sqlValue,
+            usage.webFetchRequests.sqlValue, event.priceBook.sqlValue, event.priceCurrency.sqlValue,
+            event.requestID.sqlValue, usage.images.sqlValue, usage.imageVariant.sqlValue, usage.audioSeconds.sqlValue,
+            usage.inputCharacters.sqlValue, event.replayOf.sqlValue,
         ]
-        return SQLArguments(values)
+        return SQLArguments(values: values)
     }
 
     static func event(_ row: SQLRow) -> UsageEvent {

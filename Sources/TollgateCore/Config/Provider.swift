@@ -182,7 +182,8 @@ public struct Provider: Sendable {
 
     /// The metered API of a provider path, or `nil` for a path that is not an inference.
     public func api(forPath path: String) -> APIName? {
-        routes.first { $0.pattern.matches(path) }?.api
+        let segments = PathPattern.segments(of: path)
+        return routes.first { $0.pattern.matches(segments: segments) }?.api
     }
 
     /// What Tollgate does with a request for a provider path that is not an inference (``api(forPath:)`` is `nil`):
@@ -207,6 +208,8 @@ public struct Provider: Sendable {
 
     /// The model a request names in its path when its body names none: an Azure deployment's model.
     public func modelFromPath(_ path: String) -> String? {
+        // Most paths name no deployment: they are not split into segments (an allocation per request) to learn it.
+        guard path.containsBytes(of: "deployments/") else { return nil }
         let segments = path.split(separator: "/")
         guard let index = segments.firstIndex(of: "deployments"), index + 1 < segments.count else { return nil }
         let deployment = String(segments[index + 1])
@@ -380,9 +383,13 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Whether a path (without query) matches.
-    public func matches(_ path: String) -> Bool {
-        Self.match(segments[...], path.split(separator: "/")[...])
-    }
+    public func matches(_ path: String) -> Bool { matches(segments: Self.segments(of: path)) }
+
+    /// Whether a path split by ``segments(of:)`` matches: a path tried against several patterns is split once.
+    func matches(segments path: [Substring]) -> Bool { Self.match(segments[...], path[...]) }
+
+    /// A path's segments, as patterns match them.
+    static func segments(of path: String) -> [Substring] { path.split(separator: "/") }
 
     /// The path itself when the pattern has no wildcard.
     public var literalPath: String? {

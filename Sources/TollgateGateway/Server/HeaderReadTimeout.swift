@@ -4,7 +4,8 @@ import NIOCore
 /// Closes a new connection that has not delivered a complete request head within `timeout` (`proxy.header_read_timeout_s`):
 /// a client that opens connections and sends nothing, or trickles its headers byte by byte (slowloris), holds no
 /// connection for longer than that. Sits after the HTTP decoder, whose first part on a connection is the request
-/// head; between requests on a kept-alive connection the idle timeout (`proxy.idle_timeout_s`) bounds the wait.
+/// head (it then leaves the pipeline); between requests on a kept-alive connection the idle timeout
+/// (`proxy.idle_timeout_s`) bounds the wait.
 public final class HeaderReadTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
     // The parts are not looked at: only whether one arrived.
     public typealias InboundIn = NIOAny
@@ -33,6 +34,8 @@ public final class HeaderReadTimeoutHandler: ChannelInboundHandler, RemovableCha
             timer = nil
         }
         context.fireChannelRead(data)
+        // Its work is done: every later part of every request on the connection would pass through it for nothing.
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
