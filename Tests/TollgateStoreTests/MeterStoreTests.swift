@@ -241,6 +241,26 @@ struct MeterStoreTests {
         }
     }
 
+    @Test("bound texts read back byte for byte: empty, non-ASCII, long, beside nulls and numbers, run after run")
+    func bindsTextsInPlace() async throws {
+        try await withTemporaryMeter { meter in
+            let long = String(repeating: "ab\u{e9}\u{1F600}", count: 200)
+            let rows: [[SQLValue]] = [
+                [.text(""), .null, .text("\u{e9}t\u{e9}"), .integer(7), .text(long)],
+                [.text("x"), .text(""), .null, .real(0.5), .text("")],
+                [.null, .text("\"quoted\", comma"), .text(long), .integer(-1), .text("\u{0}nul inside")],
+            ]
+            let read = try await meter.database.write { db in
+                try db.executeSchema("CREATE TABLE bound (a TEXT, b TEXT, c TEXT, d, e TEXT)")
+                for row in rows {
+                    try db.execute(sql: "INSERT INTO bound VALUES (?, ?, ?, ?, ?)", arguments: SQLArguments(values: row), cached: true)
+                }
+                return try db.rows(sql: "SELECT a, b, c, d, e FROM bound ORDER BY rowid", arguments: [], cached: false)
+            }
+            #expect(read.map(\.values) == rows)
+        }
+    }
+
     @Test("optional fields left out read back as nil")
     func roundTripsNils() async throws {
         try await withTemporaryMeter { meter in

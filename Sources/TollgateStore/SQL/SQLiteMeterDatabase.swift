@@ -167,37 +167,54 @@ final class SQLiteConnection: SQLConnection {
     /// (The statement is GRDB's, prepared and cached by it; only its binding and stepping are done here.)
     private func step(_ statement: Statement, _ arguments: SQLArguments, row: (OpaquePointer) throws -> Void) throws {
         let handle = statement.sqliteStatement
-        // Every run resets the statement as it ends (an error included), so it is ready for the next one here.
-        defer {
-            sqlite3_reset(handle)
-            sqlite3_clear_bindings(handle)
-        }
         guard arguments.values.count == Int(sqlite3_bind_parameter_count(handle)) else {
             throw DatabaseError(
                 resultCode: .SQLITE_MISUSE,
                 message: "wrong number of statement arguments: \(arguments.values.count) for \(sqlite3_bind_parameter_count(handle))",
                 sql: statement.sql)
         }
-        for (offset, value) in arguments.values.enumerated() {
-            let index = CInt(offset + 1)
-            let code: CInt
-            switch value {
-            case .null: code = sqlite3_bind_null(handle, index)
-            case .integer(let integer): code = sqlite3_bind_int64(handle, index, integer)
-            case .real(let real): code = sqlite3_bind_double(handle, index, real)
-            case .text(let text):
-                var text = text
-                code = text.withUTF8 { sqlite3_bind_text(handle, index, $0.baseAddress, CInt($0.count), Self.transient) }
-            case .blob(let data):
-                code = data.withUnsafeBytes { sqlite3_bind_blob(handle, index, $0.baseAddress, CInt($0.count), Self.transient) }
+        // The texts are copied once, all into one buffer that outlives the statement's run, and bound in place: bound
+        // one by one as transient, SQLite made a copy of each (an event row has a dozen and more).
+        var texts: [UInt8] = []
+        var textBytes = 0
+        for case .text(let text) in arguments.values { textBytes += text.utf8.count }
+        texts.reserveCapacity(textBytes)
+        for case .text(let text) in arguments.values { texts.append(contentsOf: text.utf8) }
+        try texts.withUnsafeBufferPointer { texts in
+            // Every run resets the statement and clears its bindings as it ends (an error included): it is ready for the
+            // next run, and holds no pointer into `texts` once they are freed.
+            defer {
+                sqlite3_reset(handle)
+                sqlite3_clear_bindings(handle)
             }
-            guard code == SQLITE_OK else { throw failure(code, statement) }
-        }
-        while true {
-            switch sqlite3_step(handle) {
-            case SQLITE_DONE: return
-            case SQLITE_ROW: try row(handle)
-            case let code: throw failure(code, statement)
+            var textOffset = 0
+            for (offset, value) in arguments.values.enumerated() {
+                let index = CInt(offset + 1)
+                let code: CInt
+                switch value {
+                case .null: code = sqlite3_bind_null(handle, index)
+                case .integer(let integer): code = sqlite3_bind_int64(handle, index, integer)
+                case .real(let real): code = sqlite3_bind_double(handle, index, real)
+                case .text(let text):
+                    let count = text.utf8.count
+                    if count == 0 {
+                        code = sqlite3_bind_text(handle, index, "", 0, Self.transient)
+                    } else {
+                        let start = UnsafeRawPointer(texts.baseAddress! + textOffset).assumingMemoryBound(to: CChar.self)
+                        code = sqlite3_bind_text(handle, index, start, CInt(count), Self.static)
+                    }
+                    textOffset += count
+                case .blob(let data):
+                    code = data.withUnsafeBytes { sqlite3_bind_blob(handle, index, $0.baseAddress, CInt($0.count), Self.transient) }
+                }
+                guard code == SQLITE_OK else { throw failure(code, statement) }
+            }
+            while true {
+                switch sqlite3_step(handle) {
+                case SQLITE_DONE: return
+                case SQLITE_ROW: try row(handle)
+                case let code: throw failure(code, statement)
+                }
             }
         }
     }
@@ -206,8 +223,10 @@ final class SQLiteConnection: SQLConnection {
         DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: statement.sql)
     }
 
-    /// SQLite copies bound text and blobs (their Swift storage does not outlive the binding call).
+    /// SQLite copies a value bound as transient (blobs: their Swift storage does not outlive the binding call).
     private static let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
+    /// SQLite reads a value bound as static in place until the statement is reset and its bindings cleared.
+    private static let `static`: sqlite3_destructor_type? = nil
 
     /// The value of a result row's column.
     private static func value(_ handle: OpaquePointer, column: CInt) -> SQLValue {
