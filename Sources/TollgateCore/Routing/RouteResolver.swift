@@ -46,7 +46,9 @@ public struct RouteResolver: Sendable {
     /// named by its first segment (`/anthropic/…`), else the family claiming its prefix (`/v1beta/` is Gemini's), else
     /// the default provider's.
     public func family(guessedFrom path: String) -> WireFamily {
-        let first = path.split(separator: "/", maxSplits: 1).first.map(String.init)
+        // The first segment, leading slashes skipped (as `split` reads it, without making the array of segments).
+        let segment = path.drop { $0 == "/" }.prefix { $0 != "/" }
+        let first = segment.isEmpty ? nil : String(segment)
         if let first, let provider = config.providers[first] ?? config.inactiveProviders[first] { return provider.family }
         if let family = WireFamilies.claiming(path) { return family }
         return config.providers[config.defaultProvider]?.family ?? WireFamilies.default
