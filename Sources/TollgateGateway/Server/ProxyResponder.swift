@@ -235,6 +235,7 @@ public final class ProxyResponder: HTTPResponder, Sendable {
         for location in WireFamilies.keyLocations {
             switch location {
             case .bearer:
+                if let value = headers[.authorization], let secret = bearerToken(value) { return (secret, false) }
                 guard let parts = headers[.authorization]?.split(separator: " ", maxSplits: 1), parts.count == 2,
                     parts[0].lowercased() == "bearer"
                 else { continue }
@@ -255,6 +256,17 @@ public final class ProxyResponder: HTTPResponder, Sendable {
             }
         }
         return nil
+    }
+
+    /// The token of the usual `Authorization: Bearer <token>` (`Bearer` or `bearer`, one space, then printable ASCII
+    /// without spaces), read by its bytes; `nil` for any other spelling, which ``presentedKey(_:query:)`` reads the
+    /// long way, to the same result for this one.
+    private static func bearerToken(_ value: String) -> String? {
+        let bytes = value.utf8
+        guard bytes.count > 7, bytes.starts(with: "Bearer ".utf8) || bytes.starts(with: "bearer ".utf8) else { return nil }
+        let token = bytes.dropFirst(7)
+        guard token.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
+        return String(Substring(token))
     }
 
     /// `x-api-key, api-key, x-goog-api-key or ?key=`: where else a key is accepted, for the 401 message.
