@@ -20,7 +20,9 @@ struct ProxyResponderTests {
         Presented(testDescription: "bearer", fields: clientFields(["Authorization": "Bearer tg_abc"]), key: "tg_abc"),
         Presented(testDescription: "bearer, any case, spaces", fields: clientFields(["authorization": "bearer   tg_abc  "]), key: "tg_abc"),
         Presented(testDescription: "BEARER, upper case", fields: clientFields(["Authorization": "BEARER tg_abc"]), key: "tg_abc"),
-        Presented(testDescription: "bearer, a token past ASCII", fields: clientFields(["Authorization": "Bearer tg_\u{e9}t\u{e9}"]), key: "tg_\u{e9}t\u{e9}"),
+        Presented(
+            testDescription: "bearer, a token past ASCII", fields: clientFields(["Authorization": "Bearer tg_\u{e9}t\u{e9}"]), key: "tg_\u{e9}t\u{e9}"
+        ),
         Presented(testDescription: "bearer, a tab after the token", fields: clientFields(["Authorization": "Bearer tg_abc\t"]), key: "tg_abc"),
         Presented(testDescription: "x-api-key", fields: clientFields(["X-Api-Key": "tg_xyz"]), key: "tg_xyz"),
         Presented(testDescription: "api-key", fields: clientFields(["api-key": "tg_azure"]), key: "tg_azure"),
