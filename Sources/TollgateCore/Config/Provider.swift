@@ -182,8 +182,7 @@ public struct Provider: Sendable {
 
     /// The metered API of a provider path, or `nil` for a path that is not an inference.
     public func api(forPath path: String) -> APIName? {
-        let segments = PathPattern.segments(of: path)
-        return routes.first { $0.pattern.matches(segments: segments) }?.api
+        routes.first { $0.pattern.matches(path) }?.api
     }
 
     /// What Tollgate does with a request for a provider path that is not an inference (``api(forPath:)`` is `nil`):
@@ -383,13 +382,9 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Whether a path (without query) matches.
-    public func matches(_ path: String) -> Bool { matches(segments: Self.segments(of: path)) }
-
-    /// Whether a path split by ``segments(of:)`` matches: a path tried against several patterns is split once.
-    func matches(segments path: [Substring]) -> Bool { Self.match(segments[...], path[...]) }
-
-    /// A path's segments, as patterns match them.
-    static func segments(of path: String) -> [Substring] { path.split(separator: "/") }
+    public func matches(_ path: String) -> Bool {
+        Self.match(segments[...], path.split(separator: "/")[...])
+    }
 
     /// The path itself when the pattern has no wildcard.
     public var literalPath: String? {
