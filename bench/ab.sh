@@ -7,7 +7,10 @@
 #   DURABILITY=strict CONNS=32 ROUNDS=4 CREDITS=1 bash bench/ab.sh A B
 #
 # Knobs: DURABILITY (relaxed), CONNS (1), ROUNDS (3), DURATION (4s), CREDITS=1 (a customer with credits: one admission
-# per request), THREADS=1 (also the CPU per request of each kind of thread: event loops, meter writer, checkpoints …). Build a "before" binary with e.g. `git worktree add /tmp/before <commit>` and a release build there.
+# per request), THREADS=1 (also the CPU per request of each kind of thread: event loops, meter writer, checkpoints …),
+# ALLOCATIONS=1 (also the calls to malloc per request, by kind of thread: a perf uprobe on libc's malloc, which needs
+# perf and root and slows the run, so that its timings are not comparable). Build a "before" binary with e.g.
+# `git worktree add /tmp/before <commit>` and a release build there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { sed -n 2,10p "$0"; exit 1; }
@@ -70,6 +73,9 @@ run_wrk() {  # CONNS DURATION
     KEY=$(cat "$work/key") BODY_FILE="$work/plain.json" RATE=0 CONNS=$1 \
         wrk -t1 -c"$1" -d"$2" --latency -s bench/wrk/inference.lua "http://127.0.0.1:$port/v1/chat/completions" | grep '^RESULT'
 }
+if [ "${ALLOCATIONS:-}" = 1 ] && ! perf probe -l 2>/dev/null | grep -q 'probe_libc:malloc '; then
+    perf probe -q -x "$(ldd "$1" | awk '/libc.so.6/ {print $3}')" --add malloc || { echo "ALLOCATIONS=1 needs perf and root"; exit 1; }
+fi
 echo "durability=$DURABILITY conns=$CONNS duration=$DURATION credits=${CREDITS:-0}"
 for round in $(seq "$ROUNDS"); do
     for bin in "$@"; do
@@ -79,8 +85,17 @@ for round in $(seq "$ROUNDS"); do
         run_wrk "$CONNS" 1s >/dev/null  # warm-up
         before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
         [ "${THREADS:-}" = 1 ] && thread_ticks "$pid" > "$work/threads.before"
+        if [ "${ALLOCATIONS:-}" = 1 ]; then
+            perf record -q -e probe_libc:malloc -p "$pid" -o "$work/malloc.data" -- sleep 3600 2>/dev/null &
+            recorder=$!
+            sleep 0.5
+        fi
         result=$(run_wrk "$CONNS" "$DURATION")
         after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+        if [ "${ALLOCATIONS:-}" = 1 ]; then
+            kill -INT "$recorder"
+            wait "$recorder" 2>/dev/null || true
+        fi
         [ "${THREADS:-}" = 1 ] && thread_ticks "$pid" > "$work/threads.after"
         kill "$pid"
         wait "$pid" 2>/dev/null || true
@@ -89,6 +104,10 @@ for round in $(seq "$ROUNDS"); do
         cpu=$(python3 -c "print(round(($after - $before) * 1e6 / $ticks / $(field "$result" requests)))")
         printf "round %d  %-50s cpu/request %4d µs  p50 %s ms  p99 %s ms  %s req/s  errors %s\n" "$round" "$bin" "$cpu" \
             "$(field "$result" p50_ms)" "$(field "$result" p99_ms)" "$(field "$result" rps)" "$(field "$result" errors)"
+        if [ "${ALLOCATIONS:-}" = 1 ]; then
+            perf script -F comm -i "$work/malloc.data" 2>/dev/null | tr -d '0-9 ' | sort | uniq -c \
+                | awk -v requests="$(field "$result" requests)" '$1 / requests >= 0.05 {printf "          %-20s %5.1f mallocs/request\n", $2, $1 / requests}'
+        fi
         if [ "${THREADS:-}" = 1 ]; then
             join "$work/threads.before" "$work/threads.after" | awk -v ticks="$ticks" -v requests="$(field "$result" requests)" \
                 '$3 > $2 {printf "          %-20s %5.1f µs/request\n", $1, ($3 - $2) * 1e6 / ticks / requests}'

@@ -241,9 +241,11 @@ struct MeterStoreTests {
         }
     }
 
+    /// SQLite's binding (texts bound in place from one buffer per run); a SQLite file whatever the suite's database.
     @Test("bound texts read back byte for byte: empty, non-ASCII, long, beside nulls and numbers, run after run")
     func bindsTextsInPlace() async throws {
-        try await withTemporaryMeter { meter in
+        try await withTemporaryDirectory { directory in
+            let meter = try MeterStore(path: meterPath(in: directory))
             let long = String(repeating: "ab\u{e9}\u{1F600}", count: 200)
             let rows: [[SQLValue]] = [
                 [.text(""), .null, .text("\u{e9}t\u{e9}"), .integer(7), .text(long)],
