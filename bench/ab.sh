@@ -13,7 +13,7 @@
 # `git worktree add /tmp/before <commit>` and a release build there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 1 ] || { sed -n 2,10p "$0"; exit 1; }
+[ $# -ge 1 ] || { sed -n 2,13p "$0"; exit 1; }
 # shellcheck source=bench/common.sh
 source bench/common.sh
 command -v nginx >/dev/null || { echo "nginx is missing: apt-get install nginx-light"; exit 1; }
