@@ -28,11 +28,10 @@ public final class HeaderReadTimeoutHandler: ChannelInboundHandler, RemovableCha
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if !headRead {
-            headRead = true
-            timer?.cancel()
-            timer = nil
-        }
+        // The first part read is the only one: the handler leaves the pipeline with it.
+        headRead = true
+        timer?.cancel()
+        timer = nil
         context.fireChannelRead(data)
         // Its work is done: every later part of every request on the connection would pass through it for nothing.
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)

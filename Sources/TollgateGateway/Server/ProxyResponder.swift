@@ -235,10 +235,10 @@ public final class ProxyResponder: HTTPResponder, Sendable {
         for location in WireFamilies.keyLocations {
             switch location {
             case .bearer:
-                if let value = headers[.authorization], let secret = bearerToken(value) { return (secret, false) }
-                guard let parts = headers[.authorization]?.split(separator: " ", maxSplits: 1), parts.count == 2,
-                    parts[0].lowercased() == "bearer"
-                else { continue }
+                guard let value = headers[.authorization] else { continue }
+                if let secret = bearerToken(value) { return (secret, false) }
+                let parts = value.split(separator: " ", maxSplits: 1)
+                guard parts.count == 2, parts[0].lowercased() == "bearer" else { continue }
                 return (String(parts[1].trimmingASCIISpaces), false)
             case .awsAccessKeyID:
                 // `AWS4-HMAC-SHA256 Credential=tg_…/DATE/REGION/bedrock/aws4_request, SignedHeaders=…, Signature=…`
