@@ -113,3 +113,45 @@ struct SSEEventBoundTests {
         #expect(reader.reachedEnd)
     }
 }
+
+/// Strict durability holds a stream's terminal event until its commit, not the events before it in the same piece:
+/// the reader says where, in what the client gets of a piece, the terminal event begins, at any split.
+@Suite("SSE terminal event start")
+struct SSETerminalEventStartTests {
+    /// Ends at `[DONE]`; when rewriting, leaves out the events whose data is `usage`.
+    struct DroppingReader: SSEUsageReader {
+        var reading = UsageReading()
+        var reachedEnd = false
+        mutating func read(_ event: SSEEvent, rewriting: Bool) -> SSEAction {
+            if event.data.text == "[DONE]" { reachedEnd = true }
+            return rewriting && event.data.text == "usage" ? .drop : .keep
+        }
+    }
+
+    @Test("offset of the terminal event in the client's bytes, in the one piece that completes it", arguments: [false, true], ["\n", "\r\n"])
+    func offsets(rewriting: Bool, lineEnd: String) {
+        let lines = ["data: 1", "", ": comment", "", "data: usage", "", "data: [DONE]", "", ": after", "", ""]
+        let stream = Array(lines.joined(separator: lineEnd).utf8)
+        let client = Array(
+            lines.enumerated().filter { !rewriting || ($0.offset != 4 && $0.offset != 5) }.map(\.element).joined(separator: lineEnd).utf8)
+        // After a CR, the framer counts the LF that completes it as the next event's first byte.
+        let terminal = client.firstRange(of: Array("data: [DONE]".utf8))!.lowerBound - (lineEnd == "\r\n" ? 1 : 0)
+        let splits = (0...stream.count).map { [$0] } + [Array(1..<stream.count)]
+        for cuts in splits {
+            var reader = SSEBodyReader(reader: DroppingReader(), rewrites: rewriting)
+            var output: [UInt8] = []
+            var starts: [Int] = []
+            for piece in stream.pieces(cutAt: cuts) {
+                let replaced = piece.withUnsafeBytes { reader.observe($0) }
+                if let start = reader.terminalEventStart {
+                    starts.append(start)
+                    #expect(output.count + start == max(terminal, output.count), "cuts \(cuts.prefix(3)): start \(start)")
+                }
+                output += replaced ?? Array(piece)
+            }
+            output += reader.finish().tail ?? []
+            #expect(output == client)
+            #expect(starts.count == 1, "one piece holds the terminal event's end, cuts \(cuts.prefix(3))")
+        }
+    }
+}

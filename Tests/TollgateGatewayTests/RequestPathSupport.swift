@@ -479,6 +479,8 @@ enum OpenAIWire {
 
     /// A whole stream, in the pieces the provider sends.
     static let stream = [roleChunk, content("Hello!"), content(" How can I help?"), stopChunk, usageChunk, done]
+    /// The same stream as a client that did not ask for usage gets it: no usage chunk, no `"usage":null` members.
+    static let withoutAddedUsage = stream.filter { $0 != usageChunk }.map { $0.replacingOccurrences(of: #","usage":null"#, with: "") }
 
     /// An error body in OpenAI's shape.
     static func error(_ message: String, type: String, code: String?) -> String {

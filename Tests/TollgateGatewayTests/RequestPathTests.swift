@@ -38,19 +38,34 @@ extension RequestPathTests {
             let terminal: String
             /// Bytes of `leading` the relay keeps back until the end is seen: a JSON body's last byte, so that a client
             /// cannot complete a body the meter has not recognised the end of.
-            let keptBack: Int
+            var keptBack = 0
+            /// What the client gets of the terminal piece before the commit: the events before the terminal one.
+            var terminalLead = ""
+            /// What the client gets in all, when it differs from what the provider sent (a usage chunk taken out).
+            var rewritten: String?
 
+            /// What the client must have before the terminal piece is sent.
+            var beforeTerminal: String { String(leading.joined().dropLast(keptBack)) }
             /// What the client must have while the event is not committed under strict durability.
-            var beforeCommit: String { String(leading.joined().dropLast(keptBack)) }
+            var beforeCommit: String { beforeTerminal + terminalLead }
             /// The whole response.
-            var whole: String { leading.joined() + terminal }
+            var whole: String { rewritten ?? leading.joined() + terminal }
         }
 
         static let exchanges = [
             Exchange(
                 testDescription: "SSE stream, terminal `data: [DONE]`", request: ChatRequest(stream: true, includeUsage: true),
                 contentType: "text/event-stream; charset=utf-8", leading: Array(OpenAIWire.stream.dropLast()),
-                terminal: OpenAIWire.stream.last!, keptBack: 0),
+                terminal: OpenAIWire.stream.last!),
+            Exchange(
+                testDescription: "SSE stream in one piece: the events before `data: [DONE]` do not wait",
+                request: ChatRequest(stream: true, includeUsage: true), contentType: "text/event-stream", leading: [],
+                terminal: OpenAIWire.stream.joined(), terminalLead: OpenAIWire.stream.dropLast().joined()),
+            Exchange(
+                testDescription: "SSE stream in one piece, the usage the proxy asked for taken out: the same",
+                request: ChatRequest(stream: true), contentType: "text/event-stream", leading: [],
+                terminal: OpenAIWire.stream.joined(), terminalLead: OpenAIWire.withoutAddedUsage.dropLast().joined(),
+                rewritten: OpenAIWire.withoutAddedUsage.joined()),
             Exchange(
                 testDescription: "JSON body, terminal last byte", request: ChatRequest(), contentType: "application/json",
                 leading: [String(OpenAIWire.completion.prefix(200))], terminal: String(OpenAIWire.completion.dropFirst(200)),
@@ -68,7 +83,7 @@ extension RequestPathTests {
                     let request = gateway.start(exchange.request, sent: sent, on: executor)
                     for piece in exchange.leading { upstreamBody.send(piece) }
                     // The body streams as it comes: everything before the end reaches the client without waiting.
-                    try await sent.wait(for: "the body before its end to reach the client") { $0.text == exchange.beforeCommit }
+                    try await sent.wait(for: "the body before its end to reach the client") { $0.text == exchange.beforeTerminal }
 
                     upstreamBody.send(exchange.terminal)
                     upstreamBody.end()

@@ -32,6 +32,8 @@ public struct SSEFramer: Sendable {
     private var hasData = false
     private var name: String?
     private var lastWasCR = false
+    /// Offset, in the piece being fed, just past the line being ended (0 at ``finish(onEvent:)``).
+    private var lineEnd = 0
 
     /// Creates a framer at the start of a stream.
     public init(maxEventBytes: Int = MeterBounds.maxEventBytes) { self.maxEventBytes = maxEventBytes }
@@ -43,6 +45,16 @@ public struct SSEFramer: Sendable {
     public mutating func feed(
         _ buffer: UnsafeRawBufferPointer, onEvent: (SSEEvent) -> Void, onOversized: (UnsafeRawBufferPointer) -> Void = { _ in }
     ) {
+        feed(buffer, onEventEnding: { event, _ in onEvent(event) }, onOversized: onOversized)
+    }
+
+    /// The same, `onEventEnding` also told where in `buffer` the event ends: its first byte is at that offset less
+    /// its ``SSEEvent/raw`` count (before the piece when that is negative: the event began in an earlier piece).
+    public mutating func feed(
+        _ buffer: UnsafeRawBufferPointer, onEventEnding onEvent: (SSEEvent, _ end: Int) -> Void,
+        onOversized: (UnsafeRawBufferPointer) -> Void = { _ in }
+    ) {
+        defer { lineEnd = 0 }
         // Lines are found with a tight scan and copied in runs, not byte by byte.
         let count = buffer.count
         var segmentStart = 0
@@ -67,6 +79,7 @@ public struct SSEFramer: Sendable {
             index = end + 1
             let segment = UnsafeRawBufferPointer(rebasing: buffer[segmentStart..<index])
             segmentStart = index
+            lineEnd = index
             if oversized {
                 onOversized(segment)
                 endOversizedLine(onEvent: onEvent)
@@ -97,11 +110,11 @@ public struct SSEFramer: Sendable {
         name = nil
     }
 
-    private mutating func endOversizedLine(onEvent: (SSEEvent) -> Void) {
+    private mutating func endOversizedLine(onEvent: (SSEEvent, Int) -> Void) {
         defer { lineHasBytes = false }
         guard !lineHasBytes else { return }
         oversized = false
-        onEvent(SSEEvent(name: nil, data: [], hasData: false, raw: [], oversized: true))
+        onEvent(SSEEvent(name: nil, data: [], hasData: false, raw: [], oversized: true), lineEnd)
     }
 
     /// Feeds bytes from an array.
@@ -118,11 +131,12 @@ public struct SSEFramer: Sendable {
             onEvent(SSEEvent(name: nil, data: [], hasData: false, raw: [], oversized: true))
             return
         }
-        if !line.isEmpty { endLine(onEvent: onEvent) }
-        if !raw.isEmpty { dispatch(onEvent: onEvent) }
+        let deliver = { (event: SSEEvent, _: Int) in onEvent(event) }
+        if !line.isEmpty { endLine(onEvent: deliver) }
+        if !raw.isEmpty { dispatch(onEvent: deliver) }
     }
 
-    private mutating func endLine(onEvent: (SSEEvent) -> Void) {
+    private mutating func endLine(onEvent: (SSEEvent, Int) -> Void) {
         defer { line.removeAll(keepingCapacity: true) }
         if line.isEmpty {
             if hasData || name != nil || !raw.isEmpty { dispatch(onEvent: onEvent) }
@@ -142,8 +156,8 @@ public struct SSEFramer: Sendable {
         }
     }
 
-    private mutating func dispatch(onEvent: (SSEEvent) -> Void) {
-        onEvent(SSEEvent(name: name, data: data, hasData: hasData, raw: raw))
+    private mutating func dispatch(onEvent: (SSEEvent, Int) -> Void) {
+        onEvent(SSEEvent(name: name, data: data, hasData: hasData, raw: raw), lineEnd)
         raw.removeAll(keepingCapacity: true)
         data.removeAll(keepingCapacity: true)
         hasData = false

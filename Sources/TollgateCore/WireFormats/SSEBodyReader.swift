@@ -30,6 +30,8 @@ public struct SSEBodyReader<Reader: SSEUsageReader>: ResponseReader {
     private var oversizedEvents = 0
     /// Whether events are rewritten on their way to the client.
     public let rewrites: Bool
+    /// Where the terminal event begins in what the client gets of the last piece, when that piece held it.
+    public private(set) var terminalEventStart: Int?
 
     /// Creates a meter around a reader.
     public init(reader: Reader, rewrites: Bool, maxEventBytes: Int = MeterBounds.maxEventBytes) {
@@ -46,10 +48,23 @@ public struct SSEBodyReader<Reader: SSEUsageReader>: ResponseReader {
         var framer = SSEFramer(maxEventBytes: 0)
         swap(&framer, &self.framer)
         defer { swap(&framer, &self.framer) }
+        // Once ended, a stream has no terminal event left to find.
+        var ended = reader.reachedEnd
+        terminalEventStart = nil
         guard rewrites else {
-            framer.feed(piece) { event in
-                if event.oversized { oversizedEvents += 1 } else { _ = reader.read(event, rewriting: false) }
-            }
+            framer.feed(
+                piece,
+                onEventEnding: { event, end in
+                    if event.oversized {
+                        oversizedEvents += 1
+                        return
+                    }
+                    _ = reader.read(event, rewriting: false)
+                    if !ended, reader.reachedEnd {
+                        ended = true
+                        terminalEventStart = max(0, end - event.raw.count)
+                    }
+                })
             return nil
         }
         var output: [UInt8] = []
@@ -58,7 +73,16 @@ public struct SSEBodyReader<Reader: SSEUsageReader>: ResponseReader {
         framer.feed(
             piece,
             onEvent: { event in
-                if event.oversized { oversizedEvents += 1 } else { Self.emit(event, reader.read(event, rewriting: true), into: &output) }
+                if event.oversized {
+                    oversizedEvents += 1
+                    return
+                }
+                let action = reader.read(event, rewriting: true)
+                if !ended, reader.reachedEnd {
+                    ended = true
+                    terminalEventStart = output.count
+                }
+                Self.emit(event, action, into: &output)
             },
             onOversized: { bytes in output.append(contentsOf: bytes) })
         return output

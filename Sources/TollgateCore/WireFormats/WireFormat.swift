@@ -141,4 +141,13 @@ public protocol ResponseReader: Sendable {
     var reachedEnd: Bool { get }
     /// Whether this meter rewrites the body (then the proxy cannot forward compressed bytes as they are).
     var rewrites: Bool { get }
+    /// Where the terminal event begins in what the client gets of the last observed piece (the piece, or the bytes
+    /// that replace it), when that piece held it: the bytes before it do not end the response. `nil` when the piece
+    /// did not hold the terminal event, or the reader cannot say where it begins.
+    var terminalEventStart: Int? { get }
+}
+
+extension ResponseReader {
+    /// Readers that cannot say where their terminal event begins.
+    public var terminalEventStart: Int? { nil }
 }

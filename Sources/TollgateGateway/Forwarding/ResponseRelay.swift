@@ -6,8 +6,8 @@ import TollgateCore
 
 /// Streams one upstream response to the client through the metering tap, and records its event.
 ///
-/// - Bytes go out as they arrive. With strict durability, everything from the end of the inference on (the piece in
-///   which the meter sees the terminal stream event or the end of the JSON document, and all after it) waits until
+/// - Bytes go out as they arrive. With strict durability, everything from the end of the inference on (the terminal
+///   stream event, or the piece in which the meter sees the end of the JSON document, and all after it) waits until
 ///   the event is committed. Before that point a non-stream body also keeps its last byte back, in case the meter
 ///   never recognises an end (a body that is not JSON): a client cannot complete a body that is one byte short.
 /// - A client that goes away does not end metering: the upstream is read on (for up to `drainSeconds`) so the real
@@ -86,8 +86,11 @@ struct ResponseRelay: Sendable {
         progress.capture?.append(outgoing)
         if recorder.strict {
             if progress.tap.reader.reachedEnd {
+                // The events before the terminal one go out now (a stream read in one piece does not wait whole).
+                let lead = progress.held.readableBytes == 0 ? min(progress.tap.terminalEventStart ?? 0, outgoing.readableBytes) : 0
+                let sent = outgoing.readSlice(length: lead) ?? ByteBuffer()
                 progress.held.writeBuffer(&outgoing)
-                return ByteBuffer()
+                return sent
             }
             if !clientGetsEventStream {
                 progress.held.writeBuffer(&outgoing)

@@ -24,12 +24,19 @@ struct MeteringTap: @unchecked Sendable {
         forwardsDecoded = decoder != nil && reader.rewrites
     }
 
+    /// Where the terminal event begins in the bytes the last ``pass(_:)`` returned, when they held it and the reader
+    /// can say (the bytes before it may go to the client before the event is committed). `nil` for a compressed body:
+    /// the reader's offsets are in the decoded bytes.
+    private(set) var terminalEventStart: Int?
+
     /// Reads a piece; returns the bytes for the client (the piece itself unless the reader rewrites), or `nil` when
     /// the client was promised decoded bytes and the body can no longer be decoded.
     mutating func pass(_ piece: ByteBuffer) -> ByteBuffer? {
+        terminalEventStart = nil
         if decodingFailure != nil { return forwardsDecoded ? nil : piece }
         guard let decoder else {
             let replacement = piece.withUnsafeReadableBytes { reader.observe($0) }
+            terminalEventStart = reader.terminalEventStart
             return replacement.map { ByteBuffer(bytes: $0) } ?? piece
         }
         var decoded: [UInt8] = []

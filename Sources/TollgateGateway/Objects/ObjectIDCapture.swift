@@ -22,6 +22,7 @@ struct ObjectIDCapture: ResponseReader {
 
     var reachedEnd: Bool { inner.reachedEnd }
     var rewrites: Bool { inner.rewrites }
+    var terminalEventStart: Int? { inner.terminalEventStart }
 
     mutating func observe(_ piece: UnsafeRawBufferPointer) -> [UInt8]? {
         if capturedID == nil {
