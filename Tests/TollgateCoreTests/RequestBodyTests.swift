@@ -30,9 +30,19 @@ struct RequestBodyTests {
             (#"{"stream":true,"stream_options":{"include_usage":true,"include_usage":false}}"#, "stream_options.include_usage"),
             (#"{"stream_options":{"include_usage":true},"stream_options":{"include_usage":false}}"#, "stream_options"),
             (#"{"previous_response_id":"a","previous_response_id":null}"#, "previous_response_id"),
+            (#"{"store":false,"st\u006fre":true}"#, "store"),
         ])
     func duplicates(_ json: String, _ member: String) {
         #expect(throws: RequestError.duplicateMember(member)) { try read(json) }
+    }
+
+    @Test("what decides who owns a stored answer is read in the same one reading: store, background, previous response")
+    func storedAnswers() throws {
+        let prepared = try read(#"{"model":"m","st\u006fre":false,"background":true,"previous_response_id":"resp_1"}"#).prepared(stream: false)
+        #expect(prepared.store == false && prepared.background && prepared.previousResponseID == "resp_1")
+        let plain = try read(#"{"model":"m","store":null,"previous_response_id":null}"#).prepared(stream: false)
+        #expect(plain.store == nil && !plain.background && plain.previousResponseID == nil)
+        #expect(try read(#"{"store":true}"#).prepared(stream: false).store == true)
     }
 
     @Test("duplicates elsewhere (inside messages, in members that do not matter) are the provider's business")
@@ -73,6 +83,7 @@ struct RequestBodyTests {
             (#"{"stream":"true"}"#, .invalidField("stream", "must be a boolean")),
             (#"{"service_tier":1}"#, .invalidField("service_tier", "must be a string")),
             (#"{"background":"yes"}"#, .invalidField("background", "must be a boolean")),
+            (#"{"store":"yes"}"#, .invalidField("store", "must be a boolean")),
             (#"{"stream_options":true}"#, .invalidField("stream_options", "must be an object")),
         ])
     func wrongTypes(_ json: String, _ error: RequestError) {

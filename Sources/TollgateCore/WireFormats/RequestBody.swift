@@ -16,6 +16,10 @@ public struct RequestLayout: Sendable {
     public let serviceTier: [String]?
     /// Whether the answer is produced in the background (`background`).
     public let background: [String]?
+    /// Whether the provider stores what the request creates (`store`).
+    public let store: [String]?
+    /// The stored response a request continues from (`previous_response_id`).
+    public let previousResponse: [String]?
     /// Members that make the provider read stored content the body does not carry (`previous_response_id`,
     /// `cachedContent`): any value but `null`.
     public let references: [[String]]
@@ -39,9 +43,9 @@ public struct RequestLayout: Sendable {
     /// Creates a layout.
     public init(
         model: [String]? = ["model"], stream: [String]? = ["stream"], streamOptions: [String]? = nil, outputLimits: [[String]] = [],
-        choiceCounts: [[String]] = [], serviceTier: [String]? = nil, background: [String]? = nil, references: [[String]] = [],
-        objectReferences: [[String]] = [], imageKeys: [String] = [], unboundedKeys: [String] = [],
-        imageTokens: @escaping @Sendable (_ model: String?) -> Int
+        choiceCounts: [[String]] = [], serviceTier: [String]? = nil, background: [String]? = nil, store: [String]? = nil,
+        previousResponse: [String]? = nil, references: [[String]] = [], objectReferences: [[String]] = [], imageKeys: [String] = [],
+        unboundedKeys: [String] = [], imageTokens: @escaping @Sendable (_ model: String?) -> Int
     ) {
         self.model = model
         self.stream = stream
@@ -50,6 +54,8 @@ public struct RequestLayout: Sendable {
         self.choiceCounts = choiceCounts
         self.serviceTier = serviceTier
         self.background = background
+        self.store = store
+        self.previousResponse = previousResponse
         self.references = references
         self.objectReferences = objectReferences
         self.imageTokens = imageTokens
@@ -57,15 +63,16 @@ public struct RequestLayout: Sendable {
         self.unboundedKeys = unboundedKeys
         var seen: Set<[String]> = []
         let all =
-            [model ?? [], stream ?? [], streamOptions ?? [], serviceTier ?? [], background ?? []] + outputLimits + choiceCounts
-            + references + objectReferences
+            [model ?? [], stream ?? [], streamOptions ?? [], serviceTier ?? [], background ?? [], store ?? [], previousResponse ?? []]
+            + outputLimits + choiceCounts + references + objectReferences
         paths = all.filter { !$0.isEmpty && seen.insert($0).inserted }
         keyPaths = JSONFieldScanner.KeyPaths(paths)
         tallied = RequestBody.tallied + imageKeys + unboundedKeys
         tallyKeys = JSONFieldScanner.TallyKeys(tallied)
     }
 
-    /// The paths to scan, each once: model, stream, stream options, service tier, background, then the lists.
+    /// The paths to scan, each once: model, stream, stream options, service tier, background, store, previous response,
+    /// then the lists.
     fileprivate let paths: [[String]]
     /// ``paths`` encoded once for every request of the API.
     fileprivate let keyPaths: JSONFieldScanner.KeyPaths
@@ -100,6 +107,10 @@ public struct RequestBody: Sendable {
     public let serviceTier: String?
     /// Whether the answer runs in the background.
     public let background: Bool
+    /// Whether the provider is asked to store what the request creates (`nil`: the body does not say).
+    public let store: Bool?
+    /// The stored response the request continues from, when it names one as a string.
+    public let previousResponseID: String?
     /// Images in the prompt, each billed by the provider's image formula rather than by its bytes.
     public let imageParts: Int
     /// Why the prompt cannot be bounded by the body (it references stored content, or carries a document or media
@@ -189,6 +200,13 @@ public struct RequestBody: Sendable {
         case "true": background = true
         default: throw .invalidField(name(layout.background ?? []), "must be a boolean")
         }
+        switch raw(layout.store).map({ String(decoding: $0, as: UTF8.self) }) {
+        case nil: store = nil
+        case "false": store = false
+        case "true": store = true
+        default: throw .invalidField(name(layout.store ?? []), "must be a boolean")
+        }
+        previousResponseID = raw(layout.previousResponse).flatMap(decodeJSONString)
 
         let types = scanner.tally(at: 0)
         let mediaTypes = scanner.tally(at: 1).merging(scanner.tally(at: 2), uniquingKeysWith: +)
@@ -240,6 +258,8 @@ public struct RequestBody: Sendable {
         request.choices = choices
         request.serviceTier = serviceTier
         request.background = background
+        request.store = store
+        request.previousResponseID = previousResponseID
         request.imageInputTokens = imageParts * layout.imageTokens(model)
         request.unboundedInput = unboundedInput
         return request

@@ -71,6 +71,10 @@ public struct PreparedRequest: Sendable {
     public var serviceTier: String?
     /// Whether the answer is produced in the background and fetched later.
     public var background = false
+    /// Whether the request asks the provider to store what it creates (`store`; `nil`: the body does not say).
+    public var store: Bool?
+    /// The stored response the request continues from (`previous_response_id`), when it names one.
+    public var previousResponseID: String?
     /// The most input tokens the images of the prompt may cost, beyond their bytes.
     public var imageInputTokens = 0
     /// Why the body does not bound the prompt (stored content, a document, a retrieval tool), if so: admission then

@@ -79,22 +79,16 @@ extension ObjectOwnership {
 }
 
 extension ProxyResponder {
-    /// `store`, `background`, `previous_response_id`: what an inference that creates a stored object says about it.
-    static let objectRequestPaths = JSONFieldScanner.KeyPaths([["store"], ["background"], ["previous_response_id"]])
-
     /// For an inference whose answer is a stored object: refuses a `previous_response_id` that is not the caller's
     /// (404, recorded, before the provider), and says who will own the answer. A background response (`background:
     /// true`, not streamed) answers before it has usage: its creation is recorded unmetered and it is metered when
-    /// first retrieved complete.
+    /// first retrieved complete. `store`, `background` and `previous_response_id` are the request body's one reading
+    /// (``PreparedRequest``).
     func objectOwnership(
-        of body: [UInt8], api: APIName, target: RouteResolver.Target, principal: Principal, prepared: PreparedRequest,
-        context: inout InferenceContext
+        api: APIName, target: RouteResolver.Target, principal: Principal, prepared: PreparedRequest, context: inout InferenceContext
     ) async throws -> ObjectOwnership? {
-        guard let kind = api.family.objects.createdByInference[api],
-            let scan = JSONFieldScanner.scanWhole(body, paths: Self.objectRequestPaths)
-        else { return nil }
-        let isTrue = { (index: Int) in scan.value(at: index) == Array("true".utf8) }
-        if kind == .response, isTrue(1), prepared.stream {
+        guard let kind = api.family.objects.createdByInference[api] else { return nil }
+        if kind == .response, prepared.background, prepared.stream {
             // A streamed background response could be left mid-stream and fetched whole later, unmetered.
             try await recorder.record(context, ResponseOutcome(status: 400, upstreamFailure: "refused: a streamed background response"))
             throw ErrorResponse.badRequest(
@@ -102,30 +96,28 @@ extension ProxyResponder {
                     + "without background.", code: "background_stream_not_metered"
             ).recorded(as: context.id)
         }
-        if kind == .response, let previous = scan.value(at: 2).flatMap(decodeJSONString), !previous.isEmpty,
-            let owned = try await ownedObject(provider: target.provider.name, id: previous, kind: .response, customer: principal.customer),
-            owned.state == ObjectState.pending
-        {
-            try await recorder.record(
-                context, ResponseOutcome(status: 400, upstreamFailure: "refused: previous response \(previous) is not metered yet"))
-            throw ErrorResponse.badRequest(
-                "Response '\(previous)' is still in the background: retrieve it complete before continuing from it.",
-                code: "previous_response_pending"
-            ).recorded(as: context.id)
+        if kind == .response, let previous = prepared.previousResponseID, !previous.isEmpty {
+            let owned = try await ownedObject(provider: target.provider.name, id: previous, kind: .response, customer: principal.customer)
+            if owned?.state == ObjectState.pending {
+                try await recorder.record(
+                    context, ResponseOutcome(status: 400, upstreamFailure: "refused: previous response \(previous) is not metered yet"))
+                throw ErrorResponse.badRequest(
+                    "Response '\(previous)' is still in the background: retrieve it complete before continuing from it.",
+                    code: "previous_response_pending"
+                ).recorded(as: context.id)
+            }
+            if owned == nil {
+                try await recorder.record(
+                    context, ResponseOutcome(status: 404, upstreamFailure: "refused: previous response \(previous) is not the customer's"))
+                throw ErrorResponse(
+                    status: .notFound, message: "Previous response with id '\(previous)' not found.", type: "invalid_request_error",
+                    code: "previous_response_not_found"
+                ).recorded(as: context.id)
+            }
         }
-        if kind == .response, let previous = scan.value(at: 2).flatMap(decodeJSONString), !previous.isEmpty,
-            try await ownedObject(provider: target.provider.name, id: previous, kind: .response, customer: principal.customer) == nil
-        {
-            try await recorder.record(
-                context, ResponseOutcome(status: 404, upstreamFailure: "refused: previous response \(previous) is not the customer's"))
-            throw ErrorResponse(
-                status: .notFound, message: "Previous response with id '\(previous)' not found.", type: "invalid_request_error",
-                code: "previous_response_not_found"
-            ).recorded(as: context.id)
-        }
-        let background = kind == .response && isTrue(1) && !prepared.stream
+        let background = kind == .response && prepared.background && !prepared.stream
         // Responses are stored unless `store: false`; chat completions only with `store: true`.
-        let stored = kind == .response ? scan.value(at: 0) != Array("false".utf8) : isTrue(0)
+        let stored = kind == .response ? prepared.store != false : prepared.store == true
         guard stored || background else { return nil }
         if background { context.metered = false }
         return ObjectOwnership(

@@ -386,8 +386,7 @@ public final class ProxyResponder: HTTPResponder, Sendable {
         var context = makeContext(
             request, target: target, route: api.rawValue, key: key, prepared: prepared, bytes: bytes.count, arrival: arrival, started: started)
         context.missingUsage = config.pricing.missingUsage
-        let ownership = try await objectOwnership(
-            of: bytes, api: api, target: target, principal: principal, prepared: prepared, context: &context)
+        let ownership = try await objectOwnership(api: api, target: target, principal: principal, prepared: prepared, context: &context)
         if let replay = try await claimIdempotencyKey(request, body: body, target: target, context: &context) { return .response(replay) }
         do {
             let admission = try await admitter.admit(

@@ -57,11 +57,11 @@ extension OpenAIRequest {
 extension RequestLayout {
     /// OpenAI's Chat Completions, Completions, Embeddings and Responses bodies (and the compatible servers'): the
     /// output limits of each API (`max_tokens`, `max_completion_tokens`, `max_output_tokens`), `n` and `best_of`,
-    /// `service_tier`, `background`, and the members that reference stored state.
+    /// `service_tier`, `background`, `store`, and the members that reference stored state.
     static let openAI = RequestLayout(
         streamOptions: ["stream_options"], outputLimits: [["max_tokens"], ["max_completion_tokens"], ["max_output_tokens"]],
-        choiceCounts: [["n"], ["best_of"]], serviceTier: ["service_tier"], background: ["background"],
-        references: [["previous_response_id"], ["conversation"]], objectReferences: [["prompt"]],
+        choiceCounts: [["n"], ["best_of"]], serviceTier: ["service_tier"], background: ["background"], store: ["store"],
+        previousResponse: ["previous_response_id"], references: [["previous_response_id"], ["conversation"]], objectReferences: [["prompt"]],
         imageTokens: OpenAIImageTokens.bound(model:))
 }
 
