@@ -80,6 +80,18 @@ struct JSONFieldScannerTests {
         expectSplitInvariant(json, [["model"], ["usage"], ["content"]])
     }
 
+    @Test("long strings, searched many bytes at a time, end at their quote however many escapes come before it")
+    func longStrings() {
+        let text =
+            String(repeating: "lorem ipsum ", count: 5) + #"\"quoted\" and \\ a backslash"# + String(repeating: "x", count: 40)
+            + #"\n\t\u00e9\\"# + String(repeating: "y", count: 20) + #"\\\""#
+        let key = String(repeating: "k", count: 40)
+        let json = #"{"messages":[{"content":"\#(text)"}],"model":"\#(text)","usage":{"note":"\#(text)","n":1},"\#(key)":"\#(text)"}"#
+        #expect(values(json, [["model"], ["usage"], [key]]) == [#""\#(text)""#, #"{"note":"\#(text)","n":1}"#, #""\#(text)""#])
+        #expect(scan(json, [["model"]]).isComplete && !scan(json, [["model"]]).isMalformed)
+        expectSplitInvariant(json, [["model"], ["usage"], [key]])
+    }
+
     @Test("long keys are read whole: a wanted key of any length matches, a longer key that starts with one does not")
     func longKeys() {
         let key64 = String(repeating: "k", count: 64)

@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Finds chosen members of a JSON document that arrives in pieces, without building the document.
 ///
 /// The scanner is told which key paths matter (`["usage"]`, `["response", "usage"]`) and keeps the raw JSON text
@@ -255,11 +263,13 @@ public struct JSONFieldScanner: Sendable {
     public mutating func feed(_ buffer: UnsafeRawBufferPointer) {
         let count = buffer.count
         var index = 0
+        // The next quote at or after some earlier index, found by ``stringRunEnd(_:from:quote:)``.
+        var quote = -1
         while index < count {
             var next = index
             if inString {
                 if !stringEnd.escaping && tallyingValue < 0 {
-                    while next < count, buffer[next] != UInt8(ascii: "\""), buffer[next] != UInt8(ascii: "\\") { next += 1 }
+                    next = Self.stringRunEnd(buffer, from: index, quote: &quote)
                     if next > index {
                         let run = UnsafeRawBufferPointer(rebasing: buffer[index..<next])
                         if capturing >= 0 { captureBuffer.append(contentsOf: run) }
@@ -296,6 +306,27 @@ public struct JSONFieldScanner: Sendable {
             step(buffer[index])
             index += 1
         }
+    }
+
+    /// The index of the first quote or backslash at or after `start` in `buffer` (its count if none). A short run is
+    /// stepped through; a long one (a prompt's text) is searched with `memchr`, many bytes at a time. `quote` keeps the
+    /// next quote once found, so that a string with many escapes before its end is not searched again each time.
+    @inline(__always)
+    private static func stringRunEnd(_ buffer: UnsafeRawBufferPointer, from start: Int, quote: inout Int) -> Int {
+        let count = buffer.count
+        var next = start
+        let stepped = min(count, start + 16)
+        while next < stepped {
+            let byte = buffer[next]
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return next }
+            next += 1
+        }
+        guard next < count, let base = buffer.baseAddress else { return next }
+        if quote < next {
+            quote = memchr(base + next, Int32(UInt8(ascii: "\"")), count - next).map { base.distance(to: UnsafeRawPointer($0)) } ?? count
+        }
+        guard quote > next else { return next }
+        return memchr(base + next, Int32(UInt8(ascii: "\\")), quote - next).map { base.distance(to: UnsafeRawPointer($0)) } ?? quote
     }
 
     /// Ends the document: a scalar running to the end of input is closed.
