@@ -7,13 +7,14 @@
 #   DURABILITY=strict CONNS=32 ROUNDS=4 CREDITS=1 bash bench/ab.sh A B
 #
 # Knobs: DURABILITY (relaxed), CONNS (1), ROUNDS (3), DURATION (4s), CREDITS=1 (a customer with credits: one admission
-# per request), THREADS=1 (also the CPU per request of each kind of thread: event loops, meter writer, checkpoints …),
+# per request), PROMPT_KB=24 (a chat history of about that many KB as the request body, instead of 70 bytes),
+# THREADS=1 (also the CPU per request of each kind of thread: event loops, meter writer, checkpoints …),
 # ALLOCATIONS=1 (also the calls to malloc per request, by kind of thread: a perf uprobe on libc's malloc, which needs
 # perf and root and slows the run, so that its timings are not comparable). Build a "before" binary with e.g.
 # `git worktree add /tmp/before <commit>` and a release build there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 1 ] || { sed -n 2,13p "$0"; exit 1; }
+[ $# -ge 1 ] || { sed -n 2,14p "$0"; exit 1; }
 # shellcheck source=bench/common.sh
 source bench/common.sh
 command -v nginx >/dev/null || { echo "nginx is missing: apt-get install nginx-light"; exit 1; }
@@ -47,7 +48,17 @@ http {
 }
 CONF
 nginx -c "$work/stub.conf" -p "$work"
-echo '{"model":"gpt-5-nano","messages":[{"role":"user","content":"Hello!"}]}' > "$work/plain.json"
+if [ -n "${PROMPT_KB:-}" ]; then
+    # A chat history of about PROMPT_KB kilobytes: alternating turns of 1.1 KB of text each.
+    python3 -c "
+import json, sys
+turn = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua. ' * 8
+turns = max(1, round(int(sys.argv[1]) * 1024 / (len(turn) + 40)))
+messages = [{'role': 'user' if i % 2 == 0 else 'assistant', 'content': turn} for i in range(turns)]
+print(json.dumps({'model': 'gpt-5-nano', 'messages': messages}))" "$PROMPT_KB" > "$work/plain.json"
+else
+    echo '{"model":"gpt-5-nano","messages":[{"role":"user","content":"Hello!"}]}' > "$work/plain.json"
+fi
 port=$(free_port)
 cat > "$work/tollgate.yaml" <<YAML
 listen: "127.0.0.1:$port"
