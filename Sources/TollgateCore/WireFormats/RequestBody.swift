@@ -157,12 +157,15 @@ public struct RequestBody: Sendable {
         } else {
             self.model = nil
         }
-        switch raw(layout.stream).map({ String(decoding: $0, as: UTF8.self) }) {
-        case nil: stream = nil
-        case "false": stream = false
-        case "true": stream = true
-        default: throw .invalidField(name(layout.stream ?? []), "must be a boolean")
+        func boolean(_ path: [String]?) throws(RequestError) -> Bool? {
+            switch raw(path).map({ String(decoding: $0, as: UTF8.self) }) {
+            case nil: return nil
+            case "false": return false
+            case "true": return true
+            default: throw .invalidField(name(path ?? []), "must be a boolean")
+            }
         }
+        stream = try boolean(layout.stream)
         if let options = raw(layout.streamOptions) {
             guard options.first == UInt8(ascii: "{"), JSONObject(options) != nil else {
                 throw .invalidField(name(layout.streamOptions ?? []), "must be an object")
@@ -195,17 +198,8 @@ public struct RequestBody: Sendable {
         } else {
             serviceTier = nil
         }
-        switch raw(layout.background).map({ String(decoding: $0, as: UTF8.self) }) {
-        case nil, "false": background = false
-        case "true": background = true
-        default: throw .invalidField(name(layout.background ?? []), "must be a boolean")
-        }
-        switch raw(layout.store).map({ String(decoding: $0, as: UTF8.self) }) {
-        case nil: store = nil
-        case "false": store = false
-        case "true": store = true
-        default: throw .invalidField(name(layout.store ?? []), "must be a boolean")
-        }
+        background = try boolean(layout.background) ?? false
+        store = try boolean(layout.store)
         previousResponseID = raw(layout.previousResponse).flatMap(decodeJSONString)
 
         let types = scanner.tally(at: 0)

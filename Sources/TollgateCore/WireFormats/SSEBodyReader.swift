@@ -51,18 +51,23 @@ public struct SSEBodyReader<Reader: SSEUsageReader>: ResponseReader {
         // Once ended, a stream has no terminal event left to find.
         var ended = reader.reachedEnd
         terminalEventStart = nil
+        /// Reads `event`, noting `start` (where it begins for the client) if it is the terminal one.
+        func read(_ event: SSEEvent, rewriting: Bool, start: Int) -> SSEAction {
+            let action = reader.read(event, rewriting: rewriting)
+            if !ended, reader.reachedEnd {
+                ended = true
+                terminalEventStart = start
+            }
+            return action
+        }
         guard rewrites else {
             framer.feed(
                 piece,
                 onEventEnding: { event, end in
                     if event.oversized {
                         oversizedEvents += 1
-                        return
-                    }
-                    _ = reader.read(event, rewriting: false)
-                    if !ended, reader.reachedEnd {
-                        ended = true
-                        terminalEventStart = max(0, end - event.raw.count)
+                    } else {
+                        _ = read(event, rewriting: false, start: max(0, end - event.raw.count))
                     }
                 })
             return nil
@@ -75,14 +80,10 @@ public struct SSEBodyReader<Reader: SSEUsageReader>: ResponseReader {
             onEvent: { event in
                 if event.oversized {
                     oversizedEvents += 1
-                    return
+                } else {
+                    let action = read(event, rewriting: true, start: output.count)
+                    Self.emit(event, action, into: &output)
                 }
-                let action = reader.read(event, rewriting: true)
-                if !ended, reader.reachedEnd {
-                    ended = true
-                    terminalEventStart = output.count
-                }
-                Self.emit(event, action, into: &output)
             },
             onOversized: { bytes in output.append(contentsOf: bytes) })
         return output
