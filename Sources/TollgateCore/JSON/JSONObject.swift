@@ -41,12 +41,6 @@ public func decodeJSONString(_ bytes: [UInt8]) -> String? {
     return try? JSONSerialization.jsonObject(with: Data(bytes), options: .fragmentsAllowed) as? String
 }
 
-/// Encodes a Swift string as a JSON string literal.
-public func encodeJSONString(_ text: String) -> [UInt8] {
-    let data = (try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
-    return Array(data.dropFirst().dropLast())
-}
-
 extension JSONObject {
     /// Compact JSON text of the object, keys sorted.
     public var serialized: String {

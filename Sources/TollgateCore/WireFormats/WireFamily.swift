@@ -157,7 +157,7 @@ public struct WireError: Sendable, Equatable {
 /// How a family's API writes its errors, so that each official SDK raises its usual exception for Tollgate's own.
 public protocol WireErrorShape: Sendable {
     /// The JSON object of the body.
-    func object(for error: WireError) -> [String: Any]
+    func object(for error: WireError) -> JSONValue
     /// Headers the family's clients read the error from (Bedrock's `x-amzn-errortype`), besides the content type.
     func headers(for error: WireError) -> [(name: String, value: String)]
 }
@@ -167,10 +167,7 @@ extension WireErrorShape {
     public func headers(for error: WireError) -> [(name: String, value: String)] { [] }
 
     /// The body's bytes: compact JSON, keys sorted.
-    public func body(for error: WireError) -> [UInt8] {
-        let data = (try? JSONSerialization.data(withJSONObject: object(for: error), options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return Array(data)
-    }
+    public func body(for error: WireError) -> [UInt8] { object(for: error).text }
 }
 
 /// `{"message": "…"}`: the body of Bedrock's and Cohere's errors.
@@ -178,5 +175,5 @@ public struct MessageErrorShape: WireErrorShape {
     /// Creates the shape.
     public init() {}
 
-    public func object(for error: WireError) -> [String: Any] { ["message": error.message] }
+    public func object(for error: WireError) -> JSONValue { ["message": .string(error.message)] }
 }

@@ -327,12 +327,11 @@ public final class ProxyResponder: HTTPResponder, Sendable {
                 : "no active provider has its credentials: \(config.providers.keys.sorted().joined(separator: ", "))"
         }
         let ready = checks.values.allSatisfy { $0 == "ok" }
-        var document: [String: Any] = ["ready": ready, "checks": checks]
-        if let failure = recorder.pricing.reloadFailure { document["config_reload"] = failure }
-        let body = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys])) ?? Data()
+        var document: [String: JSONValue] = ["ready": .boolean(ready), "checks": .object(checks.mapValues(JSONValue.string))]
+        if let failure = recorder.pricing.reloadFailure { document["config_reload"] = .string(failure) }
         return Response(
             status: ready ? .ok : .serviceUnavailable, headers: headers,
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: body + Data("\n".utf8))))
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: JSONValue.object(document).text + [UInt8(ascii: "\n")])))
     }
 
     /// Fails closed: while the meter cannot write, an inference is refused before it reaches the provider (unless the

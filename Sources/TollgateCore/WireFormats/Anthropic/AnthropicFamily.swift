@@ -25,8 +25,8 @@ extension WireFamily {
 /// `{"type": "error", "error": {"type", "message"}}`, the type named by status
 /// (https://docs.anthropic.com/en/api/errors).
 struct AnthropicErrorShape: WireErrorShape {
-    func object(for error: WireError) -> [String: Any] {
-        ["type": "error", "error": ["type": Self.type(status: error.status), "message": error.message]]
+    func object(for error: WireError) -> JSONValue {
+        ["type": "error", "error": ["type": .string(Self.type(status: error.status)), "message": .string(error.message)]]
     }
 
     static func type(status: Int) -> String {

@@ -41,7 +41,7 @@ extension WireFamily {
 
 /// `{"message"}`, with the exception's name in `x-amzn-errortype`, where botocore reads it.
 struct AmazonErrorShape: WireErrorShape {
-    func object(for error: WireError) -> [String: Any] { MessageErrorShape().object(for: error) }
+    func object(for error: WireError) -> JSONValue { MessageErrorShape().object(for: error) }
 
     func headers(for error: WireError) -> [(name: String, value: String)] { [("x-amzn-errortype", Self.exception(error.status))] }
 

@@ -38,8 +38,8 @@ extension WireFamily {
 
 /// `{"error": {"code", "message", "status"}}` with google.rpc's canonical status names.
 struct GoogleErrorShape: WireErrorShape {
-    func object(for error: WireError) -> [String: Any] {
-        ["error": ["code": error.status, "message": error.message, "status": Self.status(error.status)]]
+    func object(for error: WireError) -> JSONValue {
+        ["error": ["code": .integer(error.status), "message": .string(error.message), "status": .string(Self.status(error.status))]]
     }
 
     static func status(_ code: Int) -> String {

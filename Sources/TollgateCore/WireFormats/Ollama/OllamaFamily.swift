@@ -26,5 +26,5 @@ extension WireFamily {
 
 /// `{"error": "message"}`.
 struct OllamaErrorShape: WireErrorShape {
-    func object(for error: WireError) -> [String: Any] { ["error": error.message] }
+    func object(for error: WireError) -> JSONValue { ["error": .string(error.message)] }
 }

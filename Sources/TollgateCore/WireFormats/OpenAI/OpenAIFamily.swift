@@ -83,7 +83,7 @@ extension RefusedRoute {
 
 /// `{"error": {"message", "type", "param", "code"}}` (OpenAI and the compatible servers).
 struct OpenAIErrorShape: WireErrorShape {
-    func object(for error: WireError) -> [String: Any] {
-        ["error": ["message": error.message, "type": error.type, "param": NSNull(), "code": error.code]]
+    func object(for error: WireError) -> JSONValue {
+        ["error": ["message": .string(error.message), "type": .string(error.type), "param": nil, "code": .string(error.code)]]
     }
 }
