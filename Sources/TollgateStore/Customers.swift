@@ -50,6 +50,9 @@ public struct TeamRecord: Sendable, Equatable, Codable {
     }
 }
 
+/// A secret's SHA-256, by which ``MeterStore/principal(secret:)`` keeps principals.
+typealias SecretDigest = SIMD4<UInt64>
+
 /// A principal as ``MeterStore/principal(secret:)`` keeps it (`nil`: no active key has that secret).
 struct KeptPrincipal {
     var principal: Principal?
@@ -196,7 +199,8 @@ extension MeterStore {
     ///   limit (a round trip per request would block the proxy's threads).
     public func principal(secret: String) throws(MeterError) -> Principal? {
         guard secret.hasPrefix("tg_"), secret.count < 200 else { return nil }
-        let digest = Self.hash(secret)
+        // Kept by the digest itself: its hex text, which the table stores, is made only to read the table.
+        let digest = Self.digest(secret).withUnsafeBytes { $0.loadUnaligned(as: SecretDigest.self) }
         guard let changes = principalChanges else { return try lookUpPrincipal(digest: digest) }
         // Read before the lookup: a change committed after this moves it, so the row read is not kept past it.
         let generation = changes.value
@@ -222,7 +226,8 @@ extension MeterStore {
         principalChanges?.raise()
     }
 
-    private func lookUpPrincipal(digest: String) throws(MeterError) -> Principal? {
+    private func lookUpPrincipal(digest: SecretDigest) throws(MeterError) -> Principal? {
+        let digest = withUnsafeBytes(of: digest) { Hex.lowercase($0) }
         do {
             return try database.lookup { db in
                 let statement = try db.cachedStatement(

@@ -11,7 +11,7 @@ import TollgateCore
 public final class MeterStore: Sendable {
     let database: any MeterDatabase
     /// Principals by key digest, with when they were read and the change counter then (see ``principal(secret:)``).
-    let principals = Mutex<[String: KeptPrincipal]>([:])
+    let principals = Mutex<[SecretDigest: KeptPrincipal]>([:])
     /// Raised after each change to keys, customers, teams, grants or limits; `nil` when it could not be set up (on
     /// SQLite: its file could not be opened), and then every request reads its principal.
     let principalChanges: ChangeCounter?

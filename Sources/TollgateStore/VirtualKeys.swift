@@ -85,11 +85,15 @@ extension MeterStore {
         try principal(secret: secret)?.key
     }
 
+    /// The hex SHA-256 of a secret: what the meter stores of it.
     static func hash(_ secret: String) -> String {
+        digest(secret).withUnsafeBytes { Hex.lowercase($0) }
+    }
+
+    /// The SHA-256 of a secret (``principal(secret:)`` keeps principals by it).
+    static func digest(_ secret: String) -> SHA256Digest {
         var secret = secret
-        // Runs once per request: the digest goes straight into the string, which is the one allocation.
-        let digest = secret.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
-        return digest.withUnsafeBytes { Hex.lowercase($0) }
+        return secret.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
     }
 
     /// `count` random bytes (the system's CSPRNG), base64url without padding. Eight bytes per draw: an admission's
