@@ -79,6 +79,21 @@ struct StreamUsageOptInTests {
         #expect(options.count == 2)
     }
 
+    @Test(
+        "only include_usage's value is written: the client's other stream options keep their bytes",
+        arguments: [
+            (#"{ "include_obfuscation" : false ,"include_usage": false }"#, #"{ "include_obfuscation" : false ,"include_usage": true }"#),
+            (#"{"include_usage":null,"x":[1, 2]}"#, #"{"include_usage":true,"x":[1, 2]}"#),
+            (#"{"x":{"include_usage":false},"include_usage":"yes"}"#, #"{"x":{"include_usage":false},"include_usage":true}"#),
+            (#"{ "x" : 1 }"#, #"{"include_usage":true, "x" : 1 }"#),
+            (#"{ }"#, #"{"include_usage":true }"#),
+        ])
+    func exactEdit(options: String, expected: String) throws {
+        let request = try prepare(#"{"model":"m","stream":true,"stream_options":\#(options),"n":1}"#)
+        #expect(request.injectedStreamUsage)
+        #expect(try #require(request.rewrittenBody).text == #"{"model":"m","stream":true,"stream_options":\#(expected),"n":1}"#)
+    }
+
     @Test("stream_options without include_usage, or null, gets it", arguments: [#"{}"#, #"{"include_obfuscation":true}"#, "null"])
     func completesOptions(_ options: String) throws {
         let body = #"{"model":"m","stream":true,"stream_options":\#(options)}"#

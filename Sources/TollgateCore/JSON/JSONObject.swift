@@ -40,11 +40,3 @@ public func decodeJSONString(_ bytes: [UInt8]) -> String? {
     if !bytes.contains(UInt8(ascii: "\\")) { return String(decoding: bytes[1..<(bytes.count - 1)], as: UTF8.self) }
     return try? JSONSerialization.jsonObject(with: Data(bytes), options: .fragmentsAllowed) as? String
 }
-
-extension JSONObject {
-    /// Compact JSON text of the object, keys sorted.
-    public var serialized: String {
-        let data = (try? JSONSerialization.data(withJSONObject: members, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
-    }
-}

@@ -111,6 +111,8 @@ public struct RequestBody: Sendable {
     public let store: Bool?
     /// The stored response the request continues from, when it names one as a string.
     public let previousResponseID: String?
+    /// `include_usage` inside an object `stream_options`, placed within that object's text.
+    let includeUsage: JSONFieldScanner.Capture?
     /// Images in the prompt, each billed by the provider's image formula rather than by its bytes.
     public let imageParts: Int
     /// Why the prompt cannot be bounded by the body (it references stored content, or carries a document or media
@@ -167,11 +169,13 @@ public struct RequestBody: Sendable {
         }
         stream = try boolean(layout.stream)
         if let options = raw(layout.streamOptions) {
-            guard options.first == UInt8(ascii: "{"), JSONObject(options) != nil else {
+            guard options.first == UInt8(ascii: "{"), let inner = JSONFieldScanner.scanWhole(options, paths: Self.streamOptionPaths) else {
                 throw .invalidField(name(layout.streamOptions ?? []), "must be an object")
             }
-            let inner = JSONFieldScanner.scanWhole(options, paths: JSONFieldScanner.KeyPaths([["include_usage"]]))
-            if let duplicate = inner?.duplicate { throw .duplicateMember(name((layout.streamOptions ?? []) + duplicate)) }
+            if let duplicate = inner.duplicate { throw .duplicateMember(name((layout.streamOptions ?? []) + duplicate)) }
+            includeUsage = inner.capture(at: 0)
+        } else {
+            includeUsage = nil
         }
         func wholeNumber(_ path: [String]) throws(RequestError) -> Int? {
             guard var value = raw(path) else { return nil }
@@ -234,6 +238,7 @@ public struct RequestBody: Sendable {
     }
 
     private static let null = Array("null".utf8)
+    private static let streamOptionPaths = JSONFieldScanner.KeyPaths([["include_usage"]])
     /// The most answers one request may ask for.
     static let maxChoices = 128
 

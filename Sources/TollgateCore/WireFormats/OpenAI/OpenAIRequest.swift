@@ -20,14 +20,18 @@ struct OpenAIRequest {
         return JSONEdit.Replacement(range: capture.start..<capture.end, bytes: encodeJSONString(model))
     }
 
-    /// The edit that turns `stream_options.include_usage` on, or `nil` when the client already asked for it.
+    /// The edit that turns `stream_options.include_usage` on, or `nil` when the client already asked for it. The
+    /// client's other stream options stay as they were written: only `include_usage`'s value is replaced, or the
+    /// member inserted.
     func streamUsageOptIn() -> JSONEdit.Replacement? {
-        if let capture = body.capture(of: ["stream_options"]), let options = JSONObject(capture.bytes) {
-            if options.bool("include_usage") == true { return nil }
-            var members = options.members
-            members["include_usage"] = true
-            let text = JSONObject(members: members).serialized
-            return JSONEdit.Replacement(range: capture.start..<capture.end, bytes: Array(text.utf8))
+        if let capture = body.capture(of: ["stream_options"]), capture.bytes.first == UInt8(ascii: "{") {
+            if let member = body.includeUsage {
+                if member.bytes == Self.trueText { return nil }
+                return JSONEdit.Replacement(range: (capture.start + member.start)..<(capture.start + member.end), bytes: Self.trueText)
+            }
+            guard let (offset, hasMembers) = JSONEdit.objectInsertionPoint(in: capture.bytes) else { return nil }
+            let member = #""include_usage":true"# + (hasMembers ? "," : "")
+            return JSONEdit.Replacement(range: (capture.start + offset)..<(capture.start + offset), bytes: Array(member.utf8))
         }
         if let capture = body.capture(of: ["stream_options"]) {
             // `stream_options: null`: replace the null.
@@ -37,6 +41,8 @@ struct OpenAIRequest {
         let member = #""stream_options":{"include_usage":true}"# + (hasMembers ? "," : "")
         return JSONEdit.Replacement(range: offset..<offset, bytes: Array(member.utf8))
     }
+
+    private static let trueText = Array("true".utf8)
 
     /// The request facts, with the body rewritten by `edits` (if any).
     func prepared(edits: [JSONEdit.Replacement] = [], injectedStreamUsage: Bool = false) -> PreparedRequest {
