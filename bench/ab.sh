@@ -8,13 +8,14 @@
 #
 # Knobs: DURABILITY (relaxed), CONNS (1), ROUNDS (3), DURATION (4s), CREDITS=1 (a customer with credits: one admission
 # per request), PROMPT_KB=24 (a chat history of about that many KB as the request body, instead of 70 bytes),
+# STREAM=1 (streaming requests: the stub answers the recorded OpenAI chat stream, the body asks for usage),
 # THREADS=1 (also the CPU per request of each kind of thread: event loops, meter writer, checkpoints …),
 # ALLOCATIONS=1 (also the calls to malloc per request, by kind of thread: a perf uprobe on libc's malloc, which needs
 # perf and root and slows the run, so that its timings are not comparable). Build a "before" binary with e.g.
 # `git worktree add /tmp/before <commit>` and a release build there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 1 ] || { sed -n 2,14p "$0"; exit 1; }
+[ $# -ge 1 ] || { sed -n 2,15p "$0"; exit 1; }
 # shellcheck source=bench/common.sh
 source bench/common.sh
 command -v nginx >/dev/null || { echo "nginx is missing: apt-get install nginx-light"; exit 1; }
@@ -34,7 +35,15 @@ cleanup() {
 trap cleanup EXIT
 
 fixtures=Tests/TollgateCoreTests/Fixtures/recorded
-body=$(python3 -c "import json; print(json.dumps(json.load(open('$fixtures/openai-chat-json-basic/response.body')), separators=(',', ':'), ensure_ascii=False))")
+if [ "${STREAM:-}" = 1 ]; then
+    # The recorded stream to its last byte (`$(cat …)` alone drops the closing blank line).
+    body=$(cat "$fixtures/openai-chat-stream-include-usage/response.body"; echo .)
+    body=${body%.}
+    content_type=text/event-stream
+else
+    body=$(python3 -c "import json; print(json.dumps(json.load(open('$fixtures/openai-chat-json-basic/response.body')), separators=(',', ':'), ensure_ascii=False))")
+    content_type=application/json
+fi
 stub_port=$(free_port)
 cat > "$work/stub.conf" <<CONF
 worker_processes 1;
@@ -44,7 +53,7 @@ events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 1000000;
-  server { listen 127.0.0.1:$stub_port; location / { default_type application/json; return 200 '$body'; } }
+  server { listen 127.0.0.1:$stub_port; location / { default_type $content_type; return 200 '$body'; } }
 }
 CONF
 nginx -c "$work/stub.conf" -p "$work"
@@ -56,6 +65,8 @@ turn = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod 
 turns = max(1, round(int(sys.argv[1]) * 1024 / (len(turn) + 40)))
 messages = [{'role': 'user' if i % 2 == 0 else 'assistant', 'content': turn} for i in range(turns)]
 print(json.dumps({'model': 'gpt-5-nano', 'messages': messages}))" "$PROMPT_KB" > "$work/plain.json"
+elif [ "${STREAM:-}" = 1 ]; then
+    echo '{"model":"gpt-5-nano","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Hello!"}]}' > "$work/plain.json"
 else
     echo '{"model":"gpt-5-nano","messages":[{"role":"user","content":"Hello!"}]}' > "$work/plain.json"
 fi
@@ -87,7 +98,7 @@ run_wrk() {  # CONNS DURATION
 if [ "${ALLOCATIONS:-}" = 1 ] && ! perf probe -l 2>/dev/null | grep -q 'probe_libc:malloc '; then
     perf probe -q -x "$(ldd "$1" | awk '/libc.so.6/ {print $3}')" --add malloc || { echo "ALLOCATIONS=1 needs perf and root"; exit 1; }
 fi
-echo "durability=$DURABILITY conns=$CONNS duration=$DURATION credits=${CREDITS:-0}"
+echo "durability=$DURABILITY conns=$CONNS duration=$DURATION credits=${CREDITS:-0} stream=${STREAM:-0}"
 for round in $(seq "$ROUNDS"); do
     for bin in "$@"; do
         "$bin" serve --config "$work/tollgate.yaml" 2>> "$work/tollgate.err" &
