@@ -97,7 +97,6 @@ public struct ProxyListener: Service {
         try pipeline.configureHTTPServerPipeline(
             withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: false,
             withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
-        try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
         if let headerReadTimeout { try pipeline.addHandler(HeaderReadTimeoutHandler(timeout: headerReadTimeout)) }
         try pipeline.addHandler(ProxyConnection(responder: responder, turns: turns, idleTimeout: idleTimeout, logger: logger))
     }
@@ -140,10 +139,13 @@ private final class OpenConnections: Sendable {
 /// being answered (a pipelining client) waits here, and the socket is not read meanwhile. A client that waits for
 /// each response, as clients do, is read without interruption: no change of the socket's read interest per request,
 /// as NIO's pipelining handler makes (two `epoll_ctl` calls).
+///
+/// It reads and writes NIO's HTTP/1 parts itself, turning them into HTTPTypes' (``request(_:)``): no handler of its
+/// own in the pipeline for that.
 final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
 
     private let responder: ProxyResponder
     /// Its event loop's turns to set requests up.
@@ -211,7 +213,17 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
+        let part: HTTPRequestPart
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            do {
+                part = .head(try Self.request(head))
+            } catch {
+                return errorCaught(context: context, error: error)
+            }
+        case .body(let piece): part = .body(piece)
+        case .end(let trailers): part = .end(trailers.map { HTTPFields($0, splitCookie: false) })
+        }
         // After a request's end, while its response is in progress, what comes is the next request's: it waits
         // (unless the connection closes after this response: then it is never served).
         guard pipelined.isEmpty, !awaitingResponseEnd else {
@@ -220,6 +232,16 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         serve(part, context: context)
+    }
+
+    /// A request's head in HTTPTypes' terms, as NIOHTTPTypesHTTP1 converts it, except that an origin-form target
+    /// (`/v1/chat/completions?…`, every proxied request's) is kept as it is: that converter parses every target as a
+    /// URL (`URLComponents`, about a percent of a request's CPU) only to find no scheme in it, and then keeps it too.
+    static func request(_ head: HTTPRequestHead) throws -> HTTPRequest {
+        guard head.uri.utf8.first == UInt8(ascii: "/") else { return try HTTPRequest(head, secure: false, splitCookie: false) }
+        return HTTPRequest(
+            method: try HTTPRequest.Method(head.method), scheme: "http", authority: head.headers["Host"].first, path: head.uri,
+            headerFields: HTTPFields(head.headers, splitCookie: false))
     }
 
     /// The request has been read whole and its response is still in progress: what arrives now is a later request's.
@@ -324,7 +346,7 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
 
     func writeHead(_ head: HTTPResponse, exchange: Int) throws -> EventLoopFuture<Void>? {
         guard current(exchange), let context, context.channel.isActive else { throw ProxyResponseWriter.ClientGone() }
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(head))), promise: nil)
         // The head leaves with the first body bytes, in one write. Only when they do not follow within
         // ``headFlushDelay`` (a provider still thinking) does it go out on its own: a client waits no longer for the
         // status of a slow answer than that, and the head of an answer held for its commit (strict metering) is not
@@ -359,10 +381,10 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
         guard context.channel.isWritable else {
             // The client reads slower than the provider answers: wait until this piece has left.
             let promise = context.eventLoop.makePromise(of: Void.self)
-            context.writeAndFlush(wrapOutboundOut(.body(piece)), promise: promise)
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(piece))), promise: promise)
             return promise.futureResult
         }
-        context.writeAndFlush(wrapOutboundOut(.body(piece)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(piece))), promise: nil)
         return nil
     }
 
@@ -379,10 +401,10 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context, context.channel.isActive else { return nil }
         if closeAfterResponse {
             let promise = context.eventLoop.makePromise(of: Void.self)
-            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: promise)
+            context.writeAndFlush(wrapOutboundOut(.end(trailers.map(HTTPHeaders.init))), promise: promise)
             promise.futureResult.assumeIsolated().whenComplete { [self] _ in self.context?.close(promise: nil) }
         } else {
-            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(trailers.map(HTTPHeaders.init))), promise: nil)
             if !requestOpen { becameIdle(context) }
             servePipelined(context)
             if inputClosed, !responding { context.close(promise: nil) }
