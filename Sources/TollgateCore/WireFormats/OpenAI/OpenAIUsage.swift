@@ -35,17 +35,15 @@ public enum OpenAIUsage {
         }
     }
 
-    private static let paths = JSONFieldScanner.KeyPaths(Field.allCases.map(\.path))
+    private static let paths = JSONCounts(Field.allCases.map(\.path))
 
     /// The canonical classes of one usage object (its JSON text), or `nil` when it carries no token counts.
     ///
-    /// Read with the same scanner as the body, not a JSON library: only whole-number members count; a missing,
-    /// null or non-integer member reads as absent.
+    /// Read by ``JSONCounts``, not a JSON library: only whole-number members count; a missing, null or non-integer
+    /// member reads as absent.
     public static func canonical(_ usage: [UInt8]) -> TokenUsage? {
-        var scanner = JSONFieldScanner(paths: paths)
-        scanner.feed(usage)
-        scanner.finish()
-        return canonical { scanner.tokenCount(at: $0.rawValue) }
+        let counts = paths.read(usage)
+        return canonical { counts[$0.rawValue] }
     }
 
     /// The canonical classes of an already decoded usage object.
