@@ -66,11 +66,13 @@ enum HeaderPolicy {
         var fields = HTTPFields()
         fields.reserveCapacity(upstream.count)
         for (name, value) in upstream {
-            let lower = name.lowercased()
+            // The field's name lowercases it (its canonical name) while checking it: no second lowercasing.
+            guard let fieldName = HTTPField.Name(name) else { continue }
+            let lower = fieldName.canonicalName
             if dropped.contains(lower) || !rules.returns(lower) { continue }
             if lower == "content-length" && bodyRewritten { continue }
             if lower == "content-encoding" && bodyDecoded { continue }
-            if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
+            fields.append(HTTPField(name: fieldName, value: value))
         }
         return fields
     }
