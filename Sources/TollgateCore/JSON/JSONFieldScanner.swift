@@ -591,10 +591,20 @@ public struct JSONFieldScanner: Sendable {
         endValue(at: end)
     }
 
+    private static let trueText = Array("true".utf8)
+    private static let falseText = Array("false".utf8)
+    private static let nullText = Array("null".utf8)
+
     /// Whether `bytes` is a JSON literal or number (`true`, `false`, `null`, `-0.5e+3`), so that a bare word
     /// such as `Unauthorized` is not taken for a complete document.
     private static func isScalar(_ bytes: [UInt8]) -> Bool {
-        if bytes.elementsEqual("true".utf8) || bytes.elementsEqual("false".utf8) || bytes.elementsEqual("null".utf8) { return true }
+        // A literal by its first byte (comparing with each literal's `String.UTF8View` cost as much as a number's check).
+        switch bytes.first {
+        case UInt8(ascii: "t"): return bytes == trueText
+        case UInt8(ascii: "f"): return bytes == falseText
+        case UInt8(ascii: "n"): return bytes == nullText
+        default: break
+        }
         var index = 0
         func digits() -> Int {
             let start = index
