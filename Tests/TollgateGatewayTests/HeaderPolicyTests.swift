@@ -17,6 +17,21 @@ struct HeaderPolicyTests {
         Provider(name: "openai", baseURL: "https://api.openai.com", auth: auth, apiKey: apiKey)
     }
 
+    @Test("a field's value is read as HTTPFields' subscript reads it: several joined, cookies with `; `, any case")
+    func fieldValues() {
+        var fields = HTTPFields()
+        fields.append(HTTPField(name: .authorization, value: "Bearer tg_a"))
+        fields.append(HTTPField(name: HTTPField.Name("X-Many")!, value: "1"))
+        fields.append(HTTPField(name: HTTPField.Name("x-many")!, value: "2"))
+        fields.append(HTTPField(name: .cookie, value: "a=1"))
+        fields.append(HTTPField(name: .cookie, value: "b=2"))
+        for name in [HTTPField.Name.authorization, HTTPField.Name("x-MANY")!, .cookie, .contentType, .connection] {
+            #expect(fields.value(of: name) == fields[name], "\(name)")
+        }
+        #expect(fields.value(of: HTTPField.Name("x-many")!) == "1, 2")
+        #expect(HTTPFields().value(of: .authorization) == nil)
+    }
+
     @Test("toward the provider: hop-by-hop, Connection-named, host and content-length are dropped")
     func upstreamHopByHop() {
         let client = clientFields([

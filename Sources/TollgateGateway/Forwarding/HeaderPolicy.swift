@@ -78,13 +78,13 @@ enum HeaderPolicy {
     }
 
     private static func droppedByConnection(_ fields: HTTPFields) -> Set<String> {
-        guard let connection = fields[.connection] else { return [] }
+        guard let connection = fields.value(of: .connection) else { return [] }
         return Set(connection.split(separator: ",").map { $0.trimmingASCIISpaces.lowercased() })
     }
 
     /// A dimension tag from the client's `x-tollgate-*` header, trimmed and bounded.
     static func dimension(_ name: HTTPField.Name, in fields: HTTPFields) -> String? {
-        guard let value = fields[name]?.trimmingASCIISpaces, !value.isEmpty else { return nil }
+        guard let value = fields.value(of: name)?.trimmingASCIISpaces, !value.isEmpty else { return nil }
         return String(value.prefix(200))
     }
 

@@ -235,20 +235,20 @@ public final class ProxyResponder: HTTPResponder, Sendable {
         for location in WireFamilies.keyLocations {
             switch location {
             case .bearer:
-                guard let value = headers[.authorization] else { continue }
+                guard let value = headers.value(of: .authorization) else { continue }
                 if let secret = bearerToken(value) { return (secret, false) }
                 let parts = value.split(separator: " ", maxSplits: 1)
                 guard parts.count == 2, parts[0].lowercased() == "bearer" else { continue }
                 return (String(parts[1].trimmingASCIISpaces), false)
             case .awsAccessKeyID:
                 // `AWS4-HMAC-SHA256 Credential=tg_…/DATE/REGION/bedrock/aws4_request, SignedHeaders=…, Signature=…`
-                guard let parts = headers[.authorization]?.split(separator: " ", maxSplits: 1), parts.count == 2,
+                guard let parts = headers.value(of: .authorization)?.split(separator: " ", maxSplits: 1), parts.count == 2,
                     parts[0] == "AWS4-HMAC-SHA256", let range = parts[1].range(of: "Credential=")
                 else { continue }
                 let keyID = parts[1][range.upperBound...].prefix { $0 != "/" && $0 != "," && $0 != " " }
                 if !keyID.isEmpty { return (String(keyID), false) }
             case .header(let name):
-                if let fieldName = HTTPField.Name(name), let value = headers[fieldName] { return (value, false) }
+                if let fieldName = HTTPField.Name(name), let value = headers.value(of: fieldName) { return (value, false) }
             case .query(let name):
                 if let value = Provider.queryValue(name, in: query), !value.isEmpty {
                     return (value.removingPercentEncoding ?? value, true)
@@ -359,7 +359,7 @@ public final class ProxyResponder: HTTPResponder, Sendable {
         func options(_ target: RouteResolver.Target, upstreamModel: String? = nil) -> RequestOptions {
             RequestOptions(
                 acceptsStreamUsageOption: target.provider.acceptsStreamUsageOption(query: target.upstreamQuery), upstreamModel: upstreamModel,
-                path: target.upstreamPath, query: target.upstreamQuery, contentType: request.headers[.contentType])
+                path: target.upstreamPath, query: target.upstreamQuery, contentType: request.headers.value(of: .contentType))
         }
         do {
             prepared = try api.wireFormat.prepare(body: bytes, options: options(target))
@@ -494,7 +494,7 @@ public final class ProxyResponder: HTTPResponder, Sendable {
             let retries = IdempotentRetries(meter: meter, settings: config.idempotency, instance: admitter.control.instanceID)
             let hash = IdempotentRetries.requestHash(
                 method: request.method.rawValue, path: target.upstreamPath, query: target.upstreamQuery,
-                contentType: request.headers[.contentType], body: body)
+                contentType: request.headers.value(of: .contentType), body: body)
             switch try await retries.claim(key: key, customer: context.key.customer, requestHash: hash, eventID: context.id) {
             case .proceed(let claimed):
                 context.idempotency = claimed
