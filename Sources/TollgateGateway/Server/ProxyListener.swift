@@ -254,7 +254,9 @@ final class ProxyConnection: ChannelDuplexHandler, RemovableChannelHandler {
             responding = true
             exchange += 1
             idleSince = nil
-            if let connection = head.headerFields.value(of: .connection), connection.lowercased().containsBytes(of: "close") { closeAfterResponse = true }
+            if let connection = head.headerFields.value(of: .connection), connection.lowercased().containsBytes(of: "close") {
+                closeAfterResponse = true
+            }
             let loop = context.eventLoop
             let connection = NIOLoopBound(self, eventLoop: loop)
             let stream = RequestBodyStream { loop.execute { connection.value.resumeReads() } }
