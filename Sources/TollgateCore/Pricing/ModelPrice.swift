@@ -80,6 +80,8 @@ public struct ModelPrice: Sendable, Hashable {
             return (resolved, "batch", crossed)
         }
         if let tierPrice { resolved = resolved.overlaid(by: tierPrice.rates) }
+        // Most models have no long-context rates: no set of thresholds made and sorted for each event.
+        guard !longContext.isEmpty || !(tierPrice?.longContext.isEmpty ?? true) else { return (resolved, tierPrice != nil ? tierName : nil, nil) }
         let thresholds = Set(longContext.map(\.threshold) + (tierPrice?.longContext.map(\.threshold) ?? [])).sorted()
         for threshold in thresholds {
             layLongContext(longContext, at: threshold)
