@@ -59,9 +59,11 @@ enum HeaderPolicy {
     /// The headers sent back to the client; `bodyRewritten` drops those that describe the provider's bytes.
     static func client(from upstream: HTTPHeaders, provider: Provider, bodyRewritten: Bool, bodyDecoded: Bool) -> HTTPFields {
         let rules = provider.headers
-        var dropped = hopByHop
+        // The few names `Connection` lists, apart: adding them to a copy of the hop-by-hop set copied and rehashed it
+        // for every response (`Connection: keep-alive` is on most).
+        var named: [String] = []
         for value in upstream["connection"] {
-            for token in value.split(separator: ",") { dropped.insert(token.trimmingASCIISpaces.lowercased()) }
+            for token in value.split(separator: ",") { named.append(token.trimmingASCIISpaces.lowercased()) }
         }
         var fields = HTTPFields()
         fields.reserveCapacity(upstream.count)
@@ -69,7 +71,7 @@ enum HeaderPolicy {
             // The field's name lowercases it (its canonical name) while checking it: no second lowercasing.
             guard let fieldName = HTTPField.Name(name) else { continue }
             let lower = fieldName.canonicalName
-            if dropped.contains(lower) || !rules.returns(lower) { continue }
+            if hopByHop.contains(lower) || named.contains(lower) || !rules.returns(lower) { continue }
             if lower == "content-length" && bodyRewritten { continue }
             if lower == "content-encoding" && bodyDecoded { continue }
             fields.append(HTTPField(name: fieldName, value: value))
