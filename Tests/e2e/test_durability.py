@@ -23,14 +23,21 @@ pytestmark = pytest.mark.proxy
 MESSAGES = [{"role": "user", "content": "one two three four five six seven eight nine ten eleven twelve"}]
 
 
-def stream_to_end(proxy: Tollgate, key: str, end_user: str, delay_ms: int) -> bool:
-    """Streams one chat completion; True when the client saw the whole stream (the SDK ends only on [DONE])."""
+def stream_to_end(
+    proxy: Tollgate, key: str, end_user: str, delay_ms: int, started: threading.Event | None = None
+) -> bool:
+    """Streams one chat completion; True when the client saw the whole stream (the SDK ends only on [DONE]).
+    `started` is set once the first chunk has arrived."""
     client = proxy.client(key)
+    chunks = []
     try:
-        chunks = list(client.chat.completions.create(
+        for chunk in client.chat.completions.create(
             model="gpt-4o-mini", messages=MESSAGES, stream=True,
             extra_headers={"x-sim-delay-ms": str(delay_ms), "x-tollgate-end-user": end_user},
-        ))
+        ):
+            chunks.append(chunk)
+            if started is not None:
+                started.set()
     except (openai.APIError, OSError):
         return False
     return bool(chunks) and chunks[-1].choices[0].finish_reason is not None
@@ -50,14 +57,19 @@ def test_sigterm_lets_streams_in_flight_finish_and_meters_them(sim: Simulator, t
     proxy = start_tollgate(sim.origin, tmp_path / "sigterm")
     key = proxy.create_key("cust-sigterm")
     results: dict[str, bool] = {}
+    started = [threading.Event() for _ in range(4)]
 
-    def worker(name: str) -> None:
-        results[name] = stream_to_end(proxy, key, name, delay_ms=120)
+    def worker(index: int) -> None:
+        results[f"user-{index}"] = stream_to_end(proxy, key, f"user-{index}", delay_ms=120, started=started[index])
 
-    threads = [threading.Thread(target=worker, args=(f"user-{index}",)) for index in range(4)]
+    threads = [threading.Thread(target=worker, args=(index,)) for index in range(4)]
     for thread in threads:
         thread.start()
-    time.sleep(0.6)  # every stream has started and is mid-way (about 1.5 s each)
+    # Every stream has started (its first chunk arrived) and is mid-way (about 1.5 s each): a fixed pause let a busy
+    # machine send the signal before the clients had even connected.
+    for event in started:
+        assert event.wait(timeout=30), "a stream did not start"
+    time.sleep(0.2)
     proxy.proc.send_signal(signal.SIGTERM)
     for thread in threads:
         thread.join(timeout=HTTP_TIMEOUT * 2)

@@ -77,7 +77,22 @@ final class SQLiteMeterDatabase: MeterDatabase {
         defer { writers.subtract(1, ordering: .releasing) }
         // The writer threads (events, admissions): a claim lasts one short transaction.
         if mustWait { while claimed { sched_yield() } }
-        return try pool.write { try body(SQLiteConnection($0)) }
+        return try pool.writeWithoutTransaction { try Self.immediateTransaction($0, body) }
+    }
+
+    /// `body` in a write transaction (`BEGIN IMMEDIATE` … `COMMIT`, rolled back when it throws), whose two statements
+    /// stay prepared on the connection: GRDB's own transaction prepared both for every one, about a tenth of a
+    /// one-event transaction's time (a strict request alone on its event loop commits one).
+    private static func immediateTransaction<T>(_ db: Database, _ body: (any SQLConnection) throws -> T) throws -> T {
+        try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+        do {
+            let result = try body(SQLiteConnection(db))
+            try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+            return result
+        } catch {
+            if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK TRANSACTION") }
+            throw error
+        }
     }
 
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
@@ -107,16 +122,11 @@ final class SQLiteMeterDatabase: MeterDatabase {
             guard let handle = db.sqliteConnection else { return nil }  // closed
             sqlite3_busy_timeout(handle, 0)
             defer { sqlite3_busy_timeout(handle, CInt(Self.busyTimeout * 1000)) }
-            var result: T?
             do {
-                try db.inTransaction(.immediate) {
-                    result = try body(SQLiteConnection(db))
-                    return .commit
-                }
+                return try Self.immediateTransaction(db, body)
             } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
                 return nil  // rolled back: nothing of it was written
             }
-            return result
         }
     }
 
