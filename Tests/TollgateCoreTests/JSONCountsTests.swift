@@ -33,6 +33,7 @@ struct JSONCountsTests {
             #"{"pro\u006dpt_tokens":5,"s":"}{\"prompt_tokens\":6","completion_tokens":{"a":1}}"#,
             #"{"prompt_tokens_details":{"cached_tokens":{"deep":1},"audio_tokens":[1,2]},"total_tokens":0}"#,
             #"{"cached_tokens":11,"x_groq":{"usage":{"prompt_tokens":1}}}"#,
+            #"{"\ud800":0,"prompt_tokens":5,"x\ud800y":{"a":1},"completion_tokens":6}"#,
             #"[{"prompt_tokens":1}]"#, "null", "", "{}",
         ])
     func sameAsScanner(_ text: String) {

@@ -110,13 +110,15 @@ public struct JSONCounts: Sendable {
             }
         }
 
-        /// Reads the string at `index` (its opening quote) as a key; `nil` when it does not end or cannot be decoded.
+        /// Reads the string at `index` (its opening quote) as a key; `nil` when it does not end. A key whose escapes
+        /// cannot be decoded (a lone surrogate) matches nothing, and the reading goes on after its value, as the
+        /// scanner's did.
         mutating func readKey() -> KeyText? {
             let start = index
             guard skipString() else { return nil }
             let text = (start + 1)..<(index - 1)
             guard bytes[text].contains(UInt8(ascii: "\\")) else { return .plain(text) }
-            return decodeJSONString(Array(bytes[start..<index])).map { .decoded(Array($0.utf8)) }
+            return .decoded(decodeJSONString(Array(bytes[start..<index])).map { Array($0.utf8) } ?? [])
         }
 
         /// Steps over the string at `index`; `false` when it does not end.

@@ -1,4 +1,5 @@
-/// A JSON document that Tollgate writes itself (error bodies, the readiness check): compact, object keys sorted.
+/// A JSON document that Tollgate writes itself (error bodies, the readiness check): compact, object keys sorted by
+/// their characters (for the lowercase ASCII keys written, the order `JSONSerialization` gave them).
 ///
 /// Written byte by byte, without Foundation: `JSONSerialization` took half of the CPU of a refused request (a `401`
 /// cost three times a `/healthz`), its dictionaries bridged, cast and sorted through the Objective-C layer. Strings
