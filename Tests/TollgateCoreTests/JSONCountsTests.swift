@@ -8,6 +8,7 @@ struct JSONCountsTests {
     static let paths = [
         ["prompt_tokens"], ["completion_tokens"], ["total_tokens"], ["prompt_tokens_details", "cached_tokens"],
         ["prompt_tokens_details", "audio_tokens"], ["completion_tokens_details", "reasoning_tokens"], ["cached_tokens"],
+        ["service_tier"],
     ]
 
     /// What the scanner reads: the reference.
@@ -41,12 +42,25 @@ struct JSONCountsTests {
         #expect(JSONCounts(Self.paths).read(object) == scanned(object))
     }
 
-    @Test("1,000 random usage objects: the same counts as the scanner; every prefix read without a crash")
+    /// The values the scanner captures, as text: the reference for ``JSONCounts/ranges(in:)``.
+    private func captured(_ object: [UInt8]) -> [[UInt8]?] {
+        var scanner = JSONFieldScanner(paths: Self.paths)
+        scanner.feed(object)
+        scanner.finish()
+        return Self.paths.indices.map { scanner.value(at: $0) }
+    }
+
+    @Test("1,000 random usage objects: the same counts and values as the scanner; every prefix read without a crash")
     func random() {
         var random = SeededGenerator(seed: 17)
-        let keys = ["prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "audio_tokens", "reasoning_tokens", "other"]
+        let keys = [
+            "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "audio_tokens", "reasoning_tokens", "other", "service_tier",
+        ]
         let parents = ["prompt_tokens_details", "completion_tokens_details", "extra"]
-        let values = ["0", "7", "123", "-4", "1.5", "null", "true", "\"9\"", "[1,{\"prompt_tokens\":3}]", "{}", "99999999999999999"]
+        let values = [
+            "0", "7", "123", "-4", "1.5", "null", "true", "\"9\"", "[1,{\"prompt_tokens\":3}]", "{}", "99999999999999999", "\"default\"",
+            #""a\"b,}""#,
+        ]
         func space() -> String { ["", " ", "\n", "\t "].randomElement(using: &random)! }
         func member(depth: Int) -> String {
             if depth == 0, Int.random(in: 0..<4, using: &random) == 0 {
@@ -60,6 +74,7 @@ struct JSONCountsTests {
             let members = (0..<Int.random(in: 0...8, using: &random)).map { _ in member(depth: 0) }
             let object = Array("\(space()){\(space())\(members.joined(separator: ","))}\(space())".utf8)
             #expect(reader.read(object) == scanned(object), "\(String(decoding: object, as: UTF8.self))")
+            #expect(reader.ranges(in: object).map { $0.map { Array(object[$0]) } } == captured(object))
             for cut in 0..<object.count { _ = reader.read(Array(object[..<cut])) }
         }
     }

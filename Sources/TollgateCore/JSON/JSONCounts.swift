@@ -1,5 +1,6 @@
 /// Reads the token counts of a usage object that a scan has captured whole: whole-number members one or two keys
-/// deep (`prompt_tokens`, `prompt_tokens_details.cached_tokens`), in one pass over its bytes.
+/// deep (`prompt_tokens`, `prompt_tokens_details.cached_tokens`), in one pass over its bytes; or where such members'
+/// values stand (``ranges(in:)``), for a member that is not a count (Anthropic's `service_tier`).
 ///
 /// ``JSONFieldScanner``, made for documents that arrive in pieces, read these few hundred bytes a second time at
 /// nearly the cost of the whole response's scan (four percent of a request's CPU, most of it comparing sixteen
@@ -39,14 +40,30 @@ public struct JSONCounts: Sendable {
 
     /// The count of each path in the object's text, by the paths' order; `nil` where absent or not a count.
     public func read(_ object: [UInt8]) -> [Int?] {
-        var counts = [Int?](repeating: nil, count: count)
+        ranges(in: object).map { $0.flatMap { Self.count(object[$0]) } }
+    }
+
+    /// Where the value of each path stands in the object's text (its last occurrence), by the paths' order.
+    public func ranges(in object: [UInt8]) -> [Range<Int>?] {
+        var ranges = [Range<Int>?](repeating: nil, count: count)
         object.withUnsafeBufferPointer { bytes in
             var reader = Reader(bytes: bytes)
             reader.skipSpace()
             guard reader.peek == UInt8(ascii: "{") else { return }
-            reader.readObject(keys, into: &counts)
+            reader.readObject(keys, into: &ranges)
         }
-        return counts
+        return ranges
+    }
+
+    /// A whole, non-negative number of at most 15 digits (which cannot overflow), else `nil`.
+    public static func count(_ value: ArraySlice<UInt8>) -> Int? {
+        guard !value.isEmpty, value.count < 16 else { return nil }
+        var count = 0
+        for byte in value {
+            guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return nil }
+            count = count &* 10 &+ Int(byte &- UInt8(ascii: "0"))
+        }
+        return count
     }
 
     /// A position in the object's bytes.
@@ -62,8 +79,8 @@ public struct JSONCounts: Sendable {
             }
         }
 
-        /// Reads the object that starts at `index` (its `{`), noting the counts of `keys`' paths.
-        mutating func readObject(_ keys: [Key], into counts: inout [Int?]) {
+        /// Reads the object that starts at `index` (its `{`), noting where the values of `keys`' paths stand.
+        mutating func readObject(_ keys: [Key], into ranges: inout [Range<Int>?]) {
             index += 1
             while true {
                 skipSpace()
@@ -86,9 +103,9 @@ public struct JSONCounts: Sendable {
                 if let watched, let path = watched.path {
                     let start = index
                     guard skipValue() else { return }
-                    counts[path] = Self.count(bytes[start..<index])
+                    ranges[path] = start..<index
                 } else if let watched, !watched.children.isEmpty, value == UInt8(ascii: "{") {
-                    readObject(watched.children, into: &counts)
+                    readObject(watched.children, into: &ranges)
                 } else {
                     guard skipValue() else { return }
                 }
@@ -171,16 +188,6 @@ public struct JSONCounts: Sendable {
             }
         }
 
-        /// A whole, non-negative number of at most 15 digits (which cannot overflow), else `nil`.
-        static func count(_ value: Slice<UnsafeBufferPointer<UInt8>>) -> Int? {
-            guard !value.isEmpty, value.count < 16 else { return nil }
-            var count = 0
-            for byte in value {
-                guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return nil }
-                count = count &* 10 &+ Int(byte &- UInt8(ascii: "0"))
-            }
-            return count
-        }
     }
 }
 

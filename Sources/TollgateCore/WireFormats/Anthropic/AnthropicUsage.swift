@@ -26,7 +26,7 @@ public enum AnthropicUsage {
     }
 
     /// The fields' paths, then `service_tier` (a string, also inside `usage`).
-    private static let paths = JSONFieldScanner.KeyPaths(Field.allCases.map(\.path) + [["service_tier"]])
+    private static let paths = JSONCounts(Field.allCases.map(\.path) + [["service_tier"]])
     private static let serviceTierIndex = Field.allCases.count
 
     /// The counts reported so far, field by field: one usage object's, or a stream's merged over its events.
@@ -38,19 +38,12 @@ public enum AnthropicUsage {
         /// A report of nothing.
         init() {}
 
-        /// The counts of one usage object (its JSON text). Read with the same scanner as the body: only
-        /// whole-number members count; a missing, null or non-integer member reads as not reported.
+        /// The counts of one usage object (its JSON text), read by ``JSONCounts``: only whole-number members count;
+        /// a missing, null or non-integer member reads as not reported.
         init(_ usage: [UInt8]) {
-            var scanner = JSONFieldScanner(paths: AnthropicUsage.paths)
-            scanner.feed(usage)
-            scanner.finish()
-            counts = Field.allCases.map { field in
-                scanner.value(at: field.rawValue).flatMap { bytes in
-                    bytes.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) && bytes.count < 16
-                        ? Int(String(decoding: bytes, as: UTF8.self)) : nil
-                }
-            }
-            serviceTier = scanner.value(at: AnthropicUsage.serviceTierIndex).flatMap(decodeJSONString)
+            let ranges = AnthropicUsage.paths.ranges(in: usage)
+            counts = Field.allCases.map { field in ranges[field.rawValue].flatMap { JSONCounts.count(usage[$0]) } }
+            serviceTier = ranges[AnthropicUsage.serviceTierIndex].flatMap { decodeJSONString(Array(usage[$0])) }
         }
 
         /// The count of one field, `nil` when not reported.
