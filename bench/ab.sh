@@ -36,9 +36,8 @@ trap cleanup EXIT
 
 fixtures=Tests/TollgateCoreTests/Fixtures/recorded
 if [ "${STREAM:-}" = 1 ]; then
-    # The recorded stream to its last byte (`$(cat …)` alone drops the closing blank line).
-    body=$(cat "$fixtures/openai-chat-stream-include-usage/response.body"; echo .)
-    body=${body%.}
+    read_recorded_stream
+    body=$recorded_stream
     content_type=text/event-stream
 else
     body=$(python3 -c "import json; print(json.dumps(json.load(open('$fixtures/openai-chat-json-basic/response.body')), separators=(',', ':'), ensure_ascii=False))")

@@ -32,5 +32,12 @@ JSON
 JSON
 }
 
+# Sets recorded_stream to the recorded OpenAI chat stream, to its last byte: `$(cat …)` alone drops the closing blank
+# line, and with it the end of the terminal event.
+read_recorded_stream() {
+    recorded_stream=$(cat Tests/TollgateCoreTests/Fixtures/recorded/openai-chat-stream-include-usage/response.body; echo .)
+    recorded_stream=${recorded_stream%.}
+}
+
 # A field of wrk's RESULT line (bench/wrk/inference.lua): field "$result" p50_ms.
 field() { echo "$1" | tr ' ' '\n' | grep "^$2=" | cut -d= -f2; }

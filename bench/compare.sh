@@ -39,10 +39,8 @@ trap cleanup EXIT
 
 fixtures=Tests/TollgateCoreTests/Fixtures/recorded
 plain_body=$(python3 -c "import json,sys; print(json.dumps(json.load(open('$fixtures/openai-chat-json-basic/response.body')), separators=(',', ':'), ensure_ascii=False))")
-# As recorded, to its last byte: `$(cat …)` alone drops the blank line that ends `data: [DONE]`, and the meter then
-# sees the terminal event only at the body's end.
-stream_body=$(cat "$fixtures/openai-chat-stream-include-usage/response.body"; echo .)
-stream_body=${stream_body%.}
+read_recorded_stream
+stream_body=$recorded_stream
 stub_port=$(free_port)
 nginx_port=$(free_port)
 # nginx_conf NAME SERVER_BLOCK…: a one-worker nginx config in $work/NAME.conf (no access log, keep-alive for ever).

@@ -74,9 +74,7 @@ public struct JSONCounts: Sendable {
         var peek: UInt8? { index < bytes.count ? bytes[index] : nil }
 
         mutating func skipSpace() {
-            while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09 {
-                index += 1
-            }
+            while index < bytes.count, JSONEdit.isWhitespace(bytes[index]) { index += 1 }
         }
 
         /// Reads the object that starts at `index` (its `{`), noting where the values of `keys`' paths stand.
@@ -120,8 +118,7 @@ public struct JSONCounts: Sendable {
             func matches(_ name: [UInt8], in bytes: UnsafeBufferPointer<UInt8>) -> Bool {
                 switch self {
                 case .plain(let range):
-                    guard range.count == name.count else { return false }
-                    return name.withUnsafeBufferPointer { memcmpEqual(UnsafeBufferPointer(rebasing: bytes[range]), $0) }
+                    return range.count == name.count && bytes[range].elementsEqual(name)
                 case .decoded(let decoded): return decoded == name
                 }
             }
@@ -178,22 +175,9 @@ public struct JSONCounts: Sendable {
                 }
                 return false
             default:
-                while let byte = peek {
-                    switch byte {
-                    case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x0A, 0x0D, 0x09: return true
-                    default: index += 1
-                    }
-                }
+                while let byte = peek, !JSONFieldScanner.endsScalar(byte) { index += 1 }
                 return true
             }
         }
-
     }
-}
-
-/// Whether two buffers of equal length hold the same bytes.
-@inline(__always)
-private func memcmpEqual(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
-    for offset in 0..<a.count where a[offset] != b[offset] { return false }
-    return true
 }

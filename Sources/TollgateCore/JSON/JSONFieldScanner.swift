@@ -443,7 +443,7 @@ public struct JSONFieldScanner: Sendable {
 
     /// Whether `byte` ends a scalar (`12,`, `true}`, `null ]`).
     @inline(__always)
-    private static func endsScalar(_ byte: UInt8) -> Bool {
+    static func endsScalar(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x0A, 0x0D, 0x09: return true
         default: return false

@@ -129,13 +129,6 @@ extension JSONFieldScanner {
     /// The token count captured for the path at `index`: a whole, non-negative number (at most 15 digits), else
     /// `nil`. A missing, null, negative, fractional or quoted count reads as not reported, never as a crash.
     func tokenCount(at index: Int) -> Int? {
-        guard let bytes = value(at: index), !bytes.isEmpty, bytes.count < 16 else { return nil }
-        // Read digit by digit (no string made for each count): 15 digits cannot overflow.
-        var count = 0
-        for byte in bytes {
-            guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return nil }
-            count = count &* 10 &+ Int(byte &- UInt8(ascii: "0"))
-        }
-        return count
+        value(at: index).flatMap { JSONCounts.count($0[...]) }
     }
 }
