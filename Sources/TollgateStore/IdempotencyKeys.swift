@@ -81,6 +81,8 @@ public struct MeterWrite: Sendable {
     public var reservationID: String?
     /// The key its outcome resolves.
     public var idempotency: (key: IdempotencyKeyRef, resolution: IdempotencyResolution)?
+    /// The event waits in `events_landing` to be filed (``EventLanding``): storing it removes it from there.
+    var landed = false
 
     /// Creates a write.
     public init(

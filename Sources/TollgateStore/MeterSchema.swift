@@ -287,6 +287,22 @@ enum MeterSchema {
                 );
                 """)
         },
+        MeterMigration("v17: events landed by a strict commit alone, filed right after (SQLite)") { db in
+            // See ``EventLanding``. Untyped columns: a landed row holds an `events` row's values as they were bound.
+            // PostgreSQL never lands events (its commits are a round trip to the server either way).
+            guard db.dialect == .sqlite else { return }
+            try db.executeSchema(
+                """
+                CREATE TABLE events_landing (
+                    id TEXT PRIMARY KEY, ts_ms, customer_id, key_id, feature, end_user, project, provider, route, path, model,
+                    served_model, status, stream, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens,
+                    output_tokens, reasoning_tokens, input_audio_tokens, output_audio_tokens, raw_usage, service_tier,
+                    latency_ms, ttfb_ms, upstream_ms, cost, price, currency, estimated, priced, note, idempotency_key,
+                    input_image_tokens, output_image_tokens, web_search_requests, web_fetch_requests, price_book, price_currency,
+                    request_id, images, image_variant, audio_seconds, input_characters, replay_of
+                ) WITHOUT ROWID;
+                """)
+        },
     ]
 }
 

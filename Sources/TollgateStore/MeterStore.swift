@@ -151,6 +151,20 @@ public final class MeterStore: Sendable {
         }
     }
 
+    /// Lands `write`'s event on the caller's thread if the meter is idle (see ``EventLanding`` and
+    /// ``MeterDatabase/writeIfIdle(_:)``): `nil`, having written nothing, when it is busy, and always on PostgreSQL.
+    /// Returns the write to hand to the event writer, which files it. An event loop may call it.
+    func landIfIdle(_ write: MeterWrite) throws(MeterError) -> MeterWrite? {
+        do {
+            guard try database.writeIfIdle({ db in try EventLanding.land(write, in: db) }) != nil else { return nil }
+        } catch {
+            throw MeterError.writeFailed("\(error)")
+        }
+        var landed = write
+        landed.landed = true
+        return landed
+    }
+
     /// On PostgreSQL, the months whose event partitions the writes need: theirs and the next one (made a month
     /// ahead, not at midnight on the first). At best effort: an event of a month without its partition goes to
     /// `events_default` and moves when it is made.
@@ -162,7 +176,7 @@ public final class MeterStore: Sendable {
     }
 
     /// The transaction of ``insert(_:)-([MeterWrite])``; `pause` runs before each event and rollup row.
-    private static func store(_ writes: [MeterWrite], in db: any SQLConnection, pausing pause: (() -> Void)? = nil) throws -> [AlertRecord] {
+    static func store(_ writes: [MeterWrite], in db: any SQLConnection, pausing pause: (() -> Void)? = nil) throws -> [AlertRecord] {
         let statement = try db.cachedStatement(sql: EventRow.insertSQL)
         let now = Timestamps.nowMs()
         var fired: [AlertRecord] = []
@@ -174,6 +188,7 @@ public final class MeterStore: Sendable {
             try statement.execute(arguments: EventRow.arguments(event))
             let isNew = db.changesCount == 1
             if isNew { stored.append(event) }
+            if write.landed { try db.cachedStatement(sql: EventLanding.removeSQL).execute(arguments: [event.id]) }
             if isNew, let (key, resolution) = write.idempotency { try resolve(db, key, resolution) }
             guard let reservationID = write.reservationID else { continue }
             if isNew {

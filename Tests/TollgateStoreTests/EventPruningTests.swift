@@ -103,7 +103,8 @@ struct EventPruningTests {
                             db, sql: "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename NOT LIKE 'events\\_%'")
                     }
                 }
-                let bookkeeping: Set = ["grdb_migrations", "tollgate_migrations"]
+                // `events_landing` holds events in transit only: a read (the copy's included) files them first.
+                let bookkeeping: Set = ["grdb_migrations", "tollgate_migrations", "events_landing"]
                 #expect(Set(tables).subtracting(bookkeeping) == Set(MeterStore.copiedTables))
             }
         }

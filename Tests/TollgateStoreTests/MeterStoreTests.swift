@@ -51,6 +51,7 @@ struct MeterStoreTests {
                     "v13: limits customers set for themselves", "v14: one request at a time admitted on less than its worst case",
                     "v15: shared by replicas: per-minute limits, leases of fleet-wide duties",
                     "v16: events partitioned by month on PostgreSQL, old months pruned",
+                    "v17: events landed by a strict commit alone, filed right after (SQLite)",
                 ])
         }
     }

@@ -47,6 +47,10 @@ final class SQLiteMeterDatabase: MeterDatabase {
         if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator().migrate(pool)
+        // Events a process killed before filing them left landed (``EventLanding``).
+        if try pool.read({ try EventLanding.anyLanded(SQLiteConnection($0)) }) {
+            try pool.writeWithoutTransaction { try Self.immediateTransaction($0) { try EventLanding.fileAll($0) } }
+        }
         var readOnly = Configuration()
         readOnly.readonly = true
         readOnly.busyMode = .timeout(5)
@@ -64,12 +68,22 @@ final class SQLiteMeterDatabase: MeterDatabase {
         return migrator
     }
 
+    /// A read sees every event whose response ended: what is landed and not filed yet (``EventLanding``) is filed
+    /// first. Should that fail (a meter this process may only read), the read goes on without those events.
     func read<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
-        try pool.read { try body(SQLiteConnection($0)) }
+        if let result = try pool.read({ db -> T? in try EventLanding.anyLanded(SQLiteConnection(db)) ? nil : body(SQLiteConnection(db)) }) {
+            return result
+        }
+        _ = try? write { try EventLanding.fileAll($0) }
+        return try pool.read { try body(SQLiteConnection($0)) }
     }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
-        try await pool.read { try body(SQLiteConnection($0)) }
+        if let result = try await pool.read({ db -> T? in try EventLanding.anyLanded(SQLiteConnection(db)) ? nil : body(SQLiteConnection(db)) }) {
+            return result
+        }
+        _ = try? await write { try EventLanding.fileAll($0) }
+        return try await pool.read { try body(SQLiteConnection($0)) }
     }
 
     func write<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
