@@ -330,11 +330,14 @@ public final class EventWriter: Sendable {
     static let yieldingBatchLimit = 64
 
     /// Counts a committed batch of `count` events and logs the alerts it fired. `landedBefore` of them were counted
-    /// when they landed (``EventLanding``): filing them is not a second write of theirs.
+    /// when they landed (``EventLanding``): filing them is not a second commit of theirs (a transaction that only
+    /// files landed events is not counted: each counted commit has its batch size).
     private func committed(_ count: Int, since started: ContinuousClock.Instant, firing fired: [AlertRecord], landedBefore: Int = 0) {
-        commitTimes.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
-        batchSizes.record(count)
-        if count > landedBefore { eventsWritten.increment(by: count - landedBefore) }
+        if count > landedBefore {
+            commitTimes.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+            batchSizes.record(count - landedBefore)
+            eventsWritten.increment(by: count - landedBefore)
+        }
         for alert in fired {
             logger.warning(
                 "limit threshold crossed",
