@@ -47,9 +47,10 @@ final class SQLiteMeterDatabase: MeterDatabase {
         if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator().migrate(pool)
-        // Events a process killed before filing them left landed (``EventLanding``).
+        // Events a process killed before filing them left landed (``EventLanding``). Should that fail (a meter this
+        // process may only read, a full disk), the meter opens all the same: each read tries again.
         if try pool.read({ try EventLanding.anyLanded(SQLiteConnection($0)) }) {
-            try pool.writeWithoutTransaction { try Self.immediateTransaction($0) { try EventLanding.fileAll($0) } }
+            _ = try? pool.writeWithoutTransaction { try Self.immediateTransaction($0) { try EventLanding.fileAll($0) } }
         }
         var readOnly = Configuration()
         readOnly.readonly = true
