@@ -3,6 +3,8 @@
 - SIGTERM: the listener stops, streams in flight run to their end, every one of them is metered, the process exits 0.
 - kill -9 in the middle of a load: every inference whose client received a complete response has its event in the
   meter (strict durability releases the end of a response only after its event is committed).
+- kill -9 right after answers to requests alone, whose events were landed (one page) and not filed yet: the CLI and
+  the restarted proxy find every one of them, once, rollups included.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from conftest import HTTP_TIMEOUT, Simulator, Tollgate, start_tollgate, stop_process
+from conftest import E2E_POSTGRES_URL, HTTP_TIMEOUT, Simulator, Tollgate, meter_sql, start_tollgate, stop_process
 
 pytestmark = pytest.mark.proxy
 
@@ -126,3 +128,44 @@ def test_kill_9_loses_no_completed_inference(sim: Simulator, tmp_path: Path) -> 
     finally:
         stop_process(restarted.proc)
     assert "after-restart" in {event["end_user"] for event in restarted.events()}
+
+
+@pytest.mark.skipif(bool(E2E_POSTGRES_URL), reason="landing is SQLite's: PostgreSQL commits every event whole")
+def test_kill_9_right_after_answers_alone_keeps_their_landed_events(sim: Simulator, tmp_path: Path) -> None:
+    # One request at a time: each event is landed on the request's own event loop, and the writer files it within
+    # its 5 ms gathering. The kill comes right after the last answer, mostly before that filing; a few tries make
+    # sure at least one kill leaves events landed (on a slow machine the writer may file first: the promise holds
+    # either way, and is checked either way).
+    caught_landed = False
+    for attempt in range(4):
+        directory = tmp_path / f"landed-{attempt}"
+        proxy = start_tollgate(sim.origin, directory)
+        key = proxy.create_key("cust-landed")
+        names = [f"alone-{attempt}-{index}" for index in range(3)]
+        for name in names:
+            assert plain_to_end(proxy, key, name)
+        proxy.proc.send_signal(signal.SIGKILL)
+        proxy.proc.wait(timeout=10)
+
+        landed = meter_sql(directory, "SELECT COUNT(*) FROM events_landing")[0][0]
+        filed = meter_sql(directory, "SELECT COUNT(*) FROM events")[0][0]
+        assert landed + filed == len(names), (landed, filed)
+        caught_landed = caught_landed or landed > 0
+
+        # The CLI's read files them first: each answered request once.
+        metered = [event["end_user"] for event in proxy.events()]
+        assert sorted(metered) == sorted(names), metered
+        assert meter_sql(directory, "SELECT COUNT(*) FROM events_landing")[0][0] == 0
+        assert meter_sql(directory, "SELECT SUM(requests) FROM usage_daily")[0][0] == len(names)
+
+        # A restart on the same meter, and one more answer: nothing counted twice.
+        restarted = start_tollgate(sim.origin, directory)
+        try:
+            assert plain_to_end(restarted, key, f"after-{attempt}")
+        finally:
+            stop_process(restarted.proc)
+        assert meter_sql(directory, "SELECT COUNT(*) FROM events")[0][0] == len(names) + 1
+        assert meter_sql(directory, "SELECT SUM(requests) FROM usage_daily")[0][0] == len(names) + 1
+        if caught_landed:
+            break
+    assert caught_landed, "no kill came before the writer filed: the landed path was not exercised"
