@@ -8,14 +8,16 @@
 /// process loses none of it); the event writer files it (its row, indexes and rollups, in one transaction that also
 /// removes it from here) within a few milliseconds, without anybody waiting.
 ///
-/// Nothing reads a landed event where a filed one is expected:
-/// - every read of the meter through ``MeterDatabase/read(_:)`` first files what is landed (any process: the CLI and
-///   the admin API see an event as soon as its response ended, as before);
-/// - opening the meter files what a process killed before filing left landed;
+/// Where `events` is read, what is landed is filed first:
+/// - every read of the meter through ``MeterDatabase/read(_:)`` (any process: the CLI and the admin API see an event
+///   as soon as its response ended, as before), unless the process cannot write the meter (a read-only file; the
+///   read then goes on without those events, and a copy refuses to start);
+/// - a limit's usage summed from the events when its period's row is made (``LimitUsage``);
+/// - opening the meter, for what a process killed before filing left landed;
 /// - filing twice is harmless: the event's id makes the second a no-op, rollups included.
 ///
 /// Only an event with nothing else in its transaction lands: one that settles a reservation (credits, limits) or
-/// resolves an idempotency key is committed whole, as those must be seen by the next admission or retry.
+/// resolves an idempotency key is committed whole, as the next admission or retry reads those.
 enum EventLanding {
     static let insertSQL =
         "INSERT INTO events_landing (\(EventRow.columns.joined(separator: ", "))) VALUES (\(EventRow.columns.map { _ in "?" }.joined(separator: ", "))) ON CONFLICT DO NOTHING"

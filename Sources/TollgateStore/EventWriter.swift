@@ -232,7 +232,7 @@ public final class EventWriter: Sendable {
             }
             if !givingUp.isEmpty {
                 for item in givingUp {
-                    logger.critical("event not recorded", metadata: ["event_id": "\(item.event.id)", "customer": "\(item.event.customer)"])
+                    Self.logGivenUp(item, logger)
                     item.waiter?.resume(throwing: MeterError.closed)
                 }
                 return nil
@@ -376,8 +376,17 @@ public final class EventWriter: Sendable {
             state.pending.append(Pending(write: item.write, waiter: nil, loop: nil))
             return true
         }
-        if !kept {
-            logger.critical("event not recorded", metadata: ["event_id": "\(item.event.id)", "customer": "\(item.event.customer)"])
+        if !kept { Self.logGivenUp(item, logger) }
+    }
+
+    /// An event the writer gives up on: lost, unless it was landed (``EventLanding``), and then kept in the meter, to
+    /// be filed by the next read or open that can write.
+    private static func logGivenUp(_ item: Pending, _ logger: Logger) {
+        let metadata: Logger.Metadata = ["event_id": "\(item.event.id)", "customer": "\(item.event.customer)"]
+        if item.write.landed {
+            logger.error("landed event not filed: it stays in events_landing until a read or open files it", metadata: metadata)
+        } else {
+            logger.critical("event not recorded", metadata: metadata)
         }
     }
 }

@@ -229,6 +229,8 @@ enum LimitUsage {
         {
             return (LimitQuantity.parse(row["used"], metric: limit.metric) ?? 0, LimitQuantity.parse(row["reserved"], metric: limit.metric) ?? 0)
         }
+        // Summed from `events`: on SQLite, events landed and not filed yet (``EventLanding``) are filed first.
+        if db.dialect == .sqlite { try EventLanding.fileAll(db) }
         let used = try usedByEvents(db, limit: limit, fromMs: periodStartMs, toMs: periodEndMs)
         try db.cachedStatement(
             sql: "INSERT INTO limit_usage (limit_id, period_start_ms, used, reserved) VALUES (?, ?, ?, ?)"

@@ -51,6 +51,12 @@ extension MeterStore {
     /// Copies the rows of `tables`, read in one snapshot of this meter, in write transactions of 1,000 rows.
     private func copyRows(to target: MeterStore, tables: [String], progress: (String, Int) -> Void) throws -> [String: Int] {
         try database.read { db in
+            // The read filed what was landed (``EventLanding``), unless this meter could not be written: its events
+            // would be left out of the copy, and out of the comparison after it.
+            if db.dialect == .sqlite, try EventLanding.anyLanded(db) {
+                throw MeterError.conflict(
+                    "\(path) has events landed and not filed, which a process that can write it files: open it once with write access (any tollgate command), then copy")
+            }
             var counts: [String: Int] = [:]
             for table in tables {
                 if table == "events", let first = try Int64.fetchOne(db, sql: "SELECT MIN(ts_ms) FROM events"),

@@ -288,18 +288,58 @@ enum MeterSchema {
                 """)
         },
         MeterMigration("v17: events landed by a strict commit alone, filed right after (SQLite)") { db in
-            // See ``EventLanding``. Untyped columns: a landed row holds an `events` row's values as they were bound.
-            // PostgreSQL never lands events (its commits are a round trip to the server either way).
+            // See ``EventLanding``: the columns and constraints of `events` (a later column of `events` is added here
+            // too), no index but the id. PostgreSQL never lands events (its commits are a round trip either way).
             guard db.dialect == .sqlite else { return }
             try db.executeSchema(
                 """
                 CREATE TABLE events_landing (
-                    id TEXT PRIMARY KEY, ts_ms, customer_id, key_id, feature, end_user, project, provider, route, path, model,
-                    served_model, status, stream, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens,
-                    output_tokens, reasoning_tokens, input_audio_tokens, output_audio_tokens, raw_usage, service_tier,
-                    latency_ms, ttfb_ms, upstream_ms, cost, price, currency, estimated, priced, note, idempotency_key,
-                    input_image_tokens, output_image_tokens, web_search_requests, web_fetch_requests, price_book, price_currency,
-                    request_id, images, image_variant, audio_seconds, input_characters, replay_of
+                    id TEXT PRIMARY KEY,
+                    ts_ms INTEGER NOT NULL,
+                    customer_id TEXT NOT NULL,
+                    key_id TEXT NOT NULL,
+                    feature TEXT,
+                    end_user TEXT,
+                    project TEXT,
+                    provider TEXT NOT NULL,
+                    route TEXT NOT NULL,
+                    path TEXT NOT NULL,
+                    model TEXT,
+                    served_model TEXT,
+                    status INTEGER NOT NULL,
+                    stream INTEGER NOT NULL,
+                    input_tokens INTEGER NOT NULL,
+                    cache_read_tokens INTEGER NOT NULL,
+                    cache_write_tokens INTEGER NOT NULL,
+                    cache_write_1h_tokens INTEGER NOT NULL,
+                    output_tokens INTEGER NOT NULL,
+                    reasoning_tokens INTEGER NOT NULL,
+                    input_audio_tokens INTEGER NOT NULL,
+                    output_audio_tokens INTEGER NOT NULL,
+                    raw_usage TEXT,
+                    service_tier TEXT,
+                    latency_ms REAL NOT NULL,
+                    ttfb_ms REAL,
+                    upstream_ms REAL,
+                    cost TEXT NOT NULL,
+                    price TEXT NOT NULL,
+                    currency TEXT NOT NULL,
+                    estimated INTEGER NOT NULL,
+                    priced INTEGER NOT NULL,
+                    note TEXT,
+                    idempotency_key TEXT,
+                    input_image_tokens INTEGER NOT NULL DEFAULT 0,
+                    output_image_tokens INTEGER NOT NULL DEFAULT 0,
+                    web_search_requests INTEGER NOT NULL DEFAULT 0,
+                    web_fetch_requests INTEGER NOT NULL DEFAULT 0,
+                    price_book TEXT,
+                    price_currency TEXT,
+                    request_id TEXT,
+                    images INTEGER NOT NULL DEFAULT 0,
+                    image_variant TEXT,
+                    audio_seconds INTEGER NOT NULL DEFAULT 0,
+                    input_characters INTEGER NOT NULL DEFAULT 0,
+                    replay_of TEXT
                 ) WITHOUT ROWID;
                 """)
         },

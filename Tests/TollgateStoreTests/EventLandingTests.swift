@@ -74,6 +74,18 @@ struct EventLandingTests {
         }
     }
 
+    @Test("a limit added while an event is landed starts from a usage that counts it")
+    func limitCountsLanded() async throws {
+        try await withTemporaryDirectory { directory in
+            let meter = try MeterStore(path: meterPath(in: directory), synchronousFull: false)
+            _ = try #require(try meter.landIfIdle(MeterWrite(makeEvent(id: "evt_before_limit", timestampMs: Timestamps.nowMs()))))
+            let limit = try await meter.addLimit(scope: .customer, scopeID: "acme", metric: .requests, period: .month, amount: "10")
+            // The period's usage row is made in a write transaction, where no read files anything.
+            #expect(try await meter.limitStatus(limit).used == "1")
+            #expect(try await Self.count(meter, "events_landing") == 0)
+        }
+    }
+
     @Test("an event that settles a reservation or resolves an idempotency key is committed whole, never landed")
     func onlyPlainEventsLand() {
         let event = makeEvent(id: "evt_whole")
