@@ -55,7 +55,8 @@ extension MeterStore {
             // would be left out of the copy, and out of the comparison after it.
             if db.dialect == .sqlite, try EventLanding.anyLanded(db) {
                 throw MeterError.conflict(
-                    "\(path) has events landed and not filed, which a process that can write it files: open it once with write access (any tollgate command), then copy")
+                    "\(path) has events landed and not filed, which a process that can write it files: open it once with write access (any tollgate command), then copy"
+                )
             }
             var counts: [String: Int] = [:]
             for table in tables {
