@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
@@ -40,7 +41,8 @@ def stream_to_end(
             chunks.append(chunk)
             if started is not None:
                 started.set()
-    except (openai.APIError, OSError):
+    # A stream cut mid-body (the kill) surfaces as httpx's own error from the SDK's iterator, not as an APIError.
+    except (openai.APIError, httpx.HTTPError, OSError):
         return False
     return bool(chunks) and chunks[-1].choices[0].finish_reason is not None
 
@@ -50,7 +52,7 @@ def plain_to_end(proxy: Tollgate, key: str, end_user: str) -> bool:
     try:
         answer = proxy.client(key).chat.completions.create(
             model="gpt-4o-mini", messages=MESSAGES, extra_headers={"x-tollgate-end-user": end_user})
-    except (openai.APIError, OSError):
+    except (openai.APIError, httpx.HTTPError, OSError):
         return False
     return answer.usage is not None
 
